@@ -1,0 +1,26 @@
+"""The ``govbus`` command line: parse input, call wiring or domain, print text or ``--json``.
+
+Each command group lives in its own module under ``govbus/cli/`` and exposes
+``register(app)``; this module only assembles them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from govbus.cli import broker_cmd
+
+app = typer.Typer(
+    name="govbus",
+    help="govbus: real-time government data exchange bus on Apache Kafka.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+for _module in (broker_cmd,):
+    _module.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

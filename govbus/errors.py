@@ -1,0 +1,141 @@
+"""The one exceptions module of govbus.
+
+Every error govbus raises derives from :class:`GovbusError`. Third-party errors
+(librdkafka, SQLAlchemy, subprocess, fastavro) are converted where they enter the
+project, with ``raise ... from exc`` so the original stays attached.
+
+Tree::
+
+    GovbusError
+    ├── ConfigError                 bad settings, unknown keys, unreadable TOML
+    ├── DomainError                 a rule of the regulations is broken (exchange/)
+    │   ├── CatalogError            inconsistent catalog entry (cites the article)
+    │   ├── ProfileError            invalid jurisdiction profile file
+    │   ├── IdentityKeyError        invalid resident ID / credit code / licence number
+    │   ├── CalendarError           a date in a year with no holiday arrangement loaded
+    │   └── PolicyError             sharing / opening policy cannot be applied
+    ├── SchemaError                 Avro contract problems (schemas/)
+    │   ├── UnknownSchemaError      a fingerprint no released schema version has
+    │   └── EncodingError           a record does not fit the schema / bytes do not decode
+    ├── BrokerError                 provisioning and running the local Kafka broker
+    │   ├── ToolMissingError        java or mvn is not on PATH
+    │   ├── RepositoryError         Maven could not resolve Kafka's jars
+    │   ├── PortInUseError          a requested listener port is taken
+    │   └── BrokerStartError        the process died or never answered metadata
+    ├── KafkaError                  a librdkafka error, converted (``.code``, ``.retriable``)
+    │   ├── KafkaTimeoutError       an operation did not finish in its time budget
+    │   ├── DeliveryError           a produced message was not acknowledged
+    │   └── TransactionError        a transactional step failed (``.abortable``, ``.fatal``)
+    └── StorageError                SQL store problems (SQLAlchemy / Alembic), converted
+"""
+
+from __future__ import annotations
+
+
+class GovbusError(Exception):
+    """Root of every govbus error."""
+
+
+class ConfigError(GovbusError):
+    """Settings cannot be read or are invalid."""
+
+
+class DomainError(GovbusError):
+    """A rule of the regulations is broken. ``article`` cites the text (e.g. "GM 9")."""
+
+    def __init__(self, message: str, *, code: str = "", article: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.article = article
+
+
+class CatalogError(DomainError):
+    """A catalog entry is inconsistent."""
+
+
+class ProfileError(DomainError):
+    """A jurisdiction profile file is invalid."""
+
+
+class IdentityKeyError(DomainError):
+    """An identity key (GM 18) is invalid; ``code`` names the reason."""
+
+
+class CalendarError(DomainError):
+    """A date falls in a year whose holiday arrangement is not loaded (D1)."""
+
+
+class PolicyError(DomainError):
+    """Sharing or opening policy cannot be applied."""
+
+
+class SchemaError(GovbusError):
+    """An Avro contract problem."""
+
+
+class UnknownSchemaError(SchemaError):
+    """A message names a writer schema fingerprint that no released version has."""
+
+
+class EncodingError(SchemaError):
+    """A record does not fit its schema, or bytes do not decode."""
+
+
+class BrokerError(GovbusError):
+    """Provisioning or running the local Kafka broker failed."""
+
+
+class ToolMissingError(BrokerError):
+    """A required tool (java, mvn) is not installed."""
+
+
+class RepositoryError(BrokerError):
+    """Maven could not resolve Apache Kafka's jars."""
+
+
+class PortInUseError(BrokerError):
+    """A requested port is already in use."""
+
+
+class BrokerStartError(BrokerError):
+    """The broker process died or did not answer a metadata request in time."""
+
+
+class KafkaError(GovbusError):
+    """A librdkafka error, converted where it entered."""
+
+    def __init__(
+        self, message: str, *, code: str = "", retriable: bool = False, fatal: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retriable = retriable
+        self.fatal = fatal
+
+
+class KafkaTimeoutError(KafkaError):
+    """An operation did not finish within its time budget."""
+
+
+class DeliveryError(KafkaError):
+    """A produced message was not acknowledged by the broker."""
+
+
+class TransactionError(KafkaError):
+    """A transactional step failed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        retriable: bool = False,
+        fatal: bool = False,
+        abortable: bool = False,
+    ) -> None:
+        super().__init__(message, code=code, retriable=retriable, fatal=fatal)
+        self.abortable = abortable
+
+
+class StorageError(GovbusError):
+    """The SQL store failed."""
