@@ -1,0 +1,349 @@
+"""A single-node Apache Kafka broker (KRaft combined mode) run as a local Java process.
+
+Layout under ``<home>/broker``: ``server.properties``, ``data/`` (the KRaft log dir),
+``broker.pid``, ``broker.log`` and ``state.json`` (ports, version, bootstrap address).
+
+Start protocol:
+
+1. If the pid file names a live broker process, report it and start nothing.
+2. Check ``java``; resolve Kafka's jars (cached after the first time).
+3. Choose ports: the requested one (refused if taken), else the previous run's ports when
+   free, else free ports from the kernel (bind to port 0).
+4. Write ``server.properties`` and format the storage directory once (static quorum,
+   ``controller.quorum.voters``, so formatted *without* ``--standalone``).
+5. Start the JVM in its own session, output appended to ``broker.log``, heap capped.
+6. Poll a metadata request until it answers: an open port is not readiness.
+7. Only then write the pid file and ``state.json``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+from govbus.broker.provision import KafkaRuntime, require_tool, resolve
+from govbus.errors import BrokerStartError, GovbusError, PortInUseError
+from govbus.kafka.admin import Admin
+
+#: A cold JVM start plus KRaft election takes 5-15 s on 2 cores; leave room for a busy CI.
+START_TIMEOUT_S = 120.0
+#: Controlled shutdown of one node with a few hundred partitions finishes in a few seconds.
+STOP_GRACE_S = 30.0
+#: How long one readiness metadata request may take before we poll again.
+READY_PROBE_TIMEOUT_S = 2.0
+POLL_INTERVAL_S = 0.25
+FORMAT_TIMEOUT_S = 120.0
+MIN_HEAP = "256m"
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """What ``govbus broker status --json`` prints; field names are an interface."""
+
+    running: bool
+    bootstrap: str | None
+    pid: int | None
+    kafka_version: str
+    home: str
+    log_file: str
+    started_in_s: float | None = None
+    already_running: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def port_is_free(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = HOST) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def new_cluster_id() -> str:
+    """22 characters of URL-safe base64 of 16 random bytes, no padding (Kafka's Uuid form)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+
+
+class LocalBroker:
+    """Provision, start, stop and inspect the local broker. No I/O happens in ``__init__``."""
+
+    def __init__(self, home: Path, version: str, heap: str = "512m") -> None:
+        self.home = home
+        self.dir = home / "broker"
+        self.version = version
+        self.heap = heap
+
+    # -- paths -----------------------------------------------------------------
+    @property
+    def pid_file(self) -> Path:
+        return self.dir / "broker.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.dir / "broker.log"
+
+    @property
+    def state_file(self) -> Path:
+        return self.dir / "state.json"
+
+    @property
+    def properties_file(self) -> Path:
+        return self.dir / "server.properties"
+
+    # -- public API ------------------------------------------------------------
+    def status(self) -> BrokerStatus:
+        pid = self._live_pid()
+        state = self._read_state()
+        return BrokerStatus(
+            running=pid is not None,
+            bootstrap=state.get("bootstrap") if pid is not None else None,
+            pid=pid,
+            kafka_version=str(state.get("kafka_version", self.version)),
+            home=str(self.dir),
+            log_file=str(self.log_file),
+        )
+
+    def start(self, *, port: int | None = None, timeout_s: float = START_TIMEOUT_S) -> BrokerStatus:
+        # Step 1: never start a second broker on the same home.
+        current = self.status()
+        if current.running:
+            return BrokerStatus(**{**current.to_dict(), "already_running": True})
+        began = time.monotonic()
+        # Step 2: tools and jars first, so their errors name their cause.
+        java = require_tool("java")
+        runtime = resolve(self.home, self.version)
+        # Step 3: ports.
+        broker_port, controller_port = self._choose_ports(port)
+        # Step 4: configuration and storage.
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._write_properties(broker_port, controller_port)
+        self._format_storage(java, runtime)
+        # Step 5: the JVM, detached from our session so it outlives this command.
+        proc = self._spawn(java, runtime)
+        bootstrap = f"{HOST}:{broker_port}"
+        # Step 6: readiness is a metadata answer.
+        try:
+            self._wait_ready(proc, bootstrap, timeout_s)
+        except GovbusError:
+            _terminate(proc.pid, grace_s=5.0)
+            raise
+        # Step 7: record what runs.
+        self.pid_file.write_text(str(proc.pid))
+        self.state_file.write_text(
+            json.dumps(
+                {
+                    "bootstrap": bootstrap,
+                    "broker_port": broker_port,
+                    "controller_port": controller_port,
+                    "kafka_version": self.version,
+                }
+            )
+        )
+        return BrokerStatus(
+            running=True,
+            bootstrap=bootstrap,
+            pid=proc.pid,
+            kafka_version=self.version,
+            home=str(self.dir),
+            log_file=str(self.log_file),
+            started_in_s=round(time.monotonic() - began, 2),
+        )
+
+    def stop(self, *, grace_s: float = STOP_GRACE_S) -> BrokerStatus:
+        """SIGTERM (controlled shutdown), wait up to ``grace_s``, then SIGKILL."""
+        pid = self._live_pid()
+        if pid is not None:
+            _terminate(pid, grace_s=grace_s)
+        self.pid_file.unlink(missing_ok=True)
+        return self.status()
+
+    # -- steps -----------------------------------------------------------------
+    def _choose_ports(self, port: int | None) -> tuple[int, int]:
+        if port is not None:
+            if not port_is_free(port):
+                raise PortInUseError(f"port {port} on {HOST} is already in use; choose another")
+            broker_port = port
+        else:
+            previous = int(self._read_state().get("broker_port", 0) or 0)
+            broker_port = previous if previous and port_is_free(previous) else free_port()
+        previous_ctl = int(self._read_state().get("controller_port", 0) or 0)
+        controller_port = (
+            previous_ctl
+            if previous_ctl and previous_ctl != broker_port and port_is_free(previous_ctl)
+            else free_port()
+        )
+        while controller_port == broker_port:
+            controller_port = free_port()
+        return broker_port, controller_port
+
+    def _write_properties(self, broker_port: int, controller_port: int) -> None:
+        data = self.dir / "data"
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{HOST}:{controller_port}",
+            "listeners": f"PLAINTEXT://{HOST}:{broker_port},CONTROLLER://{HOST}:{controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{HOST}:{broker_port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(data),
+            "num.partitions": "1",
+            # One node: internal topics must not ask for replicas that cannot exist,
+            # or transactions and consumer groups stall.
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            # Topics are created deliberately (govbus topics ensure), never by a typo.
+            "auto.create.topics.enable": "false",
+            "log.retention.hours": "-1",
+        }
+        self.properties_file.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+
+    def _format_storage(self, java: str, runtime: KafkaRuntime) -> None:
+        if (self.dir / "data" / "meta.properties").exists():
+            return
+        cmd = [
+            java,
+            "-cp",
+            runtime.classpath,
+            *self._log_opts(),
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            new_cluster_id(),
+            "-c",
+            str(self.properties_file),
+        ]
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S, check=False
+        )
+        if done.returncode != 0:
+            raise BrokerStartError(
+                f"formatting the KRaft storage failed (exit {done.returncode}):\n"
+                + (done.stdout + done.stderr)[-2000:]
+            )
+
+    def _spawn(self, java: str, runtime: KafkaRuntime) -> subprocess.Popen[bytes]:
+        cmd = [
+            java,
+            f"-Xms{MIN_HEAP}",
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true",
+            *self._log_opts(),
+            "-cp",
+            runtime.classpath,
+            "kafka.Kafka",
+            str(self.properties_file),
+        ]
+        with self.log_file.open("ab") as log:
+            return subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.dir,
+            )
+
+    def _log_opts(self) -> list[str]:
+        config = resources.files("govbus.broker").joinpath("log4j2.properties")
+        return [f"-Dlog4j2.configurationFile={config}"]
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes], bootstrap: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        admin = Admin(bootstrap)
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise BrokerStartError(
+                    f"the broker process exited with code {proc.returncode} before answering; "
+                    f"last log lines:\n{self._log_tail()}"
+                )
+            if admin.ping(timeout_s=READY_PROBE_TIMEOUT_S):
+                return
+            time.sleep(POLL_INTERVAL_S)
+        raise BrokerStartError(
+            f"the broker did not answer a metadata request within {timeout_s:.0f}s; "
+            f"last log lines:\n{self._log_tail()}"
+        )
+
+    # -- state -----------------------------------------------------------------
+    def _read_state(self) -> dict[str, object]:
+        try:
+            loaded = json.loads(self.state_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
+
+    def _live_pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if _is_our_broker(pid, self.properties_file) else None
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+def _is_our_broker(pid: int, properties: Path) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"kafka.Kafka" in cmdline and str(properties).encode() in cmdline
+
+
+def _terminate(pid: int, *, grace_s: float) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return
+        time.sleep(POLL_INTERVAL_S)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    while _alive(pid):
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    # Reap it if it is our child; a zombie counts as gone.
+    with contextlib.suppress(ChildProcessError, OSError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

@@ -1,0 +1,168 @@
+"""Producer wrapper: acks=all and idempotence by default, optional transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import confluent_kafka
+
+from govbus.errors import DeliveryError, KafkaTimeoutError
+from govbus.kafka.base import ClientBase, merge_config
+from govbus.kafka.convert import convert
+
+#: Enough for the broker to acknowledge everything in flight on a loaded 2-core machine.
+FLUSH_TIMEOUT_S = 30.0
+#: init/commit/abort of a transaction wait on the coordinator; a minute covers a leader move.
+TXN_TIMEOUT_S = 60.0
+#: When the local queue is full we serve delivery reports for this long, then retry.
+QUEUE_FULL_POLL_S = 0.1
+
+DeliveryCallback = Callable[[Exception | None, confluent_kafka.Message], None]
+Headers = Sequence[tuple[str, bytes]]
+
+
+class Producer(ClientBase):
+    """A lazily created ``confluent_kafka.Producer`` with safe defaults."""
+
+    DEFAULTS: Mapping[str, Any] = {
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "compression.type": "lz4",
+    }
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        extra_config: Mapping[str, Any] | None = None,
+        transactional_id: str | None = None,
+        client_id: str | None = None,
+    ) -> None:
+        super().__init__(
+            merge_config(
+                self.DEFAULTS,
+                extra_config,
+                {
+                    "bootstrap.servers": bootstrap,
+                    "transactional.id": transactional_id,
+                    "client.id": client_id,
+                },
+            )
+        )
+        self._inner: confluent_kafka.Producer | None = None
+
+    @property
+    def client(self) -> confluent_kafka.Producer:
+        if self._inner is None:
+            try:
+                self._inner = confluent_kafka.Producer(self._client_config())
+            except confluent_kafka.KafkaException as exc:
+                raise convert(exc, "creating producer") from exc
+        return self._inner
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        *,
+        headers: Headers | None = None,
+        on_delivery: DeliveryCallback | None = None,
+    ) -> None:
+        """Queue one message; ``on_delivery(error, message)`` gets a govbus error or None."""
+        callback = None if on_delivery is None else _wrap_callback(on_delivery)
+        while True:
+            try:
+                self.client.produce(
+                    topic, value=value, key=key, headers=list(headers or ()), on_delivery=callback
+                )
+                return
+            except BufferError:
+                # The local queue is full: serve delivery reports to make room, then retry.
+                self.client.poll(QUEUE_FULL_POLL_S)
+            except confluent_kafka.KafkaException as exc:
+                raise convert(exc, f"producing to {topic}") from exc
+
+    def poll(self, timeout_s: float = 0.0) -> int:
+        return int(self.client.poll(timeout_s))
+
+    def flush(self, timeout_s: float = FLUSH_TIMEOUT_S) -> None:
+        if self._inner is None:
+            return
+        remaining = self._inner.flush(timeout_s)
+        if remaining:
+            raise KafkaTimeoutError(f"{remaining} message(s) not delivered within {timeout_s}s")
+
+    # -- transactions ------------------------------------------------------------
+    def init_transactions(self, timeout_s: float = TXN_TIMEOUT_S) -> None:
+        self._txn("init_transactions", timeout_s)
+
+    def begin_transaction(self) -> None:
+        self._txn("begin_transaction")
+
+    def send_offsets_to_transaction(
+        self,
+        offsets: list[confluent_kafka.TopicPartition],
+        group_metadata: object,
+        timeout_s: float = TXN_TIMEOUT_S,
+    ) -> None:
+        self._txn("send_offsets_to_transaction", offsets, group_metadata, timeout_s)
+
+    def commit_transaction(self, timeout_s: float = TXN_TIMEOUT_S) -> None:
+        self._txn("commit_transaction", timeout_s)
+
+    def abort_transaction(self, timeout_s: float = TXN_TIMEOUT_S) -> None:
+        self._txn("abort_transaction", timeout_s)
+
+    def _txn(self, name: str, *args: Any) -> None:
+        try:
+            getattr(self.client, name)(*args)
+        except confluent_kafka.KafkaException as exc:
+            raise convert(exc, name) from exc
+
+    # -- lifecycle -----------------------------------------------------------------
+    def close(self, timeout_s: float = FLUSH_TIMEOUT_S) -> None:
+        try:
+            self.flush(timeout_s)
+        finally:
+            self._inner = None
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            # Still try to deliver what was queued, but do not mask the original error.
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001, S110 - the in-flight exception wins
+                pass
+
+
+def _wrap_callback(on_delivery: DeliveryCallback) -> Callable[[Any, Any], None]:
+    def callback(err: confluent_kafka.KafkaError | None, msg: confluent_kafka.Message) -> None:
+        if err is None:
+            on_delivery(None, msg)
+        else:
+            converted = convert(err, f"delivery to {msg.topic()}")
+            on_delivery(
+                DeliveryError(
+                    str(converted),
+                    code=converted.code,
+                    retriable=converted.retriable,
+                    fatal=converted.fatal,
+                ),
+                msg,
+            )
+
+    return callback

@@ -1,0 +1,104 @@
+"""One typed settings object, read from ``GOVBUS_*`` environment variables and an optional TOML file.
+
+Precedence, lowest first: built-in defaults < TOML file < environment. The object is built
+once at an entry point (CLI, test fixture) and passed in; nothing reads the environment later.
+
+TOML layout (every key optional)::
+
+    home = "/var/lib/govbus"
+    bootstrap = "127.0.0.1:9092"
+    database_url = "postgresql+psycopg://govbus@localhost/govbus"
+    profile = "guiyang-2021"
+    broker_heap = "512m"
+
+    [kafka]             # extra librdkafka settings for every client
+    "client.id" = "govbus"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from govbus.errors import ConfigError
+
+#: The Apache Kafka release the project provisions and tests against (see docs/kafka.md).
+KAFKA_VERSION = "4.1.1"
+
+ENV_PREFIX = "GOVBUS_"
+_SCALAR_KEYS = ("home", "bootstrap", "database_url", "profile", "broker_heap", "kafka_version")
+
+
+def _default_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "govbus"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything govbus reads from its environment, typed.
+
+    ``home`` holds the broker cache (jars, storage, pid and log files) and the default
+    SQLite file. ``bootstrap`` is empty when the local broker is to be used.
+    """
+
+    home: Path = field(default_factory=_default_home)
+    bootstrap: str = ""
+    database_url: str = ""
+    profile: str = "guiyang-2021"
+    broker_heap: str = "512m"
+    kafka_version: str = KAFKA_VERSION
+    kafka: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def effective_database_url(self) -> str:
+        """The SQL store URL: ``database_url``, else a SQLite file under ``home``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'govbus.db'}"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.home / "broker"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def load(
+        cls, *, environ: Mapping[str, str] | None = None, toml_path: Path | None = None
+    ) -> Settings:
+        """Build settings from a TOML file (``GOVBUS_CONFIG`` or ``toml_path``) and the environment."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        path = toml_path or (Path(env["GOVBUS_CONFIG"]) if env.get("GOVBUS_CONFIG") else None)
+        if path is not None:
+            values.update(_read_toml(path))
+        for key in _SCALAR_KEYS:
+            raw = env.get(ENV_PREFIX + key.upper())
+            if raw:
+                values[key] = raw
+        if "home" in values:
+            values["home"] = Path(values["home"]).expanduser()
+        return cls(**values)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"settings file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from exc
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown settings key(s) in {path}: {', '.join(unknown)}")
+    kafka = data.get("kafka", {})
+    if not isinstance(kafka, dict):
+        raise ConfigError(f"[kafka] in {path} must be a table")
+    data["kafka"] = {str(k): str(v) for k, v in kafka.items()}
+    return data
