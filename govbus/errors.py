@@ -10,10 +10,12 @@ Tree::
     ├── ConfigError                 bad settings, unknown keys, unreadable TOML
     ├── DomainError                 a rule of the regulations is broken (exchange/)
     │   ├── CatalogError            inconsistent catalog entry (cites the article)
+    │   │   └── LifecycleError      an illegal catalog lifecycle transition
     │   ├── ProfileError            invalid jurisdiction profile file
     │   ├── IdentityKeyError        invalid resident ID / credit code / licence number
     │   ├── CalendarError           a date in a year with no holiday arrangement loaded
     │   └── PolicyError             sharing / opening policy cannot be applied
+    │       └── GrantError          a sharing grant is invalid for its entry
     ├── SchemaError                 Avro contract problems (schemas/)
     │   ├── UnknownSchemaError      a fingerprint no released schema version has
     │   └── EncodingError           a record does not fit the schema / bytes do not decode
@@ -53,6 +55,10 @@ class CatalogError(DomainError):
     """A catalog entry is inconsistent."""
 
 
+class LifecycleError(CatalogError):
+    """A catalog entry lifecycle transition is not allowed."""
+
+
 class ProfileError(DomainError):
     """A jurisdiction profile file is invalid."""
 
@@ -67,6 +73,10 @@ class CalendarError(DomainError):
 
 class PolicyError(DomainError):
     """Sharing or opening policy cannot be applied."""
+
+
+class GrantError(PolicyError):
+    """A sharing grant does not fit its catalog entry."""
 
 
 class SchemaError(GovbusError):
