@@ -80,7 +80,12 @@ class GrantError(PolicyError):
 
 
 class SchemaError(GovbusError):
-    """An Avro contract problem."""
+    """An Avro contract problem. ``code`` names the reason; ``field`` the offending field path."""
+
+    def __init__(self, message: str, *, code: str = "", field: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
 
 
 class UnknownSchemaError(SchemaError):
