@@ -30,7 +30,15 @@ from govbus.errors import ConfigError
 KAFKA_VERSION = "4.1.1"
 
 ENV_PREFIX = "GOVBUS_"
-_SCALAR_KEYS = ("home", "bootstrap", "database_url", "profile", "broker_heap", "kafka_version")
+_SCALAR_KEYS = (
+    "home",
+    "bootstrap",
+    "database_url",
+    "profile",
+    "broker_heap",
+    "kafka_version",
+    "maven_settings",
+)
 
 
 def _default_home() -> Path:
@@ -51,6 +59,7 @@ class Settings:
     profile: str = "guiyang-2021"
     broker_heap: str = "512m"
     kafka_version: str = KAFKA_VERSION
+    maven_settings: str = ""
     kafka: Mapping[str, str] = field(default_factory=dict)
 
     @property

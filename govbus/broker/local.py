@@ -87,11 +87,20 @@ def new_cluster_id() -> str:
 class LocalBroker:
     """Provision, start, stop and inspect the local broker. No I/O happens in ``__init__``."""
 
-    def __init__(self, home: Path, version: str, heap: str = "512m") -> None:
+    def __init__(
+        self,
+        home: Path,
+        version: str,
+        heap: str = "512m",
+        *,
+        state_dir: Path | None = None,
+        maven_settings: Path | None = None,
+    ) -> None:
         self.home = home
-        self.dir = home / "broker"
+        self.dir = state_dir if state_dir is not None else home / "broker"
         self.version = version
         self.heap = heap
+        self.maven_settings = maven_settings
 
     # -- paths -----------------------------------------------------------------
     @property
@@ -131,7 +140,7 @@ class LocalBroker:
         began = time.monotonic()
         # Step 2: tools and jars first, so their errors name their cause.
         java = require_tool("java")
-        runtime = resolve(self.home, self.version)
+        runtime = resolve(self.home, self.version, maven_settings=self.maven_settings)
         # Step 3: ports.
         broker_port, controller_port = self._choose_ports(port)
         # Step 4: configuration and storage.

@@ -44,8 +44,12 @@ def require_tool(name: str) -> str:
     return path
 
 
-def resolve(home: Path, version: str) -> KafkaRuntime:
-    """Return Kafka ``version``'s runtime under ``home``, resolving it with Maven if needed."""
+def resolve(home: Path, version: str, *, maven_settings: Path | None = None) -> KafkaRuntime:
+    """Return Kafka ``version``'s runtime under ``home``, resolving it with Maven if needed.
+
+    ``maven_settings`` is a Maven ``settings.xml`` (a mirror behind a firewall, say); its
+    ``localRepository`` and mirrors apply to this resolution only.
+    """
     target = home / "kafka" / version
     libs = target / "libs"
     if (target / _MARKER).exists():
@@ -60,6 +64,7 @@ def resolve(home: Path, version: str) -> KafkaRuntime:
         mvn,
         "-B",
         "-q",
+        *(["-s", str(maven_settings)] if maven_settings else []),
         "-f",
         str(pom),
         f"-Dkafka.version={version}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from govbus.broker.local import BrokerStatus, LocalBroker
@@ -13,7 +15,12 @@ JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts
 
 
 def _broker(settings: Settings) -> LocalBroker:
-    return LocalBroker(settings.home, settings.kafka_version, settings.broker_heap)
+    return LocalBroker(
+        settings.home,
+        settings.kafka_version,
+        settings.broker_heap,
+        maven_settings=Path(settings.maven_settings) if settings.maven_settings else None,
+    )
 
 
 def _show(status: BrokerStatus, as_json: bool, verb: str) -> None:

@@ -1,0 +1,52 @@
+"""``govbus db upgrade|current``: the SQL store's schema (Alembic)."""
+
+from __future__ import annotations
+
+import typer
+
+from govbus.cli.output import console, emit_json, fail
+from govbus.errors import StorageError
+from govbus.settings import Settings
+from storage import migrate
+
+JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def register(app: typer.Typer) -> None:
+    db = typer.Typer(help="The SQL store (SQLite file by default, PostgreSQL supported).")
+    app.add_typer(db, name="db")
+
+    @db.command("upgrade")
+    def upgrade(
+        revision: str = typer.Argument("head", help="Target revision."),
+        as_json: bool = JSON_OPT,
+    ) -> None:
+        """Apply the Alembic migrations up to REVISION."""
+        url = Settings.load().effective_database_url
+        try:
+            now = migrate.upgrade(url, revision)
+        except StorageError as exc:
+            fail(str(exc), as_json=as_json)
+        if as_json:
+            emit_json({"database": _safe_url(url), "revision": now, "head": migrate.head()})
+        else:
+            console.print(f"database {_safe_url(url)} at revision [bold]{now}[/]")
+
+    @db.command("current")
+    def current(as_json: bool = JSON_OPT) -> None:
+        """Show the schema revision of the configured database."""
+        url = Settings.load().effective_database_url
+        try:
+            now = migrate.current(url)
+        except StorageError as exc:
+            fail(str(exc), as_json=as_json)
+        if as_json:
+            emit_json({"database": _safe_url(url), "revision": now, "head": migrate.head()})
+        else:
+            console.print(f"database {_safe_url(url)} at revision {now} (head {migrate.head()})")

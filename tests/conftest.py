@@ -1,0 +1,134 @@
+"""Shared fixtures: one real Kafka broker per test session, unique names, databases.
+
+Broker, in order: ``GOVBUS_BOOTSTRAP`` from the environment; a testcontainers Kafka (KRaft)
+when a Docker engine answers; else the project's own local broker process. When none can be
+had, every test that needs it fails with the reason. It never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from govbus.broker.local import LocalBroker
+from govbus.errors import GovbusError
+from govbus.settings import Settings
+
+#: A Docker engine that does not answer a ping in this time is treated as absent.
+DOCKER_PING_TIMEOUT_S = 3
+PG_URL_ENV = "GOVBUS_TEST_POSTGRES_URL"
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=DOCKER_PING_TIMEOUT_S).ping()
+    except Exception:  # noqa: BLE001 - any failure means "no engine here"
+        return False
+    return True
+
+
+class BrokerSource:
+    """Where the session's broker came from, and its bootstrap address."""
+
+    def __init__(self, bootstrap: str, kind: str) -> None:
+        self.bootstrap = bootstrap
+        self.kind = kind
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerSource]:
+    env = os.environ.get("GOVBUS_BOOTSTRAP")
+    if env:
+        yield BrokerSource(env, "environment")
+        return
+    if _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        container = KafkaContainer().with_kraft()
+        container.start()
+        try:
+            yield BrokerSource(container.get_bootstrap_server(), "testcontainers")
+        finally:
+            container.stop()
+        return
+    settings = Settings.load()
+    local = LocalBroker(
+        settings.home,
+        settings.kafka_version,
+        settings.broker_heap,
+        state_dir=tmp_path_factory.mktemp("broker"),
+    )
+    try:
+        status = local.start()
+    except GovbusError as exc:
+        pytest.fail(
+            f"no Kafka broker could be had: GOVBUS_BOOTSTRAP unset, no Docker engine, "
+            f"and the local broker failed: {exc}",
+            pytrace=False,
+        )
+    try:
+        yield BrokerSource(str(status.bootstrap), "local")
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="session")
+def bootstrap(broker: BrokerSource) -> str:
+    return broker.bootstrap
+
+
+@pytest.fixture
+def topic_name() -> str:
+    return f"test.{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def group_id() -> str:
+    return f"test-group-{uuid.uuid4().hex}"
+
+
+# -- databases -------------------------------------------------------------------------
+def _database_params() -> list[str]:
+    kinds = ["sqlite"]
+    if os.environ.get(PG_URL_ENV) or os.environ.get("CI"):
+        kinds.append("postgresql")
+    return kinds
+
+
+@pytest.fixture(params=_database_params())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL schema-less database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'govbus.db'}"
+        return
+    url = os.environ.get(PG_URL_ENV)
+    if not url:
+        pytest.fail(f"CI is set but {PG_URL_ENV} is not: PostgreSQL tests cannot run", pytrace=False)
+    yield from _fresh_pg_database(url)
+
+
+def _fresh_pg_database(url: str) -> Iterator[str]:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    base = make_url(url)
+    name = f"govbus_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        pytest.fail(f"{PG_URL_ENV} is set but PostgreSQL does not answer: {exc}", pytrace=False)
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

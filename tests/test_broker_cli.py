@@ -1,0 +1,106 @@
+"""`govbus broker start|stop|status`: the project provisions a real Kafka broker itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from govbus.kafka import Admin
+
+GOVBUS = [sys.executable, "-m", "govbus"]
+#: A cold start resolves the jars (Maven's cache is warm after the first run) and boots the JVM.
+CLI_TIMEOUT_S = 600
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*GOVBUS, *args], capture_output=True, text=True, env=env, timeout=CLI_TIMEOUT_S
+    )
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVBUS_")}
+    env["GOVBUS_HOME"] = str(tmp_path / "home")
+    return env
+
+
+def test_start_status_second_start_stop(cli_env: dict[str, str]) -> None:
+    started = run(["broker", "start", "--json"], cli_env)
+    try:
+        assert started.returncode == 0, started.stderr + started.stdout
+        first = json.loads(started.stdout)
+        assert first["running"] is True and first["already_running"] is False
+        assert first["kafka_version"] == "4.1.1"
+        assert first["started_in_s"] > 0
+        assert first["bootstrap"].startswith("127.0.0.1:")
+        # The address answers a real metadata request.
+        assert Admin(first["bootstrap"]).ping(timeout_s=10)
+
+        status = json.loads(run(["broker", "status", "--json"], cli_env).stdout)
+        assert status["running"] is True
+        assert status["pid"] == first["pid"]
+        assert status["bootstrap"] == first["bootstrap"]
+
+        again = json.loads(run(["broker", "start", "--json"], cli_env).stdout)
+        assert again["already_running"] is True
+        assert again["pid"] == first["pid"]
+    finally:
+        stopped = run(["broker", "stop", "--json"], cli_env)
+    assert json.loads(stopped.stdout)["running"] is False
+    # Graceful stop leaves no process behind.
+    assert not Path(f"/proc/{first['pid']}").exists() or _is_zombie(first["pid"])
+    assert json.loads(run(["broker", "status", "--json"], cli_env).stdout)["running"] is False
+
+
+def _is_zombie(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+
+def test_port_in_use_is_named(cli_env: dict[str, str]) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        done = run(["broker", "start", "--port", str(port), "--json"], cli_env)
+    assert done.returncode == 1
+    out = json.loads(done.stdout)
+    assert out["kind"] == "PortInUseError"
+    assert f"port {port}" in out["error"] and "in use" in out["error"]
+
+
+def test_missing_java_is_named(cli_env: dict[str, str], tmp_path: Path) -> None:
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    for tool in ("mvn",):
+        found = shutil.which(tool)
+        assert found
+        (bare / tool).symlink_to(found)
+    cli_env["PATH"] = str(bare)
+    done = run(["broker", "start", "--json"], cli_env)
+    assert done.returncode == 1
+    out = json.loads(done.stdout)
+    assert out["kind"] == "ToolMissingError"
+    assert "'java'" in out["error"]
+
+
+def test_unreachable_repository_is_named(cli_env: dict[str, str], tmp_path: Path) -> None:
+    settings = tmp_path / "settings.xml"
+    settings.write_text(
+        f"""<settings><localRepository>{tmp_path / "m2"}</localRepository>
+        <mirrors><mirror><id>nowhere</id><mirrorOf>*</mirrorOf>
+        <url>http://127.0.0.1:9/maven2</url></mirror></mirrors></settings>"""
+    )
+    cli_env["GOVBUS_MAVEN_SETTINGS"] = str(settings)
+    done = run(["broker", "start", "--json"], cli_env)
+    assert done.returncode == 1
+    out = json.loads(done.stdout)
+    assert out["kind"] == "RepositoryError"
+    assert "could not resolve org.apache.kafka:kafka_2.13:4.1.1" in out["error"]
