@@ -14,6 +14,7 @@ Tree::
     │   ├── ProfileError            invalid jurisdiction profile file
     │   ├── IdentityKeyError        invalid resident ID / credit code / licence number
     │   ├── CalendarError           a date in a year with no holiday arrangement loaded
+    │   ├── DeadlineError           a deadline cannot be computed (naive time, no such obligation)
     │   └── PolicyError             sharing / opening policy cannot be applied
     │       └── GrantError          a sharing grant is invalid for its entry
     ├── SchemaError                 Avro contract problems (schemas/)
@@ -69,6 +70,10 @@ class IdentityKeyError(DomainError):
 
 class CalendarError(DomainError):
     """A date falls in a year whose holiday arrangement is not loaded (D1)."""
+
+
+class DeadlineError(DomainError):
+    """A deadline cannot be computed: naive trigger time, obligation or case not in profile."""
 
 
 class PolicyError(DomainError):
