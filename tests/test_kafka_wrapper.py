@@ -1,0 +1,86 @@
+"""The confluent-kafka wrapper, against the real broker."""
+
+from __future__ import annotations
+
+import pytest
+
+from govbus.errors import DeliveryError, KafkaError
+from govbus.kafka import Admin, Consumer, Producer, TopicSpec
+
+
+def test_no_io_in_init_and_config_precedence() -> None:
+    # Nothing listens on port 1: creating the wrapper must not connect (lazy client).
+    producer = Producer(
+        "127.0.0.1:1", extra_config={"linger.ms": 50, "acks": "1"}, client_id="explicit"
+    )
+    assert producer._inner is None
+    cfg = producer.config
+    assert cfg["enable.idempotence"] is True  # default kept
+    assert cfg["linger.ms"] == 50  # extra config beats defaults
+    assert cfg["acks"] == "1"
+    assert cfg["client.id"] == "explicit"  # explicit argument
+    consumer = Consumer("127.0.0.1:1", "g", extra_config={"group.id": "overridden"})
+    assert consumer._inner is None
+    assert consumer.config["group.id"] == "g"  # explicit beats extra config
+    assert consumer.config["enable.auto.commit"] is False
+    assert consumer.config["isolation.level"] == "read_committed"
+
+
+def test_secrets_are_redacted_in_config() -> None:
+    p = Producer("127.0.0.1:1", extra_config={"sasl.password": "hunter2"})
+    assert p.config["sasl.password"] == "***"
+    assert "hunter2" not in repr(p.config)
+
+
+def test_ensure_topics_is_idempotent(bootstrap: str, topic_name: str) -> None:
+    admin = Admin(bootstrap)
+    spec = TopicSpec(topic_name, partitions=3, config={"cleanup.policy": "compact"})
+    assert admin.ensure_topics([spec]) == [topic_name]
+    assert admin.ensure_topics([spec]) == []
+    assert admin.topics()[topic_name] == 3
+
+
+def test_produce_consume_roundtrip_in_order(bootstrap: str, topic_name: str, group_id: str) -> None:
+    Admin(bootstrap).ensure_topics([TopicSpec(topic_name)])
+    reports: list[tuple[Exception | None, int]] = []
+    with Producer(bootstrap) as producer:
+        for i in range(100):
+            producer.produce(
+                topic_name,
+                f"值{i}".encode(),
+                key=b"subject-1",
+                on_delivery=lambda err, msg: reports.append((err, msg.offset())),
+            )
+    # The context manager flushed: every delivery report arrived, all successful.
+    assert len(reports) == 100 and all(err is None for err, _ in reports)
+    got: list[bytes] = []
+    with Consumer(bootstrap, group_id) as consumer:
+        consumer.subscribe([topic_name])
+        for _ in range(30):
+            got.extend(m.value() for m in consumer.consume(100, timeout_s=1.0))
+            if len(got) >= 100:
+                break
+    assert got == [f"值{i}".encode() for i in range(100)]
+
+
+def test_delivery_failure_becomes_delivery_error(bootstrap: str, topic_name: str) -> None:
+    # auto.create.topics.enable=false on the local broker: the topic never appears.
+    errors: list[Exception | None] = []
+    producer = Producer(bootstrap, extra_config={"message.timeout.ms": 1500})
+    producer.produce(topic_name, b"x", on_delivery=lambda err, msg: errors.append(err))
+    producer.poll(0)
+    try:
+        producer.flush(10)
+    except KafkaError:
+        pass
+    assert len(errors) == 1
+    assert isinstance(errors[0], DeliveryError)
+    assert errors[0].code  # the librdkafka error name is kept
+
+
+def test_consumer_error_is_converted(bootstrap: str, group_id: str) -> None:
+    consumer = Consumer(bootstrap, group_id, extra_config={"auto.offset.reset": "error"})
+    with pytest.raises(KafkaError):
+        consumer.subscribe(["^[invalid"])  # an invalid regex subscription
+        consumer.consume(1, timeout_s=2.0)
+    consumer.close()

@@ -1,0 +1,129 @@
+"""Kafka 4.1.1 talks transactions with both clients the project uses.
+
+confluent-kafka (librdkafka) runs the gate's consume-process-produce loop; aiokafka is
+faust-streaming's client. Each does a committed and an aborted transaction; a
+read_committed consumer must see exactly the committed records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from govbus.kafka import Admin, Consumer, Producer, TopicSpec
+
+
+def _read_all(bootstrap: str, topic: str, expected: int, group: str) -> list[bytes]:
+    got: list[bytes] = []
+    with Consumer(bootstrap, group) as consumer:
+        consumer.subscribe([topic])
+        for _ in range(40):
+            got.extend(m.value() for m in consumer.consume(100, timeout_s=0.5))
+            if len(got) >= expected:
+                # One more poll: anything aborted would show up now if it leaked.
+                got.extend(m.value() for m in consumer.consume(100, timeout_s=1.0))
+                break
+    return got
+
+
+def test_confluent_transactions_read_committed(bootstrap: str, topic_name: str, group_id: str) -> None:
+    Admin(bootstrap).ensure_topics([TopicSpec(topic_name)])
+    producer = Producer(bootstrap, transactional_id=f"txn-{uuid.uuid4().hex}")
+    producer.init_transactions()
+    producer.begin_transaction()
+    for i in range(5):
+        producer.produce(topic_name, f"committed-{i}".encode())
+    producer.commit_transaction()
+    producer.begin_transaction()
+    for i in range(5):
+        producer.produce(topic_name, f"aborted-{i}".encode())
+    producer.abort_transaction()
+    producer.begin_transaction()
+    producer.produce(topic_name, b"committed-last")
+    producer.commit_transaction()
+    producer.close()
+    got = _read_all(bootstrap, topic_name, 6, group_id)
+    assert got == [f"committed-{i}".encode() for i in range(5)] + [b"committed-last"]
+
+
+def test_confluent_offsets_committed_inside_transaction(
+    bootstrap: str, topic_name: str, group_id: str
+) -> None:
+    """Consume, produce and commit the input offsets atomically (the gate's protocol)."""
+    source, sink = topic_name, topic_name + ".out"
+    Admin(bootstrap).ensure_topics([TopicSpec(source), TopicSpec(sink)])
+    with Producer(bootstrap) as plain:
+        for i in range(10):
+            plain.produce(source, str(i).encode())
+    txp = Producer(bootstrap, transactional_id=f"txn-{uuid.uuid4().hex}")
+    txp.init_transactions()
+    with Consumer(bootstrap, group_id) as consumer:
+        consumer.subscribe([source])
+        batch = []
+        for _ in range(20):
+            batch += consumer.consume(10, timeout_s=0.5)
+            if len(batch) >= 10:
+                break
+        assert len(batch) == 10
+        txp.begin_transaction()
+        for msg in batch:
+            txp.produce(sink, msg.value() * 2)
+        from confluent_kafka import TopicPartition
+
+        last = batch[-1]
+        txp.send_offsets_to_transaction(
+            [TopicPartition(source, last.partition(), last.offset() + 1)], consumer.group_metadata()
+        )
+        txp.commit_transaction()
+    # A new consumer in the same group starts after the committed offsets.
+    with Consumer(bootstrap, group_id) as again:
+        again.subscribe([source])
+        assert again.consume(10, timeout_s=3.0) == []
+    assert _read_all(bootstrap, sink, 10, group_id + "-sink") == [str(i).encode() * 2 for i in range(10)]
+
+
+def test_aiokafka_transactions_read_committed(bootstrap: str, topic_name: str) -> None:
+    Admin(bootstrap).ensure_topics([TopicSpec(topic_name)])
+
+    async def scenario() -> list[bytes]:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, transactional_id=f"aio-{uuid.uuid4().hex}"
+        )
+        await producer.start()
+        try:
+            async with producer.transaction():
+                for i in range(3):
+                    await producer.send_and_wait(topic_name, f"aio-ok-{i}".encode())
+            await producer.begin_transaction()
+            await producer.send_and_wait(topic_name, b"aio-aborted")
+            await producer.abort_transaction()
+            async with producer.transaction():
+                await producer.send_and_wait(topic_name, b"aio-ok-last")
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(
+            topic_name,
+            bootstrap_servers=bootstrap,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+            group_id=f"aio-{uuid.uuid4().hex}",
+        )
+        await consumer.start()
+        got: list[bytes] = []
+        try:
+            for _ in range(20):
+                batches = await consumer.getmany(timeout_ms=500)
+                for records in batches.values():
+                    got.extend(r.value for r in records)
+                if len(got) >= 4:
+                    break
+        finally:
+            await consumer.stop()
+        return got
+
+    got = asyncio.run(scenario())
+    assert got == [b"aio-ok-0", b"aio-ok-1", b"aio-ok-2", b"aio-ok-last"]
+    # And librdkafka reads aiokafka's transactions the same way.
+    assert _read_all(bootstrap, topic_name, 4, f"cross-{uuid.uuid4().hex}") == got

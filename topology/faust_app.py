@@ -1,0 +1,85 @@
+"""The faust-streaming application, built by :func:`create_app` (never at import time).
+
+At this stage it runs the heartbeat agent: pings in, acknowledgements out, so operators can
+prove the stream-processing path end to end. Agents only call ``exchange/`` functions.
+
+Run a worker: ``python -m topology.faust_app --bootstrap HOST:PORT worker -l warn``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faust
+
+from exchange.heartbeat import acknowledge
+
+HEARTBEAT_TOPIC = "govbus.heartbeat"
+HEARTBEAT_ACK_TOPIC = "govbus.heartbeat.ack"
+
+
+def create_app(
+    bootstrap: str,
+    *,
+    app_id: str = "govbus-heartbeat",
+    data_dir: Path | None = None,
+    ping_topic: str = HEARTBEAT_TOPIC,
+    ack_topic: str = HEARTBEAT_ACK_TOPIC,
+) -> faust.App:
+    app = faust.App(
+        app_id,
+        broker=f"kafka://{bootstrap}",
+        autodiscover=False,
+        datadir=str(data_dir) if data_dir else None,
+        topic_replication_factor=1,
+        topic_partitions=1,
+        web_enabled=False,
+        store="memory://",
+    )
+    # internal=True: faust declares (creates) these topics itself; the broker never
+    # auto-creates topics (auto.create.topics.enable=false).
+    pings = app.topic(
+        ping_topic, value_type=bytes, value_serializer="raw", internal=True, partitions=1
+    )
+    acks = app.topic(
+        ack_topic, value_type=bytes, value_serializer="raw", internal=True, partitions=1
+    )
+
+    @app.task
+    async def declare_topics() -> None:
+        # faust declares a sink topic lazily on first send; consumers of acks need it now.
+        await acks.maybe_declare()
+
+    @app.agent(pings)
+    async def heartbeat(stream: faust.StreamT[bytes]) -> None:
+        async for ping in stream:
+            ack = acknowledge(ping, app_id, datetime.now(UTC))
+            await acks.send(value=ack.to_bytes())
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--app-id", default="govbus-heartbeat")
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--ping-topic", default=HEARTBEAT_TOPIC)
+    parser.add_argument("--ack-topic", default=HEARTBEAT_ACK_TOPIC)
+    args, rest = parser.parse_known_args(argv)
+    app = create_app(
+        args.bootstrap,
+        app_id=args.app_id,
+        data_dir=args.data_dir,
+        ping_topic=args.ping_topic,
+        ack_topic=args.ack_topic,
+    )
+    sys.argv = [sys.argv[0], *rest]
+    app.main()
+
+
+if __name__ == "__main__":
+    main()
