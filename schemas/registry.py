@@ -8,6 +8,9 @@ Built once from the packaged files::
 The current file must equal the newest released version byte for byte. Each released
 file is parsed exactly once; messages are looked up by the fingerprint in their header,
 and any released version is read as the current version (Avro schema resolution).
+Versions of one record that differ only in what the Parsing Canonical Form strips (docs,
+defaults, logical types) share a fingerprint; the header then names the newest of them,
+which reads the same bytes.
 """
 
 from __future__ import annotations
@@ -43,12 +46,13 @@ class SchemaRegistry:
         for v in versions:
             by_record.setdefault(v.record_name, []).append(v)
             other = self._by_fingerprint.setdefault(v.fingerprint, v)
-            if other is not v:
+            if other.record_name != v.record_name:
                 raise SchemaError(
-                    f"{v.label} and {other.label} have the same fingerprint "
-                    f"{v.fingerprint.hex()}; a new version must change the wire form",
+                    f"{v.label} and {other.label} have the same fingerprint {v.fingerprint.hex()}",
                     code="fingerprint_collision",
                 )
+            if other.version < v.version:  # same wire form (e.g. only docs changed): newest
+                self._by_fingerprint[v.fingerprint] = v
         self._versions: dict[str, tuple[SchemaVersion, ...]] = {}
         for name, found in sorted(by_record.items()):
             ordered = tuple(sorted(found, key=lambda v: v.version))

@@ -1,0 +1,621 @@
+"""The Avro contract (schemas/): files, wire format, fingerprints, round trips, errors.
+
+The helpers at the top (strategies derived from a schema, the expected value after a
+round trip, an independent CRC-64-AVRO and Parsing Canonical Form) are also used by
+test_schema_compat.py.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import fastavro.schema
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import schemas
+import schemas.codec
+from govbus.errors import EncodingError, SchemaError, UnknownSchemaError
+from schemas import SchemaRegistry, decode, default_registry, encode
+
+AVRO_DIR = Path(schemas.__file__).parent / "avro"
+RECORDS = ("ChangeEvent", "Conflict", "DeadLetter", "Decision", "FeedRecord", "Receipt")
+UTC = datetime.UTC
+SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
+PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+
+# --- pinned files: a changed schema must be released as a new version file ------------
+
+PINNED_SHA256 = dict(
+    reversed(line.split())
+    for line in """
+e08af16cd94221e2753b4c0f91910131b0380262e5d2e4436be6e71bf2f08845  ChangeEvent.avsc
+ff16b24471cf5e307481be73c9d46057534254e168cd358bb22a767d22059580  Conflict.avsc
+2673e9cecff0b259b2a63c76f826cf6881825bfcc8a139dc953c0bdd2a8416bd  DeadLetter.avsc
+958c1f497fec0f5b3231c0cb441e490c92626b379c11ecb0261288d5948b39df  Decision.avsc
+c906873356406c51a7fca04aa12545499fb84fa9640e875220738e09da6c58b7  FeedRecord.avsc
+a8276d4a71508d56779a75645d6188af258b2e742d4723609bd4bbceef556d08  Receipt.avsc
+1040a7b225ca5706aded57c6cac7a0048b4c9ed6e90538706b2c4348cff82701  released/ChangeEvent/v1.avsc
+e08af16cd94221e2753b4c0f91910131b0380262e5d2e4436be6e71bf2f08845  released/ChangeEvent/v2.avsc
+ff16b24471cf5e307481be73c9d46057534254e168cd358bb22a767d22059580  released/Conflict/v1.avsc
+2673e9cecff0b259b2a63c76f826cf6881825bfcc8a139dc953c0bdd2a8416bd  released/DeadLetter/v1.avsc
+958c1f497fec0f5b3231c0cb441e490c92626b379c11ecb0261288d5948b39df  released/Decision/v1.avsc
+c906873356406c51a7fca04aa12545499fb84fa9640e875220738e09da6c58b7  released/FeedRecord/v1.avsc
+a8276d4a71508d56779a75645d6188af258b2e742d4723609bd4bbceef556d08  released/Receipt/v1.avsc
+""".strip().splitlines()
+)
+
+
+def schema_files() -> dict[str, bytes]:
+    return {
+        p.relative_to(AVRO_DIR).as_posix(): p.read_bytes()
+        for p in sorted(AVRO_DIR.rglob("*"))
+        if p.is_file() and p.suffix == ".avsc"
+    }
+
+
+def released_files() -> dict[tuple[str, int], bytes]:
+    found = {}
+    for rel, data in schema_files().items():
+        m = re.fullmatch(r"released/(\w+)/v(\d+)\.avsc", rel)
+        if m:
+            found[(m.group(1), int(m.group(2)))] = data
+    return found
+
+
+# --- independent CRC-64-AVRO and Parsing Canonical Form (Avro specification) ----------
+
+CRC64_EMPTY = 0xC15D213AA4D7A795
+
+
+def _crc64_table() -> list[int]:
+    table = []
+    for i in range(256):
+        fp = i
+        for _ in range(8):
+            fp = (fp >> 1) ^ (CRC64_EMPTY & -(fp & 1))
+        table.append(fp)
+    return table
+
+
+CRC64_TABLE = _crc64_table()
+
+
+def crc64_avro(data: bytes) -> int:
+    """The spec's Rabin fingerprint, written from the spec's pseudo-code."""
+    fp = CRC64_EMPTY
+    for byte in data:
+        fp = (fp >> 8) ^ CRC64_TABLE[(fp ^ byte) & 0xFF]
+    return fp
+
+
+def _full(name: str, ns: str) -> str:
+    return name if "." in name or not ns else f"{ns}.{name}"
+
+
+def canonical_form(schema: Any, ns: str = "") -> str:
+    """Parsing Canonical Form per the spec's rules (PRIMITIVES, FULLNAMES, STRIP, ORDER)."""
+    if isinstance(schema, str):
+        return json.dumps(schema if schema in PRIMITIVES else _full(schema, ns))
+    if isinstance(schema, list):
+        return "[" + ",".join(canonical_form(b, ns) for b in schema) + "]"
+    kind = schema["type"]
+    if kind in PRIMITIVES:
+        return json.dumps(kind)
+    if kind == "array":
+        return '{"type":"array","items":' + canonical_form(schema["items"], ns) + "}"
+    if kind == "map":
+        return '{"type":"map","values":' + canonical_form(schema["values"], ns) + "}"
+    full = _full(schema["name"], schema.get("namespace", ns))
+    head = '{"name":' + json.dumps(full) + ',"type":' + json.dumps(kind)
+    if kind == "enum":
+        return head + ',"symbols":' + json.dumps(schema["symbols"], separators=(",", ":")) + "}"
+    if kind == "fixed":
+        return head + ',"size":' + str(schema["size"]) + "}"
+    inner = full.rpartition(".")[0]
+    fields = ",".join(
+        '{"name":' + json.dumps(f["name"]) + ',"type":' + canonical_form(f["type"], inner) + "}"
+        for f in schema["fields"]
+    )
+    return head + ',"fields":[' + fields + "]}"
+
+
+# --- strategies derived from a schema -------------------------------------------------
+
+CHINESE = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF)
+CHINESE_EXT_B = st.characters(min_codepoint=0x20000, max_codepoint=0x2A6DF)
+ANY_CHAR = st.characters(exclude_categories=("Cs",))  # lone surrogates are not UTF-8
+TEXT = st.one_of(
+    st.text(alphabet=st.one_of(CHINESE, CHINESE_EXT_B, ANY_CHAR), max_size=24),
+    st.sampled_from(
+        ["", "贵阳市大数据发展管理局", "云岩区中华北路１号", "𠮷", "a\x00b", "٣\u200d"]
+    ),
+)
+TIMESTAMP_EDGES = [
+    datetime.datetime(1970, 1, 1, tzinfo=UTC),
+    datetime.datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=UTC),
+    datetime.datetime(1, 1, 1, tzinfo=UTC),
+    datetime.datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC),
+]
+TIMESTAMPS = st.one_of(
+    st.sampled_from(TIMESTAMP_EDGES),
+    st.datetimes(
+        min_value=datetime.datetime(1, 1, 2),
+        max_value=datetime.datetime(9999, 12, 30),
+        timezones=st.sampled_from([UTC, SHANGHAI]),
+    ).map(lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000)),
+)
+UUIDS = st.uuids().flatmap(lambda u: st.sampled_from([u, str(u), str(u).upper()]))
+
+
+def _integers(low: int, high: int) -> st.SearchStrategy[int]:
+    return st.one_of(st.sampled_from([low, high, 0, -1, 1]), st.integers(low, high))
+
+
+def strategy_for(schema: Any, ns: str = "") -> st.SearchStrategy[Any]:
+    """Values that fit ``schema`` (the JSON of an .avsc), edge values included."""
+    if isinstance(schema, list):
+        return st.one_of([strategy_for(b, ns) for b in schema])
+    kind = schema if isinstance(schema, str) else schema["type"]
+    logical = None if isinstance(schema, str) else schema.get("logicalType")
+    simple: dict[str, st.SearchStrategy[Any]] = {
+        "null": st.none(),
+        "boolean": st.booleans(),
+        "int": _integers(INT_MIN, INT_MAX),
+        "long": TIMESTAMPS if logical == "timestamp-millis" else _integers(LONG_MIN, LONG_MAX),
+        "bytes": st.binary(max_size=48),
+        "string": UUIDS if logical == "uuid" else TEXT,
+    }
+    if kind in simple:
+        return simple[kind]
+    if kind == "enum":
+        return st.sampled_from(schema["symbols"])
+    if kind == "array":
+        return st.lists(strategy_for(schema["items"], ns), max_size=4)
+    if kind == "record":
+        inner = _full(schema["name"], schema.get("namespace", ns)).rpartition(".")[0]
+        required = {f["name"]: strategy_for(f["type"], inner) for f in schema["fields"]}
+        optional = {
+            n: required.pop(n) for n in [f["name"] for f in schema["fields"] if "default" in f]
+        }
+        return st.fixed_dictionaries(required, optional=optional)
+    raise NotImplementedError(kind)  # a new type in a schema needs a strategy here
+
+
+def expected(schema: Any, value: Any) -> Any:
+    """What decoding returns for ``value`` written with ``schema``."""
+    if isinstance(schema, list):
+        if value is None:
+            return None
+        (branch,) = [b for b in schema if b != "null"]
+        return expected(branch, value)
+    kind = schema if isinstance(schema, str) else schema["type"]
+    logical = None if isinstance(schema, str) else schema.get("logicalType")
+    if logical == "uuid":
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+    if logical == "timestamp-millis":
+        return value.astimezone(UTC)
+    if kind == "array":
+        return [expected(schema["items"], v) for v in value]
+    if kind == "record":
+        return {
+            f["name"]: expected(f["type"], value[f["name"]] if f["name"] in value else f["default"])
+            for f in schema["fields"]
+        }
+    return value
+
+
+def definition(record: str, version: int | None = None) -> Any:
+    reg = default_registry()
+    v = reg.current(record) if version is None else reg.version(record, version)
+    return json.loads(v.source)
+
+
+# --- samples --------------------------------------------------------------------------
+
+T0 = datetime.datetime(2024, 4, 3, 9, 30, tzinfo=SHANGHAI)
+EVENT_ID = uuid.UUID("0f8fad5b-d9cb-469f-a165-70867728950e")
+OTHER_ID = uuid.UUID("7c9e6679-7425-40de-944b-e07fc1f90ae7")
+
+SAMPLES: dict[str, dict[str, Any]] = {
+    "ChangeEvent": {
+        "event_id": str(EVENT_ID),
+        "entry": "GY-RK-0001",
+        "provider": "贵阳市公安局",
+        "subject_key": "11010519491231002x",
+        "subject_kind": "resident_id",
+        "operation": "update",
+        "authoritative": True,
+        "items": [{"name": "住址", "before": "贵阳市云岩区", "after": "贵阳市观山湖区"}],
+        "source_system": "人口基础信息库",
+        "event_time": T0,
+        "source_sequence": 42,
+        "trace_id": None,
+    },
+    "Receipt": {
+        "event_id": EVENT_ID,
+        "entry": "GY-RK-0001",
+        "provider": "贵阳市公安局",
+        "outcome": "conflict",
+        "reason_code": "value_differs",
+        "reason_text": "与权威来源不一致",
+        "article": "GM 19",
+        "decided_at": T0,
+        "audit_position": {"topic": "govbus.audit", "partition": 3, "offset": 1024},
+        "canonical_subject": "resident_id:11010519491231002X",
+    },
+    "DeadLetter": {
+        "event_id": None,
+        "source_topic": "govbus.ingest.GY-RK-0001",
+        "source_partition": 0,
+        "source_offset": 7,
+        "original_key": None,
+        "original_value": "贵阳".encode("gbk") + b"\xc3\x01\xff",
+        "reason_code": "unknown_fingerprint",
+        "reason_text": "无法解码",
+        "stage": "decode",
+        "failed_at": T0,
+    },
+    "Conflict": {
+        "conflict_id": OTHER_ID,
+        "entry": "GY-RK-0001",
+        "canonical_subject": "resident_id:11010519491231002X",
+        "item": "住址",
+        "authoritative_value": "贵阳市观山湖区",
+        "authoritative_provider": "贵阳市公安局",
+        "authoritative_event_id": EVENT_ID,
+        "reported_value": "贵阳市南明区",
+        "reported_provider": "贵阳市民政局",
+        "reported_event_id": OTHER_ID,
+        "detected_at": T0,
+        "article": "GM 19",
+    },
+    "Decision": {
+        "audit_id": OTHER_ID,
+        "kind": "delivery",
+        "event_id": EVENT_ID,
+        "entry": "GY-RK-0001",
+        "provider": "贵阳市公安局",
+        "canonical_subject": "resident_id:11010519491231002X",
+        "reason_code": None,
+        "article": "G 15",
+        "recipient": "贵阳市人力资源和社会保障局",
+        "grant_id": "grant-2024-017",
+        "purpose": "社会保险待遇资格认证",
+        "items_delivered": ["姓名", "住址"],
+        "masked_items": [{"name": "住址", "rule": "keep_district"}],
+        "occurred_at": T0,
+        "prev_hash": None,
+        "record_hash": None,
+    },
+    "FeedRecord": {
+        "event_id": EVENT_ID,
+        "entry": "GY-RK-0001",
+        "canonical_subject": "resident_id:11010519491231002X",
+        "operation": "update",
+        "items": [
+            {"name": "姓名", "value": "张三", "masked": False, "mask_rule": None},
+            {
+                "name": "住址",
+                "value": "贵阳市观山湖区***",
+                "masked": True,
+                "mask_rule": "keep_district",
+            },
+        ],
+        "provider": "贵阳市公安局",
+        "event_time": T0,
+        "delivered_at": T0 + datetime.timedelta(milliseconds=250),
+        "grant_id": "grant-2024-017",
+        "purpose": "社会保险待遇资格认证",
+    },
+}
+
+
+# --- files ----------------------------------------------------------------------------
+
+
+def test_schema_files_are_pinned_a_change_must_be_a_new_version() -> None:
+    files = schema_files()
+    assert sorted(files) == sorted(PINNED_SHA256)
+    changed = [
+        rel for rel, data in files.items() if hashlib.sha256(data).hexdigest() != PINNED_SHA256[rel]
+    ]
+    assert changed == [], f"released schema files changed: {changed}; release a new version"
+
+
+def test_one_current_file_per_record() -> None:
+    assert default_registry().record_names == RECORDS
+    assert sorted(p.stem for p in AVRO_DIR.glob("*.avsc")) == sorted(RECORDS)
+
+
+def _named_types(schema: Any, found: list[dict[str, Any]]) -> None:
+    if isinstance(schema, list):
+        for b in schema:
+            _named_types(b, found)
+    elif isinstance(schema, dict):
+        if schema["type"] in ("record", "enum", "fixed"):
+            found.append(schema)
+        for f in schema.get("fields", []):
+            _named_types(f["type"], found)
+        for key in ("items", "values"):
+            if key in schema:
+                _named_types(schema[key], found)
+
+
+@pytest.mark.parametrize("rel", sorted(PINNED_SHA256))
+def test_schema_is_utf8_json_in_govbus_namespace_with_english_docs(rel: str) -> None:
+    text = (AVRO_DIR / rel).read_bytes().decode("utf-8")
+    schema = json.loads(text)
+    assert schema["namespace"] == schemas.NAMESPACE
+    named: list[dict[str, Any]] = []
+    _named_types(schema, named)
+    for t in named:
+        assert re.fullmatch(r"[A-Z][A-Za-z0-9]*", t["name"]), t["name"]
+        assert t.get("doc", "").isascii() and len(t["doc"]) > 10, t["name"]
+        for f in t.get("fields", []):
+            assert re.fullmatch(r"[a-z][a-z0-9_]*", f["name"]), f["name"]
+            assert f.get("doc", "").isascii() and len(f["doc"]) > 10, (t["name"], f["name"])
+
+
+def test_named_types_shared_by_files_are_identical() -> None:
+    by_name: dict[str, dict[str, Any]] = {}
+    for record in RECORDS:
+        named: list[dict[str, Any]] = []
+        _named_types(definition(record), named)
+        for t in named[1:]:
+            if t["name"] in by_name:
+                assert by_name[t["name"]] == t, t["name"]
+            by_name[t["name"]] = t
+    assert "Operation" in by_name  # ChangeEvent and FeedRecord share it
+
+
+def test_nullable_fields_default_to_null() -> None:
+    for record in RECORDS:
+        named: list[dict[str, Any]] = []
+        _named_types(definition(record), named)
+        for t in named:
+            for f in t.get("fields", []):
+                if isinstance(f["type"], list):
+                    assert f["type"][0] == "null" and f.get("default", "x") is None, f["name"]
+
+
+# --- fingerprints and the header ------------------------------------------------------
+
+# From Apache Avro, share/test/data/schema-tests.txt: (canonical form, fingerprint as
+# Java's signed long), cross-checked there against Java's direct implementation.
+AVRO_SPEC_VECTORS = [
+    ('"null"', 7195948357588979594),
+    ('"boolean"', -6970731678124411036),
+    ('"int"', 8247732601305521295),
+    ('"string"', -8142146995180207161),
+    ("[]", -1241056759729112623),
+    ('{"name":"foo","type":"record","fields":[]}', -4824392279771201922),
+    ('{"name":"x.y.foo","type":"record","fields":[]}', 5916914534497305771),
+    ('{"name":"x.y.z.foo","type":"enum","symbols":["A1","A2"]}', -4448647247586288245),
+    ('{"type":"array","items":"null"}', -589620603366471059),
+]
+
+
+@pytest.mark.parametrize(("canonical", "signed"), AVRO_SPEC_VECTORS)
+def test_crc64_avro_matches_the_avro_project_vectors(canonical: str, signed: int) -> None:
+    assert crc64_avro(canonical.encode()) == signed % 2**64
+    fastavro_le = bytes.fromhex(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO"))
+    assert int.from_bytes(fastavro_le, "little") == signed % 2**64
+
+
+def test_every_header_is_marker_plus_little_endian_crc64_of_canonical_form() -> None:
+    reg = default_registry()
+    for record in RECORDS:
+        for v in reg.versions(record):
+            pcf = canonical_form(json.loads(v.source))
+            assert v.canonical_form == pcf
+            value = crc64_avro(pcf.encode("utf-8"))
+            assert v.header == b"\xc3\x01" + value.to_bytes(8, "little")
+            assert v.fingerprint_value == value
+        assert encode(record, SAMPLES[record])[:10] == reg.current(record).header
+
+
+# --- round trips ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("record", RECORDS)
+def test_sample_round_trips(record: str) -> None:
+    data = encode(record, SAMPLES[record])
+    assert decode(record, data) == expected(definition(record), SAMPLES[record])
+
+
+@pytest.mark.parametrize("record", RECORDS)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_generated_records_round_trip(record: str, data: st.DataObject) -> None:
+    schema = definition(record)
+    value = data.draw(strategy_for(schema))
+    decoded = decode(record, encode(record, value))
+    assert decoded == expected(schema, value)
+    for name, v in decoded.items():
+        if isinstance(v, datetime.datetime):
+            assert v.tzinfo == UTC, name
+
+
+def test_chinese_text_travels_as_utf8_bytes_unchanged() -> None:
+    data = encode("ChangeEvent", SAMPLES["ChangeEvent"])
+    for text in ("贵阳市公安局", "贵阳市观山湖区", "人口基础信息库"):
+        assert text.encode("utf-8") in data
+    assert decode("ChangeEvent", data)["items"][0]["after"] == "贵阳市观山湖区"
+
+
+@given(value=st.binary(max_size=256), key=st.none() | st.binary(max_size=32))
+def test_dead_letter_keeps_original_bytes_intact(value: bytes, key: bytes | None) -> None:
+    record = dict(SAMPLES["DeadLetter"], original_value=value, original_key=key)
+    decoded = decode("DeadLetter", encode("DeadLetter", record))
+    assert decoded["original_value"] == value and decoded["original_key"] == key
+
+
+def test_non_authoritative_flag_survives_S20() -> None:
+    record = dict(SAMPLES["ChangeEvent"], authoritative=False)
+    assert decode("ChangeEvent", encode("ChangeEvent", record))["authoritative"] is False
+
+
+def test_fields_with_defaults_may_be_left_out() -> None:
+    record = {k: v for k, v in SAMPLES["Decision"].items() if k not in {"masked_items", "purpose"}}
+    decoded = decode("Decision", encode("Decision", record))
+    assert decoded["masked_items"] == [] and decoded["purpose"] is None
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+def _message(record: str = "ChangeEvent") -> bytes:
+    return encode(record, SAMPLES[record])
+
+
+def test_wrong_marker_is_an_encoding_error() -> None:
+    data = b"\x00\x01" + _message()[2:]
+    with pytest.raises(EncodingError) as err:
+        decode("ChangeEvent", data)
+    assert err.value.code == "bad_marker"
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 9])
+def test_message_shorter_than_the_header_is_an_encoding_error(size: int) -> None:
+    with pytest.raises(EncodingError) as err:
+        decode("ChangeEvent", _message()[:size])
+    assert err.value.code == "truncated_header"
+
+
+def test_unknown_fingerprint_is_an_unknown_schema_error() -> None:
+    data = bytearray(_message())
+    data[2] ^= 0xFF
+    with pytest.raises(UnknownSchemaError) as err:
+        decode("ChangeEvent", bytes(data))
+    assert err.value.code == "unknown_fingerprint"
+
+
+def test_message_of_another_record_is_an_unknown_schema_error() -> None:
+    with pytest.raises(UnknownSchemaError) as err:
+        decode("ChangeEvent", _message("Receipt"))
+    assert err.value.code == "other_record"
+
+
+@pytest.mark.parametrize("record", RECORDS)
+def test_every_truncated_body_is_an_encoding_error(record: str) -> None:
+    data = _message(record)
+    for cut in range(10, len(data)):
+        with pytest.raises(EncodingError) as err:
+            decode(record, data[:cut])
+        assert err.value.code == "undecodable_body"
+        assert err.value.__cause__ is not None
+
+
+def test_trailing_bytes_are_an_encoding_error() -> None:
+    with pytest.raises(EncodingError) as err:
+        decode("Receipt", _message("Receipt") + b"\x00")
+    assert err.value.code == "trailing_bytes"
+
+
+@settings(max_examples=300)
+@given(record=st.sampled_from(RECORDS), body=st.binary(max_size=200))
+def test_garbage_body_decodes_or_raises_encoding_error(record: str, body: bytes) -> None:
+    data = default_registry().current(record).header + body
+    try:
+        value = decode(record, data)
+    except EncodingError:
+        return
+    assert set(value) == {f["name"] for f in definition(record)["fields"]}
+
+
+def test_unknown_record_name_is_a_schema_error() -> None:
+    with pytest.raises(SchemaError) as err:
+        encode("Nope", {})
+    assert err.value.code == "unknown_record"
+
+
+MISFITS = [
+    ("ChangeEvent", {"authoritative": "false"}, "authoritative"),
+    ("ChangeEvent", {"event_id": "not-a-uuid"}, "event_id"),
+    ("ChangeEvent", {"subject_kind": "passport"}, "subject_kind"),
+    ("ChangeEvent", {"source_sequence": 2**63}, "source_sequence"),
+    ("ChangeEvent", {"source_sequence": "42"}, "source_sequence"),
+    ("ChangeEvent", {"event_time": datetime.datetime(2024, 4, 3, 9, 30)}, "event_time"),
+    ("ChangeEvent", {"items": [{"name": "住址", "before": 1, "after": None}]}, "items[0].before"),
+    ("ChangeEvent", {"items": [{"before": None, "after": "x"}]}, "items[0].name"),
+    (
+        "ChangeEvent",
+        {"items": [{"name": "住址", "before": None, "after": "\ud800"}]},
+        "items[0].after",
+    ),
+    ("ChangeEvent", {"entry": None}, "entry"),
+    ("ChangeEvent", {"legal_bassis": "typo"}, "legal_bassis"),
+    ("FeedRecord", {"items": [{"name": "a", "value": None, "masked": 1}]}, "items[0].masked"),
+    (
+        "Receipt",
+        {"audit_position": {"topic": "t", "partition": 2**31, "offset": 0}},
+        "audit_position.partition",
+    ),
+    ("DeadLetter", {"original_value": "text"}, "original_value"),
+    ("Decision", {"masked_items": [{"name": "住址"}]}, "masked_items[0].rule"),
+]
+
+
+@pytest.mark.parametrize(("record", "change", "field"), MISFITS)
+def test_record_that_does_not_fit_names_the_field(
+    record: str, change: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(EncodingError) as err:
+        encode(record, {**SAMPLES[record], **change})
+    assert err.value.code == "record_does_not_fit"
+    assert err.value.field == field
+    assert repr(field) in str(err.value)
+
+
+def test_missing_required_field_is_named() -> None:
+    record = {k: v for k, v in SAMPLES["Conflict"].items() if k != "article"}
+    with pytest.raises(EncodingError) as err:
+        encode("Conflict", record)
+    assert err.value.field == "article"
+
+
+# --- parsing happens once -------------------------------------------------------------
+
+
+def test_schemas_are_parsed_once_per_released_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counts every parse_schema call made through any name the code could use.
+
+    (fastavro's own reader re-enters its compiled parse_schema with the parsed schema,
+    which returns at once; that internal call is not ours and not counted.)
+    """
+    calls: list[str] = []
+    real = fastavro.schema.parse_schema
+
+    def counting(schema: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(schema.get("name", "?") if isinstance(schema, dict) else str(schema))
+        return real(schema, *args, **kwargs)
+
+    for module in (schemas.codec, fastavro, fastavro.schema):
+        monkeypatch.setattr(module, "parse_schema", counting)
+    registry = SchemaRegistry.load()
+    assert sorted(calls) == sorted(name for name, _ in released_files())
+    for _ in range(20):
+        for record in RECORDS:
+            for v in registry.versions(record):
+                sample = {k: x for k, x in SAMPLES[record].items() if k in _field_names(v)}
+                registry.decode(record, registry.encode(record, sample, version=v.version))
+    assert len(calls) == len(released_files())
+
+
+def _field_names(v: schemas.SchemaVersion) -> set[str]:
+    return {f["name"] for f in v.definition["fields"]}
+
+
+def test_default_registry_is_built_once() -> None:
+    assert default_registry() is default_registry()
