@@ -6,8 +6,9 @@ true) and any text for a ``uuid`` string. This module
 
 * names the offending field of a record that failed to encode (:func:`find_misfit`, a
   full check in Python, run only after a failure), and
-* compiles, once per schema, a cheap guard for exactly those two gaps
-  (:func:`compile_guard`, run before every write).
+* compiles, once per schema, a cheap guard for exactly those two gaps and for naive
+  datetimes, which fastavro would silently take as UTC (:func:`compile_guard`, run
+  before every write).
 
 Both work on the schema as written in the ``.avsc`` file (JSON), not on fastavro's
 parsed form. A misfit is ``(path, problem)``, e.g. ``("items[2].after", "expected
@@ -29,6 +30,7 @@ INT_RANGE = (-(2**31), 2**31 - 1)
 LONG_RANGE = (-(2**63), 2**63 - 1)
 UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 _NAMED = frozenset({"record", "error", "enum", "fixed"})
+_TIMESTAMPS = frozenset({"timestamp-millis", "timestamp-micros"})
 
 
 def join(prefix: str, sub: str) -> str:
@@ -144,10 +146,9 @@ def _primitive(kind: str, logical: Any, value: Any, path: str) -> Misfit | None:
     elif kind == "boolean":
         ok = isinstance(value, bool)
     elif kind in ("int", "long"):
-        if logical in ("timestamp-millis", "timestamp-micros") and isinstance(
-            value, datetime.datetime
-        ):
-            return None
+        if logical in _TIMESTAMPS and isinstance(value, datetime.datetime):
+            found = _aware(value)
+            return None if found is None else (path, found[1])
         low, high = INT_RANGE if kind == "int" else LONG_RANGE
         if isinstance(value, int) and not isinstance(value, bool):
             ok = low <= value <= high
@@ -191,6 +192,12 @@ def _uuid(value: Any) -> Misfit | None:
     return "", f"expected a UUID (RFC 4122 text form), got {value!r:.60}"
 
 
+def _aware(value: Any) -> Misfit | None:
+    if isinstance(value, datetime.datetime) and value.utcoffset() is None:
+        return "", "naive datetime: give a timezone-aware one (legal time is Asia/Shanghai)"
+    return None
+
+
 def _boolean(value: Any) -> Misfit | None:
     if value is True or value is False:
         return None
@@ -200,8 +207,9 @@ def _boolean(value: Any) -> Misfit | None:
 def compile_guard(schema: Any) -> Guard | None:
     """Compile a check for the misfits fastavro's writer lets through, or None if none apply.
 
-    Only booleans and uuid strings are checked, wherever they sit in records, arrays,
-    maps and ``["null", X]`` unions; everything else is left to fastavro's writer.
+    Only booleans, uuid strings and timestamp datetimes (must be timezone-aware) are
+    checked, wherever they sit in records, arrays, maps and ``["null", X]`` unions;
+    everything else is left to fastavro's writer.
     """
     return _compile(schema)
 
@@ -216,6 +224,8 @@ def _compile(schema: Any) -> Guard | None:
         return _boolean
     if kind == "string" and schema.get("logicalType") == "uuid":
         return _uuid
+    if kind == "long" and schema.get("logicalType") in _TIMESTAMPS:
+        return _aware
     if kind in ("record", "error"):
         return _compile_record(schema)
     if kind == "array":
