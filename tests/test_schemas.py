@@ -36,9 +36,11 @@ INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 # --- pinned files: a changed schema must be released as a new version file ------------
 
-PINNED_SHA256 = dict(
-    reversed(line.split())
-    for line in """
+PINNED_SHA256: dict[str, str] = {
+    rel: digest
+    for digest, rel in (
+        line.split()
+        for line in """
 e08af16cd94221e2753b4c0f91910131b0380262e5d2e4436be6e71bf2f08845  ChangeEvent.avsc
 ff16b24471cf5e307481be73c9d46057534254e168cd358bb22a767d22059580  Conflict.avsc
 2673e9cecff0b259b2a63c76f826cf6881825bfcc8a139dc953c0bdd2a8416bd  DeadLetter.avsc
@@ -53,7 +55,8 @@ ff16b24471cf5e307481be73c9d46057534254e168cd358bb22a767d22059580  released/Confl
 c906873356406c51a7fca04aa12545499fb84fa9640e875220738e09da6c58b7  released/FeedRecord/v1.avsc
 a8276d4a71508d56779a75645d6188af258b2e742d4723609bd4bbceef556d08  released/Receipt/v1.avsc
 """.strip().splitlines()
-)
+    )
+}
 
 
 def schema_files() -> dict[str, bytes]:
@@ -134,7 +137,7 @@ def canonical_form(schema: Any, ns: str = "") -> str:
 
 CHINESE = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF)
 CHINESE_EXT_B = st.characters(min_codepoint=0x20000, max_codepoint=0x2A6DF)
-ANY_CHAR = st.characters(exclude_categories=("Cs",))  # lone surrogates are not UTF-8
+ANY_CHAR = st.characters(exclude_categories=["Cs"])  # lone surrogates are not UTF-8
 TEXT = st.one_of(
     st.text(alphabet=st.one_of(CHINESE, CHINESE_EXT_B, ANY_CHAR), max_size=24),
     st.sampled_from(
