@@ -83,6 +83,7 @@ def licence(body14: str) -> str:
 
 # --- strategies -------------------------------------------------------------------
 
+
 @st.composite
 def valid_resident_ids(draw: st.DrawFn) -> str:
     region = draw(st.sampled_from(PROVINCES)) + draw(st.from_regex(r"\A[0-9]{4}\Z"))
@@ -101,9 +102,11 @@ def valid_credit_codes(draw: st.DrawFn) -> str:
 
 
 def one_char_changes(number: str, alphabet: str) -> st.SearchStrategy[str]:
-    return st.tuples(st.integers(0, len(number) - 1), st.sampled_from(alphabet)).filter(
-        lambda t: number[t[0]] != t[1]
-    ).map(lambda t: number[: t[0]] + t[1] + number[t[0] + 1 :])
+    return (
+        st.tuples(st.integers(0, len(number) - 1), st.sampled_from(alphabet))
+        .filter(lambda t: number[t[0]] != t[1])
+        .map(lambda t: number[: t[0]] + t[1] + number[t[0] + 1 :])
+    )
 
 
 # --- properties ---------------------------------------------------------------------
