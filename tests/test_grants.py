@@ -57,8 +57,10 @@ def test_unconditional_entry_goes_to_every_registered_agency_g_15_s_25() -> None
 
 def test_conditional_entry_only_via_grant_and_only_granted_items_g_14_s_22() -> None:
     entry = _entry("psb.person.contact")
-    assert entitlement(entry, _agency("city-mca"), GRANTS, AT) == {"household_address", "phone"}
-    assert entitlement(entry, _agency("city-hc"), GRANTS, AT) == {"phone"}
+    assert entitlement(entry, _agency("city-mca"), GRANTS, AT) == frozenset(
+        {"household_address", "phone"}
+    )
+    assert entitlement(entry, _agency("city-hc"), GRANTS, AT) == frozenset({"phone"})
     assert entitlement(entry, _agency("city-amr"), GRANTS, AT) is None
     assert entitlement(entry, _agency("city-bdb"), GRANTS, AT) is None
 
@@ -81,11 +83,11 @@ def test_grant_period_is_half_open_and_revocation_ends_it_g_15() -> None:
     start = datetime(2024, 6, 1, tzinfo=LEGAL_TZ)
     end = datetime(2025, 6, 1, tzinfo=LEGAL_TZ)  # valid_until 2025-05-31, through 24:00
     assert entitlement(entry, hc, GRANTS, start - timedelta(seconds=1)) is None
-    assert entitlement(entry, hc, GRANTS, start) == {"phone"}
-    assert entitlement(entry, hc, GRANTS, end - timedelta(seconds=1)) == {"phone"}
+    assert entitlement(entry, hc, GRANTS, start) == frozenset({"phone"})
+    assert entitlement(entry, hc, GRANTS, end - timedelta(seconds=1)) == frozenset({"phone"})
     assert entitlement(entry, hc, GRANTS, end) is None
     revoked = [replace(g, revoked_at=AT) for g in GRANTS if g.consumer == "city-hc"]
-    assert entitlement(entry, hc, revoked, AT - timedelta(seconds=1)) == {"phone"}
+    assert entitlement(entry, hc, revoked, AT - timedelta(seconds=1)) == frozenset({"phone"})
     assert entitlement(entry, hc, revoked, AT) is None
 
 
@@ -110,7 +112,7 @@ def test_grant_cannot_open_another_providers_item_g_15_s_25() -> None:
         entitlement(conditional, _agency("city-hc"), [bypass], AT)
     assert caught.value.code == "grant_not_by_provider"
     own = _grant(entry_id=base.id, items=frozenset({"marital_status"}), granted_by="city-mca")
-    assert entitlement(conditional, _agency("city-hc"), [own], AT) == {"marital_status"}
+    assert entitlement(conditional, _agency("city-hc"), [own], AT) == frozenset({"marital_status"})
 
 
 def test_check_grant_rejects_empty_and_inverted_grants_s_22() -> None:
