@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from govbus.broker.local import BrokerStatus, LocalBroker
+from govbus.broker.provision import resolve
 from govbus.cli.output import console, emit_json, fail
 from govbus.errors import BrokerError
 from govbus.settings import Settings
@@ -21,6 +22,13 @@ def _broker(settings: Settings) -> LocalBroker:
         settings.broker_heap,
         maven_settings=Path(settings.maven_settings) if settings.maven_settings else None,
     )
+
+
+def bootstrap_for(settings: Settings) -> str:
+    """The configured bootstrap address, else the running local broker's, else ''."""
+    if settings.bootstrap:
+        return settings.bootstrap
+    return _broker(settings).status().bootstrap or ""
 
 
 def _show(status: BrokerStatus, as_json: bool, verb: str) -> None:
@@ -54,6 +62,21 @@ def register(app: typer.Typer) -> None:
         except BrokerError as exc:
             fail(str(exc), as_json=as_json, kind=type(exc).__name__)
         _show(status, as_json, "running")
+
+    @broker.command("provision")
+    def provision(as_json: bool = JSON_OPT) -> None:
+        """Resolve Kafka's jars from Maven Central into the cache, without starting."""
+        settings = Settings.load()
+        b = _broker(settings)
+        try:
+            runtime = resolve(b.home, b.version, maven_settings=b.maven_settings)
+        except BrokerError as exc:
+            fail(str(exc), as_json=as_json, kind=type(exc).__name__)
+        jars = len(list(runtime.libs.glob("*.jar")))
+        if as_json:
+            emit_json({"kafka_version": runtime.version, "libs": str(runtime.libs), "jars": jars})
+        else:
+            console.print(f"Kafka {runtime.version}: {jars} jars in {runtime.libs}")
 
     @broker.command("stop")
     def stop(as_json: bool = JSON_OPT) -> None:

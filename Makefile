@@ -1,0 +1,43 @@
+# govbus: `make demo` and `make test` work on a fresh machine (Python 3.11, Java 17, Maven).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+GOVBUS := $(VENV)/bin/govbus
+PYTEST_ARGS ?=
+
+.PHONY: install broker-jars demo test check lint typecheck contracts clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## Resolve Apache Kafka's jars from Maven Central into the cache (once).
+broker-jars: install
+	$(GOVBUS) broker provision
+
+## The bus and its demo on embedded defaults (local broker + SQLite).
+demo: broker-jars
+	$(GOVBUS) demo
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+contracts: install
+	$(VENV)/bin/lint-imports
+
+check: lint typecheck contracts
+
+## The whole suite: static checks, then every test on the real broker and databases.
+test: broker-jars check
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

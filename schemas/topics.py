@@ -1,0 +1,122 @@
+"""Topic conventions: names, keys, partitions, retention and compaction per topic kind.
+
+This is part of the bus contract (like the Avro schemas): producers, processors and
+consumers all derive topic names from here. Pure data, no Kafka client.
+
+| kind      | name                          | key                  | retention            |
+|-----------|-------------------------------|----------------------|----------------------|
+| ingest    | govbus.ingest.<entry>         | canonical subject    | forever              |
+| receipts  | govbus.receipts.<agency>      | event id             | 7 days               |
+| dlq       | govbus.dlq.<entry>            | event id or none     | forever              |
+| conflicts | govbus.conflicts              | subject + data item  | forever              |
+| feed      | govbus.feed.<agency>          | canonical subject    | 14 days              |
+| open      | govbus.open.<entry>           | canonical subject    | forever (override)   |
+| audit     | govbus.audit                  | subject or event     | forever              |
+| state     | govbus.state.<name>           | entity id            | compacted            |
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from govbus.errors import SchemaError
+
+PREFIX = "govbus"
+#: Kafka's legal topic characters and length (Topic.java: [a-zA-Z0-9._-], at most 249).
+_LEGAL = re.compile(r"^[a-zA-Z0-9._-]+$")
+MAX_TOPIC_LENGTH = 249
+DAY_MS = 24 * 60 * 60 * 1000
+FOREVER = "-1"
+
+
+class TopicKind(StrEnum):
+    INGEST = "ingest"
+    RECEIPTS = "receipts"
+    DLQ = "dlq"
+    CONFLICTS = "conflicts"
+    FEED = "feed"
+    OPEN = "open"
+    AUDIT = "audit"
+    STATE = "state"
+
+
+@dataclass(frozen=True)
+class TopicPolicy:
+    """How every topic of one kind is made."""
+
+    kind: TopicKind
+    partitions: int
+    config: Mapping[str, str]
+    per: str | None  # "entry", "agency", "name" or None for a single topic
+
+
+@dataclass(frozen=True)
+class TopicDef:
+    name: str
+    kind: TopicKind
+    partitions: int
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+_DURABLE = {"min.insync.replicas": "1"}
+
+POLICIES: Mapping[TopicKind, TopicPolicy] = {
+    TopicKind.INGEST: TopicPolicy(
+        TopicKind.INGEST, 3, {"retention.ms": FOREVER, "retention.bytes": "-1", **_DURABLE}, "entry"
+    ),
+    TopicKind.RECEIPTS: TopicPolicy(
+        TopicKind.RECEIPTS, 1, {"retention.ms": str(7 * DAY_MS), **_DURABLE}, "agency"
+    ),
+    TopicKind.DLQ: TopicPolicy(TopicKind.DLQ, 1, {"retention.ms": FOREVER, **_DURABLE}, "entry"),
+    TopicKind.CONFLICTS: TopicPolicy(
+        TopicKind.CONFLICTS, 1, {"retention.ms": FOREVER, **_DURABLE}, None
+    ),
+    TopicKind.FEED: TopicPolicy(
+        TopicKind.FEED, 3, {"retention.ms": str(14 * DAY_MS), **_DURABLE}, "agency"
+    ),
+    TopicKind.OPEN: TopicPolicy(TopicKind.OPEN, 1, {"retention.ms": FOREVER, **_DURABLE}, "entry"),
+    TopicKind.AUDIT: TopicPolicy(
+        TopicKind.AUDIT, 3, {"retention.ms": FOREVER, "retention.bytes": "-1", **_DURABLE}, None
+    ),
+    TopicKind.STATE: TopicPolicy(
+        TopicKind.STATE, 1, {"cleanup.policy": "compact", **_DURABLE}, "name"
+    ),
+}
+
+
+def topic_name(kind: TopicKind, part: str | None = None) -> str:
+    """The topic of ``kind`` for an entry, agency or state name (``part``)."""
+    policy = POLICIES[kind]
+    if (policy.per is None) != (part is None):
+        needs = f"a {policy.per}" if policy.per else "no name part"
+        raise SchemaError(f"topic kind {kind} needs {needs}", code="topic_name")
+    name = f"{PREFIX}.{kind}" if part is None else f"{PREFIX}.{kind}.{part}"
+    if not _LEGAL.match(name) or len(name) > MAX_TOPIC_LENGTH:
+        raise SchemaError(
+            f"{part!r} cannot be part of a Kafka topic name (letters, digits, '.', '_', '-'; "
+            f"at most {MAX_TOPIC_LENGTH} characters)",
+            code="topic_name",
+        )
+    return name
+
+
+def topic_def(
+    kind: TopicKind, part: str | None = None, overrides: Mapping[str, str] | None = None
+) -> TopicDef:
+    policy = POLICIES[kind]
+    return TopicDef(
+        topic_name(kind, part), kind, policy.partitions, {**policy.config, **(overrides or {})}
+    )
+
+
+def bus_topics(entries: Iterable[str], agencies: Iterable[str]) -> list[TopicDef]:
+    """Every topic the bus needs for these catalog entries and agencies, in a stable order."""
+    defs = [topic_def(TopicKind.CONFLICTS), topic_def(TopicKind.AUDIT)]
+    for entry in sorted(set(entries)):
+        defs += [topic_def(k, entry) for k in (TopicKind.INGEST, TopicKind.DLQ, TopicKind.OPEN)]
+    for agency in sorted(set(agencies)):
+        defs += [topic_def(k, agency) for k in (TopicKind.RECEIPTS, TopicKind.FEED)]
+    return defs

@@ -1,0 +1,56 @@
+"""Topic conventions and `govbus topics ensure` on the real broker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from govbus.cli.main import app
+from govbus.errors import SchemaError
+from govbus.kafka import Admin
+from schemas.topics import POLICIES, TopicKind, bus_topics, topic_name
+
+DEMO = Path(__file__).resolve().parents[1] / "examples" / "catalog-demo.yaml"
+
+
+def test_names_follow_the_architecture() -> None:
+    assert topic_name(TopicKind.INGEST, "psb.person.basic") == "govbus.ingest.psb.person.basic"
+    assert topic_name(TopicKind.FEED, "city-mca") == "govbus.feed.city-mca"
+    assert topic_name(TopicKind.AUDIT) == "govbus.audit"
+    with pytest.raises(SchemaError):
+        topic_name(TopicKind.FEED)  # a feed belongs to an agency
+    with pytest.raises(SchemaError):
+        topic_name(TopicKind.INGEST, "人口/基础")  # not a legal Kafka topic name
+
+
+def test_ingest_and_audit_keep_everything_state_is_compacted() -> None:
+    for kind in (TopicKind.INGEST, TopicKind.AUDIT, TopicKind.DLQ, TopicKind.CONFLICTS):
+        assert POLICIES[kind].config["retention.ms"] == "-1"
+    assert POLICIES[TopicKind.STATE].config["cleanup.policy"] == "compact"
+    assert int(POLICIES[TopicKind.RECEIPTS].config["retention.ms"]) > 0
+
+
+def test_bus_topics_cover_entries_and_agencies() -> None:
+    names = {d.name for d in bus_topics(["e1"], ["a1", "a1"])}
+    assert names == {
+        "govbus.conflicts", "govbus.audit", "govbus.ingest.e1", "govbus.dlq.e1",
+        "govbus.open.e1", "govbus.receipts.a1", "govbus.feed.a1",
+    }
+
+
+def test_topics_ensure_creates_then_reports_existing(bootstrap: str) -> None:
+    runner = CliRunner()
+    args = ["topics", "ensure", "--catalog", str(DEMO), "--bootstrap", bootstrap, "--json"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    out = json.loads(first.output)
+    names = {t["name"] for t in out["topics"]}
+    assert "govbus.ingest.psb.person.basic" in names and "govbus.feed.city-hc" in names
+    on_broker = Admin(bootstrap).topics()
+    assert names <= set(on_broker)
+    assert on_broker["govbus.ingest.psb.person.basic"] == 3
+    second = json.loads(runner.invoke(app, args).output)
+    assert second["created"] == 0 and second["existing"] == len(names)
