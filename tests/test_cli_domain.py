@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -13,7 +14,7 @@ from govbus.cli.main import app
 runner = CliRunner()
 
 
-def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict]:
+def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
     result = runner.invoke(app, [*args, "--json"], env=env)
     return result.exit_code, json.loads(result.stdout)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -159,11 +161,14 @@ def test_unknown_profile() -> None:
 # --- strict loading --------------------------------------------------------------------
 
 
-def _raw(profile_id: str = "shenyang-2019") -> dict:
-    return yaml.safe_load((PACKAGED_PROFILES_DIR / f"{profile_id}.yaml").read_text("utf-8"))
+def _raw(profile_id: str = "shenyang-2019") -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(
+        (PACKAGED_PROFILES_DIR / f"{profile_id}.yaml").read_text("utf-8")
+    )
+    return data
 
 
-def _write(directory: Path, data: dict, name: str | None = None) -> Path:
+def _write(directory: Path, data: dict[str, Any], name: str | None = None) -> Path:
     path = directory / f"{name or data['id']}.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
@@ -184,17 +189,17 @@ def test_a_new_city_is_a_new_file(tmp_path: Path) -> None:
     assert profiles_dir_from_env({}) == PACKAGED_PROFILES_DIR
 
 
-def _mutations() -> list[tuple[str, object, str]]:
-    def top_key(d: dict) -> None:
+def _mutations() -> list[tuple[str, Callable[[dict[str, Any]], None], str]]:
+    def top_key(d: dict[str, Any]) -> None:
         d["deadlines"] = {}
 
-    def period_key(d: dict) -> None:
+    def period_key(d: dict[str, Any]) -> None:
         d["obligations"]["share_reply"]["periods"][0]["within"] = 5
 
-    def obligation_name(d: dict) -> None:
+    def obligation_name(d: dict[str, Any]) -> None:
         d["obligations"]["share_replies"] = d["obligations"]["share_reply"]
 
-    def section_key(d: dict) -> None:
+    def section_key(d: dict[str, Any]) -> None:
         d["sharing"]["deemed_consent"]["after"] = "5 wd"
 
     return [
@@ -207,7 +212,7 @@ def _mutations() -> list[tuple[str, object, str]]:
 
 @pytest.mark.parametrize(("key", "mutate", "code"), _mutations())
 def test_unknown_keys_are_errors_naming_key_and_file(
-    tmp_path: Path, key: str, mutate, code: str
+    tmp_path: Path, key: str, mutate: Callable[[dict[str, Any]], None], code: str
 ) -> None:
     data = _raw()
     mutate(data)
@@ -254,7 +259,9 @@ def test_unknown_keys_are_errors_naming_key_and_file(
         (lambda d: d["sharing"]["third_party_pass_on"].update(forbidden="yes"), "true or false"),
     ],
 )
-def test_invalid_values_are_errors(tmp_path: Path, change, fragment: str) -> None:
+def test_invalid_values_are_errors(
+    tmp_path: Path, change: Callable[[dict[str, Any]], object], fragment: str
+) -> None:
     data = _raw()
     change(data)
     path = _write(tmp_path, data, name="shenyang-2019")
