@@ -100,7 +100,11 @@ def deadline_json(profile_id: str, result: Deadline) -> dict[str, Any]:
 
 
 def _show_deadline(payload: dict[str, Any]) -> None:
-    due = payload["due_by"] or "no statutory date (promptly)"
+    due = (
+        f"{payload['due_date']} (ends {payload['due_by']})"
+        if payload["due_date"]
+        else "no statutory date (promptly)"
+    )
     console.print(
         f"{payload['profile']} {payload['obligation']}: [bold]{due}[/] ({payload['basis']})"
     )
