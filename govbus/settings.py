@@ -1,4 +1,4 @@
-"""One typed settings object, read from ``GOVBUS_*`` environment variables and an optional TOML file.
+"""One typed settings object, from ``GOVBUS_*`` environment variables and an optional TOML file.
 
 Precedence, lowest first: built-in defaults < TOML file < environment. The object is built
 once at an entry point (CLI, test fixture) and passed in; nothing reads the environment later.
@@ -80,7 +80,7 @@ class Settings:
     def load(
         cls, *, environ: Mapping[str, str] | None = None, toml_path: Path | None = None
     ) -> Settings:
-        """Build settings from a TOML file (``GOVBUS_CONFIG`` or ``toml_path``) and the environment."""
+        """Build settings from TOML (``GOVBUS_CONFIG`` or ``toml_path``) and the environment."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         path = toml_path or (Path(env["GOVBUS_CONFIG"]) if env.get("GOVBUS_CONFIG") else None)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, or_, select, update
+from sqlalchemy import Connection, Engine, RowMapping, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from govbus.errors import StorageError
@@ -131,8 +131,12 @@ class ReferenceStore:
                 version = 1
                 conn.execute(
                     catalog_entries.insert().values(
-                        id=entry_id, title=title, state=state, document=dict(document),
-                        version=version, updated_at=now,
+                        id=entry_id,
+                        title=title,
+                        state=state,
+                        document=dict(document),
+                        version=version,
+                        updated_at=now,
                     )
                 )
             else:
@@ -140,14 +144,21 @@ class ReferenceStore:
                 conn.execute(
                     update(catalog_entries)
                     .where(catalog_entries.c.id == entry_id)
-                    .values(title=title, state=state, document=dict(document),
-                            version=version, updated_at=now)
+                    .values(
+                        title=title,
+                        state=state,
+                        document=dict(document),
+                        version=version,
+                        updated_at=now,
+                    )
                 )
         return EntryRow(entry_id, title, state, dict(document), version, now)
 
     def get_entry(self, entry_id: str) -> EntryRow | None:
         with self._tx("read entry") as conn:
-            r = conn.execute(select(catalog_entries).where(catalog_entries.c.id == entry_id)).first()
+            r = conn.execute(
+                select(catalog_entries).where(catalog_entries.c.id == entry_id)
+            ).first()
         return None if r is None else self._entry(r._mapping)
 
     def list_entries(self) -> list[EntryRow]:
@@ -166,14 +177,25 @@ class ReferenceStore:
         valid_until: datetime | None = None,
     ) -> GrantRow:
         row = GrantRow(
-            uuid.uuid4().hex, agency_id, entry_id, tuple(items), purpose,
-            _in(valid_from) or _now(), _in(valid_until), None,
+            uuid.uuid4().hex,
+            agency_id,
+            entry_id,
+            tuple(items),
+            purpose,
+            _in(valid_from) or _now(),
+            _in(valid_until),
+            None,
         )
         with self._tx(f"grant {entry_id} to {agency_id}") as conn:
             conn.execute(
                 grants.insert().values(
-                    id=row.id, agency_id=agency_id, entry_id=entry_id, items=list(row.items),
-                    purpose=purpose, valid_from=row.valid_from, valid_until=row.valid_until,
+                    id=row.id,
+                    agency_id=agency_id,
+                    entry_id=entry_id,
+                    items=list(row.items),
+                    purpose=purpose,
+                    valid_from=row.valid_from,
+                    valid_until=row.valid_until,
                 )
             )
         return row
@@ -211,18 +233,31 @@ class ReferenceStore:
 
     # -- row mapping ----------------------------------------------------------------
     @staticmethod
-    def _agency(m: Mapping[str, Any]) -> AgencyRow:
-        return AgencyRow(m["id"], m["name"], m["kind"], _utc(m["created_at"]) or _now(),
-                         _utc(m["revoked_at"]))
+    def _agency(m: RowMapping) -> AgencyRow:
+        return AgencyRow(
+            m["id"], m["name"], m["kind"], _utc(m["created_at"]) or _now(), _utc(m["revoked_at"])
+        )
 
     @staticmethod
-    def _entry(m: Mapping[str, Any]) -> EntryRow:
-        return EntryRow(m["id"], m["title"], m["state"], dict(m["document"]), int(m["version"]),
-                        _utc(m["updated_at"]) or _now())
+    def _entry(m: RowMapping) -> EntryRow:
+        return EntryRow(
+            m["id"],
+            m["title"],
+            m["state"],
+            dict(m["document"]),
+            int(m["version"]),
+            _utc(m["updated_at"]) or _now(),
+        )
 
     @staticmethod
-    def _grant(m: Mapping[str, Any]) -> GrantRow:
+    def _grant(m: RowMapping) -> GrantRow:
         return GrantRow(
-            m["id"], m["agency_id"], m["entry_id"], tuple(m["items"]), m["purpose"],
-            _utc(m["valid_from"]) or _now(), _utc(m["valid_until"]), _utc(m["revoked_at"]),
+            m["id"],
+            m["agency_id"],
+            m["entry_id"],
+            tuple(m["items"]),
+            m["purpose"],
+            _utc(m["valid_from"]) or _now(),
+            _utc(m["valid_until"]),
+            _utc(m["revoked_at"]),
         )

@@ -28,7 +28,7 @@ def _docker_answers() -> bool:
         import docker
 
         docker.from_env(timeout=DOCKER_PING_TIMEOUT_S).ping()
-    except Exception:  # noqa: BLE001 - any failure means "no engine here"
+    except Exception:
         return False
     return True
 
@@ -109,7 +109,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     url = os.environ.get(PG_URL_ENV)
     if not url:
-        pytest.fail(f"CI is set but {PG_URL_ENV} is not: PostgreSQL tests cannot run", pytrace=False)
+        pytest.fail(
+            f"CI is set but {PG_URL_ENV} is not: PostgreSQL tests cannot run", pytrace=False
+        )
     yield from _fresh_pg_database(url)
 
 

@@ -16,19 +16,35 @@ from govbus.kafka import Admin, Consumer, Producer
 WORKER_READY_TIMEOUT_S = 90.0
 
 
-def test_faust_app_creates_topics_and_processes(bootstrap: str, tmp_path: Path, group_id: str) -> None:
+def test_faust_app_creates_topics_and_processes(
+    bootstrap: str, tmp_path: Path, group_id: str
+) -> None:
     suffix = uuid.uuid4().hex
     ping_topic, ack_topic = f"test.ping.{suffix}", f"test.ack.{suffix}"
     app_id = f"test-faust-{suffix}"
     log = (tmp_path / "worker.log").open("wb")
     worker = subprocess.Popen(
         [
-            sys.executable, "-m", "topology.faust_app", "--bootstrap", bootstrap,
-            "--app-id", app_id, "--data-dir", str(tmp_path / "data"),
-            "--ping-topic", ping_topic, "--ack-topic", ack_topic,
-            "worker", "-l", "warn", "--without-web",
+            sys.executable,
+            "-m",
+            "topology.faust_app",
+            "--bootstrap",
+            bootstrap,
+            "--app-id",
+            app_id,
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--ping-topic",
+            ping_topic,
+            "--ack-topic",
+            ack_topic,
+            "worker",
+            "-l",
+            "warn",
+            "--without-web",
         ],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         admin = Admin(bootstrap)

@@ -50,18 +50,28 @@ def test_agencies_keep_chinese_names_and_refuse_duplicates(store: ReferenceStore
 
 def test_entries_are_versioned(store: ReferenceStore) -> None:
     store.put_entry("person.basic", "人口基础信息", "draft", {"items": ["name"]})
-    second = store.put_entry("person.basic", "人口基础信息", "published", {"items": ["name", "phone"]})
+    second = store.put_entry(
+        "person.basic", "人口基础信息", "published", {"items": ["name", "phone"]}
+    )
     assert second.version == 2
     got = store.get_entry("person.basic")
-    assert got is not None and got.state == "published" and got.document["items"] == ["name", "phone"]
+    assert (
+        got is not None and got.state == "published" and got.document["items"] == ["name", "phone"]
+    )
 
 
 def test_grants_active_window_and_revocation(store: ReferenceStore) -> None:
     store.add_agency("health", "市卫健委")
     store.put_entry("person.basic", "人口基础信息", "published", {})
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    g = store.add_grant("health", "person.basic", ["name", "birth_date"], "疫苗接种核验",
-                        valid_from=t0, valid_until=t0 + timedelta(days=30))
+    g = store.add_grant(
+        "health",
+        "person.basic",
+        ["name", "birth_date"],
+        "疫苗接种核验",
+        valid_from=t0,
+        valid_until=t0 + timedelta(days=30),
+    )
     assert store.active_grants(t0 - timedelta(seconds=1)) == []
     active = store.active_grants(t0 + timedelta(days=1))
     assert [x.id for x in active] == [g.id] and active[0].items == ("name", "birth_date")
@@ -75,7 +85,9 @@ def test_times_in_other_zones_are_stored_as_utc(store: ReferenceStore) -> None:
     store.add_agency("health", "市卫健委")
     store.put_entry("e", "E", "published", {})
     shanghai = timezone(timedelta(hours=8))
-    g = store.add_grant("health", "e", ["a"], "p", valid_from=datetime(2026, 3, 1, 8, 0, tzinfo=shanghai))
+    g = store.add_grant(
+        "health", "e", ["a"], "p", valid_from=datetime(2026, 3, 1, 8, 0, tzinfo=shanghai)
+    )
     assert g.valid_from == datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
     assert store.active_grants(datetime(2026, 3, 1, 0, 0, 1, tzinfo=UTC))[0].id == g.id
     assert store.active_grants(datetime(2026, 2, 29 - 1, 23, 59, tzinfo=UTC)) == []

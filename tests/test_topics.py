@@ -36,8 +36,13 @@ def test_ingest_and_audit_keep_everything_state_is_compacted() -> None:
 def test_bus_topics_cover_entries_and_agencies() -> None:
     names = {d.name for d in bus_topics(["e1"], ["a1", "a1"])}
     assert names == {
-        "govbus.conflicts", "govbus.audit", "govbus.ingest.e1", "govbus.dlq.e1",
-        "govbus.open.e1", "govbus.receipts.a1", "govbus.feed.a1",
+        "govbus.conflicts",
+        "govbus.audit",
+        "govbus.ingest.e1",
+        "govbus.dlq.e1",
+        "govbus.open.e1",
+        "govbus.receipts.a1",
+        "govbus.feed.a1",
     }
 
 

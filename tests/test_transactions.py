@@ -28,7 +28,9 @@ def _read_all(bootstrap: str, topic: str, expected: int, group: str) -> list[byt
     return got
 
 
-def test_confluent_transactions_read_committed(bootstrap: str, topic_name: str, group_id: str) -> None:
+def test_confluent_transactions_read_committed(
+    bootstrap: str, topic_name: str, group_id: str
+) -> None:
     Admin(bootstrap).ensure_topics([TopicSpec(topic_name)])
     producer = Producer(bootstrap, transactional_id=f"txn-{uuid.uuid4().hex}")
     producer.init_transactions()
@@ -81,7 +83,9 @@ def test_confluent_offsets_committed_inside_transaction(
     with Consumer(bootstrap, group_id) as again:
         again.subscribe([source])
         assert again.consume(10, timeout_s=3.0) == []
-    assert _read_all(bootstrap, sink, 10, group_id + "-sink") == [str(i).encode() * 2 for i in range(10)]
+    assert _read_all(bootstrap, sink, 10, group_id + "-sink") == [
+        str(i).encode() * 2 for i in range(10)
+    ]
 
 
 def test_aiokafka_transactions_read_committed(bootstrap: str, topic_name: str) -> None:

@@ -53,7 +53,9 @@ class DemoReport:
     read_back: list[dict[str, str]] = field(default_factory=list)
 
 
-def run_demo(settings: Settings, say: Callable[[str], None]) -> DemoReport:
+def run_demo(
+    settings: Settings, say: Callable[[str], None], catalog: Path = DEMO_CATALOG
+) -> DemoReport:
     report = DemoReport()
     broker = LocalBroker(settings.home, settings.kafka_version, settings.broker_heap)
     if settings.bootstrap:
@@ -64,7 +66,7 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> DemoReport:
         report.broker_started_here = not status.already_running
         say(f"broker {report.bootstrap} ({'started' if report.broker_started_here else 'running'})")
     try:
-        _story(settings, report, say)
+        _story(settings, report, say, catalog)
     finally:
         if report.broker_started_here:
             broker.stop()
@@ -72,11 +74,13 @@ def run_demo(settings: Settings, say: Callable[[str], None]) -> DemoReport:
     return report
 
 
-def _story(settings: Settings, report: DemoReport, say: Callable[[str], None]) -> None:
+def _story(
+    settings: Settings, report: DemoReport, say: Callable[[str], None], catalog_file: Path
+) -> None:
     url = settings.effective_database_url
     migrate.upgrade(url)
     report.database = url
-    catalog = load_catalog(DEMO_CATALOG).catalog
+    catalog = load_catalog(catalog_file).catalog
     store = ReferenceStore(make_engine(url))
     for agency in catalog.agencies:
         if store.get_agency(agency.id) is None:
@@ -114,7 +118,7 @@ def _story(settings: Settings, report: DemoReport, say: Callable[[str], None]) -
         deadline = datetime.now(UTC).timestamp() + READ_BACK_TIMEOUT_S
         while wanted and datetime.now(UTC).timestamp() < deadline:
             for msg in c.consume(100, timeout_s=0.5):
-                event = decode("ChangeEvent", msg.value())
+                event = decode("ChangeEvent", msg.value() or b"")
                 event_id = str(event["event_id"])  # the uuid logical type decodes to UUID
                 if event_id in wanted:
                     wanted.discard(event_id)
@@ -122,7 +126,7 @@ def _story(settings: Settings, report: DemoReport, say: Callable[[str], None]) -
                     report.read_back.append(
                         {
                             "event_id": event_id,
-                            "subject": msg.key().decode(),
+                            "subject": (msg.key() or b"").decode(),
                             "name": str(items.get("name")),
                             "partition": str(msg.partition()),
                             "offset": str(msg.offset()),

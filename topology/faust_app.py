@@ -48,7 +48,7 @@ def create_app(
         ack_topic, value_type=bytes, value_serializer="raw", internal=True, partitions=1
     )
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]
     async def declare_topics() -> None:
         # faust declares a sink topic lazily on first send; consumers of acks need it now.
         await acks.maybe_declare()

@@ -27,7 +27,7 @@ import socket
 import subprocess
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -123,9 +123,10 @@ class LocalBroker:
     def status(self) -> BrokerStatus:
         pid = self._live_pid()
         state = self._read_state()
+        bootstrap = state.get("bootstrap")
         return BrokerStatus(
             running=pid is not None,
-            bootstrap=state.get("bootstrap") if pid is not None else None,
+            bootstrap=str(bootstrap) if pid is not None and bootstrap else None,
             pid=pid,
             kafka_version=str(state.get("kafka_version", self.version)),
             home=str(self.dir),
@@ -136,7 +137,7 @@ class LocalBroker:
         # Step 1: never start a second broker on the same home.
         current = self.status()
         if current.running:
-            return BrokerStatus(**{**current.to_dict(), "already_running": True})
+            return replace(current, already_running=True)
         began = time.monotonic()
         # Step 2: tools and jars first, so their errors name their cause.
         java = require_tool("java")
@@ -193,9 +194,9 @@ class LocalBroker:
                 raise PortInUseError(f"port {port} on {HOST} is already in use; choose another")
             broker_port = port
         else:
-            previous = int(self._read_state().get("broker_port", 0) or 0)
+            previous = int(str(self._read_state().get("broker_port", 0) or 0))
             broker_port = previous if previous and port_is_free(previous) else free_port()
-        previous_ctl = int(self._read_state().get("controller_port", 0) or 0)
+        previous_ctl = int(str(self._read_state().get("controller_port", 0) or 0))
         controller_port = (
             previous_ctl
             if previous_ctl and previous_ctl != broker_port and port_is_free(previous_ctl)
@@ -271,7 +272,7 @@ class LocalBroker:
             str(self.properties_file),
         ]
         with self.log_file.open("ab") as log:
-            return subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            return subprocess.Popen(
                 cmd,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

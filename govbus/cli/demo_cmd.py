@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 
 import typer
 from rich.table import Table
@@ -10,17 +11,20 @@ from rich.table import Table
 from govbus.cli.output import console, emit_json, fail
 from govbus.errors import GovbusError
 from govbus.settings import Settings
-from topology.demo import run_demo
+from topology.demo import DEMO_CATALOG, run_demo
 
 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
-    def demo(as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
+    def demo(
+        catalog: Path = typer.Option(DEMO_CATALOG, help="Catalog YAML of the demo city."),
+        as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    ) -> None:
         """Start the local broker if needed, publish a few events, read them back, stop."""
         settings = Settings.load()
         say = (lambda _m: None) if as_json else (lambda m: console.print(f"[dim]•[/] {m}"))
         try:
-            report = run_demo(settings, say)
+            report = run_demo(settings, say, catalog)
         except GovbusError as exc:
             fail(str(exc), as_json=as_json, kind=type(exc).__name__)
         if as_json:

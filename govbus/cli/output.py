@@ -22,7 +22,9 @@ def emit_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str) + "\n")
 
 
-def fail(message: str, *, as_json: bool = False, code: int = EXIT_FAILURE, **extra: Any) -> NoReturn:
+def fail(
+    message: str, *, as_json: bool = False, code: int = EXIT_FAILURE, **extra: Any
+) -> NoReturn:
     """Report an error (JSON on stdout when asked, text on stderr) and exit."""
     if as_json:
         emit_json({"error": message, **extra})

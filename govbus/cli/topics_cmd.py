@@ -51,8 +51,12 @@ def register(app: typer.Typer) -> None:
             emit_json(
                 {
                     "topics": [
-                        {"name": d.name, "kind": str(d.kind), "partitions": d.partitions,
-                         "created": d.name in created}
+                        {
+                            "name": d.name,
+                            "kind": str(d.kind),
+                            "partitions": d.partitions,
+                            "created": d.name in created,
+                        }
                         for d in defs
                     ],
                     "created": len(created),

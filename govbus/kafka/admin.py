@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import confluent_kafka
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from govbus.kafka.base import ClientBase, merge_config
 from govbus.kafka.convert import convert
@@ -30,7 +31,9 @@ class Admin(ClientBase):
     DEFAULTS: Mapping[str, Any] = {}
 
     def __init__(self, bootstrap: str, *, extra_config: Mapping[str, Any] | None = None) -> None:
-        super().__init__(merge_config(self.DEFAULTS, extra_config, {"bootstrap.servers": bootstrap}))
+        super().__init__(
+            merge_config(self.DEFAULTS, extra_config, {"bootstrap.servers": bootstrap})
+        )
         self._inner: AdminClient | None = None
 
     @property
@@ -62,12 +65,17 @@ class Admin(ClientBase):
         if not specs:
             return []
         new = [
-            NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication_factor,
-                     config=dict(s.config))
+            NewTopic(
+                s.name,
+                num_partitions=s.partitions,
+                replication_factor=s.replication_factor,
+                config=dict(s.config),
+            )
             for s in specs
         ]
-        futures = self.client.create_topics(new, operation_timeout=timeout_s,
-                                            request_timeout=timeout_s)
+        futures = self.client.create_topics(
+            new, operation_timeout=timeout_s, request_timeout=timeout_s
+        )
         created = []
         for name, fut in futures.items():
             try:
@@ -82,7 +90,9 @@ class Admin(ClientBase):
     def delete_topics(self, names: Sequence[str], timeout_s: float = ADMIN_TIMEOUT_S) -> None:
         if not names:
             return
-        for name, fut in self.client.delete_topics(list(names), operation_timeout=timeout_s).items():
+        for name, fut in self.client.delete_topics(
+            list(names), operation_timeout=timeout_s
+        ).items():
             try:
                 fut.result(timeout=timeout_s)
             except confluent_kafka.KafkaException as exc:

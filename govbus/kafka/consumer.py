@@ -80,9 +80,7 @@ class Consumer(ClientBase):
                 raise convert(err, f"consume from {msg.topic()}")
         return out
 
-    def commit(
-        self, offsets: Sequence[confluent_kafka.TopicPartition] | None = None
-    ) -> None:
+    def commit(self, offsets: Sequence[confluent_kafka.TopicPartition] | None = None) -> None:
         """Synchronous commit of ``offsets`` (or of the current positions)."""
         try:
             if offsets is None:

@@ -145,7 +145,7 @@ class Producer(ClientBase):
             # Still try to deliver what was queued, but do not mask the original error.
             try:
                 self.close()
-            except Exception:  # noqa: BLE001, S110 - the in-flight exception wins
+            except Exception:  # noqa: S110 - the in-flight exception wins
                 pass
 
 
