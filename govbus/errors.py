@@ -29,6 +29,7 @@ Tree::
     │   ├── KafkaTimeoutError       an operation did not finish in its time budget
     │   ├── DeliveryError           a produced message was not acknowledged
     │   └── TransactionError        a transactional step failed (``.abortable``, ``.fatal``)
+    ├── PublishError                the agency publisher cannot go on (topic missing, state dir)
     └── StorageError                SQL store problems (SQLAlchemy / Alembic), converted
 """
 
@@ -155,6 +156,15 @@ class TransactionError(KafkaError):
     ) -> None:
         super().__init__(message, code=code, retriable=retriable, fatal=fatal)
         self.abortable = abortable
+
+
+class PublishError(GovbusError):
+    """The agency publisher cannot go on: an ingest or receipts topic is missing, or its
+    state directory is locked by another publisher or unreadable. ``code`` names the reason."""
+
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class StorageError(GovbusError):
