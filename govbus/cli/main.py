@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import typer
 
-from govbus.cli import broker_cmd, catalog_cmd, db_cmd, demo_cmd, domain_cmd, topics_cmd
+from govbus.cli import (
+    broker_cmd,
+    catalog_cmd,
+    db_cmd,
+    demo_cmd,
+    domain_cmd,
+    publish_cmd,
+    topics_cmd,
+)
 
 app = typer.Typer(
     name="govbus",
@@ -17,7 +25,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (broker_cmd, db_cmd, domain_cmd, catalog_cmd, topics_cmd, demo_cmd):
+for _module in (broker_cmd, db_cmd, domain_cmd, catalog_cmd, topics_cmd, demo_cmd, publish_cmd):
     _module.register(app)
 
 
