@@ -23,7 +23,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -46,6 +46,17 @@ class Ack:
     offset: int
     source_system: str
     source_sequence: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "entry": self.entry,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "source_system": self.source_system,
+            "source_sequence": self.source_sequence,
+        }
 
 
 class Journal:
@@ -129,12 +140,14 @@ class Journal:
     def record_ack(self, ack: Ack) -> None:
         self.open()
         self._remember_ack(ack)
-        self._append(ACKS_FILE, asdict(ack))
+        if self.directory is not None:
+            self._append(ACKS_FILE, ack.to_json())
 
     def record_receipt(self, receipt: Receipt) -> None:
         self.open()
         self._receipts[receipt.event_id] = receipt
-        self._append(RECEIPTS_FILE, receipt.to_json())
+        if self.directory is not None:
+            self._append(RECEIPTS_FILE, receipt.to_json())
 
     def _remember_ack(self, ack: Ack) -> None:
         self._acks[ack.event_id] = ack
