@@ -2,7 +2,8 @@
 
 :func:`check_catalog_text` collects *all* problems as :class:`CatalogIssue` (code,
 article, message, entry); :func:`load_catalog` raises the first as a
-:class:`govbus.errors.CatalogError`. Rules that hold in every city are checked
+:class:`govbus.errors.CatalogError`; :func:`check_catalog_data` checks an already parsed
+document (e.g. JSON state records). Rules that hold in every city are checked
 always; which share / open types exist depends on the jurisdiction profile, so the
 caller passes the allowed sets (None: not checked).
 
@@ -577,12 +578,18 @@ def _each(
 
 def check_catalog_text(text: str, allowed: AllowedTypes = AllowedTypes()) -> CheckResult:
     """Parse and check a catalog document, collecting every issue."""
-    reader = _Reader()
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        reader.add("yaml_syntax", FORM_ARTICLE, f"not valid YAML: {exc}")
-        return CheckResult(None, (), tuple(reader.issues), 0)
+        issue = CatalogIssue("yaml_syntax", FORM_ARTICLE, f"not valid YAML: {exc}")
+        return CheckResult(None, (), (issue,), 0)
+    return check_catalog_data(raw, allowed)
+
+
+def check_catalog_data(raw: object, allowed: AllowedTypes = AllowedTypes()) -> CheckResult:
+    """Check an already parsed catalog document (e.g. from JSON): the file layout above,
+    dates and times as ISO 8601 text or ``date``/``datetime`` values."""
+    reader = _Reader()
     top = reader.mapping(raw, _TOP, "catalog", None)
     if top is None:
         return CheckResult(None, (), tuple(reader.issues), 0)

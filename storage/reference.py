@@ -1,7 +1,9 @@
 """The reference-data store: agencies, catalog entries and grants in SQL.
 
 One class, one engine; every method is one transaction. SQLAlchemy errors are converted
-to :class:`govbus.errors.StorageError` where they enter.
+to :class:`govbus.errors.StorageError` where they enter. Rows map to the domain types
+(:meth:`AgencyRow.agency`, :meth:`EntryRow.entry`, :meth:`GrantRow.grant`);
+:meth:`ReferenceStore.import_catalog` writes a whole validated catalog in one transaction.
 """
 
 from __future__ import annotations
@@ -16,8 +18,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RowMapping, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from exchange.catalog import Agency, AgencyKind, Catalog, CatalogEntry
+from exchange.catalog_loader import check_catalog_data
+from exchange.grants import Grant
 from govbus.errors import StorageError
-from storage.tables import agencies, catalog_entries, grants
+from storage.documents import entry_document
+from storage.tables import DEFAULT_AGENCY_KIND, agencies, catalog_entries, grants
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,11 @@ class AgencyRow:
     kind: str
     created_at: datetime
     revoked_at: datetime | None
+    name_zh: str = ""
+
+    def agency(self) -> Agency:
+        """The domain agency (``name_zh`` falls back to ``name``)."""
+        return Agency(self.id, self.name, self.name_zh or self.name, AgencyKind(self.kind))
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,28 @@ class EntryRow:
     document: Mapping[str, Any]
     version: int
     updated_at: datetime
+
+    def entry(self, providers: Sequence[Agency]) -> CatalogEntry:
+        """The document as a domain entry, checked against ``providers`` (its agencies).
+
+        Raises :class:`StorageError` listing every issue when the stored document is not a
+        valid entry (it was written by an older version, or by hand).
+        """
+        result = check_catalog_data(
+            {
+                "version": 1,
+                "name": "store",
+                "agencies": [
+                    {"id": a.id, "name": a.name, "name_zh": a.name_zh, "kind": a.kind.value}
+                    for a in providers
+                ],
+                "entries": [dict(self.document)],
+            }
+        )
+        if result.catalog is None or len(result.catalog.entries) != 1:
+            problems = "; ".join(f"{i.code} ({i.article}): {i.message}" for i in result.issues)
+            raise StorageError(f"stored entry {self.id} is not a valid entry: {problems}")
+        return result.catalog.entries[0]
 
 
 @dataclass(frozen=True)
@@ -49,6 +82,23 @@ class GrantRow:
     valid_from: datetime
     valid_until: datetime | None
     revoked_at: datetime | None
+    granted_by: str | None = None
+    basis: str | None = None
+
+    def grant(self) -> Grant:
+        """The domain grant; rows from revision 0001 have no ``granted_by``/``basis`` ("")."""
+        return Grant(
+            id=self.id,
+            consumer=self.agency_id,
+            entry_id=self.entry_id,
+            items=frozenset(self.items),
+            granted_by=self.granted_by or "",
+            purpose=self.purpose,
+            basis=self.basis or "",
+            valid_from=self.valid_from,
+            valid_until=self.valid_until,
+            revoked_at=self.revoked_at,
+        )
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -86,15 +136,45 @@ class ReferenceStore:
             raise StorageError(f"{what}: {exc.__class__.__name__}: {exc}") from exc
 
     # -- agencies --------------------------------------------------------------
-    def add_agency(self, agency_id: str, name: str, kind: str = "agency") -> AgencyRow:
-        row = AgencyRow(agency_id, name, kind, _now(), None)
+    def add_agency(
+        self, agency_id: str, name: str, kind: str = DEFAULT_AGENCY_KIND, *, name_zh: str = ""
+    ) -> AgencyRow:
+        """Register a new agency; an id used before (even revoked) is refused."""
+        row = AgencyRow(agency_id, name, _kind(kind), _now(), None, name_zh)
         with self._tx(f"add agency {agency_id}") as conn:
             conn.execute(
                 agencies.insert().values(
-                    id=row.id, name=row.name, kind=row.kind, created_at=row.created_at
+                    id=row.id,
+                    name=row.name,
+                    kind=row.kind,
+                    created_at=row.created_at,
+                    name_zh=row.name_zh,
                 )
             )
         return row
+
+    def put_agency(self, agency: Agency) -> AgencyRow:
+        """Insert or update ``agency``; a revoked agency is registered again."""
+        with self._tx(f"store agency {agency.id}") as conn:
+            self._put_agency(conn, agency)
+        found = self.get_agency(agency.id)
+        if found is None:  # pragma: no cover - written in the transaction above
+            raise StorageError(f"agency {agency.id} vanished after it was stored")
+        return found
+
+    @staticmethod
+    def _put_agency(conn: Connection, agency: Agency) -> None:
+        values = {
+            "name": agency.name,
+            "name_zh": agency.name_zh,
+            "kind": agency.kind.value,
+            "revoked_at": None,
+        }
+        exists = conn.execute(select(agencies.c.id).where(agencies.c.id == agency.id)).first()
+        if exists is None:
+            conn.execute(agencies.insert().values(id=agency.id, created_at=_now(), **values))
+        else:
+            conn.execute(update(agencies).where(agencies.c.id == agency.id).values(**values))
 
     def get_agency(self, agency_id: str) -> AgencyRow | None:
         with self._tx("read agency") as conn:
@@ -154,6 +234,12 @@ class ReferenceStore:
                 )
         return EntryRow(entry_id, title, state, dict(document), version, now)
 
+    def put_catalog_entry(self, entry: CatalogEntry) -> EntryRow:
+        """Store a domain entry as its catalog-YAML document (:func:`entry_document`)."""
+        return self.put_entry(
+            entry.id, entry.title, entry.lifecycle.state.value, entry_document(entry)
+        )
+
     def get_entry(self, entry_id: str) -> EntryRow | None:
         with self._tx("read entry") as conn:
             r = conn.execute(
@@ -175,9 +261,13 @@ class ReferenceStore:
         purpose: str,
         valid_from: datetime | None = None,
         valid_until: datetime | None = None,
+        *,
+        granted_by: str | None = None,
+        basis: str | None = None,
+        grant_id: str | None = None,
     ) -> GrantRow:
         row = GrantRow(
-            uuid.uuid4().hex,
+            grant_id or uuid.uuid4().hex,
             agency_id,
             entry_id,
             tuple(items),
@@ -185,20 +275,81 @@ class ReferenceStore:
             _in(valid_from) or _now(),
             _in(valid_until),
             None,
+            granted_by,
+            basis,
         )
         with self._tx(f"grant {entry_id} to {agency_id}") as conn:
-            conn.execute(
-                grants.insert().values(
-                    id=row.id,
-                    agency_id=agency_id,
-                    entry_id=entry_id,
-                    items=list(row.items),
-                    purpose=purpose,
-                    valid_from=row.valid_from,
-                    valid_until=row.valid_until,
-                )
-            )
+            conn.execute(grants.insert().values(id=row.id, **_grant_values(row)))
         return row
+
+    def put_grant(self, grant: Grant) -> GrantRow:
+        """Insert or replace the grant with ``grant.id`` (every field, ``revoked_at`` too)."""
+        row = _grant_row(grant)
+        with self._tx(f"store grant {grant.id}") as conn:
+            self._put_grant(conn, row)
+        return row
+
+    @staticmethod
+    def _put_grant(conn: Connection, row: GrantRow) -> None:
+        exists = conn.execute(select(grants.c.id).where(grants.c.id == row.id)).first()
+        if exists is None:
+            conn.execute(grants.insert().values(id=row.id, **_grant_values(row)))
+        else:
+            conn.execute(update(grants).where(grants.c.id == row.id).values(**_grant_values(row)))
+
+    def get_grant(self, grant_id: str) -> GrantRow | None:
+        with self._tx("read grant") as conn:
+            r = conn.execute(select(grants).where(grants.c.id == grant_id)).first()
+        return None if r is None else self._grant(r._mapping)
+
+    def list_grants(
+        self, *, agency_id: str | None = None, entry_id: str | None = None
+    ) -> list[GrantRow]:
+        """Every grant (revoked and expired too), optionally of one consumer or entry."""
+        query = select(grants).order_by(grants.c.agency_id, grants.c.entry_id, grants.c.id)
+        if agency_id is not None:
+            query = query.where(grants.c.agency_id == agency_id)
+        if entry_id is not None:
+            query = query.where(grants.c.entry_id == entry_id)
+        with self._tx("list grants") as conn:
+            return [self._grant(r._mapping) for r in conn.execute(query)]
+
+    # -- whole catalogs --------------------------------------------------------------
+    def import_catalog(self, catalog: Catalog, catalog_grants: Sequence[Grant] = ()) -> None:
+        """Upsert every agency, entry and grant of a validated catalog in one transaction.
+
+        Agencies revoked before are registered again; rows not in the catalog stay.
+        """
+        now = _now()
+        with self._tx(f"import catalog {catalog.name}") as conn:
+            for agency in catalog.agencies:
+                self._put_agency(conn, agency)
+            for entry in catalog.entries:
+                self._put_entry(conn, entry, now)
+            for grant in catalog_grants:
+                self._put_grant(conn, _grant_row(grant))
+
+    @staticmethod
+    def _put_entry(conn: Connection, entry: CatalogEntry, now: datetime) -> None:
+        values = {
+            "title": entry.title,
+            "state": entry.lifecycle.state.value,
+            "document": entry_document(entry),
+            "updated_at": now,
+        }
+        old = conn.execute(
+            select(catalog_entries.c.version, catalog_entries.c.document).where(
+                catalog_entries.c.id == entry.id
+            )
+        ).first()
+        if old is None:
+            conn.execute(catalog_entries.insert().values(id=entry.id, version=1, **values))
+        elif dict(old.document) != values["document"]:
+            conn.execute(
+                update(catalog_entries)
+                .where(catalog_entries.c.id == entry.id)
+                .values(version=int(old.version) + 1, **values)
+            )
 
     def revoke_grant(self, grant_id: str, at: datetime | None = None) -> bool:
         with self._tx(f"revoke grant {grant_id}") as conn:
@@ -235,7 +386,12 @@ class ReferenceStore:
     @staticmethod
     def _agency(m: RowMapping) -> AgencyRow:
         return AgencyRow(
-            m["id"], m["name"], m["kind"], _utc(m["created_at"]) or _now(), _utc(m["revoked_at"])
+            m["id"],
+            m["name"],
+            m["kind"],
+            _utc(m["created_at"]) or _now(),
+            _utc(m["revoked_at"]),
+            m["name_zh"] or "",
         )
 
     @staticmethod
@@ -260,4 +416,43 @@ class ReferenceStore:
             _utc(m["valid_from"]) or _now(),
             _utc(m["valid_until"]),
             _utc(m["revoked_at"]),
+            m["granted_by"],
+            m["basis"],
         )
+
+
+def _kind(kind: str) -> str:
+    try:
+        return AgencyKind(kind).value
+    except ValueError as exc:
+        allowed = ", ".join(k.value for k in AgencyKind)
+        raise StorageError(f"agency kind {kind!r} unknown; expected one of {allowed}") from exc
+
+
+def _grant_row(grant: Grant) -> GrantRow:
+    return GrantRow(
+        grant.id,
+        grant.consumer,
+        grant.entry_id,
+        tuple(sorted(grant.items)),
+        grant.purpose,
+        _in(grant.valid_from) or _now(),
+        _in(grant.valid_until),
+        _in(grant.revoked_at),
+        grant.granted_by,
+        grant.basis,
+    )
+
+
+def _grant_values(row: GrantRow) -> dict[str, Any]:
+    return {
+        "agency_id": row.agency_id,
+        "entry_id": row.entry_id,
+        "items": list(row.items),
+        "purpose": row.purpose,
+        "valid_from": row.valid_from,
+        "valid_until": row.valid_until,
+        "revoked_at": row.revoked_at,
+        "granted_by": row.granted_by,
+        "basis": row.basis,
+    }

@@ -1,9 +1,15 @@
-"""The reference-data tables: agencies, catalog entries, grants. Alembic owns their DDL."""
+"""The reference-data tables: agencies, catalog entries, grants. Alembic owns their DDL.
+
+Kept in sync with the migrations (head: 0002). ``agencies.kind`` holds an
+:class:`exchange.catalog.AgencyKind` value; ``grants.granted_by`` is the providing agency
+(G 15 ¶2, S 25 ¶3) and ``grants.basis`` the legal basis of the grant.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
@@ -14,6 +20,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+
+from exchange.catalog import AgencyKind
+
+#: The default kind of an agency (G 32, S 3: 行政机关).
+DEFAULT_AGENCY_KIND = AgencyKind.ADMINISTRATIVE_AGENCY.value
+_KINDS = ", ".join(f"'{k.value}'" for k in AgencyKind)
 
 metadata = MetaData(
     naming_convention={
@@ -29,9 +41,11 @@ agencies = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("name", Text, nullable=False),
-    Column("kind", String(32), nullable=False, server_default="agency"),
+    Column("kind", String(32), nullable=False, server_default=DEFAULT_AGENCY_KIND),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("name_zh", Text, nullable=False, server_default=""),
+    CheckConstraint(f"kind IN ({_KINDS})", name="ck_agencies_kind"),
 )
 
 catalog_entries = Table(
@@ -56,5 +70,7 @@ grants = Table(
     Column("valid_from", DateTime(timezone=True), nullable=False),
     Column("valid_until", DateTime(timezone=True), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("granted_by", String(64), ForeignKey("agencies.id"), nullable=True),
+    Column("basis", Text, nullable=True),
     UniqueConstraint("agency_id", "entry_id", "valid_from", name="uq_grants_agency_entry_from"),
 )
