@@ -1,0 +1,204 @@
+"""State topics: the reference data (agencies, catalog entries, grants) for the processors.
+
+The SQL store is the record; these compacted topics carry it to the gate and fan-out,
+which read them with :class:`consumers.reference.ReferenceView` (no restart needed).
+
+Topics (``schemas.topics.TopicKind.STATE``: compacted, one partition)::
+
+    govbus.state[.<namespace>].agencies   key: agency id   value: agency document, or null
+    govbus.state[.<namespace>].catalog    key: entry id    value: entry document, or null
+    govbus.state[.<namespace>].grants     key: grant id    value: grant document, or null
+
+Keys are UTF-8 ids. Values are UTF-8 JSON objects in the catalog-YAML layout of
+:mod:`exchange.catalog_loader`, written by :mod:`storage.documents`:
+
+* agency: ``{"id", "name", "name_zh", "kind"}`` (``kind``: an ``AgencyKind`` value). A
+  revoked agency is a tombstone (null value): it is no longer registered.
+* entry: ``{"id", "title", "title_zh", "provider", "source_business", "category",
+  "key_kind", "sensitivity", "share_type", "open_type", "update_cycle", "items": [{"name",
+  "label_zh", "type", "tag", "provider"}], "state", "withdrawal"?: {"reason", "filed_on",
+  "effective_on"}, "share_basis"?, "open_basis"?, "open_conditions"?,
+  "open_desensitised"?}``; every lifecycle state is published (the domain decides what is
+  in force). A null value removes the entry.
+* grant: ``{"id", "consumer", "entry", "items": [...], "granted_by", "purpose", "basis",
+  "valid_from", "valid_until", "revoked_at"}``; times are ISO 8601 with offset, the last
+  two null when unset. A revoked grant keeps its record with ``revoked_at`` set, so the
+  audit trail can still name it; a null value removes it.
+
+The optional namespace (letters, digits, ``.``, ``_``, ``-``) isolates a set of state
+topics, e.g. per test or per deployment: ``namespace="t1"`` gives ``govbus.state.t1.grants``.
+Writers and readers must use the same namespace.
+
+:class:`ReferenceWriter` publishes with the project's Producer (acks=all, idempotent);
+:meth:`ReferenceWriter.flush` waits until every record is acknowledged and raises
+:class:`govbus.errors.DeliveryError` otherwise, so a command that returns has its state
+records on the broker.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import confluent_kafka
+
+from exchange.catalog import Agency
+from exchange.grants import Grant
+from govbus.errors import DeliveryError, GovbusError
+from govbus.kafka import Admin, Producer, TopicSpec
+from govbus.kafka.producer import FLUSH_TIMEOUT_S
+from schemas.topics import TopicKind, topic_def
+from storage.documents import agency_document, grant_document
+from storage.reference import ReferenceStore
+
+#: The names of the three state topics (the part after ``govbus.state.[<namespace>.]``).
+AGENCIES = "agencies"
+CATALOG = "catalog"
+GRANTS = "grants"
+
+
+@dataclass(frozen=True)
+class StateTopics:
+    """The three state topics of one namespace, with their creation specs."""
+
+    agencies: str
+    catalog: str
+    grants: str
+    specs: tuple[TopicSpec, ...]
+
+    @property
+    def names(self) -> tuple[str, str, str]:
+        return (self.agencies, self.catalog, self.grants)
+
+
+def state_topics(namespace: str | None = None) -> StateTopics:
+    """The state topics, ``govbus.state.<name>`` or ``govbus.state.<namespace>.<name>``.
+
+    Raises :class:`govbus.errors.SchemaError` for a namespace Kafka cannot name.
+    """
+    prefix = f"{namespace}." if namespace else ""
+    defs = [topic_def(TopicKind.STATE, prefix + name) for name in (AGENCIES, CATALOG, GRANTS)]
+    specs = tuple(TopicSpec(d.name, d.partitions, 1, d.config) for d in defs)
+    return StateTopics(defs[0].name, defs[1].name, defs[2].name, specs)
+
+
+def encode(document: Mapping[str, Any]) -> bytes:
+    """A state value: compact UTF-8 JSON with sorted keys (equal documents, equal bytes)."""
+    return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class PublishCounts:
+    """How many records of each kind one publish queued (tombstones counted apart)."""
+
+    agencies: int = 0
+    agency_tombstones: int = 0
+    entries: int = 0
+    grants: int = 0
+
+
+class ReferenceWriter:
+    """Publishes reference data to the state topics. No I/O in ``__init__``."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        namespace: str | None = None,
+        extra_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.topics = state_topics(namespace)
+        self._bootstrap = bootstrap
+        self._extra = dict(extra_config or {})
+        self._producer = Producer(
+            bootstrap, extra_config=extra_config, client_id="govbus-reference-writer"
+        )
+        self._failures: list[GovbusError] = []
+
+    def ensure_topics(self) -> list[str]:
+        """Create the state topics that do not exist yet (compacted); return those created."""
+        return Admin(self._bootstrap, extra_config=self._extra).ensure_topics(
+            list(self.topics.specs)
+        )
+
+    # -- single records (queued; call flush) ------------------------------------------
+    def put_agency(self, agency: Agency) -> None:
+        self._send(self.topics.agencies, agency.id, agency_document(agency))
+
+    def remove_agency(self, agency_id: str) -> None:
+        """Tombstone: the agency is no longer registered."""
+        self._send(self.topics.agencies, agency_id, None)
+
+    def put_entry(self, entry_id: str, document: Mapping[str, Any]) -> None:
+        self._send(self.topics.catalog, entry_id, document)
+
+    def remove_entry(self, entry_id: str) -> None:
+        self._send(self.topics.catalog, entry_id, None)
+
+    def put_grant(self, grant: Grant) -> None:
+        self._send(self.topics.grants, grant.id, grant_document(grant))
+
+    def remove_grant(self, grant_id: str) -> None:
+        self._send(self.topics.grants, grant_id, None)
+
+    def _send(self, topic: str, key: str, document: Mapping[str, Any] | None) -> None:
+        value = None if document is None else encode(document)
+        self._producer.produce(topic, value, key.encode(), on_delivery=self._delivered)
+
+    def _delivered(self, error: Exception | None, _msg: confluent_kafka.Message) -> None:
+        if isinstance(error, GovbusError):
+            self._failures.append(error)
+
+    # -- the whole store ----------------------------------------------------------------
+    def publish_store(self, store: ReferenceStore) -> PublishCounts:
+        """Publish the store's current content (revoked agencies as tombstones) and flush."""
+        rows = store.list_agencies(include_revoked=True)
+        live = [r for r in rows if r.revoked_at is None]
+        for row in live:
+            self.put_agency(row.agency())
+        for row in rows:
+            if row.revoked_at is not None:
+                self.remove_agency(row.id)
+        entries = store.list_entries()
+        for entry in entries:
+            self.put_entry(entry.id, entry.document)
+        grants = store.list_grants()
+        for grant in grants:
+            self.put_grant(grant.grant())
+        self.flush()
+        return PublishCounts(len(live), len(rows) - len(live), len(entries), len(grants))
+
+    # -- delivery -------------------------------------------------------------------------
+    def flush(self, timeout_s: float = FLUSH_TIMEOUT_S) -> None:
+        """Wait until every queued record is acknowledged (acks=all); raise otherwise."""
+        self._producer.flush(timeout_s)
+        if self._failures:
+            first, count = self._failures[0], len(self._failures)
+            self._failures = []
+            raise DeliveryError(f"{count} state record(s) not acknowledged; first: {first}")
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._producer.close()
+
+    def __enter__(self) -> ReferenceWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            try:
+                self.close()
+            except GovbusError:  # the in-flight exception wins
+                pass

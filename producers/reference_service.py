@@ -1,0 +1,234 @@
+"""Reference-data operations: write the SQL store, then publish to the state topics.
+
+Each operation changes the store in one transaction, creates the Kafka topics the change
+needs, publishes the changed records (:class:`producers.reference.ReferenceWriter`) and
+returns only once they are acknowledged. The bus topics of a new entry or agency are
+created *before* its state record is published, so a processor that sees the record
+finds its topics. The CLI (``govbus catalog import``, ``govbus agency ...``, ``govbus
+grant ...``) is a thin layer over :class:`ReferenceService`; later entry points (the
+HTTP API, credentials for ``agency add``) reuse it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from exchange.catalog import AgencyKind, CatalogEntry, LifecycleState, ShareType
+from exchange.catalog_loader import CheckResult
+from exchange.grants import Grant, check_grant
+from govbus.errors import CatalogError, GrantError
+from govbus.kafka import Admin, TopicSpec
+from producers.reference import ReferenceWriter
+from schemas.topics import bus_topics
+from storage.reference import AgencyRow, ReferenceStore
+
+#: Articles cited when a grant is refused because the entry's sharing type needs none / allows none.
+UNCONDITIONAL_ARTICLE = "G 15 ¶1; S 25 ¶1"
+NOT_SHARED_ARTICLE = "GM 9; S 22"
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What ``catalog import`` did (the JSON fields of ``govbus catalog import --json``)."""
+
+    entries: int
+    agencies: int
+    grants: int
+    topics_created: tuple[str, ...]
+    published_entries: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AgencyReport:
+    agency: AgencyRow
+    topics_created: tuple[str, ...]
+
+
+class ReferenceService:
+    """The store plus the broker: every method writes SQL first, then the state topics."""
+
+    def __init__(
+        self,
+        store: ReferenceStore,
+        bootstrap: str,
+        *,
+        namespace: str | None = None,
+        extra_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.store = store
+        self.bootstrap = bootstrap
+        self.namespace = namespace
+        self.extra_config = dict(extra_config or {})
+
+    def _writer(self) -> ReferenceWriter:
+        return ReferenceWriter(
+            self.bootstrap, namespace=self.namespace, extra_config=self.extra_config
+        )
+
+    def _bus_topics(self, entries: Sequence[str], agencies: Sequence[str]) -> tuple[str, ...]:
+        defs = bus_topics(entries, agencies)
+        created = Admin(self.bootstrap, extra_config=self.extra_config).ensure_topics(
+            [TopicSpec(d.name, d.partitions, 1, d.config) for d in defs]
+        )
+        return tuple(sorted(created))
+
+    # -- catalogs ---------------------------------------------------------------------------
+    def import_catalog(self, result: CheckResult) -> ImportReport:
+        """Store a valid catalog (agencies, entries, grants), create the topics of every
+        published entry and every agency (GM 14, S 18), publish the whole store."""
+        catalog = result.catalog
+        if catalog is None:
+            first = result.issues[0] if result.issues else None
+            raise CatalogError(
+                first.message if first else "the catalog is not valid",
+                code=first.code if first else "invalid_catalog",
+                article=first.article if first else "",
+            )
+        self.store.import_catalog(catalog, result.grants)
+        published = tuple(
+            e.id for e in catalog.entries if e.lifecycle.state is LifecycleState.PUBLISHED
+        )
+        created = self._bus_topics(published, [a.id for a in catalog.agencies])
+        with self._writer() as writer:
+            created += tuple(writer.ensure_topics())
+            writer.publish_store(self.store)
+        return ImportReport(
+            entries=len(catalog.entries),
+            agencies=len(catalog.agencies),
+            grants=len(result.grants),
+            topics_created=tuple(sorted(created)),
+            published_entries=published,
+        )
+
+    # -- agencies ---------------------------------------------------------------------------
+    def add_agency(
+        self,
+        agency_id: str,
+        name: str,
+        *,
+        name_zh: str = "",
+        kind: AgencyKind = AgencyKind.ADMINISTRATIVE_AGENCY,
+    ) -> AgencyReport:
+        """Register a new agency, create its receipts and feed topics, publish it."""
+        bus_topics([], [agency_id])  # refuses an id Kafka cannot name, before any write
+        row = self.store.add_agency(agency_id, name, kind.value, name_zh=name_zh or name)
+        created = self._bus_topics([], [agency_id])
+        with self._writer() as writer:
+            created += tuple(writer.ensure_topics())
+            writer.put_agency(row.agency())
+        return AgencyReport(row, tuple(sorted(created)))
+
+    def revoke_agency(self, agency_id: str, at: datetime | None = None) -> AgencyRow:
+        """Revoke a registration: a tombstone removes it from every processor's catalog."""
+        if self.store.get_agency(agency_id) is None:
+            raise CatalogError(f"no agency {agency_id} is registered", code="unknown_agency")
+        self.store.revoke_agency(agency_id, at)
+        row = self.store.get_agency(agency_id)
+        if row is None:  # pragma: no cover - read back after the update above
+            raise CatalogError(f"agency {agency_id} vanished", code="unknown_agency")
+        with self._writer() as writer:
+            writer.ensure_topics()
+            writer.remove_agency(agency_id)
+        return row
+
+    # -- grants ------------------------------------------------------------------------------
+    def entry(self, entry_id: str) -> CatalogEntry:
+        """The stored entry as a domain entry (GrantError when there is none)."""
+        row = self.store.get_entry(entry_id)
+        if row is None:
+            raise GrantError(
+                f"no catalog entry {entry_id}", code="grant_unknown_entry", article="G 15"
+            )
+        return row.entry([a.agency() for a in self.store.list_agencies()])
+
+    def add_grant(
+        self,
+        *,
+        consumer: str,
+        entry_id: str,
+        items: Sequence[str],
+        purpose: str,
+        basis: str,
+        granted_by: str | None = None,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+    ) -> Grant:
+        """Record and publish a provider's grant (G 14, G 15 ¶2, S 22, S 25 ¶3).
+
+        Refused with :class:`GrantError`: an unknown entry or consumer, an entry shared
+        unconditionally (no grant needed, G 15 ¶1, S 25 ¶1) or not shared (GM 9, S 22),
+        and anything :func:`exchange.grants.check_grant` refuses.
+        """
+        entry = self.entry(entry_id)
+        consumer_row = self.store.get_agency(consumer)
+        if consumer_row is None or consumer_row.revoked_at is not None:
+            raise GrantError(
+                f"consumer {consumer} is not a registered agency",
+                code="grant_unknown_agency",
+                article="G 14",
+            )
+        if entry.share_type is ShareType.UNCONDITIONAL:
+            raise GrantError(
+                f"entry {entry.id} is shared unconditionally: every registered agency takes "
+                "it directly from the platform, no grant is needed",
+                code="grant_on_unconditional",
+                article=UNCONDITIONAL_ARTICLE,
+            )
+        if entry.share_type is ShareType.NOT_SHARED:
+            raise GrantError(
+                f"entry {entry.id} is not shared (涉密): no grant can open it",
+                code="grant_on_not_shared",
+                article=NOT_SHARED_ARTICLE,
+            )
+        grant = Grant(
+            id=f"grant-{uuid.uuid4().hex[:16]}",
+            consumer=consumer,
+            entry_id=entry.id,
+            items=frozenset(items),
+            granted_by=granted_by or entry.provider,
+            purpose=purpose,
+            basis=basis,
+            valid_from=valid_from or datetime.now(UTC),
+            valid_until=valid_until,
+        )
+        check_grant(grant, entry)
+        row = self.store.add_grant(
+            grant.consumer,
+            grant.entry_id,
+            sorted(grant.items),
+            grant.purpose,
+            grant.valid_from,
+            grant.valid_until,
+            granted_by=grant.granted_by,
+            basis=grant.basis,
+            grant_id=grant.id,
+        )
+        stored = row.grant()
+        with self._writer() as writer:
+            writer.ensure_topics()
+            writer.put_grant(stored)
+        return stored
+
+    def revoke_grant(self, grant_id: str, at: datetime | None = None) -> Grant:
+        """Revoke a grant (idempotent); delivery stops from the processors' next event."""
+        if self.store.get_grant(grant_id) is None:
+            raise GrantError(f"no grant {grant_id}", code="grant_unknown", article="G 15")
+        self.store.revoke_grant(grant_id, at)
+        row = self.store.get_grant(grant_id)
+        if row is None:  # pragma: no cover - read back after the update above
+            raise GrantError(f"grant {grant_id} vanished", code="grant_unknown")
+        stored = row.grant()
+        with self._writer() as writer:
+            writer.ensure_topics()
+            writer.put_grant(stored)
+        return stored
+
+    def publish_all(self) -> None:
+        """Republish the whole store (repairs state topics after a failed publish)."""
+        with self._writer() as writer:
+            writer.ensure_topics()
+            writer.publish_store(self.store)
