@@ -6,6 +6,7 @@ consumers all derive topic names from here. Pure data, no Kafka client.
 | kind      | name                          | key                  | retention            |
 |-----------|-------------------------------|----------------------|----------------------|
 | ingest    | govbus.ingest.<entry>         | canonical subject    | forever              |
+| accepted  | govbus.accepted.<entry>       | canonical subject    | forever              |
 | receipts  | govbus.receipts.<agency>      | event id             | 7 days               |
 | dlq       | govbus.dlq.<entry>            | event id or none     | forever              |
 | conflicts | govbus.conflicts              | subject + data item  | forever              |
@@ -34,6 +35,7 @@ FOREVER = "-1"
 
 class TopicKind(StrEnum):
     INGEST = "ingest"
+    ACCEPTED = "accepted"
     RECEIPTS = "receipts"
     DLQ = "dlq"
     CONFLICTS = "conflicts"
@@ -66,6 +68,12 @@ _DURABLE = {"min.insync.replicas": "1"}
 POLICIES: Mapping[TopicKind, TopicPolicy] = {
     TopicKind.INGEST: TopicPolicy(
         TopicKind.INGEST, 3, {"retention.ms": FOREVER, "retention.bytes": "-1", **_DURABLE}, "entry"
+    ),
+    TopicKind.ACCEPTED: TopicPolicy(
+        TopicKind.ACCEPTED,
+        3,
+        {"retention.ms": FOREVER, "retention.bytes": "-1", **_DURABLE},
+        "entry",
     ),
     TopicKind.RECEIPTS: TopicPolicy(
         TopicKind.RECEIPTS, 1, {"retention.ms": str(7 * DAY_MS), **_DURABLE}, "agency"
@@ -116,7 +124,8 @@ def bus_topics(entries: Iterable[str], agencies: Iterable[str]) -> list[TopicDef
     """Every topic the bus needs for these catalog entries and agencies, in a stable order."""
     defs = [topic_def(TopicKind.CONFLICTS), topic_def(TopicKind.AUDIT)]
     for entry in sorted(set(entries)):
-        defs += [topic_def(k, entry) for k in (TopicKind.INGEST, TopicKind.DLQ, TopicKind.OPEN)]
+        kinds = (TopicKind.INGEST, TopicKind.ACCEPTED, TopicKind.DLQ, TopicKind.OPEN)
+        defs += [topic_def(k, entry) for k in kinds]
     for agency in sorted(set(agencies)):
         defs += [topic_def(k, agency) for k in (TopicKind.RECEIPTS, TopicKind.FEED)]
     return defs

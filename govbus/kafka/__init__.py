@@ -5,8 +5,19 @@ merges defaults < extra config < explicit arguments; context managers flush and 
 librdkafka errors become :mod:`govbus.errors` exceptions where they enter.
 """
 
+from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
+
 from govbus.kafka.admin import Admin, TopicSpec
-from govbus.kafka.consumer import Consumer
+from govbus.kafka.consumer import Consumer, coordinates
 from govbus.kafka.producer import Producer
 
-__all__ = ["Admin", "Consumer", "Producer", "TopicSpec"]
+__all__ = [
+    "OFFSET_BEGINNING",
+    "Admin",
+    "Consumer",
+    "Message",
+    "Producer",
+    "TopicPartition",
+    "TopicSpec",
+    "coordinates",
+]

@@ -8,6 +8,7 @@ from typing import Any
 
 import confluent_kafka
 
+from govbus.errors import KafkaError
 from govbus.kafka.base import ClientBase, merge_config
 from govbus.kafka.convert import convert
 
@@ -118,3 +119,11 @@ class Consumer(ClientBase):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def coordinates(msg: confluent_kafka.Message) -> tuple[str, int, int]:
+    """(topic, partition, offset) of a consumed message; librdkafka types them optional."""
+    topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+    if topic is None or partition is None or offset is None:
+        raise KafkaError(f"message without coordinates: {topic}/{partition}/{offset}")
+    return topic, partition, offset

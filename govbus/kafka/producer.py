@@ -71,14 +71,22 @@ class Producer(ClientBase):
         *,
         headers: Headers | None = None,
         on_delivery: DeliveryCallback | None = None,
+        partition: int | None = None,
     ) -> None:
-        """Queue one message; ``on_delivery(error, message)`` gets a govbus error or None."""
+        """Queue one message; ``on_delivery(error, message)`` gets a govbus error or None.
+
+        ``partition`` pins the partition (state changelogs follow their input partition);
+        by default the key's hash chooses it.
+        """
         callback = None if on_delivery is None else _wrap_callback(on_delivery)
+        kwargs: dict[str, Any] = {"value": value, "key": key, "on_delivery": callback}
+        if headers:
+            kwargs["headers"] = list(headers)
+        if partition is not None:
+            kwargs["partition"] = partition
         while True:
             try:
-                self.client.produce(
-                    topic, value=value, key=key, headers=list(headers or ()), on_delivery=callback
-                )
+                self.client.produce(topic, **kwargs)
                 return
             except BufferError:
                 # The local queue is full: serve delivery reports to make room, then retry.

@@ -1,0 +1,163 @@
+"""The authoritative-record table of one processor, backed by compacted changelog topics.
+
+Each ingest partition ``govbus.ingest.<entry>``/p has its state in changelog partition
+``govbus.state.onesource.<entry>``/p (same partition count), keyed by canonical subject,
+valued by the JSON of that subject's authoritative records. Changelog records are written
+in the same transaction as the outputs they justify, so after a crash the restored
+state and the committed outputs agree.
+
+Within a transaction the table stages changes; :meth:`commit` makes them the committed
+state, :meth:`rollback` forgets them (the transaction was aborted).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from confluent_kafka import KafkaException
+
+from exchange.onesource import AuthoritativeRecord
+from govbus.errors import KafkaTimeoutError
+from govbus.kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from govbus.kafka.convert import convert
+from schemas.topics import TopicKind, topic_name
+
+#: Restoring a partition of ~10^6 subjects reads ~100 MB; allow minutes, not forever.
+RESTORE_TIMEOUT_S = 300.0
+RESTORE_BATCH = 1000
+#: A freshly created topic reaches every client's metadata within seconds.
+WATERMARK_TIMEOUT_S = 30.0
+INGEST_PREFIX = topic_name(TopicKind.INGEST, "x")[:-1]
+
+PartitionKey = tuple[str, int]
+Records = dict[str, AuthoritativeRecord]
+
+
+def changelog_topic(ingest_topic: str) -> str:
+    """``govbus.ingest.<entry>`` -> ``govbus.state.onesource.<entry>``."""
+    return topic_name(TopicKind.STATE, "onesource." + ingest_topic[len(INGEST_PREFIX) :])
+
+
+def encode_records(records: Mapping[str, AuthoritativeRecord]) -> bytes:
+    return json.dumps(
+        {
+            item: {
+                "value": r.value,
+                "provider": r.provider,
+                "event_id": r.event_id,
+                "seen": list(r.seen_event_ids),
+            }
+            for item, r in records.items()
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    ).encode("utf-8")
+
+
+def decode_records(subject: str, data: bytes) -> Records:
+    raw: dict[str, Any] = json.loads(data)
+    return {
+        item: AuthoritativeRecord(
+            subject, item, r["value"], r["provider"], r["event_id"], tuple(r["seen"])
+        )
+        for item, r in raw.items()
+    }
+
+
+def _watermarks(consumer: Consumer, tp: TopicPartition) -> tuple[int, int]:
+    """(low, high) of ``tp``; a topic created moments ago may not be in the client's
+    metadata yet, so unknown-partition answers are retried until WATERMARK_TIMEOUT_S."""
+    deadline = time.monotonic() + WATERMARK_TIMEOUT_S
+    while True:
+        try:
+            consumer.client.list_topics(tp.topic, timeout=5.0)
+            low, high = consumer.client.get_watermark_offsets(tp, timeout=5.0, cached=False)
+            return int(low), int(high)
+        except KafkaException as exc:
+            if time.monotonic() > deadline:
+                raise convert(exc, f"watermarks of {tp.topic}/{tp.partition}") from exc
+            time.sleep(0.2)
+
+
+class OneSourceState:
+    def __init__(self, bootstrap: str, extra_config: Mapping[str, Any] | None = None) -> None:
+        self._bootstrap = bootstrap
+        self._extra = dict(extra_config or {})
+        self._committed: dict[PartitionKey, dict[str, Records]] = {}
+        self._staged: dict[PartitionKey, dict[str, Records]] = {}
+
+    def restore(self, ingest_topic: str, partition: int) -> int:
+        """Load ``partition``'s committed state from its changelog; return records read."""
+        table: dict[str, Records] = {}
+        tp = TopicPartition(changelog_topic(ingest_topic), partition, OFFSET_BEGINNING)
+        # A private, never-committing group: restore reads, it does not consume.
+        with Consumer(
+            self._bootstrap, f"govbus-restore-{uuid.uuid4().hex}", extra_config=self._extra
+        ) as consumer:
+            low, high = _watermarks(consumer, tp)
+            count = 0
+            if high > low:
+                consumer.assign([tp])
+                deadline = time.monotonic() + RESTORE_TIMEOUT_S
+                while True:
+                    for msg in consumer.consume(RESTORE_BATCH, timeout_s=0.2):
+                        subject = (msg.key() or b"").decode("utf-8")
+                        value = msg.value()
+                        if value is None:
+                            table.pop(subject, None)
+                        else:
+                            table[subject] = decode_records(subject, value)
+                        count += 1
+                    position = consumer.position([tp])[0].offset
+                    # read_committed stops at the last stable offset; aborted records and
+                    # control markers are skipped but still advance the position.
+                    if position >= high:
+                        break
+                    if time.monotonic() > deadline:
+                        raise KafkaTimeoutError(
+                            f"restoring {tp.topic}/{partition} did not reach offset {high} "
+                            f"within {RESTORE_TIMEOUT_S}s (at {position})"
+                        )
+        self._committed[(ingest_topic, partition)] = table
+        self._staged.pop((ingest_topic, partition), None)
+        return count
+
+    def owns(self, ingest_topic: str, partition: int) -> bool:
+        return (ingest_topic, partition) in self._committed
+
+    def drop(self, ingest_topic: str, partition: int) -> None:
+        self._committed.pop((ingest_topic, partition), None)
+        self._staged.pop((ingest_topic, partition), None)
+
+    def get(self, ingest_topic: str, partition: int, subject: str) -> Records:
+        key = (ingest_topic, partition)
+        staged = self._staged.get(key)
+        if staged is not None and subject in staged:
+            return staged[subject]
+        return self._committed[key].get(subject, {})
+
+    def stage(
+        self,
+        ingest_topic: str,
+        partition: int,
+        subject: str,
+        changes: Mapping[str, AuthoritativeRecord],
+    ) -> bytes:
+        """Stage new records of ``subject``; return the changelog value to write."""
+        merged = {**self.get(ingest_topic, partition, subject), **changes}
+        self._staged.setdefault((ingest_topic, partition), {})[subject] = merged
+        return encode_records(merged)
+
+    def commit(self) -> None:
+        for key, subjects in self._staged.items():
+            if key in self._committed:
+                self._committed[key].update(subjects)
+        self._staged.clear()
+
+    def rollback(self) -> None:
+        self._staged.clear()
