@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from exchange.catalog import AgencyKind, CatalogEntry, LifecycleState, ShareType
+from exchange.catalog import LEGAL_TZ, AgencyKind, CatalogEntry, LifecycleState, ShareType
 from exchange.catalog_loader import CheckResult
 from exchange.grants import Grant, check_grant
 from govbus.errors import CatalogError, GrantError
@@ -29,6 +29,8 @@ from storage.reference import AgencyRow, ReferenceStore
 #: Articles cited when a grant is refused because the entry's sharing type needs none / allows none.
 UNCONDITIONAL_ARTICLE = "G 15 ¶1; S 25 ¶1"
 NOT_SHARED_ARTICLE = "GM 9; S 22"
+#: Stopping a published resource needs a filed withdrawal (cited when revoking a provider).
+WITHDRAWAL_ARTICLE = "S 27 ¶2; GM 22"
 
 
 @dataclass(frozen=True)
@@ -122,10 +124,26 @@ class ReferenceService:
             writer.put_agency(row.agency())
         return AgencyReport(row, tuple(sorted(created)))
 
-    def revoke_agency(self, agency_id: str, at: datetime | None = None) -> AgencyRow:
-        """Revoke a registration: a tombstone removes it from every processor's catalog."""
+    def revoke_agency(
+        self, agency_id: str, at: datetime | None = None, *, force: bool = False
+    ) -> AgencyRow:
+        """Revoke a registration: a tombstone removes it from every processor's catalog.
+
+        Refused while the agency provides an item of an entry still served or not yet
+        withdrawn: stopping a resource needs its withdrawal filed first (S 27 ¶2), and an
+        entry whose source is not registered is dropped by every processor (GM 22).
+        ``force`` revokes anyway.
+        """
         if self.store.get_agency(agency_id) is None:
             raise CatalogError(f"no agency {agency_id} is registered", code="unknown_agency")
+        provided = self.provided_entries(agency_id, at or datetime.now(UTC))
+        if provided and not force:
+            raise CatalogError(
+                f"agency {agency_id} still provides data of {', '.join(provided)}; withdraw "
+                "those entries first",
+                code="agency_still_provides",
+                article=WITHDRAWAL_ARTICLE,
+            )
         self.store.revoke_agency(agency_id, at)
         row = self.store.get_agency(agency_id)
         if row is None:  # pragma: no cover - read back after the update above
@@ -134,6 +152,26 @@ class ReferenceService:
             writer.ensure_topics()
             writer.remove_agency(agency_id)
         return row
+
+    def provided_entries(self, agency_id: str, at: datetime) -> list[str]:
+        """Ids of stored entries not withdrawn by ``at`` of which the agency provides an item."""
+        found = []
+        today = at.astimezone(LEGAL_TZ).date().isoformat()
+        for row in self.store.list_entries():
+            doc = row.document
+            raw_items, raw_withdrawal = doc.get("items"), doc.get("withdrawal")
+            items = raw_items if isinstance(raw_items, list) else []
+            withdrawal = raw_withdrawal if isinstance(raw_withdrawal, dict) else {}
+            providers = {doc.get("provider")} | {
+                i.get("provider") for i in items if isinstance(i, dict)
+            }
+            stopped = (
+                row.state == LifecycleState.WITHDRAWN.value
+                and str(withdrawal.get("effective_on", "")) <= today
+            )
+            if agency_id in providers and not stopped:
+                found.append(row.id)
+        return found
 
     # -- grants ------------------------------------------------------------------------------
     def entry(self, entry_id: str) -> CatalogEntry:
