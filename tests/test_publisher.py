@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -204,16 +205,34 @@ def live(bootstrap: str, world: World) -> World:
     return world
 
 
+NOT_YET_LED = {
+    confluent_kafka.KafkaError.NOT_LEADER_FOR_PARTITION,
+    confluent_kafka.KafkaError.LEADER_NOT_AVAILABLE,
+    confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART,
+}
+
+
 def message_count(bootstrap: str, topic: str) -> int:
     """Messages in ``topic``: the sum of its partitions' high watermarks (exact: no
-    transactions and no compaction on ingest topics)."""
+    transactions and no compaction on ingest topics). A topic created a moment ago may
+    not have its leaders known yet: retriable errors are retried."""
     partitions = Admin(bootstrap).topics()[topic]
     probe = confluent_kafka.Consumer({"bootstrap.servers": bootstrap, "group.id": "probe"})
+    deadline = datetime.now(UTC) + timedelta(seconds=READ_TIMEOUT_S)
     try:
-        return sum(
-            probe.get_watermark_offsets(confluent_kafka.TopicPartition(topic, p), timeout=10)[1]
-            for p in range(partitions)
-        )
+        while True:
+            try:
+                return sum(
+                    probe.get_watermark_offsets(
+                        confluent_kafka.TopicPartition(topic, p), timeout=10
+                    )[1]
+                    for p in range(partitions)
+                )
+            except confluent_kafka.KafkaException as exc:
+                settling = exc.args[0].retriable() or exc.args[0].code() in NOT_YET_LED
+                if not settling or datetime.now(UTC) > deadline:
+                    raise
+                time.sleep(0.2)
     finally:
         probe.close()
 
