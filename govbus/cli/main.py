@@ -15,6 +15,7 @@ from govbus.cli import (
     demo_cmd,
     domain_cmd,
     publish_cmd,
+    reference_cmd,
     topics_cmd,
 )
 
@@ -25,7 +26,16 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (broker_cmd, db_cmd, domain_cmd, catalog_cmd, topics_cmd, demo_cmd, publish_cmd):
+for _module in (
+    broker_cmd,
+    db_cmd,
+    domain_cmd,
+    catalog_cmd,
+    topics_cmd,
+    demo_cmd,
+    publish_cmd,
+    reference_cmd,  # after catalog_cmd: adds `catalog import` to its group
+):
     _module.register(app)
 
 

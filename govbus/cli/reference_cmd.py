@@ -1,0 +1,320 @@
+"""``govbus catalog import``, ``govbus agency add|list|revoke``, ``govbus grant
+add|revoke|list``: reference data in the SQL store, published to the compacted state topics
+that the processors read (G 11, G 14, G 15, GM 13, S 22, S 25).
+
+Every command migrates the configured database first (``settings.effective_database_url``).
+The broker is ``--bootstrap``, else the settings' (``GOVBUS_BOOTSTRAP``) or the local
+broker's; the state-topic namespace is ``--namespace`` or ``GOVBUS_STATE_NAMESPACE``. The
+work itself is :class:`producers.reference_service.ReferenceService`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from exchange.catalog import LEGAL_TZ, AgencyKind, start_of_day
+from exchange.catalog_loader import check_catalog_file
+from exchange.grants import Grant, is_active
+from govbus.cli.broker_cmd import bootstrap_for
+from govbus.cli.catalog_cmd import report as validation_report
+from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, err_console, fail
+from govbus.errors import DomainError, GovbusError
+from govbus.settings import Settings
+from producers.reference_service import ReferenceService
+from storage import migrate
+from storage.documents import grant_document
+from storage.engine import make_engine
+from storage.reference import AgencyRow, ReferenceStore
+
+JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
+BOOTSTRAP_OPT = typer.Option("", "--bootstrap", help="Kafka bootstrap (default: settings).")
+NAMESPACE_OPT = typer.Option(
+    "",
+    "--namespace",
+    envvar="GOVBUS_STATE_NAMESPACE",
+    help="State-topic namespace: govbus.state.<namespace>.* (default: none).",
+)
+KINDS = ", ".join(k.value for k in AgencyKind)
+
+
+# -- plumbing -----------------------------------------------------------------------------------
+def _group(app: typer.Typer, name: str, help_text: str) -> typer.Typer:
+    """The sub-command group ``name``: the one another module registered, else a new one."""
+    for info in app.registered_groups:
+        if info.name == name and info.typer_instance is not None:
+            return info.typer_instance
+    group = typer.Typer(help=help_text)
+    app.add_typer(group, name=name)
+    return group
+
+
+@contextmanager
+def _reported(as_json: bool) -> Iterator[None]:
+    """Turn a govbus error into ``fail``: domain refusals carry their code and article."""
+    try:
+        yield
+    except DomainError as exc:
+        message = f"{exc} ({exc.article})" if exc.article else str(exc)
+        fail(
+            message,
+            as_json=as_json,
+            kind=type(exc).__name__,
+            reason=exc.code,
+            article=exc.article,
+        )
+    except GovbusError as exc:
+        fail(str(exc), as_json=as_json, kind=type(exc).__name__)
+
+
+def _store(settings: Settings) -> ReferenceStore:
+    url = settings.effective_database_url
+    migrate.upgrade(url)
+    return ReferenceStore(make_engine(url))
+
+
+def _service(bootstrap: str, namespace: str, as_json: bool) -> ReferenceService:
+    settings = Settings.load()
+    address = bootstrap or bootstrap_for(settings)
+    if not address:
+        fail(
+            "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
+            as_json=as_json,
+        )
+    return ReferenceService(
+        _store(settings), address, namespace=namespace or None, extra_config=settings.kafka
+    )
+
+
+def _moment(text: str, option: str, *, end_of_day: bool, as_json: bool) -> datetime:
+    """An ISO date (legal time: from 00:00, or through 24:00 for ``end_of_day``, D1) or an
+    ISO datetime (without offset: legal time)."""
+    try:
+        value = datetime.fromisoformat(text) if "T" in text else date.fromisoformat(text)
+    except ValueError:
+        fail(f"{option} {text!r} is not an ISO date or datetime", as_json=as_json, code=EXIT_USAGE)
+    if isinstance(value, datetime):
+        return value if value.utcoffset() is not None else value.replace(tzinfo=LEGAL_TZ)
+    return start_of_day(value + timedelta(days=1) if end_of_day else value)
+
+
+def agency_json(row: AgencyRow) -> dict[str, Any]:
+    """One agency in ``--json`` output."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "name_zh": row.name_zh,
+        "kind": row.kind,
+        "created_at": row.created_at.isoformat(),
+        "revoked_at": None if row.revoked_at is None else row.revoked_at.isoformat(),
+    }
+
+
+def grant_json(grant: Grant, at: datetime | None = None) -> dict[str, Any]:
+    """One grant in ``--json`` output: its state document plus ``active`` now."""
+    return {**grant_document(grant), "active": is_active(grant, at or datetime.now(UTC))}
+
+
+def _grant_line(grant: Grant) -> str:
+    state = (
+        "revoked"
+        if grant.revoked_at
+        else ("active" if is_active(grant, datetime.now(UTC)) else "inactive")
+    )
+    until = grant.valid_until.isoformat() if grant.valid_until else "open-ended"
+    return (
+        f"{grant.id}  {grant.consumer} <- {grant.entry_id} [{', '.join(sorted(grant.items))}]"
+        f"  by {grant.granted_by}  {grant.valid_from.isoformat()} .. {until}  {state}"
+    )
+
+
+# -- commands -------------------------------------------------------------------------------------
+def register(app: typer.Typer) -> None:
+    catalog = _group(app, "catalog", "Government data catalogs (resource, sharing, opening).")
+    agency = typer.Typer(help="Registered agencies (providers and consumers).")
+    grant = typer.Typer(help="Sharing grants of conditional entries (G 14, G 15, S 22, S 25).")
+    app.add_typer(agency, name="agency")
+    app.add_typer(grant, name="grant")
+
+    @catalog.command("import")
+    def import_(
+        file: Path = typer.Argument(..., help="Catalog YAML file."),
+        bootstrap: str = BOOTSTRAP_OPT,
+        namespace: str = NAMESPACE_OPT,
+        as_json: bool = JSON_OPT,
+    ) -> None:
+        """Validate, store and publish a catalog; create its entries' and agencies' topics.
+
+        Agencies, entries and grants go to the SQL store, the topics of every published entry
+        and every agency are created, then the state records are published. An invalid
+        catalog changes nothing.
+        """
+        if not file.is_file():
+            fail(f"no such file: {file}", as_json=as_json, code=EXIT_USAGE)
+        result = check_catalog_file(file)
+        if not result.valid:
+            if not as_json:
+                for issue in result.issues:
+                    where = f" [{issue.entry}]" if issue.entry else ""
+                    err_console.print(
+                        f"  {issue.code} ({issue.article}){where}: {issue.message}", markup=False
+                    )
+            fail(
+                f"catalog {file} is invalid: {len(result.issues)} problem(s); nothing imported",
+                as_json=as_json,
+                code=EXIT_FAILURE,
+                errors=validation_report(file, result)["errors"],
+            )
+        with _reported(as_json):
+            done = _service(bootstrap, namespace, as_json).import_catalog(result)
+        if as_json:
+            emit_json(
+                {
+                    "entries": done.entries,
+                    "agencies": done.agencies,
+                    "grants": done.grants,
+                    "topics_created": list(done.topics_created),
+                    "published_entries": list(done.published_entries),
+                }
+            )
+            return
+        console.print(
+            f"imported {done.entries} entries, {done.agencies} agencies, {done.grants} grants;"
+            f" {len(done.published_entries)} published; {len(done.topics_created)} topics created"
+        )
+
+    @agency.command("add")
+    def agency_add(
+        name: str = typer.Argument(..., help="Short name, the agency's id on the bus."),
+        name_zh: str = typer.Option("", "--name-zh", help="Chinese name (default: NAME)."),
+        full_name: str = typer.Option("", "--full-name", help="Full name (default: NAME)."),
+        kind: str = typer.Option(AgencyKind.ADMINISTRATIVE_AGENCY.value, help=f"One of {KINDS}."),
+        bootstrap: str = BOOTSTRAP_OPT,
+        namespace: str = NAMESPACE_OPT,
+        as_json: bool = JSON_OPT,
+    ) -> None:
+        """Register an agency, create its receipts and feed topics, publish it."""
+        if kind not in {k.value for k in AgencyKind}:
+            fail(f"--kind {kind!r}: expected one of {KINDS}", as_json=as_json, code=EXIT_USAGE)
+        with _reported(as_json):
+            done = _service(bootstrap, namespace, as_json).add_agency(
+                name, full_name or name, name_zh=name_zh or full_name or name, kind=AgencyKind(kind)
+            )
+        if as_json:
+            emit_json(
+                {"agency": agency_json(done.agency), "topics_created": list(done.topics_created)}
+            )
+        else:
+            console.print(f"agency {done.agency.id} registered ({done.agency.kind})")
+
+    @agency.command("list")
+    def agency_list(
+        include_revoked: bool = typer.Option(False, "--all", help="Include revoked agencies."),
+        as_json: bool = JSON_OPT,
+    ) -> None:
+        """List the registered agencies."""
+        with _reported(as_json):
+            rows = _store(Settings.load()).list_agencies(include_revoked=include_revoked)
+        if as_json:
+            emit_json({"agencies": [agency_json(r) for r in rows]})
+            return
+        for r in rows:
+            revoked = f"  revoked {r.revoked_at.isoformat()}" if r.revoked_at else ""
+            console.print(f"{r.id:<24} {r.kind:<26} {r.name_zh or r.name}{revoked}", markup=False)
+
+    @agency.command("revoke")
+    def agency_revoke(
+        agency_id: str = typer.Argument(..., help="Agency id."),
+        force: bool = typer.Option(False, "--force", help="Even if it still provides entries."),
+        bootstrap: str = BOOTSTRAP_OPT,
+        namespace: str = NAMESPACE_OPT,
+        as_json: bool = JSON_OPT,
+    ) -> None:
+        """Revoke a registration; processors drop the agency from their next event."""
+        with _reported(as_json):
+            row = _service(bootstrap, namespace, as_json).revoke_agency(agency_id, force=force)
+        if as_json:
+            emit_json({"agency": agency_json(row)})
+        else:
+            console.print(f"agency {row.id} revoked")
+
+    @grant.command("add")
+    def grant_add(
+        agency_id: str = typer.Option(..., "--agency", help="Consuming agency."),
+        entry_id: str = typer.Option(..., "--entry", help="Catalog entry."),
+        items: str = typer.Option(..., "--items", help="Comma-separated data items."),
+        purpose: str = typer.Option(..., "--purpose", help="Purpose the use is bound to (G 17)."),
+        basis: str = typer.Option(..., "--basis", help="Legal basis of the grant."),
+        granted_by: str = typer.Option(
+            "", "--granted-by", help="Providing agency (default: the entry's provider)."
+        ),
+        valid_from: str = typer.Option("", "--from", help="ISO date or datetime (default: now)."),
+        valid_until: str = typer.Option("", "--until", help="ISO date (inclusive) or datetime."),
+        bootstrap: str = BOOTSTRAP_OPT,
+        namespace: str = NAMESPACE_OPT,
+        as_json: bool = JSON_OPT,
+    ) -> None:
+        """Grant a consumer items of a conditional entry (from the processors' next event)."""
+        names = [i.strip() for i in items.split(",") if i.strip()]
+        start = (
+            _moment(valid_from, "--from", end_of_day=False, as_json=as_json) if valid_from else None
+        )
+        until = (
+            _moment(valid_until, "--until", end_of_day=True, as_json=as_json)
+            if valid_until
+            else None
+        )
+        with _reported(as_json):
+            done = _service(bootstrap, namespace, as_json).add_grant(
+                consumer=agency_id,
+                entry_id=entry_id,
+                items=names,
+                purpose=purpose,
+                basis=basis,
+                granted_by=granted_by or None,
+                valid_from=start,
+                valid_until=until,
+            )
+        if as_json:
+            emit_json({"grant": grant_json(done)})
+        else:
+            console.print(f"granted: {_grant_line(done)}", markup=False)
+
+    @grant.command("revoke")
+    def grant_revoke(
+        grant_id: str = typer.Argument(..., help="Grant id."),
+        bootstrap: str = BOOTSTRAP_OPT,
+        namespace: str = NAMESPACE_OPT,
+        as_json: bool = JSON_OPT,
+    ) -> None:
+        """Revoke a grant; delivery stops from the processors' next event."""
+        with _reported(as_json):
+            done = _service(bootstrap, namespace, as_json).revoke_grant(grant_id)
+        if as_json:
+            emit_json({"grant": grant_json(done)})
+        else:
+            console.print(f"revoked: {_grant_line(done)}", markup=False)
+
+    @grant.command("list")
+    def grant_list(
+        agency_id: str = typer.Option("", "--agency", help="Only this consumer's grants."),
+        entry_id: str = typer.Option("", "--entry", help="Only grants of this entry."),
+        as_json: bool = JSON_OPT,
+    ) -> None:
+        """List grants, revoked and expired ones too."""
+        with _reported(as_json):
+            rows = _store(Settings.load()).list_grants(
+                agency_id=agency_id or None, entry_id=entry_id or None
+            )
+        grants = [r.grant() for r in rows]
+        if as_json:
+            now = datetime.now(UTC)
+            emit_json({"grants": [grant_json(g, now) for g in grants]})
+            return
+        for g in grants:
+            console.print(_grant_line(g), markup=False)
