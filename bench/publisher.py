@@ -231,7 +231,7 @@ def measure(args: argparse.Namespace, bootstrap: str, broker_kind: str) -> dict[
         "rounds": args.rounds,
         "broker": broker_kind,
         "kafka_version": Settings.load().kafka_version,
-        "confluent_kafka": confluent_kafka.version()[0],
+        "confluent_kafka": str(confluent_kafka.version()),
         "librdkafka": confluent_kafka.libversion()[0],
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
