@@ -133,3 +133,12 @@ def read_topic(
             elif until is None and time.monotonic() - quiet_since >= settle_s:
                 break
     return out
+
+
+def resident_id(n: int, region: str = "110105") -> str:
+    """A valid 18-digit resident ID (GB 11643 check digit) for person number ``n``."""
+    year, day = 1950 + n % 50, 1 + n % 28
+    body = f"{region}{year:04d}{1 + n % 12:02d}{day:02d}{n % 1000:03d}"
+    weights = [2 ** (17 - i) % 11 for i in range(17)]
+    check = (12 - sum(int(c) * w for c, w in zip(body, weights, strict=True)) % 11) % 11
+    return body + ("X" if check == 10 else str(check))

@@ -104,3 +104,11 @@ def test_unreachable_repository_is_named(cli_env: dict[str, str], tmp_path: Path
     out = json.loads(done.stdout)
     assert out["kind"] == "RepositoryError"
     assert "could not resolve org.apache.kafka:kafka_2.13:4.1.1" in out["error"]
+
+
+def test_cluster_ids_are_kafka_uuids_never_starting_with_dash() -> None:
+    from govbus.broker.local import new_cluster_id
+
+    ids = [new_cluster_id() for _ in range(2000)]
+    assert all(len(c) == 22 and not c.startswith("-") for c in ids)
+    assert len(set(ids)) == len(ids)

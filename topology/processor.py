@@ -70,6 +70,8 @@ class ProcessorConfig:
     audit: bool = True
     exactly_once: bool = True
     extra_config: Mapping[str, Any] = field(default_factory=dict)
+    #: Consumer-only settings (static membership, session timeout).
+    consumer_config: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def transactional_id(self) -> str:
@@ -101,7 +103,11 @@ class Processor:
         self._consumer = Consumer(
             config.bootstrap,
             config.group_id,
-            extra_config={"topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS, **extra},
+            extra_config={
+                "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS,
+                **extra,
+                **config.consumer_config,
+            },
         )
         self._admin = Admin(config.bootstrap, extra_config=extra)
         self._state = OneSourceState(config.bootstrap, extra)
@@ -263,6 +269,7 @@ class Processor:
             key = (topic, partition)
             self._txn_first.setdefault(key, offset)
             self._txn_next[key] = offset + 1
+            out.position = f"{topic}/{partition}/{offset}"
             try:
                 self._process(msg, snapshot.catalog, now, out)
             except TransactionError:
@@ -328,6 +335,8 @@ class _Outputs:
         self.metrics = processor._metrics
         self.audit_on = processor.config.audit
         self.audit_topic = topic_name(TopicKind.AUDIT)
+        #: "topic/partition/offset" of the input being processed: derived ids use it.
+        self.position = ""
 
     def _exists(self, topic: str) -> bool:
         return topic in self.p._known_topics
@@ -370,7 +379,7 @@ class _Outputs:
                 reason_code=code,
                 article=None,
                 at=self.now,
-                audit_key=f"{topic}/{partition}/{offset}",
+                position=f"{topic}/{partition}/{offset}",
             ),
         )
         if self.metrics:
@@ -399,6 +408,7 @@ class _Outputs:
                     reason_code=result.reason_code,
                     article=result.article,
                     at=self.now,
+                    position=self.position,
                 ),
             )
 
@@ -424,12 +434,13 @@ class _Outputs:
                 article=result.article,
                 at=self.now,
                 items=tuple(sorted(result.accepted)),
+                position=self.position,
             ),
         )
         for c in result.conflicts:
             self.produce(
                 topic_name(TopicKind.CONFLICTS),
-                self.encode("Conflict", records.conflict(event.entry, c, self.now)),
+                self.encode("Conflict", records.conflict(event.entry, c, self.now, self.position)),
                 key=f"{c.subject}|{c.item}".encode(),
             )
             if self.metrics:
@@ -503,6 +514,7 @@ class _Outputs:
                         purpose=grant[1],
                         items=delivery.items,
                         masked=delivery.rules_applied,
+                        position=self.position,
                     ),
                 )
                 if self.metrics:

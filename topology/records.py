@@ -1,8 +1,9 @@
 """Build the Avro records (schemas/avro) the processor writes, from the gate's results.
 
-Ids are derived deterministically (UUID 5) from the event id, so a record reprocessed
-after a crash carries the same id as the aborted attempt: auditors and tests can check
-"exactly once" by id.
+Ids are derived deterministically (UUID 5) from the input record's position (topic,
+partition, offset), so a record reprocessed after a crash carries the same id as the
+aborted attempt, while an event an agency sent twice (two positions) gets two: auditors
+and tests can check "exactly once" by id.
 """
 
 from __future__ import annotations
@@ -69,9 +70,9 @@ def dead_letter(
     }
 
 
-def conflict(entry: str, c: Conflict, at: datetime) -> dict[str, Any]:
+def conflict(entry: str, c: Conflict, at: datetime, position: str) -> dict[str, Any]:
     return {
-        "conflict_id": derived_id("conflict", c.event_id, c.item),
+        "conflict_id": derived_id("conflict", position, c.item),
         "entry": entry,
         "canonical_subject": c.subject,
         "item": c.item,
@@ -102,10 +103,10 @@ def decision(
     purpose: str | None = None,
     items: tuple[str, ...] = (),
     masked: tuple[tuple[str, str], ...] = (),
-    audit_key: str = "",
+    position: str,
 ) -> dict[str, Any]:
     return {
-        "audit_id": derived_id("audit", kind, event_id, recipient, audit_key),
+        "audit_id": derived_id("audit", kind, position, recipient),
         "kind": kind,
         "event_id": event_id,
         "entry": entry,

@@ -80,8 +80,14 @@ def free_port(host: str = HOST) -> int:
 
 
 def new_cluster_id() -> str:
-    """22 characters of URL-safe base64 of 16 random bytes, no padding (Kafka's Uuid form)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+    """22 characters of URL-safe base64 of 16 random bytes, no padding (Kafka's Uuid form).
+
+    Like Kafka's ``Uuid.randomUuid()``, never one that starts with '-': the storage tool's
+    command line would read it as an option."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 class LocalBroker:
