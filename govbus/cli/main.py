@@ -16,6 +16,7 @@ from govbus.cli import (
     domain_cmd,
     publish_cmd,
     reference_cmd,
+    run_cmd,
     topics_cmd,
 )
 
@@ -35,6 +36,7 @@ for _module in (
     demo_cmd,
     publish_cmd,
     reference_cmd,  # after catalog_cmd: adds `catalog import` to its group
+    run_cmd,
 ):
     _module.register(app)
 

@@ -1,0 +1,159 @@
+"""``govbus run``, ``govbus feed tail``, ``govbus conflicts list``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from consumers.reader import read_to_end
+from govbus.cli.broker_cmd import bootstrap_for
+from govbus.cli.output import console, emit_json, fail
+from govbus.errors import GovbusError
+from govbus.settings import Settings
+from schemas import decode
+from schemas.topics import TopicKind, topic_name
+from topology.run import supervise, worker_main
+
+JSON_OPT = typer.Option(False, "--json", help="Print JSON for scripts.")
+
+
+def _bootstrap(given: str, as_json: bool) -> str:
+    address = given or bootstrap_for(Settings.load())
+    if not address:
+        fail(
+            "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
+            as_json=as_json,
+        )
+    return address
+
+
+def _plain(value: Any) -> Any:
+    """Avro values (UUID, datetime, bytes) as JSON-friendly values."""
+    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run(
+        workers: int = typer.Option(1, min=1, help="Worker processes."),
+        bootstrap: str = typer.Option("", help="Kafka bootstrap (default: settings)."),
+        catalog: Path = typer.Option(None, help="Fixed catalog file instead of state topics."),
+        namespace: str = typer.Option(
+            None, envvar="GOVBUS_STATE_NAMESPACE", help="State-topic namespace."
+        ),
+        group: str = typer.Option("govbus-processor", help="Consumer group of the processors."),
+        commit_interval: float = typer.Option(0.5, help="Seconds between transaction commits."),
+        batch_size: int = typer.Option(500, help="Messages per consume() call."),
+        metrics_port: int = typer.Option(0, help="Serve /metrics on 127.0.0.1:PORT (worker 0)."),
+    ) -> None:
+        """Run the gate and fan-out processors until SIGTERM or Ctrl-C."""
+        argv = [
+            "--bootstrap",
+            _bootstrap(bootstrap, False),
+            "--group",
+            group,
+            "--commit-interval",
+            str(commit_interval),
+            "--batch-size",
+            str(batch_size),
+        ]
+        if catalog is not None:
+            argv += ["--catalog", str(catalog)]
+        if namespace:
+            argv += ["--namespace", namespace]
+        if workers == 1:
+            if metrics_port:
+                argv += ["--metrics-port", str(metrics_port)]
+            worker_main(["--worker", "0", *argv])
+            return
+        raise typer.Exit(supervise(workers, argv))
+
+    feed = typer.Typer(help="Consuming agencies' authorised feeds.")
+    app.add_typer(feed, name="feed")
+
+    @feed.command("tail")
+    def tail(
+        agency: str = typer.Option(..., help="The consuming agency."),
+        bootstrap: str = typer.Option("", help="Kafka bootstrap (default: settings)."),
+        limit: int = typer.Option(0, help="At most this many records (0: all)."),
+        from_beginning: bool = typer.Option(
+            False, help="Read everything, not only what this agency's reader has not seen."
+        ),
+        as_json: bool = JSON_OPT,
+    ) -> None:
+        """Read the agency's feed up to its end, as that agency (group `<agency>.tail`)."""
+        address = _bootstrap(bootstrap, as_json)
+        topic = topic_name(TopicKind.FEED, agency)
+        try:
+            rows = [
+                r.value
+                for r in read_to_end(
+                    address,
+                    topic,
+                    lambda b: decode("FeedRecord", b),
+                    group_id=None if from_beginning else f"{agency}.tail",
+                    extra_config=Settings.load().kafka,
+                    limit=limit or None,
+                )
+            ]
+        except GovbusError as exc:
+            fail(str(exc), as_json=as_json)
+        if as_json:
+            emit_json({"agency": agency, "topic": topic, "records": _plain(rows)})
+            return
+        table = Table(title=f"{topic}: {len(rows)} record(s)")
+        for col in ("entry", "subject", "items", "grant"):
+            table.add_column(col)
+        for r in rows:
+            items = ", ".join(
+                f"{i['name']}={i['value']}" + (f" [{i['mask_rule']}]" if i["masked"] else "")
+                for i in r["items"]
+            )
+            table.add_row(r["entry"], r["canonical_subject"], items, r["grant_id"] or "-")
+        console.print(table)
+
+    conflicts = typer.Typer(help="Conflicting values raised for the bureau (GM 19).")
+    app.add_typer(conflicts, name="conflicts")
+
+    @conflicts.command("list")
+    def list_conflicts(
+        entry: str = typer.Option("", help="Only this catalog entry."),
+        bootstrap: str = typer.Option("", help="Kafka bootstrap (default: settings)."),
+        as_json: bool = JSON_OPT,
+    ) -> None:
+        """Every conflict raised so far, oldest first."""
+        address = _bootstrap(bootstrap, as_json)
+        try:
+            rows = [
+                r.value
+                for r in read_to_end(
+                    address,
+                    topic_name(TopicKind.CONFLICTS),
+                    lambda b: decode("Conflict", b),
+                    extra_config=Settings.load().kafka,
+                )
+                if not entry or r.value["entry"] == entry
+            ]
+        except GovbusError as exc:
+            fail(str(exc), as_json=as_json)
+        rows.sort(key=lambda c: c["detected_at"])
+        if as_json:
+            emit_json({"conflicts": _plain(rows)})
+            return
+        table = Table(title=f"{len(rows)} conflict(s) for coordination (GM 19)")
+        for col in ("entry", "subject", "item", "authoritative", "reported", "detected"):
+            table.add_column(col)
+        for c in rows:
+            table.add_row(
+                c["entry"],
+                c["canonical_subject"],
+                c["item"],
+                f"{c['authoritative_value']} ({c['authoritative_provider']})",
+                f"{c['reported_value']} ({c['reported_provider']})",
+                str(c["detected_at"]),
+            )
+        console.print(table)
