@@ -1,0 +1,415 @@
+"""The gate and fan-out on faust-streaming with ``processing_guarantee="exactly_once"``.
+
+A trial of faust's exactly-once mode (issue 6 item 4) against the kill test; the gate the
+bus runs is :mod:`topology.processor` (confluent-kafka transactions). Same domain, same
+records: an agent on every entry's ingest topic decodes each ChangeEvent, decides it
+with :func:`exchange.gate.decide` against a faust Table (canonical subject -> JSON of the
+authoritative records, changelog-backed, copartitioned with ingest), and writes the
+receipt, the audit records, conflicts, the canonical stream, each agency feed and the
+open feed (and dead letters), as :class:`topology.processor._Outputs` does.
+
+Two ways of sending, both with faust's transactions (one transactional producer per
+input partition, ``<app id>-<group>-<partition>``, fenced on restart; read_committed
+consumer; offsets committed with ``send_offsets_to_transaction``):
+
+``faust`` (the faust way): ``await topic.send(...)``; faust commits on its own timer.
+   faust picks the transaction from the *destination* topic's partition; a topic its
+   consumer does not subscribe to has no partition in its metadata, so the record goes
+   out on the plain, non-transactional producer (faust-streaming #177).
+
+``source-txn`` (faust tuned to the commit protocol of topology.processor):
+
+1. faust's timer and count commits are switched off (``broker_commit_interval`` and
+   ``broker_commit_every`` out of reach); the gate commits itself.
+2. Every output of an event is sent with the transactional producer of the event's
+   *source* partition (``app.producer.send(..., transactional_id=...)``), so outputs,
+   changelog and that partition's offset share one transaction.
+3. One lock covers "decide, send, write the table, ack" of an event and the commit, so a
+   commit never splits an event.
+4. Commit (every ``commit_interval_s``): wait for the table's changelog records (faust
+   sends them through its buffer), then ``app.consumer.commit()``:
+   ``send_offsets_to_transaction`` + ``commit_transaction`` per partition.
+
+Run a worker: ``python -m topology.faust_gate --bootstrap HOST:PORT --app-id ID
+--catalog FILE [--sink-mode faust|source-txn] worker -l warn --without-web``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from exchange.catalog import Catalog
+from exchange.catalog_loader import load_catalog
+from exchange.gate import GateResult, IncomingEvent, decide
+from exchange.grants import Grant, is_active
+from exchange.policy import OpenFeed
+from govbus.errors import SchemaError
+from govbus.kafka import Admin, TopicSpec
+from schemas import decode, encode
+from schemas.topics import TopicKind, bus_topics, topic_name
+from topology import records
+from topology.state import INGEST_PREFIX, decode_records, encode_records
+
+SINK_MODES = ("faust", "source-txn")
+#: Commit cadence of both modes (the processor's kill test commits every 0.2 s).
+COMMIT_INTERVAL_S = 0.5
+#: "Never" for faust's own commit triggers in source-txn mode (seconds, messages).
+NEVER_S = 10 * 365 * 24 * 3600.0
+NEVER_COUNT = 2**62
+#: A restarted worker rejoins at once under static membership; a vanished one goes after.
+SESSION_TIMEOUT_S = 10.0
+TABLE_NAME = "onesource"
+#: Ingest topics have this many partitions (schemas.topics); the table must match.
+INGEST_PARTITIONS = 3
+
+Output = tuple[str, bytes | None, bytes]
+
+
+def ensure_bus_topics(bootstrap: str, catalog: Catalog) -> None:
+    """Create the bus topics of ``catalog`` (the broker never auto-creates topics)."""
+    defs = bus_topics([e.id for e in catalog.entries], [a.id for a in catalog.agencies])
+    Admin(bootstrap).ensure_topics([TopicSpec(d.name, d.partitions, 1, d.config) for d in defs])
+
+
+@dataclass
+class _Reference:
+    """The fixed catalog and grants the worker decides with."""
+
+    catalog: Catalog
+    grants: tuple[Grant, ...]
+    grant_index: Mapping[tuple[str, str], tuple[str, str]]
+    known_topics: frozenset[str]
+
+    @classmethod
+    def load(cls, path: Path, now: datetime) -> _Reference:
+        loaded = load_catalog(path)
+        catalog = loaded.catalog
+        active = tuple(g for g in loaded.grants if is_active(g, now))
+        defs = bus_topics([e.id for e in catalog.entries], [a.id for a in catalog.agencies])
+        return cls(
+            catalog,
+            active,
+            {(g.consumer, g.entry_id): (g.id, g.purpose) for g in active},
+            frozenset(d.name for d in defs),
+        )
+
+
+class GateTable(faust.Table[bytes, bytes]):
+    """A faust Table that keeps the futures of its changelog records until a commit."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.unsent: list[Awaitable[Any]] = []
+        super().__init__(*args, **kwargs)
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        fut = super().send_changelog(*args, **kwargs)
+        self.unsent.append(fut)
+        return fut
+
+
+@dataclass
+class _Plan:
+    """The records one event produces, built with topology.records (nothing sent yet)."""
+
+    ref: _Reference
+    now: datetime
+    position: str
+    out: list[Output] = field(default_factory=list)
+
+    def add(self, topic: str, record: str, value: dict[str, Any], key: str | None) -> None:
+        if topic in self.ref.known_topics:
+            self.out.append(
+                (topic, key.encode() if key is not None else None, encode(record, value))
+            )
+
+    def audit(self, key: str, **fields: Any) -> None:
+        self.add(
+            topic_name(TopicKind.AUDIT),
+            "Decision",
+            records.decision(at=self.now, position=self.position, **fields),
+            key,
+        )
+
+    def dead_letter(
+        self,
+        tp: tuple[str, int, int],
+        key: bytes | None,
+        value: bytes,
+        ev: IncomingEvent | None,
+        code: str,
+        text: str,
+        stage: str,
+    ) -> None:
+        topic, partition, offset = tp
+        entry = topic[len(INGEST_PREFIX) :]
+        event_id = ev.event_id if ev else None
+        record = records.dead_letter(
+            event_id=event_id,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=key,
+            value=value,
+            reason_code=code,
+            reason_text=text,
+            stage=stage,
+            at=self.now,
+        )
+        self.add(topic_name(TopicKind.DLQ, entry), "DeadLetter", record, event_id)
+        self.audit(
+            event_id or self.position,
+            kind="dead_letter",
+            event_id=event_id,
+            entry=entry,
+            provider=ev.provider if ev else None,
+            subject=None,
+            reason_code=code,
+            article=None,
+        )
+
+    def receipt(self, ev: IncomingEvent, result: GateResult) -> None:
+        if self.ref.catalog.agency(ev.provider) is not None:
+            topic = topic_name(TopicKind.RECEIPTS, ev.provider)
+            self.add(topic, "Receipt", records.receipt(ev, result, self.now), ev.event_id)
+
+    def decided(self, ev: IncomingEvent, raw: dict[str, Any], result: GateResult) -> None:
+        subject = result.canonical_subject or ""
+        self.receipt(ev, result)
+        self.audit(
+            ev.event_id,
+            kind=result.outcome,
+            event_id=ev.event_id,
+            entry=ev.entry,
+            provider=ev.provider,
+            subject=subject,
+            reason_code=result.reason_code,
+            article=result.article,
+            items=tuple(sorted(result.accepted)),
+        )
+        for c in result.conflicts:
+            conflict = records.conflict(ev.entry, c, self.now, self.position)
+            self.add(topic_name(TopicKind.CONFLICTS), "Conflict", conflict, f"{c.subject}|{c.item}")
+        if not result.new_states:
+            return
+        canonical = {
+            **raw,
+            "subject_key": subject.split(":", 1)[1],
+            "items": [i for i in raw["items"] if i["name"] in result.accepted],
+        }
+        self.add(topic_name(TopicKind.ACCEPTED, ev.entry), "ChangeEvent", canonical, subject)
+        self._fan_out(ev, raw, result)
+
+    def _fan_out(self, ev: IncomingEvent, raw: dict[str, Any], result: GateResult) -> None:
+        for delivery in result.deliveries:
+            for recipient in delivery.recipients:
+                grant: tuple[str | None, str | None] = (None, None)
+                if isinstance(recipient, OpenFeed):
+                    topic, kind = topic_name(TopicKind.OPEN, ev.entry), "open_delivery"
+                else:
+                    topic = topic_name(TopicKind.FEED, recipient.id)
+                    grant = records.grant_of(self.ref.grant_index, recipient.id, ev.entry)
+                    kind = "delivery"
+                if topic not in self.ref.known_topics:
+                    continue
+                feed = records.feed_record(
+                    ev,
+                    delivery,
+                    operation=raw["operation"],
+                    event_time=raw["event_time"],
+                    at=self.now,
+                    grant_id=grant[0],
+                    purpose=grant[1],
+                )
+                self.add(topic, "FeedRecord", feed, delivery.subject)
+                self.audit(
+                    ev.event_id,
+                    kind=kind,
+                    event_id=ev.event_id,
+                    entry=ev.entry,
+                    provider=ev.provider,
+                    subject=delivery.subject,
+                    reason_code=None,
+                    article=None,
+                    recipient=records.recipient_id(recipient),
+                    grant_id=grant[0],
+                    purpose=grant[1],
+                    items=delivery.items,
+                    masked=delivery.rules_applied,
+                )
+
+
+def _incoming(raw: dict[str, Any], key: bytes | None) -> IncomingEvent:
+    return IncomingEvent(
+        event_id=str(raw["event_id"]),
+        entry=raw["entry"],
+        provider=raw["provider"],
+        subject_key=raw["subject_key"],
+        subject_kind=raw["subject_kind"],
+        operation=raw["operation"],
+        authoritative=raw["authoritative"],
+        items={i["name"]: i["after"] for i in raw["items"]},
+        message_key=key,
+    )
+
+
+def gate_event(
+    ref: _Reference, table: GateTable, tp: tuple[str, int, int], key: bytes | None, value: bytes
+) -> list[Output]:
+    """Decide one ingest record; update the table; return the records to send."""
+    topic, partition, offset = tp
+    now = datetime.now(UTC)
+    plan = _Plan(ref, now, f"{topic}/{partition}/{offset}")
+    try:
+        raw = decode("ChangeEvent", value)
+    except SchemaError as exc:
+        plan.dead_letter(tp, key, value, None, exc.code or "undecodable", str(exc), "decode")
+        return plan.out
+    ev = _incoming(raw, key)
+    stored = table.get(key) if key is not None else None
+    subject = (key or b"").decode("utf-8", errors="replace")
+    states = decode_records(subject, stored) if stored is not None else {}
+    result = decide(ev, topic[len(INGEST_PREFIX) :], ref.catalog, ref.grants, states, now)
+    if result.rejected:
+        plan.dead_letter(tp, key, value, ev, result.reason_code, result.reason_text, "validate")
+        plan.receipt(ev, result)
+        plan.audit(
+            ev.event_id,
+            kind="rejected",
+            event_id=ev.event_id,
+            entry=ev.entry,
+            provider=ev.provider,
+            subject=result.canonical_subject,
+            reason_code=result.reason_code,
+            article=result.article,
+        )
+        return plan.out
+    if result.new_states and key is not None:
+        # The gate accepted only when the key is the canonical subject (GM 18).
+        table[key] = encode_records({**states, **result.new_states})
+    plan.decided(ev, raw, result)
+    return plan.out
+
+
+def create_app(
+    bootstrap: str,
+    *,
+    app_id: str,
+    catalog_path: Path,
+    data_dir: Path | None = None,
+    sink_mode: str = "faust",
+    commit_interval_s: float = COMMIT_INTERVAL_S,
+    instance_id: str | None = None,
+) -> faust.App:
+    """The faust gate app (never built at import time); see the module docstring."""
+    if sink_mode not in SINK_MODES:
+        raise ValueError(f"sink_mode must be one of {SINK_MODES}, not {sink_mode!r}")
+    tuned = sink_mode == "source-txn"
+    ref = _Reference.load(catalog_path, datetime.now(UTC))
+    app = faust.App(
+        app_id,
+        broker=f"kafka://{bootstrap}",
+        autodiscover=False,
+        datadir=str(data_dir) if data_dir else None,
+        processing_guarantee="exactly_once",
+        topic_replication_factor=1,
+        topic_partitions=INGEST_PARTITIONS,
+        web_enabled=False,
+        store="memory://",
+        broker_commit_interval=NEVER_S if tuned else commit_interval_s,
+        broker_commit_every=NEVER_COUNT if tuned else 10_000,
+        broker_session_timeout=SESSION_TIMEOUT_S,
+        broker_heartbeat_interval=1.0,
+        consumer_group_instance_id=instance_id or f"{app_id}-worker-0",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+    )
+    ingest = sorted(topic_name(TopicKind.INGEST, e.id) for e in ref.catalog.entries)
+    source = app.topic(
+        *ingest, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+    table = GateTable(
+        app,
+        name=TABLE_NAME,
+        beacon=app.tables.beacon,
+        partitions=INGEST_PARTITIONS,
+        key_type=bytes,
+        value_type=bytes,
+    )
+    app.tables.add(table)
+    sinks: dict[str, faust.TopicT] = {}
+    lock = asyncio.Lock()
+    unsent: list[Awaitable[Any]] = []
+
+    def sink(name: str) -> faust.TopicT:
+        if name not in sinks:
+            sinks[name] = app.topic(
+                name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+            )
+        return sinks[name]
+
+    @app.agent(source)
+    async def gate(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            msg = event.message
+            tp = (msg.topic, msg.partition, msg.offset)
+            if not tuned:
+                for topic, key, value in gate_event(ref, table, tp, event.key, event.value):
+                    await sink(topic).send(key=key, value=value)
+                continue
+            tid = f"{app.conf.id}-{app.assignor.group_for_topic(msg.topic)}-{msg.partition}"
+            async with lock:
+                for topic, key, value in gate_event(ref, table, tp, event.key, event.value):
+                    unsent.append(
+                        await app.producer.send(
+                            topic, key, value, None, None, None, transactional_id=tid
+                        )
+                    )
+                event.ack()
+
+    if tuned:
+
+        @app.timer(commit_interval_s)  # type: ignore[untyped-decorator]
+        async def commit() -> None:
+            async with lock:
+                pending = [*unsent, *table.unsent]
+                unsent.clear()
+                table.unsent.clear()
+                await asyncio.gather(*pending)
+                await app.consumer.commit()
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--app-id", required=True)
+    parser.add_argument("--catalog", type=Path, required=True)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--sink-mode", choices=SINK_MODES, default="faust")
+    parser.add_argument("--commit-interval", type=float, default=COMMIT_INTERVAL_S)
+    args, rest = parser.parse_known_args(argv)
+    ensure_bus_topics(args.bootstrap, load_catalog(args.catalog).catalog)
+    app = create_app(
+        args.bootstrap,
+        app_id=args.app_id,
+        catalog_path=args.catalog,
+        data_dir=args.data_dir,
+        sink_mode=args.sink_mode,
+        commit_interval_s=args.commit_interval,
+    )
+    sys.argv = [sys.argv[0], *rest]
+    app.main()
+
+
+if __name__ == "__main__":
+    main()
