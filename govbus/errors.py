@@ -30,6 +30,7 @@ Tree::
     │   ├── DeliveryError           a produced message was not acknowledged
     │   └── TransactionError        a transactional step failed (``.abortable``, ``.fatal``)
     ├── PublishError                the agency publisher cannot go on (topic missing, state dir)
+    ├── AccessError                 credentials and broker ACLs (reserved name, file mode, listener)
     └── StorageError                SQL store problems (SQLAlchemy / Alembic), converted
 """
 
@@ -165,6 +166,10 @@ class PublishError(GovbusError):
     def __init__(self, message: str, *, code: str = "") -> None:
         super().__init__(message)
         self.code = code
+
+
+class AccessError(GovbusError):
+    """Agency credentials or broker ACLs cannot be issued, read or applied."""
 
 
 class StorageError(GovbusError):

@@ -11,8 +11,17 @@ TOML layout (every key optional)::
     profile = "guiyang-2021"
     broker_heap = "512m"
 
+    agency_bootstrap = "broker.example:9094"   # the SASL_SSL agency listener
+    ca_location = "/etc/govbus/ca.crt"          # the CA agencies' clients trust
+    credentials_file = "~/.config/govbus/agency.json"
+
     [kafka]             # extra librdkafka settings for every client
     "client.id" = "govbus"
+
+``credentials_file`` (``GOVBUS_CREDENTIALS_FILE``; mode 0600, see :mod:`govbus.credentials`)
+holds one principal's client settings: they are merged over the ``[kafka]`` table, and its
+``bootstrap.servers`` becomes ``bootstrap`` unless that is set. ``agency_bootstrap`` and
+``ca_location`` tell ``govbus agency add`` what to hand out when the broker is not the local one.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from govbus.credentials import read_client_config
 from govbus.errors import ConfigError
 
 #: The Apache Kafka release the project provisions and tests against (see docs/kafka.md).
@@ -38,6 +48,9 @@ _SCALAR_KEYS = (
     "broker_heap",
     "kafka_version",
     "maven_settings",
+    "agency_bootstrap",
+    "ca_location",
+    "credentials_file",
 )
 
 
@@ -60,6 +73,9 @@ class Settings:
     broker_heap: str = "512m"
     kafka_version: str = KAFKA_VERSION
     maven_settings: str = ""
+    agency_bootstrap: str = ""
+    ca_location: str = ""
+    credentials_file: str = ""
     kafka: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -92,7 +108,18 @@ class Settings:
                 values[key] = raw
         if "home" in values:
             values["home"] = Path(values["home"]).expanduser()
+        if values.get("credentials_file"):
+            _merge_credentials(values, Path(values["credentials_file"]))
         return cls(**values)
+
+
+def _merge_credentials(values: dict[str, Any], path: Path) -> None:
+    """A credentials file's client settings over ``[kafka]``; its bootstrap if none is set."""
+    config = read_client_config(path)
+    bootstrap = config.pop("bootstrap.servers", "")
+    values["kafka"] = {**values.get("kafka", {}), **config}
+    if bootstrap and not values.get("bootstrap"):
+        values["bootstrap"] = bootstrap
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

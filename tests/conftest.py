@@ -34,11 +34,26 @@ def _docker_answers() -> bool:
 
 
 class BrokerSource:
-    """Where the session's broker came from, and its bootstrap address."""
+    """Where the session's broker came from, and its bootstrap address.
 
-    def __init__(self, bootstrap: str, kind: str) -> None:
+    ``agency_bootstrap``/``ca_location``: its SASL_SSL agency listener (issue 7), known for
+    the local broker or from ``GOVBUS_AGENCY_BOOTSTRAP``/``GOVBUS_CA_LOCATION``;
+    ``processor_credentials``: the processors' credentials file (local broker only)."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        kind: str,
+        *,
+        agency_bootstrap: str = "",
+        ca_location: str = "",
+        processor_credentials: str = "",
+    ) -> None:
         self.bootstrap = bootstrap
         self.kind = kind
+        self.agency_bootstrap = agency_bootstrap or os.environ.get("GOVBUS_AGENCY_BOOTSTRAP", "")
+        self.ca_location = ca_location or os.environ.get("GOVBUS_CA_LOCATION", "")
+        self.processor_credentials = processor_credentials
 
 
 @pytest.fixture(scope="session")
@@ -72,9 +87,27 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerSource]:
             f"and the local broker failed: {exc}",
             pytrace=False,
         )
+    # CLI tests (`govbus agency add`) hand out this broker's agency listener.
+    listener = {
+        "GOVBUS_AGENCY_BOOTSTRAP": str(status.agency_bootstrap),
+        "GOVBUS_CA_LOCATION": str(status.ca_location),
+    }
+    saved = {k: os.environ.get(k) for k in listener}
+    os.environ.update(listener)
     try:
-        yield BrokerSource(str(status.bootstrap), "local")
+        yield BrokerSource(
+            str(status.bootstrap),
+            "local",
+            agency_bootstrap=str(status.agency_bootstrap),
+            ca_location=str(status.ca_location),
+            processor_credentials=str(status.processor_credentials),
+        )
     finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         local.stop()
 
 

@@ -1,7 +1,19 @@
 """A single-node Apache Kafka broker (KRaft combined mode) run as a local Java process.
 
 Layout under ``<home>/broker``: ``server.properties``, ``data/`` (the KRaft log dir),
-``broker.pid``, ``broker.log`` and ``state.json`` (ports, version, bootstrap address).
+``broker.pid``, ``broker.log``, ``state.json`` (ports, version, bootstrap addresses) and
+``tls/`` (the project-made CA and broker certificate, :mod:`govbus.broker.tls`).
+
+Listeners (all on 127.0.0.1):
+
+- ``AGENCY`` (SASL_SSL, SCRAM-SHA-512): the only way agencies and the bus's processors
+  reach the broker; every request is checked by the KRaft ``StandardAuthorizer`` with
+  ``allow.everyone.if.no.acl.found=false`` (credentials and ACLs: :mod:`govbus.access`).
+- ``PLAINTEXT``: loopback-only tooling and administration. Its clients are
+  ``User:ANONYMOUS``, a super user, because the controller and inter-broker traffic use it
+  too and because a PLAINTEXT listener cannot authenticate anyone. Whoever has a shell on
+  the broker host can therefore use it; docs/security.md states this threat model.
+- ``CONTROLLER`` (PLAINTEXT, loopback): the KRaft quorum.
 
 Start protocol:
 
@@ -9,8 +21,9 @@ Start protocol:
 2. Check ``java``; resolve Kafka's jars (cached after the first time).
 3. Choose ports: the requested one (refused if taken), else the previous run's ports when
    free, else free ports from the kernel (bind to port 0).
-4. Write ``server.properties`` and format the storage directory once (static quorum,
-   ``controller.quorum.voters``, so formatted *without* ``--standalone``).
+4. Make (or keep) the TLS material, write ``server.properties`` and format the storage
+   directory once (static quorum, ``controller.quorum.voters``, so formatted *without*
+   ``--standalone``).
 5. Start the JVM in its own session, output appended to ``broker.log``, heap capped.
 6. Poll a metadata request until it answers: an open port is not readiness.
 7. Only then write the pid file and ``state.json``.
@@ -31,7 +44,9 @@ from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
 
+from govbus.access import PROCESSOR_CREDENTIALS, AccessControl, AgencyListener
 from govbus.broker.provision import KafkaRuntime, require_tool, resolve
+from govbus.broker.tls import TlsFiles, ensure_tls
 from govbus.errors import BrokerStartError, GovbusError, PortInUseError
 from govbus.kafka.admin import Admin
 
@@ -45,6 +60,13 @@ POLL_INTERVAL_S = 0.25
 FORMAT_TIMEOUT_S = 120.0
 MIN_HEAP = "256m"
 HOST = "127.0.0.1"
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+#: The principal of the loopback PLAINTEXT (tooling) and CONTROLLER listeners.
+SUPER_USERS = "User:ANONYMOUS"
+SASL_MECHANISM = "SCRAM-SHA-512"
+#: Authenticated agency sessions re-authenticate at least this often, so a revoked or
+#: rotated password stops an open connection too (KIP-368; librdkafka >= 2.2 supports it).
+REAUTH_MS = 10 * 60 * 1000
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,11 @@ class BrokerStatus:
     log_file: str
     started_in_s: float | None = None
     already_running: bool = False
+    #: The SASL_SSL listener for agencies and processors, and the CA their clients trust.
+    agency_bootstrap: str | None = None
+    ca_location: str | None = None
+    #: The processors' credentials file (mode 0600): client config for User:govbus-processor.
+    processor_credentials: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -130,6 +157,9 @@ class LocalBroker:
         pid = self._live_pid()
         state = self._read_state()
         bootstrap = state.get("bootstrap")
+        agency = state.get("agency_bootstrap")
+        ca = state.get("ca_location")
+        creds = state.get("processor_credentials")
         return BrokerStatus(
             running=pid is not None,
             bootstrap=str(bootstrap) if pid is not None and bootstrap else None,
@@ -137,7 +167,14 @@ class LocalBroker:
             kafka_version=str(state.get("kafka_version", self.version)),
             home=str(self.dir),
             log_file=str(self.log_file),
+            agency_bootstrap=str(agency) if pid is not None and agency else None,
+            ca_location=str(ca) if pid is not None and ca else None,
+            processor_credentials=str(creds) if pid is not None and creds else None,
         )
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.dir / "tls"
 
     def start(self, *, port: int | None = None, timeout_s: float = START_TIMEOUT_S) -> BrokerStatus:
         # Step 1: never start a second broker on the same home.
@@ -150,20 +187,31 @@ class LocalBroker:
         runtime = resolve(self.home, self.version, maven_settings=self.maven_settings)
         # Step 3: ports.
         broker_port, controller_port = self._choose_ports(port)
-        # Step 4: configuration and storage.
+        agency_port = self._agency_port({broker_port, controller_port})
+        # Step 4: TLS material, configuration and storage.
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._write_properties(broker_port, controller_port)
+        tls = ensure_tls(self.tls_dir, HOST)
+        self._write_properties(broker_port, controller_port, agency_port, tls)
         self._format_storage(java, runtime)
         # Step 5: the JVM, detached from our session so it outlives this command.
         proc = self._spawn(java, runtime)
         bootstrap = f"{HOST}:{broker_port}"
+        agency_bootstrap = f"{HOST}:{agency_port}"
         # Step 6: readiness is a metadata answer.
         try:
             self._wait_ready(proc, bootstrap, timeout_s)
         except GovbusError:
             _terminate(proc.pid, grace_s=5.0)
             raise
-        # Step 7: record what runs.
+        # Step 7: the processors' principal (credential and ACLs live in the KRaft metadata,
+        # the password in a 0600 file), then record what runs.
+        listener = AgencyListener(agency_bootstrap, str(tls.ca_cert))
+        processor_file = self.dir / PROCESSOR_CREDENTIALS
+        try:
+            AccessControl(bootstrap, listener=listener).ensure_processor(processor_file)
+        except GovbusError:
+            _terminate(proc.pid, grace_s=5.0)
+            raise
         self.pid_file.write_text(str(proc.pid))
         self.state_file.write_text(
             json.dumps(
@@ -171,6 +219,10 @@ class LocalBroker:
                     "bootstrap": bootstrap,
                     "broker_port": broker_port,
                     "controller_port": controller_port,
+                    "agency_port": agency_port,
+                    "agency_bootstrap": agency_bootstrap,
+                    "ca_location": str(tls.ca_cert),
+                    "processor_credentials": str(processor_file),
                     "kafka_version": self.version,
                 }
             )
@@ -183,6 +235,9 @@ class LocalBroker:
             home=str(self.dir),
             log_file=str(self.log_file),
             started_in_s=round(time.monotonic() - began, 2),
+            agency_bootstrap=agency_bootstrap,
+            ca_location=str(tls.ca_cert),
+            processor_credentials=str(processor_file),
         )
 
     def stop(self, *, grace_s: float = STOP_GRACE_S) -> BrokerStatus:
@@ -212,17 +267,50 @@ class LocalBroker:
             controller_port = free_port()
         return broker_port, controller_port
 
-    def _write_properties(self, broker_port: int, controller_port: int) -> None:
+    def _agency_port(self, taken: set[int]) -> int:
+        previous = int(str(self._read_state().get("agency_port", 0) or 0))
+        if previous and previous not in taken and port_is_free(previous):
+            return previous
+        port = free_port()
+        while port in taken:
+            port = free_port()
+        return port
+
+    def _write_properties(
+        self, broker_port: int, controller_port: int, agency_port: int, tls: TlsFiles
+    ) -> None:
         data = self.dir / "data"
+        agency = "listener.name.agency."
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@{HOST}:{controller_port}",
-            "listeners": f"PLAINTEXT://{HOST}:{broker_port},CONTROLLER://{HOST}:{controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{HOST}:{broker_port}",
+            "listeners": (
+                f"PLAINTEXT://{HOST}:{broker_port},AGENCY://{HOST}:{agency_port},"
+                f"CONTROLLER://{HOST}:{controller_port}"
+            ),
+            "advertised.listeners": (
+                f"PLAINTEXT://{HOST}:{broker_port},AGENCY://{HOST}:{agency_port}"
+            ),
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": (
+                "PLAINTEXT:PLAINTEXT,AGENCY:SASL_SSL,CONTROLLER:PLAINTEXT"
+            ),
+            # Every request is authorised; no ACL means no access.
+            "authorizer.class.name": AUTHORIZER,
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": SUPER_USERS,
+            # The agency listener: SCRAM-SHA-512 inside TLS with the project-made certificate.
+            "sasl.enabled.mechanisms": SASL_MECHANISM,
+            f"{agency}sasl.enabled.mechanisms": SASL_MECHANISM,
+            f"{agency}scram-sha-512.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            f"{agency}ssl.keystore.type": "PEM",
+            f"{agency}ssl.keystore.location": str(tls.broker_pem),
+            f"{agency}ssl.client.auth": "none",
+            f"{agency}connections.max.reauth.ms": str(REAUTH_MS),
             "log.dirs": str(data),
             "num.partitions": "1",
             # One node: internal topics must not ask for replicas that cannot exist,

@@ -6,6 +6,12 @@ Every command migrates the configured database first (``settings.effective_datab
 The broker is ``--bootstrap``, else the settings' (``GOVBUS_BOOTSTRAP``) or the local
 broker's; the state-topic namespace is ``--namespace`` or ``GOVBUS_STATE_NAMESPACE``. The
 work itself is :class:`producers.reference_service.ReferenceService`.
+
+Broker access (issue 7, :mod:`govbus.access`): ``agency add`` also issues the agency's
+SCRAM credentials and ACLs (``--no-credentials`` registers only), ``agency revoke`` removes
+them, ``catalog import`` re-applies the ACLs of agencies that have credentials (what they
+are the source of may have changed); ``agency rotate-password|show`` are in
+:mod:`govbus.cli.access_cmd`. Grants never touch ACLs.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import typer
 from exchange.catalog import LEGAL_TZ, AgencyKind, start_of_day
 from exchange.catalog_loader import check_catalog_file
 from exchange.grants import Grant, is_active
+from govbus.access import RESERVED_PREFIX
+from govbus.cli import access_cmd
 from govbus.cli.broker_cmd import bootstrap_for
 from govbus.cli.catalog_cmd import report as validation_report
 from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, err_console, fail
@@ -133,6 +141,17 @@ def _grant_line(grant: Grant) -> str:
     )
 
 
+def _sync_acls(service: ReferenceService, agencies: list[str]) -> list[str]:
+    """Re-apply the ACLs of the agencies that have credentials; return their ids."""
+    access = access_cmd.access_control(Settings.load(), service.bootstrap)
+    synced = []
+    for agency_id in sorted(agencies):
+        if not agency_id.lower().startswith(RESERVED_PREFIX) and access.has_credentials(agency_id):
+            access.sync(agency_id, access_cmd.source_entries(service, agency_id))
+            synced.append(agency_id)
+    return synced
+
+
 # -- commands -------------------------------------------------------------------------------------
 def register(app: typer.Typer) -> None:
     catalog = _group(app, "catalog", "Government data catalogs (resource, sharing, opening).")
@@ -140,6 +159,7 @@ def register(app: typer.Typer) -> None:
     grant = typer.Typer(help="Sharing grants of conditional entries (G 14, G 15, S 22, S 25).")
     app.add_typer(agency, name="agency")
     app.add_typer(grant, name="grant")
+    access_cmd.register(agency, lambda b, j: _service(b, "", j), _reported)
 
     @catalog.command("import")
     def import_(
@@ -171,7 +191,9 @@ def register(app: typer.Typer) -> None:
                 errors=validation_report(file, result)["errors"],
             )
         with _reported(as_json):
-            done = _service(bootstrap, namespace, as_json).import_catalog(result)
+            service = _service(bootstrap, namespace, as_json)
+            done = service.import_catalog(result)
+            _sync_acls(service, [a.id for a in service.store.list_agencies()])
         if as_json:
             emit_json(
                 {
@@ -194,23 +216,47 @@ def register(app: typer.Typer) -> None:
         name_zh: str = typer.Option("", "--name-zh", help="Chinese name (default: NAME)."),
         full_name: str = typer.Option("", "--full-name", help="Full name (default: NAME)."),
         kind: str = typer.Option(AgencyKind.ADMINISTRATIVE_AGENCY.value, help=f"One of {KINDS}."),
+        credentials_file: Path = access_cmd.CREDENTIALS_OPT,
+        no_credentials: bool = typer.Option(
+            False, "--no-credentials", help="Register only: no SCRAM credentials, no ACLs."
+        ),
         bootstrap: str = BOOTSTRAP_OPT,
         namespace: str = NAMESPACE_OPT,
         as_json: bool = JSON_OPT,
     ) -> None:
-        """Register an agency, create its receipts and feed topics, publish it."""
+        """Register an agency, create its topics, publish it; issue its credentials and ACLs.
+
+        The password is shown once (or written to --credentials-file, mode 0600)."""
         if kind not in {k.value for k in AgencyKind}:
             fail(f"--kind {kind!r}: expected one of {KINDS}", as_json=as_json, code=EXIT_USAGE)
+        settings = Settings.load()
+        if not no_credentials:
+            access_cmd.require_listener(settings, name, as_json)
+        issued: dict[str, Any] | None = None
         with _reported(as_json):
-            done = _service(bootstrap, namespace, as_json).add_agency(
+            service = _service(bootstrap, namespace, as_json)
+            done = service.add_agency(
                 name, full_name or name, name_zh=name_zh or full_name or name, kind=AgencyKind(kind)
             )
+            if not no_credentials:
+                entries = access_cmd.source_entries(service, name)
+                config = access_cmd.access_control(settings, service.bootstrap).issue(name, entries)
+                issued = access_cmd.issue_payload(name, entries, config, credentials_file)
         if as_json:
             emit_json(
-                {"agency": agency_json(done.agency), "topics_created": list(done.topics_created)}
+                {
+                    "agency": agency_json(done.agency),
+                    "topics_created": list(done.topics_created),
+                    "name": done.agency.id,
+                    "topics": None if issued is None else issued["topics"],
+                    "client_config": None if issued is None else issued["client_config"],
+                    "credentials_file": None if issued is None else issued["credentials_file"],
+                }
             )
-        else:
-            console.print(f"agency {done.agency.id} registered ({done.agency.kind})")
+            return
+        console.print(f"agency {done.agency.id} registered ({done.agency.kind})")
+        if issued is not None:
+            access_cmd.print_issued(issued)
 
     @agency.command("list")
     def agency_list(
@@ -235,13 +281,27 @@ def register(app: typer.Typer) -> None:
         namespace: str = NAMESPACE_OPT,
         as_json: bool = JSON_OPT,
     ) -> None:
-        """Revoke a registration; processors drop the agency from their next event."""
+        """Revoke a registration and the agency's broker access (ACLs, then credentials).
+
+        Processors drop the agency from their next event; its next fetch is refused."""
         with _reported(as_json):
-            row = _service(bootstrap, namespace, as_json).revoke_agency(agency_id, force=force)
+            service = _service(bootstrap, namespace, as_json)
+            row = service.revoke_agency(agency_id, force=force)
+            access = access_cmd.access_control(Settings.load(), service.bootstrap)
+            removed = access.revoke(agency_id)
         if as_json:
-            emit_json({"agency": agency_json(row)})
+            emit_json(
+                {
+                    "agency": agency_json(row),
+                    "credentials_removed": removed.credentials_removed,
+                    "acls_removed": removed.acls_removed,
+                }
+            )
         else:
-            console.print(f"agency {row.id} revoked")
+            console.print(
+                f"agency {row.id} revoked; {removed.acls_removed} ACLs removed, credentials "
+                + ("removed" if removed.credentials_removed else "none")
+            )
 
     @grant.command("add")
     def grant_add(

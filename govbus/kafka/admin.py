@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import confluent_kafka
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from govbus.kafka.base import ClientBase, merge_config
+from govbus.kafka.base import ClientBase, merge_config, with_credentials
 from govbus.kafka.convert import convert
 
 #: Topic creation on one node answers in well under a second; allow for a cold controller.
@@ -30,9 +31,19 @@ class Admin(ClientBase):
 
     DEFAULTS: Mapping[str, Any] = {}
 
-    def __init__(self, bootstrap: str, *, extra_config: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        extra_config: Mapping[str, Any] | None = None,
+        credentials_file: Path | str | None = None,
+    ) -> None:
         super().__init__(
-            merge_config(self.DEFAULTS, extra_config, {"bootstrap.servers": bootstrap})
+            merge_config(
+                self.DEFAULTS,
+                with_credentials(extra_config, credentials_file),
+                {"bootstrap.servers": bootstrap or None},
+            )
         )
         self._inner: AdminClient | None = None
 

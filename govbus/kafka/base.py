@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import confluent_kafka
 
+from govbus.credentials import read_client_config
 from govbus.kafka.convert import convert
 
 log = logging.getLogger("govbus.kafka")
@@ -30,6 +32,15 @@ def merge_config(
     merged.update(extra or {})
     merged.update({k: v for k, v in explicit.items() if v is not None})
     return merged
+
+
+def with_credentials(
+    extra: Mapping[str, Any] | None, credentials_file: Path | str | None
+) -> dict[str, Any]:
+    """A credentials file's client settings (:mod:`govbus.credentials`) under ``extra``."""
+    if credentials_file is None:
+        return dict(extra or {})
+    return {**read_client_config(Path(credentials_file)), **(extra or {})}
 
 
 def redact(config: Mapping[str, Any]) -> dict[str, Any]:

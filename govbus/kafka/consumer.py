@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import confluent_kafka
 
 from govbus.errors import KafkaError
-from govbus.kafka.base import ClientBase, merge_config
+from govbus.kafka.base import ClientBase, merge_config, with_credentials
 from govbus.kafka.convert import convert
 
 #: Default wait for one batch; short enough for a responsive shutdown.
@@ -35,13 +36,18 @@ class Consumer(ClientBase):
         group_id: str,
         *,
         extra_config: Mapping[str, Any] | None = None,
+        credentials_file: Path | str | None = None,
         client_id: str | None = None,
     ) -> None:
         super().__init__(
             merge_config(
                 self.DEFAULTS,
-                extra_config,
-                {"bootstrap.servers": bootstrap, "group.id": group_id, "client.id": client_id},
+                with_credentials(extra_config, credentials_file),
+                {
+                    "bootstrap.servers": bootstrap or None,
+                    "group.id": group_id,
+                    "client.id": client_id,
+                },
             )
         )
         self._inner: confluent_kafka.Consumer | None = None

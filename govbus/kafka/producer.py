@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import confluent_kafka
 
 from govbus.errors import DeliveryError, KafkaTimeoutError
-from govbus.kafka.base import ClientBase, merge_config
+from govbus.kafka.base import ClientBase, merge_config, with_credentials
 from govbus.kafka.convert import convert
 
 #: Enough for the broker to acknowledge everything in flight on a loaded 2-core machine.
@@ -38,15 +39,16 @@ class Producer(ClientBase):
         bootstrap: str,
         *,
         extra_config: Mapping[str, Any] | None = None,
+        credentials_file: Path | str | None = None,
         transactional_id: str | None = None,
         client_id: str | None = None,
     ) -> None:
         super().__init__(
             merge_config(
                 self.DEFAULTS,
-                extra_config,
+                with_credentials(extra_config, credentials_file),
                 {
-                    "bootstrap.servers": bootstrap,
+                    "bootstrap.servers": bootstrap or None,
                     "transactional.id": transactional_id,
                     "client.id": client_id,
                 },

@@ -1,0 +1,177 @@
+"""The project-made certificate authority and broker certificate for the agency listener.
+
+Made once per broker state directory at ``govbus broker start`` (``<state>/tls/``) and kept:
+``ca.crt`` (what agencies' clients trust, ``ssl.ca.location``), ``ca.key``, and
+``broker.pem`` (the broker's PKCS#8 key and certificate chain, read by Kafka as a PEM
+keystore). Key files are written with mode 0600 from the start (never world-readable for an
+instant). The broker certificate names ``localhost`` and the listener's IP address, which
+librdkafka checks (``ssl.endpoint.identification.algorithm=https``, its default).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from govbus.errors import BrokerStartError
+
+#: A local CA outlives many broker certificates; both are re-made when expired.
+CA_VALID_DAYS = 3650
+BROKER_VALID_DAYS = 825
+#: Re-issue the broker certificate when less than this much validity is left.
+RENEW_BEFORE_DAYS = 30
+KEY_MODE = 0o600
+CERT_MODE = 0o644
+CA_NAME = "govbus local CA"
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """Paths of the agency listener's TLS material."""
+
+    dir: Path
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.dir / "ca.crt"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.dir / "ca.key"
+
+    @property
+    def broker_pem(self) -> Path:
+        """The broker's private key followed by its certificate and the CA's (PEM keystore)."""
+        return self.dir / "broker.pem"
+
+
+def ensure_tls(dir: Path, host: str) -> TlsFiles:
+    """Make the CA and a broker certificate for ``host`` unless valid ones exist."""
+    files = TlsFiles(dir)
+    dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(dir, 0o700)
+    now = dt.datetime.now(dt.UTC)
+    if not _valid(files.ca_cert, now) or not files.ca_key.exists():
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_cert = _ca_certificate(ca_key, now)
+        _write(files.ca_key, _key_pem(ca_key), KEY_MODE)
+        _write(files.ca_cert, ca_cert.public_bytes(serialization.Encoding.PEM), CERT_MODE)
+        files.broker_pem.unlink(missing_ok=True)
+    if not _valid(files.broker_pem, now) or not _names_host(files.broker_pem, host):
+        _issue_broker(files, host, now)
+    return files
+
+
+def _ca_certificate(key: ec.EllipticCurvePrivateKey, now: dt.datetime) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME)])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=CA_VALID_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def _issue_broker(files: TlsFiles, host: str, now: dt.datetime) -> None:
+    ca_key = serialization.load_pem_private_key(files.ca_key.read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise BrokerStartError(f"{files.ca_key} is not an EC private key; delete {files.dir}")
+    ca_cert = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    try:
+        names.append(x509.IPAddress(ipaddress.ip_address(host)))
+    except ValueError:
+        names.append(x509.DNSName(host))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "govbus-broker")]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=BROKER_VALID_DAYS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    chain = cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(
+        serialization.Encoding.PEM
+    )
+    _write(files.broker_pem, _key_pem(key) + chain, KEY_MODE)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    # PKCS#8, unencrypted: Kafka's PEM keystore reads PKCS#8; the file mode protects it.
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.replace(tmp, path)
+
+
+def _first_cert(path: Path) -> x509.Certificate | None:
+    try:
+        certs = x509.load_pem_x509_certificates(path.read_bytes())
+    except (FileNotFoundError, ValueError):
+        return None
+    return certs[0] if certs else None
+
+
+def _valid(path: Path, now: dt.datetime) -> bool:
+    cert = _first_cert(path)
+    margin = dt.timedelta(days=RENEW_BEFORE_DAYS)
+    return cert is not None and cert.not_valid_after_utc - margin > now
+
+
+def _names_host(path: Path, host: str) -> bool:
+    cert = _first_cert(path)
+    if cert is None:
+        return False
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    try:
+        return ipaddress.ip_address(host) in san.get_values_for_type(x509.IPAddress)
+    except ValueError:
+        return host in san.get_values_for_type(x509.DNSName)
