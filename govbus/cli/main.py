@@ -11,9 +11,11 @@ import typer
 from govbus.cli import (
     broker_cmd,
     catalog_cmd,
+    compliance_cmd,
     db_cmd,
     demo_cmd,
     domain_cmd,
+    monitor_cmd,
     publish_cmd,
     reference_cmd,
     run_cmd,
@@ -37,6 +39,8 @@ for _module in (
     publish_cmd,
     reference_cmd,  # after catalog_cmd: adds `catalog import` to its group
     run_cmd,
+    monitor_cmd,
+    compliance_cmd,
 ):
     _module.register(app)
 

@@ -1,0 +1,126 @@
+"""``govbus compliance report``: the assessment view per agency (G 27-28, GM 30; G 30, S 47)."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from govbus.cli.monitor_cmd import catalog_source, resolve_bootstrap
+from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
+from govbus.errors import GovbusError
+from govbus.settings import Settings
+from monitoring.compliance import (
+    ARTICLES,
+    CSV_COLUMNS,
+    ComplianceReport,
+    Window,
+    build_report,
+    report_rows,
+    report_to_dict,
+)
+from monitoring.compliance_read import read_facts
+
+
+def _day(text: str, option: str, as_json: bool) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        fail(f"{option} must be a date YYYY-MM-DD, got {text!r}", as_json=as_json, code=EXIT_USAGE)
+
+
+def _print(report: ComplianceReport) -> None:
+    w = report.window
+    table = Table(
+        title=f"assessment {w.start:%Y-%m-%d %H:%M} to {w.end:%Y-%m-%d %H:%M} "
+        f"({ARTICLES['assessment']})"
+    )
+    for col in (
+        "agency",
+        "name",
+        "entries",
+        "overdue (G 30, S 47)",
+        "accepted",
+        "stopped (GM 22)",
+        "rejected",
+        "conflicts (GM 19)",
+        "feed unread",
+        "feed consumed",
+    ):
+        table.add_column(col)
+    for a in report.agencies:
+        overdue = ", ".join(f.entry for f in a.overdue_entries) or "0"
+        table.add_row(
+            a.agency,
+            a.name_zh,
+            str(a.entries_provided),
+            f"[bold red]{overdue}[/]" if a.overdue_entries else overdue,
+            str(a.events_accepted),
+            str(a.events_stopped),
+            str(a.events_rejected),
+            str(a.conflicts_caused),
+            str(a.feed_unread),
+            "[bold red]no[/]" if a.feed_not_consumed else "yes",
+        )
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    compliance = typer.Typer(help="Agencies' duties: assessment (G 27-28, GM 30).")
+    app.add_typer(compliance, name="compliance")
+
+    @compliance.command("report")
+    def report(
+        agency: str = typer.Option("", help="Only this agency."),
+        first: str = typer.Option("", "--from", help="First legal day YYYY-MM-DD (Shanghai)."),
+        last: str = typer.Option("", "--to", help="Last legal day YYYY-MM-DD (inclusive)."),
+        bootstrap: str = typer.Option("", help="Kafka bootstrap (default: settings)."),
+        catalog: Path = typer.Option(None, help="Fixed catalog file instead of state topics."),
+        namespace: str = typer.Option(
+            None, envvar="GOVBUS_STATE_NAMESPACE", help="State-topic namespace."
+        ),
+        groups: str = typer.Option("", help="Only consumer groups matching this regex."),
+        as_csv: bool = typer.Option(False, "--csv", help="Print CSV for a spreadsheet."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    ) -> None:
+        """Per agency: entries not updated within their cycle, events stopped as not
+        authoritative, rejected events, conflicts caused, feeds not consumed."""
+        if as_csv and as_json:
+            fail("--csv and --json exclude each other", as_json=as_json, code=EXIT_USAGE)
+        start, end = _day(first, "--from", as_json), _day(last, "--to", as_json)
+        if start and end and end < start:
+            fail("--to is before --from", as_json=as_json, code=EXIT_USAGE)
+        now = datetime.now(UTC)
+        address = resolve_bootstrap(bootstrap, as_json)
+        try:
+            cat = catalog_source(address, catalog, namespace, as_json)()
+            if agency and cat.agency(agency) is None:
+                fail(f"unknown agency {agency!r}", as_json=as_json, code=EXIT_USAGE)
+            facts = read_facts(
+                address, cat, group_pattern=groups or None, extra_config=Settings.load().kafka
+            )
+        except GovbusError as exc:
+            fail(str(exc), as_json=as_json)
+        result = build_report(
+            cat,
+            facts.audit,
+            facts.cases,
+            facts.feeds,
+            Window.of_days(start, end, now),
+            now=now,
+            agencies=[agency] if agency else None,
+        )
+        if as_json:
+            emit_json(report_to_dict(result))
+        elif as_csv:
+            writer = csv.DictWriter(sys.stdout, fieldnames=CSV_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(report_rows(result))
+        else:
+            _print(result)

@@ -1,0 +1,156 @@
+"""``govbus monitor``: serve Prometheus metrics on lag, update cycles, conflicts, dead letters.
+
+The monitor reads the cluster beside the data path (offsets, groups, the accepted,
+conflicts and dead-letter topics); it never joins a group or commits. The catalog comes
+from ``--catalog FILE`` or, by default, from the state topics.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+import typer
+from prometheus_client import CollectorRegistry, start_http_server
+from rich.table import Table
+
+from consumers.reference import ReferenceView
+from exchange.catalog import Catalog
+from exchange.catalog_loader import load_catalog
+from govbus.cli.broker_cmd import bootstrap_for
+from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
+from govbus.errors import GovbusError
+from govbus.settings import Settings
+from monitoring.burrow import MIN_SAMPLES, WINDOW_SIZE
+from monitoring.exporter import MonitorMetrics
+from monitoring.monitor import INTERVAL_S, Monitor, MonitorConfig
+from monitoring.snapshot import Snapshot
+
+JSON_OPT = typer.Option(False, "--json", help="Print JSON for scripts.")
+#: The port govbus monitor listens on unless told otherwise.
+DEFAULT_PORT = 9464
+
+
+def resolve_bootstrap(given: str, as_json: bool) -> str:
+    address = given or bootstrap_for(Settings.load())
+    if not address:
+        fail(
+            "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
+            as_json=as_json,
+            code=EXIT_USAGE,
+        )
+    return address
+
+
+def catalog_source(
+    bootstrap: str, catalog: Path | None, namespace: str | None, as_json: bool
+) -> Callable[[], Catalog]:
+    """A fixed catalog file, or the live catalog of the state topics."""
+    if catalog is not None:
+        if not catalog.is_file():
+            fail(f"no such file: {catalog}", as_json=as_json, code=EXIT_USAGE)
+        try:
+            fixed = load_catalog(catalog).catalog
+        except GovbusError as exc:
+            fail(f"{catalog}: {exc}", as_json=as_json, code=EXIT_USAGE)
+        return lambda: fixed
+    view = ReferenceView(
+        bootstrap, extra_config=Settings.load().kafka, namespace=namespace, create_topics=False
+    )
+    return lambda: view.refresh().catalog
+
+
+def _print(snapshot: Snapshot) -> None:
+    groups = Table(title="consumer groups")
+    for col in ("group", "status", "members", "topic", "lag", "lag s"):
+        groups.add_column(col)
+    status = {g.group: g for g in snapshot.groups}
+    for lag in snapshot.lags:
+        g = status[lag.group]
+        seconds = "?" if lag.lag_seconds is None else f"{lag.lag_seconds:.0f}"
+        groups.add_row(
+            lag.group, g.status, str(g.members), lag.topic, str(lag.lag_messages), seconds
+        )
+    console.print(groups)
+    entries = Table(title="update cycles (GM 11, G 13)")
+    for col in ("entry", "provider", "cycle", "silent s", "overdue"):
+        entries.add_column(col)
+    for e in snapshot.entries:
+        mark = "[bold red]overdue[/]" if e.overdue else ("-" if not e.assessable else "ok")
+        entries.add_row(e.entry, e.provider, e.cycle, f"{e.silence_seconds:.0f}", mark)
+    console.print(entries)
+    for c in snapshot.cases:
+        console.print(
+            f"open cases (GM 19) {c.entry} by {c.provider}: {c.open}, "
+            f"oldest {c.oldest_age_seconds:.0f}s"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("monitor")
+    def monitor(
+        port: int = typer.Option(DEFAULT_PORT, help="Serve /metrics on this port."),
+        host: str = typer.Option("127.0.0.1", help="Listen address (0.0.0.0 in a container)."),
+        bootstrap: str = typer.Option("", help="Kafka bootstrap (default: settings)."),
+        catalog: Path = typer.Option(None, help="Fixed catalog file instead of state topics."),
+        namespace: str = typer.Option(
+            None, envvar="GOVBUS_STATE_NAMESPACE", help="State-topic namespace."
+        ),
+        interval: float = typer.Option(INTERVAL_S, min=0.1, help="Seconds between rounds."),
+        groups: str = typer.Option("", help="Only consumer groups matching this regex."),
+        window: int = typer.Option(WINDOW_SIZE, min=2, help="Samples per Burrow window."),
+        min_samples: int = typer.Option(MIN_SAMPLES, min=2, help="Samples before judging."),
+        once: bool = typer.Option(False, "--once", help="One round, print it, exit."),
+        as_json: bool = JSON_OPT,
+    ) -> None:
+        """Serve Prometheus metrics: consumer lag per feed and group (records, seconds,
+        Burrow status), update-cycle compliance (GM 11, G 13), open conflicts (GM 19),
+        dead letters. Runs until SIGTERM or Ctrl-C."""
+        address = resolve_bootstrap(bootstrap, as_json)
+        source = catalog_source(address, catalog, namespace, as_json)
+        config = MonitorConfig(
+            address,
+            group_pattern=groups or None,
+            window=window,
+            min_samples=min(min_samples, window),
+            extra_config=Settings.load().kafka,
+        )
+        if once:
+            mon = Monitor(config, source)
+            try:
+                snapshot = mon.refresh()
+            except GovbusError as exc:
+                fail(str(exc), as_json=as_json)
+            finally:
+                mon.close()
+            if as_json:
+                emit_json(snapshot.to_dict())
+            else:
+                _print(snapshot)
+            return
+        registry = CollectorRegistry()
+        metrics = MonitorMetrics.create(registry)
+        try:
+            start_http_server(port, addr=host, registry=registry)
+        except OSError as exc:
+            fail(f"cannot listen on {host}:{port}: {exc}", as_json=as_json)
+        url = f"http://{host}:{port}/metrics"
+        if as_json:
+            emit_json({"metrics": url, "interval": interval})
+        else:
+            console.print(f"govbus monitor: serving {url} every {interval}s")
+        stop = threading.Event()
+
+        def on_signal(_signum: int, _frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        mon = Monitor(config, source, metrics=metrics)
+        try:
+            mon.run(stop, interval)
+        finally:
+            mon.close()

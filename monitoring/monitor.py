@@ -1,0 +1,193 @@
+"""``govbus monitor``: one round every interval reads the cluster beside the data path and
+publishes a :class:`~monitoring.snapshot.Snapshot` to the metrics bundle.
+
+A round: the catalog (entries, agencies) names the bus topics to watch; the last stable
+and earliest offsets of their partitions; consumer groups, their committed offsets and
+lag (:mod:`monitoring.lag`); new records of the accepted topics (last change per entry and
+provider), of govbus.conflicts (open cases) and of the dead-letter topics. Nothing joins
+a group or commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from exchange.catalog import Catalog, in_force
+from govbus.errors import GovbusError
+from govbus.kafka import Admin
+from govbus.kafka.groups import RecordProbe, partition_offsets
+from monitoring.burrow import MIN_SAMPLES, WINDOW_SIZE, Windows
+from monitoring.exporter import MonitorMetrics
+from monitoring.follow import Follower, Record
+from monitoring.lag import LagReader, Watched
+from monitoring.snapshot import Snapshot
+from monitoring.tracking import DeadLetters, LastChanges, OpenCases
+from schemas import decode
+from schemas.topics import PREFIX, TopicKind, bus_topics
+
+log = logging.getLogger("govbus.monitor")
+
+#: Accepted records read per partition when the monitor starts (the newest ones).
+LOOKBACK_RECORDS = 1000
+#: Default seconds between rounds (Prometheus scrapes every 15 s by default).
+INTERVAL_S = 15.0
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    bootstrap: str
+    #: Only consumer groups whose id matches this regular expression (None: all).
+    group_pattern: str | None = None
+    window: int = WINDOW_SIZE
+    min_samples: int = MIN_SAMPLES
+    lookback: int = LOOKBACK_RECORDS
+    extra_config: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Monitor:
+    def __init__(
+        self,
+        config: MonitorConfig,
+        catalog: Callable[[], Catalog],
+        *,
+        metrics: MonitorMetrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self._catalog = catalog
+        self._metrics = metrics
+        self._clock = clock
+        extra = dict(config.extra_config)
+        self._admin = Admin(config.bootstrap, extra_config=extra)
+        self._probe = RecordProbe(config.bootstrap, extra_config=extra)
+        self._follower = Follower(config.bootstrap, extra_config=extra)
+        self._lag = LagReader(
+            self._admin,
+            self._probe,
+            group_pattern=config.group_pattern,
+            windows=Windows(config.window),
+            min_samples=config.min_samples,
+        )
+        self._changes = LastChanges()
+        self._cases = OpenCases()
+        self._dead = DeadLetters()
+        self.last: Snapshot | None = None
+
+    def refresh(self) -> Snapshot:
+        """One round; publishes and returns the snapshot."""
+        began = time.monotonic()
+        now = self._clock()
+        catalog = self._catalog()
+        watched = self._watched(catalog)
+        partitions = [(w.topic, p) for w in watched.values() for p in range(w.partitions)]
+        ends = partition_offsets(self._admin, partitions, "latest")
+        earliest = partition_offsets(self._admin, partitions, "earliest")
+        lag = self._lag.read(watched, ends, earliest, now)
+        problems = self._follow(catalog, watched, ends, earliest, now)
+        entries = [e.id for e in catalog.entries]
+        snapshot = Snapshot(
+            at=now,
+            lags=lag.lags,
+            groups=lag.groups,
+            feeds=lag.feeds,
+            entries=self._changes.rows(catalog, now),
+            cases=self._cases.rows(entries, now),
+            dead_letters=self._dead.rows(entries),
+            refresh_seconds=time.monotonic() - began,
+            problems=tuple(problems),
+        )
+        self.last = snapshot
+        if self._metrics is not None:
+            self._metrics.publish(snapshot)
+        return snapshot
+
+    def run(self, stop: threading.Event, interval_s: float = INTERVAL_S) -> None:
+        """Rounds until ``stop`` is set; a failed round is counted and logged, not fatal."""
+        while not stop.is_set():
+            try:
+                self.refresh()
+            except Exception as exc:  # a daemon: one bad round must not end the monitor
+                log.warning("monitor round failed: %s", exc, exc_info=True)
+                if self._metrics is not None:
+                    self._metrics.failed()
+            stop.wait(interval_s)
+
+    def close(self) -> None:
+        self._follower.close()
+        self._probe.close()
+
+    # -- what to watch ------------------------------------------------------------------
+    def _watched(self, catalog: Catalog) -> dict[str, Watched]:
+        existing = self._admin.topics()
+        defs = bus_topics([e.id for e in catalog.entries], [a.id for a in catalog.agencies])
+        out = {}
+        for d in defs:
+            if d.name in existing:
+                prefix = f"{PREFIX}.{d.kind}."
+                part = d.name[len(prefix) :] if d.name.startswith(prefix) else None
+                out[d.name] = Watched(d.name, d.kind, part, existing[d.name])
+        return out
+
+    # -- followed topics ------------------------------------------------------------------
+    def _follow(
+        self,
+        catalog: Catalog,
+        watched: Mapping[str, Watched],
+        ends: Mapping[tuple[str, int], int],
+        earliest: Mapping[tuple[str, int], int],
+        now: float,
+    ) -> list[str]:
+        live = {e.id for e in catalog.entries if in_force(e, _dt(now))}
+        for entry in live:
+            self._changes.watch(entry, {}, now)
+        starts: dict[tuple[str, int], int] = {}
+        for w in watched.values():
+            tps = [(w.topic, p) for p in range(w.partitions) if (w.topic, p) in ends]
+            if w.kind is TopicKind.ACCEPTED and w.part in live:
+                first = {
+                    tp: (max(earliest.get(tp, 0), ends[tp] - self.config.lookback), earliest[tp])
+                    for tp in tps
+                    if tp not in self._follower.followed and tp in earliest
+                }
+                self._changes.watch(str(w.part), first, now)
+                starts.update({tp: s for tp, (s, _) in first.items()})
+            elif w.kind in (TopicKind.CONFLICTS, TopicKind.DLQ):
+                starts.update({tp: earliest.get(tp, 0) for tp in tps})
+        self._follower.follow(starts)
+        problems: list[str] = []
+        for record in self._follower.read(ends):
+            source = watched.get(record.topic)
+            if source is None:
+                continue
+            try:
+                self._take(source, record)
+            except GovbusError as exc:
+                problems.append(f"{record.topic}/{record.partition}/{record.offset}: {exc}")
+        return problems
+
+    def _take(self, w: Watched, record: Record) -> None:
+        value = record.value or b""
+        if w.kind is TopicKind.ACCEPTED:
+            event = decode("ChangeEvent", value)
+            self._changes.add(
+                str(w.part),
+                (record.topic, record.partition),
+                str(event["provider"]),
+                record.timestamp_ms / 1000.0,
+            )
+        elif w.kind is TopicKind.CONFLICTS:
+            conflict = decode("Conflict", value)
+            self._cases.add(conflict, conflict["detected_at"].timestamp())
+        elif w.kind is TopicKind.DLQ:
+            dead = decode("DeadLetter", value)
+            self._dead.add(str(w.part), str(dead["reason_code"]))
+
+
+def _dt(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
