@@ -124,7 +124,9 @@ def _deliver(
         if not rule.drops:
             values[name] = apply_rule(rule, change.values[name])
     subject_rule = rules.subject_rule(key.profile, entry.key_kind)
-    subject = apply_rule(subject_rule, change.subject)
+    # A canonical subject "resident_id:<number>" keeps its kind; the rule masks the number.
+    kind, sep, number = change.subject.rpartition(":")
+    subject = f"{kind}{sep}{apply_rule(subject_rule, number)}"
     return Delivery(
         key=key,
         event_id=change.event_id,

@@ -1,4 +1,4 @@
-"""`govbus demo` tells its story on the real broker and a SQLite store."""
+"""`govbus demo` tells the whole story on the real broker and a SQLite store (issue 6)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-DEMO_TIMEOUT_S = 300
+DEMO_TIMEOUT_S = 600
 
 
-def test_demo_publishes_refuses_and_reads_back(bootstrap: str, tmp_path: Path) -> None:
+def test_demo_story(bootstrap: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVBUS_")}
     env |= {"GOVBUS_BOOTSTRAP": bootstrap, "GOVBUS_HOME": str(tmp_path)}
     done = subprocess.run(
@@ -24,16 +24,38 @@ def test_demo_publishes_refuses_and_reads_back(bootstrap: str, tmp_path: Path) -
     assert done.returncode == 0, done.stderr + done.stdout
     report = json.loads(done.stdout)
     assert report["broker_started_here"] is False  # it used the broker it was given
-    assert report["database"] == f"sqlite:///{tmp_path / 'govbus.db'}"
     assert (tmp_path / "govbus.db").is_file()
-    # The bad check digit is refused before sending (GM 18), the rest arrive and read back.
-    assert [r["reason"] for r in report["refused"]] == ["checksum"]
-    assert len(report["published"]) == 3
-    assert sorted(r["event_id"] for r in report["read_back"]) == sorted(
-        p["event_id"] for p in report["published"]
-    )
-    # The 15-digit legacy number travels under its 18-digit canonical key.
-    subjects = {r["subject"] for r in report["read_back"]}
-    assert "resident_id:320311197707060018" in subjects
-    names = {r["name"] for r in report["read_back"]}
-    assert names == {"张三", "李四", "王五"}
+    outcomes = [s["outcome"] for s in report["steps"]]
+    assert outcomes == [
+        "refused locally",  # bad check digit, refused before sending (GM 18)
+        "accepted",
+        "accepted",
+        "accepted",
+        "duplicate",  # the same event id again (GM 22)
+        "refused locally",  # 市民政局 writing 市公安局's item, refused by its publisher
+        "stopped",  # ... and by the gate when it bypasses the publisher (GM 22; S 20)
+        "confirmation",  # S 20 multi-source verification
+        "conflict",  # GM 19
+        "dead letter",
+        "granted",
+        "accepted",
+        "revoked",
+        "accepted",
+    ], report["steps"]
+    received = report["received"]
+
+    def rows(who: str, entry: str) -> list[dict]:
+        return [r for r in received if r["recipient"] == who and r["entry"] == entry]
+
+    # The grant applied to exactly the one change between grant and revoke (G 14; S 22).
+    hc_contact = rows("city-hc", "psb.person.contact")
+    assert len(hc_contact) == 1 and hc_contact[0]["items"] == "phone=13985012345"
+    assert len(rows("city-mca", "psb.person.contact")) == 2
+    # Unconditional person data reaches every other agency; the open feed is masked.
+    assert len(rows("city-amr", "psb.person.basic")) == 2
+    assert not [
+        r for r in received if r["recipient"] == "city-psb" and r["entry"].startswith("psb")
+    ]
+    opened = rows("open:psb.person.basic", "psb.person.basic")
+    assert opened and all("[surname_only]" in r["items"] for r in opened)
+    assert all(r["subject"].startswith("resident_id:") and "*" in r["subject"] for r in opened)

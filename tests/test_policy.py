@@ -359,6 +359,13 @@ def test_output_never_exceeds_the_grant_and_secret_never_opens_gm_9_g_14(
             assert share is not ShareType.NOT_SHARED
 
 
+def test_canonical_subject_keeps_its_kind_and_masks_the_number_gm_9() -> None:
+    canonical = f"resident_id:{PERSON}"
+    change = AcceptedChange(_entry("psb.person.basic"), canonical, PERSON_VALUES, "ev1", AT)
+    opened = next(d for d in plan_fanout(change, [OPEN_FEED], GRANTS))
+    assert opened.subject == "resident_id:520102********123X"
+
+
 def test_subject_keys_of_legal_persons_stay_public() -> None:
     assert not RULES.subject_rule("desensitised", KeyKind.CREDIT_CODE).changes
     assert not RULES.subject_rule("desensitised", KeyKind.BUSINESS_LICENCE).changes

@@ -1,44 +1,58 @@
-"""``govbus demo`` at the foundation stage, on embedded defaults (local broker + SQLite).
+"""``govbus demo``: the whole story on embedded defaults (local broker + SQLite).
 
-It starts the local broker if none runs, migrates the SQLite store, registers the demo
-catalog's agencies, creates the bus topics, publishes a few Avro change events of
-the public security bureau (one refused locally for a bad ID number), reads them back with
-a read_committed consumer and stops the broker if it started it.
+1. Start the local broker if none runs; migrate the SQLite store; import the demo catalog
+   (SQL store, state topics, bus topics).
+2. Run the gate and fan-out processor in this process (reference data from state topics).
+3. The public security bureau (市公安局) publishes person data through the agency
+   publisher: one ID number is refused locally (GM 18), a 15-digit legacy number is
+   normalised; the market regulation bureau (市市场监管局) publishes a company.
+4. A duplicate, a non-authoritative write, a confirmation and a conflict (GM 22, S 20,
+   GM 19); a malformed message (dead letter).
+5. A conditional grant to the health commission (市卫健委) is given, then revoked (G 14,
+   S 22): one change reaches it, the next does not.
+6. A table of what each agency (and the open feed) received, and why.
+
+Subjects are new on every run, so the demo can run again on the same broker and store.
 """
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from exchange.catalog import LifecycleState
-from exchange.catalog_loader import load_catalog
-from exchange.identity import IdentityKind, check
+from stdnum.iso7064 import mod_11_2
+
+from consumers.reader import read_to_end
+from consumers.reference import ReferenceView
+from exchange.catalog_loader import check_catalog_file
 from govbus.broker.local import LocalBroker
-from govbus.kafka import Admin, Consumer, Producer, TopicSpec
+from govbus.errors import GovbusError
+from govbus.kafka import Producer
 from govbus.settings import Settings
+from producers.model import Draft
+from producers.publisher import AgencyPublisher
+from producers.reference_service import ReferenceService
 from schemas import decode, encode
-from schemas.topics import TopicKind, bus_topics, topic_name
+from schemas.topics import TopicKind, topic_name
 from storage import migrate
 from storage.engine import make_engine
 from storage.reference import ReferenceStore
+from topology.processor import Processor, ProcessorConfig
 
 DEMO_CATALOG = Path(__file__).resolve().parents[1] / "examples" / "catalog-demo.yaml"
-DEMO_ENTRY = "psb.person.basic"
-DEMO_PROVIDER = "city-psb"
-#: Reading back a handful of events from a local broker takes well under this.
-READ_BACK_TIMEOUT_S = 30.0
-
-# (subject key as the agency system holds it, name) — the last ID has a wrong check digit.
-DEMO_PEOPLE = (
-    ("11010519491231002X", "张三"),
-    ("440524188001010014", "李四"),
-    ("320311770706001", "王五"),  # a 15-digit legacy number: normalised to 18 digits
-    ("110105194912310021", "赵六"),
-)
+PSB, AMR, MCA, HC, BDB = "city-psb", "city-amr", "city-mca", "city-hc", "city-bdb"
+BASIC, CONTACT, COMPANY = "psb.person.basic", "psb.person.contact", "amr.company.registration"
+#: Each step waits for its receipts; the processor commits every 0.2 s.
+RECEIPT_TIMEOUT_S = 60.0
+COMMIT_INTERVAL_S = 0.2
+DEMO_COMPANY = "91350100M000100Y43"
 
 
 @dataclass
@@ -46,11 +60,15 @@ class DemoReport:
     bootstrap: str = ""
     broker_started_here: bool = False
     database: str = ""
-    agencies: list[str] = field(default_factory=list)
-    topics_created: int = 0
-    published: list[dict[str, str]] = field(default_factory=list)
-    refused: list[dict[str, str]] = field(default_factory=list)
-    read_back: list[dict[str, str]] = field(default_factory=list)
+    steps: list[dict[str, str]] = field(default_factory=list)
+    received: list[dict[str, str]] = field(default_factory=list)
+
+
+def new_person_id(rng: random.Random, region: str = "520102") -> str:
+    """A valid 18-digit resident ID (GB 11643) of a random person from 贵阳市南明区."""
+    body = f"{region}{rng.randint(1950, 2005)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+    body += f"{rng.randint(0, 999):03d}"
+    return body + mod_11_2.calc_check_digit(body)
 
 
 def run_demo(
@@ -66,7 +84,7 @@ def run_demo(
         report.broker_started_here = not status.already_running
         say(f"broker {report.bootstrap} ({'started' if report.broker_started_here else 'running'})")
     try:
-        _story(settings, report, say, catalog)
+        _Story(settings, report, say, catalog).tell()
     finally:
         if report.broker_started_here:
             broker.stop()
@@ -74,79 +92,265 @@ def run_demo(
     return report
 
 
-def _story(
-    settings: Settings, report: DemoReport, say: Callable[[str], None], catalog_file: Path
-) -> None:
-    url = settings.effective_database_url
-    migrate.upgrade(url)
-    report.database = url
-    catalog = load_catalog(catalog_file).catalog
-    store = ReferenceStore(make_engine(url))
-    for agency in catalog.agencies:
-        if store.get_agency(agency.id) is None:
-            store.add_agency(agency.id, agency.name_zh or agency.name)
-        report.agencies.append(agency.id)
-    say(f"SQL store {url}: {len(report.agencies)} agencies registered")
+class _Story:
+    def __init__(
+        self, settings: Settings, report: DemoReport, say: Callable[[str], None], catalog: Path
+    ) -> None:
+        self.settings, self.report, self.say, self.catalog_file = settings, report, say, catalog
+        self.bootstrap = report.bootstrap
+        self.rng = random.Random()  # noqa: S311 - demo subjects, not secrets
+        self.run = uuid.uuid4().hex[:8]
+        self.mine: set[str] = set()  # event ids of this run
 
-    published = [e.id for e in catalog.entries if e.lifecycle.state is LifecycleState.PUBLISHED]
-    defs = bus_topics(published, report.agencies)
-    admin = Admin(report.bootstrap, extra_config=settings.kafka)
-    report.topics_created = len(
-        admin.ensure_topics([TopicSpec(d.name, d.partitions, 1, d.config) for d in defs])
-    )
-    say(f"topics: {len(defs)} ensured, {report.topics_created} created")
+    def step(self, what: str, outcome: str, why: str) -> None:
+        self.report.steps.append({"step": what, "outcome": outcome, "why": why})
+        self.say(f"{what}: [bold]{outcome}[/] ({why})")
 
-    ingest = topic_name(TopicKind.INGEST, DEMO_ENTRY)
-    run_id = uuid.uuid4().hex[:8]
-    with Producer(report.bootstrap, extra_config=settings.kafka) as producer:
-        for seq, (number, name) in enumerate(DEMO_PEOPLE, start=1):
-            result = check(number, IdentityKind.RESIDENT_ID)
-            if not result.valid:
-                report.refused.append({"subject_key": number, "reason": str(result.reason)})
-                say(f"refused locally: {number} ({result.reason})")
-                continue
-            event_id = str(uuid.uuid4())
-            canonical = f"resident_id:{result.normalized}"
-            value = encode("ChangeEvent", _event(event_id, number, name, seq, run_id))
-            producer.produce(ingest, value, key=canonical.encode())
-            report.published.append({"event_id": event_id, "subject": canonical, "name": name})
-    say(f"published {len(report.published)} change events to {ingest}")
+    def tell(self) -> None:
+        url = self.settings.effective_database_url
+        migrate.upgrade(url)
+        self.report.database = url
+        checked = check_catalog_file(self.catalog_file)
+        if checked.catalog is None:
+            raise GovbusError(f"demo catalog invalid: {checked.issues[0].message}")
+        self.catalog = checked.catalog
+        service = ReferenceService(
+            ReferenceStore(make_engine(url)), self.bootstrap, extra_config=self.settings.kafka
+        )
+        self.service = service
+        imported = service.import_catalog(checked)
+        self.say(f"catalog imported: {imported.entries} entries, {imported.agencies} agencies")
+        stop = threading.Event()
+        processor = Processor(
+            ProcessorConfig(
+                self.bootstrap,
+                group_id="govbus-demo",
+                commit_interval_s=COMMIT_INTERVAL_S,
+                extra_config=dict(self.settings.kafka),
+            ),
+            ReferenceView(self.bootstrap, extra_config=self.settings.kafka),
+        )
+        failures: list[BaseException] = []
 
-    wanted = {p["event_id"] for p in report.published}
-    with Consumer(report.bootstrap, f"govbus-demo-{run_id}", extra_config=settings.kafka) as c:
-        c.subscribe([ingest])
-        deadline = datetime.now(UTC).timestamp() + READ_BACK_TIMEOUT_S
-        while wanted and datetime.now(UTC).timestamp() < deadline:
-            for msg in c.consume(100, timeout_s=0.5):
-                event = decode("ChangeEvent", msg.value() or b"")
-                event_id = str(event["event_id"])  # the uuid logical type decodes to UUID
-                if event_id in wanted:
-                    wanted.discard(event_id)
-                    items = {i["name"]: i["after"] for i in event["items"]}
-                    report.read_back.append(
-                        {
-                            "event_id": event_id,
-                            "subject": (msg.key() or b"").decode(),
-                            "name": str(items.get("name")),
-                            "partition": str(msg.partition()),
-                            "offset": str(msg.offset()),
-                        }
+        def work() -> None:
+            try:
+                processor.run(stop)
+            except BaseException as exc:
+                failures.append(exc)
+                stop.set()
+
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        try:
+            self._events(stop)
+        except GovbusError:
+            if not failures:
+                raise
+        finally:
+            stop.set()
+            worker.join(timeout=60)
+        if failures:
+            raise GovbusError(f"the processor failed: {failures[0]!r}") from failures[0]
+        self._received()
+
+    # -- the events --------------------------------------------------------------------
+    def _publisher(self, agency: str) -> AgencyPublisher:
+        return AgencyPublisher(
+            self.bootstrap,
+            agency,
+            self.catalog,
+            extra_config=self.settings.kafka,
+            state_dir=self.settings.home / "demo-publisher",
+            source_system=f"demo-{self.run}",
+        )
+
+    def _alive(self) -> None:
+        if self.stop.is_set():
+            raise GovbusError("the processor stopped")
+
+    def _send(self, pub: AgencyPublisher, entry: str, draft: Draft) -> str | None:
+        self._alive()
+        result = pub.publish(entry, draft)
+        pub.flush()
+        if result.refusal is not None:
+            self.step(f"{pub.agency_id} → {entry}", "refused locally", result.refusal.reason)
+            return None
+        self.mine.add(result.event_id)
+        receipt = pub.wait_receipts([result.event_id], RECEIPT_TIMEOUT_S).get(result.event_id)
+        outcome = receipt.outcome if receipt else "no receipt yet"
+        why = f"{receipt.reason_code}, {receipt.article}" if receipt else "timeout"
+        self.step(f"{pub.agency_id} → {entry} {dict(draft.items)}", outcome, why)
+        return result.event_id
+
+    def _events(self, stop: threading.Event) -> None:
+        self.stop = stop
+        person = new_person_id(self.rng)
+        legacy = "320311770706001"  # 15 digits: becomes 320311197707060018
+        with (
+            self._publisher(PSB) as psb,
+            self._publisher(MCA) as mca,
+            self._publisher(HC) as hc,
+            self._publisher(AMR) as amr,
+        ):
+            wrong = person[:-1] + ("0" if person[-1] != "0" else "1")  # a bad check digit
+            self._send(psb, BASIC, Draft(wrong, "create", {"name": "错号"}))
+            first = self._send(
+                psb, BASIC, Draft(person, "create", {"name": "张三", "gender": "男"})
+            )
+            self._send(psb, BASIC, Draft(legacy, "update", {"name": f"王五{self.run[:2]}"}))
+            self._send(
+                amr,
+                COMPANY,
+                Draft(
+                    DEMO_COMPANY, "update", {"company_name": f"贵阳示范科技有限公司{self.run[:4]}"}
+                ),
+            )
+            self._raw(
+                psb,
+                BASIC,
+                person,
+                {"name": "张三", "gender": "男"},
+                event_id=first,
+                what=f"{PSB} resends its event {str(first)[:8]}",
+            )
+            self._send(mca, BASIC, Draft(person, "update", {"name": "张叁"}))
+            self._raw(mca, BASIC, person, {"name": "张叁"})
+            self._send(mca, BASIC, Draft(person, "update", {"name": "张三"}, authoritative=False))
+            self._send(hc, BASIC, Draft(person, "update", {"name": "章三"}, authoritative=False))
+            self._malformed()
+            grant = self.service.add_grant(
+                consumer=HC,
+                entry_id=CONTACT,
+                items=["phone"],
+                purpose="传染病密切接触者流行病学调查",
+                basis="《中华人民共和国传染病防治法》",
+            )
+            self.step(f"grant {grant.id[:8]} to {HC}", "granted", "conditional sharing, G 14; S 22")
+            self._send(psb, CONTACT, Draft(person, "update", {"phone": "13985012345"}))
+            self.service.revoke_grant(grant.id)
+            self.step(f"grant {grant.id[:8]} to {HC}", "revoked", "from the next event, G 15")
+            self._send(psb, CONTACT, Draft(person, "update", {"phone": "13985067890"}))
+
+    def _raw(
+        self,
+        pub: AgencyPublisher,
+        entry: str,
+        person: str,
+        items: dict[str, str],
+        *,
+        event_id: str | None = None,
+        what: str = "",
+    ) -> None:
+        """Send without the publisher's checks, as an agency system that bypasses it
+        would: the gate decides anyway (a resend: duplicate, GM 22; another agency's
+        write: stopped, GM 22; S 20)."""
+        self._alive()
+        event_id = event_id or str(uuid.uuid4())
+        before = len(self._receipts(pub.agency_id, event_id))
+        record = {
+            "event_id": event_id,
+            "entry": entry,
+            "provider": pub.agency_id,
+            "subject_key": person,
+            "subject_kind": "resident_id",
+            "operation": "update",
+            "authoritative": True,
+            "items": [{"name": k, "before": None, "after": v} for k, v in items.items()],
+            "source_system": f"demo-{self.run}",
+            "event_time": datetime.now(UTC),
+            "source_sequence": 0,
+            "trace_id": None,
+            "legal_basis": None,
+        }
+        with Producer(self.bootstrap, extra_config=self.settings.kafka) as producer:
+            producer.produce(
+                topic_name(TopicKind.INGEST, entry),
+                encode("ChangeEvent", record),
+                key=f"resident_id:{person}".encode(),
+            )
+        self.mine.add(event_id)
+        # Not the publisher's journal: it remembers the first answer to this event id.
+        receipt: dict[str, Any] | None = None
+        deadline = time.monotonic() + RECEIPT_TIMEOUT_S
+        while receipt is None and time.monotonic() < deadline:
+            found = self._receipts(pub.agency_id, event_id)
+            receipt = found[-1] if len(found) > before else None
+        outcome = receipt["outcome"] if receipt else "no receipt yet"
+        why = f"{receipt['reason_code']}, {receipt['article']}" if receipt else "timeout"
+        self.step(
+            what or f"{pub.agency_id} → {entry} {items} (bypassing the publisher)", outcome, why
+        )
+
+    def _receipts(self, agency: str, event_id: str) -> list[dict[str, Any]]:
+        topic = topic_name(TopicKind.RECEIPTS, agency)
+        return [
+            r.value
+            for r in read_to_end(self.bootstrap, topic, lambda b: decode("Receipt", b))
+            if str(r.value["event_id"]) == event_id
+        ]
+
+    def _malformed(self) -> None:
+        bad = f"not avro {self.run}".encode()
+        with Producer(self.bootstrap, extra_config=self.settings.kafka) as producer:
+            producer.produce(topic_name(TopicKind.INGEST, BASIC), bad, key=b"?")
+        dlq = topic_name(TopicKind.DLQ, BASIC)
+        deadline = datetime.now(UTC).timestamp() + RECEIPT_TIMEOUT_S
+        while datetime.now(UTC).timestamp() < deadline:
+            for r in read_to_end(self.bootstrap, dlq, lambda b: decode("DeadLetter", b)):
+                if r.value["original_value"] == bad:
+                    self.step(
+                        "malformed message",
+                        "dead letter",
+                        f"{r.value['reason_code']}, bytes kept in {dlq}",
                     )
-    say(f"read back {len(report.read_back)} of {len(report.published)} events (read_committed)")
+                    return
+        self.step("malformed message", "no dead letter yet", "timeout")
+
+    # -- what each agency received ----------------------------------------------------------
+    def _received(self) -> None:
+        recipients = [(a, topic_name(TopicKind.FEED, a)) for a in (MCA, HC, AMR, BDB, PSB)]
+        recipients += [(f"open:{e}", topic_name(TopicKind.OPEN, e)) for e in (BASIC, COMPANY)]
+        for who, topic in recipients:
+            rows = [
+                r.value
+                for r in read_to_end(self.bootstrap, topic, lambda b: decode("FeedRecord", b))
+            ]
+            mine = [r for r in rows if str(r["event_id"]) in self.mine]
+            for r in mine:
+                self.report.received.append(_row(who, r))
+            if not mine:
+                self.report.received.append(
+                    {
+                        "recipient": who,
+                        "entry": "-",
+                        "subject": "-",
+                        "items": "nothing",
+                        "why": _nothing_why(who),
+                    }
+                )
 
 
-def _event(event_id: str, number: str, name: str, seq: int, run_id: str) -> dict[str, object]:
+def _row(who: str, r: dict[str, Any]) -> dict[str, str]:
+    items = ", ".join(
+        f"{i['name']}={i['value']}" + (f" [{i['mask_rule']}]" if i["masked"] else "")
+        for i in r["items"]
+    )
+    if who.startswith("open:"):
+        why = "open feed, desensitised (GM 9; G 18)"
+    elif r["grant_id"]:
+        why = f"grant {str(r['grant_id'])[:8]}: {r['purpose']} (G 14; S 22)"
+    else:
+        why = "unconditional sharing (G 15; S 25)"
     return {
-        "event_id": event_id,
-        "entry": DEMO_ENTRY,
-        "provider": DEMO_PROVIDER,
-        "subject_key": number,
-        "subject_kind": "resident_id",
-        "operation": "create",
-        "authoritative": True,
-        "items": [{"name": "name", "before": None, "after": name}],
-        "source_system": f"psb-household-demo-{run_id}",
-        "event_time": datetime.now(UTC),
-        "source_sequence": seq,
-        "trace_id": None,
+        "recipient": who,
+        "entry": r["entry"],
+        "subject": r["canonical_subject"],
+        "items": items,
+        "why": why,
     }
+
+
+def _nothing_why(who: str) -> str:
+    if who == PSB:
+        return "the provider is not sent its own data"
+    return "no accepted change it is entitled to in this run"

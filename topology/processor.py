@@ -45,7 +45,7 @@ from govbus.errors import GovbusError, SchemaError, TransactionError
 from govbus.kafka import Admin, Consumer, Message, Producer, TopicPartition, TopicSpec, coordinates
 from monitoring.metrics import ProcessorMetrics
 from schemas import SchemaRegistry, default_registry
-from schemas.topics import TopicKind, bus_topics, topic_name
+from schemas.topics import POLICIES, TopicKind, bus_topics, topic_name
 from topology import records
 from topology.reference import ReferenceSnapshot, ReferenceSource
 from topology.state import INGEST_PREFIX, OneSourceState, changelog_topic
@@ -173,13 +173,15 @@ class Processor:
         defs = bus_topics(entries, [a.id for a in catalog.agencies])
         specs = [TopicSpec(d.name, d.partitions, 1, d.config) for d in defs]
         self._admin.ensure_topics(specs)
-        ingest = self._admin.topics()
-        changelogs = []
+        # A changelog partition per ingest partition: the same count, grown if need be.
+        existing = self._admin.topics()
+        wanted = {}
         for entry in entries:
-            name = topic_name(TopicKind.INGEST, entry)
-            state = topic_def_changelog(name, ingest.get(name, 1))
-            changelogs.append(state)
-        self._admin.ensure_topics(changelogs)
+            ingest = topic_name(TopicKind.INGEST, entry)
+            count = max(existing.get(ingest, 0), POLICIES[TopicKind.INGEST].partitions)
+            wanted[changelog_topic(ingest)] = count
+        self._admin.ensure_topics([topic_def_changelog(t, n) for t, n in wanted.items()])
+        self._admin.grow_partitions(wanted)
         self._known_topics = set(self._admin.topics())
 
     def _subscribe(self, catalog: Catalog) -> None:
@@ -309,9 +311,9 @@ class Processor:
         out.decided(msg, event, raw, result, catalog)
 
 
-def topic_def_changelog(ingest_topic: str, partitions: int) -> TopicSpec:
+def topic_def_changelog(changelog: str, partitions: int) -> TopicSpec:
     return TopicSpec(
-        changelog_topic(ingest_topic),
+        changelog,
         partitions,
         1,
         {"cleanup.policy": "compact", "min.insync.replicas": "1"},

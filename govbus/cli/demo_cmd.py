@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         catalog: Path = typer.Option(DEMO_CATALOG, help="Catalog YAML of the demo city."),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     ) -> None:
-        """Start the local broker if needed, publish a few events, read them back, stop."""
+        """The bus's story: publishers, the gate's decisions, grants, feeds (local defaults)."""
         settings = Settings.load()
         say = (lambda _m: None) if as_json else (lambda m: console.print(f"[dim]•[/] {m}"))
         try:
@@ -30,13 +30,9 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit_json(asdict(report))
             return
-        table = Table(title="What the bus carried")
-        for col in ("subject (canonical)", "name", "partition", "offset"):
+        table = Table(title="What each agency received, and why")
+        for col in ("recipient", "entry", "subject", "items", "why"):
             table.add_column(col)
-        for row in report.read_back:
-            table.add_row(row["subject"], row["name"], row["partition"], row["offset"])
+        for row in report.received:
+            table.add_row(row["recipient"], row["entry"], row["subject"], row["items"], row["why"])
         console.print(table)
-        for r in report.refused:
-            console.print(f"refused before sending: {r['subject_key']} ({r['reason']})")
-        if len(report.read_back) != len(report.published):
-            fail("not every published event was read back")

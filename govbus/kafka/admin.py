@@ -9,7 +9,7 @@ from typing import Any
 
 import confluent_kafka
 from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
+from confluent_kafka.cimpl import NewPartitions, NewTopic
 
 from govbus.kafka.base import ClientBase, merge_config, with_credentials
 from govbus.kafka.convert import convert
@@ -97,6 +97,21 @@ class Admin(ClientBase):
                     continue
                 raise convert(exc, f"create topic {name}") from exc
         return created
+
+    def grow_partitions(
+        self, counts: Mapping[str, int], timeout_s: float = ADMIN_TIMEOUT_S
+    ) -> list[str]:
+        """Raise each topic's partition count to at least ``counts[topic]``; return those grown."""
+        current = self.topics(timeout_s)
+        grow = [NewPartitions(t, n) for t, n in counts.items() if 0 < current.get(t, n) < n]
+        if not grow:
+            return []
+        for name, fut in self.client.create_partitions(grow, request_timeout=timeout_s).items():
+            try:
+                fut.result(timeout=timeout_s)
+            except confluent_kafka.KafkaException as exc:
+                raise convert(exc, f"add partitions to {name}") from exc
+        return [g.topic for g in grow]
 
     def delete_topics(self, names: Sequence[str], timeout_s: float = ADMIN_TIMEOUT_S) -> None:
         if not names:

@@ -19,6 +19,18 @@ CONSUME_TIMEOUT_S = 1.0
 BATCH_SIZE = 500
 
 
+#: Per-message errors that clear by themselves (metadata not yet propagated, leader moves).
+_TRANSIENT = frozenset(
+    {
+        confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART,
+        confluent_kafka.KafkaError._UNKNOWN_TOPIC,
+        confluent_kafka.KafkaError._UNKNOWN_PARTITION,
+        confluent_kafka.KafkaError.LEADER_NOT_AVAILABLE,
+        confluent_kafka.KafkaError.NOT_LEADER_FOR_PARTITION,
+    }
+)
+
+
 class Consumer(ClientBase):
     """A lazily created ``confluent_kafka.Consumer``; processors commit explicitly."""
 
@@ -83,6 +95,9 @@ class Consumer(ClientBase):
             err = msg.error()
             if err is None:
                 out.append(msg)
+            elif err.code() in _TRANSIENT and not err.fatal():
+                # A topic created moments ago, or a leader moving: librdkafka retries.
+                self._on_error(err)
             elif err.code() != confluent_kafka.KafkaError._PARTITION_EOF:
                 raise convert(err, f"consume from {msg.topic()}")
         return out
