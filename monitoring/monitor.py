@@ -86,8 +86,9 @@ class Monitor:
         catalog = self._catalog()
         watched = self._watched(catalog)
         partitions = [(w.topic, p) for w in watched.values() for p in range(w.partitions)]
-        ends = partition_offsets(self._admin, partitions, "latest")
-        earliest = partition_offsets(self._admin, partitions, "earliest")
+        # A partition whose offsets cannot be had this round is left out of it.
+        ends = partition_offsets(self._admin, partitions, "latest", strict=False)
+        earliest = partition_offsets(self._admin, partitions, "earliest", strict=False)
         lag = self._lag.read(watched, ends, earliest, now)
         problems = self._follow(catalog, watched, ends, earliest, now)
         entries = [e.id for e in catalog.entries]

@@ -26,12 +26,16 @@ from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, TopicP
 # The defining module: the package re-exports it without declaring it.
 from confluent_kafka.admin._listoffsets import OffsetSpec
 
+from govbus.errors import KafkaError
 from govbus.kafka.admin import Admin
 from govbus.kafka.base import merge_config
 from govbus.kafka.convert import convert
 
 #: One admin round trip (list, describe, offsets) on a loaded broker.
 GROUPS_TIMEOUT_S = 15.0
+#: Attempts of an offsets request whose partitions answer with retriable errors.
+OFFSETS_ATTEMPTS = 5
+OFFSETS_BACKOFF_S = 0.5
 #: A probe gives up on partitions that did not answer in this time (they count as unknown).
 PROBE_TIMEOUT_S = 5.0
 #: Probe fetches are small and answered at once: one record per partition is wanted.
@@ -123,23 +127,46 @@ def partition_offsets(
     partitions: Iterable[TP],
     which: Literal["earliest", "latest"] = "latest",
     timeout_s: float = GROUPS_TIMEOUT_S,
+    *,
+    strict: bool = True,
 ) -> dict[TP, int]:
-    """Earliest or latest (last stable) offset of each partition, as read_committed sees it."""
+    """Earliest or latest (last stable) offset of each partition, as read_committed sees it.
+
+    Retriable errors (a new topic's leader still settling) are retried; partitions still
+    failing then raise, or with ``strict=False`` are left out of the answer.
+    """
     spec = (
         OffsetSpec.earliest()  # type: ignore[no-untyped-call]
         if which == "earliest"
         else OffsetSpec.latest()  # type: ignore[no-untyped-call]
     )
-    request = {TopicPartition(t, p): spec for t, p in partitions}
-    if not request:
-        return {}
-    futures = admin.client.list_offsets(
-        request, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=timeout_s
-    )
-    return {
-        (tp.topic, tp.partition): int(_wait(fut, f"offsets of {tp.topic}", timeout_s).offset)
-        for tp, fut in futures.items()
-    }
+    todo = list(dict.fromkeys(partitions))
+    out: dict[TP, int] = {}
+    for attempt in range(OFFSETS_ATTEMPTS):
+        if not todo:
+            break
+        futures = admin.client.list_offsets(
+            {TopicPartition(t, p): spec for t, p in todo},
+            isolation_level=IsolationLevel.READ_COMMITTED,
+            request_timeout=timeout_s,
+        )
+        failed: list[TP] = []
+        for tp, fut in futures.items():
+            key = (tp.topic, tp.partition)
+            try:
+                out[key] = int(
+                    _wait(fut, f"offsets of {tp.topic}/{tp.partition}", timeout_s).offset
+                )
+            except KafkaError as exc:
+                if not exc.retriable or attempt == OFFSETS_ATTEMPTS - 1:
+                    if strict:
+                        raise
+                    continue
+                failed.append(key)
+        todo = failed
+        if todo:
+            time.sleep(OFFSETS_BACKOFF_S)
+    return out
 
 
 @dataclass(frozen=True)
