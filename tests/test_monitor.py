@@ -24,7 +24,7 @@ from govbus.cli.main import app
 from govbus.kafka import Admin, Consumer, Producer, TopicPartition, TopicSpec
 from monitoring.exporter import MonitorMetrics
 from monitoring.monitor import Monitor, MonitorConfig
-from monitoring.snapshot import Snapshot
+from monitoring.snapshot import LagRow, Snapshot
 from schemas import encode
 from schemas.topics import TopicKind, bus_topics, topic_name
 
@@ -40,7 +40,7 @@ class Scene:
     clock: list[float]
 
     def ms_ago(self, seconds: float) -> int:
-        return int(round((self.now - seconds) * 1000))
+        return round((self.now - seconds) * 1000)
 
     def produce(self, topic: str, records: list[tuple[int, int, bytes]]) -> None:
         """(partition, timestamp ms, value) records, acknowledged, in order."""
@@ -75,7 +75,7 @@ def scene(bootstrap: str) -> Iterator[Scene]:
     yield Scene(bootstrap, names, catalog, now, [now])
 
 
-def _lag(snap: Snapshot, group: str, topic: str):  # noqa: ANN202
+def _lag(snap: Snapshot, group: str, topic: str) -> LagRow:
     return next(r for r in snap.lags if r.group == group and r.topic == topic)
 
 
