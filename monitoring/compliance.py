@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from exchange.catalog import Catalog, CatalogEntry, in_force, start_of_day
+from exchange.catalog import LEGAL_TZ, Catalog, CatalogEntry, in_force, start_of_day
 from exchange.update_cycles import assess_window, assessable
 from monitoring.tracking import providers_of
 
@@ -197,7 +197,8 @@ def build_report(
 
 
 def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.isoformat()
+    """Legal time (Asia/Shanghai, D1), ISO 8601 with its offset."""
+    return None if at is None else at.astimezone(LEGAL_TZ).isoformat()
 
 
 def report_to_dict(report: ComplianceReport) -> dict[str, object]:

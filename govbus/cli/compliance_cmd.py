@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from exchange.catalog import LEGAL_TZ
 from govbus.cli.monitor_cmd import catalog_source, resolve_bootstrap
 from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
 from govbus.errors import GovbusError
@@ -35,11 +36,12 @@ def _day(text: str, option: str, as_json: bool) -> date | None:
         fail(f"{option} must be a date YYYY-MM-DD, got {text!r}", as_json=as_json, code=EXIT_USAGE)
 
 
-def _print(report: ComplianceReport) -> None:
-    w = report.window
+def _print(report: ComplianceReport, open_start: bool) -> None:
+    start, end = (t.astimezone(LEGAL_TZ) for t in (report.window.start, report.window.end))
+    since = "the beginning" if open_start else f"{start:%Y-%m-%d %H:%M}"
     table = Table(
-        title=f"assessment {w.start:%Y-%m-%d %H:%M} to {w.end:%Y-%m-%d %H:%M} "
-        f"({ARTICLES['assessment']})"
+        title=f"assessment from {since} to {end:%Y-%m-%d %H:%M} (Asia/Shanghai; "
+        f"{ARTICLES['assessment']})"
     )
     for col in (
         "agency",
@@ -123,4 +125,4 @@ def register(app: typer.Typer) -> None:
             writer.writeheader()
             writer.writerows(report_rows(result))
         else:
-            _print(result)
+            _print(result, open_start=start is None)
