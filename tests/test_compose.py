@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -106,3 +107,43 @@ def test_docker_compose_config_when_an_engine_exists() -> None:
         env={"GOVBUS_DB_PASSWORD": "x", "PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_prometheus_scrapes_govbus_monitor_and_loads_the_rules() -> None:
+    services = _compose()["services"]
+    monitor = services["govbus-monitor"]
+    command = monitor["command"]
+    assert command[0] == "monitor" and command[command.index("--host") + 1] == "0.0.0.0"
+    port = command[command.index("--port") + 1]
+    catalog = command[command.index("--catalog") + 1]
+    assert (ROOT / catalog.removeprefix("/app/")).is_file()
+    assert monitor["depends_on"]["govbus-topics"]["condition"] == "service_completed_successfully"
+    prom = services["prometheus"]
+    mounts = dict(v.rsplit(":", 1)[0].split(":", 1) for v in prom["volumes"])
+    assert mounts["./monitoring/rules"] == "/etc/prometheus/rules"
+    config = yaml.safe_load((ROOT / "monitoring" / "prometheus.yml").read_text())
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    targets = jobs["govbus-monitor"]["static_configs"][0]["targets"]
+    assert targets == [f"govbus-monitor:{port}"]
+    [pattern] = config["rule_files"]
+    assert pattern.startswith("/etc/prometheus/rules/")
+    assert list((ROOT / "monitoring/rules").glob("*.yml"))
+
+
+def test_grafana_is_provisioned_with_prometheus_and_the_dashboard() -> None:
+    grafana = _compose()["services"]["grafana"]
+    mounts = dict(v.rsplit(":", 1)[0].split(":", 1) for v in grafana["volumes"])
+    for src in mounts:
+        assert (ROOT / src).exists(), src
+    provisioning = ROOT / "monitoring/grafana/provisioning"
+    [source] = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())[
+        "datasources"
+    ]
+    assert source["url"] == "http://prometheus:9090"
+    [provider] = yaml.safe_load((provisioning / "dashboards/govbus.yml").read_text())["providers"]
+    dashboard = mounts["./monitoring/grafana/govbus.json"]
+    assert dashboard.startswith(provider["options"]["path"] + "/")
+    doc = json.loads((ROOT / "monitoring/grafana/govbus.json").read_text())
+    uids = {t["datasource"]["uid"] for p in doc["panels"] for t in p.get("targets", [])}
+    assert uids == {source["uid"]}
+    assert grafana["ports"] == ["127.0.0.1:3000:3000"]
