@@ -44,6 +44,8 @@ _PROBE_CONFIG: Mapping[str, Any] = {
     "enable.auto.offset.store": False,
     "enable.partition.eof": True,
     "isolation.level": "read_committed",
+    # An offset below the log start (records deleted by retention): the oldest kept one.
+    "auto.offset.reset": "earliest",
     "fetch.wait.max.ms": 50,
     "max.partition.fetch.bytes": 65536,
     "fetch.max.bytes": 1048576,
