@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ from schemas.topics import TopicKind, bus_topics, topic_name
 from topology import records
 from topology.state import INGEST_PREFIX, decode_records, encode_records
 
+log = logging.getLogger("govbus.faust_gate")
 SINK_MODES = ("faust", "source-txn")
 #: Commit cadence of both modes (the processor's kill test commits every 0.2 s).
 COMMIT_INTERVAL_S = 0.5
@@ -385,6 +387,7 @@ def create_app(
                 table.unsent.clear()
                 await asyncio.gather(*pending)
                 await app.consumer.commit()
+                log.debug("committed after %d sends", len(pending))
 
     return app
 
