@@ -43,12 +43,14 @@ class Window:
     end: datetime
 
     @classmethod
-    def of_days(cls, first: date | None, last: date | None, now: datetime) -> Window:
+    def of_days(
+        cls, first: date | None, last: date | None, now: datetime, *, opens: datetime
+    ) -> Window:
         """Legal days (Asia/Shanghai) ``first`` to ``last`` inclusive, ending no later than
-        ``now``; an open start means the beginning of the records."""
-        start = start_of_day(first) if first else datetime.fromtimestamp(0, now.tzinfo)
+        ``now``; without ``first`` the window starts at ``opens`` (the first record)."""
+        start = start_of_day(first) if first else opens
         end = start_of_day(last + timedelta(days=1)) if last else now
-        return cls(start, min(end, now))
+        return cls(start, max(start, min(end, now)))
 
     def __contains__(self, at: datetime) -> bool:
         return self.start <= at <= self.end
