@@ -39,6 +39,7 @@ def test_bus_topics_cover_entries_and_agencies() -> None:
         "govbus.conflicts",
         "govbus.audit",
         "govbus.ingest.e1",
+        "govbus.accepted.e1",
         "govbus.dlq.e1",
         "govbus.open.e1",
         "govbus.receipts.a1",
