@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-audit", action="store_true")
     p.add_argument("--at-least-once", action="store_true")
     p.add_argument("--metrics-port", type=int, default=0)
+    p.add_argument("--metrics-host", default="127.0.0.1", help="0.0.0.0 inside a container")
     return p
 
 
@@ -97,7 +98,7 @@ def worker_main(argv: Sequence[str] | None = None) -> None:
     if args.metrics_port:
         registry = CollectorRegistry()
         metrics = ProcessorMetrics.create(registry)
-        start_http_server(args.metrics_port, addr="127.0.0.1", registry=registry)
+        start_http_server(args.metrics_port, addr=args.metrics_host, registry=registry)
     config = worker_config(
         args.bootstrap,
         group_id=args.group,

@@ -48,7 +48,8 @@ def register(app: typer.Typer) -> None:
         group: str = typer.Option("govbus-processor", help="Consumer group of the processors."),
         commit_interval: float = typer.Option(0.5, help="Seconds between transaction commits."),
         batch_size: int = typer.Option(500, help="Messages per consume() call."),
-        metrics_port: int = typer.Option(0, help="Serve /metrics on 127.0.0.1:PORT (worker 0)."),
+        metrics_port: int = typer.Option(0, help="Serve /metrics on HOST:PORT (one worker)."),
+        metrics_host: str = typer.Option("127.0.0.1", help="Address for /metrics."),
     ) -> None:
         """Run the gate and fan-out processors until SIGTERM or Ctrl-C."""
         argv = [
@@ -67,7 +68,7 @@ def register(app: typer.Typer) -> None:
             argv += ["--namespace", namespace]
         if workers == 1:
             if metrics_port:
-                argv += ["--metrics-port", str(metrics_port)]
+                argv += ["--metrics-port", str(metrics_port), "--metrics-host", metrics_host]
             worker_main(["--worker", "0", *argv])
             return
         raise typer.Exit(supervise(workers, argv))
