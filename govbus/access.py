@@ -6,8 +6,10 @@ Principals (all authenticate with SCRAM-SHA-512 on the SASL_SSL agency listener)
   catalog entries it is the source of, READ its own feed and receipts, and use consumer
   groups whose ids start with ``<agency id>.``; nothing else (:func:`agency_rules`).
   Grants never change these rules: what reaches an agency's feed is the processors' fan-out.
-- ``User:govbus-processor`` -- the bus's processors (:func:`processor_rules`): read ingest
-  and state, write the outputs, their own groups and transactional ids (``govbus-*``).
+- ``User:govbus-processor`` -- the bus's processors (:func:`processor_rules`): create and
+  describe bus topics, read ingest and state, write the outputs and the one-source
+  changelogs (and add partitions to those), their own groups and transactional ids
+  (``govbus-*``).
 - Administration goes through the loopback PLAINTEXT listener (``User:ANONYMOUS``, a super
   user); see docs/security.md for why and what that assumes.
 
@@ -18,6 +20,7 @@ and are returned to the caller once; nothing here logs them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ from typing import Any
 from govbus.credentials import new_password, read_client_config, write_credentials
 from govbus.errors import AccessError
 from govbus.kafka.acl import AccessAdmin, AclRule, ReportedAcl
+from govbus.kafka.admin import Admin
 from schemas.topics import TopicKind, topic_name
 
 PROCESSOR_USER = "govbus-processor"
@@ -35,6 +39,9 @@ RESERVED_PREFIX = "govbus"
 PROCESSOR_ID_PREFIX = "govbus-"
 SECURITY_PROTOCOL = "SASL_SSL"
 SASL_MECHANISM = "SCRAM-SHA-512"
+#: How long a fresh credential may take to be accepted, and one probe's wait.
+LOGIN_TIMEOUT_S = 30.0
+LOGIN_PROBE_S = 2.0
 PROCESSOR_CREDENTIALS = Path("credentials") / f"{PROCESSOR_USER}.json"
 
 
@@ -77,7 +84,7 @@ def processor_rules() -> list[AclRule]:
     rules.append(AclRule("topic", _prefix(TopicKind.STATE), "prefixed", "read"))
     # One-source changelogs only: the reference state topics are written by administration.
     onesource = topic_name(TopicKind.STATE, "onesource.x")[:-1]
-    rules.append(AclRule("topic", onesource, "prefixed", "write"))
+    rules += [AclRule("topic", onesource, "prefixed", op) for op in ("write", "alter")]
     for kind in (
         TopicKind.ACCEPTED,
         TopicKind.DLQ,
@@ -168,7 +175,9 @@ class AccessControl:
         password = new_password()
         self._admin.upsert_scram(agency_id, password)
         self.sync(agency_id, source_entries)
-        return client_config(listener, agency_id, password)
+        config = client_config(listener, agency_id, password)
+        self._await_login(config)
+        return config
 
     def sync(
         self, agency_id: str, source_entries: Iterable[str]
@@ -205,4 +214,19 @@ class AccessControl:
         self._admin.upsert_scram(PROCESSOR_USER, password)
         self._admin.sync(principal(PROCESSOR_USER), processor_rules())
         write_credentials(path, PROCESSOR_USER, config)
+        self._await_login(config)
         return config
+
+    @staticmethod
+    def _await_login(config: Mapping[str, str]) -> None:
+        """Return once the agency listener accepts ``config`` (the broker applied the new
+        credential; the metadata log is applied in order, so an old password is gone too)."""
+        probe = Admin(config["bootstrap.servers"], extra_config=config)
+        deadline = time.monotonic() + LOGIN_TIMEOUT_S
+        while not probe.ping(timeout_s=LOGIN_PROBE_S):
+            if time.monotonic() > deadline:
+                raise AccessError(
+                    f"the agency listener {config['bootstrap.servers']} did not accept the new "
+                    f"credential of {config['sasl.username']} within {LOGIN_TIMEOUT_S:.0f}s"
+                )
+            time.sleep(LOGIN_PROBE_S / 10)

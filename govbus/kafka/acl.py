@@ -1,5 +1,8 @@
 """SCRAM credentials and ACLs through the Admin API (KIP-554, KIP-140), typed and converted.
 
+Every change waits until the broker itself reports it (describe answers from the broker's
+applied metadata, not the controller's), so a client that connects right after sees it.
+
 Rules are plain frozen :class:`AclRule` values (ALLOW, any host); a principal's rules are
 *synced*: what is missing is created and what is extra is deleted, so the broker ends up
 with exactly the wanted set. Passwords are passed through, never logged or kept.
@@ -7,7 +10,8 @@ with exactly the wanted set. Passwords are passed through, never logged or kept.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,10 +32,14 @@ from confluent_kafka.admin._scram import (
     UserScramCredentialUpsertion,
 )
 
-from govbus.errors import KafkaError
+from govbus.errors import KafkaError, KafkaTimeoutError
 from govbus.kafka.admin import ADMIN_TIMEOUT_S, Admin
 from govbus.kafka.convert import convert
 
+#: Changes are committed by the controller and applied by the broker a moment later; the
+#: operations below return only once the broker reports the new state (or this passes).
+PROPAGATION_TIMEOUT_S = 15.0
+PROPAGATION_POLL_S = 0.1
 #: PBKDF2 iterations of a stored SCRAM credential (Kafka accepts 4096..16384).
 SCRAM_ITERATIONS = 8192
 ANY_HOST = "*"
@@ -48,6 +56,7 @@ _OPERATIONS = {
     "write": AclOperation.WRITE,
     "describe": AclOperation.DESCRIBE,
     "create": AclOperation.CREATE,
+    "alter": AclOperation.ALTER,
 }
 
 
@@ -58,7 +67,7 @@ class AclRule:
     resource: str  # topic, group, transactional_id, cluster
     name: str
     pattern: str  # literal, prefixed
-    operation: str  # read, write, describe, create
+    operation: str  # read, write, describe, create, alter
 
     def to_dict(self) -> dict[str, str]:
         return {
@@ -168,6 +177,7 @@ class AccessAdmin:
             )
         except _NotFound:
             return False
+        self._until(lambda: not self.has_scram(user, timeout_s), f"credential of {user} gone")
         return True
 
     def has_scram(self, user: str, timeout_s: float = ADMIN_TIMEOUT_S) -> bool:
@@ -209,6 +219,14 @@ class AccessAdmin:
             self._wait(futures, "create acls", timeout_s)
         if removed:
             self._delete(principal, removed, timeout_s)
+        if added or removed:
+            self._until(
+                lambda: (
+                    {r for r in (b.rule() for b in self.describe(principal, timeout_s)) if r}
+                    == want
+                ),
+                f"ACLs of {principal} applied",
+            )
         return added, removed
 
     def remove_all(self, principal: str, timeout_s: float = ADMIN_TIMEOUT_S) -> int:
@@ -216,9 +234,11 @@ class AccessAdmin:
         flt = _principal_filter(principal)
         futures = self._admin.client.delete_acls([flt], request_timeout=timeout_s)
         try:
-            return sum(len(v) for v in self._wait(futures, "delete acls", timeout_s))
+            removed = sum(len(v) for v in self._wait(futures, "delete acls", timeout_s))
         except _NotFound:
             return 0
+        self._until(lambda: not self.describe(principal, timeout_s), f"ACLs of {principal} gone")
+        return removed
 
     def _delete(self, principal: str, rules: Sequence[AclRule], timeout_s: float) -> None:
         filters = [
@@ -238,6 +258,14 @@ class AccessAdmin:
             "delete acls",
             timeout_s,
         )
+
+    @staticmethod
+    def _until(done: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + PROPAGATION_TIMEOUT_S
+        while not done():
+            if time.monotonic() > deadline:
+                raise KafkaTimeoutError(f"{what}: not reported within {PROPAGATION_TIMEOUT_S}s")
+            time.sleep(PROPAGATION_POLL_S)
 
     @staticmethod
     def _wait(futures: Mapping[Any, Any], what: str, timeout_s: float) -> list[Any]:
