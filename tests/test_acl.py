@@ -27,10 +27,12 @@ from conftest import BrokerSource
 from typer.testing import CliRunner
 
 from govbus.access import agency_rules, processor_rules
+from govbus.broker.tls import ensure_tls
 from govbus.cli.main import app
-from govbus.credentials import read_client_config
+from govbus.credentials import read_client_config, write_credentials
 from govbus.errors import GovbusError, KafkaError
 from govbus.kafka import OFFSET_BEGINNING, Admin, Consumer, Producer, TopicPartition, TopicSpec
+from govbus.settings import Settings
 from schemas import decode, encode
 from schemas.topics import TopicKind, bus_topics, topic_name
 from topology.processor import Processor, ProcessorConfig
@@ -339,3 +341,33 @@ def test_rotating_a_password_keeps_the_group_offsets(scenario: Scenario) -> None
         while len(rest) < 2 and time.monotonic() < deadline:
             rest += [m.value() or b"" for m in consumer.consume(10, timeout_s=0.5)]
     assert rest == [b"r3", b"r4"]
+
+
+def test_tls_material_is_private_kept_and_names_the_listener(tmp_path: Path) -> None:
+    """The CA and broker key are 0600 from the start; a second start keeps the same CA."""
+    from cryptography import x509
+
+    files = ensure_tls(tmp_path / "tls", "127.0.0.1")
+    for key in (files.ca_key, files.broker_pem):
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    ca = files.ca_cert.read_bytes()
+    chain = x509.load_pem_x509_certificates(files.broker_pem.read_bytes())
+    san = chain[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in san.get_values_for_type(x509.DNSName)
+    assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    assert chain[0].issuer == x509.load_pem_x509_certificate(ca).subject
+    assert ensure_tls(tmp_path / "tls", "127.0.0.1").ca_cert.read_bytes() == ca
+
+
+def test_settings_take_a_credentials_file(tmp_path: Path) -> None:
+    path = write_credentials(
+        tmp_path / "a.json",
+        "User:a",
+        {"bootstrap.servers": "h:9094", "sasl.username": "a", "sasl.password": "pw"},
+    )
+    env = {"GOVBUS_CREDENTIALS_FILE": str(path), "GOVBUS_HOME": str(tmp_path)}
+    settings = Settings.load(environ=env)
+    assert settings.bootstrap == "h:9094"
+    assert settings.kafka["sasl.password"] == "pw" and "bootstrap.servers" not in settings.kafka
+    explicit = Settings.load(environ={**env, "GOVBUS_BOOTSTRAP": "other:1"})
+    assert explicit.bootstrap == "other:1"

@@ -2,7 +2,8 @@
 
 Layout under ``<home>/broker``: ``server.properties``, ``data/`` (the KRaft log dir),
 ``broker.pid``, ``broker.log``, ``state.json`` (ports, version, bootstrap addresses) and
-``tls/`` (the project-made CA and broker certificate, :mod:`govbus.broker.tls`).
+``tls/`` (the project-made CA and broker certificate, :mod:`govbus.broker.tls`) and
+``credentials/govbus-processor.json`` (the processors' client config, mode 0600).
 
 Listeners (all on 127.0.0.1):
 

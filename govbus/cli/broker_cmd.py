@@ -44,6 +44,12 @@ def _show(status: BrokerStatus, as_json: bool, verb: str) -> None:
         f"broker {verb}{note}{timing}: [bold]{status.bootstrap}[/] pid {status.pid} "
         f"Kafka {status.kafka_version}\nlog: {status.log_file}"
     )
+    if status.agency_bootstrap:
+        console.print(
+            f"agency listener (SASL_SSL, SCRAM-SHA-512): {status.agency_bootstrap}, "
+            f"CA {status.ca_location}\nprocessor credentials: {status.processor_credentials}",
+            markup=False,
+        )
 
 
 def register(app: typer.Typer) -> None:
