@@ -14,14 +14,17 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 
 from consumers.reference import ReferenceView
 from exchange.catalog_loader import load_catalog
+from govbus.credentials import read_client_config
+from govbus.settings import Settings
 from monitoring.metrics import ProcessorMetrics
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import ReferenceSource, StaticReference
@@ -53,6 +56,7 @@ def build_processor(
 def worker_config(
     bootstrap: str,
     *,
+    extra_config: Mapping[str, Any] | None = None,
     group_id: str,
     worker: int,
     commit_interval_s: float,
@@ -68,6 +72,7 @@ def worker_config(
         batch_size=batch_size,
         audit=audit,
         exactly_once=exactly_once,
+        extra_config=dict(extra_config or {}),
         consumer_config={
             "group.instance.id": f"{group_id}-worker-{worker}",
             "session.timeout.ms": SESSION_TIMEOUT_MS,
@@ -88,6 +93,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--at-least-once", action="store_true")
     p.add_argument("--metrics-port", type=int, default=0)
     p.add_argument("--metrics-host", default="127.0.0.1", help="0.0.0.0 inside a container")
+    p.add_argument(
+        "--credentials-file",
+        type=Path,
+        default=None,
+        help="client config of the processor principal (govbus.credentials); its bootstrap "
+        "replaces --bootstrap",
+    )
     return p
 
 
@@ -99,8 +111,13 @@ def worker_main(argv: Sequence[str] | None = None) -> None:
         registry = CollectorRegistry()
         metrics = ProcessorMetrics.create(registry)
         start_http_server(args.metrics_port, addr=args.metrics_host, registry=registry)
+    bootstrap, extra = args.bootstrap, dict(Settings.load().kafka)
+    if args.credentials_file is not None:
+        extra = read_client_config(args.credentials_file)
+        bootstrap = extra.pop("bootstrap.servers", bootstrap)
     config = worker_config(
-        args.bootstrap,
+        bootstrap,
+        extra_config=extra,
         group_id=args.group,
         worker=args.worker,
         commit_interval_s=args.commit_interval,

@@ -15,7 +15,7 @@ from govbus.settings import Settings
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 
 
-def _broker(settings: Settings) -> LocalBroker:
+def local_broker(settings: Settings) -> LocalBroker:
     return LocalBroker(
         settings.home,
         settings.kafka_version,
@@ -28,7 +28,7 @@ def bootstrap_for(settings: Settings) -> str:
     """The configured bootstrap address, else the running local broker's, else ''."""
     if settings.bootstrap:
         return settings.bootstrap
-    return _broker(settings).status().bootstrap or ""
+    return local_broker(settings).status().bootstrap or ""
 
 
 def _show(status: BrokerStatus, as_json: bool, verb: str) -> None:
@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         """Resolve Kafka's jars, format storage and start the broker; wait until it answers."""
         settings = Settings.load()
         try:
-            status = _broker(settings).start(port=port)
+            status = local_broker(settings).start(port=port)
         except BrokerError as exc:
             fail(str(exc), as_json=as_json, kind=type(exc).__name__)
         _show(status, as_json, "running")
@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
     def provision(as_json: bool = JSON_OPT) -> None:
         """Resolve Kafka's jars from Maven Central into the cache, without starting."""
         settings = Settings.load()
-        b = _broker(settings)
+        b = local_broker(settings)
         try:
             runtime = resolve(b.home, b.version, maven_settings=b.maven_settings)
         except BrokerError as exc:
@@ -87,9 +87,9 @@ def register(app: typer.Typer) -> None:
     @broker.command("stop")
     def stop(as_json: bool = JSON_OPT) -> None:
         """Stop the broker gracefully (SIGTERM, wait, then SIGKILL)."""
-        _show(_broker(Settings.load()).stop(), as_json, "stopped")
+        _show(local_broker(Settings.load()).stop(), as_json, "stopped")
 
     @broker.command("status")
     def status(as_json: bool = JSON_OPT) -> None:
         """Say whether the broker runs, with its address, pid and Kafka version."""
-        _show(_broker(Settings.load()).status(), as_json, "running")
+        _show(local_broker(Settings.load()).status(), as_json, "running")

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from consumers.reader import read_to_end
-from govbus.cli.broker_cmd import bootstrap_for
+from govbus.cli.broker_cmd import bootstrap_for, local_broker
 from govbus.cli.output import console, emit_json, fail
 from govbus.errors import GovbusError
 from govbus.settings import Settings
@@ -52,6 +52,7 @@ def register(app: typer.Typer) -> None:
         metrics_host: str = typer.Option("127.0.0.1", help="Address for /metrics."),
     ) -> None:
         """Run the gate and fan-out processors until SIGTERM or Ctrl-C."""
+        settings = Settings.load()
         argv = [
             "--bootstrap",
             _bootstrap(bootstrap, False),
@@ -66,6 +67,11 @@ def register(app: typer.Typer) -> None:
             argv += ["--catalog", str(catalog)]
         if namespace:
             argv += ["--namespace", namespace]
+        # On the local broker the processors run as their own principal (least privilege),
+        # through the authenticated listener, unless an address or credentials were given.
+        status = None if (bootstrap or settings.bootstrap) else local_broker(settings).status()
+        if status is not None and status.processor_credentials:
+            argv += ["--credentials-file", status.processor_credentials]
         if workers == 1:
             if metrics_port:
                 argv += ["--metrics-port", str(metrics_port), "--metrics-host", metrics_host]
