@@ -276,9 +276,19 @@ def high_watermarks(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], 
 
 
 def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The group's committed offsets on ``topic`` (retried while the coordinator moves)."""
+    deadline = time.monotonic() + WATERMARK_TIMEOUT_S
     with Consumer(bootstrap, group) as consumer:
         tps = [TopicPartition(topic, p) for p in _partitions(consumer, topic)]
-        return {tp.partition: tp.offset for tp in consumer.client.committed(tps, timeout=10.0)}
+        while True:
+            try:
+                found = consumer.client.committed(tps, timeout=10.0)
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+                continue
+            return {tp.partition: tp.offset for tp in found}
 
 
 def read_all(bootstrap: str, topic: str, record: str) -> tuple[list[dict[str, Any]], bool]:
