@@ -1,0 +1,371 @@
+"""The whole benchmark in one run on one broker: raw ceiling, govbus, peers, variants,
+partition scaling, latency under paced load. :func:`run_bench` returns the report (a
+JSON-able dict); every ratio in it is computed from the measured numbers it also holds.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import confluent_kafka
+
+from bench.measure import Progress
+from bench.peers import PEERS, available, peer_launcher
+from bench.pipeline import Setup, govbus_launcher
+from bench.raw import run_raw
+from bench.runs import Running, create_topics, rss_mib
+from bench.scenario import CONSUMERS, PARTIAL_GRANTS, SUBJECTS, make_events, new_scenario
+from bench.verify import count_committed
+from govbus.settings import Settings
+
+#: The project's goals (issue 9): design targets, not test thresholds.
+GOALS = {
+    "govbus_to_raw_min": 0.25,
+    "govbus_to_peer_min": 1.5,
+    "p99_ms_at_half_load_max": 50.0,
+    "audit_cost_max": 0.10,
+}
+DEFAULT_INTERVAL = Setup().commit_interval_s
+SECTIONS = ("raw", "govbus", "peers", "variants", "scaling", "latency")
+
+
+@dataclass(frozen=True)
+class Options:
+    events: int = 12_000
+    warmup: int = 300
+    seed: int = 7
+    #: Seconds of paced sending per latency point.
+    latency_s: float = 8.0
+    load_fractions: tuple[float, ...] = (0.25, 0.5, 0.8)
+    commit_intervals: tuple[float, ...] = (0.5, 0.05)
+    scaling: tuple[int, ...] = (1, 2, 4)
+    peers: tuple[str, ...] = PEERS
+    sections: tuple[str, ...] = SECTIONS
+    partitions: int = 3
+    profile: Path | None = None
+
+    @classmethod
+    def quick(cls) -> Options:
+        return cls(events=2_000, warmup=100, latency_s=3.0)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "warmup": self.warmup,
+            "seed": self.seed,
+            "latency_seconds_per_point": self.latency_s,
+            "load_fractions": list(self.load_fractions),
+            "commit_intervals_s": list(self.commit_intervals),
+            "scaling_partitions_and_workers": list(self.scaling),
+            "peers": list(self.peers),
+            "sections": list(self.sections),
+            "partitions": self.partitions,
+        }
+
+    def planned_steps(self) -> int:
+        """How many progress steps the run will take (see :class:`Tracker`)."""
+        sections = set(self.sections)
+        loads = len(self.load_fractions) if "latency" in sections else 0
+        steps = 1 if "raw" in sections else 0
+        if sections & {"govbus", "latency"}:
+            steps += 2 + (loads if DEFAULT_INTERVAL in self.commit_intervals else 0)
+        steps += 2 * len(self.peers) if "peers" in sections else 0
+        steps += 4 if "variants" in sections else 0
+        steps += 2 * len(self.scaling) if "scaling" in sections else 0
+        if "latency" in sections:
+            steps += sum(2 + loads for i in self.commit_intervals if i != DEFAULT_INTERVAL)
+        return steps + (2 if self.profile is not None else 0)
+
+
+@dataclass
+class Tracker:
+    """Progress: ``step(name, events)`` starts a step expecting ``events`` events;
+    ``on_events(n)`` counts events seen."""
+
+    on_step: Callable[[str, int], None] = lambda _name, _events: None
+    on_events: Progress = lambda _n: None
+    steps: list[tuple[str, float]] = field(default_factory=list)
+
+    def step(self, name: str, events: int) -> None:
+        self.steps.append((name, time.perf_counter()))
+        self.on_step(name, events)
+
+    def durations(self) -> list[dict[str, Any]]:
+        """Seconds each step took (the last one until now)."""
+        ends = [t for _, t in self.steps[1:]] + [time.perf_counter()]
+        return [
+            {"step": name, "seconds": round(end - start, 1)}
+            for (name, start), end in zip(self.steps, ends, strict=True)
+        ]
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    mem_kib = 0
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    except OSError:
+        pass
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu or platform.processor(),
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "load_average_at_start": [round(x, 2) for x in load],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "kafka_version": Settings.load().kafka_version,
+        "confluent_kafka": str(confluent_kafka.version()[0]),
+        "librdkafka": confluent_kafka.libversion()[0],
+        "quixstreams": _version("quixstreams"),
+        "faust_streaming": _version("faust-streaming"),
+    }
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a and b else None
+
+
+class Bench:
+    def __init__(self, bootstrap: str, options: Options, work_dir: Path, tracker: Tracker):
+        self.bootstrap = bootstrap
+        self.o = options
+        self.work_dir = work_dir
+        self.t = tracker
+
+    @contextmanager
+    def running(self, launcher: Any, label: str, partitions: int) -> Iterator[Running]:
+        self.t.step(f"{label}: starting", self.o.warmup)
+        with Running(
+            self.bootstrap,
+            self.work_dir,
+            launcher,
+            partitions=partitions,
+            warmup=self.o.warmup,
+            seed=self.o.seed,
+            label=label,
+            progress=self.t.on_events,
+        ) as run:
+            self.t.step(label, self.o.events)
+            yield run
+
+    def raw(self) -> dict[str, Any]:
+        self.t.step("raw confluent-kafka", self.o.events + self.o.warmup)
+        scenario = new_scenario()
+        create_topics(self.bootstrap, scenario, self.o.partitions)
+        events = make_events(scenario, self.o.events + self.o.warmup, self.o.seed)
+        result = run_raw(self.bootstrap, scenario.ingest_topic, events, self.o.partitions)
+        self.t.on_events(len(events))
+        return {
+            "events": result.events,
+            "mean_event_bytes": round(events.mean_bytes(), 1),
+            "produce_events_per_s": round(result.produce_eps, 1),
+            "consume_events_per_s": round(result.consume_eps, 1),
+            "events_per_s": round(result.events_per_s, 1),
+        }
+
+    def govbus_throughput(self, setup: Setup, label: str, verify: bool = False) -> dict[str, Any]:
+        with self.running(govbus_launcher(self.bootstrap, setup), label, setup.partitions) as run:
+            measured = run.throughput(self.o.events, self.t.on_events)
+        out = {**setup.describe(), **measured.describe(), **rss_mib(run.peak_rss)}
+        if verify:
+            out["feed_records"] = count_committed(
+                self.bootstrap, run.scenario.output_topics, run.sent
+            )
+        return out
+
+    def govbus_main(self, latency: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Throughput at the default setup, then (same workers) the latency points at the
+        default commit interval."""
+        setup = Setup(partitions=self.o.partitions)
+        points: list[dict[str, Any]] = []
+        with self.running(
+            govbus_launcher(self.bootstrap, setup), "govbus", setup.partitions
+        ) as run:
+            measured = run.throughput(self.o.events, self.t.on_events)
+            eps = measured.describe()["events_per_s"]
+            if latency and DEFAULT_INTERVAL in self.o.commit_intervals:
+                points = self.latency_points(run, setup.commit_interval_s, eps)
+        main = {**setup.describe(), **measured.describe(), **rss_mib(run.peak_rss)}
+        main["feed_records"] = count_committed(self.bootstrap, run.scenario.output_topics, run.sent)
+        return main, points
+
+    def latency_points(self, run: Running, interval: float, max_eps: float) -> list[dict[str, Any]]:
+        points = []
+        for fraction in self.o.load_fractions:
+            rate = max_eps * fraction
+            count = max(1, int(rate * self.o.latency_s))
+            self.t.step(f"latency: commit {interval} s, {fraction:.0%} load ({rate:,.0f}/s)", count)
+            summary = run.latency(rate, count, self.t.on_events)
+            points.append({"commit_interval_s": interval, "load_fraction": fraction, **summary})
+        return points
+
+    def peer(self, peer: str) -> dict[str, Any]:
+        if not available(peer):
+            return {"skipped": f"{peer} is not installed (pip install '.[bench]', README)"}
+        interval = Setup().commit_interval_s
+        launcher = peer_launcher(peer, self.bootstrap, interval)
+        with self.running(launcher, peer, self.o.partitions) as run:
+            measured = run.throughput(self.o.events, self.t.on_events)
+        return {
+            "version": _version("quixstreams" if peer == "quix-streams" else "faust-streaming"),
+            "processing_guarantee": "exactly-once",
+            "commit_interval_s": interval,
+            **measured.describe(),
+            **rss_mib(run.peak_rss),
+            "feed_records": count_committed(self.bootstrap, run.scenario.output_topics, run.sent),
+        }
+
+    def profile(self, path: Path) -> dict[str, Any]:
+        setup = Setup(partitions=self.o.partitions)
+        launcher = govbus_launcher(self.bootstrap, setup, profile=path)
+        with self.running(launcher, "govbus under pyinstrument", setup.partitions) as run:
+            measured = run.throughput(self.o.events, self.t.on_events)
+        return {
+            "events_per_s_under_profiler": measured.describe()["events_per_s"],
+            "file": str(path),
+        }
+
+
+def run_bench(
+    bootstrap: str,
+    options: Options,
+    work_dir: Path,
+    *,
+    broker: str = "given",
+    tracker: Tracker | None = None,
+) -> dict[str, Any]:
+    """Measure everything ``options.sections`` names; return the report."""
+    started = time.perf_counter()
+    tracker = tracker or Tracker()
+    bench = Bench(bootstrap, options, work_dir, tracker)
+    sections = set(options.sections)
+    report: dict[str, Any] = {
+        "benchmark": "pipeline",
+        "run_id": uuid.uuid4().hex[:8],
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "broker": broker,
+        "machine": machine(),
+        "settings": options.describe(),
+        "scenario": {
+            "agency_feeds": len(CONSUMERS),
+            "full_grants": len(CONSUMERS) - len(PARTIAL_GRANTS),
+            "per_field_grants": len(PARTIAL_GRANTS),
+            "open_feed": "desensitised (GM 9)",
+            "subjects": SUBJECTS,
+            "feed_records_per_event": len(CONSUMERS) + 1,
+        },
+        "goals": GOALS,
+    }
+    if "raw" in sections:
+        report["raw"] = bench.raw()
+    latency: list[dict[str, Any]] = []
+    if "govbus" in sections or "latency" in sections:
+        report["govbus"], latency = bench.govbus_main("latency" in sections)
+    if "peers" in sections:
+        report["peers"] = {peer: bench.peer(peer) for peer in options.peers}
+    if "variants" in sections:
+        base = Setup(partitions=options.partitions)
+        report["variants"] = {
+            "audit_off": bench.govbus_throughput(replace(base, audit=False), "govbus audit off"),
+            "at_least_once": bench.govbus_throughput(
+                replace(base, exactly_once=False), "govbus at-least-once"
+            ),
+        }
+    if "scaling" in sections:
+        report["scaling"] = [
+            bench.govbus_throughput(Setup(partitions=n, workers=n), f"govbus {n}p/{n}w")
+            for n in options.scaling
+        ]
+    if "latency" in sections and "govbus" in report:
+        max_eps = report["govbus"]["events_per_s"]
+        for interval in options.commit_intervals:
+            if interval == DEFAULT_INTERVAL:
+                continue
+            setup = Setup(partitions=options.partitions, commit_interval_s=interval)
+            label = f"govbus commit {interval} s"
+            with bench.running(govbus_launcher(bootstrap, setup), label, setup.partitions) as run:
+                latency += bench.latency_points(run, interval, max_eps)
+        report["latency"] = {"max_events_per_s": max_eps, "points": latency}
+    if options.profile is not None:
+        report["profile"] = bench.profile(options.profile)
+    report["ratios"] = ratios(report)
+    report["assessment"] = assess(report)
+    report["steps"] = tracker.durations()
+    report["elapsed_s"] = round(time.perf_counter() - started, 1)
+    return report
+
+
+def _eps(section: Any) -> float | None:
+    if isinstance(section, dict) and "events_per_s" in section:
+        return float(section["events_per_s"])
+    return None
+
+
+def ratios(report: dict[str, Any]) -> dict[str, float | None]:
+    """govbus / raw, govbus / each peer, and what audit and exactly once cost."""
+    gov = _eps(report.get("govbus"))
+    out: dict[str, float | None] = {}
+    if "raw" in report:
+        out["govbus_to_raw"] = ratio(gov, _eps(report["raw"]))
+    for peer, result in report.get("peers", {}).items():
+        out[f"govbus_to_{peer}"] = ratio(gov, _eps(result))
+    variants = report.get("variants", {})
+    off = _eps(variants.get("audit_off"))
+    alo = _eps(variants.get("at_least_once"))
+    if off and gov:
+        # Share of the audit-off throughput lost by auditing: 1 - on/off.
+        out["audit_cost"] = round(1 - gov / off, 3)
+    if alo and gov:
+        out["exactly_once_cost"] = round(1 - gov / alo, 3)
+    scaling = report.get("scaling", [])
+    if scaling and _eps(scaling[0]):
+        for row in scaling:
+            out[f"scaling_{row['partitions']}_to_1"] = ratio(_eps(row), _eps(scaling[0]))
+    return out
+
+
+def assess(report: dict[str, Any]) -> dict[str, Any]:
+    """Each goal: measured value, goal, met or not (None when not measured)."""
+    r = report["ratios"]
+    out: dict[str, Any] = {}
+    if "govbus_to_raw" in r:
+        out["govbus_to_raw"] = _goal(r["govbus_to_raw"], GOALS["govbus_to_raw_min"], True)
+    for key, value in r.items():
+        if key.startswith("govbus_to_") and key != "govbus_to_raw":
+            out[key] = _goal(value, GOALS["govbus_to_peer_min"], True)
+    half = [p for p in report.get("latency", {}).get("points", []) if p["load_fraction"] == 0.5]
+    for point in half:
+        key = f"p99_ms_at_half_load_commit_{point['commit_interval_s']}s"
+        out[key] = _goal(point["p99_ms"], GOALS["p99_ms_at_half_load_max"], False)
+    if "audit_cost" in r:
+        out["audit_cost"] = _goal(r["audit_cost"], GOALS["audit_cost_max"], False)
+    return out
+
+
+def _goal(value: float | None, goal: float, at_least: bool) -> dict[str, Any]:
+    met = None if value is None else (value >= goal if at_least else value <= goal)
+    return {"measured": value, "goal": goal, "met": met}

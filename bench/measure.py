@@ -1,0 +1,220 @@
+"""Measuring tools: the feed watcher, the senders, worker processes and their memory.
+
+* :class:`FeedWatcher` reads one output topic ``read_committed`` from the start (partitions
+  assigned, no group). The processor writes every output of an event in one transaction,
+  so the event's record on the *last* feed of its fan-out (the open feed) being readable
+  means all its feed records are committed.
+* :func:`send_burst` produces pre-encoded events as fast as the producer takes them;
+  :func:`send_paced` at a fixed rate, noting each event's send time.
+* :class:`Workers` runs worker processes and samples their resident memory with psutil
+  (peak = the kernel's high-water mark ``VmHWM`` where Linux gives it, else the highest
+  sample).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import confluent_kafka
+import psutil
+
+from bench.raw import produce_all
+from bench.scenario import Events
+from govbus.kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from schemas import decode
+
+#: A worker that has not produced its warm-up output by then is reported as failed.
+READY_TIMEOUT_S = 180.0
+#: Waiting for the last output of a run, counted from the last send.
+DRAIN_TIMEOUT_S = 180.0
+STOP_GRACE_S = 30.0
+RSS_SAMPLE_S = 0.2
+WATCH_BATCH = 1000
+#: The watcher's broker wait: short, so a record is seen soon after it becomes readable.
+WATCH_FETCH_WAIT_MS = 10
+
+Progress = Callable[[int], None]
+
+
+class FeedWatcher:
+    """Reads ``topic`` read_committed from the beginning and counts (or times) records."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.topic = topic
+        self.seen = 0
+        self._consumer = Consumer(
+            bootstrap,
+            f"bench-watch-{uuid.uuid4().hex[:8]}",
+            extra_config={"fetch.wait.max.ms": WATCH_FETCH_WAIT_MS},
+        )
+        meta = self._consumer.client.list_topics(topic, timeout=10.0).topics[topic]
+        self._consumer.assign(
+            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(meta.partitions)]
+        )
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def wait_count(
+        self, target: int, timeout_s: float, progress: Progress | None = None
+    ) -> float | None:
+        """Read until ``target`` records in all; the perf_counter time it was reached, or
+        None on timeout."""
+        deadline = time.perf_counter() + timeout_s
+        while self.seen < target:
+            if time.perf_counter() > deadline:
+                return None
+            got = len(self._consumer.consume(WATCH_BATCH, timeout_s=0.05))
+            self.seen += got
+            if got and progress:
+                progress(got)
+        return time.perf_counter()
+
+    def latencies(
+        self,
+        sent_at: dict[str, float],
+        target: int,
+        timeout_s: float,
+        progress: Progress | None = None,
+    ) -> list[float]:
+        """Seconds from send to readable, for each event id of ``sent_at`` seen before
+        ``target`` records were read in all (or the timeout, counted from now)."""
+        out: list[float] = []
+        deadline = time.perf_counter() + timeout_s
+        while self.seen < target and time.perf_counter() < deadline:
+            batch = self._consumer.consume(WATCH_BATCH, timeout_s=0.05)
+            now = time.perf_counter()
+            for msg in batch:
+                event_id = str(decode("FeedRecord", msg.value() or b"")["event_id"])
+                sent = sent_at.get(event_id)
+                if sent is not None:
+                    out.append(now - sent)
+            self.seen += len(batch)
+            if batch and progress:
+                progress(len(batch))
+        return out
+
+
+def new_producer(bootstrap: str) -> confluent_kafka.Producer:
+    """A producer with the pipeline's settings (acks=all, idempotence, linger 5 ms, lz4)."""
+    return confluent_kafka.Producer({**Producer.DEFAULTS, "bootstrap.servers": bootstrap})
+
+
+def send_burst(bootstrap: str, topic: str, events: Events) -> threading.Thread:
+    """Produce ``events`` in a background thread as fast as possible (started)."""
+    thread = threading.Thread(
+        target=lambda: produce_all(new_producer(bootstrap), topic, events), daemon=True
+    )
+    thread.start()
+    return thread
+
+
+@dataclass
+class Paced:
+    """A paced send in progress: event id -> perf_counter send time."""
+
+    thread: threading.Thread
+    sent_at: dict[str, float] = field(default_factory=dict)
+    started: float = 0.0
+    finished: float = 0.0
+
+
+def send_paced(bootstrap: str, topic: str, events: Events, rate: float) -> Paced:
+    """Produce ``events`` at ``rate`` per second in a background thread (started)."""
+    producer = new_producer(bootstrap)
+    paced = Paced(threading.Thread(daemon=True))
+
+    def run() -> None:
+        start = paced.started = time.perf_counter()
+        for i, (key, value, event_id) in enumerate(
+            zip(events.keys, events.values, events.ids, strict=True)
+        ):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            paced.sent_at[event_id] = time.perf_counter()
+            producer.produce(topic, value, key)
+            producer.poll(0)
+        paced.finished = time.perf_counter()
+        producer.flush(DRAIN_TIMEOUT_S)
+
+    paced.thread = threading.Thread(target=run, daemon=True)
+    paced.thread.start()
+    return paced
+
+
+def peak_rss(pid: int) -> int | None:
+    """The process's resident-set high-water mark in bytes (Linux), if readable."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+class Workers:
+    """Worker processes of one measurement, with their peak resident memory."""
+
+    def __init__(self, commands: Sequence[Sequence[str]], *, log_dir: Path, env: Any = None):
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.logs: list[Path] = []
+        for n, command in enumerate(commands):
+            log = log_dir / f"worker-{uuid.uuid4().hex[:6]}-{n}.log"
+            self.logs.append(log)
+            with log.open("wb") as out:
+                self.procs.append(
+                    subprocess.Popen(
+                        list(command),
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        env=env or os.environ.copy(),
+                    )
+                )
+        self._peak = [0] * len(self.procs)
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def _sample(self) -> None:
+        handles = [psutil.Process(p.pid) for p in self.procs]
+        while not self._stop.wait(RSS_SAMPLE_S):
+            for n, handle in enumerate(handles):
+                try:
+                    self._peak[n] = max(self._peak[n], handle.memory_info().rss)
+                except psutil.Error:
+                    continue
+
+    def check_alive(self) -> None:
+        for n, proc in enumerate(self.procs):
+            if proc.poll() is not None:
+                tail = self.logs[n].read_text(errors="replace")[-2000:]
+                raise SystemExit(f"worker {n} exited with {proc.returncode}:\n{tail}")
+
+    def stop(self) -> list[int]:
+        """SIGTERM every worker, wait; return each one's peak RSS in bytes."""
+        peaks = []
+        for n, proc in enumerate(self.procs):
+            hwm = peak_rss(proc.pid) if proc.poll() is None else None
+            peaks.append(max(hwm or 0, self._peak[n]))
+        self._stop.set()
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return peaks
