@@ -32,6 +32,8 @@ from bench.scenario import Events
 from govbus.kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from schemas import decode
 
+#: The repository: workers run from here, so ``python -m bench.…`` finds this package.
+ROOT = Path(__file__).resolve().parents[1]
 #: A worker that has not produced its warm-up output by then is reported as failed.
 READY_TIMEOUT_S = 180.0
 #: Waiting for the last output of a run, counted from the last send.
@@ -179,6 +181,7 @@ class Workers:
                         stdout=out,
                         stderr=subprocess.STDOUT,
                         env=env or os.environ.copy(),
+                        cwd=ROOT,
                     )
                 )
         self._peak = [0] * len(self.procs)
