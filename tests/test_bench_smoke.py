@@ -164,3 +164,24 @@ def test_ratios_are_missing_not_invented_when_a_measurement_is_missing() -> None
     assert r == {"govbus_to_quix-streams": None}
     report["ratios"] = r
     assert assess(report)["govbus_to_quix-streams"]["met"] is None
+
+
+@pytest.mark.broker
+def test_govbus_bench_cli_runs_the_harness_and_prints_its_json(
+    bootstrap: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from govbus.cli.main import app
+
+    args = ["bench", "--only", "raw", "--events", "50", "--bootstrap", bootstrap]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["settings"]["sections"] == ["raw"]
+    assert report["raw"]["events"] == 50 + report["settings"]["warmup"]
+    assert "govbus" not in report and report["ratios"] == {"govbus_to_raw": None}
+    assert report["assessment"]["govbus_to_raw"]["met"] is None
+    assert report["files"]["json"] == str(next(tmp_path.glob("pipeline-*.json")))
+    bad = CliRunner().invoke(app, ["bench", "--only", "nonsense", "--json"])
+    assert bad.exit_code == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from govbus.cli import (
+    bench_cmd,
     broker_cmd,
     catalog_cmd,
     compliance_cmd,
@@ -41,6 +42,7 @@ for _module in (
     run_cmd,
     monitor_cmd,
     compliance_cmd,
+    bench_cmd,
 ):
     _module.register(app)
 
