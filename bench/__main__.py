@@ -75,7 +75,7 @@ def _names(allowed: tuple[str, ...]) -> Any:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    p.add_argument("--events", type=int, help="events per throughput measurement (12000)")
+    p.add_argument("--events", type=int, help="events per throughput measurement (15000)")
     p.add_argument("--quick", action="store_true", help="small sizes (2000 events, 3 s points)")
     p.add_argument("--warmup", type=int, help="warm-up events per deployment (300)")
     p.add_argument("--seed", type=int, help="event generator seed (7)")

@@ -187,6 +187,9 @@ class Events:
     def __len__(self) -> int:
         return len(self.values)
 
+    def slice(self, start: int, stop: int) -> Events:
+        return Events(self.keys[start:stop], self.values[start:stop], self.ids[start:stop])
+
     def mean_bytes(self) -> float:
         return sum(len(v) for v in self.values) / max(1, len(self.values))
 

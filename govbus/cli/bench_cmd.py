@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def register(app: typer.Typer) -> None:
     @app.command("bench")
     def bench(
-        events: int = typer.Option(0, help="Events per throughput measurement (0: 12000)."),
+        events: int = typer.Option(0, help="Events per throughput measurement (0: 15000)."),
         quick: bool = typer.Option(False, "--quick", help="Small sizes (2000 events)."),
         only: str = typer.Option(
             "", help="Comma-separated sections: raw,govbus,peers,variants,scaling,latency."
