@@ -41,6 +41,8 @@ DRAIN_TIMEOUT_S = 180.0
 STOP_GRACE_S = 30.0
 RSS_SAMPLE_S = 0.2
 WATCH_BATCH = 1000
+#: Longest wait for the first readable record of a batch.
+WATCH_WAIT_S = 0.05
 #: The watcher's broker wait: short, so a record is seen soon after it becomes readable.
 WATCH_FETCH_WAIT_MS = 10
 
@@ -66,6 +68,16 @@ class FeedWatcher:
     def close(self) -> None:
         self._consumer.close()
 
+    def _batch(self, timeout_s: float) -> list[Any]:
+        """Whatever is readable now: wait up to ``timeout_s`` for the first record only,
+        then drain without waiting (``consume(n, t)`` would hold a partial batch until
+        ``t`` ran out, delaying what it already has)."""
+        first = self._consumer.client.poll(timeout_s)
+        if first is None:
+            return []
+        batch = [first] if first.error() is None else []
+        return batch + self._consumer.consume(WATCH_BATCH, timeout_s=0)
+
     def wait_count(
         self, target: int, timeout_s: float, progress: Progress | None = None
     ) -> float | None:
@@ -75,7 +87,7 @@ class FeedWatcher:
         while self.seen < target:
             if time.perf_counter() > deadline:
                 return None
-            got = len(self._consumer.consume(WATCH_BATCH, timeout_s=0.05))
+            got = len(self._batch(WATCH_WAIT_S))
             self.seen += got
             if got and progress:
                 progress(got)
@@ -93,7 +105,7 @@ class FeedWatcher:
         out: list[float] = []
         deadline = time.perf_counter() + timeout_s
         while self.seen < target and time.perf_counter() < deadline:
-            batch = self._consumer.consume(WATCH_BATCH, timeout_s=0.05)
+            batch = self._batch(WATCH_WAIT_S)
             now = time.perf_counter()
             for msg in batch:
                 event_id = str(decode("FeedRecord", msg.value() or b"")["event_id"])
