@@ -1,7 +1,8 @@
 """``python -m bench``: govbus throughput, latency and memory as ratios to raw Kafka and to
 Python peers, in one run on one broker (issue 9). See bench/README.md.
 
-    python -m bench [--events N] [--quick] [--bootstrap HOST:PORT] [--profile] [--out DIR]
+    python -m bench [--events N] [--quick] [--rounds R] [--only SECTIONS] [--profile]
+                    [--bootstrap HOST:PORT] [--out DIR] [--json]
 
 Broker: ``--bootstrap``, else ``GOVBUS_BOOTSTRAP``, else a local broker started on a
 temporary state directory and stopped at the end.
@@ -84,6 +85,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--commit-intervals", type=_floats, help="seconds (0.5,0.05)")
     p.add_argument("--scaling", type=_ints, help="partitions = workers (1,2,4)")
     p.add_argument("--peers", type=_names(PEERS), help=f"subset of {','.join(PEERS)}")
+    p.add_argument("--rounds", type=int, help="rounds of govbus/peers/variants (2; median)")
+    p.add_argument("--broker-warmup", type=int, help="untimed govbus events first (3000; 0: none)")
     p.add_argument("--only", type=_names(SECTIONS), help=f"subset of {','.join(SECTIONS)}")
     p.add_argument("--profile", action="store_true", help="one more govbus run under pyinstrument")
     p.add_argument("--bootstrap", default="", help="default: GOVBUS_BOOTSTRAP or a local broker")
@@ -104,6 +107,8 @@ def options_from(args: argparse.Namespace, stamp: str) -> Options:
         "scaling": args.scaling,
         "peers": args.peers,
         "sections": args.only,
+        "rounds": args.rounds,
+        "broker_warmup": args.broker_warmup,
     }
     chosen: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
     if args.profile:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -53,11 +54,17 @@ class Options:
     peers: tuple[str, ...] = PEERS
     sections: tuple[str, ...] = SECTIONS
     partitions: int = 3
+    #: Rounds of the main comparison (govbus, peers, variants), in rotated order; each
+    #: result is the median of its rounds.
+    rounds: int = 2
+    #: Events of an untimed govbus deployment before any measurement (a cold broker JVM
+    #: is slower at first; transactions are not exercised by the raw section).
+    broker_warmup: int = 3_000
     profile: Path | None = None
 
     @classmethod
     def quick(cls) -> Options:
-        return cls(events=2_000, warmup=100, latency_s=3.0)
+        return cls(events=2_000, warmup=100, latency_s=3.0, rounds=1, broker_warmup=500)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -71,20 +78,22 @@ class Options:
             "peers": list(self.peers),
             "sections": list(self.sections),
             "partitions": self.partitions,
+            "rounds": self.rounds,
+            "broker_warmup_events": self.broker_warmup,
         }
 
     def planned_steps(self) -> int:
         """How many progress steps the run will take (see :class:`Tracker`)."""
         sections = set(self.sections)
-        loads = len(self.load_fractions) if "latency" in sections else 0
+        compared = ("govbus" in sections) + 2 * ("variants" in sections)
+        compared += len(self.peers) if "peers" in sections else 0
         steps = 1 if "raw" in sections else 0
-        if sections & {"govbus", "latency"}:
-            steps += 2 + (loads if DEFAULT_INTERVAL in self.commit_intervals else 0)
-        steps += 2 * len(self.peers) if "peers" in sections else 0
-        steps += 4 if "variants" in sections else 0
+        if self.broker_warmup and sections - {"raw"}:
+            steps += 2
+        steps += 2 * compared * self.rounds
         steps += 2 * len(self.scaling) if "scaling" in sections else 0
-        if "latency" in sections:
-            steps += sum(2 + loads for i in self.commit_intervals if i != DEFAULT_INTERVAL)
+        if "latency" in sections and "govbus" in sections:
+            steps += len(self.commit_intervals) * (2 + len(self.load_fractions))
         return steps + (2 if self.profile is not None else 0)
 
 
@@ -200,21 +209,19 @@ class Bench:
             )
         return out
 
-    def govbus_main(self, latency: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Throughput at the default setup, then (same workers) the latency points at the
-        default commit interval."""
+    def warm_broker(self) -> None:
         setup = Setup(partitions=self.o.partitions)
-        points: list[dict[str, Any]] = []
         with self.running(
-            govbus_launcher(self.bootstrap, setup), "govbus", setup.partitions
+            govbus_launcher(self.bootstrap, setup), "broker warm-up (untimed)", setup.partitions
         ) as run:
-            measured = run.throughput(self.o.events, self.t.on_events)
-            eps = measured.describe()["events_per_s"]
-            if latency and DEFAULT_INTERVAL in self.o.commit_intervals:
-                points = self.latency_points(run, setup.commit_interval_s, eps)
-        main = {**setup.describe(), **measured.describe(), **rss_mib(run.peak_rss)}
-        main["feed_records"] = count_committed(self.bootstrap, run.scenario.output_topics, run.sent)
-        return main, points
+            run.throughput(self.o.broker_warmup, self.t.on_events)
+
+    def latency(self, interval: float, max_eps: float) -> list[dict[str, Any]]:
+        """A deployment at commit interval ``interval``; the paced points on it."""
+        setup = Setup(partitions=self.o.partitions, commit_interval_s=interval)
+        label = f"govbus commit {interval} s"
+        with self.running(govbus_launcher(self.bootstrap, setup), label, setup.partitions) as run:
+            return self.latency_points(run, interval, max_eps)
 
     def latency_points(self, run: Running, interval: float, max_eps: float) -> list[dict[str, Any]]:
         points = []
@@ -226,21 +233,25 @@ class Bench:
             points.append({"commit_interval_s": interval, "load_fraction": fraction, **summary})
         return points
 
-    def peer(self, peer: str) -> dict[str, Any]:
+    def peer(self, peer: str, verify: bool = False) -> dict[str, Any]:
         if not available(peer):
             return {"skipped": f"{peer} is not installed (pip install '.[bench]', README)"}
         interval = Setup().commit_interval_s
         launcher = peer_launcher(peer, self.bootstrap, interval)
         with self.running(launcher, peer, self.o.partitions) as run:
             measured = run.throughput(self.o.events, self.t.on_events)
-        return {
+        out = {
             "version": _version("quixstreams" if peer == "quix-streams" else "faust-streaming"),
             "processing_guarantee": "exactly-once",
             "commit_interval_s": interval,
             **measured.describe(),
             **rss_mib(run.peak_rss),
-            "feed_records": count_committed(self.bootstrap, run.scenario.output_topics, run.sent),
         }
+        if verify:
+            out["feed_records"] = count_committed(
+                self.bootstrap, run.scenario.output_topics, run.sent
+            )
+        return out
 
     def profile(self, path: Path) -> dict[str, Any]:
         setup = Setup(partitions=self.o.partitions)
@@ -285,19 +296,25 @@ def run_bench(
     }
     if "raw" in sections:
         report["raw"] = bench.raw()
-    latency: list[dict[str, Any]] = []
-    if "govbus" in sections or "latency" in sections:
-        report["govbus"], latency = bench.govbus_main("latency" in sections)
+    if options.broker_warmup and sections - {"raw"}:
+        bench.warm_broker()
+    compared = comparisons(bench, options)
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in compared}
+    for number in range(options.rounds):
+        shift = number % max(1, len(compared))
+        for name, measure in compared[shift:] + compared[:shift]:
+            rounds[name].append(measure(number == 0))
+    results = {name: combine(values) for name, values in rounds.items()}
+    if "govbus" in results:
+        report["govbus"] = results.pop("govbus")
+    peers = {p: results.pop(p) for p in options.peers if p in results}
     if "peers" in sections:
-        report["peers"] = {peer: bench.peer(peer) for peer in options.peers}
-    if "variants" in sections:
-        base = Setup(partitions=options.partitions)
-        report["variants"] = {
-            "audit_off": bench.govbus_throughput(replace(base, audit=False), "govbus audit off"),
-            "at_least_once": bench.govbus_throughput(
-                replace(base, exactly_once=False), "govbus at-least-once"
-            ),
+        report["peers"] = {
+            p: peers.get(p, {"skipped": f"{p} is not installed (README: bench extra)"})
+            for p in options.peers
         }
+    if results:
+        report["variants"] = results
     if "scaling" in sections:
         report["scaling"] = [
             bench.govbus_throughput(Setup(partitions=n, workers=n), f"govbus {n}p/{n}w")
@@ -305,14 +322,8 @@ def run_bench(
         ]
     if "latency" in sections and "govbus" in report:
         max_eps = report["govbus"]["events_per_s"]
-        for interval in options.commit_intervals:
-            if interval == DEFAULT_INTERVAL:
-                continue
-            setup = Setup(partitions=options.partitions, commit_interval_s=interval)
-            label = f"govbus commit {interval} s"
-            with bench.running(govbus_launcher(bootstrap, setup), label, setup.partitions) as run:
-                latency += bench.latency_points(run, interval, max_eps)
-        report["latency"] = {"max_events_per_s": max_eps, "points": latency}
+        points = [p for i in options.commit_intervals for p in bench.latency(i, max_eps)]
+        report["latency"] = {"max_events_per_s": max_eps, "points": points}
     if options.profile is not None:
         report["profile"] = bench.profile(options.profile)
     report["ratios"] = ratios(report)
@@ -321,6 +332,39 @@ def run_bench(
     report["steps"] = tracker.durations()
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
     return report
+
+
+Measure = Callable[[bool], dict[str, Any]]
+
+
+def comparisons(bench: Bench, options: Options) -> list[tuple[str, Measure]]:
+    """The measurements repeated in rounds: name -> measure(verify feeds)."""
+    sections = set(options.sections)
+    base = Setup(partitions=options.partitions)
+    out: list[tuple[str, Measure]] = []
+    if "govbus" in sections:
+        out.append(("govbus", lambda verify: bench.govbus_throughput(base, "govbus", verify)))
+    if "peers" in sections:
+        for peer in options.peers:
+            if available(peer):
+                out.append((peer, lambda verify, p=peer: bench.peer(p, verify)))  # type: ignore[misc]
+    if "variants" in sections:
+        off, alo = replace(base, audit=False), replace(base, exactly_once=False)
+        out.append(("audit_off", lambda _v: bench.govbus_throughput(off, "govbus audit off")))
+        out.append(
+            ("at_least_once", lambda _v: bench.govbus_throughput(alo, "govbus at-least-once"))
+        )
+    return out
+
+
+def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from its rounds: the first round's fields, events/s the median of the
+    rounds (each listed), peak RSS the highest."""
+    out = dict(rounds[0])
+    out["events_per_s"] = round(statistics.median(r["events_per_s"] for r in rounds), 1)
+    out["events_per_s_rounds"] = [r["events_per_s"] for r in rounds]
+    out["peak_rss_mib"] = max(r["peak_rss_mib"] for r in rounds)
+    return out
 
 
 def _eps(section: Any) -> float | None:
