@@ -99,8 +99,9 @@ def print_report(report: dict[str, Any], console: Console) -> None:
             _num(gov["events_per_s"]),
             "1.000x",
             _num(gov["peak_rss_mib"], 1),
-            f"{gov['partitions']} partitions, {gov['workers']} worker; feed records "
-            f"{min(feeds.values(), default=0):,}..{max(feeds.values(), default=0):,} per feed",
+            f"{gov['partitions']} partitions, {gov['workers']} worker; rounds "
+            f"{_rounds(gov)}; feed records {min(feeds.values(), default=0):,}.."
+            f"{max(feeds.values(), default=0):,} per feed",
         )
     for peer, result in report.get("peers", {}).items():
         if "skipped" in result:
@@ -111,7 +112,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
             _num(result["events_per_s"]),
             _ratio(ratios.get(f"govbus_to_{peer}")),
             _num(result["peak_rss_mib"], 1),
-            "exactly once, decode + key check + mask + fan-out only",
+            f"rounds {_rounds(result)}; exactly once; decode, key check, mask, fan-out",
         )
     variants = report.get("variants", {})
     for name, label in (
@@ -164,6 +165,10 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         met = "-" if g["met"] is None else ("yes" if g["met"] else "NO")
         goals.add_row(name, _num(g["measured"], 3), _num(g["goal"], 2), met)
     console.print(goals)
+
+
+def _rounds(result: dict[str, Any]) -> str:
+    return ", ".join(_num(v) for v in result.get("events_per_s_rounds", []))
 
 
 def _pct(value: float | None) -> str:
