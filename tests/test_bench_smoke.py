@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -192,7 +193,7 @@ def test_govbus_bench_cli_runs_the_harness_and_prints_its_json(
 
 
 def test_rounds_combine_to_the_median_rate_and_the_highest_memory() -> None:
-    rounds = [
+    rounds: list[dict[str, Any]] = [
         {"events_per_s": 900.0, "peak_rss_mib": 80.0, "feed_records": {"t": 5}},
         {"events_per_s": 1200.0, "peak_rss_mib": 85.5},
         {"events_per_s": 1000.0, "peak_rss_mib": 79.0},
