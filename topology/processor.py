@@ -139,7 +139,11 @@ class Processor:
 
     def step(self) -> int:
         """One batch (steps 3-5); returns the number of messages processed."""
-        msgs = self._consumer.consume(self.config.batch_size, timeout_s=POLL_TIMEOUT_S)
+        # Wait for the first message only, then take what is already there: consume(n, t)
+        # would otherwise hold a partial batch for the whole timeout.
+        msgs = self._consumer.consume(1, timeout_s=POLL_TIMEOUT_S)
+        if msgs and self.config.batch_size > 1:
+            msgs += self._consumer.consume(self.config.batch_size - 1, timeout_s=0)
         self._refresh_reference()
         if msgs:
             began = time.monotonic()
