@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from exchange.catalog import Catalog, ItemValue, KeyKind, in_force
 from exchange.grants import Grant
@@ -58,6 +59,21 @@ class IncomingEvent:
     authoritative: bool
     items: Mapping[str, ItemValue]
     message_key: bytes | None
+
+    @classmethod
+    def from_record(cls, raw: Mapping[str, Any], message_key: bytes | None) -> IncomingEvent:
+        """From a decoded ChangeEvent record (schemas/avro/ChangeEvent.avsc)."""
+        return cls(
+            event_id=str(raw["event_id"]),
+            entry=raw["entry"],
+            provider=raw["provider"],
+            subject_key=raw["subject_key"],
+            subject_kind=raw["subject_kind"],
+            operation=raw["operation"],
+            authoritative=raw["authoritative"],
+            items={i["name"]: i["after"] for i in raw["items"]},
+            message_key=message_key,
+        )
 
 
 @dataclass(frozen=True, slots=True)

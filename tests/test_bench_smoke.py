@@ -44,17 +44,7 @@ def test_bench_scenario_fans_out_to_five_agencies_and_the_masked_open_feed(
     events = make_events(scenario, 20, seed=3)
     for key, value in zip(events.keys, events.values, strict=True):
         raw = decode("ChangeEvent", value)
-        event = IncomingEvent(
-            event_id=str(raw["event_id"]),
-            entry=raw["entry"],
-            provider=raw["provider"],
-            subject_key=raw["subject_key"],
-            subject_kind=raw["subject_kind"],
-            operation=raw["operation"],
-            authoritative=raw["authoritative"],
-            items={i["name"]: i["after"] for i in raw["items"]},
-            message_key=key,
-        )
+        event = IncomingEvent.from_record(raw, key)
         result = decide(event, scenario.entry, loaded.catalog, loaded.grants, {}, datetime.now(UTC))
         assert result.outcome == "accepted"
         recipients = {r.id: d for d in result.deliveries for r in d.recipients}

@@ -249,20 +249,6 @@ class _Plan:
                 )
 
 
-def _incoming(raw: dict[str, Any], key: bytes | None) -> IncomingEvent:
-    return IncomingEvent(
-        event_id=str(raw["event_id"]),
-        entry=raw["entry"],
-        provider=raw["provider"],
-        subject_key=raw["subject_key"],
-        subject_kind=raw["subject_kind"],
-        operation=raw["operation"],
-        authoritative=raw["authoritative"],
-        items={i["name"]: i["after"] for i in raw["items"]},
-        message_key=key,
-    )
-
-
 def gate_event(
     ref: _Reference, table: GateTable, tp: tuple[str, int, int], key: bytes | None, value: bytes
 ) -> list[Output]:
@@ -275,7 +261,7 @@ def gate_event(
     except SchemaError as exc:
         plan.dead_letter(tp, key, value, None, exc.code or "undecodable", str(exc), "decode")
         return plan.out
-    ev = _incoming(raw, key)
+    ev = IncomingEvent.from_record(raw, key)
     stored = table.get(key) if key is not None else None
     subject = (key or b"").decode("utf-8", errors="replace")
     states = decode_records(subject, stored) if stored is not None else {}

@@ -293,17 +293,7 @@ class Processor:
             out.dead_letter(msg, None, exc.code or "undecodable", str(exc), "decode")
             return
         entry_id = topic[len(INGEST_PREFIX) :]
-        event = IncomingEvent(
-            event_id=str(raw["event_id"]),
-            entry=raw["entry"],
-            provider=raw["provider"],
-            subject_key=raw["subject_key"],
-            subject_kind=raw["subject_kind"],
-            operation=raw["operation"],
-            authoritative=raw["authoritative"],
-            items={i["name"]: i["after"] for i in raw["items"]},
-            message_key=msg.key(),
-        )
+        event = IncomingEvent.from_record(raw, msg.key())
         states = (
             self._state.get(topic, partition, _subject_hint(msg)) if msg.key() is not None else {}
         )
