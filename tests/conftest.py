@@ -1,8 +1,14 @@
 """Shared fixtures: one real Kafka broker per test session, unique names, databases.
 
-Broker, in order: ``GOVBUS_BOOTSTRAP`` from the environment; a testcontainers Kafka (KRaft)
-when a Docker engine answers; else the project's own local broker process. When none can be
-had, every test that needs it fails with the reason. It never skips.
+Broker, in order: ``GOVBUS_BOOTSTRAP`` from the environment (with ``GOVBUS_CREDENTIALS_FILE``
+when it asks for credentials); a testcontainers Kafka (KRaft) when a Docker engine answers;
+else the project's own local broker process. When none can be had, every test that needs it
+fails with the reason. It never skips.
+
+The local broker admits no unauthenticated client: tests act as its administrator through
+``kafka_config`` (librdkafka settings, SASL included, bootstrap excluded), and the session
+exports ``GOVBUS_CREDENTIALS_FILE`` (the administrator's file, mode 0600) so that
+``Settings.load()`` and ``govbus`` subprocesses connect the same way.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ class BrokerSource:
 
     ``agency_bootstrap``/``ca_location``: its SASL_SSL agency listener (issue 7), known for
     the local broker or from ``GOVBUS_AGENCY_BOOTSTRAP``/``GOVBUS_CA_LOCATION``;
-    ``processor_credentials``: the processors' credentials file (local broker only)."""
+    ``processor_credentials``: the processors' credentials file (local broker only);
+    ``client_config``: the administrator's librdkafka settings without ``bootstrap.servers``."""
 
     def __init__(
         self,
@@ -48,8 +55,10 @@ class BrokerSource:
         agency_bootstrap: str = "",
         ca_location: str = "",
         processor_credentials: str = "",
+        client_config: dict[str, str] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.client_config = dict(client_config or {})
         self.kind = kind
         self.agency_bootstrap = agency_bootstrap or os.environ.get("GOVBUS_AGENCY_BOOTSTRAP", "")
         self.ca_location = ca_location or os.environ.get("GOVBUS_CA_LOCATION", "")
@@ -60,7 +69,7 @@ class BrokerSource:
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerSource]:
     env = os.environ.get("GOVBUS_BOOTSTRAP")
     if env:
-        yield BrokerSource(env, "environment")
+        yield BrokerSource(env, "environment", client_config=dict(Settings.load().kafka))
         return
     if _docker_answers():
         from testcontainers.kafka import KafkaContainer
@@ -87,10 +96,14 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerSource]:
             f"and the local broker failed: {exc}",
             pytrace=False,
         )
-    # CLI tests (`govbus agency add`) hand out this broker's agency listener.
+    # CLI tests (`govbus agency add`) hand out this broker's agency listener; everything
+    # else connects as the administrator, the only user of the loopback ADMIN listener.
+    admin = local.admin_config()
+    admin.pop("bootstrap.servers", None)
     listener = {
         "GOVBUS_AGENCY_BOOTSTRAP": str(status.agency_bootstrap),
         "GOVBUS_CA_LOCATION": str(status.ca_location),
+        "GOVBUS_CREDENTIALS_FILE": str(status.admin_credentials),
     }
     saved = {k: os.environ.get(k) for k in listener}
     os.environ.update(listener)
@@ -101,6 +114,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerSource]:
             agency_bootstrap=str(status.agency_bootstrap),
             ca_location=str(status.ca_location),
             processor_credentials=str(status.processor_credentials),
+            client_config=admin,
         )
     finally:
         for key, value in saved.items():
@@ -114,6 +128,12 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerSource]:
 @pytest.fixture(scope="session")
 def bootstrap(broker: BrokerSource) -> str:
     return broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def kafka_config(broker: BrokerSource) -> dict[str, str]:
+    """The administrator's client settings for ``bootstrap`` (pass as ``extra_config``)."""
+    return dict(broker.client_config)
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ from consumers.reference import ReferenceView
 from exchange.catalog_loader import check_catalog_file
 from govbus.broker.local import LocalBroker
 from govbus.errors import GovbusError
+from govbus.connection import connected
 from govbus.kafka import Producer
 from govbus.settings import Settings
 from producers.model import Draft
@@ -83,6 +84,8 @@ def run_demo(
         report.bootstrap = str(status.bootstrap)
         report.broker_started_here = not status.already_running
         say(f"broker {report.bootstrap} ({'started' if report.broker_started_here else 'running'})")
+        # The local broker admits its administrator only: the story is told as it.
+        settings = connected(settings)
     try:
         _Story(settings, report, say, catalog).tell()
     finally:

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from consumers.reference import ReferenceView
 from exchange.catalog_loader import load_catalog
+from govbus.connection import connected
 from govbus.credentials import read_client_config
 from govbus.settings import Settings
 from monitoring.metrics import ProcessorMetrics
@@ -111,7 +112,7 @@ def worker_main(argv: Sequence[str] | None = None) -> None:
         registry = CollectorRegistry()
         metrics = ProcessorMetrics.create(registry)
         start_http_server(args.metrics_port, addr=args.metrics_host, registry=registry)
-    bootstrap, extra = args.bootstrap, dict(Settings.load().kafka)
+    bootstrap, extra = args.bootstrap, dict(connected(Settings.load()).kafka)
     if args.credentials_file is not None:
         extra = read_client_config(args.credentials_file)
         bootstrap = extra.pop("bootstrap.servers", bootstrap)

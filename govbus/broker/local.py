@@ -3,18 +3,24 @@
 Layout under ``<home>/broker``: ``server.properties``, ``data/`` (the KRaft log dir),
 ``broker.pid``, ``broker.log``, ``state.json`` (ports, version, bootstrap addresses) and
 ``tls/`` (the project-made CA and broker certificate, :mod:`govbus.broker.tls`) and
-``credentials/govbus-processor.json`` (the processors' client config, mode 0600).
+``credentials/`` (mode 0600 files: ``govbus-processor.json``, the processors' client config;
+``govbus-admin.json``, the administrator's; ``govbus-controller.json``, the quorum's secret).
+``server.properties`` holds the static secrets too, so it is written with mode 0600.
 
-Listeners (all on 127.0.0.1):
+Listeners (all on 127.0.0.1); no listener admits an unauthenticated client, and
+``User:ANONYMOUS`` has no rights at all:
 
 - ``AGENCY`` (SASL_SSL, SCRAM-SHA-512): the only way agencies and the bus's processors
   reach the broker; every request is checked by the KRaft ``StandardAuthorizer`` with
   ``allow.everyone.if.no.acl.found=false`` (credentials and ACLs: :mod:`govbus.access`).
-- ``PLAINTEXT``: loopback-only tooling and administration. Its clients are
-  ``User:ANONYMOUS``, a super user, because the controller and inter-broker traffic use it
-  too and because a PLAINTEXT listener cannot authenticate anyone. Whoever has a shell on
-  the broker host can therefore use it; docs/security.md states this threat model.
-- ``CONTROLLER`` (PLAINTEXT, loopback): the KRaft quorum.
+- ``ADMIN`` (SASL_PLAINTEXT, PLAIN, loopback): administration and tooling, and the
+  inter-broker listener. It admits exactly one user, ``govbus-admin`` (a super user), whose
+  password is generated at the first start and kept in ``credentials/govbus-admin.json``;
+  ``govbus`` commands on this host read that file. PLAIN with a static user, not SCRAM, so
+  the administrator exists before the metadata log does and survives a re-format.
+- ``CONTROLLER`` (SASL_PLAINTEXT, PLAIN, loopback): the KRaft quorum, user
+  ``govbus-controller`` (SCRAM cannot serve a KRaft controller listener: its credentials live
+  in the metadata the controller serves).
 
 Start protocol:
 
@@ -22,9 +28,9 @@ Start protocol:
 2. Check ``java``; resolve Kafka's jars (cached after the first time).
 3. Choose ports: the requested one (refused if taken), else the previous run's ports when
    free, else free ports from the kernel (bind to port 0).
-4. Make (or keep) the TLS material, write ``server.properties`` and format the storage
-   directory once (static quorum, ``controller.quorum.voters``, so formatted *without*
-   ``--standalone``).
+4. Make (or keep) the TLS material and the administrator's and quorum's secrets, write
+   ``server.properties`` (mode 0600) and format the storage directory once (static
+   quorum, ``controller.quorum.voters``, so formatted *without* ``--standalone``).
 5. Start the JVM in its own session, output appended to ``broker.log``, heap capped.
 6. Poll a metadata request until it answers: an open port is not readiness.
 7. Only then write the pid file and ``state.json``.
@@ -48,6 +54,7 @@ from pathlib import Path
 from govbus.access import PROCESSOR_CREDENTIALS, AccessControl, AgencyListener
 from govbus.broker.provision import KafkaRuntime, require_tool, resolve
 from govbus.broker.tls import TlsFiles, ensure_tls
+from govbus.credentials import new_password, read_client_config, write_credentials
 from govbus.errors import BrokerStartError, GovbusError, PortInUseError
 from govbus.kafka.admin import Admin
 
@@ -62,9 +69,16 @@ FORMAT_TIMEOUT_S = 120.0
 MIN_HEAP = "256m"
 HOST = "127.0.0.1"
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
-#: The principal of the loopback PLAINTEXT (tooling) and CONTROLLER listeners.
-SUPER_USERS = "User:ANONYMOUS"
+#: The only user of the ADMIN listener, and the KRaft quorum's user: the super users.
+ADMIN_USER = "govbus-admin"
+CONTROLLER_USER = "govbus-controller"
+SUPER_USERS = f"User:{ADMIN_USER};User:{CONTROLLER_USER}"
+ADMIN_CREDENTIALS = Path("credentials") / f"{ADMIN_USER}.json"
+CONTROLLER_CREDENTIALS = Path("credentials") / f"{CONTROLLER_USER}.json"
 SASL_MECHANISM = "SCRAM-SHA-512"
+#: Static users on the loopback ADMIN and CONTROLLER listeners (see the module docstring).
+STATIC_MECHANISM = "PLAIN"
+PROPERTIES_MODE = 0o600
 #: Authenticated agency sessions re-authenticate at least this often, so a revoked or
 #: rotated password stops an open connection too (KIP-368; librdkafka >= 2.2 supports it).
 REAUTH_MS = 10 * 60 * 1000
@@ -87,6 +101,8 @@ class BrokerStatus:
     ca_location: str | None = None
     #: The processors' credentials file (mode 0600): client config for User:govbus-processor.
     processor_credentials: str | None = None
+    #: The administrator's credentials file (mode 0600): client config of the ADMIN listener.
+    admin_credentials: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -161,6 +177,7 @@ class LocalBroker:
         agency = state.get("agency_bootstrap")
         ca = state.get("ca_location")
         creds = state.get("processor_credentials")
+        admin = state.get("admin_credentials")
         return BrokerStatus(
             running=pid is not None,
             bootstrap=str(bootstrap) if pid is not None and bootstrap else None,
@@ -171,7 +188,12 @@ class LocalBroker:
             agency_bootstrap=str(agency) if pid is not None and agency else None,
             ca_location=str(ca) if pid is not None and ca else None,
             processor_credentials=str(creds) if pid is not None and creds else None,
+            admin_credentials=str(admin) if pid is not None and admin else None,
         )
+
+    def admin_config(self) -> dict[str, str]:
+        """The administrator's client settings (bootstrap included) of the running broker."""
+        return read_client_config(self.dir / ADMIN_CREDENTIALS)
 
     @property
     def tls_dir(self) -> Path:
@@ -192,15 +214,17 @@ class LocalBroker:
         # Step 4: TLS material, configuration and storage.
         self.dir.mkdir(parents=True, exist_ok=True)
         tls = ensure_tls(self.tls_dir, HOST)
-        self._write_properties(broker_port, controller_port, agency_port, tls)
+        bootstrap = f"{HOST}:{broker_port}"
+        agency_bootstrap = f"{HOST}:{agency_port}"
+        admin = self._static_user(ADMIN_CREDENTIALS, ADMIN_USER, bootstrap)
+        controller = self._static_user(CONTROLLER_CREDENTIALS, CONTROLLER_USER, "")
+        self._write_properties(broker_port, controller_port, agency_port, tls, admin, controller)
         self._format_storage(java, runtime)
         # Step 5: the JVM, detached from our session so it outlives this command.
         proc = self._spawn(java, runtime)
-        bootstrap = f"{HOST}:{broker_port}"
-        agency_bootstrap = f"{HOST}:{agency_port}"
-        # Step 6: readiness is a metadata answer.
+        # Step 6: readiness is a metadata answer (as the administrator: nothing else answers).
         try:
-            self._wait_ready(proc, bootstrap, timeout_s)
+            self._wait_ready(proc, admin, timeout_s)
         except GovbusError:
             _terminate(proc.pid, grace_s=5.0)
             raise
@@ -209,7 +233,9 @@ class LocalBroker:
         listener = AgencyListener(agency_bootstrap, str(tls.ca_cert))
         processor_file = self.dir / PROCESSOR_CREDENTIALS
         try:
-            AccessControl(bootstrap, listener=listener).ensure_processor(processor_file)
+            AccessControl(bootstrap, extra_config=admin, listener=listener).ensure_processor(
+                processor_file
+            )
         except GovbusError:
             _terminate(proc.pid, grace_s=5.0)
             raise
@@ -224,6 +250,7 @@ class LocalBroker:
                     "agency_bootstrap": agency_bootstrap,
                     "ca_location": str(tls.ca_cert),
                     "processor_credentials": str(processor_file),
+                    "admin_credentials": str(self.dir / ADMIN_CREDENTIALS),
                     "kafka_version": self.version,
                 }
             )
@@ -239,6 +266,7 @@ class LocalBroker:
             agency_bootstrap=agency_bootstrap,
             ca_location=str(tls.ca_cert),
             processor_credentials=str(processor_file),
+            admin_credentials=str(self.dir / ADMIN_CREDENTIALS),
         )
 
     def stop(self, *, grace_s: float = STOP_GRACE_S) -> BrokerStatus:
@@ -277,8 +305,30 @@ class LocalBroker:
             port = free_port()
         return port
 
+    def _static_user(self, relative: Path, user: str, bootstrap: str) -> dict[str, str]:
+        """A static user's client settings; its password is kept across starts (running
+        tools stay connected) and made with the OS CSPRNG the first time."""
+        path = self.dir / relative
+        kept = read_client_config(path).get("sasl.password") if path.exists() else None
+        config = {
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": STATIC_MECHANISM,
+            "sasl.username": user,
+            "sasl.password": kept or new_password(),
+        }
+        if bootstrap:
+            config = {"bootstrap.servers": bootstrap, **config}
+        write_credentials(path, f"User:{user}", config)
+        return config
+
     def _write_properties(
-        self, broker_port: int, controller_port: int, agency_port: int, tls: TlsFiles
+        self,
+        broker_port: int,
+        controller_port: int,
+        agency_port: int,
+        tls: TlsFiles,
+        admin: dict[str, str],
+        controller: dict[str, str],
     ) -> None:
         data = self.dir / "data"
         agency = "listener.name.agency."
@@ -287,17 +337,22 @@ class LocalBroker:
             "node.id": "1",
             "controller.quorum.voters": f"1@{HOST}:{controller_port}",
             "listeners": (
-                f"PLAINTEXT://{HOST}:{broker_port},AGENCY://{HOST}:{agency_port},"
+                f"ADMIN://{HOST}:{broker_port},AGENCY://{HOST}:{agency_port},"
                 f"CONTROLLER://{HOST}:{controller_port}"
             ),
-            "advertised.listeners": (
-                f"PLAINTEXT://{HOST}:{broker_port},AGENCY://{HOST}:{agency_port}"
-            ),
+            "advertised.listeners": f"ADMIN://{HOST}:{broker_port},AGENCY://{HOST}:{agency_port}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
+            "inter.broker.listener.name": "ADMIN",
             "listener.security.protocol.map": (
-                "PLAINTEXT:PLAINTEXT,AGENCY:SASL_SSL,CONTROLLER:PLAINTEXT"
+                "ADMIN:SASL_PLAINTEXT,AGENCY:SASL_SSL,CONTROLLER:SASL_PLAINTEXT"
             ),
+            # The loopback ADMIN and CONTROLLER listeners admit one static user each.
+            "sasl.mechanism.inter.broker.protocol": STATIC_MECHANISM,
+            "sasl.mechanism.controller.protocol": STATIC_MECHANISM,
+            "listener.name.admin.sasl.enabled.mechanisms": STATIC_MECHANISM,
+            "listener.name.admin.plain.sasl.jaas.config": _plain_jaas(admin),
+            "listener.name.controller.sasl.enabled.mechanisms": STATIC_MECHANISM,
+            "listener.name.controller.plain.sasl.jaas.config": _plain_jaas(controller),
             # Every request is authorised; no ACL means no access.
             "authorizer.class.name": AUTHORIZER,
             "allow.everyone.if.no.acl.found": "false",
@@ -326,7 +381,14 @@ class LocalBroker:
             "auto.create.topics.enable": "false",
             "log.retention.hours": "-1",
         }
-        self.properties_file.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        text = "".join(f"{k}={v}\n" for k, v in props.items())
+        # Secrets inside: mode 0600 from the first byte, replaced atomically.
+        tmp = self.properties_file.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PROPERTIES_MODE)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, self.properties_file)
 
     def _format_storage(self, java: str, runtime: KafkaRuntime) -> None:
         if (self.dir / "data" / "meta.properties").exists():
@@ -380,9 +442,11 @@ class LocalBroker:
         config = resources.files("govbus.broker").joinpath("log4j2.properties")
         return [f"-Dlog4j2.configurationFile={config}"]
 
-    def _wait_ready(self, proc: subprocess.Popen[bytes], bootstrap: str, timeout_s: float) -> None:
+    def _wait_ready(
+        self, proc: subprocess.Popen[bytes], config: dict[str, str], timeout_s: float
+    ) -> None:
         deadline = time.monotonic() + timeout_s
-        admin = Admin(bootstrap)
+        admin = Admin(config["bootstrap.servers"], extra_config=config)
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise BrokerStartError(
@@ -417,6 +481,15 @@ class LocalBroker:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
+
+
+def _plain_jaas(config: dict[str, str]) -> str:
+    """The listener's PLAIN login: its one user (server side) and the broker's own login."""
+    user, password = config["sasl.username"], config["sasl.password"]
+    return (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="{user}" password="{password}" user_{user}="{password}";'
+    )
 
 
 def _is_our_broker(pid: int, properties: Path) -> bool:

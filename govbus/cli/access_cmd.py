@@ -20,6 +20,7 @@ import typer
 from govbus.access import AccessControl, AgencyListener, check_agency_id
 from govbus.broker.local import LocalBroker
 from govbus.cli.output import console, emit_json, fail
+from govbus.connection import connected
 from govbus.credentials import write_credentials
 from govbus.errors import AccessError
 from govbus.settings import Settings
@@ -46,7 +47,9 @@ def agency_listener(settings: Settings) -> AgencyListener | None:
 
 def access_control(settings: Settings, admin_bootstrap: str) -> AccessControl:
     return AccessControl(
-        admin_bootstrap, extra_config=settings.kafka, listener=agency_listener(settings)
+        admin_bootstrap,
+        extra_config=connected(settings).kafka,
+        listener=agency_listener(settings),
     )
 
 

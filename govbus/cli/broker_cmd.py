@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
-from govbus.broker.local import BrokerStatus, LocalBroker
+from govbus.broker.local import BrokerStatus
 from govbus.broker.provision import resolve
 from govbus.cli.output import console, emit_json, fail
+from govbus.connection import connected, local_broker
 from govbus.errors import BrokerError
 from govbus.settings import Settings
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 
 
-def local_broker(settings: Settings) -> LocalBroker:
-    return LocalBroker(
-        settings.home,
-        settings.kafka_version,
-        settings.broker_heap,
-        maven_settings=Path(settings.maven_settings) if settings.maven_settings else None,
-    )
-
-
 def bootstrap_for(settings: Settings) -> str:
     """The configured bootstrap address, else the running local broker's, else ''."""
-    if settings.bootstrap:
-        return settings.bootstrap
-    return local_broker(settings).status().bootstrap or ""
+    return connected(settings).bootstrap
 
 
 def _show(status: BrokerStatus, as_json: bool, verb: str) -> None:

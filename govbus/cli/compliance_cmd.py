@@ -13,6 +13,7 @@ from rich.table import Table
 from exchange.catalog import LEGAL_TZ
 from govbus.cli.monitor_cmd import catalog_source, resolve_bootstrap
 from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
+from govbus.connection import connected
 from govbus.errors import GovbusError
 from govbus.settings import Settings
 from monitoring.compliance import (
@@ -103,7 +104,10 @@ def register(app: typer.Typer) -> None:
             if agency and cat.agency(agency) is None:
                 fail(f"unknown agency {agency!r}", as_json=as_json, code=EXIT_USAGE)
             facts = read_facts(
-                address, cat, group_pattern=groups or None, extra_config=Settings.load().kafka
+                address,
+                cat,
+                group_pattern=groups or None,
+                extra_config=connected(Settings.load()).kafka,
             )
         except GovbusError as exc:
             fail(str(exc), as_json=as_json)

@@ -22,6 +22,7 @@ from exchange.catalog import Catalog
 from exchange.catalog_loader import load_catalog
 from govbus.cli.broker_cmd import bootstrap_for
 from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
+from govbus.connection import connected
 from govbus.errors import GovbusError
 from govbus.settings import Settings
 from monitoring.burrow import MIN_SAMPLES, WINDOW_SIZE
@@ -58,7 +59,10 @@ def catalog_source(
             fail(f"{catalog}: {exc}", as_json=as_json, code=EXIT_USAGE)
         return lambda: fixed
     view = ReferenceView(
-        bootstrap, extra_config=Settings.load().kafka, namespace=namespace, create_topics=False
+        bootstrap,
+        extra_config=connected(Settings.load()).kafka,
+        namespace=namespace,
+        create_topics=False,
     )
     return lambda: view.refresh().catalog
 
@@ -116,7 +120,7 @@ def register(app: typer.Typer) -> None:
             group_pattern=groups or None,
             window=window,
             min_samples=min(min_samples, window),
-            extra_config=Settings.load().kafka,
+            extra_config=connected(Settings.load()).kafka,
         )
         if once:
             mon = Monitor(config, source)

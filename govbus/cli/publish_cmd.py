@@ -11,8 +11,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from exchange.catalog_loader import load_catalog
-from govbus.cli.broker_cmd import bootstrap_for
 from govbus.cli.output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, console, emit_json, fail
+from govbus.connection import connected
 from govbus.errors import GovbusError, KafkaTimeoutError
 from govbus.settings import Settings
 from producers import AgencyPublisher, PublishResult, PublishStatus
@@ -228,7 +228,8 @@ def register(app: typer.Typer) -> None:
             topic = topic_name(TopicKind.INGEST, entry)
         except (InputFileError, GovbusError) as exc:
             fail(str(exc), as_json=as_json, code=EXIT_USAGE, kind=type(exc).__name__)
-        address = bootstrap or bootstrap_for(settings)
+        settings = connected(settings)
+        address = bootstrap or settings.bootstrap
         if not address:
             fail(
                 "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",

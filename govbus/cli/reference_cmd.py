@@ -29,9 +29,9 @@ from exchange.catalog_loader import check_catalog_file
 from exchange.grants import Grant, is_active
 from govbus.access import RESERVED_PREFIX
 from govbus.cli import access_cmd
-from govbus.cli.broker_cmd import bootstrap_for
 from govbus.cli.catalog_cmd import report as validation_report
 from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, err_console, fail
+from govbus.connection import connected
 from govbus.errors import DomainError, GovbusError
 from govbus.settings import Settings
 from producers.reference_service import ReferenceService
@@ -87,8 +87,8 @@ def _store(settings: Settings) -> ReferenceStore:
 
 
 def _service(bootstrap: str, namespace: str, as_json: bool) -> ReferenceService:
-    settings = Settings.load()
-    address = bootstrap or bootstrap_for(settings)
+    settings = connected(Settings.load())
+    address = bootstrap or settings.bootstrap
     if not address:
         fail(
             "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",

@@ -10,8 +10,9 @@ import typer
 from rich.table import Table
 
 from consumers.reader import read_to_end
-from govbus.cli.broker_cmd import bootstrap_for, local_broker
+from govbus.cli.broker_cmd import bootstrap_for
 from govbus.cli.output import console, emit_json, fail
+from govbus.connection import connected, local_broker
 from govbus.errors import GovbusError
 from govbus.settings import Settings
 from schemas import decode
@@ -103,7 +104,7 @@ def register(app: typer.Typer) -> None:
                     topic,
                     lambda b: decode("FeedRecord", b),
                     group_id=None if from_beginning else f"{agency}.tail",
-                    extra_config=Settings.load().kafka,
+                    extra_config=connected(Settings.load()).kafka,
                     limit=limit or None,
                 )
             ]
@@ -141,7 +142,7 @@ def register(app: typer.Typer) -> None:
                     address,
                     topic_name(TopicKind.CONFLICTS),
                     lambda b: decode("Conflict", b),
-                    extra_config=Settings.load().kafka,
+                    extra_config=connected(Settings.load()).kafka,
                 )
                 if not entry or r.value["entry"] == entry
             ]

@@ -8,8 +8,8 @@ import typer
 
 from exchange.catalog import LifecycleState
 from exchange.catalog_loader import load_catalog
-from govbus.cli.broker_cmd import bootstrap_for
 from govbus.cli.output import console, emit_json, fail
+from govbus.connection import connected
 from govbus.errors import GovbusError
 from govbus.kafka import Admin, TopicSpec
 from govbus.settings import Settings
@@ -29,8 +29,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JSON_OPT,
     ) -> None:
         """Create the topics of every published entry and registered agency (idempotent)."""
-        settings = Settings.load()
-        address = bootstrap or bootstrap_for(settings)
+        settings = connected(Settings.load())
+        address = bootstrap or settings.bootstrap
         if not address:
             fail(
                 "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
