@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -77,14 +77,22 @@ def event(
     }
 
 
-def publish(bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes]]) -> None:
-    """Publish raw (topic, key, value) records, acknowledged."""
-    with Producer(bootstrap) as producer:
+def publish(
+    bootstrap: str,
+    records: Iterable[tuple[str, bytes | None, bytes]],
+    *,
+    config: Mapping[str, str],
+) -> None:
+    """Publish raw (topic, key, value) records, acknowledged (``config``: the client's
+    settings, e.g. the ``kafka_config`` fixture: the administrator's)."""
+    with Producer(bootstrap, extra_config=config) as producer:
         for topic, key, value in records:
             producer.produce(topic, value, key=key)
 
 
-def publish_events(bootstrap: str, events: Iterable[tuple[str, dict[str, Any]]]) -> None:
+def publish_events(
+    bootstrap: str, events: Iterable[tuple[str, dict[str, Any]]], *, config: Mapping[str, str]
+) -> None:
     """(canonical subject, event) pairs to each event's ingest topic."""
     publish(
         bootstrap,
@@ -92,6 +100,7 @@ def publish_events(bootstrap: str, events: Iterable[tuple[str, dict[str, Any]]])
             (topic_name(TopicKind.INGEST, e["entry"]), subject.encode(), encode("ChangeEvent", e))
             for subject, e in events
         ),
+        config=config,
     )
 
 
@@ -99,6 +108,7 @@ def read_topic(
     bootstrap: str,
     topic: str,
     *,
+    config: Mapping[str, str],
     until: int | None = None,
     record: str | None = None,
     settle_s: float = 0.5,
@@ -112,7 +122,7 @@ def read_topic(
     read the absence of a feed record is conclusive.
     """
     out: list[Any] = []
-    with Consumer(bootstrap, f"test-read-{uuid.uuid4().hex}") as consumer:
+    with Consumer(bootstrap, f"test-read-{uuid.uuid4().hex}", extra_config=config) as consumer:
         # assign(), not subscribe(): no group join, reading starts at once.
         meta = consumer.client.list_topics(topic, timeout=10.0).topics[topic]
         consumer.assign(
