@@ -100,7 +100,7 @@ def processor(scenario: Scenario) -> Iterator[Processor]:
     defs = bus_topics(
         [e.id for e in loaded.catalog.entries], [a.id for a in loaded.catalog.agencies]
     )
-    admin = Admin(scenario.broker.bootstrap)
+    admin = Admin(scenario.broker.bootstrap, extra_config=scenario.broker.client_config)
     admin.ensure_topics([TopicSpec(d.name, d.partitions, 1, d.config) for d in defs])
     deadline = time.monotonic() + WAIT_S
     while not {d.name for d in defs} <= set(admin.topics()) and time.monotonic() < deadline:
@@ -315,7 +315,8 @@ def test_rotating_a_password_keeps_the_group_offsets(scenario: Scenario) -> None
     amr = scenario.names.agency("city-amr")
     old = scenario.issue(amr)
     feed = topic_name(TopicKind.FEED, amr)
-    with Producer(scenario.broker.bootstrap) as admin_producer:  # the loopback tooling listener
+    admin_config = scenario.broker.client_config  # the loopback ADMIN listener
+    with Producer(scenario.broker.bootstrap, extra_config=admin_config) as admin_producer:
         for i in range(5):
             admin_producer.produce(feed, f"r{i}".encode(), key=b"k", partition=0)
     group = f"{amr}.reader"
@@ -341,6 +342,55 @@ def test_rotating_a_password_keeps_the_group_offsets(scenario: Scenario) -> None
         while len(rest) < 2 and time.monotonic() < deadline:
             rest += [m.value() or b"" for m in consumer.consume(10, timeout_s=0.5)]
     assert rest == [b"r3", b"r4"]
+
+
+def read_all(config: dict[str, str], topic: str, seconds: float) -> list[bytes]:
+    """What a plain consumer with ``config`` reads of ``topic`` in ``seconds`` (no raise)."""
+    raw = confluent_kafka.Consumer(
+        {**config, "group.id": "x.probe", "enable.auto.commit": False, "error_cb": lambda e: None}
+    )
+    try:
+        raw.assign([confluent_kafka.TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        got: list[bytes] = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            msg = raw.poll(0.2)
+            if msg is not None and msg.error() is None:
+                got.append(msg.value() or b"")
+        return got
+    finally:
+        raw.close()
+
+
+def test_the_admin_listener_admits_the_administrator_only(
+    scenario: Scenario, kafka_config: dict[str, str]
+) -> None:
+    """G 24, GM 27: nothing unauthenticated reaches agency data, not even on loopback; the
+    administration listener takes no agency credential and no wrong password."""
+    admin_bootstrap = scenario.broker.bootstrap
+    admin = {"bootstrap.servers": admin_bootstrap, **kafka_config}
+    amr = scenario.names.agency("city-amr")
+    agency = scenario.issue(amr)
+    feed = topic_name(TopicKind.FEED, amr)
+    with Producer(admin_bootstrap, extra_config=kafka_config) as producer:
+        producer.produce(feed, b"personal data", key=b"k", partition=0)
+    # The administrator reads it; the same read without credentials gets nothing at all.
+    assert read_all(admin, feed, 10.0) == [b"personal data"]
+    anonymous = {"bootstrap.servers": admin_bootstrap}
+    assert read_all(anonymous, feed, 3.0) == []
+    assert not Admin(admin_bootstrap).ping(timeout_s=3)
+    # The agency's own credential opens its feed on the agency listener, never the admin one.
+    assert read_all(agency, feed, 10.0) == [b"personal data"]
+    for mechanism in ("PLAIN", "SCRAM-SHA-512"):
+        as_agency = {
+            "bootstrap.servers": admin_bootstrap,
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": mechanism,
+            "sasl.username": amr,
+            "sasl.password": agency["sasl.password"],
+        }
+        assert authentication_fails(as_agency), mechanism
+    assert authentication_fails({**admin, "sasl.password": kafka_config["sasl.password"][::-1]})
 
 
 def test_tls_material_is_private_kept_and_names_the_listener(tmp_path: Path) -> None:

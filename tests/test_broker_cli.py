@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from govbus.kafka import Admin
 
 GOVBUS = [sys.executable, "-m", "govbus"]
+DEMO_CATALOG = Path(__file__).resolve().parents[1] / "examples" / "catalog-demo.yaml"
 #: A cold start resolves the jars (Maven's cache is warm after the first run) and boots the JVM.
 CLI_TIMEOUT_S = 600
 
@@ -41,8 +43,24 @@ def test_start_status_second_start_stop(cli_env: dict[str, str]) -> None:
         assert first["kafka_version"] == "4.1.1"
         assert first["started_in_s"] > 0
         assert first["bootstrap"].startswith("127.0.0.1:")
-        # The address answers a real metadata request.
-        assert Admin(first["bootstrap"]).ping(timeout_s=10)
+        # The address answers a real metadata request, to the administrator only: without
+        # credentials nothing answers (issue 7: nothing unauthenticated reaches agency data).
+        admin_file = Path(first["admin_credentials"])
+        assert stat.S_IMODE(admin_file.stat().st_mode) == 0o600
+        assert Admin(first["bootstrap"], credentials_file=admin_file).ping(timeout_s=10)
+        assert not Admin(first["bootstrap"]).ping(timeout_s=3)
+        # The static secrets live in server.properties: private too, and no anonymous super user.
+        props = Path(first["home"]) / "server.properties"
+        assert stat.S_IMODE(props.stat().st_mode) == 0o600
+        supers = next(x for x in props.read_text().splitlines() if x.startswith("super.users="))
+        assert "ANONYMOUS" not in supers and "User:govbus-admin" in supers
+        # Commands on this host find the local broker and its administrator by themselves.
+        ensured = run(["topics", "ensure", "--catalog", str(DEMO_CATALOG), "--json"], cli_env)
+        assert ensured.returncode == 0, ensured.stderr + ensured.stdout
+        made = json.loads(ensured.stdout)
+        assert made["created"] > 0 and made["existing"] == 0
+        audit = next(t for t in made["topics"] if t["name"] == "govbus.audit")
+        assert audit["kind"] == "audit" and audit["created"] is True
 
         status = json.loads(run(["broker", "status", "--json"], cli_env).stdout)
         assert status["running"] is True
