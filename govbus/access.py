@@ -10,8 +10,8 @@ Principals (all authenticate with SCRAM-SHA-512 on the SASL_SSL agency listener)
   describe bus topics, read ingest and state, write the outputs and the one-source
   changelogs (and add partitions to those), their own groups and transactional ids
   (``govbus-*``).
-- Administration goes through the loopback PLAINTEXT listener (``User:ANONYMOUS``, a super
-  user); see docs/security.md for why and what that assumes.
+- ``User:govbus-admin`` -- administration, the one user of the loopback ADMIN listener (a
+  super user, :mod:`govbus.broker.local`); this class is used through its connection.
 
 Agency ids starting with ``govbus`` are reserved, so no agency can take the processors'
 user name, groups or transactional ids. Passwords come from :func:`govbus.credentials.new_password`

@@ -18,6 +18,10 @@ TOML layout (every key optional)::
     [kafka]             # extra librdkafka settings for every client
     "client.id" = "govbus"
 
+Environment variables ``GOVBUS_KAFKA__<KEY>`` set ``[kafka]`` entries, the key lower-cased
+with ``_`` read as ``.`` (``GOVBUS_KAFKA__SASL_PASSWORD`` -> ``sasl.password``), for
+containers that take secrets from their environment.
+
 ``credentials_file`` (``GOVBUS_CREDENTIALS_FILE``; mode 0600, see :mod:`govbus.credentials`)
 holds one principal's client settings: they are merged over the ``[kafka]`` table, and its
 ``bootstrap.servers`` becomes ``bootstrap`` unless that is set. ``agency_bootstrap`` and
@@ -40,6 +44,8 @@ from govbus.errors import ConfigError
 KAFKA_VERSION = "4.1.1"
 
 ENV_PREFIX = "GOVBUS_"
+#: ``GOVBUS_KAFKA__SASL_USERNAME=x`` -> ``[kafka] "sasl.username" = "x"``.
+KAFKA_ENV_PREFIX = "GOVBUS_KAFKA__"
 _SCALAR_KEYS = (
     "home",
     "bootstrap",
@@ -106,6 +112,13 @@ class Settings:
             raw = env.get(ENV_PREFIX + key.upper())
             if raw:
                 values[key] = raw
+        kafka_env = {
+            name[len(KAFKA_ENV_PREFIX) :].lower().replace("_", "."): value
+            for name, value in env.items()
+            if name.startswith(KAFKA_ENV_PREFIX) and len(name) > len(KAFKA_ENV_PREFIX)
+        }
+        if kafka_env:
+            values["kafka"] = {**values.get("kafka", {}), **kafka_env}
         if "home" in values:
             values["home"] = Path(values["home"]).expanduser()
         if values.get("credentials_file"):

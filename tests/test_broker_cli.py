@@ -51,6 +51,7 @@ def test_start_status_second_start_stop(cli_env: dict[str, str]) -> None:
         assert not Admin(first["bootstrap"]).ping(timeout_s=3)
         # The static secrets live in server.properties: private too, and no anonymous super user.
         props = Path(first["home"]) / "server.properties"
+        assert stat.S_IMODE(props.parent.stat().st_mode) == 0o700  # data at rest too
         assert stat.S_IMODE(props.stat().st_mode) == 0o600
         supers = next(x for x in props.read_text().splitlines() if x.startswith("super.users="))
         assert "ANONYMOUS" not in supers and "User:govbus-admin" in supers

@@ -83,6 +83,28 @@ def test_no_secret_in_the_file() -> None:
     assert pg["POSTGRES_PASSWORD"].startswith("${")
 
 
+def test_every_broker_listener_authenticates_and_passwords_come_from_the_environment() -> None:
+    """Issue 7 in compose too: no PLAINTEXT listener, no anonymous super user; the govbus
+    services log in as govbus-admin with the password the operator provides."""
+    services = _compose()["services"]
+    env = services["kafka"]["environment"]
+    protocols = dict(p.split(":") for p in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(protocols.values()) == {"SASL_PLAINTEXT"}
+    assert set(protocols) >= {env["KAFKA_INTER_BROKER_LISTENER_NAME"], "CONTROLLER"}
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert "ANONYMOUS" not in env["KAFKA_SUPER_USERS"]
+    for listener in ("ADMIN", "CONTROLLER"):
+        jaas = env[f"KAFKA_LISTENER_NAME_{listener}_PLAIN_SASL_JAAS_CONFIG"]
+        secret = f"${{GOVBUS_{listener}_PASSWORD:?"
+        assert jaas.count(secret) == 2  # the broker's own login and the listener's one user
+    for name, svc in services.items():
+        if name.startswith("govbus-"):
+            client = svc["environment"]
+            assert client["GOVBUS_KAFKA__SASL_USERNAME"] == "govbus-admin"
+            assert client["GOVBUS_KAFKA__SASL_PASSWORD"].startswith("${GOVBUS_ADMIN_PASSWORD:?")
+    assert "ports" not in services["kafka"]  # ADMIN stays on the compose network
+
+
 def test_prometheus_config_is_mounted_and_exists() -> None:
     prom = _compose()["services"]["prometheus"]
     src = prom["volumes"][0].split(":")[0]
@@ -104,7 +126,12 @@ def test_docker_compose_config_when_an_engine_exists() -> None:
         [docker, "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
         capture_output=True,
         text=True,
-        env={"GOVBUS_DB_PASSWORD": "x", "PATH": "/usr/bin:/bin"},
+        env={
+            "GOVBUS_DB_PASSWORD": "x",
+            "GOVBUS_ADMIN_PASSWORD": "x",
+            "GOVBUS_CONTROLLER_PASSWORD": "x",
+            "PATH": "/usr/bin:/bin",
+        },
     )
     assert done.returncode == 0, done.stderr
 

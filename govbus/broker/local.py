@@ -79,6 +79,7 @@ SASL_MECHANISM = "SCRAM-SHA-512"
 #: Static users on the loopback ADMIN and CONTROLLER listeners (see the module docstring).
 STATIC_MECHANISM = "PLAIN"
 PROPERTIES_MODE = 0o600
+DIR_MODE = 0o700
 #: Authenticated agency sessions re-authenticate at least this often, so a revoked or
 #: rotated password stops an open connection too (KIP-368; librdkafka >= 2.2 supports it).
 REAUTH_MS = 10 * 60 * 1000
@@ -213,6 +214,9 @@ class LocalBroker:
         agency_port = self._agency_port({broker_port, controller_port})
         # Step 4: TLS material, configuration and storage.
         self.dir.mkdir(parents=True, exist_ok=True)
+        # The log segments (agency data at rest), secrets and TLS keys live below: the
+        # broker's user only, whatever the umask.
+        self.dir.chmod(DIR_MODE)
         tls = ensure_tls(self.tls_dir, HOST)
         bootstrap = f"{HOST}:{broker_port}"
         agency_bootstrap = f"{HOST}:{agency_port}"
