@@ -14,8 +14,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import confluent_kafka
+
 from govbus.errors import KafkaError
 from govbus.kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition, coordinates
+from govbus.kafka.convert import convert
 
 #: Waiting for metadata and for the end of a topic on a loaded broker.
 READ_TIMEOUT_S = 30.0
@@ -46,16 +49,19 @@ def read_to_end(
     group = group_id or f"govbus-reader-{uuid.uuid4().hex}"
     with Consumer(bootstrap, group, extra_config=extra_config) as consumer:
         client = consumer.client
-        meta = client.list_topics(topic, timeout=timeout_s).topics.get(topic)
-        if meta is None or meta.error is not None:
-            raise KafkaError(f"topic {topic} does not exist or is not readable")
-        parts = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
-        ends: dict[int, int] = {}
-        for tp in parts:
-            _, high = client.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
-            ends[tp.partition] = high
+        try:
+            meta = client.list_topics(topic, timeout=timeout_s).topics.get(topic)
+            if meta is None or meta.error is not None:
+                raise KafkaError(f"topic {topic} does not exist or is not readable")
+            parts = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
+            ends: dict[int, int] = {}
+            for tp in parts:
+                _, high = client.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
+                ends[tp.partition] = high
+            committed = client.committed(parts, timeout=timeout_s) if group_id else []
+        except confluent_kafka.KafkaException as exc:
+            raise convert(exc, f"reading {topic}") from exc
         if group_id is not None:
-            committed = client.committed(parts, timeout=timeout_s)
             start = [
                 TopicPartition(topic, c.partition, c.offset if c.offset >= 0 else OFFSET_BEGINNING)
                 for c in committed

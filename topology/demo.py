@@ -33,8 +33,8 @@ from consumers.reader import read_to_end
 from consumers.reference import ReferenceView
 from exchange.catalog_loader import check_catalog_file
 from govbus.broker.local import LocalBroker
-from govbus.errors import GovbusError
 from govbus.connection import connected
+from govbus.errors import GovbusError
 from govbus.kafka import Producer
 from govbus.settings import Settings
 from producers.model import Draft
@@ -288,7 +288,12 @@ class _Story:
         topic = topic_name(TopicKind.RECEIPTS, agency)
         return [
             r.value
-            for r in read_to_end(self.bootstrap, topic, lambda b: decode("Receipt", b))
+            for r in read_to_end(
+                self.bootstrap,
+                topic,
+                lambda b: decode("Receipt", b),
+                extra_config=self.settings.kafka,
+            )
             if str(r.value["event_id"]) == event_id
         ]
 
@@ -299,7 +304,12 @@ class _Story:
         dlq = topic_name(TopicKind.DLQ, BASIC)
         deadline = datetime.now(UTC).timestamp() + RECEIPT_TIMEOUT_S
         while datetime.now(UTC).timestamp() < deadline:
-            for r in read_to_end(self.bootstrap, dlq, lambda b: decode("DeadLetter", b)):
+            for r in read_to_end(
+                self.bootstrap,
+                dlq,
+                lambda b: decode("DeadLetter", b),
+                extra_config=self.settings.kafka,
+            ):
                 if r.value["original_value"] == bad:
                     self.step(
                         "malformed message",
@@ -316,7 +326,12 @@ class _Story:
         for who, topic in recipients:
             rows = [
                 r.value
-                for r in read_to_end(self.bootstrap, topic, lambda b: decode("FeedRecord", b))
+                for r in read_to_end(
+                    self.bootstrap,
+                    topic,
+                    lambda b: decode("FeedRecord", b),
+                    extra_config=self.settings.kafka,
+                )
             ]
             mine = [r for r in rows if str(r["event_id"]) in self.mine]
             for r in mine:
