@@ -14,7 +14,9 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -34,6 +36,10 @@ from topology.reference import ReferenceSource, StaticReference
 SESSION_TIMEOUT_MS = 10000
 #: How long the supervisor waits for workers to finish their last transaction.
 WORKER_STOP_GRACE_S = 30.0
+#: How often the supervisor looks at its workers: a restart is never late by more.
+SUPERVISE_POLL_S = 0.5
+
+log = logging.getLogger("govbus.run")
 
 
 def build_processor(
@@ -143,18 +149,102 @@ def worker_command(worker: int, argv: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "topology.run", "--worker", str(worker), *argv]
 
 
-def supervise(workers: int, argv: Sequence[str]) -> int:
-    """Run ``workers`` worker processes until SIGTERM/SIGINT; return the worst exit code."""
-    procs = [subprocess.Popen(worker_command(i, argv)) for i in range(workers)]
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When the supervisor restarts a dead worker, and when it gives up."""
+
+    #: First wait before a restart; doubled for each further death inside the window, so a
+    #: worker that cannot start does not spin the CPU or flood the broker with logins.
+    backoff_s: float = 1.0
+    backoff_max_s: float = 30.0
+    #: More deaths than this within ``window_s`` is a crash loop (bad configuration, lost
+    #: credentials): restarting cannot help, an operator must look.
+    max_restarts: int = 5
+    window_s: float = 300.0
+
+    def delay(self, recent_deaths: int) -> float:
+        return float(min(self.backoff_max_s, self.backoff_s * 2 ** max(0, recent_deaths - 1)))
+
+
+@dataclass
+class _Slot:
+    index: int
+    proc: subprocess.Popen[bytes]
+    deaths: list[float] = field(default_factory=list)
+    restart_at: float | None = None
+
+
+def supervise(workers: int, argv: Sequence[str], policy: RestartPolicy | None = None) -> int:
+    """Run ``workers`` worker processes until SIGTERM/SIGINT, restarting any that dies.
+
+    1. Start every worker (``worker_command``): worker ``i`` always has the static group
+       member id and transactional id ``<group>-worker-<i>``.
+    2. Watch them. A worker that exits while we are not stopping is restarted after the
+       policy's backoff. Why this is safe: the new process has the same static member id, so
+       it takes the dead one's partitions back without a rebalance of the others, and its
+       ``init_transactions`` fences the dead one and aborts what it left open; uncommitted
+       input is read again (exactly once, tests/test_exactly_once.py).
+    3. A worker that died more than ``max_restarts`` times within ``window_s`` is in a crash
+       loop: stop every worker (step 4) and return its exit code, so the service manager
+       sees the failure instead of a supervisor that looks alive.
+    4. On SIGTERM/SIGINT (or step 3): terminate every worker, give each
+       ``WORKER_STOP_GRACE_S`` to finish its last transaction, then kill it. Return the
+       worst exit code (0 after a clean stop).
+    """
+    policy = policy or RestartPolicy()
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    while not stop.is_set() and all(p.poll() is None for p in procs):
-        stop.wait(0.5)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # Step 1: every worker, each under its fixed identity.
+    slots = [_Slot(i, subprocess.Popen(worker_command(i, argv))) for i in range(workers)]
+    failed: int | None = None
+    try:
+        # Step 2: watch, restart after a backoff.
+        while not stop.is_set() and failed is None:
+            now = time.monotonic()
+            for slot in slots:
+                failed = _tend(slot, argv, policy, now)
+                if failed is not None:
+                    break
+            stop.wait(SUPERVISE_POLL_S)
+    finally:
+        # Step 4: stop them all, each finishing its last transaction if it can.
+        codes = _stop_all([s.proc for s in slots])
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    # Step 3: a crash loop is the supervisor's failure too.
+    return failed if failed is not None else max(codes, default=0)
+
+
+def _tend(slot: _Slot, argv: Sequence[str], policy: RestartPolicy, now: float) -> int | None:
+    """Restart ``slot``'s worker when due; its exit code when it is in a crash loop."""
+    code = slot.proc.poll()
+    if code is None:
+        return None
+    if slot.restart_at is None:
+        slot.deaths = [t for t in slot.deaths if now - t < policy.window_s] + [now]
+        if len(slot.deaths) > policy.max_restarts:
+            log.error(
+                "worker %d died %d times in %.0fs (last exit %s): giving up",
+                slot.index,
+                len(slot.deaths),
+                policy.window_s,
+                code,
+            )
+            return code or 1
+        delay = policy.delay(len(slot.deaths))
+        log.warning("worker %d exited with %s; restarting in %.1fs", slot.index, code, delay)
+        slot.restart_at = now + delay
+    if now >= slot.restart_at:
+        slot.proc = subprocess.Popen(worker_command(slot.index, argv))
+        slot.restart_at = None
+    return None
+
+
+def _stop_all(procs: Sequence[subprocess.Popen[bytes]]) -> list[int]:
     for p in procs:
         if p.poll() is None:
             p.terminate()
@@ -165,7 +255,7 @@ def supervise(workers: int, argv: Sequence[str]) -> int:
         except subprocess.TimeoutExpired:
             p.kill()
             codes.append(p.wait())
-    return max(codes, default=0)
+    return codes
 
 
 if __name__ == "__main__":

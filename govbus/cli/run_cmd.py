@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,7 @@ def register(app: typer.Typer) -> None:
                 argv += ["--metrics-port", str(metrics_port), "--metrics-host", metrics_host]
             worker_main(["--worker", "0", *argv])
             return
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         raise typer.Exit(supervise(workers, argv))
 
     feed = typer.Typer(help="Consuming agencies' authorised feeds.")
