@@ -48,9 +48,9 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def live(bootstrap: str, tmp_path: Path) -> World:
+def live(bootstrap: str, kafka_config: dict[str, str], tmp_path: Path) -> World:
     world = make_world(tmp_path)
-    ensure_topics(bootstrap, world)
+    ensure_topics(bootstrap, world, config=kafka_config)
     return world
 
 
@@ -85,7 +85,7 @@ def jsonl(path: Path, rows: list[Any]) -> Path:
 
 
 def test_jsonl_with_chinese_text_refusals_per_line_and_nothing_twice(
-    bootstrap: str, live: World, tmp_path: Path
+    bootstrap: str, kafka_config: dict[str, str], live: World, tmp_path: Path
 ) -> None:
     file = jsonl(
         tmp_path / "变更.jsonl",
@@ -125,7 +125,7 @@ def test_jsonl_with_chinese_text_refusals_per_line_and_nothing_twice(
     }
     assert all(r["message"] for r in summary["refused"])
 
-    messages = read_topic(bootstrap, topic, 4)
+    messages = read_topic(bootstrap, topic, 4, config=kafka_config)
     events = [decode("ChangeEvent", payload(m)) for m in messages]
     names = {e["subject_key"]: e["items"] for e in events if e["subject_key"] == LI}
     assert names[LI] == [{"name": "name", "before": None, "after": "李四，字“子明”"}]
@@ -141,11 +141,11 @@ def test_jsonl_with_chinese_text_refusals_per_line_and_nothing_twice(
     assert (again["sent"], again["skipped_already_acknowledged"]) == (0, 4)
     assert [r["line"] for r in again["refused"]] == [2, 4, 5]
     assert code == 1
-    assert message_count(bootstrap, topic) == 4
+    assert message_count(bootstrap, topic, config=kafka_config) == 4
 
 
 def test_csv_with_chinese_text_empty_cell_means_not_changed(
-    bootstrap: str, live: World, tmp_path: Path
+    bootstrap: str, kafka_config: dict[str, str], live: World, tmp_path: Path
 ) -> None:
     file = tmp_path / "people.csv"
     with file.open("w", encoding="utf-8-sig", newline="") as handle:  # with a BOM, as Excel writes
@@ -157,7 +157,9 @@ def test_csv_with_chinese_text_empty_cell_means_not_changed(
     code, summary = publish(bootstrap, live, file, tmp_path / "state")
     assert code == 0, summary
     assert (summary["sent"], summary["delivered"], summary["refused"]) == (3, 3, [])
-    messages = read_topic(bootstrap, topic_name(TopicKind.INGEST, live.person), 3)
+    messages = read_topic(
+        bootstrap, topic_name(TopicKind.INGEST, live.person), 3, config=kafka_config
+    )
     items = {}
     for msg in messages:
         event = decode("ChangeEvent", payload(msg))
@@ -172,7 +174,7 @@ def test_csv_with_chinese_text_empty_cell_means_not_changed(
 
 
 def test_wait_receipts_counts_outcomes_and_pending(
-    bootstrap: str, live: World, tmp_path: Path
+    bootstrap: str, kafka_config: dict[str, str], live: World, tmp_path: Path
 ) -> None:
     file = jsonl(
         tmp_path / "in.jsonl",
@@ -189,9 +191,10 @@ def test_wait_receipts_counts_outcomes_and_pending(
 
     topic = topic_name(TopicKind.INGEST, live.person)
     ids = [
-        str(decode("ChangeEvent", payload(m))["event_id"]) for m in read_topic(bootstrap, topic, 3)
+        str(decode("ChangeEvent", payload(m))["event_id"])
+        for m in read_topic(bootstrap, topic, 3, config=kafka_config)
     ]
-    with Producer(bootstrap) as gate:
+    with Producer(bootstrap, extra_config=kafka_config) as gate:
         for event_id, outcome in zip(ids[:2], ("accepted", "conflict"), strict=True):
             gate.produce(
                 topic_name(TopicKind.RECEIPTS, live.psb),

@@ -29,10 +29,14 @@ runner = CliRunner()
 
 @dataclass
 class Cli:
+    """``env`` overlays os.environ (CliRunner): the session's GOVBUS_CREDENTIALS_FILE, the
+    administrator's, still reaches the commands. ``config``: the kafka_config fixture's."""
+
     env: dict[str, str]
     suffix: str
     catalog: Path
     bootstrap: str
+    config: dict[str, str]
 
     def run(self, *args: str) -> tuple[int, Any]:
         result = runner.invoke(app, [*args, "--json"], env=self.env)
@@ -50,7 +54,7 @@ class Cli:
 
 
 @pytest.fixture
-def cli(bootstrap: str, tmp_path: Path) -> Cli:
+def cli(bootstrap: str, kafka_config: dict[str, str], tmp_path: Path) -> Cli:
     suffix = uuid.uuid4().hex[:10]
     text = DEMO.read_text(encoding="utf-8")
     text = re.sub(r"\bcity-(psb|amr|mca|hc|bdb)\b", lambda m: f"{m.group(0)}-{suffix}", text)
@@ -68,11 +72,13 @@ def cli(bootstrap: str, tmp_path: Path) -> Cli:
         "GOVBUS_STATE_NAMESPACE": f"test-{suffix}",
         "GOVBUS_CONFIG": "",
     }
-    return Cli(env, suffix, catalog, bootstrap)
+    return Cli(env, suffix, catalog, bootstrap, kafka_config)
 
 
 def _view(cli: Cli) -> ReferenceView:
-    return ReferenceView(cli.bootstrap, namespace=cli.env["GOVBUS_STATE_NAMESPACE"])
+    return ReferenceView(
+        cli.bootstrap, namespace=cli.env["GOVBUS_STATE_NAMESPACE"], extra_config=cli.config
+    )
 
 
 def test_catalog_import_stores_publishes_and_creates_topics(cli: Cli) -> None:
@@ -99,7 +105,7 @@ def test_catalog_import_stores_publishes_and_creates_topics(cli: Cli) -> None:
     assert not any(withdrawn in t for t in created)
     for agency in ("psb", "amr", "mca", "hc", "bdb"):
         assert f"govbus.feed.{cli.agency(agency)}" in created
-    existing = Admin(cli.bootstrap).topics()
+    existing = Admin(cli.bootstrap, extra_config=cli.config).topics()
     assert created <= set(existing)
     namespace = cli.env["GOVBUS_STATE_NAMESPACE"]
     assert f"govbus.state.{namespace}.grants" in created

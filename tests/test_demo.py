@@ -11,8 +11,18 @@ from pathlib import Path
 DEMO_TIMEOUT_S = 600
 
 
+def _keep(name: str) -> bool:
+    """Environment the demo inherits: none of the session's GOVBUS_* settings except how
+    to log in (the local broker admits only its administrator: GOVBUS_CREDENTIALS_FILE)."""
+    return (
+        not name.startswith("GOVBUS_")
+        or name == "GOVBUS_CREDENTIALS_FILE"
+        or name.startswith("GOVBUS_KAFKA__")
+    )
+
+
 def test_demo_story(bootstrap: str, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVBUS_")}
+    env = {k: v for k, v in os.environ.items() if _keep(k)}
     env |= {"GOVBUS_BOOTSTRAP": bootstrap, "GOVBUS_HOME": str(tmp_path)}
     done = subprocess.run(
         [sys.executable, "-m", "govbus", "demo", "--json"],

@@ -32,18 +32,22 @@ def test_secrets_are_redacted_in_config() -> None:
     assert "hunter2" not in repr(p.config)
 
 
-def test_ensure_topics_is_idempotent(bootstrap: str, topic_name: str) -> None:
-    admin = Admin(bootstrap)
+def test_ensure_topics_is_idempotent(
+    bootstrap: str, kafka_config: dict[str, str], topic_name: str
+) -> None:
+    admin = Admin(bootstrap, extra_config=kafka_config)
     spec = TopicSpec(topic_name, partitions=3, config={"cleanup.policy": "compact"})
     assert admin.ensure_topics([spec]) == [topic_name]
     assert admin.ensure_topics([spec]) == []
     assert admin.topics()[topic_name] == 3
 
 
-def test_produce_consume_roundtrip_in_order(bootstrap: str, topic_name: str, group_id: str) -> None:
-    Admin(bootstrap).ensure_topics([TopicSpec(topic_name)])
+def test_produce_consume_roundtrip_in_order(
+    bootstrap: str, kafka_config: dict[str, str], topic_name: str, group_id: str
+) -> None:
+    Admin(bootstrap, extra_config=kafka_config).ensure_topics([TopicSpec(topic_name)])
     reports: list[tuple[Exception | None, int]] = []
-    with Producer(bootstrap) as producer:
+    with Producer(bootstrap, extra_config=kafka_config) as producer:
         for i in range(100):
             producer.produce(
                 topic_name,
@@ -54,7 +58,7 @@ def test_produce_consume_roundtrip_in_order(bootstrap: str, topic_name: str, gro
     # The context manager flushed: every delivery report arrived, all successful.
     assert len(reports) == 100 and all(err is None for err, _ in reports)
     got: list[bytes] = []
-    with Consumer(bootstrap, group_id) as consumer:
+    with Consumer(bootstrap, group_id, extra_config=kafka_config) as consumer:
         consumer.subscribe([topic_name])
         for _ in range(30):
             got.extend(m.value() for m in consumer.consume(100, timeout_s=1.0))
@@ -63,10 +67,12 @@ def test_produce_consume_roundtrip_in_order(bootstrap: str, topic_name: str, gro
     assert got == [f"值{i}".encode() for i in range(100)]
 
 
-def test_delivery_failure_becomes_delivery_error(bootstrap: str, topic_name: str) -> None:
+def test_delivery_failure_becomes_delivery_error(
+    bootstrap: str, kafka_config: dict[str, str], topic_name: str
+) -> None:
     # auto.create.topics.enable=false on the local broker: the topic never appears.
     errors: list[Exception | None] = []
-    producer = Producer(bootstrap, extra_config={"message.timeout.ms": 1500})
+    producer = Producer(bootstrap, extra_config={**kafka_config, "message.timeout.ms": 1500})
     producer.produce(topic_name, b"x", on_delivery=lambda err, msg: errors.append(err))
     producer.poll(0)
     try:
@@ -78,8 +84,12 @@ def test_delivery_failure_becomes_delivery_error(bootstrap: str, topic_name: str
     assert errors[0].code  # the librdkafka error name is kept
 
 
-def test_consumer_error_is_converted(bootstrap: str, group_id: str) -> None:
-    consumer = Consumer(bootstrap, group_id, extra_config={"auto.offset.reset": "error"})
+def test_consumer_error_is_converted(
+    bootstrap: str, kafka_config: dict[str, str], group_id: str
+) -> None:
+    consumer = Consumer(
+        bootstrap, group_id, extra_config={**kafka_config, "auto.offset.reset": "error"}
+    )
     with pytest.raises(KafkaError):
         consumer.subscribe(["^[invalid"])  # an invalid regex subscription
         consumer.consume(1, timeout_s=2.0)

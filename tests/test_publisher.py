@@ -18,7 +18,7 @@ import tempfile
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -188,10 +188,14 @@ def make_world(directory: Path) -> World:
     return World(suffix, path, load_catalog(path).catalog)
 
 
-def ensure_topics(bootstrap: str, world: World) -> None:
+def ensure_topics(bootstrap: str, world: World, *, config: Mapping[str, str]) -> None:
+    """The world's ingest and receipts topics (``config``: the client's settings, e.g. the
+    ``kafka_config`` fixture: the administrator's)."""
     defs = [topic_def(TopicKind.INGEST, world.person), topic_def(TopicKind.INGEST, world.company)]
     defs += [topic_def(TopicKind.RECEIPTS, a) for a in (world.psb, world.mca, world.amr)]
-    Admin(bootstrap).ensure_topics([TopicSpec(d.name, d.partitions, 1, d.config) for d in defs])
+    Admin(bootstrap, extra_config=config).ensure_topics(
+        [TopicSpec(d.name, d.partitions, 1, d.config) for d in defs]
+    )
 
 
 @pytest.fixture
@@ -200,8 +204,8 @@ def world(tmp_path: Path) -> World:
 
 
 @pytest.fixture
-def live(bootstrap: str, world: World) -> World:
-    ensure_topics(bootstrap, world)
+def live(bootstrap: str, kafka_config: dict[str, str], world: World) -> World:
+    ensure_topics(bootstrap, world, config=kafka_config)
     return world
 
 
@@ -212,12 +216,14 @@ NOT_YET_LED = {
 }
 
 
-def message_count(bootstrap: str, topic: str) -> int:
+def message_count(bootstrap: str, topic: str, *, config: Mapping[str, str]) -> int:
     """Messages in ``topic``: the sum of its partitions' high watermarks (exact: no
     transactions and no compaction on ingest topics). A topic created a moment ago may
     not have its leaders known yet: retriable errors are retried."""
-    partitions = Admin(bootstrap).topics()[topic]
-    probe = confluent_kafka.Consumer({"bootstrap.servers": bootstrap, "group.id": "probe"})
+    partitions = Admin(bootstrap, extra_config=config).topics()[topic]
+    probe = confluent_kafka.Consumer(
+        {**config, "bootstrap.servers": bootstrap, "group.id": "probe"}
+    )
     deadline = datetime.now(UTC) + timedelta(seconds=READ_TIMEOUT_S)
     try:
         while True:
@@ -243,9 +249,11 @@ def payload(msg: confluent_kafka.Message) -> bytes:
     return value
 
 
-def read_topic(bootstrap: str, topic: str, expected: int) -> list[confluent_kafka.Message]:
+def read_topic(
+    bootstrap: str, topic: str, expected: int, *, config: Mapping[str, str]
+) -> list[confluent_kafka.Message]:
     got: list[confluent_kafka.Message] = []
-    with Consumer(bootstrap, f"test-read-{uuid.uuid4().hex}") as consumer:
+    with Consumer(bootstrap, f"test-read-{uuid.uuid4().hex}", extra_config=config) as consumer:
         consumer.subscribe([topic])
         deadline = datetime.now(UTC) + timedelta(seconds=READ_TIMEOUT_S)
         while len(got) < expected and datetime.now(UTC) < deadline:
@@ -440,7 +448,7 @@ def test_journal_drops_a_torn_last_line_and_refuses_a_second_user(tmp_path: Path
 
 # -- against the broker ------------------------------------------------------------------
 def test_valid_events_arrive_in_order_per_subject(
-    bootstrap: str, live: World, tmp_path: Path
+    bootstrap: str, kafka_config: dict[str, str], live: World, tmp_path: Path
 ) -> None:
     """G 12 real-time push; keyed by canonical subject so one subject's changes keep order."""
     subjects = [ZHANG, LI, WANG_18, WANG_15]  # Wang twice: 18- and 15-digit forms
@@ -460,6 +468,7 @@ def test_valid_events_arrive_in_order_per_subject(
         live.psb,
         live.catalog,
         state_dir=tmp_path,
+        extra_config=kafka_config,
         on_delivery=lambda r: delivered.append(r.event_id),
     ) as publisher:
         results = publisher.publish_many(live.person, drafts)
@@ -467,7 +476,7 @@ def test_valid_events_arrive_in_order_per_subject(
     assert all(r.status is PublishStatus.DELIVERED for r in results), results
     assert sorted(delivered) == sorted(r.event_id for r in results)
     topic = topic_name(TopicKind.INGEST, live.person)
-    messages = read_topic(bootstrap, topic, len(drafts))
+    messages = read_topic(bootstrap, topic, len(drafts), config=kafka_config)
     assert len(messages) == len(drafts)
     by_key: dict[bytes, list[tuple[str, int]]] = {}
     for msg in messages:
@@ -591,7 +600,7 @@ def _resolve(world: World, bad: Bad) -> tuple[str, str]:
 
 
 def test_each_kind_of_invalid_event_is_refused_locally_and_nothing_is_sent(
-    bootstrap: str, live: World, tmp_path: Path
+    bootstrap: str, kafka_config: dict[str, str], live: World, tmp_path: Path
 ) -> None:
     cases = list(bad_cases(live))
     assert {c.reason for c in cases} == set(RefusalReason) - {
@@ -600,7 +609,9 @@ def test_each_kind_of_invalid_event_is_refused_locally_and_nothing_is_sent(
     }  # duplicates: next test; bad rows: the input reader
     for case in cases:
         agency, entry = _resolve(live, case)
-        publisher = AgencyPublisher(bootstrap, agency, live.catalog, state_dir=tmp_path)
+        publisher = AgencyPublisher(
+            bootstrap, agency, live.catalog, state_dir=tmp_path, extra_config=kafka_config
+        )
         result = publisher.publish(entry, case.draft)
         assert result.status is PublishStatus.REFUSED, (case, result)
         assert result.refusal is not None
@@ -612,25 +623,33 @@ def test_each_kind_of_invalid_event_is_refused_locally_and_nothing_is_sent(
         assert publisher._producer._inner is None
         publisher.close()
     for entry in (live.person, live.company):
-        assert message_count(bootstrap, topic_name(TopicKind.INGEST, entry)) == 0
+        assert (
+            message_count(bootstrap, topic_name(TopicKind.INGEST, entry), config=kafka_config) == 0
+        )
 
 
-def test_non_authoritative_report_is_sent_and_marked(bootstrap: str, live: World) -> None:
+def test_non_authoritative_report_is_sent_and_marked(
+    bootstrap: str, kafka_config: dict[str, str], live: World
+) -> None:
     """S 20 multi-source verification: psb reports marital status, whose source is mca."""
-    with AgencyPublisher(bootstrap, live.psb, live.catalog) as publisher:
+    with AgencyPublisher(bootstrap, live.psb, live.catalog, extra_config=kafka_config) as publisher:
         result = publisher.publish(
             live.person, Draft(ZHANG, "update", {"marital_status": "已婚"}, authoritative=False)
         ).wait()
     assert result.status is PublishStatus.DELIVERED
-    (msg,) = read_topic(bootstrap, topic_name(TopicKind.INGEST, live.person), 1)
+    (msg,) = read_topic(
+        bootstrap, topic_name(TopicKind.INGEST, live.person), 1, config=kafka_config
+    )
     event = decode("ChangeEvent", payload(msg))
     assert event["authoritative"] is False
     assert event["items"] == [{"name": "marital_status", "before": None, "after": "已婚"}]
 
 
-def test_same_event_id_twice_in_one_run_is_refused(bootstrap: str, live: World) -> None:
+def test_same_event_id_twice_in_one_run_is_refused(
+    bootstrap: str, kafka_config: dict[str, str], live: World
+) -> None:
     event_id = str(uuid.uuid4())
-    with AgencyPublisher(bootstrap, live.psb, live.catalog) as publisher:
+    with AgencyPublisher(bootstrap, live.psb, live.catalog, extra_config=kafka_config) as publisher:
         first = publisher.publish(
             live.person, Draft(ZHANG, "create", {"name": "甲"}, event_id=event_id)
         )
@@ -640,46 +659,59 @@ def test_same_event_id_twice_in_one_run_is_refused(bootstrap: str, live: World) 
         publisher.flush()
     assert first.status is PublishStatus.DELIVERED
     assert second.refusal is not None and second.refusal.reason is RefusalReason.DUPLICATE_EVENT_ID
-    assert message_count(bootstrap, topic_name(TopicKind.INGEST, live.person)) == 1
+    assert (
+        message_count(bootstrap, topic_name(TopicKind.INGEST, live.person), config=kafka_config)
+        == 1
+    )
 
 
-def test_missing_topic_is_a_publish_error_not_a_silent_wait(bootstrap: str, world: World) -> None:
+def test_missing_topic_is_a_publish_error_not_a_silent_wait(
+    bootstrap: str, kafka_config: dict[str, str], world: World
+) -> None:
     """Topics are created deliberately (govbus topics ensure); the publisher says so."""
-    with AgencyPublisher(bootstrap, world.psb, world.catalog) as publisher:
+    with AgencyPublisher(
+        bootstrap, world.psb, world.catalog, extra_config=kafka_config
+    ) as publisher:
         with pytest.raises(PublishError) as missing:
             publisher.publish(world.person, Draft(ZHANG, "create", {"name": "甲"}))
     assert missing.value.code == "topic_missing"
 
 
-def test_broker_refusal_is_surfaced_as_delivery_error(bootstrap: str, live: World) -> None:
+def test_broker_refusal_is_surfaced_as_delivery_error(
+    bootstrap: str, kafka_config: dict[str, str], live: World
+) -> None:
     """A message the client refuses (too large) completes as failed with a DeliveryError."""
     failed: list[object] = []
     with AgencyPublisher(
         bootstrap,
         live.psb,
         live.catalog,
-        extra_config={"message.max.bytes": 2000},
+        extra_config={**kafka_config, "message.max.bytes": 2000},
         on_delivery=failed.append,
     ) as publisher:
         result = publisher.publish(live.person, Draft(ZHANG, "update", {"name": "长" * 5000}))
         publisher.flush()
     assert result.status is PublishStatus.FAILED and isinstance(result.error, DeliveryError)
     assert result.error.code and failed == [result]
-    assert message_count(bootstrap, topic_name(TopicKind.INGEST, live.person)) == 0
+    assert (
+        message_count(bootstrap, topic_name(TopicKind.INGEST, live.person), config=kafka_config)
+        == 0
+    )
 
 
 CRASHING_PUBLISHER = textwrap.dedent(
     """
-    import os, sys
+    import json, os, sys
     from pathlib import Path
     from exchange.catalog_loader import load_catalog
     from producers import AgencyPublisher, PublishStatus
     from producers.rows import InputFormat, read_rows
 
     bootstrap, agency, entry, catalog, rows_file, state, count = sys.argv[1:]
+    config = json.loads(sys.stdin.read())  # the client's settings: not on the command line
     rows = read_rows(Path(rows_file), InputFormat.JSONL, agency_id=agency, entry_id=entry)
     publisher = AgencyPublisher(bootstrap, agency, load_catalog(Path(catalog)).catalog,
-                                state_dir=Path(state))
+                                state_dir=Path(state), extra_config=config)
     results = [publisher.publish(entry, r.draft) for r in rows[: int(count)]]
     publisher.poll(0)
     for result in results:
@@ -691,7 +723,7 @@ CRASHING_PUBLISHER = textwrap.dedent(
 
 
 def test_restart_does_not_resend_what_was_acknowledged(
-    bootstrap: str, live: World, tmp_path: Path
+    bootstrap: str, kafka_config: dict[str, str], live: World, tmp_path: Path
 ) -> None:
     rows_file = tmp_path / "changes.jsonl"
     people = [ZHANG, LI, WANG_18, WANG_15]
@@ -725,6 +757,7 @@ def test_restart_does_not_resend_what_was_acknowledged(
             "6",
         ],
         cwd=ROOT,
+        input=json.dumps(kafka_config),
         capture_output=True,
         text=True,
         timeout=120,
@@ -732,32 +765,44 @@ def test_restart_does_not_resend_what_was_acknowledged(
     )
     assert crashed.returncode == 3, crashed.stderr
     topic = topic_name(TopicKind.INGEST, live.person)
-    assert message_count(bootstrap, topic) == 6
+    assert message_count(bootstrap, topic, config=kafka_config) == 6
 
     rows = read_rows(rows_file, InputFormat.JSONL, agency_id=live.psb, entry_id=live.person)
-    with AgencyPublisher(bootstrap, live.psb, live.catalog, state_dir=state) as publisher:
+    with AgencyPublisher(
+        bootstrap, live.psb, live.catalog, state_dir=state, extra_config=kafka_config
+    ) as publisher:
         results = [publisher.publish(live.person, r.draft) for r in rows if r.draft is not None]
         publisher.flush()
     statuses = [r.status for r in results]
     assert statuses == [PublishStatus.SKIPPED] * 6 + [PublishStatus.DELIVERED] * 4
     assert all(r.partition is not None for r in results)  # skipped ones keep their place
-    assert message_count(bootstrap, topic) == 10
+    assert message_count(bootstrap, topic, config=kafka_config) == 10
 
-    with AgencyPublisher(bootstrap, live.psb, live.catalog, state_dir=state) as publisher:
+    with AgencyPublisher(
+        bootstrap, live.psb, live.catalog, state_dir=state, extra_config=kafka_config
+    ) as publisher:
         again = [publisher.publish(live.person, r.draft) for r in rows if r.draft is not None]
     assert {r.status for r in again} == {PublishStatus.SKIPPED}
-    assert message_count(bootstrap, topic) == 10
+    assert message_count(bootstrap, topic, config=kafka_config) == 10
     ids = [
-        str(decode("ChangeEvent", payload(m))["event_id"]) for m in read_topic(bootstrap, topic, 10)
+        str(decode("ChangeEvent", payload(m))["event_id"])
+        for m in read_topic(bootstrap, topic, 10, config=kafka_config)
     ]
     assert sorted(ids) == sorted(r.event_id for r in results)
 
 
-def test_receipts_are_matched_per_event_id(bootstrap: str, live: World, tmp_path: Path) -> None:
+def test_receipts_are_matched_per_event_id(
+    bootstrap: str, kafka_config: dict[str, str], live: World, tmp_path: Path
+) -> None:
     """The agency learns what the bus decided about each event (receipts topic)."""
     seen: list[Receipt] = []
     with AgencyPublisher(
-        bootstrap, live.psb, live.catalog, state_dir=tmp_path, on_receipt=seen.append
+        bootstrap,
+        live.psb,
+        live.catalog,
+        state_dir=tmp_path,
+        extra_config=kafka_config,
+        on_receipt=seen.append,
     ) as publisher:
         results = publisher.publish_many(
             live.person,
@@ -768,7 +813,7 @@ def test_receipts_are_matched_per_event_id(bootstrap: str, live: World, tmp_path
         outcomes = {ids[0]: "accepted", ids[1]: "rejected", ids[2]: "conflict"}
         unrelated = str(uuid.uuid4())
         receipts_topic = topic_name(TopicKind.RECEIPTS, live.psb)
-        with Producer(bootstrap) as gate:
+        with Producer(bootstrap, extra_config=kafka_config) as gate:
             gate.produce(receipts_topic, b"not avro", key=b"junk")
             gate.produce(
                 receipts_topic,
@@ -793,7 +838,7 @@ def test_receipts_are_matched_per_event_id(bootstrap: str, live: World, tmp_path
         assert position is not None and position.offset == 9
         # the third event has no receipt yet: absent (pending), after a short wait
         assert publisher.wait_receipts([ids[2]], timeout_s=1.0) == {}
-        with Producer(bootstrap) as gate:
+        with Producer(bootstrap, extra_config=kafka_config) as gate:
             gate.produce(
                 receipts_topic, encode("Receipt", receipt_record(ids[2], live, "conflict"))
             )
@@ -804,6 +849,8 @@ def test_receipts_are_matched_per_event_id(bootstrap: str, live: World, tmp_path
         assert publisher.undecodable_receipts == 1
     assert sorted(r.event_id for r in seen) == sorted([*ids, unrelated])
     # a new publisher on the same state dir knows them without re-reading (committed)
-    with AgencyPublisher(bootstrap, live.psb, live.catalog, state_dir=tmp_path) as publisher:
+    with AgencyPublisher(
+        bootstrap, live.psb, live.catalog, state_dir=tmp_path, extra_config=kafka_config
+    ) as publisher:
         known = publisher.wait_receipts([*ids, unrelated], timeout_s=0)
     assert {k: r.outcome for k, r in known.items()} == {**outcomes, unrelated: "duplicate"}

@@ -56,6 +56,7 @@ class Env:
     service: ReferenceService
     view: ReferenceView
     bootstrap: str
+    config: dict[str, str]  # the client's settings: the kafka_config fixture's
 
     def agency(self, base: str) -> str:
         return f"city-{base}-{self.suffix}"
@@ -65,14 +66,16 @@ class Env:
 
 
 @pytest.fixture
-def env(bootstrap: str, tmp_path: Path) -> Iterator[Env]:
+def env(bootstrap: str, kafka_config: dict[str, str], tmp_path: Path) -> Iterator[Env]:
     suffix = uuid.uuid4().hex[:10]
     namespace = f"test-{suffix}"
     url = f"sqlite:///{tmp_path / 'govbus.db'}"
     migrate.upgrade(url)
-    service = ReferenceService(ReferenceStore(make_engine(url)), bootstrap, namespace=namespace)
-    with ReferenceView(bootstrap, namespace=namespace) as view:
-        yield Env(suffix, namespace, service, view, bootstrap)
+    service = ReferenceService(
+        ReferenceStore(make_engine(url)), bootstrap, namespace=namespace, extra_config=kafka_config
+    )
+    with ReferenceView(bootstrap, namespace=namespace, extra_config=kafka_config) as view:
+        yield Env(suffix, namespace, service, view, bootstrap, kafka_config)
 
 
 def _imported(env: Env) -> None:
@@ -185,7 +188,7 @@ def test_state_topic_names_and_namespace() -> None:
 
 def test_state_topics_are_compacted_on_the_broker(env: Env) -> None:
     env.view.refresh(REFRESH_S)  # creates them
-    admin = Admin(env.bootstrap)
+    admin = Admin(env.bootstrap, extra_config=env.config)
     resources = [ConfigResource("topic", t) for t in env.view.topics.names]
     for resource, future in admin.client.describe_configs(resources).items():
         config = future.result(timeout=REFRESH_S)
@@ -313,7 +316,7 @@ def test_a_new_view_reads_the_same_state_from_the_beginning(env: Env) -> None:
     _imported(env)
     env.service.add_agency(f"extra-{env.suffix}", "Tax Bureau", name_zh="市税务局")
     first = env.view.refresh(REFRESH_S)
-    with ReferenceView(env.bootstrap, namespace=env.namespace) as other:
+    with ReferenceView(env.bootstrap, namespace=env.namespace, extra_config=env.config) as other:
         second = other.refresh(REFRESH_S)
     assert set(second.catalog.agencies) == set(first.catalog.agencies)
     assert set(second.catalog.entries) == set(first.catalog.entries)
@@ -322,7 +325,9 @@ def test_a_new_view_reads_the_same_state_from_the_beginning(env: Env) -> None:
 
 def test_namespaces_are_isolated(env: Env) -> None:
     _imported(env)
-    with ReferenceView(env.bootstrap, namespace=f"{env.namespace}-other") as other:
+    with ReferenceView(
+        env.bootstrap, namespace=f"{env.namespace}-other", extra_config=env.config
+    ) as other:
         snap = other.refresh(REFRESH_S)
     assert snap.version == 0 and snap.catalog.entries == () and snap.grants == ()
 
@@ -344,7 +349,7 @@ def test_invalid_records_are_skipped_and_reported_not_raised(env: Env) -> None:
         "entry": env.entry("psb.person.basic"),
         "items": ["marital_status"],
     }
-    with Producer(env.bootstrap) as producer:
+    with Producer(env.bootstrap, extra_config=env.config) as producer:
         producer.produce(topics.agencies, b"{not json", b"broken-agency")
         producer.produce(topics.agencies, encode({"id": "other"}), b"mismatch")
         producer.produce(topics.catalog, encode({"id": "e-bad", "title": "x"}), b"e-bad")
@@ -372,7 +377,7 @@ def test_invalid_records_are_skipped_and_reported_not_raised(env: Env) -> None:
 def test_a_tombstone_removes_a_record_and_bumps_the_version(env: Env) -> None:
     _imported(env)
     before = env.view.refresh(REFRESH_S)
-    with Producer(env.bootstrap) as producer:
+    with Producer(env.bootstrap, extra_config=env.config) as producer:
         producer.produce(env.view.topics.grants, None, b"grant-2024-0002")
     after = env.view.refresh(REFRESH_S)
     assert after.version == before.version + 1

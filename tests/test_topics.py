@@ -47,7 +47,9 @@ def test_bus_topics_cover_entries_and_agencies() -> None:
     }
 
 
-def test_topics_ensure_creates_then_reports_existing(bootstrap: str) -> None:
+def test_topics_ensure_creates_then_reports_existing(
+    bootstrap: str, kafka_config: dict[str, str]
+) -> None:
     runner = CliRunner()
     args = ["topics", "ensure", "--catalog", str(DEMO), "--bootstrap", bootstrap, "--json"]
     first = runner.invoke(app, args)
@@ -55,7 +57,7 @@ def test_topics_ensure_creates_then_reports_existing(bootstrap: str) -> None:
     out = json.loads(first.output)
     names = {t["name"] for t in out["topics"]}
     assert "govbus.ingest.psb.person.basic" in names and "govbus.feed.city-hc" in names
-    on_broker = Admin(bootstrap).topics()
+    on_broker = Admin(bootstrap, extra_config=kafka_config).topics()
     assert names <= set(on_broker)
     assert on_broker["govbus.ingest.psb.person.basic"] == 3
     second = json.loads(runner.invoke(app, args).output)

@@ -9,15 +9,38 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from govbus.kafka import Admin, Consumer, Producer, TopicSpec
 
+#: librdkafka setting -> aiokafka keyword argument, for the administrator's SASL PLAIN login.
+_AIOKAFKA_ARGS = {
+    "security.protocol": "security_protocol",
+    "sasl.mechanism": "sasl_mechanism",
+    "sasl.username": "sasl_plain_username",
+    "sasl.password": "sasl_plain_password",
+}
 
-def _read_all(bootstrap: str, topic: str, expected: int, group: str) -> list[bytes]:
+
+def _aiokafka_auth(kafka_config: dict[str, str]) -> dict[str, Any]:
+    """aiokafka's keyword arguments for ``kafka_config`` (the ``kafka_config`` fixture: the
+    local broker's SASL_PLAINTEXT/PLAIN administrator; empty for an open broker)."""
+    unknown = set(kafka_config) - set(_AIOKAFKA_ARGS)
+    assert not unknown, f"no aiokafka mapping for {sorted(unknown)}"
+    args: dict[str, Any] = {_AIOKAFKA_ARGS[k]: v for k, v in kafka_config.items()}
+    for key in ("security_protocol", "sasl_mechanism"):
+        if key in args:
+            args[key] = args[key].upper()
+    return args
+
+
+def _read_all(
+    bootstrap: str, config: dict[str, str], topic: str, expected: int, group: str
+) -> list[bytes]:
     got: list[bytes] = []
-    with Consumer(bootstrap, group) as consumer:
+    with Consumer(bootstrap, group, extra_config=config) as consumer:
         consumer.subscribe([topic])
         for _ in range(40):
             got.extend(m.value() for m in consumer.consume(100, timeout_s=0.5))
@@ -29,10 +52,12 @@ def _read_all(bootstrap: str, topic: str, expected: int, group: str) -> list[byt
 
 
 def test_confluent_transactions_read_committed(
-    bootstrap: str, topic_name: str, group_id: str
+    bootstrap: str, kafka_config: dict[str, str], topic_name: str, group_id: str
 ) -> None:
-    Admin(bootstrap).ensure_topics([TopicSpec(topic_name)])
-    producer = Producer(bootstrap, transactional_id=f"txn-{uuid.uuid4().hex}")
+    Admin(bootstrap, extra_config=kafka_config).ensure_topics([TopicSpec(topic_name)])
+    producer = Producer(
+        bootstrap, extra_config=kafka_config, transactional_id=f"txn-{uuid.uuid4().hex}"
+    )
     producer.init_transactions()
     producer.begin_transaction()
     for i in range(5):
@@ -46,22 +71,22 @@ def test_confluent_transactions_read_committed(
     producer.produce(topic_name, b"committed-last")
     producer.commit_transaction()
     producer.close()
-    got = _read_all(bootstrap, topic_name, 6, group_id)
+    got = _read_all(bootstrap, kafka_config, topic_name, 6, group_id)
     assert got == [f"committed-{i}".encode() for i in range(5)] + [b"committed-last"]
 
 
 def test_confluent_offsets_committed_inside_transaction(
-    bootstrap: str, topic_name: str, group_id: str
+    bootstrap: str, kafka_config: dict[str, str], topic_name: str, group_id: str
 ) -> None:
     """Consume, produce and commit the input offsets atomically (the gate's protocol)."""
     source, sink = topic_name, topic_name + ".out"
-    Admin(bootstrap).ensure_topics([TopicSpec(source), TopicSpec(sink)])
-    with Producer(bootstrap) as plain:
+    Admin(bootstrap, extra_config=kafka_config).ensure_topics([TopicSpec(source), TopicSpec(sink)])
+    with Producer(bootstrap, extra_config=kafka_config) as plain:
         for i in range(10):
             plain.produce(source, str(i).encode())
-    txp = Producer(bootstrap, transactional_id=f"txn-{uuid.uuid4().hex}")
+    txp = Producer(bootstrap, extra_config=kafka_config, transactional_id=f"txn-{uuid.uuid4().hex}")
     txp.init_transactions()
-    with Consumer(bootstrap, group_id) as consumer:
+    with Consumer(bootstrap, group_id, extra_config=kafka_config) as consumer:
         consumer.subscribe([source])
         batch = []
         for _ in range(20):
@@ -80,20 +105,23 @@ def test_confluent_offsets_committed_inside_transaction(
         )
         txp.commit_transaction()
     # A new consumer in the same group starts after the committed offsets.
-    with Consumer(bootstrap, group_id) as again:
+    with Consumer(bootstrap, group_id, extra_config=kafka_config) as again:
         again.subscribe([source])
         assert again.consume(10, timeout_s=3.0) == []
-    assert _read_all(bootstrap, sink, 10, group_id + "-sink") == [
+    assert _read_all(bootstrap, kafka_config, sink, 10, group_id + "-sink") == [
         str(i).encode() * 2 for i in range(10)
     ]
 
 
-def test_aiokafka_transactions_read_committed(bootstrap: str, topic_name: str) -> None:
-    Admin(bootstrap).ensure_topics([TopicSpec(topic_name)])
+def test_aiokafka_transactions_read_committed(
+    bootstrap: str, kafka_config: dict[str, str], topic_name: str
+) -> None:
+    Admin(bootstrap, extra_config=kafka_config).ensure_topics([TopicSpec(topic_name)])
+    auth = _aiokafka_auth(kafka_config)
 
     async def scenario() -> list[bytes]:
         producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, transactional_id=f"aio-{uuid.uuid4().hex}"
+            bootstrap_servers=bootstrap, transactional_id=f"aio-{uuid.uuid4().hex}", **auth
         )
         await producer.start()
         try:
@@ -113,6 +141,7 @@ def test_aiokafka_transactions_read_committed(bootstrap: str, topic_name: str) -
             isolation_level="read_committed",
             auto_offset_reset="earliest",
             group_id=f"aio-{uuid.uuid4().hex}",
+            **auth,
         )
         await consumer.start()
         got: list[bytes] = []
@@ -130,4 +159,4 @@ def test_aiokafka_transactions_read_committed(bootstrap: str, topic_name: str) -
     got = asyncio.run(scenario())
     assert got == [b"aio-ok-0", b"aio-ok-1", b"aio-ok-2", b"aio-ok-last"]
     # And librdkafka reads aiokafka's transactions the same way.
-    assert _read_all(bootstrap, topic_name, 4, f"cross-{uuid.uuid4().hex}") == got
+    assert _read_all(bootstrap, kafka_config, topic_name, 4, f"cross-{uuid.uuid4().hex}") == got
