@@ -60,8 +60,9 @@ _SCALAR_KEYS = (
 )
 
 
-def _default_home() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "govbus"
+def _default_home(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "govbus"
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,8 @@ class Settings:
             values["kafka"] = {**values.get("kafka", {}), **kafka_env}
         if "home" in values:
             values["home"] = Path(values["home"]).expanduser()
+        else:
+            values["home"] = _default_home(env)
         if values.get("credentials_file"):
             _merge_credentials(values, Path(values["credentials_file"]))
         return cls(**values)

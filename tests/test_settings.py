@@ -15,7 +15,7 @@ def test_defaults_without_environment(tmp_path: Path) -> None:
     assert s.kafka_version == KAFKA_VERSION
     assert s.bootstrap == ""
     assert s.effective_database_url.startswith("sqlite:///")
-    assert s.effective_database_url.endswith("govbus.db")
+    assert s.effective_database_url == f"sqlite:///{tmp_path / 'govbus' / 'govbus.db'}"
 
 
 def test_toml_then_environment_precedence(tmp_path: Path) -> None:
