@@ -66,11 +66,15 @@ def running(env: dict[str, str], tmp_path: Path) -> Iterator[Names]:
         log.close()
 
 
-def _receipt(bootstrap: str, agency: str, event_id: str) -> dict:
+def _receipt(bootstrap: str, config: dict[str, str], agency: str, event_id: str) -> dict:
     deadline = time.monotonic() + RECEIPT_TIMEOUT_S
     while time.monotonic() < deadline:
         for r in read_topic(
-            bootstrap, topic_name(TopicKind.RECEIPTS, agency), record="Receipt", settle_s=0.3
+            bootstrap,
+            topic_name(TopicKind.RECEIPTS, agency),
+            config=config,
+            record="Receipt",
+            settle_s=0.3,
         ):
             if str(r["event_id"]) == event_id:
                 return r
@@ -78,7 +82,7 @@ def _receipt(bootstrap: str, agency: str, event_id: str) -> dict:
 
 
 def test_grant_and_revoke_apply_from_the_next_event(
-    running: Names, env: dict[str, str], bootstrap: str
+    running: Names, env: dict[str, str], bootstrap: str, kafka_config: dict[str, str]
 ) -> None:
     n, cli = running, CliRunner()
     contact, psb, hc, mca = (
@@ -90,14 +94,19 @@ def test_grant_and_revoke_apply_from_the_next_event(
 
     def send(phone: str) -> str:
         e = event(contact, psb, PERSON, {"phone": phone})
-        publish_events(bootstrap, [(KEY, e)])
-        assert _receipt(bootstrap, psb, e["event_id"])["outcome"] == "accepted"
+        publish_events(bootstrap, [(KEY, e)], config=kafka_config)
+        assert _receipt(bootstrap, kafka_config, psb, e["event_id"])["outcome"] == "accepted"
         return e["event_id"]
 
     def feed(agency: str) -> list[str]:
         return [
             str(r["event_id"])
-            for r in read_topic(bootstrap, topic_name(TopicKind.FEED, agency), record="FeedRecord")
+            for r in read_topic(
+                bootstrap,
+                topic_name(TopicKind.FEED, agency),
+                config=kafka_config,
+                record="FeedRecord",
+            )
         ]
 
     first = send("13800000001")  # 市卫健委's grant in the catalog expired in 2025
@@ -140,14 +149,14 @@ def test_grant_and_revoke_apply_from_the_next_event(
 
 
 def test_conflicts_list_shows_both_values(
-    running: Names, env: dict[str, str], bootstrap: str
+    running: Names, env: dict[str, str], bootstrap: str, kafka_config: dict[str, str]
 ) -> None:
     n = running
     basic, psb, hc = n.entry("psb.person.basic"), n.agency("city-psb"), n.agency("city-hc")
     source = event(basic, psb, PERSON, {"name": "张三"})
     report = event(basic, hc, PERSON, {"name": "张叁"}, authoritative=False)
-    publish_events(bootstrap, [(KEY, source), (KEY, report)])
-    assert _receipt(bootstrap, hc, report["event_id"])["outcome"] == "conflict"
+    publish_events(bootstrap, [(KEY, source), (KEY, report)], config=kafka_config)
+    assert _receipt(bootstrap, kafka_config, hc, report["event_id"])["outcome"] == "conflict"
     listed = CliRunner().invoke(app, ["conflicts", "list", "--entry", basic, "--json"], env=env)
     assert listed.exit_code == 0, listed.output
     (c,) = json.loads(listed.output)["conflicts"]

@@ -103,14 +103,19 @@ def test_report_counts_only_the_window_and_flags_overdue_entries() -> None:
 
 # -- on the broker -----------------------------------------------------------------------
 @pytest.fixture
-def scenario(bootstrap: str, tmp_path: Path) -> Iterator[tuple[Names, Path]]:
+def scenario(
+    bootstrap: str, kafka_config: dict[str, str], tmp_path: Path
+) -> Iterator[tuple[Names, Path]]:
     names = Names()
     loaded = names.load()
     catalog_file = tmp_path / "catalog.yaml"
     catalog_file.write_text(names.catalog_text(), encoding="utf-8")
     processor = Processor(
         ProcessorConfig(
-            bootstrap, group_id=f"govbus-test-{uuid.uuid4().hex}", commit_interval_s=0.1
+            bootstrap,
+            group_id=f"govbus-test-{uuid.uuid4().hex}",
+            commit_interval_s=0.1,
+            extra_config=kafka_config,
         ),
         StaticReference(loaded.catalog, loaded.grants),
     )
@@ -149,7 +154,7 @@ def _decision(kind: str, entry: str, provider: str, at: datetime) -> bytes:
 
 
 def test_report_figures_match_the_published_events(
-    bootstrap: str, scenario: tuple[Names, Path]
+    bootstrap: str, kafka_config: dict[str, str], scenario: tuple[Names, Path]
 ) -> None:
     names, catalog_file = scenario
     n = names
@@ -171,11 +176,18 @@ def test_report_figures_match_the_published_events(
             # 市卫健委 reports a different value as not authoritative: a conflict (GM 19).
             (key[0], event(basic, hc, people[0], {"name": "张叁"}, authoritative=False)),
         ],
+        config=kafka_config,
     )
     bad = event(basic, psb, "110105194912310021", {"name": "赵六"})  # wrong check digit
-    publish_events(bootstrap, [("resident_id:110105194912310021", bad)])
+    publish_events(bootstrap, [("resident_id:110105194912310021", bad)], config=kafka_config)
     receipts = {
-        a: read_topic(bootstrap, topic_name(TopicKind.RECEIPTS, a), until=k, record="Receipt")
+        a: read_topic(
+            bootstrap,
+            topic_name(TopicKind.RECEIPTS, a),
+            config=kafka_config,
+            until=k,
+            record="Receipt",
+        )
         for a, k in ((psb, 5), (mca, 2), (hc, 1))
     }
     outcomes = sorted(r["outcome"] for r in receipts[psb])
@@ -185,7 +197,8 @@ def test_report_figures_match_the_published_events(
     # 市民政局 reads its whole feed (three accepted changes); 市卫健委 reads nothing.
     reader = f"{mca}.tail"
     feed = topic_name(TopicKind.FEED, mca)
-    assert len(list(read_to_end(bootstrap, feed, bytes, group_id=reader))) == 3
+    read = read_to_end(bootstrap, feed, bytes, group_id=reader, extra_config=kafka_config)
+    assert len(list(read)) == 3
     # Backdated accepted changes of a daily entry of 市市场监管局 (GM 11): three cycles
     # missed in the assessed days (see below).
     today = datetime.now(LEGAL_TZ).date()
@@ -197,6 +210,7 @@ def test_report_figures_match_the_published_events(
             (topic_name(TopicKind.AUDIT), b"x", _decision("accepted", reg, amr, _at(d[5], 12))),
             (topic_name(TopicKind.AUDIT), b"x", _decision("accepted", reg, amr, _at(d[3], 12))),
         ],
+        config=kafka_config,
     )
     base = ["compliance", "report", "--bootstrap", bootstrap, "--catalog", str(catalog_file)]
     base += ["--groups", n.sfx]

@@ -103,7 +103,9 @@ def _start(bootstrap: str, catalog: Path, group: str, log: Path) -> subprocess.P
         )
 
 
-def test_kill_and_restart_five_times_exactly_once(bootstrap: str, tmp_path: Path) -> None:
+def test_kill_and_restart_five_times_exactly_once(
+    bootstrap: str, kafka_config: dict[str, str], tmp_path: Path
+) -> None:
     rng = random.Random(SEED)
     names = Names()
     catalog = tmp_path / "catalog.yaml"
@@ -115,14 +117,15 @@ def test_kill_and_restart_five_times_exactly_once(bootstrap: str, tmp_path: Path
     basic = names.entry("psb.person.basic")
     ingest = topic_name(TopicKind.INGEST, basic)
     deadline = time.monotonic() + 60
-    while ingest not in Admin(bootstrap).topics():  # the worker creates the bus topics
+    admin = Admin(bootstrap, extra_config=kafka_config)
+    while ingest not in admin.topics():  # the worker creates the bus topics
         assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
         time.sleep(0.2)
 
     def publisher() -> None:
         size = len(sent) // CHUNKS
         for i in range(CHUNKS):
-            publish_events(bootstrap, sent[i * size : (i + 1) * size])
+            publish_events(bootstrap, sent[i * size : (i + 1) * size], config=kafka_config)
             time.sleep(0.4)
 
     feeder = threading.Thread(target=publisher)
@@ -136,7 +139,7 @@ def test_kill_and_restart_five_times_exactly_once(bootstrap: str, tmp_path: Path
             kills += 1
             proc = _start(bootstrap, catalog, group, log)
         feeder.join()
-        receipts = _drain(bootstrap, names, proc, log)
+        receipts = _drain(bootstrap, kafka_config, names, proc, log)
     finally:
         feeder.join()
         proc.terminate()
@@ -165,19 +168,26 @@ def test_kill_and_restart_five_times_exactly_once(bootstrap: str, tmp_path: Path
         feed = read_topic(
             bootstrap,
             topic_name(TopicKind.FEED, names.agency(agency)),
+            config=kafka_config,
             until=len(accepted),
             record="FeedRecord",
         )
         assert Counter(str(f["event_id"]) for f in feed) == accepted, agency
     opened = read_topic(
-        bootstrap, topic_name(TopicKind.OPEN, basic), until=len(accepted), record="FeedRecord"
+        bootstrap,
+        topic_name(TopicKind.OPEN, basic),
+        config=kafka_config,
+        until=len(accepted),
+        record="FeedRecord",
     )
     assert Counter(str(f["event_id"]) for f in opened) == accepted
 
     # Conflicts and audit: ids are derived from events, so a duplicate would show.
     conflicts = [
         c
-        for c in read_topic(bootstrap, topic_name(TopicKind.CONFLICTS), record="Conflict")
+        for c in read_topic(
+            bootstrap, topic_name(TopicKind.CONFLICTS), config=kafka_config, record="Conflict"
+        )
         if c["entry"] == basic
     ]
     assert len(conflicts) == got_outcomes["conflict"]
@@ -188,7 +198,9 @@ def test_kill_and_restart_five_times_exactly_once(bootstrap: str, tmp_path: Path
     assert Counter(str(c["reported_event_id"]) for c in conflicts) == reported
     audit = [
         a
-        for a in read_topic(bootstrap, topic_name(TopicKind.AUDIT), record="Decision")
+        for a in read_topic(
+            bootstrap, topic_name(TopicKind.AUDIT), config=kafka_config, record="Decision"
+        )
         if a["entry"] == basic
     ]
     assert len({a["audit_id"] for a in audit}) == len(audit)
@@ -200,13 +212,21 @@ def test_kill_and_restart_five_times_exactly_once(bootstrap: str, tmp_path: Path
     assert sum(kinds.values()) == len(sent) + 5 * len(accepted)
 
 
-def _drain(bootstrap: str, names: Names, proc: subprocess.Popen[bytes], log: Path) -> list:
+def _drain(
+    bootstrap: str,
+    config: dict[str, str],
+    names: Names,
+    proc: subprocess.Popen[bytes],
+    log: Path,
+) -> list:
     topics = [
         topic_name(TopicKind.RECEIPTS, names.agency(a)) for a in ("city-psb", "city-mca", "city-hc")
     ]
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     while True:
-        receipts = [r for t in topics for r in read_topic(bootstrap, t, record="Receipt")]
+        receipts = [
+            r for t in topics for r in read_topic(bootstrap, t, config=config, record="Receipt")
+        ]
         if len(receipts) >= EVENTS or time.monotonic() > deadline:
             return receipts
         assert proc.poll() is None, log.read_text()[-3000:]

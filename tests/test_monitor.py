@@ -34,6 +34,7 @@ DAY = 86400.0
 @dataclass
 class Scene:
     bootstrap: str
+    config: dict[str, str]  # the administrator's client settings (kafka_config)
     names: Names
     catalog: Catalog
     now: float  # the monitor's clock, seconds
@@ -44,17 +45,22 @@ class Scene:
 
     def produce(self, topic: str, records: list[tuple[int, int, bytes]]) -> None:
         """(partition, timestamp ms, value) records, acknowledged, in order."""
-        with Producer(self.bootstrap) as producer:
+        with Producer(self.bootstrap, extra_config=self.config) as producer:
             for partition, ts, value in records:
                 producer.client.produce(topic, value, b"k", partition=partition, timestamp=ts)
                 producer.poll(0)
 
     def commit(self, group: str, topic: str, offsets: dict[int, int]) -> None:
-        with Consumer(self.bootstrap, group) as consumer:
+        with Consumer(self.bootstrap, group, extra_config=self.config) as consumer:
             consumer.commit([TopicPartition(topic, p, o) for p, o in offsets.items()])
 
     def monitor(self, metrics: MonitorMetrics | None = None, lookback: int = 1000) -> Monitor:
-        cfg = MonitorConfig(self.bootstrap, group_pattern=self.names.sfx, lookback=lookback)
+        cfg = MonitorConfig(
+            self.bootstrap,
+            group_pattern=self.names.sfx,
+            lookback=lookback,
+            extra_config=self.config,
+        )
         return Monitor(cfg, lambda: self.catalog, metrics=metrics, clock=lambda: self.clock[0])
 
     def feed(self, agency: str) -> str:
@@ -65,14 +71,16 @@ class Scene:
 
 
 @pytest.fixture
-def scene(bootstrap: str) -> Iterator[Scene]:
+def scene(bootstrap: str, kafka_config: dict[str, str]) -> Iterator[Scene]:
     names = Names()
     catalog = names.load().catalog
     defs = bus_topics([e.id for e in catalog.entries], [a.id for a in catalog.agencies])
-    Admin(bootstrap).ensure_topics([TopicSpec(d.name, d.partitions, 1, d.config) for d in defs])
+    Admin(bootstrap, extra_config=kafka_config).ensure_topics(
+        [TopicSpec(d.name, d.partitions, 1, d.config) for d in defs]
+    )
     # Whole milliseconds: record timestamps carry no more.
     now = round(datetime.now(UTC).timestamp(), 3)
-    yield Scene(bootstrap, names, catalog, now, [now])
+    yield Scene(bootstrap, kafka_config, names, catalog, now, [now])
 
 
 def _lag(snap: Snapshot, group: str, topic: str) -> LagRow:
@@ -133,7 +141,9 @@ def test_transaction_markers_are_not_lag(scene: Scene) -> None:
     """A reader that consumed every record of a transactional feed sits one offset short
     of the end (the commit marker); that is no lag."""
     topic = scene.feed("city-amr")
-    producer = Producer(scene.bootstrap, transactional_id=f"test-{uuid.uuid4().hex}")
+    producer = Producer(
+        scene.bootstrap, extra_config=scene.config, transactional_id=f"test-{uuid.uuid4().hex}"
+    )
     producer.init_transactions()
     producer.begin_transaction()
     for _ in range(3):

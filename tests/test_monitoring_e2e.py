@@ -181,7 +181,9 @@ class Background:
             t.join(timeout=STOP_TIMEOUT_S)
 
 
-def _publisher(bootstrap: str, entry: str, provider: str) -> Callable[[threading.Event], None]:
+def _publisher(
+    bootstrap: str, config: dict[str, str], entry: str, provider: str
+) -> Callable[[threading.Event], None]:
     def loop(stop: threading.Event) -> None:
         n = 0
         while not stop.is_set():
@@ -191,20 +193,25 @@ def _publisher(bootstrap: str, entry: str, provider: str) -> Callable[[threading
                 person = resident_id(n)
                 e = event(entry, provider, person, {"name": f"姓名{n}"}, operation="create")
                 batch.append((f"resident_id:{person}", e))
-            publish_events(bootstrap, batch)
+            publish_events(bootstrap, batch, config=config)
             stop.wait(0.5)
 
     return loop
 
 
 def _reader(
-    bootstrap: str, topic: str, group: str, *, commit_every_s: float | None
+    bootstrap: str,
+    config: dict[str, str],
+    topic: str,
+    group: str,
+    *,
+    commit_every_s: float | None,
 ) -> Callable[[threading.Event], None]:
     """A member of ``group``: commits one record per ``commit_every_s`` (slow), or, with
     None, commits offset 0 once and then polls without committing (stuck)."""
 
     def loop(stop: threading.Event) -> None:
-        with Consumer(bootstrap, group) as consumer:
+        with Consumer(bootstrap, group, extra_config=config) as consumer:
             consumer.subscribe([topic])
             committed_once = False
             while not stop.is_set():
@@ -225,6 +232,7 @@ def _reader(
 
 def test_prometheus_scrapes_lag_update_cycles_and_fires_alerts(
     bootstrap: str,
+    kafka_config: dict[str, str],
     tmp_path: Path,
     prometheus_server: tuple[PromAPI, Callable[[dict], None]],
 ) -> None:
@@ -243,7 +251,12 @@ def test_prometheus_scrapes_lag_update_cycles_and_fires_alerts(
     processor_port = free_port()
     server, _ = start_http_server(processor_port, addr="127.0.0.1", registry=registry)
     processor = Processor(
-        ProcessorConfig(bootstrap, group_id=f"govbus-e2e-{names.sfx}", commit_interval_s=0.2),
+        ProcessorConfig(
+            bootstrap,
+            group_id=f"govbus-e2e-{names.sfx}",
+            commit_interval_s=0.2,
+            extra_config=kafka_config,
+        ),
         StaticReference(loaded.catalog, loaded.grants),
         ProcessorMetrics.create(registry),
     )
@@ -254,9 +267,9 @@ def test_prometheus_scrapes_lag_update_cycles_and_fires_alerts(
         background.run(processor.run)
         # The last change of a daily entry of 市市场监管局 was three days ago (GM 11).
         accepted = topic_name(TopicKind.ACCEPTED, reg)
-        admin = Admin(bootstrap)
+        admin = Admin(bootstrap, extra_config=kafka_config)
         _wait("bus topics", lambda: accepted in admin.topics(), READY_TIMEOUT_S)
-        with Producer(bootstrap) as producer:
+        with Producer(bootstrap, extra_config=kafka_config) as producer:
             old = event(reg, amr, "91350100M000100Y43", {"company_name": "示例公司"})
             producer.client.produce(
                 accepted,
@@ -289,12 +302,16 @@ def test_prometheus_scrapes_lag_update_cycles_and_fires_alerts(
             }
         )
         # Events flow; 市民政局's reader takes one record every 2 s, 市卫健委's is stuck.
-        background.run(_publisher(bootstrap, basic, psb))
+        background.run(_publisher(bootstrap, kafka_config, basic, psb))
         background.run(
-            _reader(bootstrap, topic_name(TopicKind.FEED, mca), slow, commit_every_s=2.0)
+            _reader(
+                bootstrap, kafka_config, topic_name(TopicKind.FEED, mca), slow, commit_every_s=2.0
+            )
         )
         background.run(
-            _reader(bootstrap, topic_name(TopicKind.FEED, hc), stuck, commit_every_s=None)
+            _reader(
+                bootstrap, kafka_config, topic_name(TopicKind.FEED, hc), stuck, commit_every_s=None
+            )
         )
 
         def fired() -> dict[tuple[str, str], dict[str, Any]]:

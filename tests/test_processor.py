@@ -27,26 +27,32 @@ PERSON_KEY = f"resident_id:{PERSON}"
 @dataclass
 class Bus:
     bootstrap: str
+    config: dict[str, str]  # the administrator's client settings (kafka_config)
     names: Names
     loaded: LoadedCatalog
     processor: Processor
 
     def feed(self, agency: str, until: int | None = None) -> list[dict]:
         topic = topic_name(TopicKind.FEED, self.names.agency(agency))
-        return read_topic(self.bootstrap, topic, until=until, record="FeedRecord")
+        return read_topic(
+            self.bootstrap, topic, config=self.config, until=until, record="FeedRecord"
+        )
 
     def receipts(self, agency: str, until: int | None = None) -> list[dict]:
         topic = topic_name(TopicKind.RECEIPTS, self.names.agency(agency))
-        return read_topic(self.bootstrap, topic, until=until, record="Receipt")
+        return read_topic(self.bootstrap, topic, config=self.config, until=until, record="Receipt")
 
 
 @pytest.fixture
-def bus(bootstrap: str) -> Iterator[Bus]:
+def bus(bootstrap: str, kafka_config: dict[str, str]) -> Iterator[Bus]:
     names = Names()
     loaded = names.load()
     processor = Processor(
         ProcessorConfig(
-            bootstrap, group_id=f"govbus-test-{uuid.uuid4().hex}", commit_interval_s=0.1
+            bootstrap,
+            group_id=f"govbus-test-{uuid.uuid4().hex}",
+            commit_interval_s=0.1,
+            extra_config=kafka_config,
         ),
         StaticReference(loaded.catalog, loaded.grants),
     )
@@ -54,7 +60,7 @@ def bus(bootstrap: str) -> Iterator[Bus]:
     thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        yield Bus(bootstrap, names, loaded, processor)
+        yield Bus(bootstrap, kafka_config, names, loaded, processor)
     finally:
         stop.set()
         thread.join(timeout=60)
@@ -74,6 +80,7 @@ def test_each_decision_end_to_end(bus: Bus) -> None:
             (PERSON_KEY, event(basic, mca, PERSON, {"name": "张三"}, authoritative=False)),  # S 20
             (PERSON_KEY, event(basic, hc, PERSON, {"name": "李三"}, authoritative=False)),  # GM 19
         ],
+        config=bus.config,
     )
     psb_receipts = bus.receipts("city-psb", until=2)
     assert [r["outcome"] for r in psb_receipts] == ["accepted", "duplicate"]
@@ -88,7 +95,9 @@ def test_each_decision_end_to_end(bus: Bus) -> None:
     assert [(r["outcome"], r["article"]) for r in hc_receipts] == [("conflict", "GM 19")]
     conflicts = [
         c
-        for c in read_topic(bus.bootstrap, topic_name(TopicKind.CONFLICTS), record="Conflict")
+        for c in read_topic(
+            bus.bootstrap, topic_name(TopicKind.CONFLICTS), config=bus.config, record="Conflict"
+        )
         if c["entry"] == basic
     ]
     assert len(conflicts) == 1
@@ -103,7 +112,11 @@ def test_each_decision_end_to_end(bus: Bus) -> None:
     assert bus.feed("city-psb") == []  # the provider is not sent its own data
     # The open feed carries it desensitised (GM 9: internal data opens only desensitised).
     opened = read_topic(
-        bus.bootstrap, topic_name(TopicKind.OPEN, basic), until=1, record="FeedRecord"
+        bus.bootstrap,
+        topic_name(TopicKind.OPEN, basic),
+        config=bus.config,
+        until=1,
+        record="FeedRecord",
     )
     assert len(opened) == 1
     items = {i["name"]: i for i in opened[0]["items"]}
@@ -111,7 +124,9 @@ def test_each_decision_end_to_end(bus: Bus) -> None:
     assert items["name"]["mask_rule"] == "surname_only"
     assert opened[0]["canonical_subject"] != PERSON_KEY and PERSON not in str(opened[0])
     # The canonical stream holds the accepted change under the canonical key.
-    accepted = read_topic(bus.bootstrap, topic_name(TopicKind.ACCEPTED, basic), until=1)
+    accepted = read_topic(
+        bus.bootstrap, topic_name(TopicKind.ACCEPTED, basic), config=bus.config, until=1
+    )
     assert [k for k, _ in accepted] == [PERSON_KEY.encode()]
 
 
@@ -133,6 +148,7 @@ def test_conditional_grants_and_secret_data(bus: Bus) -> None:
             ),
             (PERSON_KEY, event(watch, psb, PERSON, {"watch_category": "甲"})),
         ],
+        config=bus.config,
     )
     assert [r["outcome"] for r in bus.receipts("city-psb", until=2)] == ["accepted", "accepted"]
     # 市民政局 holds an active grant for both items (G 14; S 22).
@@ -143,8 +159,8 @@ def test_conditional_grants_and_secret_data(bus: Bus) -> None:
     for agency in ("city-hc", "city-amr", "city-bdb"):
         assert bus.feed(agency) == [], agency
     # Not shared, not opened: secret data (GM 9; G 18 (一)) goes nowhere.
-    assert read_topic(bus.bootstrap, topic_name(TopicKind.OPEN, watch)) == []
-    assert read_topic(bus.bootstrap, topic_name(TopicKind.OPEN, contact)) == []
+    assert read_topic(bus.bootstrap, topic_name(TopicKind.OPEN, watch), config=bus.config) == []
+    assert read_topic(bus.bootstrap, topic_name(TopicKind.OPEN, contact), config=bus.config) == []
 
 
 def test_poison_message_goes_to_dlq_and_partition_moves_on(bus: Bus) -> None:
@@ -152,7 +168,7 @@ def test_poison_message_goes_to_dlq_and_partition_moves_on(bus: Bus) -> None:
     basic, psb = n.entry("psb.person.basic"), n.agency("city-psb")
     ingest = topic_name(TopicKind.INGEST, basic)
     poison = b"\xc3\x01not avro at all \xff\xfe"
-    publish(bus.bootstrap, [(ingest, PERSON_KEY.encode(), poison)])
+    publish(bus.bootstrap, [(ingest, PERSON_KEY.encode(), poison)], config=bus.config)
     bad_key = event(basic, psb, "110105194912310021", {"name": "王五"})  # wrong check digit
     publish_events(
         bus.bootstrap,
@@ -160,8 +176,15 @@ def test_poison_message_goes_to_dlq_and_partition_moves_on(bus: Bus) -> None:
             ("resident_id:110105194912310021", bad_key),
             (PERSON_KEY, event(basic, psb, PERSON, {"name": "张三"})),
         ],
+        config=bus.config,
     )
-    dlq = read_topic(bus.bootstrap, topic_name(TopicKind.DLQ, basic), until=2, record="DeadLetter")
+    dlq = read_topic(
+        bus.bootstrap,
+        topic_name(TopicKind.DLQ, basic),
+        config=bus.config,
+        until=2,
+        record="DeadLetter",
+    )
     assert len(dlq) == 2
     dlq.sort(key=lambda d: d["stage"])  # two partitions: no order between them
     assert dlq[0]["original_value"] == poison and dlq[0]["stage"] == "decode"
