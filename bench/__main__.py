@@ -4,18 +4,17 @@ Python peers, in one run on one broker (issue 9). See bench/README.md.
     python -m bench [--events N] [--quick] [--rounds R] [--only SECTIONS] [--profile]
                     [--bootstrap HOST:PORT] [--out DIR] [--json]
 
-Broker: ``--bootstrap``, else ``GOVBUS_BOOTSTRAP``, else a local broker started on a
-temporary state directory and stopped at the end.
+Broker (:mod:`bench.broker`): ``--bootstrap``, else the configured one (``GOVBUS_BOOTSTRAP``,
+settings or credentials file) with the credentials of ``Settings.load()``, else a local
+broker started on a temporary state directory, used as its administrator and stopped at
+the end.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,35 +23,12 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from bench.broker import bench_broker
 from bench.harness import SECTIONS, Options, Tracker, run_bench
 from bench.peers import PEERS
 from bench.report import plot_latency, print_report, write_json
-from govbus.broker.local import LocalBroker
-from govbus.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-@contextmanager
-def broker(address: str) -> Iterator[tuple[str, str]]:
-    """(bootstrap, kind): the given broker, or a local one for this run."""
-    address = address or os.environ.get("GOVBUS_BOOTSTRAP", "")
-    if address:
-        yield address, "given"
-        return
-    settings = Settings.load()
-    with tempfile.TemporaryDirectory(prefix="govbus-bench-") as tmp:
-        local = LocalBroker(
-            settings.home,
-            settings.kafka_version,
-            settings.broker_heap,
-            state_dir=Path(tmp) / "broker",
-        )
-        status = local.start()
-        try:
-            yield str(status.bootstrap), "local (started for this run)"
-        finally:
-            local.stop()
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -89,7 +65,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--broker-warmup", type=int, help="untimed govbus events first (3000; 0: none)")
     p.add_argument("--only", type=_names(SECTIONS), help=f"subset of {','.join(SECTIONS)}")
     p.add_argument("--profile", action="store_true", help="one more govbus run under pyinstrument")
-    p.add_argument("--bootstrap", default="", help="default: GOVBUS_BOOTSTRAP or a local broker")
+    p.add_argument("--bootstrap", default="", help="default: the configured broker or a local one")
     p.add_argument("--out", type=Path, default=RESULTS, help="directory for JSON, PNG, profile")
     p.add_argument("--json", action="store_true", help="print the report as JSON, no table")
     return p
@@ -129,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         TimeElapsedColumn(),
     )
     with (
-        broker(args.bootstrap) as (bootstrap, kind),
+        bench_broker(args.bootstrap) as broker,
         tempfile.TemporaryDirectory(prefix="govbus-bench-work-") as work,
         Progress(*columns, console=console, transient=False) as progress,
     ):
@@ -141,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             progress.reset(current, total=max(1, events), description=f"  {name}")
 
         tracker = Tracker(on_step, lambda n: progress.advance(current, n))
-        report = run_bench(bootstrap, options, Path(work), broker=kind, tracker=tracker)
+        report = run_bench(broker, options, Path(work), tracker=tracker)
     json_path = args.out / f"pipeline-{stamp}.json"
     plot = plot_latency(report, args.out / f"latency-{stamp}.png")
     report["files"] = {"json": str(json_path), "plot": str(plot) if plot else None}
@@ -150,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json_path.read_text(encoding="utf-8"))
     else:
         print_report(report, console)
-        console.print(f"broker: {kind}; {report['elapsed_s']} s; results: {json_path}")
+        console.print(f"broker: {report['broker']}; {report['elapsed_s']} s; results: {json_path}")
         if plot:
             console.print(f"latency plot: {plot}")
     return 0

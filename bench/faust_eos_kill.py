@@ -3,8 +3,9 @@
     python -m bench.faust_eos_kill [--events 10000] [--kills 5] [--seed 20261125]
         [--mode faust|source-txn] [--bootstrap HOST:PORT] [--out bench/results]
 
-On one broker (``--bootstrap``, else ``GOVBUS_BOOTSTRAP``, else a local broker started on
-a temporary state directory and stopped at the end):
+On one broker (``--bootstrap``, else the configured one, else a local broker started on
+a temporary state directory and stopped at the end; :mod:`bench.broker`: the harness's
+clients use its client settings, the worker finds its credentials in its environment):
 
 1. an isolated copy of the demo catalog (suffixed agency and entry ids) and a plan of
    ``--events`` events on 500 residents: authoritative changes from the source, stopped
@@ -40,8 +41,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -50,12 +50,12 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
+from bench.broker import BenchBroker, bench_broker
 from exchange.catalog_loader import LoadedCatalog, check_catalog_text
 from exchange.gate import GateResult, IncomingEvent, decide
 from exchange.grants import is_active
 from exchange.onesource import AuthoritativeRecord
 from exchange.policy import OpenFeed
-from govbus.broker.local import LocalBroker
 from govbus.kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from govbus.settings import Settings
 from schemas import decode, encode
@@ -242,8 +242,10 @@ def _labels() -> list[str]:
 
 
 # -- broker helpers ----------------------------------------------------------------
-def publish(bootstrap: str, sent: list[tuple[str, dict[str, Any]]]) -> None:
-    with Producer(bootstrap, extra_config=UNCOMPRESSED) as producer:
+def publish(
+    bootstrap: str, sent: list[tuple[str, dict[str, Any]]], config: Mapping[str, str]
+) -> None:
+    with Producer(bootstrap, extra_config={**config, **UNCOMPRESSED}) as producer:
         for subject, e in sent:
             topic = topic_name(TopicKind.INGEST, e["entry"])
             producer.produce(topic, encode("ChangeEvent", e), key=subject.encode())
@@ -266,8 +268,10 @@ def _high(consumer: Consumer, tp: TopicPartition) -> int:
             time.sleep(0.2)
 
 
-def high_watermarks(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
-    with Consumer(bootstrap, f"bench-wm-{uuid.uuid4().hex}") as consumer:
+def high_watermarks(
+    bootstrap: str, topics: list[str], config: Mapping[str, str]
+) -> dict[tuple[str, int], int]:
+    with Consumer(bootstrap, f"bench-wm-{uuid.uuid4().hex}", extra_config=config) as consumer:
         return {
             (topic, p): _high(consumer, TopicPartition(topic, p))
             for topic in topics
@@ -275,10 +279,10 @@ def high_watermarks(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], 
         }
 
 
-def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+def committed(bootstrap: str, group: str, topic: str, config: Mapping[str, str]) -> dict[int, int]:
     """The group's committed offsets on ``topic`` (retried while the coordinator moves)."""
     deadline = time.monotonic() + WATERMARK_TIMEOUT_S
-    with Consumer(bootstrap, group) as consumer:
+    with Consumer(bootstrap, group, extra_config=config) as consumer:
         tps = [TopicPartition(topic, p) for p in _partitions(consumer, topic)]
         while True:
             try:
@@ -291,11 +295,13 @@ def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
             return {tp.partition: tp.offset for tp in found}
 
 
-def read_all(bootstrap: str, topic: str, record: str) -> tuple[list[dict[str, Any]], bool]:
+def read_all(
+    bootstrap: str, topic: str, record: str, config: Mapping[str, str]
+) -> tuple[list[dict[str, Any]], bool]:
     """Every committed record of ``topic`` (read_committed) and whether the read reached
     the high watermark of every partition (False: an open transaction held it back)."""
     out: list[dict[str, Any]] = []
-    with Consumer(bootstrap, f"bench-read-{uuid.uuid4().hex}") as consumer:
+    with Consumer(bootstrap, f"bench-read-{uuid.uuid4().hex}", extra_config=config) as consumer:
         parts = _partitions(consumer, topic)
         high = {p: _high(consumer, TopicPartition(topic, p)) for p in parts}
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
@@ -312,7 +318,9 @@ def read_all(bootstrap: str, topic: str, record: str) -> tuple[list[dict[str, An
 # -- the worker ---------------------------------------------------------------------
 @dataclass
 class Worker:
-    bootstrap: str
+    """The faust gate worker process; ``broker.env`` carries its credentials."""
+
+    broker: BenchBroker
     app_id: str
     catalog: Path
     mode: str
@@ -329,11 +337,14 @@ class Worker:
                     "-m",
                     "topology.faust_gate",
                     "--bootstrap",
-                    self.bootstrap,
+                    self.broker.bootstrap,
                     "--app-id",
                     self.app_id,
                     "--catalog",
                     str(self.catalog),
+                    # faust's default is <app id>-data in the working directory (ROOT).
+                    "--data-dir",
+                    str(self.log.parent / "data"),
                     "--sink-mode",
                     self.mode,
                     "--commit-interval",
@@ -346,6 +357,7 @@ class Worker:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
+                env=dict(self.broker.env),
             )
         self.started_at = time.monotonic()
 
@@ -367,23 +379,6 @@ class Worker:
             self.kill()
 
 
-@contextmanager
-def broker(address: str) -> Iterator[tuple[str, str]]:
-    if address:
-        yield address, "given"
-        return
-    settings = Settings.load()
-    with tempfile.TemporaryDirectory(prefix="govbus-bench-") as tmp:
-        local = LocalBroker(
-            settings.home, settings.kafka_version, settings.broker_heap, state_dir=Path(tmp)
-        )
-        status = local.start()
-        try:
-            yield str(status.bootstrap), "local (started for this run)"
-        finally:
-            local.stop()
-
-
 # -- the run ------------------------------------------------------------------------
 def wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
@@ -394,17 +389,19 @@ def wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:
     return False
 
 
-def kill_loop(
-    worker: Worker, bootstrap: str, ingest: str, kills: int, rng: random.Random
-) -> list[dict[str, Any]]:
+def kill_loop(worker: Worker, ingest: str, kills: int, rng: random.Random) -> list[dict[str, Any]]:
     """Kill once the (re)started worker has committed progress, a random moment later."""
+    broker = worker.broker
+
+    def position() -> int:
+        return sum(committed(broker.bootstrap, worker.app_id, ingest, broker.config).values())
+
+    def moved_past(before: int) -> Callable[[], bool]:
+        return lambda: position() > before
+
     points = []
     for _ in range(kills):
-        before = sum(committed(bootstrap, worker.app_id, ingest).values())
-        progressed = wait_for(
-            lambda b=before: sum(committed(bootstrap, worker.app_id, ingest).values()) > b,
-            PROGRESS_TIMEOUT_S,
-        )
+        progressed = wait_for(moved_past(position()), PROGRESS_TIMEOUT_S)
         ready_s = time.monotonic() - worker.started_at
         time.sleep(rng.uniform(*KILL_AFTER_PROGRESS_S))
         alive = worker.alive()
@@ -421,12 +418,13 @@ def kill_loop(
     return points
 
 
-def drain(bootstrap: str, worker: Worker, ingest: str) -> tuple[bool, float]:
+def drain(worker: Worker, ingest: str) -> tuple[bool, float]:
+    bootstrap, config = worker.broker.bootstrap, worker.broker.config
     began = time.monotonic()
-    end = {p: o for (_, p), o in high_watermarks(bootstrap, [ingest]).items()}
+    end = {p: o for (_, p), o in high_watermarks(bootstrap, [ingest], config).items()}
     last, moved = None, time.monotonic()
     while time.monotonic() - began < DRAIN_TIMEOUT_S:
-        position = committed(bootstrap, worker.app_id, ingest)
+        position = committed(bootstrap, worker.app_id, ingest, config)
         if all(position.get(p, -1) >= o for p, o in end.items()):
             return True, time.monotonic() - began
         if position != last:
@@ -447,7 +445,7 @@ def count(want: Counter[str], got: Counter[str]) -> dict[str, int]:
     }
 
 
-def collect(bootstrap: str, names: Names) -> tuple[dict[str, Counter[str]], dict[str, Any]]:
+def collect(broker: BenchBroker, names: Names) -> tuple[dict[str, Counter[str]], dict[str, Any]]:
     basic = names.entry("psb.person.basic")
     sources: dict[str, list[tuple[str, str, str]]] = {
         "receipts": [
@@ -474,7 +472,7 @@ def collect(bootstrap: str, names: Names) -> tuple[dict[str, Counter[str]], dict
     for label, topics in sources.items():
         got[label] = Counter()
         for topic, record, id_field in topics:
-            rows, complete = read_all(bootstrap, topic, record)
+            rows, complete = read_all(broker.bootstrap, topic, record, broker.config)
             if not complete:
                 extra["incomplete_reads"].append(topic)
             for row in rows:
@@ -495,7 +493,7 @@ def log_signals(log: Path) -> dict[str, int]:
     return {s: text.count(s) for s in LOG_SIGNALS}
 
 
-def run(args: argparse.Namespace, bootstrap: str, broker_kind: str) -> dict[str, Any]:
+def run(args: argparse.Namespace, broker: BenchBroker) -> dict[str, Any]:
     rng = random.Random(args.seed)
     names = Names(uuid.uuid4().hex[:10])
     work = Path(tempfile.mkdtemp(prefix="govbus-faust-kill-"))
@@ -503,10 +501,10 @@ def run(args: argparse.Namespace, bootstrap: str, broker_kind: str) -> dict[str,
     catalog.write_text(names.catalog_text(), encoding="utf-8")
     sent = plan(names, args.events, rng)
     want = expected_records(names, sent)
-    ensure_bus_topics(bootstrap, names.load().catalog)
+    ensure_bus_topics(broker.bootstrap, names.load().catalog, broker.config)
     ingest = topic_name(TopicKind.INGEST, names.entry("psb.person.basic"))
     worker = Worker(
-        bootstrap,
+        broker,
         f"govbus-faust-kill-{names.sfx}",
         catalog,
         args.mode,
@@ -520,17 +518,17 @@ def run(args: argparse.Namespace, bootstrap: str, broker_kind: str) -> dict[str,
     def publisher() -> None:
         size = -(-len(sent) // CHUNKS)
         for i in range(CHUNKS):
-            publish(bootstrap, sent[i * size : (i + 1) * size])
+            publish(broker.bootstrap, sent[i * size : (i + 1) * size], broker.config)
             time.sleep(CHUNK_PAUSE_S)
         publish_s.append(time.monotonic() - began)
 
     feeder = threading.Thread(target=publisher)
     feeder.start()
     try:
-        points = kill_loop(worker, bootstrap, ingest, args.kills, rng)
+        points = kill_loop(worker, ingest, args.kills, rng)
         feeder.join()
-        drained, drain_s = drain(bootstrap, worker, ingest)
-        got, extra = collect(bootstrap, names)
+        drained, drain_s = drain(worker, ingest)
+        got, extra = collect(broker, names)
     finally:
         feeder.join()
         worker.stop()
@@ -572,7 +570,7 @@ def run(args: argparse.Namespace, bootstrap: str, broker_kind: str) -> dict[str,
         "incomplete_reads": extra["incomplete_reads"],
         "worker_log": str(worker.log),
         "worker_log_signals": log_signals(worker.log),
-        "broker": broker_kind,
+        "broker": broker.kind,
         "kafka_version": Settings.load().kafka_version,
         "faust_streaming": version("faust-streaming"),
         "aiokafka": version("aiokafka"),
@@ -590,13 +588,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--mode", choices=SINK_MODES, default="faust")
     parser.add_argument(
-        "--bootstrap", default="", help="default: GOVBUS_BOOTSTRAP or a local broker"
+        "--bootstrap", default="", help="default: the configured broker or a local one"
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON result")
     parser.add_argument("--worker-log-level", default="warn", choices=("warn", "info", "debug"))
     args = parser.parse_args(argv)
-    with broker(args.bootstrap or os.environ.get("GOVBUS_BOOTSTRAP", "")) as (address, kind):
-        report = run(args, address, kind)
+    with bench_broker(args.bootstrap) as broker:
+        report = run(args, broker)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = args.out / f"faust-eos-kill-{stamp}.json"

@@ -20,6 +20,7 @@ from typing import Any
 
 import confluent_kafka
 
+from bench.broker import BenchBroker
 from bench.measure import Progress
 from bench.peers import PEERS, available, peer_launcher
 from bench.pipeline import Setup, govbus_launcher
@@ -160,8 +161,9 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 class Bench:
-    def __init__(self, bootstrap: str, options: Options, work_dir: Path, tracker: Tracker):
-        self.bootstrap = bootstrap
+    def __init__(self, broker: BenchBroker, options: Options, work_dir: Path, tracker: Tracker):
+        self.broker = broker
+        self.bootstrap = broker.bootstrap
         self.o = options
         self.work_dir = work_dir
         self.t = tracker
@@ -170,7 +172,7 @@ class Bench:
     def running(self, launcher: Any, label: str, partitions: int) -> Iterator[Running]:
         self.t.step(f"{label}: starting", self.o.warmup)
         with Running(
-            self.bootstrap,
+            self.broker,
             self.work_dir,
             launcher,
             partitions=partitions,
@@ -185,11 +187,18 @@ class Bench:
     def raw(self) -> dict[str, Any]:
         self.t.step("raw confluent-kafka", self.o.events + self.o.warmup)
         scenario = new_scenario()
-        create_topics(self.bootstrap, scenario, self.o.partitions)
+        create_topics(self.broker, scenario, self.o.partitions)
         events = make_events(scenario, self.o.events + self.o.warmup, self.o.seed)
         # The warm-up topic: the scenario's canonical stream (same partitions, unused here).
         warm = topic_name(TopicKind.ACCEPTED, scenario.entry)
-        result = run_raw(self.bootstrap, scenario.ingest_topic, warm, events, self.o.warmup)
+        result = run_raw(
+            self.bootstrap,
+            scenario.ingest_topic,
+            warm,
+            events,
+            self.o.warmup,
+            config=self.broker.config,
+        )
         self.t.on_events(len(events))
         return {
             "events": result.events,
@@ -205,7 +214,7 @@ class Bench:
         out = {**setup.describe(), **measured.describe(), **rss_mib(run.peak_rss)}
         if verify:
             out["feed_records"] = count_committed(
-                self.bootstrap, run.scenario.output_topics, run.sent
+                self.bootstrap, run.scenario.output_topics, run.sent, config=self.broker.config
             )
         return out
 
@@ -249,7 +258,7 @@ class Bench:
         }
         if verify:
             out["feed_records"] = count_committed(
-                self.bootstrap, run.scenario.output_topics, run.sent
+                self.bootstrap, run.scenario.output_topics, run.sent, config=self.broker.config
             )
         return out
 
@@ -265,23 +274,22 @@ class Bench:
 
 
 def run_bench(
-    bootstrap: str,
+    broker: BenchBroker,
     options: Options,
     work_dir: Path,
     *,
-    broker: str = "given",
     tracker: Tracker | None = None,
 ) -> dict[str, Any]:
-    """Measure everything ``options.sections`` names; return the report."""
+    """Measure everything ``options.sections`` names on ``broker``; return the report."""
     started = time.perf_counter()
     tracker = tracker or Tracker()
-    bench = Bench(bootstrap, options, work_dir, tracker)
+    bench = Bench(broker, options, work_dir, tracker)
     sections = set(options.sections)
     report: dict[str, Any] = {
         "benchmark": "pipeline",
         "run_id": uuid.uuid4().hex[:8],
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "broker": broker,
+        "broker": broker.kind,
         "machine": machine(),
         "settings": options.describe(),
         "scenario": {

@@ -6,7 +6,8 @@
   means all its feed records are committed.
 * :func:`send_burst` produces pre-encoded events as fast as the producer takes them;
   :func:`send_paced` at a fixed rate, noting each event's send time.
-* :class:`Workers` runs worker processes and samples their resident memory with psutil
+* :class:`Workers` runs worker processes (their credentials in their environment, see
+  :mod:`bench.broker`) and samples their resident memory with psutil
   (peak = the kernel's high-water mark ``VmHWM`` where Linux gives it, else the highest
   sample).
 """
@@ -19,7 +20,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,9 @@ from typing import Any
 import confluent_kafka
 import psutil
 
-from bench.raw import produce_all
+from bench.raw import produce_all, raw_producer
 from bench.scenario import Events
-from govbus.kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from govbus.kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from schemas import decode
 
 #: The repository: workers run from here, so ``python -m bench.…`` finds this package.
@@ -52,13 +53,13 @@ Progress = Callable[[int], None]
 class FeedWatcher:
     """Reads ``topic`` read_committed from the beginning and counts (or times) records."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, config: Mapping[str, str]) -> None:
         self.topic = topic
         self.seen = 0
         self._consumer = Consumer(
             bootstrap,
             f"bench-watch-{uuid.uuid4().hex[:8]}",
-            extra_config={"fetch.wait.max.ms": WATCH_FETCH_WAIT_MS},
+            extra_config={**config, "fetch.wait.max.ms": WATCH_FETCH_WAIT_MS},
         )
         meta = self._consumer.client.list_topics(topic, timeout=10.0).topics[topic]
         self._consumer.assign(
@@ -118,15 +119,18 @@ class FeedWatcher:
         return out
 
 
-def new_producer(bootstrap: str) -> confluent_kafka.Producer:
-    """A producer with the pipeline's settings (acks=all, idempotence, linger 5 ms, lz4)."""
-    return confluent_kafka.Producer({**Producer.DEFAULTS, "bootstrap.servers": bootstrap})
+def new_producer(bootstrap: str, config: Mapping[str, str]) -> confluent_kafka.Producer:
+    """A producer with the pipeline's settings (acks=all, idempotence, linger 5 ms, lz4)
+    and the client settings ``config`` (credentials)."""
+    return raw_producer(bootstrap, config)
 
 
-def send_burst(bootstrap: str, topic: str, events: Events) -> threading.Thread:
+def send_burst(
+    bootstrap: str, topic: str, events: Events, config: Mapping[str, str]
+) -> threading.Thread:
     """Produce ``events`` in a background thread as fast as possible (started)."""
     thread = threading.Thread(
-        target=lambda: produce_all(new_producer(bootstrap), topic, events), daemon=True
+        target=lambda: produce_all(new_producer(bootstrap, config), topic, events), daemon=True
     )
     thread.start()
     return thread
@@ -142,9 +146,11 @@ class Paced:
     finished: float = 0.0
 
 
-def send_paced(bootstrap: str, topic: str, events: Events, rate: float) -> Paced:
+def send_paced(
+    bootstrap: str, topic: str, events: Events, rate: float, config: Mapping[str, str]
+) -> Paced:
     """Produce ``events`` at ``rate`` per second in a background thread (started)."""
-    producer = new_producer(bootstrap)
+    producer = new_producer(bootstrap, config)
     paced = Paced(threading.Thread(daemon=True))
 
     def run() -> None:
@@ -180,7 +186,13 @@ def peak_rss(pid: int) -> int | None:
 class Workers:
     """Worker processes of one measurement, with their peak resident memory."""
 
-    def __init__(self, commands: Sequence[Sequence[str]], *, log_dir: Path, env: Any = None):
+    def __init__(
+        self,
+        commands: Sequence[Sequence[str]],
+        *,
+        log_dir: Path,
+        env: Mapping[str, str] | None = None,
+    ):
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs: list[Path] = []
         for n, command in enumerate(commands):
@@ -192,7 +204,7 @@ class Workers:
                         list(command),
                         stdout=out,
                         stderr=subprocess.STDOUT,
-                        env=env or os.environ.copy(),
+                        env=dict(os.environ if env is None else env),
                         cwd=ROOT,
                     )
                 )

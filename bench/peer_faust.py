@@ -2,6 +2,10 @@
 
     python -m bench.peer_faust --bootstrap HOST:PORT --spec SPEC.json --app-id ID worker -l warn
 
+Credentials: the librdkafka settings of ``Settings.load()`` (``GOVBUS_CREDENTIALS_FILE`` in
+its environment, :mod:`bench.broker`), as faust ``broker_credentials``
+(:mod:`topology.faust_auth`).
+
 Settings: ``processing_guarantee="exactly_once"`` (a transactional producer per source
 partition, read_committed), ``broker_commit_interval`` as govbus's (0.5 s unless given),
 producer linger 5 ms with lz4, in-memory store, no web server. Topics exist already (the
@@ -17,22 +21,30 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import faust
 
 from bench.peer_job import PeerJob
+from topology.faust_auth import broker_credentials, worker_connection
 
 SESSION_TIMEOUT_S = 10.0
 
 
 def create_app(
-    bootstrap: str, spec: Path, app_id: str, commit_interval_s: float, data_dir: Path
+    bootstrap: str,
+    spec: Path,
+    app_id: str,
+    commit_interval_s: float,
+    data_dir: Path,
+    kafka_config: Mapping[str, str] | None = None,
 ) -> faust.App:
     job = PeerJob(spec)
     app = faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
+        broker_credentials=broker_credentials(kafka_config),
         autodiscover=False,
         datadir=str(data_dir),
         processing_guarantee="exactly_once",
@@ -67,13 +79,16 @@ def create_app(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--bootstrap", default="", help="default: the configured broker")
     parser.add_argument("--spec", type=Path, required=True)
     parser.add_argument("--app-id", required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--commit-interval", type=float, default=0.5)
     args, rest = parser.parse_known_args(argv)
-    app = create_app(args.bootstrap, args.spec, args.app_id, args.commit_interval, args.data_dir)
+    bootstrap, kafka_config = worker_connection(args.bootstrap)
+    app = create_app(
+        bootstrap, args.spec, args.app_id, args.commit_interval, args.data_dir, kafka_config
+    )
     sys.argv = [sys.argv[0], *rest]
     app.main()
 

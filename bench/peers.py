@@ -16,7 +16,10 @@ MODULES = {"quix-streams": "quixstreams", "faust-streaming": "faust"}
 
 
 def available(peer: str) -> bool:
-    return importlib.util.find_spec(MODULES[peer]) is not None
+    module = MODULES[peer]
+    # faust swaps its package for a lazy module without __spec__ once imported, and
+    # find_spec refuses a module whose __spec__ is None.
+    return module in sys.modules or importlib.util.find_spec(module) is not None
 
 
 def peer_launcher(peer: str, bootstrap: str, commit_interval_s: float) -> Launcher:

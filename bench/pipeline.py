@@ -1,5 +1,7 @@
 """govbus end to end: ``python -m topology.run`` workers (one process each, static
-membership, a transactional id per worker) on the scenario's fixed catalog."""
+membership, a transactional id per worker) on the scenario's fixed catalog. Their
+credentials come from their environment (``GOVBUS_CREDENTIALS_FILE``, :mod:`bench.broker`),
+read by ``topology.run`` with ``Settings.load()``; the command line holds no secret."""
 
 from __future__ import annotations
 

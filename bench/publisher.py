@@ -2,8 +2,9 @@
 
     python -m bench.publisher [--count 20000] [--seed 7] [--rounds 3] [--bootstrap HOST:PORT]
 
-In one run, on one broker (``--bootstrap``, else ``GOVBUS_BOOTSTRAP``, else a local
-broker started on a temporary state directory and stopped at the end):
+In one run, on one broker (``--bootstrap``, else the configured one, else a local broker
+started on a temporary state directory and stopped at the end; :mod:`bench.broker`), every
+client with the benchmark's client settings (credentials):
 
 * **raw**: ``confluent_kafka.Producer`` with the publisher's producer settings (acks=all,
   idempotence, linger.ms=5, lz4) produces pre-encoded ChangeEvent bytes and keys, with a
@@ -31,7 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,10 +42,11 @@ import confluent_kafka
 from rich.console import Console
 from rich.table import Table
 
+from bench.broker import BenchBroker, bench_broker
+from bench.raw import raw_producer
 from exchange.catalog import Catalog
 from exchange.catalog_loader import load_catalog
-from govbus.broker.local import LocalBroker
-from govbus.kafka import Admin, Producer, TopicSpec
+from govbus.kafka import Admin, TopicSpec
 from govbus.settings import Settings
 from producers import AgencyPublisher, Draft, PublishStatus
 from producers.publisher import Prepared
@@ -114,9 +116,10 @@ def bench_catalog(run: str, rounds: int) -> tuple[Catalog, dict[tuple[str, int],
     return replace(catalog, entries=catalog.entries + copies), entries
 
 
-def run_raw(bootstrap: str, topic: str, prepared: list[Prepared], warmup: int) -> float:
-    config = {**Producer.DEFAULTS, "bootstrap.servers": bootstrap}
-    producer = confluent_kafka.Producer(config)
+def run_raw(
+    bootstrap: str, topic: str, prepared: list[Prepared], warmup: int, config: Mapping[str, str]
+) -> float:
+    producer = raw_producer(bootstrap, config)
     failures: list[Any] = []
 
     def on_delivery(err: Any, _msg: Any) -> None:
@@ -151,8 +154,11 @@ def run_publisher(
     drafts: list[Draft],
     warmup: int,
     state_dir: Path | None,
+    config: Mapping[str, str],
 ) -> float:
-    with AgencyPublisher(bootstrap, AGENCY, catalog, state_dir=state_dir) as publisher:
+    with AgencyPublisher(
+        bootstrap, AGENCY, catalog, extra_config=config, state_dir=state_dir
+    ) as publisher:
         warm = publisher.publish_many(entry, drafts[:warmup])
         publisher.flush(FLUSH_TIMEOUT_S)
         started = time.perf_counter()
@@ -178,31 +184,11 @@ def prepare_all(catalog: Catalog, entry: str, drafts: list[Draft]) -> list[Prepa
     return out
 
 
-def with_broker(
-    args: argparse.Namespace, body: Callable[[str, str], dict[str, Any]]
-) -> dict[str, Any]:
-    address = args.bootstrap or os.environ.get("GOVBUS_BOOTSTRAP", "")
-    if address:
-        return body(address, "given")
-    settings = Settings.load()
-    with tempfile.TemporaryDirectory(prefix="govbus-bench-") as tmp:
-        broker = LocalBroker(
-            settings.home,
-            settings.kafka_version,
-            settings.broker_heap,
-            state_dir=Path(tmp) / "broker",
-        )
-        status = broker.start()
-        try:
-            return body(str(status.bootstrap), "local (started for this run)")
-        finally:
-            broker.stop()
-
-
-def measure(args: argparse.Namespace, bootstrap: str, broker_kind: str) -> dict[str, Any]:
+def measure(args: argparse.Namespace, broker: BenchBroker) -> dict[str, Any]:
+    bootstrap, config = broker.bootstrap, broker.config
     catalog, entries = bench_catalog(uuid.uuid4().hex[:8], args.rounds)
     defs = {key: topic_def(TopicKind.INGEST, entry) for key, entry in entries.items()}
-    Admin(bootstrap).ensure_topics(
+    Admin(bootstrap, extra_config=config).ensure_topics(
         [TopicSpec(d.name, d.partitions, 1, d.config) for d in defs.values()]
     )
     drafts = make_drafts(args.count + args.warmup, args.seed)
@@ -216,10 +202,13 @@ def measure(args: argparse.Namespace, bootstrap: str, broker_kind: str) -> dict[
             for mode in MODES[number % 3 :] + MODES[: number % 3]:  # rotate the order
                 entry = entries[(mode, number)]
                 if mode == "raw":
-                    rate = run_raw(bootstrap, defs[(mode, number)].name, prepared, args.warmup)
+                    topic = defs[(mode, number)].name
+                    rate = run_raw(bootstrap, topic, prepared, args.warmup, config)
                 else:
                     state = Path(state_root) / f"r{number}" if "journal" in mode else None
-                    rate = run_publisher(bootstrap, catalog, entry, drafts, args.warmup, state)
+                    rate = run_publisher(
+                        bootstrap, catalog, entry, drafts, args.warmup, state, config
+                    )
                 eps[mode].append(rate)
     medians = {mode: statistics.median(values) for mode, values in eps.items()}
     return {
@@ -229,7 +218,7 @@ def measure(args: argparse.Namespace, bootstrap: str, broker_kind: str) -> dict[
         "warmup": args.warmup,
         "seed": args.seed,
         "rounds": args.rounds,
-        "broker": broker_kind,
+        "broker": broker.kind,
         "kafka_version": Settings.load().kafka_version,
         "confluent_kafka": str(confluent_kafka.version()),
         "librdkafka": confluent_kafka.libversion()[0],
@@ -251,11 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP)
     parser.add_argument(
-        "--bootstrap", default="", help="default: GOVBUS_BOOTSTRAP or a local broker"
+        "--bootstrap", default="", help="default: the configured broker or a local one"
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON result")
     args = parser.parse_args(argv)
-    report = with_broker(args, lambda address, kind: measure(args, address, kind))
+    with bench_broker(args.bootstrap) as broker:
+        report = measure(args, broker)
     table = Table(title=f"publisher vs raw produce: {args.count} events x {args.rounds} rounds")
     for column in ("mode", "median events/s", "ratio to raw", "rounds (events/s)"):
         table.add_column(column)

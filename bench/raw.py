@@ -6,13 +6,16 @@ with the pipeline's consumer defaults (read_committed; fetch wait 10 ms), assign
 partition (no group join). The first ``warmup`` events go to a separate warm-up topic, produced and
 consumed untimed (connections, producer id, first fetch), so nothing of the timed topic is
 prefetched. Raw events/s = events / (produce time + consume time): the
-time to move each event into Kafka and out again once.
+time to move each event into Kafka and out again once. Both clients connect with the
+benchmark's client settings (credentials, :mod:`bench.broker`) merged in, as every client
+of the pipeline does.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +51,12 @@ class RawResult:
         return self.events / (self.produce_s + self.consume_s)
 
 
+def raw_producer(bootstrap: str, config: Mapping[str, str]) -> confluent_kafka.Producer:
+    """A plain confluent-kafka producer: the pipeline's defaults < ``config`` < bootstrap
+    (the order of :func:`govbus.kafka.base.merge_config`)."""
+    return confluent_kafka.Producer({**Producer.DEFAULTS, **config, "bootstrap.servers": bootstrap})
+
+
 def produce_all(producer: confluent_kafka.Producer, topic: str, events: Events) -> None:
     """Produce every event (retrying on a full queue), then flush; raise on any failure."""
     failures: list[Any] = []
@@ -70,11 +79,18 @@ def produce_all(producer: confluent_kafka.Producer, topic: str, events: Events) 
         raise SystemExit(f"raw producer: {len(failures)} delivery failures, first {failures[0]}")
 
 
-def run_raw(bootstrap: str, topic: str, warm_topic: str, events: Events, warmup: int) -> RawResult:
+def run_raw(
+    bootstrap: str,
+    topic: str,
+    warm_topic: str,
+    events: Events,
+    warmup: int,
+    *,
+    config: Mapping[str, str],
+) -> RawResult:
     """Time producing, then consuming, ``events`` after the first ``warmup`` of them (those
-    go to ``warm_topic``, untimed)."""
-    config = {**Producer.DEFAULTS, "bootstrap.servers": bootstrap}
-    producer = confluent_kafka.Producer(config)
+    go to ``warm_topic``, untimed); ``config``: client settings (credentials)."""
+    producer = raw_producer(bootstrap, config)
     produce_all(producer, warm_topic, events.slice(0, warmup))
     timed = events.slice(warmup, len(events))
     started = time.perf_counter()
@@ -83,7 +99,7 @@ def run_raw(bootstrap: str, topic: str, warm_topic: str, events: Events, warmup:
     with Consumer(
         bootstrap,
         f"bench-raw-{uuid.uuid4().hex[:8]}",
-        extra_config={"fetch.wait.max.ms": FETCH_WAIT_MS},
+        extra_config={**config, "fetch.wait.max.ms": FETCH_WAIT_MS},
     ) as consumer:
         _consume(consumer, warm_topic, warmup)
         began = time.perf_counter()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.broker import BenchBroker
 from bench.measure import (
     DRAIN_TIMEOUT_S,
     READY_TIMEOUT_S,
@@ -35,14 +36,14 @@ MIB = 1024 * 1024
 Launcher = Callable[[Scenario, Path], list[list[str]]]
 
 
-def create_topics(bootstrap: str, scenario: Scenario, partitions: int) -> None:
+def create_topics(broker: BenchBroker, scenario: Scenario, partitions: int) -> None:
     """The scenario's bus topics (settings of schemas.topics), its ingest topic with
     ``partitions`` partitions."""
     specs = [
         TopicSpec(d.name, partitions if d.kind is TopicKind.INGEST else d.partitions, 1, d.config)
         for d in bus_topics([scenario.entry], [scenario.provider, *scenario.consumers])
     ]
-    Admin(bootstrap).ensure_topics(specs)
+    Admin(broker.bootstrap, extra_config=broker.config).ensure_topics(specs)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class Running:
 
     def __init__(
         self,
-        bootstrap: str,
+        broker: BenchBroker,
         work_dir: Path,
         launcher: Launcher,
         *,
@@ -81,16 +82,21 @@ class Running:
         label: str,
         progress: Progress | None = None,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.broker = broker
+        self.bootstrap = broker.bootstrap
         self.progress = progress
         self.label = label
         self.scenario = new_scenario()
         self.seed = seed
         self.warmup = warmup
         self.sent = 0
-        create_topics(bootstrap, self.scenario, partitions)
-        self.workers = Workers(launcher(self.scenario, work_dir), log_dir=work_dir)
-        self.watcher = FeedWatcher(bootstrap, self.scenario.open_topic)
+        create_topics(broker, self.scenario, partitions)
+        self.workers = Workers(launcher(self.scenario, work_dir), log_dir=work_dir, env=broker.env)
+        try:
+            self.watcher = FeedWatcher(self.bootstrap, self.scenario.open_topic, broker.config)
+        except BaseException:
+            self.workers.stop()
+            raise
         self.peak_rss: list[int] = []
 
     def __enter__(self) -> Running:
@@ -118,7 +124,7 @@ class Running:
         target = self.watcher.seen + len(events)
         budget = READY_TIMEOUT_S if self.sent == 0 else DRAIN_TIMEOUT_S
         started = time.perf_counter()
-        sender = send_burst(self.bootstrap, self.scenario.ingest_topic, events)
+        sender = send_burst(self.bootstrap, self.scenario.ingest_topic, events, self.broker.config)
         while True:
             self.workers.check_alive()
             done = self.watcher.wait_count(target, 1.0, progress)
@@ -141,7 +147,9 @@ class Running:
         """Publish ``count`` events at ``rate``/s; send-to-readable latency percentiles."""
         events = self.events(count)
         target = self.watcher.seen + count
-        paced = send_paced(self.bootstrap, self.scenario.ingest_topic, events, rate)
+        paced = send_paced(
+            self.bootstrap, self.scenario.ingest_topic, events, rate, self.broker.config
+        )
         seconds: list[float] = []
         last_progress = time.perf_counter()
         while self.watcher.seen < target:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from govbus.kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
@@ -16,10 +16,14 @@ TIMEOUT_S = 60.0
 BATCH = 10_000
 
 
-def count_committed(bootstrap: str, topics: Sequence[str], expected: int) -> dict[str, int]:
-    """Records per topic readable ``read_committed``, all topics read at once."""
+def count_committed(
+    bootstrap: str, topics: Sequence[str], expected: int, *, config: Mapping[str, str]
+) -> dict[str, int]:
+    """Records per topic readable ``read_committed``, all topics read at once; ``config``:
+    client settings (credentials)."""
     counts = dict.fromkeys(topics, 0)
-    with Consumer(bootstrap, f"bench-verify-{uuid.uuid4().hex[:8]}") as consumer:
+    group = f"bench-verify-{uuid.uuid4().hex[:8]}"
+    with Consumer(bootstrap, group, extra_config=config) as consumer:
         partitions = []
         for topic in topics:
             meta = consumer.client.list_topics(topic, timeout=10.0).topics[topic]

@@ -1,6 +1,8 @@
 """Smoke test of ``python -m bench`` (issue 9) with tiny sizes on the session broker: the
 report's structure, every ratio recomputed from the measured numbers it holds, every feed
-holding every event once, the JSON and PNG written. No timing assertions."""
+holding every event once, the JSON and PNG written. No timing assertions. The bench and
+its worker processes authenticate with the session's settings (GOVBUS_CREDENTIALS_FILE:
+the administrator of the local broker)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from schemas import decode
 # bench/ is a directory of the repository, not an installed package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.__main__ import main as bench_main
+from bench.broker import GIVEN, bench_broker
 from bench.harness import GOALS, assess, combine, ratios
 from bench.report import print_report
 from bench.runs import percentile
@@ -59,6 +62,28 @@ def test_bench_scenario_fans_out_to_five_agencies_and_the_masked_open_feed(
     # Same seed, same values whatever the scenario: only the ids differ.
     again = make_events(Scenario("ffffeeee"), 20, seed=3)
     assert again.keys == events.keys and again.ids == events.ids
+
+
+def test_a_given_broker_is_used_with_the_credentials_of_the_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("GOVBUS_BOOTSTRAP", "GOVBUS_CREDENTIALS_FILE", "GOVBUS_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GOVBUS_HOME", str(tmp_path))
+    monkeypatch.setenv("GOVBUS_KAFKA__SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("GOVBUS_KAFKA__SASL_PASSWORD", "never-shown")
+    with bench_broker("kafka.example:9092") as broker:
+        assert (broker.bootstrap, broker.kind) == ("kafka.example:9092", GIVEN)
+        assert dict(broker.config) == {
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.password": "never-shown",
+        }
+        # Workers find the same settings in their environment, not on their command line.
+        assert broker.env["GOVBUS_KAFKA__SASL_PASSWORD"] == "never-shown"
+        assert "never-shown" not in repr(broker)
+    monkeypatch.setenv("GOVBUS_BOOTSTRAP", "configured.example:9092")
+    with bench_broker() as broker:
+        assert (broker.bootstrap, broker.kind) == ("configured.example:9092", GIVEN)
 
 
 @given(st.lists(st.floats(0, 1e6), min_size=1, max_size=50), st.floats(0, 100))

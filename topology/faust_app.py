@@ -3,19 +3,24 @@
 At this stage it runs the heartbeat agent: pings in, acknowledgements out, so operators can
 prove the stream-processing path end to end. Agents only call ``exchange/`` functions.
 
-Run a worker: ``python -m topology.faust_app --bootstrap HOST:PORT worker -l warn``.
+Run a worker: ``python -m topology.faust_app [--bootstrap HOST:PORT] worker -l warn``. It
+connects with the librdkafka settings of ``Settings.load()`` (``GOVBUS_CREDENTIALS_FILE``,
+or the running local broker's administrator), converted by :mod:`topology.faust_auth`;
+no secret goes on its command line.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 import faust
 
 from exchange.heartbeat import acknowledge
+from topology.faust_auth import broker_credentials, worker_connection
 
 HEARTBEAT_TOPIC = "govbus.heartbeat"
 HEARTBEAT_ACK_TOPIC = "govbus.heartbeat.ack"
@@ -28,10 +33,14 @@ def create_app(
     data_dir: Path | None = None,
     ping_topic: str = HEARTBEAT_TOPIC,
     ack_topic: str = HEARTBEAT_ACK_TOPIC,
+    kafka_config: Mapping[str, str] | None = None,
 ) -> faust.App:
+    """The heartbeat app on ``bootstrap``; ``kafka_config``: the librdkafka client settings
+    (security protocol, SASL, TLS) it authenticates with."""
     app = faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
+        broker_credentials=broker_credentials(kafka_config),
         autodiscover=False,
         datadir=str(data_dir) if data_dir else None,
         topic_replication_factor=1,
@@ -64,18 +73,22 @@ def create_app(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument(
+        "--bootstrap", default="", help="default: the configured or the running local broker"
+    )
     parser.add_argument("--app-id", default="govbus-heartbeat")
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--ping-topic", default=HEARTBEAT_TOPIC)
     parser.add_argument("--ack-topic", default=HEARTBEAT_ACK_TOPIC)
     args, rest = parser.parse_known_args(argv)
+    bootstrap, kafka_config = worker_connection(args.bootstrap)
     app = create_app(
-        args.bootstrap,
+        bootstrap,
         app_id=args.app_id,
         data_dir=args.data_dir,
         ping_topic=args.ping_topic,
         ack_topic=args.ack_topic,
+        kafka_config=kafka_config,
     )
     sys.argv = [sys.argv[0], *rest]
     app.main()

@@ -30,8 +30,11 @@ consumer; offsets committed with ``send_offsets_to_transaction``):
    sends them through its buffer), then ``app.consumer.commit()``:
    ``send_offsets_to_transaction`` + ``commit_transaction`` per partition.
 
-Run a worker: ``python -m topology.faust_gate --bootstrap HOST:PORT --app-id ID
---catalog FILE [--sink-mode faust|source-txn] worker -l warn --without-web``.
+Run a worker: ``python -m topology.faust_gate [--bootstrap HOST:PORT] --app-id ID
+--catalog FILE [--sink-mode faust|source-txn] worker -l warn --without-web``. It connects
+with the librdkafka settings of ``Settings.load()`` (``GOVBUS_CREDENTIALS_FILE``, or the
+running local broker's administrator), converted for faust by :mod:`topology.faust_auth`;
+no secret goes on its command line.
 """
 
 from __future__ import annotations
@@ -53,11 +56,12 @@ from exchange.catalog_loader import load_catalog
 from exchange.gate import GateResult, IncomingEvent, decide
 from exchange.grants import Grant, is_active
 from exchange.policy import OpenFeed
-from govbus.errors import SchemaError
+from govbus.errors import ConfigError, SchemaError
 from govbus.kafka import Admin, TopicSpec
 from schemas import decode, encode
 from schemas.topics import TopicKind, bus_topics, topic_name
 from topology import records
+from topology.faust_auth import broker_credentials, worker_connection
 from topology.state import INGEST_PREFIX, decode_records, encode_records
 
 log = logging.getLogger("govbus.faust_gate")
@@ -76,10 +80,15 @@ INGEST_PARTITIONS = 3
 Output = tuple[str, bytes | None, bytes]
 
 
-def ensure_bus_topics(bootstrap: str, catalog: Catalog) -> None:
-    """Create the bus topics of ``catalog`` (the broker never auto-creates topics)."""
+def ensure_bus_topics(
+    bootstrap: str, catalog: Catalog, kafka_config: Mapping[str, str] | None = None
+) -> None:
+    """Create the bus topics of ``catalog`` (the broker never auto-creates topics);
+    ``kafka_config``: the librdkafka client settings (credentials) of an administrator."""
     defs = bus_topics([e.id for e in catalog.entries], [a.id for a in catalog.agencies])
-    Admin(bootstrap).ensure_topics([TopicSpec(d.name, d.partitions, 1, d.config) for d in defs])
+    Admin(bootstrap, extra_config=kafka_config).ensure_topics(
+        [TopicSpec(d.name, d.partitions, 1, d.config) for d in defs]
+    )
 
 
 @dataclass
@@ -296,15 +305,19 @@ def create_app(
     sink_mode: str = "faust",
     commit_interval_s: float = COMMIT_INTERVAL_S,
     instance_id: str | None = None,
+    kafka_config: Mapping[str, str] | None = None,
 ) -> faust.App:
-    """The faust gate app (never built at import time); see the module docstring."""
+    """The faust gate app (never built at import time); see the module docstring.
+    ``kafka_config``: the librdkafka client settings (security protocol, SASL, TLS) it
+    authenticates with."""
     if sink_mode not in SINK_MODES:
-        raise ValueError(f"sink_mode must be one of {SINK_MODES}, not {sink_mode!r}")
+        raise ConfigError(f"sink_mode must be one of {SINK_MODES}, not {sink_mode!r}")
     tuned = sink_mode == "source-txn"
     ref = _Reference.load(catalog_path, datetime.now(UTC))
     app = faust.App(
         app_id,
         broker=f"kafka://{bootstrap}",
+        broker_credentials=broker_credentials(kafka_config),
         autodiscover=False,
         datadir=str(data_dir) if data_dir else None,
         processing_guarantee="exactly_once",
@@ -380,21 +393,25 @@ def create_app(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument(
+        "--bootstrap", default="", help="default: the configured or the running local broker"
+    )
     parser.add_argument("--app-id", required=True)
     parser.add_argument("--catalog", type=Path, required=True)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--sink-mode", choices=SINK_MODES, default="faust")
     parser.add_argument("--commit-interval", type=float, default=COMMIT_INTERVAL_S)
     args, rest = parser.parse_known_args(argv)
-    ensure_bus_topics(args.bootstrap, load_catalog(args.catalog).catalog)
+    bootstrap, kafka_config = worker_connection(args.bootstrap)
+    ensure_bus_topics(bootstrap, load_catalog(args.catalog).catalog, kafka_config)
     app = create_app(
-        args.bootstrap,
+        bootstrap,
         app_id=args.app_id,
         catalog_path=args.catalog,
         data_dir=args.data_dir,
         sink_mode=args.sink_mode,
         commit_interval_s=args.commit_interval,
+        kafka_config=kafka_config,
     )
     sys.argv = [sys.argv[0], *rest]
     app.main()
