@@ -23,14 +23,19 @@ def local_broker(settings: Settings) -> LocalBroker:
     )
 
 
-def connected(settings: Settings) -> Settings:
-    """``settings`` with the local broker's administrator connection filled in when no
-    broker is configured and the local one runs; else unchanged (bootstrap may be '')."""
+def connected(settings: Settings, bootstrap: str = "") -> Settings:
+    """``settings`` as they connect, to ``bootstrap`` when one is given (``--bootstrap``).
+
+    A configured broker is used as configured. With none configured, the running local
+    broker's administrator credentials are filled in, but only for that broker: when
+    ``bootstrap`` names another address, its password is not sent there. Otherwise the
+    settings are unchanged (``bootstrap`` may stay '')."""
     if settings.bootstrap:
-        return settings
+        return settings.with_overrides(bootstrap=bootstrap) if bootstrap else settings
     broker = local_broker(settings)
-    if not broker.status().running:
-        return settings
-    admin = broker.admin_config()
-    bootstrap = admin.pop("bootstrap.servers", "")
-    return settings.with_overrides(bootstrap=bootstrap, kafka={**admin, **settings.kafka})
+    if broker.status().running:
+        admin = broker.admin_config()
+        local = admin.pop("bootstrap.servers", "")
+        if not bootstrap or bootstrap == local:
+            return settings.with_overrides(bootstrap=local, kafka={**admin, **settings.kafka})
+    return settings.with_overrides(bootstrap=bootstrap) if bootstrap else settings

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from govbus.connection import connected
 from govbus.kafka import Admin
+from govbus.settings import Settings
 
 GOVBUS = [sys.executable, "-m", "govbus"]
 DEMO_CATALOG = Path(__file__).resolve().parents[1] / "examples" / "catalog-demo.yaml"
@@ -55,6 +57,15 @@ def test_start_status_second_start_stop(cli_env: dict[str, str]) -> None:
         assert stat.S_IMODE(props.stat().st_mode) == 0o600
         supers = next(x for x in props.read_text().splitlines() if x.startswith("super.users="))
         assert "ANONYMOUS" not in supers and "User:govbus-admin" in supers
+        # The administrator's password goes to this broker only, never to another address.
+        local = Settings.load(environ={"GOVBUS_HOME": cli_env["GOVBUS_HOME"]})
+        assert connected(local).bootstrap == first["bootstrap"]
+        assert connected(local).kafka["sasl.username"] == "govbus-admin"
+        assert connected(local, first["bootstrap"]).kafka == connected(local).kafka
+        elsewhere = connected(local, "kafka.example:9092")
+        assert (
+            elsewhere.bootstrap == "kafka.example:9092" and "sasl.password" not in elsewhere.kafka
+        )
         # Commands on this host find the local broker and its administrator by themselves.
         ensured = run(["topics", "ensure", "--catalog", str(DEMO_CATALOG), "--json"], cli_env)
         assert ensured.returncode == 0, ensured.stderr + ensured.stdout

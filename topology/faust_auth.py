@@ -140,11 +140,8 @@ def worker_connection(bootstrap: str = "") -> tuple[str, dict[str, str]]:
     (:func:`govbus.connection.connected`) is used, but only when ``bootstrap`` is empty or
     is that broker's address: its password never goes to another broker.
     """
-    settings = Settings.load()
-    resolved = connected(settings)
-    if bootstrap and not settings.bootstrap and resolved.bootstrap != bootstrap:
-        resolved = settings
-    address = bootstrap or resolved.bootstrap
+    resolved = connected(Settings.load(), bootstrap)
+    address = resolved.bootstrap
     if not address:
         raise ConfigError(
             "no Kafka broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or GOVBUS_CREDENTIALS_FILE, "

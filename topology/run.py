@@ -118,7 +118,8 @@ def worker_main(argv: Sequence[str] | None = None) -> None:
         registry = CollectorRegistry()
         metrics = ProcessorMetrics.create(registry)
         start_http_server(args.metrics_port, addr=args.metrics_host, registry=registry)
-    bootstrap, extra = args.bootstrap, dict(connected(Settings.load()).kafka)
+    resolved = connected(Settings.load(), args.bootstrap)
+    bootstrap, extra = resolved.bootstrap, dict(resolved.kafka)
     if args.credentials_file is not None:
         extra = read_client_config(args.credentials_file)
         bootstrap = extra.pop("bootstrap.servers", bootstrap)

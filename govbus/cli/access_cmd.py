@@ -48,7 +48,7 @@ def agency_listener(settings: Settings) -> AgencyListener | None:
 def access_control(settings: Settings, admin_bootstrap: str) -> AccessControl:
     return AccessControl(
         admin_bootstrap,
-        extra_config=connected(settings).kafka,
+        extra_config=connected(settings, admin_bootstrap).kafka,
         listener=agency_listener(settings),
     )
 

@@ -26,7 +26,9 @@ def register(app: typer.Typer) -> None:
         only: str = typer.Option(
             "", help="Comma-separated sections: raw,govbus,peers,variants,scaling,latency."
         ),
-        bootstrap: str = typer.Option("", help="Kafka bootstrap (default: a local broker)."),
+        bootstrap: str = typer.Option(
+            "", help="Kafka bootstrap (default: the configured broker, else a local one)."
+        ),
         profile: bool = typer.Option(False, "--profile", help="One more run under pyinstrument."),
         out: Path = typer.Option(None, help="Directory for JSON, PNG, profile (bench/results)."),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),

@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
                 address,
                 cat,
                 group_pattern=groups or None,
-                extra_config=connected(Settings.load()).kafka,
+                extra_config=connected(Settings.load(), address).kafka,
             )
         except GovbusError as exc:
             fail(str(exc), as_json=as_json)

@@ -60,7 +60,7 @@ def catalog_source(
         return lambda: fixed
     view = ReferenceView(
         bootstrap,
-        extra_config=connected(Settings.load()).kafka,
+        extra_config=connected(Settings.load(), bootstrap).kafka,
         namespace=namespace,
         create_topics=False,
     )
@@ -120,7 +120,7 @@ def register(app: typer.Typer) -> None:
             group_pattern=groups or None,
             window=window,
             min_samples=min(min_samples, window),
-            extra_config=connected(Settings.load()).kafka,
+            extra_config=connected(Settings.load(), address).kafka,
         )
         if once:
             mon = Monitor(config, source)

@@ -228,8 +228,8 @@ def register(app: typer.Typer) -> None:
             topic = topic_name(TopicKind.INGEST, entry)
         except (InputFileError, GovbusError) as exc:
             fail(str(exc), as_json=as_json, code=EXIT_USAGE, kind=type(exc).__name__)
-        settings = connected(settings)
-        address = bootstrap or settings.bootstrap
+        settings = connected(settings, bootstrap)
+        address = settings.bootstrap
         if not address:
             fail(
                 "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",

@@ -87,8 +87,8 @@ def _store(settings: Settings) -> ReferenceStore:
 
 
 def _service(bootstrap: str, namespace: str, as_json: bool) -> ReferenceService:
-    settings = connected(Settings.load())
-    address = bootstrap or settings.bootstrap
+    settings = connected(Settings.load(), bootstrap)
+    address = settings.bootstrap
     if not address:
         fail(
             "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",

@@ -106,7 +106,7 @@ def register(app: typer.Typer) -> None:
                     topic,
                     lambda b: decode("FeedRecord", b),
                     group_id=None if from_beginning else f"{agency}.tail",
-                    extra_config=connected(Settings.load()).kafka,
+                    extra_config=connected(Settings.load(), address).kafka,
                     limit=limit or None,
                 )
             ]
@@ -144,7 +144,7 @@ def register(app: typer.Typer) -> None:
                     address,
                     topic_name(TopicKind.CONFLICTS),
                     lambda b: decode("Conflict", b),
-                    extra_config=connected(Settings.load()).kafka,
+                    extra_config=connected(Settings.load(), address).kafka,
                 )
                 if not entry or r.value["entry"] == entry
             ]

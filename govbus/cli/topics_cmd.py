@@ -29,8 +29,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JSON_OPT,
     ) -> None:
         """Create the topics of every published entry and registered agency (idempotent)."""
-        settings = connected(Settings.load())
-        address = bootstrap or settings.bootstrap
+        settings = connected(Settings.load(), bootstrap)
+        address = settings.bootstrap
         if not address:
             fail(
                 "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
