@@ -9,9 +9,10 @@ Principals (all authenticate with SCRAM-SHA-512 on the SASL_SSL agency listener)
 - ``User:govbus-processor`` -- the bus's processors (:func:`processor_rules`): create and
   describe bus topics, read ingest and state, write the outputs and the one-source
   changelogs (and add partitions to those), their own groups and transactional ids
-  (``govbus-*``).
+  (``govbus-*``). Not the resolutions of conflicts (``govbus.conflicts.resolved``, GM 19).
 - ``User:govbus-admin`` -- administration, the one user of the loopback ADMIN listener (a
-  super user, :mod:`govbus.broker.local`); this class is used through its connection.
+  super user, :mod:`govbus.broker.local`); this class is used through its connection. It
+  writes the resolutions of conflicts (``govbus conflicts resolve``).
 
 Agency ids starting with ``govbus`` are reserved, so no agency can take the processors'
 user name, groups or transactional ids. Passwords come from :func:`govbus.credentials.new_password`
@@ -93,6 +94,8 @@ def processor_rules() -> list[AclRule]:
         TopicKind.RECEIPTS,
     ):
         rules.append(AclRule("topic", _prefix(kind), "prefixed", "write"))
+    # Literal, not prefixed: govbus.conflicts.resolved (GM 19) is written by administration,
+    # so the processors cannot close the conflicts they raise.
     for kind in (TopicKind.CONFLICTS, TopicKind.AUDIT):
         rules.append(AclRule("topic", topic_name(kind), "literal", "write"))
     rules.append(AclRule("group", PROCESSOR_ID_PREFIX, "prefixed", "read"))

@@ -15,8 +15,9 @@ Tree::
     │   ├── IdentityKeyError        invalid resident ID / credit code / licence number
     │   ├── CalendarError           a date in a year with no holiday arrangement loaded
     │   ├── DeadlineError           a deadline cannot be computed (naive time, no such obligation)
-    │   └── PolicyError             sharing / opening policy cannot be applied
-    │       └── GrantError          a sharing grant is invalid for its entry
+    │   ├── PolicyError             sharing / opening policy cannot be applied
+    │   │   └── GrantError          a sharing grant is invalid for its entry
+    │   └── CoordinationError       a conflict cannot be resolved: unknown, already resolved (GM 19)
     ├── SchemaError                 Avro contract problems (schemas/)
     │   ├── UnknownSchemaError      a fingerprint no released schema version has
     │   └── EncodingError           a record does not fit the schema / bytes do not decode
@@ -84,6 +85,10 @@ class PolicyError(DomainError):
 
 class GrantError(PolicyError):
     """A sharing grant does not fit its catalog entry."""
+
+
+class CoordinationError(DomainError):
+    """A conflict cannot be resolved (GM 19); ``code`` names why (unknown, already resolved)."""
 
 
 class SchemaError(GovbusError):

@@ -4,8 +4,8 @@ publishes a :class:`~monitoring.snapshot.Snapshot` to the metrics bundle.
 A round: the catalog (entries, agencies) names the bus topics to watch; the last stable
 and earliest offsets of their partitions; consumer groups, their committed offsets and
 lag (:mod:`monitoring.lag`); new records of the accepted topics (last change per entry and
-provider), of govbus.conflicts (open cases) and of the dead-letter topics. Nothing joins
-a group or commits.
+provider), of govbus.conflicts and govbus.conflicts.resolved (open cases, GM 19) and of the
+dead-letter topics. Nothing joins a group or commits.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ class Monitor:
                 }
                 self._changes.watch(str(w.part), first, now)
                 starts.update({tp: s for tp, (s, _) in first.items()})
-            elif w.kind in (TopicKind.CONFLICTS, TopicKind.DLQ):
+            elif w.kind in (TopicKind.CONFLICTS, TopicKind.RESOLVED, TopicKind.DLQ):
                 starts.update({tp: earliest.get(tp, 0) for tp in tps})
         self._follower.follow(starts)
         problems: list[str] = []
@@ -185,6 +185,8 @@ class Monitor:
         elif w.kind is TopicKind.CONFLICTS:
             conflict = decode("Conflict", value)
             self._cases.add(conflict, conflict["detected_at"].timestamp())
+        elif w.kind is TopicKind.RESOLVED:
+            self._cases.resolve(decode("ConflictResolution", value))
         elif w.kind is TopicKind.DLQ:
             dead = decode("DeadLetter", value)
             self._dead.add(str(w.part), str(dead["reason_code"]))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from exchange.catalog import Catalog, CatalogEntry, in_force
+from exchange.coordination import conflict_key
 from exchange.update_cycles import assessable, freshness
 from monitoring.snapshot import CaseRow, DeadLetterRow, EntryRow
 
@@ -104,41 +105,56 @@ class LastChanges:
         return tuple(out)
 
 
-@dataclass
-class _Case:
-    entry: str
+@dataclass(frozen=True)
+class _Conflict:
+    case: tuple[str, str, str]  # (entry, subject, item)
     reporter: str
-    first_s: float
+    detected_s: float
 
 
 class OpenCases:
-    """Coordination cases (GM 19) from govbus.conflicts, one per (entry, subject, item).
+    """Coordination cases (GM 19) from govbus.conflicts, one per (entry, subject, item),
+    closed by govbus.conflicts.resolved.
 
-    The bus has no record that closes a case yet, so every case raised is open; a
-    conflict raised again for the same subject and item is the same case, aged from its
-    first detection.
+    A conflict raised again for the same subject and item is the same case, aged from its
+    first unresolved detection; a case is open while any of its conflicts is unresolved. A
+    resolution may be read before its conflict (two topics): it is remembered. An (entry,
+    reporter) that had conflicts keeps a row when all are resolved, with 0 open and age 0,
+    so the gauges fall to zero instead of vanishing.
     """
 
     def __init__(self) -> None:
-        self._cases: dict[tuple[str, str, str], _Case] = {}
+        self._conflicts: dict[str, _Conflict] = {}
+        self._resolved: set[str] = set()
+        self._seen: set[tuple[str, str]] = set()
 
     def add(self, record: Mapping[str, object], at_s: float) -> None:
         entry, subject, item = (str(record[k]) for k in ("entry", "canonical_subject", "item"))
-        key = (entry, subject, item)
-        if key not in self._cases:
-            self._cases[key] = _Case(entry, str(record["reported_provider"]), at_s)
-        else:
-            case = self._cases[key]
-            case.first_s = min(case.first_s, at_s)
+        reporter = str(record["reported_provider"])
+        self._conflicts.setdefault(
+            conflict_key(record["conflict_id"]), _Conflict((entry, subject, item), reporter, at_s)
+        )
+        self._seen.add((entry, reporter))
+
+    def resolve(self, record: Mapping[str, object]) -> None:
+        """A ConflictResolution: its conflict no longer counts."""
+        self._resolved.add(conflict_key(record["conflict_id"]))
 
     def rows(self, entries: Iterable[str], now: float) -> tuple[CaseRow, ...]:
         wanted = set(entries)
-        grouped: dict[tuple[str, str], list[float]] = {}
-        for case in self._cases.values():
-            if case.entry in wanted:
-                grouped.setdefault((case.entry, case.reporter), []).append(case.first_s)
+        cases: dict[tuple[str, str, str], tuple[str, float]] = {}
+        for cid, c in self._conflicts.items():
+            if cid in self._resolved or c.case[0] not in wanted:
+                continue
+            reporter, first = cases.get(c.case, (c.reporter, c.detected_s))
+            cases[c.case] = (reporter, min(first, c.detected_s))
+        grouped: dict[tuple[str, str], list[float]] = {
+            seen: [] for seen in self._seen if seen[0] in wanted
+        }
+        for (entry, _, _), (reporter, first) in cases.items():
+            grouped.setdefault((entry, reporter), []).append(first)
         return tuple(
-            CaseRow(entry, reporter, len(firsts), max(0.0, now - min(firsts)))
+            CaseRow(entry, reporter, len(firsts), max(0.0, now - min(firsts)) if firsts else 0.0)
             for (entry, reporter), firsts in sorted(grouped.items())
         )
 

@@ -3,6 +3,10 @@
 This is part of the bus contract (like the Avro schemas): producers, processors and
 consumers all derive topic names from here. Pure data, no Kafka client.
 
+``govbus.conflicts.resolved`` (GM 19) is written by administration only (``govbus conflicts
+resolve``), never by the processors; one partition, so the first resolution of a conflict
+is first for every reader.
+
 | kind      | name                          | key                  | retention            |
 |-----------|-------------------------------|----------------------|----------------------|
 | ingest    | govbus.ingest.<entry>         | canonical subject    | forever              |
@@ -10,6 +14,7 @@ consumers all derive topic names from here. Pure data, no Kafka client.
 | receipts  | govbus.receipts.<agency>      | event id             | 7 days               |
 | dlq       | govbus.dlq.<entry>            | event id or none     | forever              |
 | conflicts | govbus.conflicts              | subject + data item  | forever              |
+| resolved  | govbus.conflicts.resolved     | conflict id          | forever              |
 | feed      | govbus.feed.<agency>          | canonical subject    | 14 days              |
 | open      | govbus.open.<entry>           | canonical subject    | forever (override)   |
 | audit     | govbus.audit                  | subject or event     | forever              |
@@ -39,6 +44,8 @@ class TopicKind(StrEnum):
     RECEIPTS = "receipts"
     DLQ = "dlq"
     CONFLICTS = "conflicts"
+    #: Resolutions of conflicts (GM 19); the name nests under the conflicts topic's.
+    RESOLVED = "conflicts.resolved"
     FEED = "feed"
     OPEN = "open"
     AUDIT = "audit"
@@ -82,6 +89,9 @@ POLICIES: Mapping[TopicKind, TopicPolicy] = {
     TopicKind.CONFLICTS: TopicPolicy(
         TopicKind.CONFLICTS, 1, {"retention.ms": FOREVER, **_DURABLE}, None
     ),
+    TopicKind.RESOLVED: TopicPolicy(
+        TopicKind.RESOLVED, 1, {"retention.ms": FOREVER, **_DURABLE}, None
+    ),
     TopicKind.FEED: TopicPolicy(
         TopicKind.FEED, 3, {"retention.ms": str(14 * DAY_MS), **_DURABLE}, "agency"
     ),
@@ -122,7 +132,7 @@ def topic_def(
 
 def bus_topics(entries: Iterable[str], agencies: Iterable[str]) -> list[TopicDef]:
     """Every topic the bus needs for these catalog entries and agencies, in a stable order."""
-    defs = [topic_def(TopicKind.CONFLICTS), topic_def(TopicKind.AUDIT)]
+    defs = [topic_def(k) for k in (TopicKind.CONFLICTS, TopicKind.RESOLVED, TopicKind.AUDIT)]
     for entry in sorted(set(entries)):
         kinds = (TopicKind.INGEST, TopicKind.ACCEPTED, TopicKind.DLQ, TopicKind.OPEN)
         defs += [topic_def(k, entry) for k in kinds]

@@ -34,7 +34,7 @@ from govbus.errors import GovbusError, KafkaError
 from govbus.kafka import OFFSET_BEGINNING, Admin, Consumer, Producer, TopicPartition, TopicSpec
 from govbus.settings import Settings
 from schemas import decode, encode
-from schemas.topics import TopicKind, bus_topics, topic_name
+from schemas.topics import TopicKind, bus_topics, topic_def, topic_name
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import StaticReference
 
@@ -251,6 +251,33 @@ def test_processor_principal_has_only_bus_rights() -> None:
     assert reads == {"govbus.ingest.", "govbus.state."}
     assert not any(w.startswith("govbus.ingest") for w in writes)
     assert "govbus.state." not in writes and "govbus.state.onesource." in writes
+
+
+def test_processors_cannot_write_resolutions_of_conflicts() -> None:
+    """GM 19: the bureau (administration) closes conflicts, not the processors that raise them.
+
+    No write rule of the processors covers govbus.conflicts.resolved: the conflicts rule is
+    literal, and no prefixed write rule is a prefix of the resolutions topic."""
+    resolved = topic_name(TopicKind.RESOLVED)
+    writes = [r for r in processor_rules() if r.operation == "write" and r.resource == "topic"]
+    covering = [
+        r
+        for r in writes
+        if (r.pattern == "literal" and r.name == resolved)
+        or (r.pattern == "prefixed" and resolved.startswith(r.name))
+    ]
+    assert covering == []
+    assert any(r.name == topic_name(TopicKind.CONFLICTS) and r.pattern == "literal" for r in writes)
+
+
+def test_broker_refuses_a_resolution_written_by_the_processors(scenario: Scenario) -> None:
+    """GM 19: the broker itself refuses User:govbus-processor on govbus.conflicts.resolved."""
+    creds = read_client_config(Path(scenario.broker.processor_credentials))
+    resolved = topic_def(TopicKind.RESOLVED)
+    admin = Admin(scenario.broker.bootstrap, extra_config=scenario.broker.client_config)
+    admin.ensure_topics([TopicSpec(resolved.name, resolved.partitions, 1, resolved.config)])
+    errors = produce(creds, resolved.name, str(uuid.uuid4()), b"forged")
+    assert [e.code for e in errors] == ["TOPIC_AUTHORIZATION_FAILED"]
 
 
 def test_agencies_are_confined_by_the_broker_and_revocation_cuts_off_only_one(

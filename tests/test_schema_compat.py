@@ -3,6 +3,7 @@
 A released ``.avsc`` never changes (its SHA-256 is pinned in test_schemas.py); a change
 is a new ``released/<Record>/v<N+1>.avsc`` that the current file copies byte for byte.
 ChangeEvent v2 (adds ``legal_basis``, default null) proves schema resolution works.
+ConflictResolution v1 (GM 19) closes a Conflict; its golden message is pinned like the others.
 """
 
 from __future__ import annotations
@@ -54,6 +55,13 @@ GOLDEN_HEX = {
         e5ae89e5b1804830663866616435622d643963622d343639662d613136352d37303836373732383935306502
         24e8b4b5e998b3e5b882e58d97e6988ee58cba24e8b4b5e998b3e5b882e6b091e694bfe5b180483763396536
         3637392d373432352d343064652d393434622d65303766633166393061653780979e99d4630a474d203139
+    """,
+    ("ConflictResolution", 1): """
+        c301d4839981f39231424837633965363637392d373432352d343064652d393434622d653037666331663930
+        6165371447592d524b2d303030313c7265736964656e745f69643a3131303130353139343931323331303032
+        580ce4bd8fe59d800042e8b4b5e998b3e5b882e5a4a7e695b0e68daee58f91e5b195e7aea1e79086e5b18002
+        5ae7bb8fe58d8fe8b083e6a0b8e5ae9eefbc8ce4bba5e5b882e585ace5ae89e5b180e799bbe8aeb0e4b8bae5
+        878680f783bed5630a474d203139
     """,
     ("DeadLetter", 1): """
         c3017209b9ff892453300030676f766275732e696e676573742e47592d524b2d30303031000e000eb9f3d1f4

@@ -27,7 +27,15 @@ from govbus.errors import EncodingError, SchemaError, UnknownSchemaError
 from schemas import SchemaRegistry, decode, default_registry, encode
 
 AVRO_DIR = Path(schemas.__file__).parent / "avro"
-RECORDS = ("ChangeEvent", "Conflict", "DeadLetter", "Decision", "FeedRecord", "Receipt")
+RECORDS = (
+    "ChangeEvent",
+    "Conflict",
+    "ConflictResolution",
+    "DeadLetter",
+    "Decision",
+    "FeedRecord",
+    "Receipt",
+)
 UTC = datetime.UTC
 SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
 PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
@@ -43,6 +51,7 @@ PINNED_SHA256: dict[str, str] = {
         for line in """
 e08af16cd94221e2753b4c0f91910131b0380262e5d2e4436be6e71bf2f08845  ChangeEvent.avsc
 ff16b24471cf5e307481be73c9d46057534254e168cd358bb22a767d22059580  Conflict.avsc
+13d9c49e4b92c2c274f2852d8256fb0b68bb0fcfc90be911ad33a93fde539422  ConflictResolution.avsc
 2673e9cecff0b259b2a63c76f826cf6881825bfcc8a139dc953c0bdd2a8416bd  DeadLetter.avsc
 958c1f497fec0f5b3231c0cb441e490c92626b379c11ecb0261288d5948b39df  Decision.avsc
 c906873356406c51a7fca04aa12545499fb84fa9640e875220738e09da6c58b7  FeedRecord.avsc
@@ -50,11 +59,12 @@ a8276d4a71508d56779a75645d6188af258b2e742d4723609bd4bbceef556d08  Receipt.avsc
 1040a7b225ca5706aded57c6cac7a0048b4c9ed6e90538706b2c4348cff82701  released/ChangeEvent/v1.avsc
 e08af16cd94221e2753b4c0f91910131b0380262e5d2e4436be6e71bf2f08845  released/ChangeEvent/v2.avsc
 ff16b24471cf5e307481be73c9d46057534254e168cd358bb22a767d22059580  released/Conflict/v1.avsc
+13d9c49e4b92c2c274f2852d8256fb0b68bb0fcfc90be911ad33a93fde539422  released/ConflictResolution/v1.avsc
 2673e9cecff0b259b2a63c76f826cf6881825bfcc8a139dc953c0bdd2a8416bd  released/DeadLetter/v1.avsc
 958c1f497fec0f5b3231c0cb441e490c92626b379c11ecb0261288d5948b39df  released/Decision/v1.avsc
 c906873356406c51a7fca04aa12545499fb84fa9640e875220738e09da6c58b7  released/FeedRecord/v1.avsc
 a8276d4a71508d56779a75645d6188af258b2e742d4723609bd4bbceef556d08  released/Receipt/v1.avsc
-""".strip().splitlines()
+""".strip().splitlines()  # noqa: E501 (a path longer than the others)
     )
 }
 
@@ -281,6 +291,17 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "reported_provider": "贵阳市民政局",
         "reported_event_id": OTHER_ID,
         "detected_at": T0,
+        "article": "GM 19",
+    },
+    "ConflictResolution": {
+        "conflict_id": OTHER_ID,
+        "entry": "GY-RK-0001",
+        "canonical_subject": "resident_id:11010519491231002X",
+        "item": "住址",
+        "resolution": "authoritative_confirmed",
+        "resolved_by": "贵阳市大数据发展管理局",
+        "note": "经协调核实，以市公安局登记为准",
+        "resolved_at": T0 + datetime.timedelta(days=2),
         "article": "GM 19",
     },
     "Decision": {
@@ -566,6 +587,8 @@ MISFITS = [
         "audit_position.partition",
     ),
     ("DeadLetter", {"original_value": "text"}, "original_value"),
+    ("ConflictResolution", {"resolution": "AGREED"}, "resolution"),
+    ("ConflictResolution", {"note": 19}, "note"),
     ("Decision", {"masked_items": [{"name": "住址"}]}, "masked_items[0].rule"),
 ]
 

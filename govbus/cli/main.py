@@ -13,6 +13,7 @@ from govbus.cli import (
     broker_cmd,
     catalog_cmd,
     compliance_cmd,
+    conflicts_cmd,
     db_cmd,
     demo_cmd,
     domain_cmd,
@@ -40,6 +41,7 @@ for _module in (
     publish_cmd,
     reference_cmd,  # after catalog_cmd: adds `catalog import` to its group
     run_cmd,
+    conflicts_cmd,
     monitor_cmd,
     compliance_cmd,
     bench_cmd,

@@ -1,4 +1,4 @@
-"""``govbus run``, ``govbus feed tail``, ``govbus conflicts list``."""
+"""``govbus run``, ``govbus feed tail`` (``govbus conflicts``: :mod:`govbus.cli.conflicts_cmd`)."""
 
 from __future__ import annotations
 
@@ -124,46 +124,4 @@ def register(app: typer.Typer) -> None:
                 for i in r["items"]
             )
             table.add_row(r["entry"], r["canonical_subject"], items, r["grant_id"] or "-")
-        console.print(table)
-
-    conflicts = typer.Typer(help="Conflicting values raised for the bureau (GM 19).")
-    app.add_typer(conflicts, name="conflicts")
-
-    @conflicts.command("list")
-    def list_conflicts(
-        entry: str = typer.Option("", help="Only this catalog entry."),
-        bootstrap: str = typer.Option("", help="Kafka bootstrap (default: settings)."),
-        as_json: bool = JSON_OPT,
-    ) -> None:
-        """Every conflict raised so far, oldest first."""
-        address = _bootstrap(bootstrap, as_json)
-        try:
-            rows = [
-                r.value
-                for r in read_to_end(
-                    address,
-                    topic_name(TopicKind.CONFLICTS),
-                    lambda b: decode("Conflict", b),
-                    extra_config=connected(Settings.load(), address).kafka,
-                )
-                if not entry or r.value["entry"] == entry
-            ]
-        except GovbusError as exc:
-            fail(str(exc), as_json=as_json)
-        rows.sort(key=lambda c: c["detected_at"])
-        if as_json:
-            emit_json({"conflicts": _plain(rows)})
-            return
-        table = Table(title=f"{len(rows)} conflict(s) for coordination (GM 19)")
-        for col in ("entry", "subject", "item", "authoritative", "reported", "detected"):
-            table.add_column(col)
-        for c in rows:
-            table.add_row(
-                c["entry"],
-                c["canonical_subject"],
-                c["item"],
-                f"{c['authoritative_value']} ({c['authoritative_provider']})",
-                f"{c['reported_value']} ({c['reported_provider']})",
-                str(c["detected_at"]),
-            )
         console.print(table)

@@ -1,0 +1,190 @@
+"""``govbus conflicts list`` and ``govbus conflicts resolve``: the bureau's view of GM 19.
+
+Conflicts are read from ``govbus.conflicts``, their resolutions from
+``govbus.conflicts.resolved`` (written here, by administration, never by the processors).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from consumers.reader import read_to_end
+from exchange.coordination import (
+    OPEN,
+    Resolution,
+    conflict_key,
+    first_resolutions,
+    resolve,
+    with_state,
+)
+from govbus.cli.broker_cmd import bootstrap_for
+from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
+from govbus.connection import connected
+from govbus.errors import CoordinationError, DeliveryError, GovbusError
+from govbus.kafka import Admin, Producer, TopicSpec
+from govbus.settings import Settings
+from schemas import decode, encode
+from schemas.topics import TopicKind, topic_def, topic_name
+
+JSON_OPT = typer.Option(False, "--json", help="Print JSON for scripts.")
+#: The spelling of each resolution on the command line.
+CHOICES = {r.option: r for r in Resolution}
+
+
+def _bootstrap(given: str, as_json: bool) -> str:
+    address = given or bootstrap_for(Settings.load())
+    if not address:
+        fail(
+            "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
+            as_json=as_json,
+        )
+    return address
+
+
+def _plain(value: Any) -> Any:
+    """Avro values (UUID, datetime, bytes) as JSON-friendly values."""
+    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+
+
+Records = list[dict[str, Any]]
+
+
+def _read_all(address: str, config: Mapping[str, Any]) -> tuple[Records, Records]:
+    """Every conflict and every resolution (topic order); no resolutions topic: none yet."""
+    conflicts = [
+        r.value
+        for r in read_to_end(
+            address,
+            topic_name(TopicKind.CONFLICTS),
+            lambda b: decode("Conflict", b),
+            extra_config=config,
+        )
+    ]
+    resolved = topic_name(TopicKind.RESOLVED)
+    if resolved not in Admin(address, extra_config=config).topics():
+        return conflicts, []
+    resolutions = [
+        r.value
+        for r in read_to_end(
+            address, resolved, lambda b: decode("ConflictResolution", b), extra_config=config
+        )
+    ]
+    return conflicts, resolutions
+
+
+def _publish(address: str, config: Mapping[str, Any], record: dict[str, Any]) -> None:
+    """Write the resolution, acknowledged by every in-sync replica (acks=all)."""
+    d = topic_def(TopicKind.RESOLVED)
+    Admin(address, extra_config=config).ensure_topics(
+        [TopicSpec(d.name, d.partitions, 1, d.config)]
+    )
+    errors: list[Exception] = []
+    with Producer(address, extra_config=config) as producer:
+        producer.produce(
+            d.name,
+            encode("ConflictResolution", record),
+            key=record["conflict_id"].encode(),
+            on_delivery=lambda e, _m: errors.append(e) if e else None,
+        )
+    if errors:
+        raise DeliveryError(f"the resolution was not acknowledged: {errors[0]}") from errors[0]
+
+
+def register(app: typer.Typer) -> None:
+    conflicts = typer.Typer(help="Conflicting values raised for the bureau (GM 19).")
+    app.add_typer(conflicts, name="conflicts")
+
+    @conflicts.command("list")
+    def list_conflicts(
+        entry: str = typer.Option("", help="Only this catalog entry."),
+        only_open: bool = typer.Option(False, "--open", help="Only conflicts not yet resolved."),
+        bootstrap: str = typer.Option("", help="Kafka bootstrap (default: settings)."),
+        as_json: bool = JSON_OPT,
+    ) -> None:
+        """Every conflict raised so far, oldest first, open or resolved."""
+        address = _bootstrap(bootstrap, as_json)
+        try:
+            found, resolutions = _read_all(address, connected(Settings.load(), address).kafka)
+        except GovbusError as exc:
+            fail(str(exc), as_json=as_json)
+        first = first_resolutions(resolutions)
+        rows = [
+            with_state(c, first)
+            for c in found
+            if (not entry or c["entry"] == entry)
+            and (not only_open or conflict_key(c["conflict_id"]) not in first)
+        ]
+        rows.sort(key=lambda c: c["detected_at"])
+        if as_json:
+            emit_json({"conflicts": _plain(rows)})
+            return
+        table = Table(title=f"{len(rows)} conflict(s) for coordination (GM 19)")
+        for col in ("id", "entry", "subject", "item", "authoritative", "reported", "detected"):
+            table.add_column(col)
+        table.add_column("state")
+        for c in rows:
+            state = c["state"] if c["state"] == OPEN else f"{c['resolution']} ({c['resolved_by']})"
+            table.add_row(
+                str(c["conflict_id"]),
+                c["entry"],
+                c["canonical_subject"],
+                c["item"],
+                f"{c['authoritative_value']} ({c['authoritative_provider']})",
+                f"{c['reported_value']} ({c['reported_provider']})",
+                str(c["detected_at"]),
+                state,
+            )
+        console.print(table)
+
+    @conflicts.command("resolve")
+    def resolve_conflict(
+        conflict_id: str = typer.Argument(..., help="conflict_id from `govbus conflicts list`."),
+        resolution: str = typer.Option(
+            ..., help="How it was settled: " + " | ".join(CHOICES) + "."
+        ),
+        by: str = typer.Option(..., "--by", help="Who decided: an agency id or the bureau."),
+        note: str = typer.Option("", help="What was verified, with whom."),
+        bootstrap: str = typer.Option("", help="Kafka bootstrap (default: settings)."),
+        as_json: bool = JSON_OPT,
+    ) -> None:
+        """Close a conflict after consultation or the bureau's verification (GM 19)."""
+        address = _bootstrap(bootstrap, as_json)
+        kind = CHOICES.get(resolution)
+        if kind is None:
+            fail(
+                f"--resolution must be one of {', '.join(CHOICES)}, not {resolution!r}",
+                as_json=as_json,
+                code=EXIT_USAGE,
+                kind="CoordinationError",
+                reason="bad_resolution",
+            )
+        config = connected(Settings.load(), address).kafka
+        try:
+            found, resolutions = _read_all(address, config)
+            record = resolve(
+                conflict_id,
+                found,
+                resolutions,
+                resolution=kind,
+                resolved_by=by,
+                note=note,
+                at=datetime.now(UTC),
+            )
+            _publish(address, config, record)
+        except CoordinationError as exc:
+            fail(str(exc), as_json=as_json, kind=type(exc).__name__, reason=exc.code)
+        except GovbusError as exc:
+            fail(str(exc), as_json=as_json, kind=type(exc).__name__)
+        if as_json:
+            emit_json({**_plain(record), "topic": topic_name(TopicKind.RESOLVED)})
+            return
+        console.print(
+            f"conflict {record['conflict_id']} resolved: {record['resolution']} "
+            f"by {record['resolved_by']} (GM 19)"
+        )
