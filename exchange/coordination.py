@@ -47,6 +47,15 @@ def conflict_key(conflict_id: object) -> str:
         ) from exc
 
 
+def distinct(conflicts: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Each conflict once, the first record kept: a resent report repeats its conflict's
+    record under the same id (topology.records.conflict)."""
+    first: dict[str, Mapping[str, Any]] = {}
+    for c in conflicts:
+        first.setdefault(conflict_key(c["conflict_id"]), c)
+    return list(first.values())
+
+
 def first_resolutions(resolutions: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
     """conflict id -> its first resolution, from resolutions in topic order."""
     out: dict[str, Mapping[str, Any]] = {}

@@ -63,6 +63,7 @@ def read_facts(
     }
     audit: list[AuditFact] = []
     cases: list[CaseFact] = []
+    case_ids: set[str] = set()
     unread: dict[str, list[Record]] = {agency: [] for agency in feeds.values()}
     follower = Follower(bootstrap, extra_config=extra_config)
     try:
@@ -74,7 +75,9 @@ def read_facts(
                     audit.append(AuditFact(d["kind"], d["entry"], d["provider"], d["occurred_at"]))
             elif r.topic == conflicts_topic:
                 c = decode("Conflict", r.value or b"")
-                if c["entry"] in entries:
+                # A resent report repeats its conflict under the same id: one case.
+                if c["entry"] in entries and str(c["conflict_id"]) not in case_ids:
+                    case_ids.add(str(c["conflict_id"]))
                     cases.append(CaseFact(c["entry"], c["reported_provider"], c["detected_at"]))
             elif r.topic in feeds:
                 unread[feeds[r.topic]].append(r)

@@ -46,6 +46,7 @@ def test_demo_story(bootstrap: str, tmp_path: Path) -> None:
         "stopped",  # ... and by the gate when it bypasses the publisher (GM 22; S 20)
         "confirmation",  # S 20 multi-source verification
         "conflict",  # GM 19
+        "resolved",  # ... and the bureau closes the case (GM 19)
         "dead letter",
         "granted",
         "accepted",

@@ -16,6 +16,7 @@ import pytest
 from bus_scenario import Names, event, publish, publish_events, read_topic
 
 from exchange.catalog_loader import LoadedCatalog
+from exchange.coordination import distinct
 from schemas.topics import TopicKind, topic_name
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import StaticReference
@@ -71,6 +72,7 @@ def test_each_decision_end_to_end(bus: Bus) -> None:
     basic = n.entry("psb.person.basic")
     psb, mca, hc = n.agency("city-psb"), n.agency("city-mca"), n.agency("city-hc")
     first = event(basic, psb, PERSON, {"name": "张三", "gender": "男"}, operation="create")
+    report = event(basic, hc, PERSON, {"name": "李三"}, authoritative=False)
     publish_events(
         bus.bootstrap,
         [
@@ -78,7 +80,8 @@ def test_each_decision_end_to_end(bus: Bus) -> None:
             (PERSON_KEY, first),  # the same event again: duplicate (GM 22)
             (PERSON_KEY, event(basic, mca, PERSON, {"name": "张叁"})),  # not the source: stopped
             (PERSON_KEY, event(basic, mca, PERSON, {"name": "张三"}, authoritative=False)),  # S 20
-            (PERSON_KEY, event(basic, hc, PERSON, {"name": "李三"}, authoritative=False)),  # GM 19
+            (PERSON_KEY, report),  # a different value reported: conflict (GM 19)
+            (PERSON_KEY, report),  # resent (a retry after a lost acknowledgement)
         ],
         config=bus.config,
     )
@@ -91,8 +94,10 @@ def test_each_decision_end_to_end(bus: Bus) -> None:
         ("stopped", "not_the_source"),
         ("confirmation", "multi_source_verified"),
     ]
-    hc_receipts = bus.receipts("city-hc", until=1)
-    assert [(r["outcome"], r["article"]) for r in hc_receipts] == [("conflict", "GM 19")]
+    # The retry gets the same answer, and the bureau gets one case, not two: the conflict
+    # record repeats under the same id, which every reader takes once.
+    hc_receipts = bus.receipts("city-hc", until=2)
+    assert [(r["outcome"], r["article"]) for r in hc_receipts] == [("conflict", "GM 19")] * 2
     conflicts = [
         c
         for c in read_topic(
@@ -100,7 +105,8 @@ def test_each_decision_end_to_end(bus: Bus) -> None:
         )
         if c["entry"] == basic
     ]
-    assert len(conflicts) == 1
+    assert len(conflicts) == 2 and len({c["conflict_id"] for c in conflicts}) == 1
+    assert len(distinct(conflicts)) == 1
     c = conflicts[0]
     assert (c["authoritative_value"], c["authoritative_provider"]) == ("张三", psb)
     assert (c["reported_value"], c["reported_provider"]) == ("李三", hc)

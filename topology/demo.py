@@ -7,7 +7,8 @@
    publisher: one ID number is refused locally (GM 18), a 15-digit legacy number is
    normalised; the market regulation bureau (市市场监管局) publishes a company.
 4. A duplicate, a non-authoritative write, a confirmation and a conflict (GM 22, S 20,
-   GM 19); a malformed message (dead letter).
+   GM 19), which the big data bureau then resolves (GM 19); a malformed message (dead
+   letter).
 5. A conditional grant to the health commission (市卫健委) is given, then revoked (G 14,
    S 22): one change reaches it, the next does not.
 6. A table of what each agency (and the open feed) received, and why.
@@ -32,11 +33,13 @@ from stdnum.iso7064 import mod_11_2
 from consumers.reader import read_to_end
 from consumers.reference import ReferenceView
 from exchange.catalog_loader import check_catalog_file
+from exchange.coordination import Resolution
 from govbus.broker.local import LocalBroker
 from govbus.connection import connected
 from govbus.errors import GovbusError
 from govbus.kafka import Producer
 from govbus.settings import Settings
+from producers.coordination import CoordinationDesk
 from producers.model import Draft
 from producers.publisher import AgencyPublisher
 from producers.reference_service import ReferenceService
@@ -219,7 +222,10 @@ class _Story:
             self._send(mca, BASIC, Draft(person, "update", {"name": "张叁"}))
             self._raw(mca, BASIC, person, {"name": "张叁"})
             self._send(mca, BASIC, Draft(person, "update", {"name": "张三"}, authoritative=False))
-            self._send(hc, BASIC, Draft(person, "update", {"name": "章三"}, authoritative=False))
+            report = self._send(
+                hc, BASIC, Draft(person, "update", {"name": "章三"}, authoritative=False)
+            )
+            self._resolve(report)
             self._malformed()
             grant = self.service.add_grant(
                 consumer=HC,
@@ -233,6 +239,27 @@ class _Story:
             self.service.revoke_grant(grant.id)
             self.step(f"grant {grant.id[:8]} to {HC}", "revoked", "from the next event, G 15")
             self._send(psb, CONTACT, Draft(person, "update", {"phone": "13985067890"}))
+
+    def _resolve(self, report: str | None) -> None:
+        """The bureau checks the conflict raised by ``report`` and confirms the
+        authoritative value (GM 19: 协调核实); the case closes."""
+        desk = CoordinationDesk(self.bootstrap, extra_config=self.settings.kafka)
+        conflicts, _ = desk.cases()
+        raised = [c for c in conflicts if str(c["reported_event_id"]) == str(report)]
+        if not raised:
+            self.step(f"{BDB} resolves the conflict", "no conflict found", "GM 19")
+            return
+        record = desk.resolve(
+            str(raised[0]["conflict_id"]),
+            resolution=Resolution.AUTHORITATIVE_CONFIRMED,
+            resolved_by=BDB,
+            note="核实：以市公安局登记为准",
+        )
+        self.step(
+            f"{BDB} resolves conflict {record['conflict_id'][:8]}",
+            "resolved",
+            f"{record['resolution']}, {record['article']}",
+        )
 
     def _raw(
         self,

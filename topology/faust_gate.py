@@ -207,7 +207,7 @@ class _Plan:
             items=tuple(sorted(result.accepted)),
         )
         for c in result.conflicts:
-            conflict = records.conflict(ev.entry, c, self.now, self.position)
+            conflict = records.conflict(ev.entry, c, self.now)
             self.add(topic_name(TopicKind.CONFLICTS), "Conflict", conflict, f"{c.subject}|{c.item}")
         if not result.new_states:
             return

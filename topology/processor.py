@@ -436,7 +436,7 @@ class _Outputs:
         for c in result.conflicts:
             self.produce(
                 topic_name(TopicKind.CONFLICTS),
-                self.encode("Conflict", records.conflict(event.entry, c, self.now, self.position)),
+                self.encode("Conflict", records.conflict(event.entry, c, self.now)),
                 key=f"{c.subject}|{c.item}".encode(),
             )
             if self.metrics:

@@ -70,9 +70,14 @@ def dead_letter(
     }
 
 
-def conflict(entry: str, c: Conflict, at: datetime, position: str) -> dict[str, Any]:
+def conflict(entry: str, c: Conflict, at: datetime) -> dict[str, Any]:
+    """The Conflict record. Its id derives from the report, the item and the authoritative
+    event it contradicts, not from the input position: an agency that resends the same
+    report (a retry after a lost acknowledgement) gets the same receipt and the *same*
+    conflict, which every reader takes once (GM 19: one case for the bureau, not two)."""
+    against = c.authoritative_event_id or "no-authoritative-value"
     return {
-        "conflict_id": derived_id("conflict", position, c.item),
+        "conflict_id": derived_id("conflict", c.event_id, c.item, against),
         "entry": entry,
         "canonical_subject": c.subject,
         "item": c.item,

@@ -7,30 +7,25 @@ Conflicts are read from ``govbus.conflicts``, their resolutions from
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from consumers.reader import read_to_end
 from exchange.coordination import (
     OPEN,
     Resolution,
     conflict_key,
     first_resolutions,
-    resolve,
     with_state,
 )
 from govbus.cli.broker_cmd import bootstrap_for
 from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
 from govbus.connection import connected
-from govbus.errors import CoordinationError, DeliveryError, GovbusError
-from govbus.kafka import Admin, Producer, TopicSpec
+from govbus.errors import CoordinationError, GovbusError
 from govbus.settings import Settings
-from schemas import decode, encode
-from schemas.topics import TopicKind, topic_def, topic_name
+from producers.coordination import CoordinationDesk
+from schemas.topics import TopicKind, topic_name
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON for scripts.")
 #: The spelling of each resolution on the command line.
@@ -52,50 +47,6 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str, ensure_ascii=False))
 
 
-Records = list[dict[str, Any]]
-
-
-def _read_all(address: str, config: Mapping[str, Any]) -> tuple[Records, Records]:
-    """Every conflict and every resolution (topic order); no resolutions topic: none yet."""
-    conflicts = [
-        r.value
-        for r in read_to_end(
-            address,
-            topic_name(TopicKind.CONFLICTS),
-            lambda b: decode("Conflict", b),
-            extra_config=config,
-        )
-    ]
-    resolved = topic_name(TopicKind.RESOLVED)
-    if resolved not in Admin(address, extra_config=config).topics():
-        return conflicts, []
-    resolutions = [
-        r.value
-        for r in read_to_end(
-            address, resolved, lambda b: decode("ConflictResolution", b), extra_config=config
-        )
-    ]
-    return conflicts, resolutions
-
-
-def _publish(address: str, config: Mapping[str, Any], record: dict[str, Any]) -> None:
-    """Write the resolution, acknowledged by every in-sync replica (acks=all)."""
-    d = topic_def(TopicKind.RESOLVED)
-    Admin(address, extra_config=config).ensure_topics(
-        [TopicSpec(d.name, d.partitions, 1, d.config)]
-    )
-    errors: list[Exception] = []
-    with Producer(address, extra_config=config) as producer:
-        producer.produce(
-            d.name,
-            encode("ConflictResolution", record),
-            key=record["conflict_id"].encode(),
-            on_delivery=lambda e, _m: errors.append(e) if e else None,
-        )
-    if errors:
-        raise DeliveryError(f"the resolution was not acknowledged: {errors[0]}") from errors[0]
-
-
 def register(app: typer.Typer) -> None:
     conflicts = typer.Typer(help="Conflicting values raised for the bureau (GM 19).")
     app.add_typer(conflicts, name="conflicts")
@@ -109,8 +60,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Every conflict raised so far, oldest first, open or resolved."""
         address = _bootstrap(bootstrap, as_json)
+        desk = CoordinationDesk(address, extra_config=connected(Settings.load(), address).kafka)
         try:
-            found, resolutions = _read_all(address, connected(Settings.load(), address).kafka)
+            found, resolutions = desk.cases()
         except GovbusError as exc:
             fail(str(exc), as_json=as_json)
         first = first_resolutions(resolutions)
@@ -164,19 +116,9 @@ def register(app: typer.Typer) -> None:
                 kind="CoordinationError",
                 reason="bad_resolution",
             )
-        config = connected(Settings.load(), address).kafka
+        desk = CoordinationDesk(address, extra_config=connected(Settings.load(), address).kafka)
         try:
-            found, resolutions = _read_all(address, config)
-            record = resolve(
-                conflict_id,
-                found,
-                resolutions,
-                resolution=kind,
-                resolved_by=by,
-                note=note,
-                at=datetime.now(UTC),
-            )
-            _publish(address, config, record)
+            record = desk.resolve(conflict_id, resolution=kind, resolved_by=by, note=note)
         except CoordinationError as exc:
             fail(str(exc), as_json=as_json, kind=type(exc).__name__, reason=exc.code)
         except GovbusError as exc:

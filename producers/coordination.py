@@ -1,0 +1,94 @@
+"""The bureau's desk for conflicts (GM 19): read the cases, write their resolutions.
+
+Conflicts come from ``govbus.conflicts`` (written by the processors), resolutions go to
+``govbus.conflicts.resolved`` (written by administration only; the processors' ACLs do not
+cover it). The rules are :mod:`exchange.coordination`'s; this is the Kafka side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from consumers.reader import read_to_end
+from exchange.coordination import Resolution, distinct, resolve
+from govbus.errors import DeliveryError
+from govbus.kafka import Admin, Producer, TopicSpec
+from schemas import decode, encode
+from schemas.topics import TopicKind, topic_def, topic_name
+
+Records = list[dict[str, Any]]
+
+
+class CoordinationDesk:
+    """Conflicts and resolutions on one broker. No I/O in ``__init__``."""
+
+    def __init__(self, bootstrap: str, *, extra_config: Mapping[str, Any] | None = None) -> None:
+        self.bootstrap = bootstrap
+        self._config = dict(extra_config or {})
+
+    def cases(self) -> tuple[Records, Records]:
+        """Every conflict once (topic order) and every resolution; none before the first."""
+        conflicts = [
+            r.value
+            for r in read_to_end(
+                self.bootstrap,
+                topic_name(TopicKind.CONFLICTS),
+                lambda b: decode("Conflict", b),
+                extra_config=self._config,
+            )
+        ]
+        resolved = topic_name(TopicKind.RESOLVED)
+        if resolved not in Admin(self.bootstrap, extra_config=self._config).topics():
+            return [dict(c) for c in distinct(conflicts)], []
+        resolutions = [
+            r.value
+            for r in read_to_end(
+                self.bootstrap,
+                resolved,
+                lambda b: decode("ConflictResolution", b),
+                extra_config=self._config,
+            )
+        ]
+        return [dict(c) for c in distinct(conflicts)], resolutions
+
+    def resolve(
+        self,
+        conflict_id: str,
+        *,
+        resolution: Resolution,
+        resolved_by: str,
+        note: str | None = None,
+        at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Close ``conflict_id`` (refused: unknown, already resolved); the record written."""
+        conflicts, resolutions = self.cases()
+        record = resolve(
+            conflict_id,
+            conflicts,
+            resolutions,
+            resolution=resolution,
+            resolved_by=resolved_by,
+            note=note,
+            at=at or datetime.now(UTC),
+        )
+        self._publish(record)
+        return record
+
+    def _publish(self, record: dict[str, Any]) -> None:
+        """Write the resolution, acknowledged by every in-sync replica (acks=all)."""
+        d = topic_def(TopicKind.RESOLVED)
+        Admin(self.bootstrap, extra_config=self._config).ensure_topics(
+            [TopicSpec(d.name, d.partitions, 1, d.config)]
+        )
+        errors: list[Exception] = []
+        with Producer(self.bootstrap, extra_config=self._config) as producer:
+            producer.produce(
+                d.name,
+                encode("ConflictResolution", record),
+                key=record["conflict_id"].encode(),
+                on_delivery=lambda e, _m: errors.append(e) if e else None,
+            )
+        if errors:
+            raise DeliveryError(f"the resolution was not acknowledged: {errors[0]}") from errors[0]
