@@ -112,6 +112,10 @@ class AgencyListener:
 
     bootstrap: str
     ca_location: str
+    #: Where this host checks a new credential, when ``bootstrap`` (the address agencies
+    #: are given) is not reachable from here: another SASL_SSL listener of the same broker,
+    #: as inside docker-compose. '' means ``bootstrap``.
+    probe_bootstrap: str = ""
 
 
 def client_config(listener: AgencyListener, user: str, password: str) -> dict[str, str]:
@@ -179,7 +183,7 @@ class AccessControl:
         self._admin.upsert_scram(agency_id, password)
         self.sync(agency_id, source_entries)
         config = client_config(listener, agency_id, password)
-        self._await_login(config)
+        self._await_login(config, listener.probe_bootstrap)
         return config
 
     def sync(
@@ -217,19 +221,20 @@ class AccessControl:
         self._admin.upsert_scram(PROCESSOR_USER, password)
         self._admin.sync(principal(PROCESSOR_USER), processor_rules())
         write_credentials(path, PROCESSOR_USER, config)
-        self._await_login(config)
+        self._await_login(config, listener.probe_bootstrap)
         return config
 
     @staticmethod
-    def _await_login(config: Mapping[str, str]) -> None:
+    def _await_login(config: Mapping[str, str], probe_bootstrap: str = "") -> None:
         """Return once the agency listener accepts ``config`` (the broker applied the new
         credential; the metadata log is applied in order, so an old password is gone too)."""
-        probe = Admin(config["bootstrap.servers"], extra_config=config)
+        address = probe_bootstrap or config["bootstrap.servers"]
+        probe = Admin(address, extra_config={**config, "bootstrap.servers": address})
         deadline = time.monotonic() + LOGIN_TIMEOUT_S
         while not probe.ping(timeout_s=LOGIN_PROBE_S):
             if time.monotonic() > deadline:
                 raise AccessError(
-                    f"the agency listener {config['bootstrap.servers']} did not accept the new "
+                    f"the agency listener {address} did not accept the new "
                     f"credential of {config['sasl.username']} within {LOGIN_TIMEOUT_S:.0f}s"
                 )
             time.sleep(LOGIN_PROBE_S / 10)

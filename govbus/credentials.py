@@ -35,12 +35,18 @@ def write_credentials(path: Path, principal: str, client_config: Mapping[str, st
     """Write (or atomically replace) ``path`` with mode 0600 from its first byte."""
     path = path.expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"principal": principal, "client_config": dict(client_config)}
+    return write_private(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_private(path: Path, text: str, *, mode: int = FILE_MODE) -> Path:
+    """Write (or atomically replace) a text file holding secrets, ``mode`` from its first
+    byte (a config file with passwords inside, such as the broker's server.properties)."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump({"principal": principal, "client_config": dict(client_config)}, out, indent=2)
-            out.write("\n")
+            out.write(text)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

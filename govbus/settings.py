@@ -13,6 +13,7 @@ TOML layout (every key optional)::
 
     agency_bootstrap = "broker.example:9094"   # the SASL_SSL agency listener
     ca_location = "/etc/govbus/ca.crt"          # the CA agencies' clients trust
+    agency_probe_bootstrap = "kafka:9094"      # where this host checks new credentials
     credentials_file = "~/.config/govbus/agency.json"
 
     [kafka]             # extra librdkafka settings for every client
@@ -25,7 +26,9 @@ containers that take secrets from their environment.
 ``credentials_file`` (``GOVBUS_CREDENTIALS_FILE``; mode 0600, see :mod:`govbus.credentials`)
 holds one principal's client settings: they are merged over the ``[kafka]`` table, and its
 ``bootstrap.servers`` becomes ``bootstrap`` unless that is set. ``agency_bootstrap`` and
-``ca_location`` tell ``govbus agency add`` what to hand out when the broker is not the local one.
+``ca_location`` tell ``govbus agency add`` what to hand out when the broker is not the local one;
+``agency_probe_bootstrap`` is where it checks the new credential when the address handed out is
+not reachable from this host (inside docker-compose: the internal ``AGENCY`` listener).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ _SCALAR_KEYS = (
     "maven_settings",
     "agency_bootstrap",
     "ca_location",
+    "agency_probe_bootstrap",
     "credentials_file",
 )
 
@@ -82,6 +86,7 @@ class Settings:
     maven_settings: str = ""
     agency_bootstrap: str = ""
     ca_location: str = ""
+    agency_probe_bootstrap: str = ""
     credentials_file: str = ""
     kafka: Mapping[str, str] = field(default_factory=dict)
 

@@ -424,7 +424,7 @@ def test_tls_material_is_private_kept_and_names_the_listener(tmp_path: Path) -> 
     """The CA and broker key are 0600 from the start; a second start keeps the same CA."""
     from cryptography import x509
 
-    files = ensure_tls(tmp_path / "tls", "127.0.0.1")
+    files = ensure_tls(tmp_path / "tls", ["127.0.0.1"])
     for key in (files.ca_key, files.broker_pem):
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
     ca = files.ca_cert.read_bytes()
@@ -433,7 +433,7 @@ def test_tls_material_is_private_kept_and_names_the_listener(tmp_path: Path) -> 
     assert "localhost" in san.get_values_for_type(x509.DNSName)
     assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
     assert chain[0].issuer == x509.load_pem_x509_certificate(ca).subject
-    assert ensure_tls(tmp_path / "tls", "127.0.0.1").ca_cert.read_bytes() == ca
+    assert ensure_tls(tmp_path / "tls", ["127.0.0.1"]).ca_cert.read_bytes() == ca
 
 
 def test_settings_take_a_credentials_file(tmp_path: Path) -> None:

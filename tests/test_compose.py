@@ -19,7 +19,8 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
+    merge = "tag:yaml.org,2002:merge"  # `<<: *anchor`, resolved by construct_mapping
+    keys = [loader.construct_object(k, deep=deep) for k, _ in node.value if k.tag != merge]
     dupes = {k for k in keys if keys.count(k) > 1 and k != "<<"}
     if dupes:
         raise yaml.constructor.ConstructorError(
@@ -47,21 +48,76 @@ def test_services_present() -> None:
     } <= set(services)
 
 
-def test_kafka_is_kraft_same_release_and_single_node_safe() -> None:
-    kafka = _compose()["services"]["kafka"]
+def _configured(tmp_path: Path) -> tuple[dict, dict[str, str]]:
+    """Run the compose broker's configuration step (its `kafka-config` command, in
+    process, paths moved under tmp_path): its JSON answer and the properties it wrote."""
+    from typer.testing import CliRunner
+
+    from govbus.cli.main import app
+
+    argv = _with(
+        _compose()["services"]["kafka-config"]["command"],
+        {"--out": str(tmp_path / "config"), "--ca-dir": str(tmp_path / "ca")},
+    )
+    env = {"GOVBUS_ADMIN_PASSWORD": "a" * 43, "GOVBUS_CONTROLLER_PASSWORD": "c" * 43}
+    done = CliRunner().invoke(app, [*argv, "--json"], env=env)
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    lines = Path(report["properties"]).read_text().splitlines()
+    return report, dict(line.split("=", 1) for line in lines)
+
+
+def _with(argv: list[str], values: dict[str, str]) -> list[str]:
+    """``argv`` with the values of some options replaced."""
+    out = list(argv)
+    for option, value in values.items():
+        out[out.index(option) + 1] = value
+    return out
+
+
+def test_kafka_is_kraft_same_release_and_single_node_safe(tmp_path: Path) -> None:
+    services = _compose()["services"]
+    kafka = services["kafka"]
     assert kafka["image"] == f"apache/kafka:{KAFKA_VERSION}"
-    env = kafka["environment"]
-    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert "ZOOKEEPER" not in " ".join(env)
-    assert env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "1"
-    assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == "1"
-    assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
-    advertised = env["KAFKA_ADVERTISED_LISTENERS"].split("//", 1)[1]
-    for name, svc in _compose()["services"].items():
-        if name.startswith("govbus-"):
-            # Every govbus service reaches the broker at the advertised address.
-            assert svc["environment"]["GOVBUS_BOOTSTRAP"] == advertised
+    _, props = _configured(tmp_path)
+    assert props["process.roles"] == "broker,controller"
+    assert not any("zookeeper" in k for k in props)
+    assert props["transaction.state.log.replication.factor"] == "1"
+    assert props["transaction.state.log.min.isr"] == "1"
+    assert props["offsets.topic.replication.factor"] == "1"
+    assert props["log.dirs"] == "/var/lib/kafka/data"  # the kafka-data volume
+    assert "kafka-data:/var/lib/kafka/data" in kafka["volumes"]
+    advertised = dict(a.split("://") for a in props["advertised.listeners"].split(","))
+    for name, svc in services.items():
+        if name.startswith("govbus-") and "GOVBUS_BOOTSTRAP" in svc["environment"]:
+            # Every administering govbus service reaches the broker at the advertised address.
+            assert svc["environment"]["GOVBUS_BOOTSTRAP"] == advertised["ADMIN"]
             assert "postgres:5432" in svc["environment"]["GOVBUS_DATABASE_URL"]
+    # The processors' principal is made for the internal agency listener, which new
+    # credentials are checked through; agencies are handed the published one.
+    access = services["govbus-access"]["environment"]
+    assert access["GOVBUS_AGENCY_BOOTSTRAP"] == advertised["AGENCY"]
+    assert access["GOVBUS_AGENCY_PROBE_BOOTSTRAP"] == advertised["AGENCY"]
+    external = services["govbus-migrate"]["environment"]["GOVBUS_AGENCY_BOOTSTRAP"]
+    assert external == advertised["EXTERNAL"]  # both "${GOVBUS_AGENCY_HOST:-localhost}:9095"
+
+
+def test_the_broker_runs_on_the_file_govbus_writes() -> None:
+    """The image's KAFKA_* translation is not used (its rules changed between releases):
+    the broker is formatted and started on the file the kafka-config step writes."""
+    services = _compose()["services"]
+    kafka, init = services["kafka"], services["kafka-config"]
+    out = init["command"][init["command"].index("--out") + 1]
+    script = kafka["command"][-1]
+    assert f"--config {out}/server.properties" in script
+    assert script.rstrip().endswith(f"kafka-server-start.sh {out}/server.properties")
+    assert not [
+        k for k in kafka["environment"] if k.startswith("KAFKA_") and k != "KAFKA_HEAP_OPTS"
+    ]
+    assert f"kafka-config:{out}:ro" in kafka["volumes"]
+    assert f"kafka-config:{out}" in init["volumes"]
+    assert kafka["depends_on"]["kafka-config"]["condition"] == "service_completed_successfully"
+    assert init["user"].split(":")[0] == "1000"  # apache/kafka's appuser reads the 0600 files
 
 
 def test_govbus_services_wait_for_their_dependencies() -> None:
@@ -83,26 +139,42 @@ def test_no_secret_in_the_file() -> None:
     assert pg["POSTGRES_PASSWORD"].startswith("${")
 
 
-def test_every_broker_listener_authenticates_and_passwords_come_from_the_environment() -> None:
-    """Issue 7 in compose too: no PLAINTEXT listener, no anonymous super user; the govbus
-    services log in as govbus-admin with the password the operator provides."""
+def test_every_broker_listener_authenticates_and_passwords_come_from_the_environment(
+    tmp_path: Path,
+) -> None:
+    """Issue 7 in compose too: no PLAINTEXT listener, no anonymous super user, agencies on
+    SASL_SSL; administering services log in as govbus-admin with the operator's password,
+    the processors as their own principal with no admin password in their environment."""
     services = _compose()["services"]
-    env = services["kafka"]["environment"]
-    protocols = dict(p.split(":") for p in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
-    assert set(protocols.values()) == {"SASL_PLAINTEXT"}
-    assert set(protocols) >= {env["KAFKA_INTER_BROKER_LISTENER_NAME"], "CONTROLLER"}
-    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
-    assert "ANONYMOUS" not in env["KAFKA_SUPER_USERS"]
-    for listener in ("ADMIN", "CONTROLLER"):
-        jaas = env[f"KAFKA_LISTENER_NAME_{listener}_PLAIN_SASL_JAAS_CONFIG"]
-        secret = f"${{GOVBUS_{listener}_PASSWORD:?"
-        assert jaas.count(secret) == 2  # the broker's own login and the listener's one user
+    report, props = _configured(tmp_path)
+    protocols = dict(p.split(":") for p in props["listener.security.protocol.map"].split(","))
+    assert protocols == {
+        "ADMIN": "SASL_PLAINTEXT",
+        "CONTROLLER": "SASL_PLAINTEXT",
+        "AGENCY": "SASL_SSL",
+        "EXTERNAL": "SASL_SSL",
+    }
+    assert props["inter.broker.listener.name"] == "ADMIN"
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert "ANONYMOUS" not in props["super.users"]
+    for listener in ("agency", "external"):
+        assert props[f"listener.name.{listener}.sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert {"kafka", "localhost"} <= set(report["subject_names"])
+    for name in ("GOVBUS_ADMIN_PASSWORD", "GOVBUS_CONTROLLER_PASSWORD"):
+        assert services["kafka-config"]["environment"][name] == f"${{{name}:?set {name}}}"
     for name, svc in services.items():
-        if name.startswith("govbus-"):
-            client = svc["environment"]
-            assert client["GOVBUS_KAFKA__SASL_USERNAME"] == "govbus-admin"
-            assert client["GOVBUS_KAFKA__SASL_PASSWORD"].startswith("${GOVBUS_ADMIN_PASSWORD:?")
-    assert "ports" not in services["kafka"]  # ADMIN stays on the compose network
+        if not name.startswith("govbus-"):
+            continue
+        client = svc["environment"]
+        if name == "govbus-processor":
+            assert not [k for k in client if k.startswith("GOVBUS_KAFKA__")]
+            assert client["GOVBUS_CREDENTIALS_FILE"].startswith("/var/lib/govbus/secrets/")
+            continue
+        assert client["GOVBUS_KAFKA__SASL_USERNAME"] == "govbus-admin"
+        assert client["GOVBUS_KAFKA__SASL_PASSWORD"].startswith("${GOVBUS_ADMIN_PASSWORD:?")
+    # Only the EXTERNAL agency listener leaves the compose network.
+    external_port = props["listeners"].split("EXTERNAL://:")[1].split(",")[0]
+    assert services["kafka"]["ports"] == [f"{external_port}:{external_port}"]
 
 
 def test_prometheus_config_is_mounted_and_exists() -> None:

@@ -61,7 +61,7 @@ def test_sasl_plaintext_plain_becomes_faust_sasl_credentials() -> None:
 
 
 def test_sasl_ssl_scram_trusts_the_configured_ca_and_checks_the_host(tmp_path: Path) -> None:
-    tls = ensure_tls(tmp_path / "tls", "127.0.0.1")
+    tls = ensure_tls(tmp_path / "tls", ["127.0.0.1"])
     config = {
         **PLAIN,
         "security.protocol": "SASL_SSL",

@@ -52,9 +52,18 @@ from importlib import resources
 from pathlib import Path
 
 from govbus.access import PROCESSOR_CREDENTIALS, AccessControl, AgencyListener
+from govbus.broker.config import (
+    ADMIN_USER,
+    CONTROLLER_USER,
+    STATIC_MECHANISM,
+    BrokerLayout,
+    Listener,
+    render,
+    server_properties,
+)
 from govbus.broker.provision import KafkaRuntime, require_tool, resolve
 from govbus.broker.tls import TlsFiles, ensure_tls
-from govbus.credentials import new_password, read_client_config, write_credentials
+from govbus.credentials import new_password, read_client_config, write_credentials, write_private
 from govbus.errors import BrokerStartError, GovbusError, PortInUseError
 from govbus.kafka.admin import Admin
 
@@ -68,21 +77,9 @@ POLL_INTERVAL_S = 0.25
 FORMAT_TIMEOUT_S = 120.0
 MIN_HEAP = "256m"
 HOST = "127.0.0.1"
-AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
-#: The only user of the ADMIN listener, and the KRaft quorum's user: the super users.
-ADMIN_USER = "govbus-admin"
-CONTROLLER_USER = "govbus-controller"
-SUPER_USERS = f"User:{ADMIN_USER};User:{CONTROLLER_USER}"
 ADMIN_CREDENTIALS = Path("credentials") / f"{ADMIN_USER}.json"
 CONTROLLER_CREDENTIALS = Path("credentials") / f"{CONTROLLER_USER}.json"
-SASL_MECHANISM = "SCRAM-SHA-512"
-#: Static users on the loopback ADMIN and CONTROLLER listeners (see the module docstring).
-STATIC_MECHANISM = "PLAIN"
-PROPERTIES_MODE = 0o600
 DIR_MODE = 0o700
-#: Authenticated agency sessions re-authenticate at least this often, so a revoked or
-#: rotated password stops an open connection too (KIP-368; librdkafka >= 2.2 supports it).
-REAUTH_MS = 10 * 60 * 1000
 
 
 @dataclass(frozen=True)
@@ -217,7 +214,7 @@ class LocalBroker:
         # The log segments (agency data at rest), secrets and TLS keys live below: the
         # broker's user only, whatever the umask.
         self.dir.chmod(DIR_MODE)
-        tls = ensure_tls(self.tls_dir, HOST)
+        tls = ensure_tls(self.tls_dir, [HOST])
         bootstrap = f"{HOST}:{broker_port}"
         agency_bootstrap = f"{HOST}:{agency_port}"
         admin = self._static_user(ADMIN_CREDENTIALS, ADMIN_USER, bootstrap)
@@ -334,65 +331,17 @@ class LocalBroker:
         admin: dict[str, str],
         controller: dict[str, str],
     ) -> None:
-        data = self.dir / "data"
-        agency = "listener.name.agency."
-        props = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{HOST}:{controller_port}",
-            "listeners": (
-                f"ADMIN://{HOST}:{broker_port},AGENCY://{HOST}:{agency_port},"
-                f"CONTROLLER://{HOST}:{controller_port}"
-            ),
-            "advertised.listeners": f"ADMIN://{HOST}:{broker_port},AGENCY://{HOST}:{agency_port}",
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "ADMIN",
-            "listener.security.protocol.map": (
-                "ADMIN:SASL_PLAINTEXT,AGENCY:SASL_SSL,CONTROLLER:SASL_PLAINTEXT"
-            ),
-            # The loopback ADMIN and CONTROLLER listeners admit one static user each.
-            "sasl.mechanism.inter.broker.protocol": STATIC_MECHANISM,
-            "sasl.mechanism.controller.protocol": STATIC_MECHANISM,
-            "listener.name.admin.sasl.enabled.mechanisms": STATIC_MECHANISM,
-            "listener.name.admin.plain.sasl.jaas.config": _plain_jaas(admin),
-            "listener.name.controller.sasl.enabled.mechanisms": STATIC_MECHANISM,
-            "listener.name.controller.plain.sasl.jaas.config": _plain_jaas(controller),
-            # Every request is authorised; no ACL means no access.
-            "authorizer.class.name": AUTHORIZER,
-            "allow.everyone.if.no.acl.found": "false",
-            "super.users": SUPER_USERS,
-            # The agency listener: SCRAM-SHA-512 inside TLS with the project-made certificate.
-            "sasl.enabled.mechanisms": SASL_MECHANISM,
-            f"{agency}sasl.enabled.mechanisms": SASL_MECHANISM,
-            f"{agency}scram-sha-512.sasl.jaas.config": (
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
-            ),
-            f"{agency}ssl.keystore.type": "PEM",
-            f"{agency}ssl.keystore.location": str(tls.broker_pem),
-            f"{agency}ssl.client.auth": "none",
-            f"{agency}connections.max.reauth.ms": str(REAUTH_MS),
-            "log.dirs": str(data),
-            "num.partitions": "1",
-            # One node: internal topics must not ask for replicas that cannot exist,
-            # or transactions and consumer groups stall.
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "group.initial.rebalance.delay.ms": "0",
-            # Topics are created deliberately (govbus topics ensure), never by a typo.
-            "auto.create.topics.enable": "false",
-            "log.retention.hours": "-1",
-        }
-        text = "".join(f"{k}={v}\n" for k, v in props.items())
-        # Secrets inside: mode 0600 from the first byte, replaced atomically.
-        tmp = self.properties_file.with_suffix(".tmp")
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PROPERTIES_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, self.properties_file)
+        layout = BrokerLayout(
+            admin=Listener("ADMIN", f"{HOST}:{broker_port}", f"{HOST}:{broker_port}"),
+            controller=Listener("CONTROLLER", f"{HOST}:{controller_port}"),
+            agency=(Listener("AGENCY", f"{HOST}:{agency_port}", f"{HOST}:{agency_port}"),),
+            quorum_voter=f"{HOST}:{controller_port}",
+            data_dir=str(self.dir / "data"),
+            broker_pem=str(tls.broker_pem),
+            admin_password=admin["sasl.password"],
+            controller_password=controller["sasl.password"],
+        )
+        write_private(self.properties_file, render(server_properties(layout)))
 
     def _format_storage(self, java: str, runtime: KafkaRuntime) -> None:
         if (self.dir / "data" / "meta.properties").exists():
@@ -485,15 +434,6 @@ class LocalBroker:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
-
-
-def _plain_jaas(config: dict[str, str]) -> str:
-    """The listener's PLAIN login: its one user (server side) and the broker's own login."""
-    user, password = config["sasl.username"], config["sasl.password"]
-    return (
-        "org.apache.kafka.common.security.plain.PlainLoginModule required "
-        f'username="{user}" password="{password}" user_{user}="{password}";'
-    )
 
 
 def _is_our_broker(pid: int, properties: Path) -> bool:

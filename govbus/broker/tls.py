@@ -13,10 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -29,15 +31,19 @@ BROKER_VALID_DAYS = 825
 #: Re-issue the broker certificate when less than this much validity is left.
 RENEW_BEFORE_DAYS = 30
 KEY_MODE = 0o600
+DIR_MODE = 0o700
 CERT_MODE = 0o644
 CA_NAME = "govbus local CA"
 
 
 @dataclass(frozen=True)
 class TlsFiles:
-    """Paths of the agency listener's TLS material."""
+    """Paths of the agency listener's TLS material: the CA in ``dir``, the broker's key and
+    chain in ``broker_dir`` (the same directory unless the broker should not see the CA key,
+    as in docker-compose)."""
 
     dir: Path
+    broker_dir: Path | None = None
 
     @property
     def ca_cert(self) -> Path:
@@ -50,14 +56,23 @@ class TlsFiles:
     @property
     def broker_pem(self) -> Path:
         """The broker's private key followed by its certificate and the CA's (PEM keystore)."""
-        return self.dir / "broker.pem"
+        return (self.broker_dir or self.dir) / "broker.pem"
 
 
-def ensure_tls(dir: Path, host: str) -> TlsFiles:
-    """Make the CA and a broker certificate for ``host`` unless valid ones exist."""
-    files = TlsFiles(dir)
-    dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(dir, 0o700)
+def ensure_tls(
+    dir: Path,
+    hosts: Sequence[str],
+    *,
+    broker_dir: Path | None = None,
+    dir_mode: int = DIR_MODE,
+) -> TlsFiles:
+    """Make the CA and a broker certificate naming ``localhost`` and every one of ``hosts``
+    (DNS names or IP addresses) unless valid ones exist. ``dir_mode`` 0o755 lets other
+    users read ``ca.crt`` (the key files stay 0600)."""
+    files = TlsFiles(dir, broker_dir)
+    for d in {dir, broker_dir or dir}:
+        d.mkdir(parents=True, exist_ok=True)
+    os.chmod(dir, dir_mode)
     now = dt.datetime.now(dt.UTC)
     if not _valid(files.ca_cert, now) or not files.ca_key.exists():
         ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -65,9 +80,19 @@ def ensure_tls(dir: Path, host: str) -> TlsFiles:
         _write(files.ca_key, _key_pem(ca_key), KEY_MODE)
         _write(files.ca_cert, ca_cert.public_bytes(serialization.Encoding.PEM), CERT_MODE)
         files.broker_pem.unlink(missing_ok=True)
-    if not _valid(files.broker_pem, now) or not _names_host(files.broker_pem, host):
-        _issue_broker(files, host, now)
+    names = _names(hosts)
+    if (
+        not _valid(files.broker_pem, now)
+        or not _issued_by(files.broker_pem, files.ca_cert)
+        or not names <= _named(files.broker_pem)
+    ):
+        _issue_broker(files, names, now)
     return files
+
+
+def subject_names(path: Path) -> list[str]:
+    """The DNS names and IP addresses a certificate file's first certificate names."""
+    return sorted(str(n.value) for n in _named(path))
 
 
 def _ca_certificate(key: ec.EllipticCurvePrivateKey, now: dt.datetime) -> x509.Certificate:
@@ -100,17 +125,22 @@ def _ca_certificate(key: ec.EllipticCurvePrivateKey, now: dt.datetime) -> x509.C
     )
 
 
-def _issue_broker(files: TlsFiles, host: str, now: dt.datetime) -> None:
+def _names(hosts: Sequence[str]) -> set[x509.GeneralName]:
+    names: set[x509.GeneralName] = {x509.DNSName("localhost")}
+    for host in hosts:
+        try:
+            names.add(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.add(x509.DNSName(host))
+    return names
+
+
+def _issue_broker(files: TlsFiles, names: set[x509.GeneralName], now: dt.datetime) -> None:
     ca_key = serialization.load_pem_private_key(files.ca_key.read_bytes(), password=None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise BrokerStartError(f"{files.ca_key} is not an EC private key; delete {files.dir}")
     ca_cert = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [x509.DNSName("localhost")]
-    try:
-        names.append(x509.IPAddress(ipaddress.ip_address(host)))
-    except ValueError:
-        names.append(x509.DNSName(host))
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "govbus-broker")]))
@@ -120,7 +150,7 @@ def _issue_broker(files: TlsFiles, host: str, now: dt.datetime) -> None:
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=BROKER_VALID_DAYS))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.SubjectAlternativeName(sorted(names, key=str)), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
@@ -166,12 +196,29 @@ def _valid(path: Path, now: dt.datetime) -> bool:
     return cert is not None and cert.not_valid_after_utc - margin > now
 
 
-def _names_host(path: Path, host: str) -> bool:
+def _named(path: Path) -> set[x509.GeneralName]:
     cert = _first_cert(path)
     if cert is None:
-        return False
-    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        return set()
     try:
-        return ipaddress.ip_address(host) in san.get_values_for_type(x509.IPAddress)
-    except ValueError:
-        return host in san.get_values_for_type(x509.DNSName)
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    return set(san)
+
+
+def _issued_by(path: Path, ca_path: Path) -> bool:
+    """The broker certificate was signed by the CA now in ``ca_path`` (a CA re-made by hand
+    must not leave a broker certificate that no client trusts)."""
+    cert, ca = _first_cert(path), _first_cert(ca_path)
+    return (
+        cert is not None and ca is not None and cert.issuer == ca.subject and (_verifies(cert, ca))
+    )
+
+
+def _verifies(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True

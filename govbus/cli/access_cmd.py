@@ -38,7 +38,9 @@ CREDENTIALS_OPT = typer.Option(
 def agency_listener(settings: Settings) -> AgencyListener | None:
     """The configured agency listener, else the running local broker's, else None."""
     if settings.agency_bootstrap and settings.ca_location:
-        return AgencyListener(settings.agency_bootstrap, settings.ca_location)
+        return AgencyListener(
+            settings.agency_bootstrap, settings.ca_location, settings.agency_probe_bootstrap
+        )
     status = LocalBroker(settings.home, settings.kafka_version).status()
     if status.agency_bootstrap and status.ca_location:
         return AgencyListener(status.agency_bootstrap, status.ca_location)

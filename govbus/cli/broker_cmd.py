@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import typer
 
+from govbus.broker.deploy import (
+    ADMIN_PASSWORD_ENV,
+    CONTROLLER_PASSWORD_ENV,
+    IMAGE_CONFIG_DIR,
+    IMAGE_DATA_DIR,
+    Ports,
+    configure,
+)
 from govbus.broker.local import BrokerStatus
 from govbus.broker.provision import resolve
 from govbus.cli.output import console, emit_json, fail
 from govbus.connection import connected, local_broker
-from govbus.errors import BrokerError
+from govbus.errors import BrokerError, ConfigError
 from govbus.settings import Settings
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
@@ -81,3 +92,56 @@ def register(app: typer.Typer) -> None:
     def status(as_json: bool = JSON_OPT) -> None:
         """Say whether the broker runs, with its address, pid and Kafka version."""
         _show(local_broker(Settings.load()).status(), as_json, "running")
+
+    @broker.command("configure")
+    def configure_cmd(
+        out: Path = typer.Option(Path(IMAGE_CONFIG_DIR), help="Where server.properties goes."),
+        ca_dir: Path = typer.Option(..., help="The CA's directory (kept out of the broker's)."),
+        host: str = typer.Option("kafka", help="The broker's name inside its network."),
+        external_host: str = typer.Option(
+            "localhost", help="The name agencies reach the published EXTERNAL listener by."
+        ),
+        data_dir: str = typer.Option(IMAGE_DATA_DIR, help="The broker's log dirs."),
+        bind: str = typer.Option("", help="Address listeners bind to ('' = every interface)."),
+        admin_port: int = typer.Option(Ports.admin),
+        controller_port: int = typer.Option(Ports.controller),
+        agency_port: int = typer.Option(Ports.agency),
+        external_port: int = typer.Option(Ports.external),
+        as_json: bool = JSON_OPT,
+    ) -> None:
+        """Write a broker configuration for another host (docker-compose's apache/kafka).
+
+        Passwords are read from GOVBUS_ADMIN_PASSWORD and GOVBUS_CONTROLLER_PASSWORD,
+        never from the command line; nothing secret is printed."""
+        passwords = {
+            name: os.environ.get(name, "") for name in (ADMIN_PASSWORD_ENV, CONTROLLER_PASSWORD_ENV)
+        }
+        missing = [name for name, value in passwords.items() if not value]
+        if missing:
+            fail(f"set {' and '.join(missing)}", as_json=as_json, kind="ConfigError")
+        try:
+            done = configure(
+                out,
+                ca_dir,
+                host=host,
+                external_host=external_host,
+                admin_password=passwords[ADMIN_PASSWORD_ENV],
+                controller_password=passwords[CONTROLLER_PASSWORD_ENV],
+                data_dir=data_dir,
+                bind=bind,
+                ports=Ports(admin_port, controller_port, agency_port, external_port),
+            )
+        except (ConfigError, BrokerError) as exc:
+            fail(str(exc), as_json=as_json, kind=type(exc).__name__)
+        except OSError as exc:
+            fail(f"cannot write the configuration: {exc}", as_json=as_json, kind="OSError")
+        if as_json:
+            emit_json(done.to_dict())
+            return
+        console.print(
+            f"broker configuration: {done.properties} (0600)\n"
+            f"admin {done.bootstrap}, agency {done.agency_bootstrap}, "
+            f"external {done.external_bootstrap}\n"
+            f"certificate names {', '.join(done.subject_names)}; CA {done.ca_location}",
+            markup=False,
+        )

@@ -18,6 +18,7 @@ from govbus.cli import (
     demo_cmd,
     domain_cmd,
     monitor_cmd,
+    processor_cmd,
     publish_cmd,
     reference_cmd,
     run_cmd,
@@ -40,6 +41,7 @@ for _module in (
     demo_cmd,
     publish_cmd,
     reference_cmd,  # after catalog_cmd: adds `catalog import` to its group
+    processor_cmd,
     run_cmd,
     conflicts_cmd,
     monitor_cmd,

@@ -1,0 +1,154 @@
+"""The broker's ``server.properties``, one function for every deployment.
+
+The local broker (:mod:`govbus.broker.local`, all listeners on 127.0.0.1) and the
+docker-compose broker (:mod:`govbus.broker.deploy`, ``govbus broker configure``) are
+configured by :func:`server_properties`, so they cannot drift apart:
+
+- ``ADMIN`` (SASL_PLAINTEXT, PLAIN): administration and the inter-broker listener; one static
+  user, ``govbus-admin``, a super user.
+- ``CONTROLLER`` (SASL_PLAINTEXT, PLAIN): the KRaft quorum; one static user,
+  ``govbus-controller``, a super user.
+- one or more agency listeners (SASL_SSL, SCRAM-SHA-512, the project CA's certificate):
+  agencies and the bus's processors; every request goes through the ``StandardAuthorizer``
+  with ``allow.everyone.if.no.acl.found=false``.
+
+Secrets are inside, so the rendered file must be written with mode 0600. No I/O here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from govbus.errors import ConfigError
+
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+#: The only user of the ADMIN listener, and the KRaft quorum's user: the super users.
+ADMIN_USER = "govbus-admin"
+CONTROLLER_USER = "govbus-controller"
+SUPER_USERS = f"User:{ADMIN_USER};User:{CONTROLLER_USER}"
+#: Agencies and processors authenticate with SCRAM inside TLS.
+SASL_MECHANISM = "SCRAM-SHA-512"
+#: Static users on the ADMIN and CONTROLLER listeners (see govbus.broker.local).
+STATIC_MECHANISM = "PLAIN"
+#: Authenticated agency sessions re-authenticate at least this often, so a revoked or
+#: rotated password stops an open connection too (KIP-368; librdkafka >= 2.2 supports it).
+REAUTH_MS = 10 * 60 * 1000
+#: A static password goes inside a JAAS string in double quotes: a quote or backslash
+#: would end or escape it, whitespace would be cut at the line's end.
+_FORBIDDEN_IN_PASSWORD = frozenset('"\\\n\r\t ')
+#: Below this a password set by hand is too easy to guess (ours are 43 characters).
+MIN_STATIC_PASSWORD = 16
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One listener: its name, where it binds (``host:port``, host '' for every
+    interface) and the address clients are told (None for the controller)."""
+
+    name: str
+    bind: str
+    advertised: str | None = None
+
+
+@dataclass(frozen=True)
+class BrokerLayout:
+    """Everything that differs between deployments of the one-node broker."""
+
+    admin: Listener
+    controller: Listener
+    agency: tuple[Listener, ...]
+    #: ``host:port`` of the controller as the quorum reaches it.
+    quorum_voter: str
+    data_dir: str
+    #: The broker's PKCS#8 key and certificate chain (PEM keystore).
+    broker_pem: str
+    admin_password: str
+    controller_password: str
+
+
+def check_static_password(name: str, password: str) -> None:
+    """Refuse a password that would break the JAAS string or is too short to be one."""
+    if len(password) < MIN_STATIC_PASSWORD:
+        raise ConfigError(f"{name} must have at least {MIN_STATIC_PASSWORD} characters")
+    if _FORBIDDEN_IN_PASSWORD & set(password):
+        raise ConfigError(f"{name} must not contain quotes, backslashes or whitespace")
+
+
+def plain_jaas(user: str, password: str) -> str:
+    """A listener's PLAIN login: its one user (server side) and the broker's own login."""
+    return (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="{user}" password="{password}" user_{user}="{password}";'
+    )
+
+
+def server_properties(layout: BrokerLayout) -> dict[str, str]:
+    """The broker's configuration, in a stable order."""
+    check_static_password("the administrator's password", layout.admin_password)
+    check_static_password("the controller's password", layout.controller_password)
+    listeners = (layout.admin, *layout.agency, layout.controller)
+    advertised = (layout.admin, *layout.agency)
+    protocols = [f"{layout.admin.name}:SASL_PLAINTEXT"]
+    protocols += [f"{a.name}:SASL_SSL" for a in layout.agency]
+    protocols.append(f"{layout.controller.name}:SASL_PLAINTEXT")
+    admin, controller = layout.admin.name.lower(), layout.controller.name.lower()
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{layout.quorum_voter}",
+        "listeners": ",".join(f"{x.name}://{x.bind}" for x in listeners),
+        "advertised.listeners": ",".join(f"{x.name}://{x.advertised}" for x in advertised),
+        "controller.listener.names": layout.controller.name,
+        "inter.broker.listener.name": layout.admin.name,
+        "listener.security.protocol.map": ",".join(protocols),
+        # The ADMIN and CONTROLLER listeners admit one static user each.
+        "sasl.mechanism.inter.broker.protocol": STATIC_MECHANISM,
+        "sasl.mechanism.controller.protocol": STATIC_MECHANISM,
+        f"listener.name.{admin}.sasl.enabled.mechanisms": STATIC_MECHANISM,
+        f"listener.name.{admin}.plain.sasl.jaas.config": plain_jaas(
+            ADMIN_USER, layout.admin_password
+        ),
+        f"listener.name.{controller}.sasl.enabled.mechanisms": STATIC_MECHANISM,
+        f"listener.name.{controller}.plain.sasl.jaas.config": plain_jaas(
+            CONTROLLER_USER, layout.controller_password
+        ),
+        # Every request is authorised; no ACL means no access.
+        "authorizer.class.name": AUTHORIZER,
+        "allow.everyone.if.no.acl.found": "false",
+        "super.users": SUPER_USERS,
+        "sasl.enabled.mechanisms": SASL_MECHANISM,
+    }
+    for listener in layout.agency:
+        # SCRAM-SHA-512 inside TLS with the project-made certificate.
+        p = f"listener.name.{listener.name.lower()}."
+        props |= {
+            f"{p}sasl.enabled.mechanisms": SASL_MECHANISM,
+            f"{p}scram-sha-512.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            f"{p}ssl.keystore.type": "PEM",
+            f"{p}ssl.keystore.location": layout.broker_pem,
+            f"{p}ssl.client.auth": "none",
+            f"{p}connections.max.reauth.ms": str(REAUTH_MS),
+        }
+    props |= {
+        "log.dirs": layout.data_dir,
+        "num.partitions": "1",
+        # One node: internal topics must not ask for replicas that cannot exist,
+        # or transactions and consumer groups stall.
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        # Topics are created deliberately (govbus topics ensure), never by a typo.
+        "auto.create.topics.enable": "false",
+        "log.retention.hours": "-1",
+    }
+    return props
+
+
+def render(props: dict[str, str]) -> str:
+    """Java properties text (values here never need escaping: checked above)."""
+    return "".join(f"{k}={v}\n" for k, v in props.items())
