@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
@@ -30,6 +30,7 @@ from schemas.codec import (
     load_version,
     read_fingerprint,
 )
+from schemas.tail import check_tail, set_tail
 
 AVRO_DIR = "avro"
 RELEASED_DIR = "released"
@@ -132,6 +133,15 @@ class SchemaRegistry:
         if version is None:
             return encode_with(self.current(record_name), record)
         return encode_with(self.version(record_name, version), record)
+
+    def tail_setter(
+        self, record_name: str, names: Sequence[str]
+    ) -> Callable[[bytes, Sequence[str | None]], bytes]:
+        """For messages of the current version written with the trailing optional strings
+        ``names`` null: a function that sets them, without encoding again (checked here,
+        once: ``names`` must be the last fields, each ``["null", "string"]``)."""
+        check_tail(self.current(record_name).definition, names)
+        return set_tail
 
     def decode(self, record_name: str, data: bytes) -> dict[str, Any]:
         """Decode a message of any released version of ``record_name`` as the current version."""

@@ -90,6 +90,8 @@ class Processor:
         self._reference = reference
         self._metrics = metrics
         self._schemas = registry or default_registry()
+        #: Sets a conditional grant's id and purpose on a feed record encoded without them.
+        self._set_grant = self._schemas.tail_setter("FeedRecord", FEED_GRANT_FIELDS)
         extra = dict(config.extra_config)
         self._producer = Producer(
             config.bootstrap,
@@ -320,6 +322,10 @@ def _subject_hint(msg: Message) -> str:
     return (msg.key() or b"").decode("utf-8", errors="replace")
 
 
+#: FeedRecord's last fields, set per conditional grant (schemas.tail).
+FEED_GRANT_FIELDS = ("grant_id", "purpose")
+
+
 class _Outputs:
     """Produces one batch's outputs inside the open transaction, encoding each payload once."""
 
@@ -463,7 +469,22 @@ class _Outputs:
     def _fan_out(self, event: IncomingEvent, raw: dict[str, Any], result: GateResult) -> None:
         operation = raw["operation"]
         for delivery in result.deliveries:
-            encoded: dict[tuple[str | None, str | None], bytes] = {}
+            # Once per grant class (a delivery: its items and masking): the record is
+            # encoded without a grant, and every recipient shares these bytes; a conditional
+            # grant's id and purpose are then appended per grant, not encoded again.
+            base = self.encode(
+                "FeedRecord",
+                records.feed_record(
+                    event,
+                    delivery,
+                    operation=operation,
+                    event_time=raw["event_time"],
+                    at=self.now,
+                    grant_id=None,
+                    purpose=None,
+                ),
+            )
+            granted: dict[tuple[str | None, str | None], bytes] = {(None, None): base}
             grant: tuple[str | None, str | None]
             key = delivery.subject.encode()
             for recipient in delivery.recipients:
@@ -476,22 +497,9 @@ class _Outputs:
                     kind = "delivery"
                 if not self._exists(topic):
                     continue
-                payload = encoded.get(grant)
+                payload = granted.get(grant)
                 if payload is None:
-                    # Once per grant class (and grant): every recipient shares these bytes.
-                    payload = self.encode(
-                        "FeedRecord",
-                        records.feed_record(
-                            event,
-                            delivery,
-                            operation=operation,
-                            event_time=raw["event_time"],
-                            at=self.now,
-                            grant_id=grant[0],
-                            purpose=grant[1],
-                        ),
-                    )
-                    encoded[grant] = payload
+                    payload = granted[grant] = self.p._set_grant(base, grant)
                 self.produce(topic, payload, key=key)
                 rid = records.recipient_id(recipient)
                 self.audit(
