@@ -246,3 +246,24 @@ def test_grafana_is_provisioned_with_prometheus_and_the_dashboard() -> None:
     uids = {t["datasource"]["uid"] for p in doc["panels"] for t in p.get("targets", [])}
     assert uids == {source["uid"]}
     assert grafana["ports"] == ["127.0.0.1:3000:3000"]
+
+
+def test_broker_configure_refuses_missing_or_unusable_passwords(tmp_path: Path) -> None:
+    """A password that would break the JAAS string, or none, is refused and nothing is
+    written (the broker would otherwise start without its administrator)."""
+    from typer.testing import CliRunner
+
+    from govbus.cli.main import app
+
+    argv = ["broker", "configure", "--out", str(tmp_path / "c"), "--ca-dir", str(tmp_path / "ca")]
+    cases = [
+        ({"GOVBUS_CONTROLLER_PASSWORD": "c" * 43}, "GOVBUS_ADMIN_PASSWORD"),
+        ({"GOVBUS_ADMIN_PASSWORD": 'a"b' * 10, "GOVBUS_CONTROLLER_PASSWORD": "c" * 43}, "quotes"),
+        ({"GOVBUS_ADMIN_PASSWORD": "a" * 43, "GOVBUS_CONTROLLER_PASSWORD": "short"}, "16"),
+    ]
+    for env, named in cases:
+        full = {"GOVBUS_ADMIN_PASSWORD": "", "GOVBUS_CONTROLLER_PASSWORD": "", **env}
+        done = CliRunner().invoke(app, [*argv, "--json"], env=full)
+        assert done.exit_code == 1, done.output
+        assert named in json.loads(done.stdout)["error"]
+        assert not (tmp_path / "c").exists() and not (tmp_path / "ca").exists()
