@@ -33,7 +33,7 @@ def check_tail(definition: Mapping[str, Any], names: Sequence[str]) -> None:
         )
 
 
-def set_tail(encoded: bytes, values: Sequence[str | None]) -> bytes:
+def set_tail(encoded: bytes, values: Sequence[str | bytes | None]) -> bytes:
     """``encoded`` (written with its last ``len(values)`` fields null) with those fields set.
 
     The caller guarantees the precondition; the check of the last bytes catches a message
@@ -46,13 +46,15 @@ def set_tail(encoded: bytes, values: Sequence[str | None]) -> bytes:
         raise EncodingError(
             f"the message does not end with {n} null field(s)", code="tail_not_null"
         )
-    return encoded[:-n] + b"".join(_optional_string(v) for v in values)
+    return encoded[:-n] + b"".join(optional_value(v) for v in values)
 
 
-def _optional_string(value: str | None) -> bytes:
+def optional_value(value: str | bytes | None) -> bytes:
+    """The encoding of ``value`` in a ``["null", "string"]`` or ``["null", "bytes"]`` union
+    (Avro writes strings and bytes alike: length, then the bytes)."""
     if value is None:
         return _NULL_BRANCH
-    data = value.encode("utf-8")
+    data = value.encode("utf-8") if isinstance(value, str) else value
     return _STRING_BRANCH + _long(len(data)) + data
 
 

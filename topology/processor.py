@@ -5,17 +5,20 @@ Commit protocol (exactly once; ``ProcessorConfig.exactly_once``):
 1. Start: ``init_transactions()`` with a transactional id fixed per worker. The broker
    fences any earlier incarnation of this worker and aborts its open transaction, so
    nothing a crashed worker wrote half-way ever becomes visible.
-2. Assignment: for each ingest partition assigned, restore its one-source state from its
-   changelog partition (read_committed) before processing any message from it.
+2. Assignment: for each ingest partition assigned, restore its one-source state and the
+   head of its audit hash chain from its changelog partition (read_committed) before
+   processing any message from it.
 3. Batch: ``consume(n)``; refresh the reference data (catalog, agencies, grants) up to
    the current end of the state topics, so a grant added or revoked before an event was
    published applies to that event.
 4. Process each message: decode (undecodable -> dead letter), decide (exchange.gate),
    fan out by policy, encode once per grant class, and *produce* every output (receipt,
    audit records, conflicts, changelog, canonical stream, feeds, open feed, dead letters)
-   inside the open transaction. State changes are staged, not committed.
+   inside the open transaction; each audit record is sealed into its partition's hash
+   chain (schemas.audit). State changes and chain heads are staged, not committed.
 5. Commit when ``commit_interval_s`` has passed since the transaction began (or on
-   revocation or shutdown): ``send_offsets_to_transaction`` with the positions after the
+   revocation or shutdown): the chains' new heads to the changelog (5a), then
+   ``send_offsets_to_transaction`` with the positions after the
    processed messages and the group metadata, then ``commit_transaction``. Outputs,
    changelog and input offsets become visible atomically; then the staged state commits.
 6. Failure: an abortable error aborts the transaction, forgets the staged state and seeks
@@ -45,10 +48,17 @@ from govbus.errors import GovbusError, SchemaError, TransactionError
 from govbus.kafka import Admin, Consumer, Message, Producer, TopicPartition, TopicSpec, coordinates
 from monitoring.metrics import ProcessorMetrics
 from schemas import SchemaRegistry, default_registry
+from schemas.audit import check_schema, seal
 from schemas.topics import POLICIES, TopicKind, bus_topics, topic_name
 from topology import records
 from topology.reference import ReferenceSnapshot, ReferenceSource
-from topology.state import INGEST_PREFIX, OneSourceState, changelog_topic
+from topology.state import (
+    AUDIT_HEAD_KEY,
+    INGEST_PREFIX,
+    OneSourceState,
+    changelog_topic,
+    encode_head,
+)
 
 log = logging.getLogger("govbus.processor")
 
@@ -92,6 +102,7 @@ class Processor:
         self._schemas = registry or default_registry()
         #: Sets a conditional grant's id and purpose on a feed record encoded without them.
         self._set_grant = self._schemas.tail_setter("FeedRecord", FEED_GRANT_FIELDS)
+        check_schema(self._schemas)  # audit records are sealed by appending their hash
         extra = dict(config.extra_config)
         self._producer = Producer(
             config.bootstrap,
@@ -224,6 +235,16 @@ class Processor:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._txn_next.items()]
         try:
+            # Step 5a: the audit chains' new heads go to the changelog in this transaction,
+            # so a worker that restores the partition continues the chain where the
+            # committed audit records end (an aborted transaction's heads vanish with it).
+            for (topic, partition), head in self._state.staged_heads().items():
+                self._producer.produce(
+                    changelog_topic(topic),
+                    encode_head(head),
+                    key=AUDIT_HEAD_KEY.encode(),
+                    partition=partition,
+                )
             if self.config.exactly_once:
                 # Step 5: outputs, changelog and input offsets in one atomic commit.
                 if offsets:
@@ -278,6 +299,7 @@ class Processor:
             self._txn_first.setdefault(key, offset)
             self._txn_next[key] = offset + 1
             out.position = f"{topic}/{partition}/{offset}"
+            out.chain = key
             try:
                 self._process(msg, snapshot.catalog, now, out)
             except TransactionError:
@@ -339,13 +361,23 @@ class _Outputs:
         self.audit_topic = topic_name(TopicKind.AUDIT)
         #: "topic/partition/offset" of the input being processed: derived ids use it.
         self.position = ""
+        #: (topic, partition) of that input: its audit records extend this chain.
+        self.chain: tuple[str, int] = ("", -1)
 
     def _exists(self, topic: str) -> bool:
         return topic in self.p._known_topics
 
     def audit(self, key: str, record: dict[str, Any]) -> None:
-        if self.audit_on:
-            self.produce(self.audit_topic, self.encode("Decision", record), key=key.encode())
+        """Seal ``record`` into the audit chain of the input's partition (schemas.audit):
+        the next seq, the previous record's hash; the new head is staged with the state."""
+        if not self.audit_on:
+            return
+        topic, partition = self.chain
+        seq, prev = self.p._state.chain_head(topic, partition)
+        chained = {**record, "chain": f"{topic}/{partition}", "seq": seq + 1, "prev_hash": prev}
+        message, digest = seal(self.encode("Decision", chained))
+        self.p._state.advance_chain(topic, partition, (seq + 1, digest))
+        self.produce(self.audit_topic, message, key=key.encode())
 
     def dead_letter(
         self, msg: Message, event: IncomingEvent | None, code: str, text: str, stage: str

@@ -125,6 +125,8 @@ def decision(
         "items_delivered": list(items),
         "masked_items": [{"name": n, "rule": r} for n, r in masked],
         "occurred_at": at,
+        "chain": None,
+        "seq": None,
         "prev_hash": None,
         "record_hash": None,
     }

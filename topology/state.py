@@ -6,6 +6,11 @@ valued by the JSON of that subject's authoritative records. Changelog records ar
 in the same transaction as the outputs they justify, so after a crash the restored
 state and the committed outputs agree.
 
+The same changelog partition keeps the head of the partition's audit hash chain
+(:mod:`schemas.audit`) under the reserved key :data:`AUDIT_HEAD_KEY` (no canonical
+subject starts with ``#``), written in the transaction that commits the records it
+names; a restored worker continues the chain from there.
+
 Within a transaction the table stages changes; :meth:`commit` makes them the committed
 state, :meth:`rollback` forgets them (the transaction was aborted).
 """
@@ -21,7 +26,7 @@ from typing import Any
 from confluent_kafka import KafkaException
 
 from exchange.onesource import AuthoritativeRecord
-from govbus.errors import KafkaTimeoutError
+from govbus.errors import GovbusError, KafkaTimeoutError
 from govbus.kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from govbus.kafka.convert import convert
 from schemas.topics import TopicKind, topic_name
@@ -35,6 +40,20 @@ INGEST_PREFIX = topic_name(TopicKind.INGEST, "x")[:-1]
 
 PartitionKey = tuple[str, int]
 Records = dict[str, AuthoritativeRecord]
+#: (seq, record_hash) of a chain's newest record; (0, None) before its first.
+ChainHead = tuple[int, bytes | None]
+AUDIT_HEAD_KEY = "#audit-chain-head"
+_NO_HEAD: ChainHead = (0, None)
+
+
+def encode_head(head: ChainHead) -> bytes:
+    seq, digest = head
+    return json.dumps({"seq": seq, "hash": digest.hex() if digest else None}).encode()
+
+
+def decode_head(data: bytes) -> ChainHead:
+    raw = json.loads(data)
+    return int(raw["seq"]), bytes.fromhex(raw["hash"]) if raw["hash"] else None
 
 
 def changelog_topic(ingest_topic: str) -> str:
@@ -90,10 +109,13 @@ class OneSourceState:
         self._extra = dict(extra_config or {})
         self._committed: dict[PartitionKey, dict[str, Records]] = {}
         self._staged: dict[PartitionKey, dict[str, Records]] = {}
+        self._heads: dict[PartitionKey, ChainHead] = {}
+        self._staged_heads: dict[PartitionKey, ChainHead] = {}
 
     def restore(self, ingest_topic: str, partition: int) -> int:
         """Load ``partition``'s committed state from its changelog; return records read."""
         table: dict[str, Records] = {}
+        head = _NO_HEAD
         tp = TopicPartition(changelog_topic(ingest_topic), partition, OFFSET_BEGINNING)
         # A private, never-committing group: restore reads, it does not consume.
         with Consumer(
@@ -108,7 +130,9 @@ class OneSourceState:
                     for msg in consumer.consume(RESTORE_BATCH, timeout_s=0.2):
                         subject = (msg.key() or b"").decode("utf-8")
                         value = msg.value()
-                        if value is None:
+                        if subject == AUDIT_HEAD_KEY:
+                            head = decode_head(value) if value is not None else _NO_HEAD
+                        elif value is None:
                             table.pop(subject, None)
                         else:
                             table[subject] = decode_records(subject, value)
@@ -125,6 +149,8 @@ class OneSourceState:
                         )
         self._committed[(ingest_topic, partition)] = table
         self._staged.pop((ingest_topic, partition), None)
+        self._heads[(ingest_topic, partition)] = head
+        self._staged_heads.pop((ingest_topic, partition), None)
         return count
 
     def owns(self, ingest_topic: str, partition: int) -> bool:
@@ -133,6 +159,25 @@ class OneSourceState:
     def drop(self, ingest_topic: str, partition: int) -> None:
         self._committed.pop((ingest_topic, partition), None)
         self._staged.pop((ingest_topic, partition), None)
+        self._heads.pop((ingest_topic, partition), None)
+        self._staged_heads.pop((ingest_topic, partition), None)
+
+    def chain_head(self, ingest_topic: str, partition: int) -> ChainHead:
+        """The newest (staged, else committed) record of the partition's audit chain."""
+        key = (ingest_topic, partition)
+        staged = self._staged_heads.get(key)
+        if staged is not None:
+            return staged
+        if key not in self._heads:
+            raise GovbusError(f"{ingest_topic}/{partition} is not restored here")
+        return self._heads[key]
+
+    def advance_chain(self, ingest_topic: str, partition: int, head: ChainHead) -> None:
+        self._staged_heads[(ingest_topic, partition)] = head
+
+    def staged_heads(self) -> dict[PartitionKey, ChainHead]:
+        """Heads this transaction moved: written to the changelog before it commits."""
+        return dict(self._staged_heads)
 
     def get(self, ingest_topic: str, partition: int, subject: str) -> Records:
         key = (ingest_topic, partition)
@@ -158,6 +203,11 @@ class OneSourceState:
             if key in self._committed:
                 self._committed[key].update(subjects)
         self._staged.clear()
+        for key, head in self._staged_heads.items():
+            if key in self._heads:
+                self._heads[key] = head
+        self._staged_heads.clear()
 
     def rollback(self) -> None:
         self._staged.clear()
+        self._staged_heads.clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from govbus.cli import (
+    audit_cmd,
     bench_cmd,
     broker_cmd,
     catalog_cmd,
@@ -44,6 +45,7 @@ for _module in (
     processor_cmd,
     run_cmd,
     conflicts_cmd,
+    audit_cmd,
     monitor_cmd,
     compliance_cmd,
     bench_cmd,

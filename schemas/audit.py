@@ -1,0 +1,203 @@
+"""Tamper evidence for ``govbus.audit`` (S 42: data must be kept from 篡改): hash chains.
+
+Every ``Decision`` record the processors write belongs to one chain, the ingest partition
+whose message it records (``chain`` = ``"<topic>/<partition>"``), and has a ``seq`` in it
+from 1 without gaps. Sealing a record (the processor, :func:`seal`):
+
+1. Encode it with ``chain``, ``seq``, ``prev_hash`` (the previous record's
+   ``record_hash``; null at seq 1) and ``record_hash`` null. ``record_hash`` is the last
+   field, so the message ends with its null branch (one zero byte).
+2. ``record_hash`` = SHA-256 of exactly those bytes: the single-object header (the writer
+   schema's fingerprint) and every field, ``prev_hash`` included.
+3. Replace the trailing null with the hash (:mod:`schemas.tail`): the message written.
+
+:func:`verify` recomputes each hash from the bytes as they are in the topic and follows
+each chain: a changed record no longer matches its hash; a removed, inserted or reordered
+one breaks a ``seq`` or ``prev_hash`` link. Deleting a chain's newest records is only
+seen against a head recorded earlier (``heads`` of an earlier report: pass it as
+``expected``), which is what an auditor keeps. Pure functions; no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from govbus.errors import SchemaError
+from schemas.registry import SchemaRegistry, default_registry
+from schemas.tail import optional_value, set_tail
+
+RECORD = "Decision"
+HASH_FIELD = "record_hash"
+DIGEST_SIZE = 32
+#: The sealed tail: the union's bytes branch, the length 32 (zig-zag 0x40), the digest.
+_SEALED_PREFIX = optional_value(b"\0" * DIGEST_SIZE)[:-DIGEST_SIZE]
+
+#: Finding kinds (``Finding.kind``); names are part of ``govbus audit verify --json``.
+UNDECODABLE = "undecodable"
+ALTERED = "altered"  # the bytes no longer hash to record_hash
+UNSEALED = "unsealed"  # a record in a chain without a record_hash
+DUPLICATE = "duplicate"  # one seq twice
+GAP = "gap"  # seqs missing
+BROKEN_LINK = "broken_link"  # prev_hash is not the previous record's hash
+TRUNCATED = "truncated"  # the chain ends before a head recorded earlier
+REWRITTEN = "rewritten"  # the record at an earlier head's seq has another hash
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    chain: str
+    seq: int | None
+    where: str
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "chain": self.chain,
+            "seq": self.seq,
+            "where": self.where,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Head:
+    """The newest record of a chain: what an auditor records to detect truncation."""
+
+    seq: int
+    hash: str  # hex
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "hash": self.hash}
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    records: int
+    unchained: int
+    heads: Mapping[str, Head]
+    findings: tuple[Finding, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "chains": len(self.heads),
+            "unchained": self.unchained,
+            "heads": {c: h.to_dict() for c, h in sorted(self.heads.items())},
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def check_schema(registry: SchemaRegistry | None = None) -> None:
+    """The current Decision schema must end with record_hash, an optional bytes field."""
+    definition = (registry or default_registry()).current(RECORD).definition
+    last = definition["fields"][-1]
+    if last["name"] != HASH_FIELD or last["type"] != ["null", "bytes"]:
+        raise SchemaError(f"{RECORD}'s last field must be {HASH_FIELD}", code="bad_tail")
+
+
+def seal(unsealed: bytes) -> tuple[bytes, bytes]:
+    """(the message to write, its record_hash) for a Decision encoded with record_hash null."""
+    digest = hashlib.sha256(unsealed).digest()
+    return set_tail(unsealed, [digest]), digest
+
+
+def _unsealed(message: bytes, digest: bytes) -> bytes | None:
+    """The bytes that were hashed, or None when the message does not end in ``digest``."""
+    tail = _SEALED_PREFIX + digest
+    if len(digest) != DIGEST_SIZE or not message.endswith(tail):
+        return None
+    return message[: -len(tail)] + optional_value(None)
+
+
+Labelled = tuple[str, bytes]  # (where: "partition/offset", message bytes)
+
+
+def verify(
+    messages: Iterable[Labelled],
+    *,
+    registry: SchemaRegistry | None = None,
+    include: Callable[[str], bool] | None = None,
+    expected: Mapping[str, Head] | None = None,
+) -> AuditReport:
+    """Check every chain in ``messages`` (any order); ``include`` selects chains by name."""
+    reg = registry or default_registry()
+    findings: list[Finding] = []
+    chains: dict[str, dict[int, tuple[bytes | None, bytes, str]]] = {}
+    records = unchained = 0
+    for where, message in messages:
+        try:
+            record = reg.decode(RECORD, message)
+        except SchemaError as exc:
+            findings.append(Finding(UNDECODABLE, "", None, where, str(exc)))
+            continue
+        chain, seq = record.get("chain"), record.get("seq")
+        if chain is None or seq is None:
+            unchained += 1
+            continue
+        if include is not None and not include(chain):
+            continue
+        records += 1
+        digest = record.get(HASH_FIELD)
+        hashed = None
+        if isinstance(digest, bytes):
+            hashed = _unsealed(message, digest)
+        if not isinstance(digest, bytes) or hashed is None:
+            findings.append(Finding(UNSEALED, chain, seq, where, "no record_hash at the end"))
+            continue
+        if hashlib.sha256(hashed).digest() != digest:
+            # Still in its place: the links around it are judged by the hash it claims.
+            findings.append(Finding(ALTERED, chain, seq, where, "content does not match hash"))
+        known = chains.setdefault(chain, {})
+        if seq in known:
+            findings.append(Finding(DUPLICATE, chain, seq, where, f"seq {seq} appears again"))
+            continue
+        prev = record.get("prev_hash")
+        known[seq] = (prev if isinstance(prev, bytes) else None, digest, where)
+    heads: dict[str, Head] = {}
+    for chain, by_seq in sorted(chains.items()):
+        findings += _links(chain, by_seq)
+        top = max(by_seq)
+        heads[chain] = Head(top, by_seq[top][1].hex())
+    for chain, head in sorted((expected or {}).items()):
+        if include is not None and not include(chain):
+            continue
+        findings += _against(chain, head, chains.get(chain, {}))
+    return AuditReport(records, unchained, heads, tuple(findings))
+
+
+def _links(chain: str, by_seq: Mapping[int, tuple[bytes | None, bytes, str]]) -> list[Finding]:
+    out: list[Finding] = []
+    previous: bytes | None = None
+    expected_seq = 1
+    for seq in sorted(by_seq):
+        prev, digest, where = by_seq[seq]
+        if seq != expected_seq:
+            missing = f"{expected_seq}..{seq - 1}" if seq - 1 > expected_seq else str(seq - 1)
+            out.append(Finding(GAP, chain, seq, where, f"seq {missing} missing"))
+            previous = None  # unknown: the link of this record cannot be checked
+        elif prev != previous:
+            out.append(Finding(BROKEN_LINK, chain, seq, where, "prev_hash is not seq-1's hash"))
+        previous, expected_seq = digest, seq + 1
+    return out
+
+
+def _against(
+    chain: str, head: Head, by_seq: Mapping[int, tuple[bytes | None, bytes, str]]
+) -> list[Finding]:
+    found = by_seq.get(head.seq)
+    if found is None:
+        top = max(by_seq, default=0)
+        return [Finding(TRUNCATED, chain, head.seq, "", f"chain ends at seq {top}")]
+    if found[1].hex() != head.hash:
+        return [Finding(REWRITTEN, chain, head.seq, found[2], "hash differs from the head")]
+    return []
