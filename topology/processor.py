@@ -27,7 +27,8 @@ Commit protocol (exactly once; ``ProcessorConfig.exactly_once``):
 
 Consumers of feeds, receipts and audit read committed. With ``exactly_once=False`` the
 same loop runs without transactions (at-least-once: flush, then commit offsets), for the
-benchmark's comparison.
+benchmark's comparison; a crash there repeats outputs, and `govbus audit verify` shows the
+repeated audit records as duplicates in their chain.
 """
 
 from __future__ import annotations
