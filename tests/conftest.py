@@ -130,10 +130,18 @@ def bootstrap(broker: BrokerSource) -> str:
     return broker.bootstrap
 
 
+class RedactedConfig(dict[str, str]):
+    """Client settings whose repr hides the password: pytest prints fixture values in a
+    failure report, and CI logs must not hold even a test broker's secret."""
+
+    def __repr__(self) -> str:
+        return repr({k: "***" if "password" in k else v for k, v in self.items()})
+
+
 @pytest.fixture(scope="session")
 def kafka_config(broker: BrokerSource) -> dict[str, str]:
     """The administrator's client settings for ``bootstrap`` (pass as ``extra_config``)."""
-    return dict(broker.client_config)
+    return RedactedConfig(broker.client_config)
 
 
 @pytest.fixture

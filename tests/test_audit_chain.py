@@ -170,7 +170,9 @@ def test_the_processor_seals_every_audit_record_and_verify_finds_a_forgery(
     kept.write_text(done.stdout)
 
     # An altered copy of one of them, written straight to the audit topic, is found.
-    victim = next(v for _, v in labelled if mine(decode("Decision", v)["chain"] or ""))
+    victim = next(
+        v for _, v in labelled if mine(decode("Decision", v)["chain"] or "") and psb.encode() in v
+    )
     forged = victim.replace(psb.encode(), mca.encode(), 1)  # same length: still decodes
     assert forged != victim
     producer = RawProducer({"bootstrap.servers": bus.bootstrap, **bus.config})

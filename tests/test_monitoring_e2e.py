@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Every wait of this test is bounded.
 READY_TIMEOUT_S = 30.0
 ALERT_TIMEOUT_S = 90.0
+#: Lag growth needs two scrapes that differ; a few seconds, more on a loaded machine.
+GROWTH_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
 #: Events per second into the bus while the test runs.
 EVENTS_PER_S = 10
@@ -337,11 +339,19 @@ def test_prometheus_scrapes_lag_update_cycles_and_fires_alerts(
         assert lag is not None and lag > 0
         seconds = api.value(f'max(govbus_consumer_lag_seconds{{group="{stuck}"}})')
         assert seconds is not None and seconds > 0
-        growing = api.value(
+        # The stuck reader's lag grows: over Prometheus's samples, not one scrape, so wait
+        # for two samples that differ (under a loaded machine the first ones may not).
+        growth = (
             f'max_over_time(sum(govbus_consumer_lag_messages{{group="{stuck}"}})[30s:1s])'
             f' - min_over_time(sum(govbus_consumer_lag_messages{{group="{stuck}"}})[30s:1s])'
         )
-        assert growing is not None and growing > 0
+        growing = _wait(
+            "the stuck reader's lag growing",
+            lambda: (api.value(growth) or 0) > 0,
+            GROWTH_TIMEOUT_S,
+            monitor,
+        )
+        assert growing
         status = api.query(f'govbus_consumer_group_status{{group="{stuck}"}} == 1')
         assert [r["metric"]["status"] for r in status] == ["stalled"]
         # Update cycles: the daily entry is overdue by about 3 days; the weekly one is not.

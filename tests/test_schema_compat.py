@@ -4,6 +4,7 @@ A released ``.avsc`` never changes (its SHA-256 is pinned in test_schemas.py); a
 is a new ``released/<Record>/v<N+1>.avsc`` that the current file copies byte for byte.
 ChangeEvent v2 (adds ``legal_basis``, default null) proves schema resolution works.
 ConflictResolution v1 (GM 19) closes a Conflict; its golden message is pinned like the others.
+Decision v2 adds the audit hash chain's `chain` and `seq` (S 42), default null.
 """
 
 from __future__ import annotations
@@ -75,6 +76,15 @@ GOLDEN_HEX = {
         e6ba90e5928ce7a4bee4bc9ae4bf9de99a9ce5b180021c6772616e742d323032342d303137023ce7a4bee4bc
         9ae4bf9de999a9e5be85e98187e8b584e6a0bce8aea4e8af81040ce5a793e5908d0ce4bd8fe59d8000020ce4
         bd8fe59d801a6b6565705f64697374726963740080979e99d4630000
+    """,
+    ("Decision", 2): """
+        c3015016c594ec0751fb4837633965363637392d373432352d343064652d393434622d653037666331663930
+        61653710024830663866616435622d643963622d343639662d613136352d3730383637373238393530651447
+        592d524b2d303030310224e8b4b5e998b3e5b882e585ace5ae89e5b180023c7265736964656e745f69643a31
+        313031303531393439313233313030325800020847203135024ee8b4b5e998b3e5b882e4babae58a9be8b584
+        e6ba90e5928ce7a4bee4bc9ae4bf9de99a9ce5b180021c6772616e742d323032342d303137023ce7a4bee4bc
+        9ae4bf9de999a9e5be85e98187e8b584e6a0bce8aea4e8af81040ce5a793e5908d0ce4bd8fe59d8000020ce4
+        bd8fe59d801a6b6565705f64697374726963740080979e99d46300000000
     """,
     ("FeedRecord", 1): """
         c3014d7f71bf5b97b0524830663866616435622d643963622d343639662d613136352d373038363737323839
