@@ -52,6 +52,7 @@ def test_demo_story(bootstrap: str, tmp_path: Path) -> None:
         "accepted",
         "revoked",
         "accepted",
+        "intact",  # every decision sealed into the audit hash chains (S 42)
     ], report["steps"]
     received = report["received"]
 

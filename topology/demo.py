@@ -44,6 +44,7 @@ from producers.model import Draft
 from producers.publisher import AgencyPublisher
 from producers.reference_service import ReferenceService
 from schemas import decode, encode
+from schemas.audit import verify
 from schemas.topics import TopicKind, topic_name
 from storage import migrate
 from storage.engine import make_engine
@@ -157,6 +158,7 @@ class _Story:
             worker.join(timeout=60)
         if failures:
             raise GovbusError(f"the processor failed: {failures[0]!r}") from failures[0]
+        self._audited()
         self._received()
 
     # -- the events --------------------------------------------------------------------
@@ -345,6 +347,25 @@ class _Story:
                     )
                     return
         self.step("malformed message", "no dead letter yet", "timeout")
+
+    # -- the audit stream ------------------------------------------------------------------
+    def _audited(self) -> None:
+        """Every decision above is in govbus.audit, sealed into hash chains (S 42)."""
+        messages = [
+            (f"{r.partition}/{r.offset}", r.value)
+            for r in read_to_end(
+                self.bootstrap,
+                topic_name(TopicKind.AUDIT),
+                lambda b: b,
+                extra_config=self.settings.kafka,
+            )
+        ]
+        report = verify(messages)
+        self.step(
+            "govbus audit verify",
+            "intact" if report.ok else f"NOT intact ({len(report.findings)} findings)",
+            f"{report.records} records in {len(report.heads)} hash chains, S 42",
+        )
 
     # -- what each agency received ----------------------------------------------------------
     def _received(self) -> None:
