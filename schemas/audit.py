@@ -25,15 +25,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from govbus.errors import SchemaError
+from govbus.errors import EncodingError, SchemaError
 from schemas.registry import SchemaRegistry, default_registry
-from schemas.tail import optional_value, set_tail
+from schemas.tail import optional_value
 
 RECORD = "Decision"
 HASH_FIELD = "record_hash"
 DIGEST_SIZE = 32
 #: The sealed tail: the union's bytes branch, the length 32 (zig-zag 0x40), the digest.
 _SEALED_PREFIX = optional_value(b"\0" * DIGEST_SIZE)[:-DIGEST_SIZE]
+_NULL = optional_value(None)
 
 #: Finding kinds (``Finding.kind``); names are part of ``govbus audit verify --json``.
 UNDECODABLE = "undecodable"
@@ -107,8 +108,11 @@ def check_schema(registry: SchemaRegistry | None = None) -> None:
 
 def seal(unsealed: bytes) -> tuple[bytes, bytes]:
     """(the message to write, its record_hash) for a Decision encoded with record_hash null."""
+    if not unsealed.endswith(_NULL):
+        raise EncodingError("the Decision was not encoded with record_hash null", code="sealed")
     digest = hashlib.sha256(unsealed).digest()
-    return set_tail(unsealed, [digest]), digest
+    # schemas.tail.set_tail(unsealed, [digest]), written out: this runs for every record.
+    return unsealed[:-1] + _SEALED_PREFIX + digest, digest
 
 
 def _unsealed(message: bytes, digest: bytes) -> bytes | None:
@@ -116,7 +120,7 @@ def _unsealed(message: bytes, digest: bytes) -> bytes | None:
     tail = _SEALED_PREFIX + digest
     if len(digest) != DIGEST_SIZE or not message.endswith(tail):
         return None
-    return message[: -len(tail)] + optional_value(None)
+    return message[: -len(tail)] + _NULL
 
 
 Labelled = tuple[str, bytes]  # (where: "partition/offset", message bytes)

@@ -20,6 +20,7 @@ from test_schemas import SAMPLES
 from typer.testing import CliRunner
 
 from govbus.cli.main import app
+from govbus.errors import EncodingError
 from schemas import decode, default_registry, encode
 from schemas.audit import (
     ALTERED,
@@ -186,3 +187,12 @@ def test_the_processor_seals_every_audit_record_and_verify_finds_a_forgery(
     done = cli.invoke(app, [*args, "--expect", str(kept)])
     assert done.exit_code == 1, done.output
     assert sorted(f["kind"] for f in json.loads(done.stdout)["findings"]) == [ALTERED, DUPLICATE]
+
+
+def test_sealing_appends_exactly_what_a_full_encode_with_the_hash_writes() -> None:
+    record = {**SAMPLES["Decision"], "chain": "c/0", "seq": 1, "prev_hash": None}
+    unsealed = encode("Decision", {**record, "record_hash": None})
+    sealed, digest = seal(unsealed)
+    assert sealed == encode("Decision", {**record, "record_hash": digest})
+    with pytest.raises(EncodingError, match="record_hash null"):
+        seal(unsealed[:-1] + b"\x02")  # not the null branch at the end
