@@ -32,6 +32,7 @@ Tree::
     │   └── TransactionError        a transactional step failed (``.abortable``, ``.fatal``)
     ├── PublishError                the agency publisher cannot go on (topic missing, state dir)
     ├── AccessError                 credentials and broker ACLs (reserved name, file mode, listener)
+    ├── SignatureError              an audit checkpoint's key or signature is not valid
     └── StorageError                SQL store problems (SQLAlchemy / Alembic), converted
 """
 
@@ -175,6 +176,10 @@ class PublishError(GovbusError):
 
 class AccessError(GovbusError):
     """Agency credentials or broker ACLs cannot be issued, read or applied."""
+
+
+class SignatureError(GovbusError):
+    """An audit checkpoint's key cannot be read or its signature does not verify."""
 
 
 class StorageError(GovbusError):

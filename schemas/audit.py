@@ -21,6 +21,7 @@ seen against a head recorded earlier (``heads`` of an earlier report: pass it as
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,6 +97,12 @@ class AuditReport:
             "heads": {c: h.to_dict() for c, h in sorted(self.heads.items())},
             "findings": [f.to_dict() for f in self.findings],
         }
+
+
+def heads_document(heads: Mapping[str, Head]) -> bytes:
+    """The canonical bytes of a set of chain heads: what a checkpoint signature covers."""
+    data = {c: h.to_dict() for c, h in sorted(heads.items())}
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
 def check_schema(registry: SchemaRegistry | None = None) -> None:

@@ -161,11 +161,15 @@ def test_the_processor_seals_every_audit_record_and_verify_finds_a_forgery(
 
     # The operator's command says the same, and keeps the heads for a later check.
     cli = CliRunner()
+    key, pub = tmp_path / "auditor.key", tmp_path / "auditor.pub"
+    made = cli.invoke(app, ["audit", "keygen", "--private", str(key), "--public", str(pub)])
+    assert made.exit_code == 0, made.output
     args = ["audit", "verify", "--entry", basic, "--bootstrap", bus.bootstrap, "--json"]
-    done = cli.invoke(app, args)
+    done = cli.invoke(app, [*args, "--sign", str(key)])
     assert done.exit_code == 0, done.output
     first_report = json.loads(done.stdout)
     assert first_report["ok"] and first_report["records"] == report.records
+    assert first_report["signature"]["algorithm"] == "ed25519"
     assert first_report["heads"] == {c: h.to_dict() for c, h in report.heads.items()}
     kept = tmp_path / "heads.json"
     kept.write_text(done.stdout)
@@ -184,9 +188,16 @@ def test_the_processor_seals_every_audit_record_and_verify_finds_a_forgery(
     # It does not hash to what it claims, and its seq is taken already.
     assert sorted(f.kind for f in findings) == [ALTERED, DUPLICATE]
     assert all(f.seq == decode("Decision", victim)["seq"] for f in findings)
-    done = cli.invoke(app, [*args, "--expect", str(kept)])
+    done = cli.invoke(app, [*args, "--expect", str(kept), "--trust", str(pub)])
     assert done.exit_code == 1, done.output
     assert sorted(f["kind"] for f in json.loads(done.stdout)["findings"]) == [ALTERED, DUPLICATE]
+    # A checkpoint changed after signing (a head moved back) is refused before it is used.
+    doctored = json.loads(kept.read_text())
+    chain = next(iter(doctored["heads"]))
+    doctored["heads"][chain]["seq"] -= 1
+    kept.write_text(json.dumps(doctored))
+    done = cli.invoke(app, [*args, "--expect", str(kept), "--trust", str(pub)])
+    assert done.exit_code == 1 and json.loads(done.stdout)["kind"] == "SignatureError"
 
 
 def test_sealing_appends_exactly_what_a_full_encode_with_the_hash_writes() -> None:

@@ -3,6 +3,8 @@
 Reads ``govbus.audit`` to its end (read committed) and follows every chain. Exit code 0
 when nothing is wrong, 1 when a record is changed, missing, duplicated or re-sealed (or a
 chain ends before a head recorded earlier: ``--expect`` a previous ``--json`` report).
+``--sign KEY`` signs the report's heads (a checkpoint); ``--trust PUBLIC`` accepts an
+``--expect`` report's heads only when that signature verifies (:mod:`govbus.signing`).
 """
 
 from __future__ import annotations
@@ -14,32 +16,59 @@ import typer
 from rich.table import Table
 
 from consumers.reader import read_to_end
+from govbus import signing
 from govbus.cli.broker_cmd import bootstrap_for
 from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, fail
 from govbus.connection import connected
-from govbus.errors import GovbusError
+from govbus.errors import GovbusError, SignatureError
 from govbus.settings import Settings
-from schemas.audit import Head, verify
+from schemas.audit import Head, heads_document, verify
 from schemas.topics import TopicKind, topic_name
 
 
-def _expected(path: Path | None, as_json: bool) -> dict[str, Head] | None:
+def _expected(path: Path | None, trust: Path | None, as_json: bool) -> dict[str, Head] | None:
+    """The heads of an earlier report; with ``trust``, only if their signature verifies."""
     if path is None:
+        if trust is not None:
+            fail("--trust goes with --expect", as_json=as_json, code=EXIT_USAGE)
         return None
     try:
-        heads = json.loads(path.read_text(encoding="utf-8"))["heads"]
-        return {c: Head(int(h["seq"]), str(h["hash"])) for c, h in heads.items()}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        heads = {c: Head(int(h["seq"]), str(h["hash"])) for c, h in report["heads"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         fail(
             f"{path} is not a `govbus audit verify --json` report: {exc}",
             as_json=as_json,
             code=EXIT_USAGE,
         )
+    if trust is not None:
+        try:
+            signing.check(trust, heads_document(heads), report.get("signature"))
+        except SignatureError as exc:
+            fail(f"{path}: {exc}", as_json=as_json, kind="SignatureError")
+    return heads
 
 
 def register(app: typer.Typer) -> None:
     audit = typer.Typer(help="The audit stream: every event and decision, tamper-evident.")
     app.add_typer(audit, name="audit")
+
+    @audit.command("keygen")
+    def keygen(
+        private: Path = typer.Option(..., "--private", help="Private key file (0600)."),
+        public: Path = typer.Option(..., "--public", help="Public key file."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ) -> None:
+        """Make an auditor's Ed25519 key pair for signing checkpoints (keep it off the bus)."""
+        try:
+            signing.new_key(private, public)
+        except (SignatureError, OSError) as exc:
+            fail(str(exc), as_json=as_json, kind="SignatureError")
+        payload = {"private": str(private), "public": str(public), "algorithm": "ed25519"}
+        if as_json:
+            emit_json(payload)
+        else:
+            console.print(f"key pair: {private} (0600), {public}", markup=False)
 
     @audit.command("verify")
     def verify_cmd(
@@ -48,6 +77,12 @@ def register(app: typer.Typer) -> None:
         ),
         expect: Path = typer.Option(
             None, "--expect", help="An earlier --json report: its heads must still be there."
+        ),
+        trust: Path = typer.Option(
+            None, "--trust", help="Public key: accept --expect's heads only if it signed them."
+        ),
+        sign: Path = typer.Option(
+            None, "--sign", help="Private key: sign this report's heads (a checkpoint)."
         ),
         bootstrap: str = typer.Option("", help="Kafka bootstrap (default: settings)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -60,7 +95,7 @@ def register(app: typer.Typer) -> None:
                 "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
                 as_json=as_json,
             )
-        expected = _expected(expect, as_json)
+        expected = _expected(expect, trust, as_json)
         prefixes = tuple(topic_name(TopicKind.INGEST, e) + "/" for e in entry)
         topic = topic_name(TopicKind.AUDIT)
         try:
@@ -80,14 +115,22 @@ def register(app: typer.Typer) -> None:
             include=(lambda c: c.startswith(prefixes)) if prefixes else None,
             expected=expected,
         )
+        signature = None
+        if sign is not None:
+            try:
+                signature = signing.sign(sign, heads_document(report.heads))
+            except SignatureError as exc:
+                fail(str(exc), as_json=as_json, kind="SignatureError")
         if as_json:
-            emit_json({"topic": topic, **report.to_dict()})
+            emit_json({"topic": topic, **report.to_dict(), "signature": signature})
         else:
             state = "[green]intact[/]" if report.ok else "[bold red]NOT intact[/]"
             console.print(
                 f"{topic}: {state}: {report.records} chained record(s) in "
                 f"{len(report.heads)} chain(s), {report.unchained} unchained"
             )
+            if signature is not None:
+                console.print(f"heads signed ({signature['algorithm']}): {signature['value']}")
             if report.findings:
                 table = Table("finding", "chain", "seq", "at (partition/offset)", "detail")
                 for f in report.findings:
