@@ -360,7 +360,9 @@ class _Story:
                 extra_config=self.settings.kafka,
             )
         ]
-        report = verify(messages)
+        # The demo's own chains: other users of the same broker may have their own.
+        ours = tuple(topic_name(TopicKind.INGEST, e.id) + "/" for e in self.catalog.entries)
+        report = verify(messages, include=lambda chain: chain.startswith(ours))
         self.step(
             "govbus audit verify",
             "intact" if report.ok else f"NOT intact ({len(report.findings)} findings)",
