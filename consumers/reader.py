@@ -85,6 +85,17 @@ def read_to_end(
         _commit_positions(consumer, group_id, parts)
 
 
+def read_labelled(
+    bootstrap: str, topic: str, *, extra_config: Mapping[str, Any] | None = None
+) -> list[tuple[str, bytes]]:
+    """Every committed message of ``topic`` as ``("partition/offset", bytes)``, undecoded
+    (what :func:`schemas.audit.verify` takes: it hashes the bytes as written)."""
+    return [
+        (f"{r.partition}/{r.offset}", r.value)
+        for r in read_to_end(bootstrap, topic, lambda b: b, extra_config=extra_config)
+    ]
+
+
 def _read(msg: Message, decode: Callable[[bytes], Any]) -> Read:
     topic, partition, offset = coordinates(msg)
     _, ts = msg.timestamp()

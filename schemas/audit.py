@@ -23,16 +23,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from govbus.errors import EncodingError, SchemaError
 from schemas.registry import SchemaRegistry, default_registry
-from schemas.tail import optional_value
+from schemas.tail import check_tail, optional_value
+from schemas.topics import TopicKind, topic_name
 
 RECORD = "Decision"
 HASH_FIELD = "record_hash"
 DIGEST_SIZE = 32
+OPTIONAL_BYTES = ["null", "bytes"]
 #: The sealed tail: the union's bytes branch, the length 32 (zig-zag 0x40), the digest.
 _SEALED_PREFIX = optional_value(b"\0" * DIGEST_SIZE)[:-DIGEST_SIZE]
 _NULL = optional_value(None)
@@ -57,13 +59,7 @@ class Finding:
     detail: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "chain": self.chain,
-            "seq": self.seq,
-            "where": self.where,
-            "detail": self.detail,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -74,7 +70,7 @@ class Head:
     hash: str  # hex
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "hash": self.hash}
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -99,6 +95,12 @@ class AuditReport:
         }
 
 
+def of_entries(entries: Iterable[str]) -> Callable[[str], bool]:
+    """``include`` for :func:`verify`: the chains of these catalog entries' ingest topics."""
+    prefixes = tuple(topic_name(TopicKind.INGEST, e) + "/" for e in entries)
+    return lambda chain: chain.startswith(prefixes)
+
+
 def heads_document(heads: Mapping[str, Head]) -> bytes:
     """The canonical bytes of a set of chain heads: what a checkpoint signature covers."""
     data = {c: h.to_dict() for c, h in sorted(heads.items())}
@@ -108,9 +110,7 @@ def heads_document(heads: Mapping[str, Head]) -> bytes:
 def check_schema(registry: SchemaRegistry | None = None) -> None:
     """The current Decision schema must end with record_hash, an optional bytes field."""
     definition = (registry or default_registry()).current(RECORD).definition
-    last = definition["fields"][-1]
-    if last["name"] != HASH_FIELD or last["type"] != ["null", "bytes"]:
-        raise SchemaError(f"{RECORD}'s last field must be {HASH_FIELD}", code="bad_tail")
+    check_tail(definition, [HASH_FIELD], union=OPTIONAL_BYTES)
 
 
 def seal(unsealed: bytes) -> tuple[bytes, bytes]:

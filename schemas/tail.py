@@ -21,14 +21,16 @@ _STRING_BRANCH = b"\x02"  # union index 1, zig-zag encoded
 OPTIONAL_STRING = ["null", "string"]
 
 
-def check_tail(definition: Mapping[str, Any], names: Sequence[str]) -> None:
-    """Refuse unless ``names`` are the record's last fields, each ``["null", "string"]``."""
+def check_tail(
+    definition: Mapping[str, Any], names: Sequence[str], *, union: Sequence[str] = OPTIONAL_STRING
+) -> None:
+    """Refuse unless ``names`` are the record's last fields, each of type ``union``
+    (``["null", "string"]``, or ``["null", "bytes"]``, which is written alike)."""
     fields = definition.get("fields", [])
     last = fields[len(fields) - len(names) :] if names else []
-    if [f["name"] for f in last] != list(names) or any(f["type"] != OPTIONAL_STRING for f in last):
+    if [f["name"] for f in last] != list(names) or any(f["type"] != list(union) for f in last):
         raise SchemaError(
-            f"{definition.get('name')}: {list(names)} are not its last fields, each "
-            f"{OPTIONAL_STRING}",
+            f"{definition.get('name')}: {list(names)} are not its last fields, each {list(union)}",
             code="bad_tail",
         )
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from stdnum.iso7064 import mod_11_2
 
-from consumers.reader import read_to_end
+from consumers.reader import read_labelled, read_to_end
 from consumers.reference import ReferenceView
 from exchange.catalog_loader import check_catalog_file
 from exchange.coordination import Resolution
@@ -44,7 +44,7 @@ from producers.model import Draft
 from producers.publisher import AgencyPublisher
 from producers.reference_service import ReferenceService
 from schemas import decode, encode
-from schemas.audit import verify
+from schemas.audit import of_entries, verify
 from schemas.topics import TopicKind, topic_name
 from storage import migrate
 from storage.engine import make_engine
@@ -351,18 +351,11 @@ class _Story:
     # -- the audit stream ------------------------------------------------------------------
     def _audited(self) -> None:
         """Every decision above is in govbus.audit, sealed into hash chains (S 42)."""
-        messages = [
-            (f"{r.partition}/{r.offset}", r.value)
-            for r in read_to_end(
-                self.bootstrap,
-                topic_name(TopicKind.AUDIT),
-                lambda b: b,
-                extra_config=self.settings.kafka,
-            )
-        ]
+        messages = read_labelled(
+            self.bootstrap, topic_name(TopicKind.AUDIT), extra_config=self.settings.kafka
+        )
         # The demo's own chains: other users of the same broker may have their own.
-        ours = tuple(topic_name(TopicKind.INGEST, e.id) + "/" for e in self.catalog.entries)
-        report = verify(messages, include=lambda chain: chain.startswith(ours))
+        report = verify(messages, include=of_entries(e.id for e in self.catalog.entries))
         self.step(
             "govbus audit verify",
             "intact" if report.ok else f"NOT intact ({len(report.findings)} findings)",

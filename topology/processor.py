@@ -375,8 +375,9 @@ class _Outputs:
             return
         topic, partition = self.chain
         seq, prev = self.p._state.chain_head(topic, partition)
-        chained = {**record, "chain": f"{topic}/{partition}", "seq": seq + 1, "prev_hash": prev}
-        message, digest = seal(self.encode("Decision", chained))
+        # records.decision builds a fresh dict per call: filled in place, not copied.
+        record.update(chain=f"{topic}/{partition}", seq=seq + 1, prev_hash=prev)
+        message, digest = seal(self.encode("Decision", record))
         self.p._state.advance_chain(topic, partition, (seq + 1, digest))
         self.produce(self.audit_topic, message, key=key.encode())
 

@@ -15,14 +15,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from consumers.reader import read_to_end
+from consumers.reader import read_labelled
 from govbus import signing
 from govbus.cli.broker_cmd import bootstrap_for
 from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, fail
 from govbus.connection import connected
 from govbus.errors import GovbusError, SignatureError
 from govbus.settings import Settings
-from schemas.audit import Head, heads_document, verify
+from schemas.audit import Head, heads_document, of_entries, verify
 from schemas.topics import TopicKind, topic_name
 
 
@@ -96,25 +96,14 @@ def register(app: typer.Typer) -> None:
                 as_json=as_json,
             )
         expected = _expected(expect, trust, as_json)
-        prefixes = tuple(topic_name(TopicKind.INGEST, e) + "/" for e in entry)
         topic = topic_name(TopicKind.AUDIT)
         try:
-            messages = [
-                (f"{r.partition}/{r.offset}", r.value)
-                for r in read_to_end(
-                    address,
-                    topic,
-                    lambda b: b,
-                    extra_config=connected(settings, address).kafka,
-                )
-            ]
+            messages = read_labelled(
+                address, topic, extra_config=connected(settings, address).kafka
+            )
         except GovbusError as exc:
             fail(str(exc), as_json=as_json)
-        report = verify(
-            messages,
-            include=(lambda c: c.startswith(prefixes)) if prefixes else None,
-            expected=expected,
-        )
+        report = verify(messages, include=of_entries(entry) if entry else None, expected=expected)
         signature = None
         if sign is not None:
             try:
