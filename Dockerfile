@@ -10,8 +10,11 @@ COPY consumers ./consumers
 COPY storage ./storage
 COPY topology ./topology
 COPY monitoring ./monitoring
+COPY operations ./operations
+COPY kafkaclient ./kafkaclient
+COPY base ./base
 COPY examples ./examples
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir ".[faust]"
 # Mount points of docker-compose's volumes; a new volume takes these owners and modes.
 # /mnt/shared/config: the broker's configuration, read by apache/kafka's appuser (uid 1000);
 # /var/lib/govbus/ca: the CA (ca.crt readable by all, ca.key 0600 to uid 1000);

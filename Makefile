@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,bench]'
+	$(PY) -m pip install -q -e '.[faust,test,bench]'
 	# quix-streams (a benchmark peer) caps confluent-kafka below our pin; it runs on 2.16.1.
 	$(PY) -m pip install -q --no-deps quixstreams==3.28.1
 	touch $@

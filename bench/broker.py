@@ -23,9 +23,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from govbus.broker.local import LocalBroker
-from govbus.kafka.base import redact
-from govbus.settings import Settings
+from base.settings import Settings
+from kafkaclient.base import redact
+from operations.broker.local import LocalBroker
 
 GIVEN = "given"
 LOCAL = "local (started for this run)"

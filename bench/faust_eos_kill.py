@@ -14,7 +14,7 @@ clients use its client settings, the worker finds its credentials in its environ
 2. the expected records per topic from the pure domain (exchange.gate.decide replayed
    in publish order): one receipt per send; one feed record per recipient, one open-feed
    and one canonical record per accepted event; conflicts; audit records;
-3. one faust gate worker (``python -m topology.faust_gate``); the plan is published in 25
+3. one faust gate worker (``python -m bench.faust_gate``); the plan is published in 25
    chunks, 0.4 s apart; ``--kills`` times: once the (re)started worker has committed
    progress (its group's offsets on the ingest topic moved), a random 0.5-2.5 s later,
    SIGKILL it and start it again; so every kill lands while it is processing;
@@ -50,17 +50,17 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
+from base.settings import Settings
 from bench.broker import BenchBroker, bench_broker
+from bench.faust_gate import SINK_MODES, ensure_bus_topics
 from exchange.catalog_loader import LoadedCatalog, check_catalog_text
 from exchange.gate import GateResult, IncomingEvent, decide
 from exchange.grants import is_active
 from exchange.onesource import AuthoritativeRecord
 from exchange.policy import OpenFeed
-from govbus.kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
-from govbus.settings import Settings
+from kafkaclient import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from schemas import decode, encode
 from schemas.topics import TopicKind, topic_name
-from topology.faust_gate import SINK_MODES, ensure_bus_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "catalog-demo.yaml"
@@ -335,7 +335,7 @@ class Worker:
                 [
                     sys.executable,
                     "-m",
-                    "topology.faust_gate",
+                    "bench.faust_gate",
                     "--bootstrap",
                     self.broker.bootstrap,
                     "--app-id",

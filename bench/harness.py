@@ -20,6 +20,7 @@ from typing import Any
 
 import confluent_kafka
 
+from base.settings import Settings
 from bench.broker import BenchBroker
 from bench.measure import Progress
 from bench.peers import PEERS, available, peer_launcher
@@ -28,7 +29,6 @@ from bench.raw import run_raw
 from bench.runs import Running, create_topics, rss_mib
 from bench.scenario import CONSUMERS, PARTIAL_GRANTS, SUBJECTS, make_events, new_scenario
 from bench.verify import count_committed
-from govbus.settings import Settings
 from schemas.topics import TopicKind, topic_name
 
 #: The project's goals (issue 9): design targets, not test thresholds.

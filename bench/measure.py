@@ -30,7 +30,7 @@ import psutil
 
 from bench.raw import produce_all, raw_producer
 from bench.scenario import Events
-from govbus.kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from kafkaclient import OFFSET_BEGINNING, Consumer, TopicPartition
 from schemas import decode
 
 #: The repository: workers run from here, so ``python -m bench.…`` finds this package.

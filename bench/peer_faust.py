@@ -14,7 +14,7 @@ bench creates them; the broker never auto-creates), so none is declared internal
 Caveat, measured as is: faust puts a record in the transaction of the *destination*
 partition's source partition; topics it does not consume have none, so the fan-out goes
 out on faust's plain producer, outside the transactions (faust-streaming #177; see
-topology/faust_gate.py). Its outputs are therefore readable before the commit.
+bench/faust_gate.py). Its outputs are therefore readable before the commit.
 """
 
 from __future__ import annotations

@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from base.errors import SchemaError
 from bench.scenario import ITEMS, Scenario
 from exchange.catalog import ItemTag, KeyKind
 from exchange.identity import IdentityKind, check
 from exchange.masking import MaskRule, apply_rule, default_masking_rules
-from govbus.errors import SchemaError
 from schemas import decode, encode
 
 OPEN_PROFILE = "desensitised"

@@ -42,12 +42,12 @@ import confluent_kafka
 from rich.console import Console
 from rich.table import Table
 
+from base.settings import Settings
 from bench.broker import BenchBroker, bench_broker
 from bench.raw import raw_producer
 from exchange.catalog import Catalog
 from exchange.catalog_loader import load_catalog
-from govbus.kafka import Admin, TopicSpec
-from govbus.settings import Settings
+from kafkaclient import Admin, TopicSpec
 from producers import AgencyPublisher, Draft, PublishStatus
 from producers.publisher import Prepared
 from schemas.topics import TopicKind, topic_def
@@ -188,9 +188,7 @@ def measure(args: argparse.Namespace, broker: BenchBroker) -> dict[str, Any]:
     bootstrap, config = broker.bootstrap, broker.config
     catalog, entries = bench_catalog(uuid.uuid4().hex[:8], args.rounds)
     defs = {key: topic_def(TopicKind.INGEST, entry) for key, entry in entries.items()}
-    Admin(bootstrap, extra_config=config).ensure_topics(
-        [TopicSpec(d.name, d.partitions, 1, d.config) for d in defs.values()]
-    )
+    Admin(bootstrap, extra_config=config).ensure_topics([TopicSpec.of(d) for d in defs.values()])
     drafts = make_drafts(args.count + args.warmup, args.seed)
     eps: dict[str, list[float]] = {mode: [] for mode in MODES}
     sizes: list[int] = []

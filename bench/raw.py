@@ -1,6 +1,6 @@
 """The ceiling: raw confluent-kafka produce, then consume, of the same encoded events.
 
-The producer uses the pipeline's producer settings (``govbus.kafka.Producer.DEFAULTS``:
+The producer uses the pipeline's producer settings (``kafkaclient.Producer.DEFAULTS``:
 acks=all, idempotence, linger.ms=5, lz4); the consumer reads the topic from the start
 with the pipeline's consumer defaults (read_committed; fetch wait 10 ms), assigning every
 partition (no group join). The first ``warmup`` events go to a separate warm-up topic, produced and
@@ -22,7 +22,7 @@ from typing import Any
 import confluent_kafka
 
 from bench.scenario import Events
-from govbus.kafka import Consumer, Producer
+from kafkaclient import Consumer, Producer
 
 FLUSH_TIMEOUT_S = 120.0
 CONSUME_TIMEOUT_S = 120.0
@@ -53,7 +53,7 @@ class RawResult:
 
 def raw_producer(bootstrap: str, config: Mapping[str, str]) -> confluent_kafka.Producer:
     """A plain confluent-kafka producer: the pipeline's defaults < ``config`` < bootstrap
-    (the order of :func:`govbus.kafka.base.merge_config`)."""
+    (the order of :func:`kafkaclient.base.merge_config`)."""
     return confluent_kafka.Producer({**Producer.DEFAULTS, **config, "bootstrap.servers": bootstrap})
 
 

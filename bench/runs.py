@@ -28,7 +28,7 @@ from bench.measure import (
     send_paced,
 )
 from bench.scenario import Events, Scenario, make_events, new_scenario
-from govbus.kafka import Admin, TopicSpec
+from kafkaclient import Admin, TopicSpec
 from schemas.topics import TopicKind, bus_topics
 
 MIB = 1024 * 1024

@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 
-from govbus.kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from kafkaclient import OFFSET_BEGINNING, Consumer, TopicPartition
 
 #: Stop reading when nothing new came for this long once every topic has the expected
 #: count (catches extras: duplicates would show as counts above it).

@@ -16,9 +16,9 @@ from typing import Any
 
 import confluent_kafka
 
-from govbus.errors import KafkaError
-from govbus.kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition, coordinates
-from govbus.kafka.convert import convert
+from base.errors import KafkaError
+from kafkaclient import OFFSET_BEGINNING, Consumer, Message, TopicPartition, coordinates
+from kafkaclient.convert import convert
 
 #: Waiting for metadata and for the end of a topic on a loaded broker.
 READ_TIMEOUT_S = 30.0

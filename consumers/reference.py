@@ -40,6 +40,7 @@ from typing import Any
 
 import confluent_kafka
 
+from base.errors import GovbusError, GrantError, KafkaTimeoutError
 from exchange.catalog import Agency, Catalog, CatalogEntry, ShareType
 from exchange.catalog_loader import (
     CatalogIssue,
@@ -48,11 +49,9 @@ from exchange.catalog_loader import (
     check_catalog_data,
 )
 from exchange.grants import Grant, check_grant
-from govbus.errors import GovbusError, GrantError, KafkaTimeoutError
-from govbus.kafka import Admin, Consumer
-from govbus.kafka.convert import convert
-from producers.reference import StateTopics, state_topics
-from storage.documents import agency_document
+from kafkaclient import Admin, Consumer, TopicSpec
+from kafkaclient.convert import convert
+from schemas.state import StateTopics, agency_document, state_topics
 
 #: The ``name`` of the catalog built from the state topics.
 STATE_CATALOG_NAME = "govbus.state"
@@ -133,7 +132,7 @@ class ReferenceView:
     def refresh(self, timeout_s: float = 10.0) -> ReferenceSnapshot:
         """Catch up with every state partition as of now; rebuild only if a record changed.
 
-        Raises :class:`govbus.errors.KafkaTimeoutError` when the watermarks cannot be read
+        Raises :class:`base.errors.KafkaTimeoutError` when the watermarks cannot be read
         or reached within ``timeout_s`` (the records read so far are kept).
         """
         deadline = time.monotonic() + timeout_s
@@ -166,7 +165,7 @@ class ReferenceView:
     def _start(self, deadline: float) -> Consumer:
         if self._create_topics:
             Admin(self._bootstrap, extra_config=self._extra).ensure_topics(
-                list(self.topics.specs), timeout_s=_remaining(deadline)
+                [TopicSpec.of(d) for d in self.topics.defs], timeout_s=_remaining(deadline)
             )
         consumer = Consumer(
             self._bootstrap,

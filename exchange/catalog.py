@@ -7,7 +7,7 @@ One :class:`CatalogEntry` describes a data resource once; which of the three cat
 
 The lifecycle (draft -> under_review -> approved -> published -> withdrawn) is changed
 only by the pure transition functions below, which refuse illegal steps with
-:class:`govbus.errors.LifecycleError`.
+:class:`base.errors.LifecycleError`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import TypeAlias
 from zoneinfo import ZoneInfo
 
-from govbus.errors import LifecycleError
+from base.errors import LifecycleError
 
 #: Legal time of every municipal text (D1).
 LEGAL_TZ = ZoneInfo("Asia/Shanghai")

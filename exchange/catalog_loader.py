@@ -2,7 +2,7 @@
 
 :func:`check_catalog_text` collects *all* problems as :class:`CatalogIssue` (code,
 article, message, entry); :func:`load_catalog` raises the first as a
-:class:`govbus.errors.CatalogError`; :func:`check_catalog_data` checks an already parsed
+:class:`base.errors.CatalogError`; :func:`check_catalog_data` checks an already parsed
 document (e.g. JSON state records). Rules that hold in every city are checked
 always; which share / open types exist depends on the jurisdiction profile, so the
 caller passes the allowed sets (None: not checked).
@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from base.errors import CatalogError, GrantError
 from exchange.catalog import (
     LEGAL_TZ,
     Agency,
@@ -57,7 +58,6 @@ from exchange.catalog import (
     start_of_day,
 )
 from exchange.grants import Grant, check_grant
-from govbus.errors import CatalogError, GrantError
 
 CATALOG_VERSION = 1
 #: Article cited for problems with the form of the file (GM 11: what an entry states).

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from govbus.errors import CoordinationError
+from base.errors import CoordinationError
 
 ARTICLE = "GM 19"
 #: Fields a resolution copies from its conflict, so a reader of resolutions alone can follow.

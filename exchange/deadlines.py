@@ -21,9 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from base.errors import DeadlineError
 from exchange.profiles import Obligation, Period, Unit
 from exchange.workdays import LEGAL_TIMEZONE, WorkCalendar
-from govbus.errors import DeadlineError
 
 BASIS_SEPARATOR = "; "
 

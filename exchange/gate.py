@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from base.errors import GovbusError
 from exchange.catalog import Catalog, ItemValue, KeyKind, in_force
 from exchange.grants import Grant
 from exchange.identity import IdentityKind, check
@@ -36,7 +37,6 @@ from exchange.onesource import (
     decide_event,
 )
 from exchange.policy import OPEN_FEED, AcceptedChange, Delivery, Recipient, plan_fanout
-from govbus.errors import GovbusError
 
 #: Which subject kinds an entry keyed by ``KeyKind`` accepts (GM 18 ¶2 licence fallback).
 ACCEPTED_KINDS: Mapping[KeyKind, frozenset[str]] = {

@@ -11,7 +11,7 @@
 * Only entries in force (published, or withdrawn but not yet effective) are served.
 
 A grant naming an item outside its entry, or an item another agency provides, is a
-:class:`govbus.errors.GrantError`.
+:class:`base.errors.GrantError`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from base.errors import GrantError
 from exchange.catalog import Agency, CatalogEntry, ShareType, in_force
-from govbus.errors import GrantError
 
 __all__ = ["Agency", "Grant", "active_grants", "check_grant", "entitlement", "is_active"]
 

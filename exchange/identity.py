@@ -31,8 +31,8 @@ from enum import StrEnum
 from stdnum.cn import uscc
 from stdnum.iso7064 import mod_11_2, mod_11_10
 
+from base.errors import IdentityKeyError
 from exchange.workdays import LEGAL_TIMEZONE
-from govbus.errors import IdentityKeyError
 
 ARTICLE = "GM 18"
 

@@ -35,6 +35,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
+from base.errors import PolicyError
 from exchange.catalog import (
     LEGAL_TZ,
     Catalog,
@@ -44,7 +45,6 @@ from exchange.catalog import (
     in_force,
 )
 from exchange.identity import IdentityKey, IdentityKind, check
-from govbus.errors import PolicyError
 
 
 class RefusalReason(StrEnum):

@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
+from base.errors import PolicyError
 from exchange.catalog import ItemTag, ItemValue, KeyKind, Sensitivity
-from govbus.errors import PolicyError
 
 RULES_RESOURCE = "masking_rules.yaml"
 RULES_VERSION = 1

@@ -37,8 +37,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from base.errors import PolicyError
 from exchange.catalog import CatalogEntry, ItemValue
-from govbus.errors import PolicyError
 
 #: How many recent event ids a record remembers for duplicate detection.
 SEEN_EVENTS_LIMIT = 64

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeAlias
 
+from base.errors import PolicyError
 from exchange.catalog import Agency, CatalogEntry, ItemValue, OpenType, Sensitivity, in_force
 from exchange.grants import Grant, entitlement
 from exchange.masking import ConsumerKind, MaskingRules, apply_rule, default_masking_rules
-from govbus.errors import PolicyError
 
 
 @dataclass(frozen=True, slots=True)

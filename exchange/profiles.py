@@ -3,7 +3,7 @@
 One YAML file per profile in a directory (``<id>.yaml``); the packaged directory
 ``exchange/profiles/`` is the default. A new city is a new file, never an ``if``. Every
 unknown key, bad value or citation of a text the profile does not include is a
-:class:`~govbus.errors.ProfileError` naming the file and the key path.
+:class:`~base.errors.ProfileError` naming the file and the key path.
 
 Obligations (regulations.md, "Jurisdiction profiles"): each has one or more periods. When
 several periods apply, all due dates are computed and the earliest binds (D2, see
@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from govbus.errors import ProfileError
+from base.errors import ProfileError
 
 PACKAGED_PROFILES_DIR = Path(__file__).with_name("profiles")
 PROFILES_DIR_ENV = "GOVBUS_PROFILES_DIR"

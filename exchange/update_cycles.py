@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 
+from base.errors import DeadlineError
 from exchange.catalog import UpdateCycle
-from govbus.errors import DeadlineError
 
 ARTICLES = "GM 11; G 13; G 30; S 47"
 _ZERO = timedelta(0)

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from govbus.errors import CalendarError
+from base.errors import CalendarError
 
 LEGAL_TIMEZONE = ZoneInfo("Asia/Shanghai")
 """Legal time of every text (D1)."""

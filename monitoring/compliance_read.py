@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from base.errors import KafkaTimeoutError
 from exchange.catalog import Catalog
-from govbus.errors import KafkaTimeoutError
-from govbus.kafka import Admin
-from govbus.kafka.groups import committed_offsets, list_groups, partition_offsets
+from kafkaclient import Admin
+from kafkaclient.groups import committed_offsets, list_groups, partition_offsets
 from monitoring.compliance import AuditFact, CaseFact, FeedFact
 from monitoring.follow import Follower, Record
 from schemas import decode

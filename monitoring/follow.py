@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from govbus.kafka import Consumer, TopicPartition, coordinates
+from kafkaclient import Consumer, TopicPartition, coordinates
 
 #: Records per consume() call and the wait for one call.
 BATCH = 500

@@ -15,8 +15,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from govbus.kafka import Admin
-from govbus.kafka.groups import (
+from kafkaclient import Admin
+from kafkaclient.groups import (
     GroupState,
     Probed,
     RecordProbe,

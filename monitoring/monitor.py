@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from base.errors import GovbusError
 from exchange.catalog import Catalog, in_force
-from govbus.errors import GovbusError
-from govbus.kafka import Admin
-from govbus.kafka.groups import RecordProbe, partition_offsets
+from kafkaclient import Admin
+from kafkaclient.groups import RecordProbe, partition_offsets
 from monitoring.burrow import MIN_SAMPLES, WINDOW_SIZE, Windows
 from monitoring.exporter import MonitorMetrics
 from monitoring.follow import Follower, Record

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from govbus.errors import PublishError
+from base.errors import PublishError
 from producers.model import Receipt
 
 ACKS_FILE = "acknowledged.jsonl"

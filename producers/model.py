@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from base.errors import DeliveryError, KafkaTimeoutError
 from exchange.ingest_checks import Refusal
-from govbus.errors import DeliveryError, KafkaTimeoutError
 
 #: How long :meth:`PublishResult.wait` serves delivery reports by default.
 DELIVERY_WAIT_S = 30.0

@@ -18,7 +18,7 @@ For each :class:`~producers.model.Draft`, :meth:`AgencyPublisher.publish`:
 
 A refusal sends nothing. Each result is a :class:`~producers.model.PublishResult`
 future, completed by the broker's delivery report (delivered with partition and offset,
-or failed with a :class:`govbus.errors.DeliveryError`); an acknowledged event is written
+or failed with a :class:`base.errors.DeliveryError`); an acknowledged event is written
 to the journal. :meth:`AgencyPublisher.wait_receipts` and
 :meth:`AgencyPublisher.poll_receipts` read ``govbus.receipts.<agency>`` to learn what
 the bus decided. No I/O happens in ``__init__``; the context manager flushes and closes.
@@ -35,6 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from base.errors import DeliveryError, KafkaError, PublishError, SchemaError
 from exchange.catalog import Catalog, CatalogEntry
 from exchange.ingest_checks import (
     Admitted,
@@ -43,8 +44,7 @@ from exchange.ingest_checks import (
     RefusalReason,
     admit,
 )
-from govbus.errors import DeliveryError, KafkaError, PublishError, SchemaError
-from govbus.kafka import Admin, Producer
+from kafkaclient import Admin, Producer
 from producers.journal import Ack, Journal
 from producers.model import Draft, PublishResult, PublishStatus, Receipt
 from producers.receipts import ReceiptReader, receipt_group

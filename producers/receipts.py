@@ -13,9 +13,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from govbus.errors import SchemaError
-from govbus.kafka import Consumer
-from govbus.kafka.convert import convert
+from base.errors import SchemaError
+from kafkaclient import Consumer
+from kafkaclient.convert import convert
 from producers.model import Receipt
 from schemas import decode
 

@@ -10,7 +10,7 @@ Topics (``schemas.topics.TopicKind.STATE``: compacted, one partition)::
     govbus.state[.<namespace>].grants     key: grant id    value: grant document, or null
 
 Keys are UTF-8 ids. Values are UTF-8 JSON objects in the catalog-YAML layout of
-:mod:`exchange.catalog_loader`, written by :mod:`storage.documents`:
+:mod:`exchange.catalog_loader`, written by :mod:`schemas.state`:
 
 * agency: ``{"id", "name", "name_zh", "kind"}`` (``kind``: an ``AgencyKind`` value). A
   revoked agency is a tombstone (null value): it is no longer registered.
@@ -31,73 +31,24 @@ Writers and readers must use the same namespace.
 
 :class:`ReferenceWriter` publishes with the project's Producer (acks=all, idempotent);
 :meth:`ReferenceWriter.flush` waits until every record is acknowledged and raises
-:class:`govbus.errors.DeliveryError` otherwise, so a command that returns has its state
+:class:`base.errors.DeliveryError` otherwise, so a command that returns has its state
 records on the broker.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import confluent_kafka
 
+from base.errors import DeliveryError, GovbusError
 from exchange.catalog import Agency
 from exchange.grants import Grant
-from govbus.errors import DeliveryError, GovbusError
-from govbus.kafka import Admin, Producer, TopicSpec
-from govbus.kafka.producer import FLUSH_TIMEOUT_S
-from schemas.topics import TopicKind, topic_def
-from storage.documents import agency_document, grant_document
-from storage.reference import ReferenceStore
-
-#: The names of the three state topics (the part after ``govbus.state.[<namespace>.]``).
-AGENCIES = "agencies"
-CATALOG = "catalog"
-GRANTS = "grants"
-
-
-@dataclass(frozen=True)
-class StateTopics:
-    """The three state topics of one namespace, with their creation specs."""
-
-    agencies: str
-    catalog: str
-    grants: str
-    specs: tuple[TopicSpec, ...]
-
-    @property
-    def names(self) -> tuple[str, str, str]:
-        return (self.agencies, self.catalog, self.grants)
-
-
-def state_topics(namespace: str | None = None) -> StateTopics:
-    """The state topics, ``govbus.state.<name>`` or ``govbus.state.<namespace>.<name>``.
-
-    Raises :class:`govbus.errors.SchemaError` for a namespace Kafka cannot name.
-    """
-    prefix = f"{namespace}." if namespace else ""
-    defs = [topic_def(TopicKind.STATE, prefix + name) for name in (AGENCIES, CATALOG, GRANTS)]
-    specs = tuple(TopicSpec(d.name, d.partitions, 1, d.config) for d in defs)
-    return StateTopics(defs[0].name, defs[1].name, defs[2].name, specs)
-
-
-def encode(document: Mapping[str, Any]) -> bytes:
-    """A state value: compact UTF-8 JSON with sorted keys (equal documents, equal bytes)."""
-    return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
-
-
-@dataclass(frozen=True)
-class PublishCounts:
-    """How many records of each kind one publish queued (tombstones counted apart)."""
-
-    agencies: int = 0
-    agency_tombstones: int = 0
-    entries: int = 0
-    grants: int = 0
+from kafkaclient import Admin, Producer, TopicSpec
+from kafkaclient.producer import FLUSH_TIMEOUT_S
+from schemas.state import agency_document, encode, grant_document, state_topics
 
 
 class ReferenceWriter:
@@ -121,7 +72,7 @@ class ReferenceWriter:
     def ensure_topics(self) -> list[str]:
         """Create the state topics that do not exist yet (compacted); return those created."""
         return Admin(self._bootstrap, extra_config=self._extra).ensure_topics(
-            list(self.topics.specs)
+            [TopicSpec.of(d) for d in self.topics.defs]
         )
 
     # -- single records (queued; call flush) ------------------------------------------
@@ -151,25 +102,6 @@ class ReferenceWriter:
     def _delivered(self, error: Exception | None, _msg: confluent_kafka.Message) -> None:
         if isinstance(error, GovbusError):
             self._failures.append(error)
-
-    # -- the whole store ----------------------------------------------------------------
-    def publish_store(self, store: ReferenceStore) -> PublishCounts:
-        """Publish the store's current content (revoked agencies as tombstones) and flush."""
-        rows = store.list_agencies(include_revoked=True)
-        live = [r for r in rows if r.revoked_at is None]
-        for row in live:
-            self.put_agency(row.agency())
-        for row in rows:
-            if row.revoked_at is not None:
-                self.remove_agency(row.id)
-        entries = store.list_entries()
-        for entry in entries:
-            self.put_entry(entry.id, entry.document)
-        grants = store.list_grants()
-        for grant in grants:
-            self.put_grant(grant.grant())
-        self.flush()
-        return PublishCounts(len(live), len(rows) - len(live), len(entries), len(grants))
 
     # -- delivery -------------------------------------------------------------------------
     def flush(self, timeout_s: float = FLUSH_TIMEOUT_S) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from govbus.errors import EncodingError, SchemaError
+from base.errors import EncodingError, SchemaError
 from schemas.fit import Guard, compile_guard, find_misfit
 
 MARKER = b"\xc3\x01"

@@ -22,7 +22,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
 
-from govbus.errors import SchemaError, UnknownSchemaError
+from base.errors import SchemaError, UnknownSchemaError
 from schemas.codec import (
     SchemaVersion,
     decode_with,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from govbus.errors import EncodingError, SchemaError
+from base.errors import EncodingError, SchemaError
 
 _NULL_BRANCH = b"\x00"
 _STRING_BRANCH = b"\x02"  # union index 1, zig-zag encoded

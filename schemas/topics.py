@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from govbus.errors import SchemaError
+from base.errors import SchemaError
 
 PREFIX = "govbus"
 #: Kafka's legal topic characters and length (Topic.java: [a-zA-Z0-9._-], at most 249).

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from govbus.errors import StorageError
+from base.errors import StorageError
 
 #: A SQLite writer waits this long for a lock held by another process before failing.
 SQLITE_BUSY_TIMEOUT_S = 30

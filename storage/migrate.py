@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import SQLAlchemyError
 
-from govbus.errors import StorageError
+from base.errors import StorageError
 from storage.engine import make_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")

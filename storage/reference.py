@@ -1,7 +1,7 @@
 """The reference-data store: agencies, catalog entries and grants in SQL.
 
 One class, one engine; every method is one transaction. SQLAlchemy errors are converted
-to :class:`govbus.errors.StorageError` where they enter. Rows map to the domain types
+to :class:`base.errors.StorageError` where they enter. Rows map to the domain types
 (:meth:`AgencyRow.agency`, :meth:`EntryRow.entry`, :meth:`GrantRow.grant`);
 :meth:`ReferenceStore.import_catalog` writes a whole validated catalog in one transaction.
 """
@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RowMapping, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from base.errors import StorageError
 from exchange.catalog import Agency, AgencyKind, Catalog, CatalogEntry
 from exchange.catalog_loader import check_catalog_data
 from exchange.grants import Grant
-from govbus.errors import StorageError
-from storage.documents import entry_document
+from schemas.state import entry_document
 from storage.tables import DEFAULT_AGENCY_KIND, agencies, catalog_entries, grants
 
 

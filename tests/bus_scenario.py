@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from exchange.catalog_loader import LoadedCatalog, check_catalog_text
-from govbus.kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from kafkaclient import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from schemas import decode, encode
 from schemas.topics import TopicKind, topic_name
 

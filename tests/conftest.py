@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from govbus.broker.local import LocalBroker
-from govbus.errors import GovbusError
-from govbus.settings import Settings
+from base.errors import GovbusError
+from base.settings import Settings
+from operations.broker.local import LocalBroker
 
 #: A Docker engine that does not answer a ping in this time is treated as absent.
 DOCKER_PING_TIMEOUT_S = 3

@@ -26,13 +26,13 @@ from bus_scenario import Names, event
 from conftest import BrokerSource
 from typer.testing import CliRunner
 
-from govbus.access import agency_rules, processor_rules
-from govbus.broker.tls import ensure_tls
+from base.credentials import read_client_config, write_credentials
+from base.errors import GovbusError, KafkaError
+from base.settings import Settings
 from govbus.cli.main import app
-from govbus.credentials import read_client_config, write_credentials
-from govbus.errors import GovbusError, KafkaError
-from govbus.kafka import OFFSET_BEGINNING, Admin, Consumer, Producer, TopicPartition, TopicSpec
-from govbus.settings import Settings
+from kafkaclient import OFFSET_BEGINNING, Admin, Consumer, Producer, TopicPartition, TopicSpec
+from operations.access import agency_rules, processor_rules
+from operations.broker.tls import ensure_tls
 from schemas import decode, encode
 from schemas.topics import TopicKind, bus_topics, topic_def, topic_name
 from topology.processor import Processor, ProcessorConfig
@@ -101,7 +101,7 @@ def processor(scenario: Scenario) -> Iterator[Processor]:
         [e.id for e in loaded.catalog.entries], [a.id for a in loaded.catalog.agencies]
     )
     admin = Admin(scenario.broker.bootstrap, extra_config=scenario.broker.client_config)
-    admin.ensure_topics([TopicSpec(d.name, d.partitions, 1, d.config) for d in defs])
+    admin.ensure_topics([TopicSpec.of(d) for d in defs])
     deadline = time.monotonic() + WAIT_S
     while not {d.name for d in defs} <= set(admin.topics()) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -275,7 +275,7 @@ def test_broker_refuses_a_resolution_written_by_the_processors(scenario: Scenari
     creds = read_client_config(Path(scenario.broker.processor_credentials))
     resolved = topic_def(TopicKind.RESOLVED)
     admin = Admin(scenario.broker.bootstrap, extra_config=scenario.broker.client_config)
-    admin.ensure_topics([TopicSpec(resolved.name, resolved.partitions, 1, resolved.config)])
+    admin.ensure_topics([TopicSpec.of(resolved)])
     errors = produce(creds, resolved.name, str(uuid.uuid4()), b"forged")
     assert [e.code for e in errors] == ["TOPIC_AUTHORIZATION_FAILED"]
 

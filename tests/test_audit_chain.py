@@ -19,8 +19,8 @@ from test_processor import bus as bus
 from test_schemas import SAMPLES
 from typer.testing import CliRunner
 
+from base.errors import EncodingError
 from govbus.cli.main import app
-from govbus.errors import EncodingError
 from schemas import decode, default_registry, encode
 from schemas.audit import (
     ALTERED,

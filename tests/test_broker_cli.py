@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from govbus.connection import connected
-from govbus.kafka import Admin
-from govbus.settings import Settings
+from base.settings import Settings
+from kafkaclient import Admin
+from topology.connection import connected
 
 GOVBUS = [sys.executable, "-m", "govbus"]
 DEMO_CATALOG = Path(__file__).resolve().parents[1] / "examples" / "catalog-demo.yaml"
@@ -137,7 +137,7 @@ def test_unreachable_repository_is_named(cli_env: dict[str, str], tmp_path: Path
 
 
 def test_cluster_ids_are_kafka_uuids_never_starting_with_dash() -> None:
-    from govbus.broker.local import new_cluster_id
+    from operations.broker.local import new_cluster_id
 
     ids = [new_cluster_id() for _ in range(2000)]
     assert all(len(c) == 22 and not c.startswith("-") for c in ids)

@@ -14,6 +14,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from base.errors import CatalogError, LifecycleError
 from exchange.catalog import (
     LEGAL_TZ,
     TRANSITIONS,
@@ -38,7 +39,6 @@ from exchange.catalog_loader import (
     check_catalog_text,
     load_catalog,
 )
-from govbus.errors import CatalogError, LifecycleError
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "catalog-demo.yaml"
 

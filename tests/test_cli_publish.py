@@ -26,7 +26,7 @@ from test_publisher import (
 from typer.testing import CliRunner
 
 from govbus.cli.main import app
-from govbus.kafka import Producer
+from kafkaclient import Producer
 from schemas import decode, encode
 from schemas.topics import TopicKind, topic_name
 

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from consumers.reference import ReferenceView
 from exchange.catalog import LEGAL_TZ
 from govbus.cli.main import app
-from govbus.kafka import Admin
+from kafkaclient import Admin
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "catalog-demo.yaml"
 REFRESH_S = 30.0

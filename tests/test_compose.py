@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from govbus.settings import KAFKA_VERSION
+from base.settings import KAFKA_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -29,12 +29,12 @@ from pathlib import Path
 import pytest
 from test_compose import _compose, _with
 
-from govbus.access import AccessControl, AgencyListener
-from govbus.broker.local import free_port
-from govbus.broker.provision import resolve
-from govbus.credentials import new_password, read_client_config
-from govbus.kafka import Admin
-from govbus.settings import KAFKA_VERSION, Settings
+from base.credentials import new_password, read_client_config
+from base.settings import KAFKA_VERSION, Settings
+from kafkaclient import Admin
+from operations.access import AccessControl, AgencyListener
+from operations.broker.local import free_port
+from operations.broker.provision import resolve
 
 #: A cold JVM start plus KRaft election on 2 busy cores.
 START_TIMEOUT_S = 120.0
@@ -116,7 +116,7 @@ def compose_broker(tmp_path: Path) -> Iterator[tuple[dict, dict[str, str], Path]
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    log4j = resources.files("govbus.broker").joinpath("log4j2.properties")
+    log4j = resources.files("operations.broker").joinpath("log4j2.properties")
     with (tmp_path / "broker.log").open("wb") as log:
         proc = subprocess.Popen(
             [

@@ -19,10 +19,10 @@ from bus_scenario import Names, event, publish_events, read_topic
 from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
+from base.errors import CoordinationError
 from exchange.catalog_loader import LoadedCatalog
 from exchange.coordination import Resolution, first_resolutions, resolve, with_state
 from govbus.cli.main import app
-from govbus.errors import CoordinationError
 from monitoring.exporter import MonitorMetrics
 from monitoring.monitor import Monitor, MonitorConfig
 from monitoring.tracking import OpenCases

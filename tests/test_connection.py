@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from govbus.connection import connected
-from govbus.settings import Settings
+from base.settings import Settings
+from topology.connection import connected
 
 
 def test_a_configured_broker_is_used_as_configured(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from base.errors import CalendarError, DeadlineError
 from exchange.deadlines import ServiceLevel, compute_deadline, end_of_day, last_day, legal_date
 from exchange.profiles import Obligation, Period, ProfileSet, StartEvent, Unit, load_profiles
 from exchange.workdays import (
@@ -24,7 +25,6 @@ from exchange.workdays import (
     holiday_dirs_from_env,
     load_work_calendar,
 )
-from govbus.errors import CalendarError, DeadlineError
 
 CAL = load_work_calendar()
 PROFILES = load_profiles()

@@ -24,7 +24,7 @@ from bus_scenario import Names, event, publish_events, read_topic, resident_id
 
 from exchange.gate import IncomingEvent, decide
 from exchange.onesource import AuthoritativeRecord
-from govbus.kafka import Admin
+from kafkaclient import Admin
 from schemas.audit import verify
 from schemas.topics import TopicKind, topic_name
 

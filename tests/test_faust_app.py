@@ -19,10 +19,10 @@ from aiokafka import AIOKafkaClient
 from conftest import BrokerSource
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-from govbus.broker.tls import ensure_tls
-from govbus.credentials import read_client_config
-from govbus.errors import ConfigError
-from govbus.kafka import Admin, Consumer, Producer
+from base.credentials import read_client_config
+from base.errors import ConfigError
+from kafkaclient import Admin, Consumer, Producer
+from operations.broker.tls import ensure_tls
 from topology.faust_app import create_app
 from topology.faust_auth import broker_credentials, worker_connection
 
@@ -130,7 +130,7 @@ def test_worker_connection_reads_the_settings(
     monkeypatch.delenv("GOVBUS_KAFKA__SECURITY_PROTOCOL")
 
     # With a running local broker, its administrator goes to its own address only:
-    # govbus.connection.connected, tested on a real broker in tests/test_broker_cli.py.
+    # topology.connection.connected, tested on a real broker in tests/test_broker_cli.py.
 
 
 def test_faust_credentials_pass_the_sasl_ssl_agency_listener(broker: BrokerSource) -> None:

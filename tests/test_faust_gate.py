@@ -1,4 +1,4 @@
-"""The faust-streaming gate (topology.faust_gate) on the real broker: it decides and fans out
+"""The faust-streaming gate (bench.faust_gate) on the real broker: it decides and fans out
 like the confluent-kafka processor. This proves the app works; whether faust's
 exactly-once mode survives SIGKILL is measured by ``python -m bench.faust_eos_kill``.
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from bus_scenario import Names, event, read_topic, resident_id
 
-from govbus.kafka import Admin, Producer
+from kafkaclient import Admin, Producer
 from schemas import encode
 from schemas.topics import TopicKind, topic_name
 
@@ -46,7 +46,7 @@ def _start(bootstrap: str, catalog: Path, mode: str, log: Path) -> subprocess.Po
             [
                 sys.executable,
                 "-m",
-                "topology.faust_gate",
+                "bench.faust_gate",
                 "--bootstrap",
                 bootstrap,
                 "--app-id",

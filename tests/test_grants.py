@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from base.errors import GrantError
 from exchange.catalog import LEGAL_TZ, CatalogEntry, DataItem, ShareType
 from exchange.catalog_loader import load_catalog
 from exchange.grants import Agency, Grant, check_grant, entitlement, is_active
-from govbus.errors import GrantError
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "catalog-demo.yaml"
 LOADED = load_catalog(DEMO)

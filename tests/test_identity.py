@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stdnum.cn import ric, uscc
 
+from base.errors import IdentityKeyError
 from exchange.identity import (
     IdentityKey,
     IdentityKind,
@@ -20,7 +21,6 @@ from exchange.identity import (
     check,
     parse,
 )
-from govbus.errors import IdentityKeyError
 
 TODAY = date(2025, 6, 1)
 PROVINCES = [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from govbus.errors import DeliveryError, KafkaError
-from govbus.kafka import Admin, Consumer, Producer, TopicSpec
+from base.errors import DeliveryError, KafkaError
+from kafkaclient import Admin, Consumer, Producer, TopicSpec
 
 
 def test_no_io_in_init_and_config_precedence() -> None:

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from exchange.catalog import Catalog
 from govbus.cli.main import app
-from govbus.kafka import Admin, Consumer, Producer, TopicPartition, TopicSpec
+from kafkaclient import Admin, Consumer, Producer, TopicPartition, TopicSpec
 from monitoring.exporter import MonitorMetrics
 from monitoring.monitor import Monitor, MonitorConfig
 from monitoring.snapshot import LagRow, Snapshot
@@ -75,9 +75,7 @@ def scene(bootstrap: str, kafka_config: dict[str, str]) -> Iterator[Scene]:
     names = Names()
     catalog = names.load().catalog
     defs = bus_topics([e.id for e in catalog.entries], [a.id for a in catalog.agencies])
-    Admin(bootstrap, extra_config=kafka_config).ensure_topics(
-        [TopicSpec(d.name, d.partitions, 1, d.config) for d in defs]
-    )
+    Admin(bootstrap, extra_config=kafka_config).ensure_topics([TopicSpec.of(d) for d in defs])
     # Whole milliseconds: record timestamps carry no more.
     now = round(datetime.now(UTC).timestamp(), 3)
     yield Scene(bootstrap, kafka_config, names, catalog, now, [now])

@@ -29,9 +29,9 @@ import yaml
 from bus_scenario import Names, event, publish_events, resident_id
 from prometheus_client import CollectorRegistry, start_http_server
 
-from govbus.broker.local import free_port
-from govbus.kafka import Admin, Consumer, Producer, TopicPartition
+from kafkaclient import Admin, Consumer, Producer, TopicPartition
 from monitoring.metrics import ProcessorMetrics
+from operations.broker.local import free_port
 from schemas import encode
 from schemas.topics import TopicKind, topic_name
 from topology.processor import Processor, ProcessorConfig

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from base.errors import PolicyError
 from exchange.catalog import CatalogEntry
 from exchange.catalog_loader import load_catalog
 from exchange.onesource import (
@@ -22,7 +23,6 @@ from exchange.onesource import (
     decide,
     decide_event,
 )
-from govbus.errors import PolicyError
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "catalog-demo.yaml"
 CATALOG = load_catalog(DEMO).catalog

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import exchange.policy as policy_module
+from base.errors import PolicyError
 from exchange.catalog import (
     LEGAL_TZ,
     AgencyKind,
@@ -35,7 +36,6 @@ from exchange.masking import (
     parse_masking_rules,
 )
 from exchange.policy import OPEN_FEED, AcceptedChange, OpenFeed, Recipient, plan_fanout
-from govbus.errors import PolicyError
 
 ROOT = Path(__file__).resolve().parents[1]
 LOADED = load_catalog(ROOT / "examples" / "catalog-demo.yaml")

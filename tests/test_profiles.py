@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from base.errors import ProfileError
 from exchange.profiles import (
     OBLIGATION_NAMES,
     PACKAGED_PROFILES_DIR,
@@ -22,7 +23,6 @@ from exchange.profiles import (
     profile_to_dict,
     profiles_dir_from_env,
 )
-from govbus.errors import ProfileError
 
 PROFILES = load_profiles()
 

@@ -28,11 +28,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from base.errors import DeliveryError, PolicyError, PublishError
 from exchange.catalog import Catalog
 from exchange.catalog_loader import load_catalog
 from exchange.ingest_checks import ProposedChange, Refusal, RefusalReason, admit
-from govbus.errors import DeliveryError, PolicyError, PublishError
-from govbus.kafka import Admin, Consumer, Producer, TopicSpec
+from kafkaclient import Admin, Consumer, Producer, TopicSpec
 from producers import AgencyPublisher, Draft, PublishStatus, Receipt
 from producers.journal import ACKS_FILE, Ack, Journal
 from producers.rows import InputFormat, read_rows
@@ -193,9 +193,7 @@ def ensure_topics(bootstrap: str, world: World, *, config: Mapping[str, str]) ->
     ``kafka_config`` fixture: the administrator's)."""
     defs = [topic_def(TopicKind.INGEST, world.person), topic_def(TopicKind.INGEST, world.company)]
     defs += [topic_def(TopicKind.RECEIPTS, a) for a in (world.psb, world.mca, world.amr)]
-    Admin(bootstrap, extra_config=config).ensure_topics(
-        [TopicSpec(d.name, d.partitions, 1, d.config) for d in defs]
-    )
+    Admin(bootstrap, extra_config=config).ensure_topics([TopicSpec.of(d) for d in defs])
 
 
 @pytest.fixture

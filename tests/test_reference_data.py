@@ -21,18 +21,17 @@ from confluent_kafka.admin import ConfigResource
 from hypothesis import given
 from hypothesis import strategies as st
 
+from base.errors import CatalogError, GrantError, KafkaError, SchemaError
 from consumers.reference import ReferenceView
 from exchange.catalog import LEGAL_TZ, Agency, AgencyKind, ShareType
 from exchange.catalog_loader import check_catalog_data, check_catalog_text, load_catalog
 from exchange.grants import Grant, entitlement
-from govbus.errors import CatalogError, GrantError, KafkaError, SchemaError
-from govbus.kafka import Admin, Producer
-from producers.reference import encode, state_topics
-from producers.reference_service import ReferenceService
+from kafkaclient import Admin, Producer
+from schemas.state import agency_document, encode, entry_document, grant_document, state_topics
 from storage import migrate
-from storage.documents import agency_document, entry_document, grant_document
 from storage.engine import make_engine
 from storage.reference import ReferenceStore
+from topology.reference_service import ReferenceService
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "catalog-demo.yaml"
 REFRESH_S = 30.0

@@ -27,7 +27,7 @@ from test_schemas import (
     strategy_for,
 )
 
-from govbus.errors import SchemaError
+from base.errors import SchemaError
 from schemas import SchemaRegistry, decode, default_registry, encode
 
 RELEASES = sorted(released_files())

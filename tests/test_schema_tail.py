@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_schemas import SAMPLES
 
-from govbus.errors import EncodingError, SchemaError
+from base.errors import EncodingError, SchemaError
 from schemas import decode, default_registry, encode
 from schemas.tail import set_tail
 

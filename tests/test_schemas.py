@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import schemas
 import schemas.codec
-from govbus.errors import EncodingError, SchemaError, UnknownSchemaError
+from base.errors import EncodingError, SchemaError, UnknownSchemaError
 from schemas import SchemaRegistry, decode, default_registry, encode
 
 AVRO_DIR = Path(schemas.__file__).parent / "avro"

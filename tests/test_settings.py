@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from govbus.errors import ConfigError
-from govbus.settings import KAFKA_VERSION, Settings
+from base.errors import ConfigError
+from base.settings import KAFKA_VERSION, Settings
 
 
 def test_defaults_without_environment(tmp_path: Path) -> None:

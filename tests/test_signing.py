@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from govbus import signing
-from govbus.errors import SignatureError
-from schemas.audit import Head, heads_document
+from base.errors import SignatureError
+from schemas.audit import Head, heads_document, signing
 
 HEADS = {"govbus.ingest.a/0": Head(7, "ab" * 32), "govbus.ingest.a/1": Head(3, "cd" * 32)}
 

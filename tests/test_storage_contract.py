@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
+from base.errors import StorageError
 from exchange.catalog import Agency, AgencyKind
 from exchange.catalog_loader import load_catalog
 from exchange.grants import Grant
-from govbus.errors import StorageError
 from storage import migrate
 from storage.engine import make_engine
 from storage.reference import ReferenceStore

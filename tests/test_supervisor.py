@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from bus_scenario import Names, event, publish_events, read_topic, resident_id
 
-from govbus.kafka import Admin
+from kafkaclient import Admin
 from schemas.topics import TopicKind, topic_name
 from topology.run import RestartPolicy, supervise
 

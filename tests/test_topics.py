@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from base.errors import SchemaError
 from govbus.cli.main import app
-from govbus.errors import SchemaError
-from govbus.kafka import Admin
+from kafkaclient import Admin
 from schemas.topics import POLICIES, TopicKind, bus_topics, topic_name
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "catalog-demo.yaml"

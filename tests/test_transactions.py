@@ -13,7 +13,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from govbus.kafka import Admin, Consumer, Producer, TopicSpec
+from kafkaclient import Admin, Consumer, Producer, TopicSpec
 
 #: librdkafka setting -> aiokafka keyword argument, for the administrator's SASL PLAIN login.
 _AIOKAFKA_ARGS = {

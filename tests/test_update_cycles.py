@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from base.errors import DeadlineError
 from exchange.catalog import UpdateCycle
 from exchange.update_cycles import assess_window, assessable, freshness, missed_deadlines
-from govbus.errors import DeadlineError
 
 T0 = datetime(2025, 3, 3, tzinfo=UTC)
 DAILY = UpdateCycle.parse("daily")

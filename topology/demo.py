@@ -30,26 +30,26 @@ from typing import Any
 
 from stdnum.iso7064 import mod_11_2
 
+from base.errors import GovbusError
+from base.settings import Settings
 from consumers.reader import read_labelled, read_to_end
 from consumers.reference import ReferenceView
 from exchange.catalog_loader import check_catalog_file
 from exchange.coordination import Resolution
-from govbus.broker.local import LocalBroker
-from govbus.connection import connected
-from govbus.errors import GovbusError
-from govbus.kafka import Producer
-from govbus.settings import Settings
-from producers.coordination import CoordinationDesk
+from kafkaclient import Producer
+from operations.broker.local import LocalBroker
 from producers.model import Draft
 from producers.publisher import AgencyPublisher
-from producers.reference_service import ReferenceService
 from schemas import decode, encode
 from schemas.audit import of_entries, verify
 from schemas.topics import TopicKind, topic_name
 from storage import migrate
 from storage.engine import make_engine
 from storage.reference import ReferenceStore
+from topology.connection import connected
+from topology.coordination import CoordinationDesk
 from topology.processor import Processor, ProcessorConfig
+from topology.reference_service import ReferenceService
 
 DEMO_CATALOG = Path(__file__).resolve().parents[1] / "examples" / "catalog-demo.yaml"
 PSB, AMR, MCA, HC, BDB = "city-psb", "city-amr", "city-mca", "city-hc", "city-bdb"

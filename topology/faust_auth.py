@@ -1,7 +1,7 @@
 """librdkafka client settings -> faust-streaming (aiokafka) broker credentials.
 
 govbus keeps every client's connection as librdkafka settings (``Settings.kafka``, a
-credentials file, :func:`govbus.connection.connected`); faust connects with aiokafka,
+credentials file, :func:`topology.connection.connected`); faust connects with aiokafka,
 which takes a :class:`faust.SASLCredentials` (or :class:`faust.SSLCredentials`) instead.
 :func:`broker_credentials` converts:
 
@@ -16,12 +16,12 @@ SASL_SSL           the same with the ``ssl.*`` context (``ssl.ca.location``/``ss
 =================  =====================================================================
 
 Anything aiokafka cannot be given this way (GSSAPI, OAUTHBEARER, PKCS#12 keystores, PEM
-strings of client keys) is refused with a :class:`govbus.errors.ConfigError` that names
+strings of client keys) is refused with a :class:`base.errors.ConfigError` that names
 the setting, never its value. No I/O at import.
 
 :func:`worker_connection` is what a faust or quix entry point (a subprocess) uses to find
 its broker and settings: ``--bootstrap`` (else the configured or local broker) and the
-librdkafka settings of :meth:`govbus.settings.Settings.load`, so secrets come from the
+librdkafka settings of :meth:`base.settings.Settings.load`, so secrets come from the
 environment (``GOVBUS_CREDENTIALS_FILE``), never from a command line.
 """
 
@@ -34,9 +34,9 @@ from pathlib import Path
 import faust
 from faust.types.auth import CredentialsT
 
-from govbus.connection import connected
-from govbus.errors import ConfigError
-from govbus.settings import Settings
+from base.errors import ConfigError
+from base.settings import Settings
+from topology.connection import connected
 
 PLAINTEXT = "PLAINTEXT"
 SSL = "SSL"
@@ -137,7 +137,7 @@ def worker_connection(bootstrap: str = "") -> tuple[str, dict[str, str]]:
 
     The settings are :meth:`Settings.load`'s ``kafka`` (``GOVBUS_CREDENTIALS_FILE``, TOML,
     ``GOVBUS_KAFKA__*``). With nothing configured, the running local broker's administrator
-    (:func:`govbus.connection.connected`) is used, but only when ``bootstrap`` is empty or
+    (:func:`topology.connection.connected`) is used, but only when ``bootstrap`` is empty or
     is that broker's address: its password never goes to another broker.
     """
     resolved = connected(Settings.load(), bootstrap)

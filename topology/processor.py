@@ -41,12 +41,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from base.errors import GovbusError, SchemaError, TransactionError
 from exchange.catalog import Catalog
 from exchange.gate import GateResult, IncomingEvent, decide
 from exchange.grants import Grant, is_active
 from exchange.policy import OpenFeed
-from govbus.errors import GovbusError, SchemaError, TransactionError
-from govbus.kafka import Admin, Consumer, Message, Producer, TopicPartition, TopicSpec, coordinates
+from kafkaclient import Admin, Consumer, Message, Producer, TopicPartition, TopicSpec, coordinates
 from monitoring.metrics import ProcessorMetrics
 from schemas import SchemaRegistry, default_registry
 from schemas.audit import check_schema, seal
@@ -189,7 +189,7 @@ class Processor:
     def _ensure_topics(self, catalog: Catalog) -> None:
         entries = [e.id for e in catalog.entries]
         defs = bus_topics(entries, [a.id for a in catalog.agencies])
-        specs = [TopicSpec(d.name, d.partitions, 1, d.config) for d in defs]
+        specs = [TopicSpec.of(d) for d in defs]
         self._admin.ensure_topics(specs)
         # A changelog partition per ingest partition: the same count, grown if need be.
         existing = self._admin.topics()

@@ -23,12 +23,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from base.credentials import read_client_config
+from base.settings import Settings
 from consumers.reference import ReferenceView
 from exchange.catalog_loader import load_catalog
-from govbus.connection import connected
-from govbus.credentials import read_client_config
-from govbus.settings import Settings
 from monitoring.metrics import ProcessorMetrics
+from topology.connection import connected
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import ReferenceSource, StaticReference
 
@@ -104,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
         "--credentials-file",
         type=Path,
         default=None,
-        help="client config of the processor principal (govbus.credentials); its bootstrap "
+        help="client config of the processor principal (base.credentials); its bootstrap "
         "replaces --bootstrap",
     )
     return p

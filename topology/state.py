@@ -25,10 +25,10 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
+from base.errors import GovbusError, KafkaTimeoutError
 from exchange.onesource import AuthoritativeRecord
-from govbus.errors import GovbusError, KafkaTimeoutError
-from govbus.kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from govbus.kafka.convert import convert
+from kafkaclient import OFFSET_BEGINNING, Consumer, TopicPartition
+from kafkaclient.convert import convert
 from schemas.topics import TopicKind, topic_name
 
 #: Restoring a partition of ~10^6 subjects reads ~100 MB; allow minutes, not forever.

@@ -17,15 +17,15 @@ from typing import Any
 
 import typer
 
-from govbus.access import AccessControl, AgencyListener, check_agency_id
-from govbus.broker.local import LocalBroker
+from base.credentials import write_credentials
+from base.errors import AccessError
+from base.settings import Settings
 from govbus.cli.output import console, emit_json, fail
-from govbus.connection import connected
-from govbus.credentials import write_credentials
-from govbus.errors import AccessError
-from govbus.settings import Settings
-from producers.reference_service import ReferenceService
+from operations.access import AccessControl, AgencyListener, check_agency_id
+from operations.broker.local import LocalBroker
 from schemas.topics import TopicKind, topic_name
+from topology.connection import connected
+from topology.reference_service import ReferenceService
 
 CREDENTIALS_OPT = typer.Option(
     None,

@@ -4,7 +4,7 @@ Reads ``govbus.audit`` to its end (read committed) and follows every chain. Exit
 when nothing is wrong, 1 when a record is changed, missing, duplicated or re-sealed (or a
 chain ends before a head recorded earlier: ``--expect`` a previous ``--json`` report).
 ``--sign KEY`` signs the report's heads (a checkpoint); ``--trust PUBLIC`` accepts an
-``--expect`` report's heads only when that signature verifies (:mod:`govbus.signing`).
+``--expect`` report's heads only when that signature verifies (:mod:`schemas.audit.signing`).
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from base.errors import GovbusError, SignatureError
+from base.settings import Settings
 from consumers.reader import read_labelled
-from govbus import signing
 from govbus.cli.broker_cmd import bootstrap_for
 from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, fail
-from govbus.connection import connected
-from govbus.errors import GovbusError, SignatureError
-from govbus.settings import Settings
-from schemas.audit import Head, heads_document, of_entries, verify
+from schemas.audit import Head, heads_document, of_entries, signing, verify
 from schemas.topics import TopicKind, topic_name
+from topology.connection import connected
 
 
 def _expected(path: Path | None, trust: Path | None, as_json: bool) -> dict[str, Head] | None:

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import typer
 
-from govbus.broker.deploy import (
+from base.errors import BrokerError, ConfigError
+from base.settings import Settings
+from govbus.cli.output import console, emit_json, fail
+from operations.broker.deploy import (
     ADMIN_PASSWORD_ENV,
     CONTROLLER_PASSWORD_ENV,
     IMAGE_CONFIG_DIR,
@@ -15,12 +18,9 @@ from govbus.broker.deploy import (
     Ports,
     configure,
 )
-from govbus.broker.local import BrokerStatus
-from govbus.broker.provision import resolve
-from govbus.cli.output import console, emit_json, fail
-from govbus.connection import connected, local_broker
-from govbus.errors import BrokerError, ConfigError
-from govbus.settings import Settings
+from operations.broker.local import BrokerStatus, LocalBroker
+from operations.broker.provision import resolve
+from topology.connection import connected
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 
@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
         """Resolve Kafka's jars, format storage and start the broker; wait until it answers."""
         settings = Settings.load()
         try:
-            status = local_broker(settings).start(port=port)
+            status = LocalBroker.of(settings).start(port=port)
         except BrokerError as exc:
             fail(str(exc), as_json=as_json, kind=type(exc).__name__)
         _show(status, as_json, "running")
@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
     def provision(as_json: bool = JSON_OPT) -> None:
         """Resolve Kafka's jars from Maven Central into the cache, without starting."""
         settings = Settings.load()
-        b = local_broker(settings)
+        b = LocalBroker.of(settings)
         try:
             runtime = resolve(b.home, b.version, maven_settings=b.maven_settings)
         except BrokerError as exc:
@@ -86,12 +86,12 @@ def register(app: typer.Typer) -> None:
     @broker.command("stop")
     def stop(as_json: bool = JSON_OPT) -> None:
         """Stop the broker gracefully (SIGTERM, wait, then SIGKILL)."""
-        _show(local_broker(Settings.load()).stop(), as_json, "stopped")
+        _show(LocalBroker.of(Settings.load()).stop(), as_json, "stopped")
 
     @broker.command("status")
     def status(as_json: bool = JSON_OPT) -> None:
         """Say whether the broker runs, with its address, pid and Kafka version."""
-        _show(local_broker(Settings.load()).status(), as_json, "running")
+        _show(LocalBroker.of(Settings.load()).status(), as_json, "running")
 
     @broker.command("configure")
     def configure_cmd(

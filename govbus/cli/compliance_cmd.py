@@ -10,12 +10,11 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from base.errors import GovbusError
+from base.settings import Settings
 from exchange.catalog import LEGAL_TZ
 from govbus.cli.monitor_cmd import catalog_source, resolve_bootstrap
 from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
-from govbus.connection import connected
-from govbus.errors import GovbusError
-from govbus.settings import Settings
 from monitoring.compliance import (
     ARTICLES,
     CSV_COLUMNS,
@@ -26,6 +25,7 @@ from monitoring.compliance import (
     report_to_dict,
 )
 from monitoring.compliance_read import read_facts
+from topology.connection import connected
 
 
 def _day(text: str, option: str, as_json: bool) -> date | None:

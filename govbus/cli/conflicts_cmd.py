@@ -12,6 +12,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from base.errors import CoordinationError, GovbusError
+from base.settings import Settings
 from exchange.coordination import (
     OPEN,
     Resolution,
@@ -21,11 +23,9 @@ from exchange.coordination import (
 )
 from govbus.cli.broker_cmd import bootstrap_for
 from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
-from govbus.connection import connected
-from govbus.errors import CoordinationError, GovbusError
-from govbus.settings import Settings
-from producers.coordination import CoordinationDesk
 from schemas.topics import TopicKind, topic_name
+from topology.connection import connected
+from topology.coordination import CoordinationDesk
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON for scripts.")
 #: The spelling of each resolution on the command line.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from base.errors import StorageError
+from base.settings import Settings
 from govbus.cli.output import console, emit_json, fail
-from govbus.errors import StorageError
-from govbus.settings import Settings
 from storage import migrate
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")

@@ -8,9 +8,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from base.errors import GovbusError
+from base.settings import Settings
 from govbus.cli.output import console, emit_json, fail
-from govbus.errors import GovbusError
-from govbus.settings import Settings
 from topology.demo import DEMO_CATALOG, run_demo
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from base.errors import CalendarError, DeadlineError, ProfileError
 from exchange.deadlines import Deadline, PeriodDue, ServiceLevel, compute_deadline
 from exchange.identity import IdentityKind, check
 from exchange.profiles import (
@@ -25,7 +26,6 @@ from exchange.profiles import (
 )
 from exchange.workdays import HOLIDAYS_DIR_ENV, holiday_dirs_from_env, load_work_calendar
 from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, fail
-from govbus.errors import CalendarError, DeadlineError, ProfileError
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 PROFILES_DIR_OPT = typer.Option(

@@ -10,7 +10,6 @@ import typer
 
 from govbus.cli import (
     audit_cmd,
-    bench_cmd,
     broker_cmd,
     catalog_cmd,
     compliance_cmd,
@@ -48,7 +47,6 @@ for _module in (
     audit_cmd,
     monitor_cmd,
     compliance_cmd,
-    bench_cmd,
 ):
     _module.register(app)
 

@@ -17,18 +17,18 @@ import typer
 from prometheus_client import CollectorRegistry, start_http_server
 from rich.table import Table
 
+from base.errors import GovbusError
+from base.settings import Settings
 from consumers.reference import ReferenceView
 from exchange.catalog import Catalog
 from exchange.catalog_loader import load_catalog
 from govbus.cli.broker_cmd import bootstrap_for
 from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
-from govbus.connection import connected
-from govbus.errors import GovbusError
-from govbus.settings import Settings
 from monitoring.burrow import MIN_SAMPLES, WINDOW_SIZE
 from monitoring.exporter import MonitorMetrics
 from monitoring.monitor import INTERVAL_S, Monitor, MonitorConfig
 from monitoring.snapshot import Snapshot
+from topology.connection import connected
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON for scripts.")
 #: The port govbus monitor listens on unless told otherwise.

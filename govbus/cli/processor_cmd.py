@@ -11,12 +11,12 @@ from pathlib import Path
 
 import typer
 
-from govbus.access import PROCESSOR_USER, principal
+from base.errors import GovbusError
+from base.settings import Settings
 from govbus.cli.access_cmd import access_control, agency_listener
 from govbus.cli.broker_cmd import bootstrap_for
 from govbus.cli.output import console, emit_json, fail
-from govbus.errors import GovbusError
-from govbus.settings import Settings
+from operations.access import PROCESSOR_USER, principal
 
 
 def register(app: typer.Typer) -> None:

@@ -10,15 +10,15 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from base.errors import GovbusError, KafkaTimeoutError
+from base.settings import Settings
 from exchange.catalog_loader import load_catalog
 from govbus.cli.output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, console, emit_json, fail
-from govbus.connection import connected
-from govbus.errors import GovbusError, KafkaTimeoutError
-from govbus.settings import Settings
 from producers import AgencyPublisher, PublishResult, PublishStatus
 from producers.rows import InputFileError, Row, format_of, read_rows
 from schemas import default_registry
 from schemas.topics import TopicKind, topic_name
+from topology.connection import connected
 
 DEFAULT_CATALOG = Path("examples/catalog-demo.yaml")
 #: How long --wait-receipts waits for the bus's decisions by default.

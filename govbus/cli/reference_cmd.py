@@ -5,9 +5,9 @@ that the processors read (G 11, G 14, G 15, GM 13, S 22, S 25).
 Every command migrates the configured database first (``settings.effective_database_url``).
 The broker is ``--bootstrap``, else the settings' (``GOVBUS_BOOTSTRAP``) or the local
 broker's; the state-topic namespace is ``--namespace`` or ``GOVBUS_STATE_NAMESPACE``. The
-work itself is :class:`producers.reference_service.ReferenceService`.
+work itself is :class:`topology.reference_service.ReferenceService`.
 
-Broker access (issue 7, :mod:`govbus.access`): ``agency add`` also issues the agency's
+Broker access (issue 7, :mod:`operations.access`): ``agency add`` also issues the agency's
 SCRAM credentials and ACLs (``--no-credentials`` registers only), ``agency revoke`` removes
 them, ``catalog import`` re-applies the ACLs of agencies that have credentials (what they
 are the source of may have changed); ``agency rotate-password|show`` are in
@@ -24,21 +24,21 @@ from typing import Any
 
 import typer
 
+from base.errors import DomainError, GovbusError
+from base.settings import Settings
 from exchange.catalog import LEGAL_TZ, AgencyKind, start_of_day
 from exchange.catalog_loader import check_catalog_file
 from exchange.grants import Grant, is_active
-from govbus.access import RESERVED_PREFIX
 from govbus.cli import access_cmd
 from govbus.cli.catalog_cmd import report as validation_report
 from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, err_console, fail
-from govbus.connection import connected
-from govbus.errors import DomainError, GovbusError
-from govbus.settings import Settings
-from producers.reference_service import ReferenceService
+from operations.access import RESERVED_PREFIX
+from schemas.state import grant_document
 from storage import migrate
-from storage.documents import grant_document
 from storage.engine import make_engine
 from storage.reference import AgencyRow, ReferenceStore
+from topology.connection import connected
+from topology.reference_service import ReferenceService
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 BOOTSTRAP_OPT = typer.Option("", "--bootstrap", help="Kafka bootstrap (default: settings).")

@@ -10,14 +10,15 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from base.errors import GovbusError
+from base.settings import Settings
 from consumers.reader import read_to_end
 from govbus.cli.broker_cmd import bootstrap_for
 from govbus.cli.output import console, emit_json, fail
-from govbus.connection import connected, local_broker
-from govbus.errors import GovbusError
-from govbus.settings import Settings
+from operations.broker.local import LocalBroker
 from schemas import decode
 from schemas.topics import TopicKind, topic_name
+from topology.connection import connected
 from topology.run import supervise, worker_main
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON for scripts.")
@@ -71,7 +72,7 @@ def register(app: typer.Typer) -> None:
             argv += ["--namespace", namespace]
         # On the local broker the processors run as their own principal (least privilege),
         # through the authenticated listener, unless an address or credentials were given.
-        status = None if (bootstrap or settings.bootstrap) else local_broker(settings).status()
+        status = None if (bootstrap or settings.bootstrap) else LocalBroker.of(settings).status()
         if status is not None and status.processor_credentials:
             argv += ["--credentials-file", status.processor_credentials]
         if workers == 1:

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import typer
 
+from base.errors import GovbusError
+from base.settings import Settings
 from exchange.catalog import LifecycleState
 from exchange.catalog_loader import load_catalog
 from govbus.cli.output import console, emit_json, fail
-from govbus.connection import connected
-from govbus.errors import GovbusError
-from govbus.kafka import Admin, TopicSpec
-from govbus.settings import Settings
+from kafkaclient import Admin, TopicSpec
 from schemas.topics import bus_topics
+from topology.connection import connected
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 
@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
             ]
             defs = bus_topics(published, [a.id for a in loaded.agencies])
             created = Admin(address, extra_config=settings.kafka).ensure_topics(
-                [TopicSpec(d.name, d.partitions, 1, d.config) for d in defs]
+                [TopicSpec.of(d) for d in defs]
             )
         except GovbusError as exc:
             fail(str(exc), as_json=as_json, kind=type(exc).__name__)

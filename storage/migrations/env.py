@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from govbus.errors import StorageError
+from base.errors import StorageError
 from storage.engine import make_engine
 from storage.tables import metadata
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from base.errors import CatalogError, GrantError
 from exchange.catalog import LEGAL_TZ, AgencyKind, CatalogEntry, LifecycleState, ShareType
 from exchange.catalog_loader import CheckResult
 from exchange.grants import Grant, check_grant
-from govbus.errors import CatalogError, GrantError
-from govbus.kafka import Admin, TopicSpec
+from kafkaclient import Admin, TopicSpec
 from producers.reference import ReferenceWriter
 from schemas.topics import bus_topics
 from storage.reference import AgencyRow, ReferenceStore
@@ -31,6 +31,16 @@ UNCONDITIONAL_ARTICLE = "G 15 ¶1; S 25 ¶1"
 NOT_SHARED_ARTICLE = "GM 9; S 22"
 #: Stopping a published resource needs a filed withdrawal (cited when revoking a provider).
 WITHDRAWAL_ARTICLE = "S 27 ¶2; GM 22"
+
+
+@dataclass(frozen=True)
+class PublishCounts:
+    """How many records of each kind one publish queued (tombstones counted apart)."""
+
+    agencies: int = 0
+    agency_tombstones: int = 0
+    entries: int = 0
+    grants: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,7 @@ class ReferenceService:
     def _bus_topics(self, entries: Sequence[str], agencies: Sequence[str]) -> tuple[str, ...]:
         defs = bus_topics(entries, agencies)
         created = Admin(self.bootstrap, extra_config=self.extra_config).ensure_topics(
-            [TopicSpec(d.name, d.partitions, 1, d.config) for d in defs]
+            [TopicSpec.of(d) for d in defs]
         )
         return tuple(sorted(created))
 
@@ -97,7 +107,7 @@ class ReferenceService:
         created = self._bus_topics(published, [a.id for a in catalog.agencies])
         with self._writer() as writer:
             created += tuple(writer.ensure_topics())
-            writer.publish_store(self.store)
+            publish_store(writer, self.store)
         return ImportReport(
             entries=len(catalog.entries),
             agencies=len(catalog.agencies),
@@ -269,4 +279,23 @@ class ReferenceService:
         """Republish the whole store (repairs state topics after a failed publish)."""
         with self._writer() as writer:
             writer.ensure_topics()
-            writer.publish_store(self.store)
+            publish_store(writer, self.store)
+
+
+def publish_store(writer: ReferenceWriter, store: ReferenceStore) -> PublishCounts:
+    """Publish the store's current content (revoked agencies as tombstones) and flush."""
+    rows = store.list_agencies(include_revoked=True)
+    live = [r for r in rows if r.revoked_at is None]
+    for row in live:
+        writer.put_agency(row.agency())
+    for row in rows:
+        if row.revoked_at is not None:
+            writer.remove_agency(row.id)
+    entries = store.list_entries()
+    for entry in entries:
+        writer.put_entry(entry.id, entry.document)
+    grants = store.list_grants()
+    for grant in grants:
+        writer.put_grant(grant.grant())
+    writer.flush()
+    return PublishCounts(len(live), len(rows) - len(live), len(entries), len(grants))

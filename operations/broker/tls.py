@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from govbus.errors import BrokerStartError
+from base.errors import BrokerStartError
 
 #: A local CA outlives many broker certificates; both are re-made when expired.
 CA_VALID_DAYS = 3650

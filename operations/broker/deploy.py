@@ -2,7 +2,7 @@
 
 The compose broker runs ``kafka-server-start.sh`` on the file this module writes (into the
 volume the ``apache/kafka`` image knows as ``/mnt/shared/config``), configured by the same
-:func:`govbus.broker.config.server_properties` as the local broker. Not the image's
+:func:`operations.broker.config.server_properties` as the local broker. Not the image's
 ``KAFKA_*`` environment translation: its rules changed between releases (one renderer kept
 only ``NAME=VALUE`` pairs with a single ``=``, silently dropping every JAAS login; one
 default step exported PLAINTEXT listeners for variables left unset).
@@ -26,15 +26,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from govbus.broker.config import (
+from base.credentials import write_private
+from operations.broker.config import (
     BrokerLayout,
     Listener,
     check_static_password,
     render,
     server_properties,
 )
-from govbus.broker.tls import ensure_tls, subject_names
-from govbus.credentials import write_private
+from operations.broker.tls import ensure_tls, subject_names
 
 #: Where the ``apache/kafka`` image reads a configuration file, and keeps its log dirs.
 IMAGE_CONFIG_DIR = "/mnt/shared/config"

@@ -30,7 +30,7 @@ consumer; offsets committed with ``send_offsets_to_transaction``):
    sends them through its buffer), then ``app.consumer.commit()``:
    ``send_offsets_to_transaction`` + ``commit_transaction`` per partition.
 
-Run a worker: ``python -m topology.faust_gate [--bootstrap HOST:PORT] --app-id ID
+Run a worker: ``python -m bench.faust_gate [--bootstrap HOST:PORT] --app-id ID
 --catalog FILE [--sink-mode faust|source-txn] worker -l warn --without-web``. It connects
 with the librdkafka settings of ``Settings.load()`` (``GOVBUS_CREDENTIALS_FILE``, or the
 running local broker's administrator), converted for faust by :mod:`topology.faust_auth`;
@@ -51,13 +51,13 @@ from typing import Any
 
 import faust
 
+from base.errors import ConfigError, SchemaError
 from exchange.catalog import Catalog
 from exchange.catalog_loader import load_catalog
 from exchange.gate import GateResult, IncomingEvent, decide
 from exchange.grants import Grant, is_active
 from exchange.policy import OpenFeed
-from govbus.errors import ConfigError, SchemaError
-from govbus.kafka import Admin, TopicSpec
+from kafkaclient import Admin, TopicSpec
 from schemas import decode, encode
 from schemas.topics import TopicKind, bus_topics, topic_name
 from topology import records
@@ -86,9 +86,7 @@ def ensure_bus_topics(
     """Create the bus topics of ``catalog`` (the broker never auto-creates topics);
     ``kafka_config``: the librdkafka client settings (credentials) of an administrator."""
     defs = bus_topics([e.id for e in catalog.entries], [a.id for a in catalog.agencies])
-    Admin(bootstrap, extra_config=kafka_config).ensure_topics(
-        [TopicSpec(d.name, d.partitions, 1, d.config) for d in defs]
-    )
+    Admin(bootstrap, extra_config=kafka_config).ensure_topics([TopicSpec.of(d) for d in defs])
 
 
 @dataclass

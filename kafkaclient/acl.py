@@ -32,9 +32,9 @@ from confluent_kafka.admin._scram import (
     UserScramCredentialUpsertion,
 )
 
-from govbus.errors import KafkaError, KafkaTimeoutError
-from govbus.kafka.admin import ADMIN_TIMEOUT_S, Admin
-from govbus.kafka.convert import convert
+from base.errors import KafkaError, KafkaTimeoutError
+from kafkaclient.admin import ADMIN_TIMEOUT_S, Admin
+from kafkaclient.convert import convert
 
 #: Changes are committed by the controller and applied by the broker a moment later; the
 #: operations below return only once the broker reports the new state (or this passes).

@@ -1,7 +1,7 @@
 """Credentials files: one principal's librdkafka client settings, JSON, mode 0600.
 
 Written by ``govbus agency add|rotate-password --credentials-file`` and by ``govbus broker
-start`` (the processor principal); read by :meth:`govbus.settings.Settings.load`
+start`` (the processor principal); read by :meth:`base.settings.Settings.load`
 (``GOVBUS_CREDENTIALS_FILE``) and by the Kafka wrappers (``credentials_file=``).
 
 Layout: ``{"principal": "...", "client_config": {"bootstrap.servers": ..., ...}}``; a
@@ -19,7 +19,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from govbus.errors import AccessError
+from base.errors import AccessError
 
 FILE_MODE = 0o600
 #: 32 random bytes (256 bits) from the OS CSPRNG, URL-safe base64: 43 characters.

@@ -10,10 +10,14 @@ their offset), absent optional fields are left out, sets are sorted lists.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from exchange.catalog import Agency, CatalogEntry, DataItem
 from exchange.grants import Grant
+from schemas.topics import TopicDef, TopicKind, topic_def
 
 
 def agency_document(agency: Agency) -> dict[str, Any]:
@@ -86,3 +90,38 @@ def grant_document(grant: Grant) -> dict[str, Any]:
         "valid_until": None if grant.valid_until is None else grant.valid_until.isoformat(),
         "revoked_at": None if grant.revoked_at is None else grant.revoked_at.isoformat(),
     }
+
+
+#: The names of the three state topics (the part after ``govbus.state.[<namespace>.]``).
+AGENCIES = "agencies"
+CATALOG = "catalog"
+GRANTS = "grants"
+
+
+@dataclass(frozen=True)
+class StateTopics:
+    """The three state topics of one namespace, with their creation specs."""
+
+    agencies: str
+    catalog: str
+    grants: str
+    defs: tuple[TopicDef, ...]
+
+    @property
+    def names(self) -> tuple[str, str, str]:
+        return (self.agencies, self.catalog, self.grants)
+
+
+def state_topics(namespace: str | None = None) -> StateTopics:
+    """The state topics, ``govbus.state.<name>`` or ``govbus.state.<namespace>.<name>``.
+
+    Raises :class:`base.errors.SchemaError` for a namespace Kafka cannot name.
+    """
+    prefix = f"{namespace}." if namespace else ""
+    defs = [topic_def(TopicKind.STATE, prefix + name) for name in (AGENCIES, CATALOG, GRANTS)]
+    return StateTopics(defs[0].name, defs[1].name, defs[2].name, tuple(defs))
+
+
+def encode(document: Mapping[str, Any]) -> bytes:
+    """A state value: compact UTF-8 JSON with sorted keys (equal documents, equal bytes)."""
+    return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()

@@ -23,7 +23,7 @@ Environment variables ``GOVBUS_KAFKA__<KEY>`` set ``[kafka]`` entries, the key l
 with ``_`` read as ``.`` (``GOVBUS_KAFKA__SASL_PASSWORD`` -> ``sasl.password``), for
 containers that take secrets from their environment.
 
-``credentials_file`` (``GOVBUS_CREDENTIALS_FILE``; mode 0600, see :mod:`govbus.credentials`)
+``credentials_file`` (``GOVBUS_CREDENTIALS_FILE``; mode 0600, see :mod:`base.credentials`)
 holds one principal's client settings: they are merged over the ``[kafka]`` table, and its
 ``bootstrap.servers`` becomes ``bootstrap`` unless that is set. ``agency_bootstrap`` and
 ``ca_location`` tell ``govbus agency add`` what to hand out when the broker is not the local one;
@@ -40,8 +40,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from govbus.credentials import read_client_config
-from govbus.errors import ConfigError
+from base.credentials import read_client_config
+from base.errors import ConfigError
 
 #: The Apache Kafka release the project provisions and tests against (see docs/kafka.md).
 KAFKA_VERSION = "4.1.1"

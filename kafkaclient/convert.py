@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import confluent_kafka
 
-from govbus import errors
+from base import errors
 
 
 def convert(

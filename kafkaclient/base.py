@@ -10,13 +10,13 @@ from typing import Any
 
 import confluent_kafka
 
-from govbus.credentials import read_client_config
-from govbus.kafka.convert import convert
+from base.credentials import read_client_config
+from kafkaclient.convert import convert
 
-log = logging.getLogger("govbus.kafka")
+log = logging.getLogger("kafkaclient")
 #: librdkafka's own log lines go through Python logging, not straight to stderr; a
 #: NullHandler keeps them quiet unless the application configures logging.
-rdkafka_log = logging.getLogger("govbus.kafka.librdkafka")
+rdkafka_log = logging.getLogger("kafkaclient.librdkafka")
 rdkafka_log.addHandler(logging.NullHandler())
 rdkafka_log.propagate = False
 
@@ -37,7 +37,7 @@ def merge_config(
 def with_credentials(
     extra: Mapping[str, Any] | None, credentials_file: Path | str | None
 ) -> dict[str, Any]:
-    """A credentials file's client settings (:mod:`govbus.credentials`) under ``extra``."""
+    """A credentials file's client settings (:mod:`base.credentials`) under ``extra``."""
     if credentials_file is None:
         return dict(extra or {})
     return {**read_client_config(Path(credentials_file)), **(extra or {})}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from govbus.errors import RepositoryError, ToolMissingError
+from base.errors import RepositoryError, ToolMissingError
 
 #: Maven resolves ~46 jars (~40 MB); on a slow mirror a cold resolution takes minutes.
 MAVEN_TIMEOUT_S = 900
@@ -57,7 +57,7 @@ def resolve(home: Path, version: str, *, maven_settings: Path | None = None) -> 
     mvn = require_tool("mvn")
     target.mkdir(parents=True, exist_ok=True)
     pom = target / "pom.xml"
-    pom.write_text(resources.files("govbus.broker").joinpath("pom.xml").read_text("utf-8"))
+    pom.write_text(resources.files("operations.broker").joinpath("pom.xml").read_text("utf-8"))
     if libs.exists():
         shutil.rmtree(libs)
     cmd = [

@@ -26,10 +26,10 @@ from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, TopicP
 # The defining module: the package re-exports it without declaring it.
 from confluent_kafka.admin._listoffsets import OffsetSpec
 
-from govbus.errors import KafkaError
-from govbus.kafka.admin import Admin
-from govbus.kafka.base import merge_config
-from govbus.kafka.convert import convert
+from base.errors import KafkaError
+from kafkaclient.admin import Admin
+from kafkaclient.base import merge_config
+from kafkaclient.convert import convert
 
 #: One admin round trip (list, describe, offsets) on a loaded broker.
 GROUPS_TIMEOUT_S = 15.0

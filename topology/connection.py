@@ -1,26 +1,17 @@
 """How a govbus process on this host reaches the broker: configured, or the local one.
 
 A configured ``bootstrap`` (``GOVBUS_BOOTSTRAP``, TOML, or a credentials file's) is used as
-configured. Otherwise, when the local broker (:mod:`govbus.broker.local`) runs, its loopback
-ADMIN listener is used with its administrator's credentials, read from the file the broker
-wrote (mode 0600): the local broker admits no unauthenticated client.
+configured. Otherwise, when the local broker runs, its loopback ADMIN listener is used with
+its administrator's credentials, read from the file the broker wrote (mode 0600): the local
+broker admits no unauthenticated client. Only the broker's files are read
+(:mod:`base.broker_files`); the provisioning code is never loaded here.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from govbus.broker.local import LocalBroker
-from govbus.settings import Settings
-
-
-def local_broker(settings: Settings) -> LocalBroker:
-    return LocalBroker(
-        settings.home,
-        settings.kafka_version,
-        settings.broker_heap,
-        maven_settings=Path(settings.maven_settings) if settings.maven_settings else None,
-    )
+from base.broker_files import BrokerFiles
+from base.credentials import read_client_config
+from base.settings import Settings
 
 
 def connected(settings: Settings, bootstrap: str = "") -> Settings:
@@ -32,9 +23,9 @@ def connected(settings: Settings, bootstrap: str = "") -> Settings:
     settings are unchanged (``bootstrap`` may stay '')."""
     if settings.bootstrap:
         return settings.with_overrides(bootstrap=bootstrap) if bootstrap else settings
-    broker = local_broker(settings)
-    if broker.status().running:
-        admin = broker.admin_config()
+    files = BrokerFiles(settings.home / "broker")
+    if files.live_pid() is not None:
+        admin = read_client_config(files.admin_credentials)
         local = admin.pop("bootstrap.servers", "")
         if not bootstrap or bootstrap == local:
             return settings.with_overrides(bootstrap=local, kafka={**admin, **settings.kafka})

@@ -11,11 +11,11 @@ Principals (all authenticate with SCRAM-SHA-512 on the SASL_SSL agency listener)
   changelogs (and add partitions to those), their own groups and transactional ids
   (``govbus-*``). Not the resolutions of conflicts (``govbus.conflicts.resolved``, GM 19).
 - ``User:govbus-admin`` -- administration, the one user of the loopback ADMIN listener (a
-  super user, :mod:`govbus.broker.local`); this class is used through its connection. It
+  super user, :mod:`operations.broker.local`); this class is used through its connection. It
   writes the resolutions of conflicts (``govbus conflicts resolve``).
 
 Agency ids starting with ``govbus`` are reserved, so no agency can take the processors'
-user name, groups or transactional ids. Passwords come from :func:`govbus.credentials.new_password`
+user name, groups or transactional ids. Passwords come from :func:`base.credentials.new_password`
 and are returned to the caller once; nothing here logs them.
 """
 
@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from govbus.credentials import new_password, read_client_config, write_credentials
-from govbus.errors import AccessError
-from govbus.kafka.acl import AccessAdmin, AclRule, ReportedAcl
-from govbus.kafka.admin import Admin
+from base.credentials import new_password, read_client_config, write_credentials
+from base.errors import AccessError
+from kafkaclient.acl import AccessAdmin, AclRule, ReportedAcl
+from kafkaclient.admin import Admin
 from schemas.topics import TopicKind, topic_name
 
 PROCESSOR_USER = "govbus-processor"

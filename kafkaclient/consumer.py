@@ -9,9 +9,9 @@ from typing import Any
 
 import confluent_kafka
 
-from govbus.errors import KafkaError
-from govbus.kafka.base import ClientBase, merge_config, with_credentials
-from govbus.kafka.convert import convert
+from base.errors import KafkaError
+from kafkaclient.base import ClientBase, merge_config, with_credentials
+from kafkaclient.convert import convert
 
 #: Default wait for one batch; short enough for a responsive shutdown.
 CONSUME_TIMEOUT_S = 1.0

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from base.errors import DeliveryError
 from consumers.reader import read_to_end
 from exchange.coordination import Resolution, distinct, resolve
-from govbus.errors import DeliveryError
-from govbus.kafka import Admin, Producer, TopicSpec
+from kafkaclient import Admin, Producer, TopicSpec
 from schemas import decode, encode
 from schemas.topics import TopicKind, topic_def, topic_name
 
@@ -79,9 +79,7 @@ class CoordinationDesk:
     def _publish(self, record: dict[str, Any]) -> None:
         """Write the resolution, acknowledged by every in-sync replica (acks=all)."""
         d = topic_def(TopicKind.RESOLVED)
-        Admin(self.bootstrap, extra_config=self._config).ensure_topics(
-            [TopicSpec(d.name, d.partitions, 1, d.config)]
-        )
+        Admin(self.bootstrap, extra_config=self._config).ensure_topics([TopicSpec.of(d)])
         errors: list[Exception] = []
         with Producer(self.bootstrap, extra_config=self._config) as producer:
             producer.produce(

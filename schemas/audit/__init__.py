@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from govbus.errors import EncodingError, SchemaError
+from base.errors import EncodingError, SchemaError
 from schemas.registry import SchemaRegistry, default_registry
 from schemas.tail import check_tail, optional_value
 from schemas.topics import TopicKind, topic_name

@@ -9,9 +9,9 @@ from typing import Any
 
 import confluent_kafka
 
-from govbus.errors import DeliveryError, KafkaTimeoutError
-from govbus.kafka.base import ClientBase, merge_config, with_credentials
-from govbus.kafka.convert import convert
+from base.errors import DeliveryError, KafkaTimeoutError
+from kafkaclient.base import ClientBase, merge_config, with_credentials
+from kafkaclient.convert import convert
 
 #: Enough for the broker to acknowledge everything in flight on a loaded 2-core machine.
 FLUSH_TIMEOUT_S = 30.0

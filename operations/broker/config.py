@@ -1,7 +1,7 @@
 """The broker's ``server.properties``, one function for every deployment.
 
-The local broker (:mod:`govbus.broker.local`, all listeners on 127.0.0.1) and the
-docker-compose broker (:mod:`govbus.broker.deploy`, ``govbus broker configure``) are
+The local broker (:mod:`operations.broker.local`, all listeners on 127.0.0.1) and the
+docker-compose broker (:mod:`operations.broker.deploy`, ``govbus broker configure``) are
 configured by :func:`server_properties`, so they cannot drift apart:
 
 - ``ADMIN`` (SASL_PLAINTEXT, PLAIN): administration and the inter-broker listener; one static
@@ -19,16 +19,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from govbus.errors import ConfigError
+from base.broker_files import ADMIN_USER
+from base.errors import ConfigError
 
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 #: The only user of the ADMIN listener, and the KRaft quorum's user: the super users.
-ADMIN_USER = "govbus-admin"
 CONTROLLER_USER = "govbus-controller"
 SUPER_USERS = f"User:{ADMIN_USER};User:{CONTROLLER_USER}"
 #: Agencies and processors authenticate with SCRAM inside TLS.
 SASL_MECHANISM = "SCRAM-SHA-512"
-#: Static users on the ADMIN and CONTROLLER listeners (see govbus.broker.local).
+#: Static users on the ADMIN and CONTROLLER listeners (see operations.broker.local).
 STATIC_MECHANISM = "PLAIN"
 #: Authenticated agency sessions re-authenticate at least this often, so a revoked or
 #: rotated password stops an open connection too (KIP-368; librdkafka >= 2.2 supports it).

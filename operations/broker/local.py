@@ -2,7 +2,7 @@
 
 Layout under ``<home>/broker``: ``server.properties``, ``data/`` (the KRaft log dir),
 ``broker.pid``, ``broker.log``, ``state.json`` (ports, version, bootstrap addresses) and
-``tls/`` (the project-made CA and broker certificate, :mod:`govbus.broker.tls`) and
+``tls/`` (the project-made CA and broker certificate, :mod:`operations.broker.tls`) and
 ``credentials/`` (mode 0600 files: ``govbus-processor.json``, the processors' client config;
 ``govbus-admin.json``, the administrator's; ``govbus-controller.json``, the quorum's secret).
 ``server.properties`` holds the static secrets too, so it is written with mode 0600.
@@ -12,7 +12,7 @@ Listeners (all on 127.0.0.1); no listener admits an unauthenticated client, and
 
 - ``AGENCY`` (SASL_SSL, SCRAM-SHA-512): the only way agencies and the bus's processors
   reach the broker; every request is checked by the KRaft ``StandardAuthorizer`` with
-  ``allow.everyone.if.no.acl.found=false`` (credentials and ACLs: :mod:`govbus.access`).
+  ``allow.everyone.if.no.acl.found=false`` (credentials and ACLs: :mod:`operations.access`).
 - ``ADMIN`` (SASL_PLAINTEXT, PLAIN, loopback): administration and tooling, and the
   inter-broker listener. It admits exactly one user, ``govbus-admin`` (a super user), whose
   password is generated at the first start and kept in ``credentials/govbus-admin.json``;
@@ -51,9 +51,13 @@ from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
 
-from govbus.access import PROCESSOR_CREDENTIALS, AccessControl, AgencyListener
-from govbus.broker.config import (
-    ADMIN_USER,
+from base.broker_files import ADMIN_USER, BrokerFiles
+from base.credentials import new_password, read_client_config, write_credentials, write_private
+from base.errors import BrokerStartError, GovbusError, PortInUseError
+from base.settings import Settings
+from kafkaclient.admin import Admin
+from operations.access import PROCESSOR_CREDENTIALS, AccessControl, AgencyListener
+from operations.broker.config import (
     CONTROLLER_USER,
     STATIC_MECHANISM,
     BrokerLayout,
@@ -61,11 +65,8 @@ from govbus.broker.config import (
     render,
     server_properties,
 )
-from govbus.broker.provision import KafkaRuntime, require_tool, resolve
-from govbus.broker.tls import TlsFiles, ensure_tls
-from govbus.credentials import new_password, read_client_config, write_credentials, write_private
-from govbus.errors import BrokerStartError, GovbusError, PortInUseError
-from govbus.kafka.admin import Admin
+from operations.broker.provision import KafkaRuntime, require_tool, resolve
+from operations.broker.tls import TlsFiles, ensure_tls
 
 #: A cold JVM start plus KRaft election takes 5-15 s on 2 cores; leave room for a busy CI.
 START_TIMEOUT_S = 120.0
@@ -77,7 +78,7 @@ POLL_INTERVAL_S = 0.25
 FORMAT_TIMEOUT_S = 120.0
 MIN_HEAP = "256m"
 HOST = "127.0.0.1"
-ADMIN_CREDENTIALS = Path("credentials") / f"{ADMIN_USER}.json"
+ADMIN_CREDENTIALS = BrokerFiles(Path()).admin_credentials
 CONTROLLER_CREDENTIALS = Path("credentials") / f"{CONTROLLER_USER}.json"
 DIR_MODE = 0o700
 
@@ -152,20 +153,34 @@ class LocalBroker:
 
     # -- paths -----------------------------------------------------------------
     @property
+    def files(self) -> BrokerFiles:
+        return BrokerFiles(self.dir)
+
+    @property
     def pid_file(self) -> Path:
-        return self.dir / "broker.pid"
+        return self.files.pid_file
 
     @property
     def log_file(self) -> Path:
-        return self.dir / "broker.log"
+        return self.files.log_file
 
     @property
     def state_file(self) -> Path:
-        return self.dir / "state.json"
+        return self.files.state_file
 
     @property
     def properties_file(self) -> Path:
-        return self.dir / "server.properties"
+        return self.files.properties_file
+
+    @classmethod
+    def of(cls, settings: Settings) -> LocalBroker:
+        """The local broker of these settings (``GOVBUS_HOME``, version, heap, Maven)."""
+        return cls(
+            settings.home,
+            settings.kafka_version,
+            settings.broker_heap,
+            maven_settings=Path(settings.maven_settings) if settings.maven_settings else None,
+        )
 
     # -- public API ------------------------------------------------------------
     def status(self) -> BrokerStatus:
@@ -392,7 +407,7 @@ class LocalBroker:
             )
 
     def _log_opts(self) -> list[str]:
-        config = resources.files("govbus.broker").joinpath("log4j2.properties")
+        config = resources.files("operations.broker").joinpath("log4j2.properties")
         return [f"-Dlog4j2.configurationFile={config}"]
 
     def _wait_ready(
@@ -416,32 +431,16 @@ class LocalBroker:
 
     # -- state -----------------------------------------------------------------
     def _read_state(self) -> dict[str, object]:
-        try:
-            loaded = json.loads(self.state_file.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
-        return loaded if isinstance(loaded, dict) else {}
+        return self.files.read_state()
 
     def _live_pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        return pid if _is_our_broker(pid, self.properties_file) else None
+        return self.files.live_pid()
 
     def _log_tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
-
-
-def _is_our_broker(pid: int, properties: Path) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"kafka.Kafka" in cmdline and str(properties).encode() in cmdline
 
 
 def _terminate(pid: int, *, grace_s: float) -> None:

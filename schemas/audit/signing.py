@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from govbus.credentials import write_private
-from govbus.errors import SignatureError
+from base.credentials import write_private
+from base.errors import SignatureError
 
 ALGORITHM = "ed25519"
 

@@ -11,8 +11,9 @@ import confluent_kafka
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 
-from govbus.kafka.base import ClientBase, merge_config, with_credentials
-from govbus.kafka.convert import convert
+from kafkaclient.base import ClientBase, merge_config, with_credentials
+from kafkaclient.convert import convert
+from schemas.topics import TopicDef
 
 #: Topic creation on one node answers in well under a second; allow for a cold controller.
 ADMIN_TIMEOUT_S = 30.0
@@ -24,6 +25,11 @@ class TopicSpec:
     partitions: int = 1
     replication_factor: int = 1
     config: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, definition: TopicDef) -> TopicSpec:
+        """The spec of a bus topic, with the partitions and config of its kind."""
+        return cls(definition.name, definition.partitions, 1, definition.config)
 
 
 class Admin(ClientBase):
