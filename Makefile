@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 GOVBUS := $(VENV)/bin/govbus
 PYTEST_ARGS ?=
 
-.PHONY: install broker-jars demo test check lint typecheck contracts clean
+.PHONY: install broker-jars demo test test-unit test-integration check lint typecheck contracts clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ check: lint typecheck contracts
 ## The whole suite: static checks, then every test on the real broker and databases.
 test: broker-jars check
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## tests/unit/: no broker, no database server (under 60 s).
+test-unit: install
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+## tests/integration/: the real broker, PostgreSQL (when configured), tools.
+test-integration: broker-jars
+	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -14,6 +14,7 @@ exports ``GOVBUS_CREDENTIALS_FILE`` (the administrator's file, mode 0600) so tha
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,12 @@ import pytest
 from base.errors import GovbusError
 from base.settings import Settings
 from operations.broker.local import LocalBroker
+from tests.support.broker import BrokerSource
+from tests.support.processor import Bus
+from tests.support.publisher import World, make_world
+from tests.support.scenario import Names
+from topology.processor import Processor, ProcessorConfig
+from topology.reference import StaticReference
 
 #: A Docker engine that does not answer a ping in this time is treated as absent.
 DOCKER_PING_TIMEOUT_S = 3
@@ -37,32 +44,6 @@ def _docker_answers() -> bool:
     except Exception:
         return False
     return True
-
-
-class BrokerSource:
-    """Where the session's broker came from, and its bootstrap address.
-
-    ``agency_bootstrap``/``ca_location``: its SASL_SSL agency listener (issue 7), known for
-    the local broker or from ``GOVBUS_AGENCY_BOOTSTRAP``/``GOVBUS_CA_LOCATION``;
-    ``processor_credentials``: the processors' credentials file (local broker only);
-    ``client_config``: the administrator's librdkafka settings without ``bootstrap.servers``."""
-
-    def __init__(
-        self,
-        bootstrap: str,
-        kind: str,
-        *,
-        agency_bootstrap: str = "",
-        ca_location: str = "",
-        processor_credentials: str = "",
-        client_config: dict[str, str] | None = None,
-    ) -> None:
-        self.bootstrap = bootstrap
-        self.client_config = dict(client_config or {})
-        self.kind = kind
-        self.agency_bootstrap = agency_bootstrap or os.environ.get("GOVBUS_AGENCY_BOOTSTRAP", "")
-        self.ca_location = ca_location or os.environ.get("GOVBUS_CA_LOCATION", "")
-        self.processor_credentials = processor_credentials
 
 
 @pytest.fixture(scope="session")
@@ -195,3 +176,59 @@ def _fresh_pg_database(url: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def bus(bootstrap: str, kafka_config: dict[str, str]) -> Iterator[Bus]:
+    names = Names()
+    loaded = names.load()
+    processor = Processor(
+        ProcessorConfig(
+            bootstrap,
+            group_id=f"govbus-test-{uuid.uuid4().hex}",
+            commit_interval_s=0.1,
+            extra_config=kafka_config,
+        ),
+        StaticReference(loaded.catalog, loaded.grants),
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield Bus(bootstrap, kafka_config, names, loaded, processor)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    """A publisher's world: the test catalog, its agencies and a journal directory."""
+    return make_world(tmp_path)
+
+
+#: Fixtures that need a server (a Kafka broker, a database server): never in tests/unit/.
+SERVER_FIXTURES = frozenset({"broker", "bootstrap", "kafka_config", "bus", "database_url"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests by where they live and what they need; refuse a server in a unit test.
+
+    ``tests/unit/``: no broker, no database server (``make test-unit``, under 60 s);
+    ``tests/integration/``: the real broker, PostgreSQL, browser and tools. A test that
+    requests the broker is marked ``broker`` whatever its folder."""
+    root = Path(__file__).parent
+    for item in items:
+        parts = Path(str(item.path)).relative_to(root).parts
+        needs = SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if {"broker", "bootstrap", "kafka_config", "bus"} & needs:
+            item.add_marker(pytest.mark.broker)
+        if parts[0] == "integration":
+            item.add_marker(pytest.mark.integration)
+        elif parts[0] == "unit":
+            item.add_marker(pytest.mark.unit)
+            if needs:
+                raise pytest.UsageError(
+                    f"{item.nodeid} is a unit test but needs {sorted(needs)}: "
+                    "move it to tests/integration/"
+                )

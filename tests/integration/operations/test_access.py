@@ -1,0 +1,399 @@
+"""Broker-enforced access on the real broker, through the SASL_SSL agency listener.
+
+An agency may use shared data only for its own duties and may not pass it on (G 17, S 29);
+the platform authenticates every access (G 24, GM 27). These tests check that the *broker*
+refuses: another agency's feed and receipts, writing an entry one is not the source of
+(GM 22, S 20), a wrong password, a revoked agency; and that the bus's processors, with their
+own principal, keep working through the same listener.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import confluent_kafka
+import pytest
+from typer.testing import CliRunner
+
+from base.credentials import read_client_config
+from base.errors import GovbusError, KafkaError
+from govbus.cli.main import app
+from kafkaclient import OFFSET_BEGINNING, Admin, Consumer, Producer, TopicPartition, TopicSpec
+from operations.access import agency_rules
+from schemas import decode, encode
+from schemas.topics import TopicKind, bus_topics, topic_def, topic_name
+from tests.support.broker import BrokerSource
+from tests.support.scenario import Names, event
+from topology.processor import Processor, ProcessorConfig
+from topology.reference import StaticReference
+
+runner = CliRunner()
+
+
+PERSON = "11010519491231002X"
+
+
+COMPANY = "91110000600037341L"
+
+
+#: Long enough for the processor to subscribe, process and commit on a busy machine.
+WAIT_S = 60.0
+
+
+#: A refused fetch or produce is reported within a few metadata round trips.
+REFUSAL_S = 20.0
+
+
+@dataclass
+class Scenario:
+    broker: BrokerSource
+    env: dict[str, str]
+    names: Names
+    tmp: Path
+
+    def run(self, *args: str) -> tuple[int, Any]:
+        result = runner.invoke(app, [*args, "--json"], env=self.env)
+        try:
+            return result.exit_code, json.loads(result.stdout)
+        except json.JSONDecodeError:
+            return result.exit_code, result.stdout + result.stderr
+
+    def issue(self, agency: str) -> dict[str, str]:
+        code, out = self.run("agency", "rotate-password", agency)
+        assert code == 0, out
+        return dict(out["client_config"])
+
+
+@pytest.fixture
+def scenario(broker: BrokerSource, tmp_path: Path) -> Scenario:
+    if not broker.agency_bootstrap:
+        pytest.fail("the session broker has no agency listener (issue 7)", pytrace=False)
+    names = Names()
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(names.catalog_text(), encoding="utf-8")
+    env = {
+        "GOVBUS_HOME": str(tmp_path / "home"),
+        "GOVBUS_DATABASE_URL": f"sqlite:///{tmp_path / 'govbus.db'}",
+        "GOVBUS_BOOTSTRAP": broker.bootstrap,
+        "GOVBUS_AGENCY_BOOTSTRAP": broker.agency_bootstrap,
+        "GOVBUS_CA_LOCATION": broker.ca_location,
+        "GOVBUS_STATE_NAMESPACE": f"test-{names.sfx}",
+        "GOVBUS_CONFIG": "",
+    }
+    s = Scenario(broker, env, names, tmp_path)
+    code, out = s.run("catalog", "import", str(catalog))
+    assert code == 0, out
+    return s
+
+
+@pytest.fixture
+def processor(scenario: Scenario) -> Iterator[Processor]:
+    """The gate and fan-out, connected as User:govbus-processor through the agency listener."""
+    creds = read_client_config(Path(scenario.broker.processor_credentials))
+    assert creds["sasl.username"] == "govbus-processor"
+    loaded = scenario.names.load()
+    # Every topic exists (and is known to the broker) before the processor subscribes: its
+    # consumer fails on a topic created a moment before (a processor issue, not access).
+    defs = bus_topics(
+        [e.id for e in loaded.catalog.entries], [a.id for a in loaded.catalog.agencies]
+    )
+    admin = Admin(scenario.broker.bootstrap, extra_config=scenario.broker.client_config)
+    admin.ensure_topics([TopicSpec.of(d) for d in defs])
+    deadline = time.monotonic() + WAIT_S
+    while not {d.name for d in defs} <= set(admin.topics()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc = Processor(
+        ProcessorConfig(
+            creds["bootstrap.servers"],
+            group_id=f"govbus-test-{uuid.uuid4().hex}",
+            commit_interval_s=0.1,
+            extra_config=creds,
+        ),
+        StaticReference(loaded.catalog, loaded.grants),
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=proc.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield proc
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+
+
+# -- helpers --------------------------------------------------------------------------------
+def produce(config: dict[str, str], topic: str, key: str, value: bytes) -> list[GovbusError]:
+    """Produce one record as the principal of ``config``; the delivery errors, if any."""
+    errors: list[GovbusError] = []
+    with Producer(config["bootstrap.servers"], extra_config=config) as producer:
+        producer.produce(
+            topic,
+            value,
+            key=key.encode(),
+            on_delivery=lambda e, _m: errors.append(e) if e else None,
+        )
+    return errors
+
+
+def publish_event(config: dict[str, str], subject: str, ev: dict[str, Any]) -> None:
+    topic = topic_name(TopicKind.INGEST, ev["entry"])
+    assert produce(config, topic, subject, encode("ChangeEvent", ev)) == []
+
+
+def open_reader(config: dict[str, str], topic: str, group: str) -> Consumer:
+    """Every partition of ``topic`` from the beginning (partition 0 when it may not be seen)."""
+    consumer = Consumer(config["bootstrap.servers"], group, extra_config=config)
+    meta = consumer.client.list_topics(topic, timeout=10.0).topics[topic]
+    parts = sorted(meta.partitions) or [0]
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+    return consumer
+
+
+def read_until(consumer: Consumer, want: int, record: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    deadline = time.monotonic() + WAIT_S
+    while len(out) < want and time.monotonic() < deadline:
+        out += [decode(record, m.value() or b"") for m in consumer.consume(100, timeout_s=0.5)]
+    assert len(out) >= want, f"{len(out)} of {want} records within {WAIT_S}s"
+    return out
+
+
+def refused(consumer: Consumer) -> KafkaError:
+    """The error the broker answers the consumer's next fetches with."""
+    deadline = time.monotonic() + REFUSAL_S
+    while time.monotonic() < deadline:
+        try:
+            consumer.consume(10, timeout_s=0.5)
+        except KafkaError as exc:
+            return exc
+    raise AssertionError(f"the broker served the fetch for {REFUSAL_S}s")
+
+
+def authentication_fails(config: dict[str, str]) -> bool:
+    """True when the listener refuses the SASL handshake for ``config``."""
+    seen: list[str] = []
+    raw = confluent_kafka.Consumer(
+        {**config, "group.id": "x.probe", "error_cb": lambda e: seen.append(e.name())}
+    )
+    try:
+        with pytest.raises(confluent_kafka.KafkaException):
+            raw.list_topics(timeout=5.0)
+        raw.poll(0.5)  # serve error_cb
+    finally:
+        raw.close()
+    return "_AUTHENTICATION" in seen
+
+
+# -- tests ----------------------------------------------------------------------------------
+def test_agency_add_answers_a_usable_client_config_and_show_reports_the_acls(
+    scenario: Scenario,
+) -> None:
+    """G 24, GM 27: credentials issued once; ACLs as the broker reports them."""
+    name = scenario.names.agency("tax")
+    code, out = scenario.run("agency", "add", name)
+    assert code == 0, out
+    cfg = out["client_config"]
+    assert out["name"] == name
+    assert set(cfg) == {
+        "bootstrap.servers",
+        "security.protocol",
+        "sasl.mechanism",
+        "sasl.username",
+        "sasl.password",
+        "ssl.ca.location",
+    }
+    assert cfg["security.protocol"] == "SASL_SSL" and cfg["sasl.mechanism"] == "SCRAM-SHA-512"
+    assert cfg["bootstrap.servers"] == scenario.broker.agency_bootstrap
+    assert cfg["sasl.username"] == name and len(cfg["sasl.password"]) >= 40
+    assert out["topics"]["feed"] == f"govbus.feed.{name}" and out["topics"]["ingest"] == []
+
+    code, shown = scenario.run("agency", "show", name)
+    assert code == 0 and shown["has_credentials"] is True and shown["registered"] is True
+    got = {(a["resource"], a["name"], a["pattern"], a["operation"]) for a in shown["acls"]}
+    assert got == {(r.resource, r.name, r.pattern, r.operation) for r in agency_rules(name, [])}
+    assert all(a["permission"] == "allow" for a in shown["acls"])
+
+    # The config works as it is: the agency reads its own (empty) feed in its own group.
+    with open_reader(cfg, f"govbus.feed.{name}", f"{name}.reader") as consumer:
+        assert consumer.consume(10, timeout_s=2.0) == []
+    assert "***" in str(Consumer("x", "g", extra_config=cfg).config["sasl.password"])
+
+
+def test_credentials_file_is_private_and_reserved_names_are_refused(scenario: Scenario) -> None:
+    name = scenario.names.agency("ltb")
+    path = scenario.tmp / "creds" / f"{name}.json"
+    code, out = scenario.run("agency", "add", name, "--credentials-file", str(path))
+    assert code == 0, out
+    assert "sasl.password" not in out["client_config"] and out["credentials_file"] == str(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    config = read_client_config(path)
+    assert config["sasl.username"] == name and config["sasl.password"]
+    # Settings read the file: the CLI and wrappers connect as this agency.
+    with Consumer("", f"{name}.r", credentials_file=path) as consumer:
+        assert consumer.config["bootstrap.servers"] == scenario.broker.agency_bootstrap
+        consumer.client.list_topics(timeout=10.0)
+    os.chmod(path, 0o644)
+    with pytest.raises(GovbusError, match="chmod 600"):
+        read_client_config(path)
+
+    code, out = scenario.run("agency", "add", f"govbus-processor{scenario.names.sfx}")
+    assert code == 1 and out["kind"] == "AccessError"
+
+
+def test_broker_refuses_a_resolution_written_by_the_processors(scenario: Scenario) -> None:
+    """GM 19: the broker itself refuses User:govbus-processor on govbus.conflicts.resolved."""
+    creds = read_client_config(Path(scenario.broker.processor_credentials))
+    resolved = topic_def(TopicKind.RESOLVED)
+    admin = Admin(scenario.broker.bootstrap, extra_config=scenario.broker.client_config)
+    admin.ensure_topics([TopicSpec.of(resolved)])
+    errors = produce(creds, resolved.name, str(uuid.uuid4()), b"forged")
+    assert [e.code for e in errors] == ["TOPIC_AUTHORIZATION_FAILED"]
+
+
+def test_agencies_are_confined_by_the_broker_and_revocation_cuts_off_only_one(
+    scenario: Scenario, processor: Processor
+) -> None:
+    """G 17, S 29 (no reading others' data), GM 22 (only the source writes), G 24 (revoke)."""
+    n = scenario.names
+    psb, amr = n.agency("city-psb"), n.agency("city-amr")
+    a, b = scenario.issue(psb), scenario.issue(amr)
+
+    # A publishes what it is the source of; the processors (own principal) answer it.
+    first = event(n.entry("psb.person.basic"), psb, PERSON, {"name": "张三"}, operation="create")
+    publish_event(a, f"resident_id:{PERSON}", first)
+    a_receipts = open_reader(a, topic_name(TopicKind.RECEIPTS, psb), f"{psb}.receipts")
+    got = read_until(a_receipts, 1, "Receipt")
+    assert str(got[0]["event_id"]) == first["event_id"] and got[0]["outcome"] == "accepted"
+    with open_reader(b, topic_name(TopicKind.FEED, amr), f"{amr}.feed") as b_feed:
+        assert str(read_until(b_feed, 1, "FeedRecord")[0]["event_id"]) == first["event_id"]
+
+    # A may not read B's feed or receipts: the broker refuses.
+    for kind in (TopicKind.FEED, TopicKind.RECEIPTS):
+        other = topic_name(kind, amr)
+        with Consumer(a["bootstrap.servers"], f"{psb}.spy", extra_config=a) as spy:
+            meta = spy.client.list_topics(other, timeout=10.0).topics[other]
+            assert meta.error is not None and meta.error.name() == "TOPIC_AUTHORIZATION_FAILED"
+            spy.subscribe([other])
+            assert refused(spy).code == "TOPIC_AUTHORIZATION_FAILED"
+    # A may not write an entry it is not the source of.
+    forged = event(
+        n.entry("amr.company.registration"), psb, COMPANY, {"status": "x"}, kind="credit_code"
+    )
+    errors = produce(
+        a,
+        topic_name(TopicKind.INGEST, forged["entry"]),
+        f"credit_code:{COMPANY}",
+        encode("ChangeEvent", forged),
+    )
+    assert [e.code for e in errors] == ["TOPIC_AUTHORIZATION_FAILED"]
+    # A wrong password is refused at the handshake.
+    assert authentication_fails({**a, "sasl.password": a["sasl.password"][::-1]})
+
+    # Revoke A: its open consumer's next fetch fails; B and the processors go on.
+    code, out = scenario.run("agency", "revoke", psb, "--force")
+    assert code == 0, out
+    assert out["credentials_removed"] is True and out["acls_removed"] > 0
+    try:
+        assert refused(a_receipts).code == "TOPIC_AUTHORIZATION_FAILED"
+    finally:
+        a_receipts.close()
+    assert authentication_fails(a)
+    company = event(
+        n.entry("amr.company.registration"), amr, COMPANY, {"status": "存续"}, kind="credit_code"
+    )
+    publish_event(b, f"credit_code:{COMPANY}", company)
+    with open_reader(b, topic_name(TopicKind.RECEIPTS, amr), f"{amr}.receipts") as b_receipts:
+        receipt = read_until(b_receipts, 1, "Receipt")[0]
+    assert str(receipt["event_id"]) == company["event_id"] and receipt["outcome"] == "accepted"
+
+
+def test_rotating_a_password_keeps_the_group_offsets(scenario: Scenario) -> None:
+    """Rotation replaces the credential, not the agency: its group resumes where it was."""
+    amr = scenario.names.agency("city-amr")
+    old = scenario.issue(amr)
+    feed = topic_name(TopicKind.FEED, amr)
+    admin_config = scenario.broker.client_config  # the loopback ADMIN listener
+    with Producer(scenario.broker.bootstrap, extra_config=admin_config) as admin_producer:
+        for i in range(5):
+            admin_producer.produce(feed, f"r{i}".encode(), key=b"k", partition=0)
+    group = f"{amr}.reader"
+    tp = TopicPartition(feed, 0)
+    with Consumer(old["bootstrap.servers"], group, extra_config=old) as consumer:
+        consumer.assign([TopicPartition(feed, 0, OFFSET_BEGINNING)])
+        seen: list[bytes] = []
+        deadline = time.monotonic() + WAIT_S
+        while len(seen) < 3 and time.monotonic() < deadline:
+            seen += [m.value() or b"" for m in consumer.consume(3 - len(seen), timeout_s=0.5)]
+        assert seen == [b"r0", b"r1", b"r2"]
+        consumer.commit([TopicPartition(feed, 0, 3)])
+
+    new = scenario.issue(amr)
+    assert new["sasl.password"] != old["sasl.password"]
+    assert authentication_fails(old)
+    with Consumer(new["bootstrap.servers"], group, extra_config=new) as consumer:
+        committed = consumer.client.committed([tp], timeout=10.0)
+        assert committed[0].offset == 3
+        consumer.subscribe([feed])
+        rest: list[bytes] = []
+        deadline = time.monotonic() + WAIT_S
+        while len(rest) < 2 and time.monotonic() < deadline:
+            rest += [m.value() or b"" for m in consumer.consume(10, timeout_s=0.5)]
+    assert rest == [b"r3", b"r4"]
+
+
+def read_all(config: dict[str, str], topic: str, seconds: float) -> list[bytes]:
+    """What a plain consumer with ``config`` reads of ``topic`` in ``seconds`` (no raise)."""
+    raw = confluent_kafka.Consumer(
+        {**config, "group.id": "x.probe", "enable.auto.commit": False, "error_cb": lambda e: None}
+    )
+    try:
+        raw.assign([confluent_kafka.TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        got: list[bytes] = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            msg = raw.poll(0.2)
+            if msg is not None and msg.error() is None:
+                got.append(msg.value() or b"")
+        return got
+    finally:
+        raw.close()
+
+
+def test_the_admin_listener_admits_the_administrator_only(
+    scenario: Scenario, kafka_config: dict[str, str]
+) -> None:
+    """G 24, GM 27: nothing unauthenticated reaches agency data, not even on loopback; the
+    administration listener takes no agency credential and no wrong password."""
+    admin_bootstrap = scenario.broker.bootstrap
+    admin = {"bootstrap.servers": admin_bootstrap, **kafka_config}
+    amr = scenario.names.agency("city-amr")
+    agency = scenario.issue(amr)
+    feed = topic_name(TopicKind.FEED, amr)
+    with Producer(admin_bootstrap, extra_config=kafka_config) as producer:
+        producer.produce(feed, b"personal data", key=b"k", partition=0)
+    # The administrator reads it; the same read without credentials gets nothing at all.
+    assert read_all(admin, feed, 10.0) == [b"personal data"]
+    anonymous = {"bootstrap.servers": admin_bootstrap}
+    assert read_all(anonymous, feed, 3.0) == []
+    assert not Admin(admin_bootstrap).ping(timeout_s=3)
+    # The agency's own credential opens its feed on the agency listener, never the admin one.
+    assert read_all(agency, feed, 10.0) == [b"personal data"]
+    for mechanism in ("PLAIN", "SCRAM-SHA-512"):
+        as_agency = {
+            "bootstrap.servers": admin_bootstrap,
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": mechanism,
+            "sasl.username": amr,
+            "sasl.password": agency["sasl.password"],
+        }
+        assert authentication_fails(as_agency), mechanism
+    assert authentication_fails({**admin, "sasl.password": kafka_config["sasl.password"][::-1]})

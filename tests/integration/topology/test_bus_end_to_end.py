@@ -1,0 +1,169 @@
+"""Reference data through the SQL store and the state topics to a running `govbus run`:
+a grant added applies from the next event, a revoked one stops delivery from the next
+event, without restart (G 14, G 15, S 22, S 25); `feed tail` reads as the agency;
+`conflicts list` shows what the bureau must coordinate (GM 19)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from govbus.cli.main import app
+from schemas.topics import TopicKind, topic_name
+from tests.support.scenario import Names, event, publish_events, read_topic
+
+PERSON = "11010519491231002X"
+
+
+KEY = f"resident_id:{PERSON}"
+
+
+RECEIPT_TIMEOUT_S = 60.0
+
+
+@pytest.fixture
+def env(bootstrap: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        "GOVBUS_HOME": str(tmp_path / "home"),
+        "GOVBUS_BOOTSTRAP": bootstrap,
+        "GOVBUS_STATE_NAMESPACE": f"t{uuid.uuid4().hex[:10]}",
+    }
+
+
+@pytest.fixture
+def running(env: dict[str, str], tmp_path: Path) -> Iterator[Names]:
+    names = Names()
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(names.catalog_text(), encoding="utf-8")
+    imported = CliRunner().invoke(app, ["catalog", "import", str(catalog), "--json"], env=env)
+    assert imported.exit_code == 0, imported.output
+    log = (tmp_path / "run.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "govbus",
+            "run",
+            "--group",
+            f"g-{uuid.uuid4().hex}",
+            "--commit-interval",
+            "0.1",
+        ],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield names
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        log.close()
+
+
+def _receipt(bootstrap: str, config: dict[str, str], agency: str, event_id: str) -> dict:
+    deadline = time.monotonic() + RECEIPT_TIMEOUT_S
+    while time.monotonic() < deadline:
+        for r in read_topic(
+            bootstrap,
+            topic_name(TopicKind.RECEIPTS, agency),
+            config=config,
+            record="Receipt",
+            settle_s=0.3,
+        ):
+            if str(r["event_id"]) == event_id:
+                return r
+    raise AssertionError(f"no receipt for {event_id}")
+
+
+def test_grant_and_revoke_apply_from_the_next_event(
+    running: Names, env: dict[str, str], bootstrap: str, kafka_config: dict[str, str]
+) -> None:
+    n, cli = running, CliRunner()
+    contact, psb, hc, mca = (
+        n.entry("psb.person.contact"),
+        n.agency("city-psb"),
+        n.agency("city-hc"),
+        n.agency("city-mca"),
+    )
+
+    def send(phone: str) -> str:
+        e = event(contact, psb, PERSON, {"phone": phone})
+        publish_events(bootstrap, [(KEY, e)], config=kafka_config)
+        assert _receipt(bootstrap, kafka_config, psb, e["event_id"])["outcome"] == "accepted"
+        return e["event_id"]
+
+    def feed(agency: str) -> list[str]:
+        return [
+            str(r["event_id"])
+            for r in read_topic(
+                bootstrap,
+                topic_name(TopicKind.FEED, agency),
+                config=kafka_config,
+                record="FeedRecord",
+            )
+        ]
+
+    first = send("13800000001")  # 市卫健委's grant in the catalog expired in 2025
+    granted = cli.invoke(
+        app,
+        [
+            "grant",
+            "add",
+            "--agency",
+            hc,
+            "--entry",
+            contact,
+            "--items",
+            "phone",
+            "--purpose",
+            "流行病学调查",
+            "--basis",
+            "传染病防治法",
+            "--json",
+        ],
+        env=env,
+    )
+    assert granted.exit_code == 0, granted.output
+    grant_id = json.loads(granted.output)["grant"]["id"]
+    second = send("13800000002")
+    revoked = cli.invoke(app, ["grant", "revoke", grant_id, "--json"], env=env)
+    assert revoked.exit_code == 0, revoked.output
+    third = send("13800000003")
+    assert feed(hc) == [second]
+    assert feed(mca) == [first, second, third]  # 市民政局's grant runs to 2026-12-31
+    tailed = cli.invoke(app, ["feed", "tail", "--agency", hc, "--json"], env=env)
+    assert tailed.exit_code == 0, tailed.output
+    records = json.loads(tailed.output)["records"]
+    assert [r["event_id"] for r in records] == [second]
+    assert records[0]["grant_id"] == grant_id
+    assert [i["name"] for i in records[0]["items"]] == ["phone"]
+    # The agency's reader has now seen it: a second tail returns nothing new.
+    again = json.loads(cli.invoke(app, ["feed", "tail", "--agency", hc, "--json"], env=env).output)
+    assert again["records"] == []
+
+
+def test_conflicts_list_shows_both_values(
+    running: Names, env: dict[str, str], bootstrap: str, kafka_config: dict[str, str]
+) -> None:
+    n = running
+    basic, psb, hc = n.entry("psb.person.basic"), n.agency("city-psb"), n.agency("city-hc")
+    source = event(basic, psb, PERSON, {"name": "张三"})
+    report = event(basic, hc, PERSON, {"name": "张叁"}, authoritative=False)
+    publish_events(bootstrap, [(KEY, source), (KEY, report)], config=kafka_config)
+    assert _receipt(bootstrap, kafka_config, hc, report["event_id"])["outcome"] == "conflict"
+    listed = CliRunner().invoke(app, ["conflicts", "list", "--entry", basic, "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    (c,) = json.loads(listed.output)["conflicts"]
+    assert (c["authoritative_value"], c["authoritative_provider"]) == ("张三", psb)
+    assert (c["reported_value"], c["reported_provider"]) == ("张叁", hc)
+    assert c["article"] == "GM 19"

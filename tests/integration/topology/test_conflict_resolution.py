@@ -1,0 +1,224 @@
+"""Closing conflicts (GM 19): agencies consult promptly, else the bureau coordinates and
+verifies; `govbus conflicts resolve` records the outcome on govbus.conflicts.resolved, and
+`conflicts list` and the monitor stop counting the conflict as open.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from typer.testing import CliRunner
+
+from exchange.catalog_loader import LoadedCatalog
+from govbus.cli.main import app
+from monitoring.exporter import MonitorMetrics
+from monitoring.monitor import Monitor, MonitorConfig
+from schemas.topics import TopicKind, topic_name
+from tests.support.scenario import Names, event, publish_events, read_topic
+from topology.processor import Processor, ProcessorConfig
+from topology.reference import StaticReference
+
+PERSON = "11010519491231002X"
+
+
+PERSON_KEY = f"resident_id:{PERSON}"
+
+
+#: Long enough for the processor to subscribe, decide and commit on a busy machine.
+WAIT_S = 60.0
+
+
+runner = CliRunner()
+
+
+@dataclass
+class Bus:
+    bootstrap: str
+    config: dict[str, str]  # the administrator's client settings (kafka_config)
+    names: Names
+    loaded: LoadedCatalog
+
+    def cli(self, *args: str) -> tuple[int, Any]:
+        result = runner.invoke(app, [*args, "--bootstrap", self.bootstrap, "--json"])
+        try:
+            return result.exit_code, json.loads(result.stdout)
+        except json.JSONDecodeError:
+            return result.exit_code, result.output
+
+    def conflicts(self, entry: str, *extra: str) -> list[dict[str, Any]]:
+        code, out = self.cli("conflicts", "list", "--entry", entry, *extra)
+        assert code == 0, out
+        return list(out["conflicts"])
+
+
+@pytest.fixture
+def bus(bootstrap: str, kafka_config: dict[str, str]) -> Iterator[Bus]:
+    names = Names()
+    loaded = names.load()
+    processor = Processor(
+        ProcessorConfig(
+            bootstrap,
+            group_id=f"govbus-test-{uuid.uuid4().hex}",
+            commit_interval_s=0.1,
+            extra_config=kafka_config,
+        ),
+        StaticReference(loaded.catalog, loaded.grants),
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield Bus(bootstrap, kafka_config, names, loaded)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+
+
+def _raise_conflict(bus: Bus) -> tuple[str, dict[str, Any]]:
+    """市公安局 sets the name, 市卫健委 reports another: the real processor raises a conflict."""
+    n = bus.names
+    basic = n.entry("psb.person.basic")
+    psb, hc = n.agency("city-psb"), n.agency("city-hc")
+    publish_events(
+        bus.bootstrap,
+        [
+            (PERSON_KEY, event(basic, psb, PERSON, {"name": "张三"}, operation="create")),
+            (PERSON_KEY, event(basic, hc, PERSON, {"name": "李三"}, authoritative=False)),
+        ],
+        config=bus.config,
+    )
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        found = [
+            c
+            for c in read_topic(
+                bus.bootstrap,
+                topic_name(TopicKind.CONFLICTS),
+                config=bus.config,
+                record="Conflict",
+            )
+            if c["entry"] == basic
+        ]
+        if found:
+            return basic, found[0]
+        time.sleep(0.5)
+    pytest.fail("the processor raised no conflict", pytrace=False)
+
+
+def _monitor(bus: Bus, metrics: MonitorMetrics) -> Monitor:
+    cfg = MonitorConfig(bus.bootstrap, group_pattern=bus.names.sfx, extra_config=bus.config)
+    return Monitor(cfg, lambda: bus.loaded.catalog, metrics=metrics)
+
+
+def _gauge(registry: CollectorRegistry, name: str, entry: str, provider: str) -> float | None:
+    return registry.get_sample_value(name, {"entry": entry, "provider": provider})
+
+
+def test_bureau_resolves_a_conflict_and_it_stops_counting_as_open(bus: Bus) -> None:
+    """GM 19: a conflict raised by the processor stays open until the bureau coordinates and
+    verifies it; then `conflicts list` shows it resolved and the monitor's open-case gauges
+    (govbus_conflicts_open, govbus_conflict_oldest_age_seconds) fall to zero."""
+    basic, conflict = _raise_conflict(bus)
+    cid, hc = str(conflict["conflict_id"]), bus.names.agency("city-hc")
+    registry = CollectorRegistry()
+    mon = _monitor(bus, MonitorMetrics.create(registry))
+    try:
+        before = [c for c in mon.refresh().cases if c.entry == basic]
+        assert [(c.provider, c.open) for c in before] == [(hc, 1)]
+        assert _gauge(registry, "govbus_conflicts_open", basic, hc) == 1
+
+        [listed] = bus.conflicts(basic)
+        assert (listed["conflict_id"], listed["state"], listed["resolution"]) == (cid, "open", None)
+        assert listed["reported_value"] == "李三"  # the existing fields are kept
+
+        code, out = bus.cli(
+            "conflicts",
+            "resolve",
+            cid,
+            "--resolution",
+            "authoritative-confirmed",
+            "--by",
+            "city-bdb",
+            "--note",
+            "经协调核实，以市公安局登记为准",
+        )
+        assert code == 0, out
+        assert (out["conflict_id"], out["resolution"], out["article"]) == (
+            cid,
+            "authoritative_confirmed",
+            "GM 19",
+        )
+        assert (out["entry"], out["canonical_subject"], out["item"]) == (
+            basic,
+            PERSON_KEY,
+            conflict["item"],
+        )
+        assert out["topic"] == "govbus.conflicts.resolved"
+
+        [listed] = bus.conflicts(basic)
+        assert listed["state"] == "resolved"
+        assert (listed["resolution"], listed["resolved_by"]) == (
+            "authoritative_confirmed",
+            "city-bdb",
+        )
+        assert listed["resolution_note"] == "经协调核实，以市公安局登记为准"
+        assert listed["resolution_article"] == "GM 19" and listed["resolved_at"]
+        assert bus.conflicts(basic, "--open") == []
+
+        after = [c for c in mon.refresh().cases if c.entry == basic]
+        assert [(c.provider, c.open, c.oldest_age_seconds) for c in after] == [(hc, 0, 0.0)]
+        assert _gauge(registry, "govbus_conflicts_open", basic, hc) == 0
+        assert _gauge(registry, "govbus_conflict_oldest_age_seconds", basic, hc) == 0
+    finally:
+        mon.close()
+
+
+def test_second_resolution_and_unknown_ids_are_refused(bus: Bus) -> None:
+    """GM 19: a conflict is settled once; a second resolution and an unknown id are errors
+    (exit code 1, a JSON error object naming the reason), and nothing more is written."""
+    basic, conflict = _raise_conflict(bus)
+    cid = str(conflict["conflict_id"])
+    args = ("--resolution", "report-withdrawn", "--by", bus.names.agency("city-hc"))
+    code, out = bus.cli("conflicts", "resolve", cid.upper(), *args)
+    assert code == 0, out
+    assert out["resolution"] == "report_withdrawn" and out["conflict_id"] == cid
+
+    code, out = bus.cli(
+        "conflicts", "resolve", cid, "--resolution", "source-corrected", "--by", "x"
+    )
+    assert code == 1
+    assert (out["kind"], out["reason"]) == ("CoordinationError", "already_resolved")
+    assert "already resolved" in out["error"]
+
+    unknown = str(uuid.uuid4())
+    code, out = bus.cli("conflicts", "resolve", unknown, *args)
+    assert code == 1
+    assert (out["kind"], out["reason"]) == ("CoordinationError", "unknown_conflict")
+    assert unknown in out["error"]
+
+    code, out = bus.cli("conflicts", "resolve", "not-a-uuid", *args)
+    assert code == 1 and out["reason"] == "bad_conflict_id"
+    code, out = bus.cli("conflicts", "resolve", cid, "--resolution", "agreed", "--by", "x")
+    assert code == 2 and out["reason"] == "bad_resolution"
+
+    written = [
+        r
+        for r in read_topic(
+            bus.bootstrap,
+            topic_name(TopicKind.RESOLVED),
+            config=bus.config,
+            record="ConflictResolution",
+        )
+        if str(r["conflict_id"]) == cid
+    ]
+    assert [r["resolution"] for r in written] == ["report_withdrawn"]
+    [listed] = bus.conflicts(basic)
+    assert (listed["state"], listed["resolution"]) == ("resolved", "report_withdrawn")

@@ -1,0 +1,1 @@
+"""Helpers shared by tests: scenario builders, sample records, worlds. No tests here."""

@@ -1,0 +1,31 @@
+"""Where the test session's broker came from (built by the ``broker`` fixture)."""
+
+from __future__ import annotations
+
+import os
+
+
+class BrokerSource:
+    """Where the session's broker came from, and its bootstrap address.
+
+    ``agency_bootstrap``/``ca_location``: its SASL_SSL agency listener (issue 7), known for
+    the local broker or from ``GOVBUS_AGENCY_BOOTSTRAP``/``GOVBUS_CA_LOCATION``;
+    ``processor_credentials``: the processors' credentials file (local broker only);
+    ``client_config``: the administrator's librdkafka settings without ``bootstrap.servers``."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        kind: str,
+        *,
+        agency_bootstrap: str = "",
+        ca_location: str = "",
+        processor_credentials: str = "",
+        client_config: dict[str, str] | None = None,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.client_config = dict(client_config or {})
+        self.kind = kind
+        self.agency_bootstrap = agency_bootstrap or os.environ.get("GOVBUS_AGENCY_BOOTSTRAP", "")
+        self.ca_location = ca_location or os.environ.get("GOVBUS_CA_LOCATION", "")
+        self.processor_credentials = processor_credentials

@@ -1,0 +1,154 @@
+"""Helpers for broker tests of the bus: an isolated copy of the demo catalog, events,
+reading topics to the end (read_committed)."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from exchange.catalog_loader import LoadedCatalog, check_catalog_text
+from kafkaclient import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from schemas import decode, encode
+from schemas.topics import TopicKind, topic_name
+
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "catalog-demo.yaml"
+READ_TIMEOUT_S = 60.0
+
+
+class Names:
+    """Demo ids made unique for one test: agencies and entries get a suffix/prefix."""
+
+    def __init__(self, suffix: str | None = None) -> None:
+        self.sfx = suffix or uuid.uuid4().hex[:10]
+
+    def agency(self, base: str) -> str:
+        return f"{base}-{self.sfx}"
+
+    def entry(self, base: str) -> str:
+        return f"t{self.sfx}.{base}"
+
+    def catalog_text(self, source: Path = DEMO) -> str:
+        text = source.read_text(encoding="utf-8")
+        text = re.sub(r"\bcity-(psb|amr|mca|hc|bdb)\b", lambda m: self.agency(m.group(0)), text)
+        text = re.sub(
+            r"(?<![\w.-])((?:psb|amr)\.[a-z_0-9]+(?:\.[a-z_0-9]+)*)",
+            lambda m: self.entry(m.group(1)),
+            text,
+        )
+        return text
+
+    def load(self) -> LoadedCatalog:
+        result = check_catalog_text(self.catalog_text())
+        if result.catalog is None:
+            raise ValueError([i.message for i in result.issues])
+        return LoadedCatalog(result.catalog, result.grants)
+
+
+def event(
+    entry: str,
+    provider: str,
+    subject_key: str,
+    items: dict[str, str | None],
+    *,
+    kind: str = "resident_id",
+    operation: str = "update",
+    authoritative: bool = True,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id or str(uuid.uuid4()),
+        "entry": entry,
+        "provider": provider,
+        "subject_key": subject_key,
+        "subject_kind": kind,
+        "operation": operation,
+        "authoritative": authoritative,
+        "items": [{"name": k, "before": None, "after": v} for k, v in items.items()],
+        "source_system": "test",
+        "event_time": datetime.now(UTC),
+        "source_sequence": 1,
+        "trace_id": None,
+        "legal_basis": None,
+    }
+
+
+def publish(
+    bootstrap: str,
+    records: Iterable[tuple[str, bytes | None, bytes]],
+    *,
+    config: Mapping[str, str],
+) -> None:
+    """Publish raw (topic, key, value) records, acknowledged (``config``: the client's
+    settings, e.g. the ``kafka_config`` fixture: the administrator's)."""
+    with Producer(bootstrap, extra_config=config) as producer:
+        for topic, key, value in records:
+            producer.produce(topic, value, key=key)
+
+
+def publish_events(
+    bootstrap: str, events: Iterable[tuple[str, dict[str, Any]]], *, config: Mapping[str, str]
+) -> None:
+    """(canonical subject, event) pairs to each event's ingest topic."""
+    publish(
+        bootstrap,
+        (
+            (topic_name(TopicKind.INGEST, e["entry"]), subject.encode(), encode("ChangeEvent", e))
+            for subject, e in events
+        ),
+        config=config,
+    )
+
+
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    config: Mapping[str, str],
+    until: int | None = None,
+    record: str | None = None,
+    settle_s: float = 0.5,
+    timeout_s: float = READ_TIMEOUT_S,
+) -> list[Any]:
+    """Every committed record of ``topic`` (decoded when ``record`` names its schema).
+
+    Reads until ``until`` records arrived (then ``settle_s`` more, to catch extras), or, when
+    ``until`` is None, until ``settle_s`` passes without a new record. The processor commits
+    each event's receipt, audit and feed records in one transaction, so once a receipt is
+    read the absence of a feed record is conclusive.
+    """
+    out: list[Any] = []
+    with Consumer(bootstrap, f"test-read-{uuid.uuid4().hex}", extra_config=config) as consumer:
+        # assign(), not subscribe(): no group join, reading starts at once.
+        meta = consumer.client.list_topics(topic, timeout=10.0).topics[topic]
+        consumer.assign(
+            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(meta.partitions)]
+        )
+        deadline = time.monotonic() + timeout_s
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            batch = consumer.consume(500, timeout_s=0.2)
+            if batch:
+                quiet_since = time.monotonic()
+                for msg in batch:
+                    value = msg.value() or b""
+                    out.append(decode(record, value) if record else (msg.key(), value))
+            elif until is not None and len(out) >= until:
+                if time.monotonic() - quiet_since >= settle_s:
+                    break
+            elif until is None and time.monotonic() - quiet_since >= settle_s:
+                break
+    return out
+
+
+def resident_id(n: int, region: str = "110105") -> str:
+    """A valid 18-digit resident ID (GB 11643 check digit) for person number ``n``."""
+    year, day = 1950 + n % 50, 1 + n % 28
+    body = f"{region}{year:04d}{1 + n % 12:02d}{day:02d}{n % 1000:03d}"
+    weights = [2 ** (17 - i) % 11 for i in range(17)]
+    check = (12 - sum(int(c) * w for c, w in zip(body, weights, strict=True)) % 11) % 11
+    return body + ("X" if check == 10 else str(check))

@@ -1,0 +1,113 @@
+"""Smoke test of ``python -m bench`` (issue 9) with tiny sizes on the session broker: the
+report's structure, every ratio recomputed from the measured numbers it holds, every feed
+holding every event once, the JSON and PNG written. No timing assertions. The bench and
+its worker processes authenticate with the session's settings (GOVBUS_CREDENTIALS_FILE:
+the administrator of the local broker)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exchange.catalog_loader import load_catalog
+from exchange.gate import IncomingEvent, decide
+from exchange.policy import OpenFeed
+from schemas import decode
+
+# bench/ is a directory of the repository, not an installed package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+
+from bench.broker import GIVEN, bench_broker
+from bench.harness import assess, combine, ratios
+from bench.runs import percentile
+from bench.scenario import Scenario, make_events
+
+
+def test_bench_scenario_fans_out_to_five_agencies_and_the_masked_open_feed(
+    tmp_path: Path,
+) -> None:
+    """S 22 per-field grants: three agencies get every item, two their subsets; GM 9: the
+    open feed gets internal data only desensitised, the subject key masked too."""
+    scenario = Scenario("0123abcd")
+    loaded = load_catalog(scenario.write_catalog(tmp_path))
+    events = make_events(scenario, 20, seed=3)
+    for key, value in zip(events.keys, events.values, strict=True):
+        raw = decode("ChangeEvent", value)
+        event = IncomingEvent.from_record(raw, key)
+        result = decide(event, scenario.entry, loaded.catalog, loaded.grants, {}, datetime.now(UTC))
+        assert result.outcome == "accepted"
+        recipients = {r.id: d for d in result.deliveries for r in d.recipients}
+        assert set(recipients) == {*scenario.consumers, OpenFeed().id}
+        grants = scenario.grants()
+        for agency in scenario.consumers:
+            assert set(recipients[agency].items) == set(grants[agency])
+            assert recipients[agency].rules_applied == ()
+        open_delivery = recipients[OpenFeed().id]
+        assert open_delivery.subject != result.canonical_subject
+        assert {name for name, _ in open_delivery.rules_applied} >= {"name", "phone"}
+    # Same seed, same values whatever the scenario: only the ids differ.
+    again = make_events(Scenario("ffffeeee"), 20, seed=3)
+    assert again.keys == events.keys and again.ids == events.ids
+
+
+def test_a_given_broker_is_used_with_the_credentials_of_the_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("GOVBUS_BOOTSTRAP", "GOVBUS_CREDENTIALS_FILE", "GOVBUS_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GOVBUS_HOME", str(tmp_path))
+    monkeypatch.setenv("GOVBUS_KAFKA__SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("GOVBUS_KAFKA__SASL_PASSWORD", "never-shown")
+    with bench_broker("kafka.example:9092") as broker:
+        assert (broker.bootstrap, broker.kind) == ("kafka.example:9092", GIVEN)
+        assert dict(broker.config) == {
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.password": "never-shown",
+        }
+        # Workers find the same settings in their environment, not on their command line.
+        assert broker.env["GOVBUS_KAFKA__SASL_PASSWORD"] == "never-shown"
+        assert "never-shown" not in repr(broker)
+    monkeypatch.setenv("GOVBUS_BOOTSTRAP", "configured.example:9092")
+    with bench_broker() as broker:
+        assert (broker.bootstrap, broker.kind) == ("configured.example:9092", GIVEN)
+
+
+@given(st.lists(st.floats(0, 1e6), min_size=1, max_size=50), st.floats(0, 100))
+def test_percentile_lies_between_min_and_max_and_grows_with_q(
+    values: list[float], q: float
+) -> None:
+    p = percentile(values, q)
+    tol = 1e-9 * (1 + max(values))  # interpolation rounds
+    assert min(values) - tol <= p <= max(values) + tol
+    assert percentile(values, 0) == min(values) and percentile(values, 100) == max(values)
+    assert percentile(values, min(100.0, q + 10)) >= p - tol
+
+
+def test_ratios_are_missing_not_invented_when_a_measurement_is_missing() -> None:
+    report = {
+        "govbus": {"events_per_s": 100.0},
+        "peers": {"quix-streams": {"skipped": "not installed"}},
+    }
+    r = ratios(report)
+    assert r == {"govbus_to_quix-streams": None}
+    report["ratios"] = r
+    assert assess(report)["govbus_to_quix-streams"]["met"] is None
+
+
+def test_rounds_combine_to_the_median_rate_and_the_highest_memory() -> None:
+    rounds: list[dict[str, Any]] = [
+        {"events_per_s": 900.0, "peak_rss_mib": 80.0, "feed_records": {"t": 5}},
+        {"events_per_s": 1200.0, "peak_rss_mib": 85.5},
+        {"events_per_s": 1000.0, "peak_rss_mib": 79.0},
+    ]
+    out = combine(rounds)
+    assert out["events_per_s"] == 1000.0
+    assert out["events_per_s_rounds"] == [900.0, 1200.0, 1000.0]
+    assert out["peak_rss_mib"] == 85.5 and out["feed_records"] == {"t": 5}
