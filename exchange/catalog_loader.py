@@ -4,8 +4,10 @@
 article, message, entry); :func:`load_catalog` raises the first as a
 :class:`base.errors.CatalogError`; :func:`check_catalog_data` checks an already parsed
 document (e.g. JSON state records). Rules that hold in every city are checked
-always; which share / open types exist depends on the jurisdiction profile, so the
-caller passes the allowed sets (None: not checked).
+always; which share / open types and sensitivity grades a bus takes depends on its
+jurisdiction profile: the caller passes :func:`admission` of the profile (the default
+checks none of them). A profile that shares nothing (Jinan: opening only) takes only
+entries that are not shared, and the sharing rules (S 22, S 23) do not apply there.
 
 File layout (unknown keys are errors)::
 
@@ -38,6 +40,7 @@ from typing import Any, TypeVar
 import yaml
 
 from base.errors import CatalogError, GrantError
+from exchange import profiles
 from exchange.catalog import (
     LEGAL_TZ,
     Agency,
@@ -120,11 +123,107 @@ class CatalogIssue:
 
 @dataclass(frozen=True, slots=True)
 class AllowedTypes:
-    """Share / open types a jurisdiction profile admits (None: not checked)."""
+    """What a jurisdiction profile admits (None / empty: not checked); see :func:`admission`.
+
+    ``article`` cites the share types, ``open_article`` the open types (default:
+    ``article``), ``sensitivity_article`` the refused grades. ``sharing`` False: the bus
+    shares nothing, so the rules about sharing (S 22, S 23) do not apply.
+    """
 
     share_types: frozenset[ShareType] | None = None
     open_types: frozenset[OpenType] | None = None
     article: str = ""
+    open_article: str = ""
+    refused_sensitivities: frozenset[Sensitivity] = frozenset()
+    sensitivity_article: str = ""
+    sensitivity_note: str = ""
+    profile: str = ""
+    sharing: bool = True
+
+
+#: The profile's opening types that realise each opening attribute of an entry:
+#: unconditional opening includes the desensitised opening of internal data (GM 9),
+#: conditional opening is 依申请 (S 34) or 有条件 under an agreement (J 13).
+OPEN_TYPE_FORMS: Mapping[OpenType, frozenset[profiles.OpenType]] = {
+    OpenType.UNCONDITIONAL: frozenset(
+        {profiles.OpenType.UNCONDITIONAL, profiles.OpenType.DESENSITISED}
+    ),
+    OpenType.CONDITIONAL: frozenset(
+        {profiles.OpenType.CONDITIONAL, profiles.OpenType.ON_APPLICATION}
+    ),
+    OpenType.NOT_OPEN: frozenset({profiles.OpenType.NOT_OPEN}),
+}
+#: How the grades are named in the texts (GM 9).
+SENSITIVITY_LABELS: Mapping[Sensitivity, str] = {
+    Sensitivity.PUBLIC: "公开数据",
+    Sensitivity.INTERNAL: "内部数据",
+    Sensitivity.SECRET: "涉密数据",
+}
+
+
+def admission(profile: profiles.Profile) -> AllowedTypes:
+    """What a bus under ``profile`` admits into its catalog (data of the profile file)."""
+    refused = profile.catalog_admission
+    scope_article = refused.basis if refused is not None else profile.opening.basis
+    if profile.sharing is None:
+        share_types, share_article = frozenset({ShareType.NOT_SHARED}), scope_article
+    else:
+        share_types = frozenset(ShareType(t.value) for t in profile.sharing.types)
+        share_article = profile.sharing.basis
+    offered = frozenset(profile.opening.types)
+    return AllowedTypes(
+        share_types=share_types,
+        open_types=frozenset(t for t, forms in OPEN_TYPE_FORMS.items() if forms & offered),
+        article=share_article,
+        open_article=profile.opening.basis,
+        refused_sensitivities=frozenset(refused.refused_sensitivities if refused else ()),
+        sensitivity_article=refused.basis if refused else "",
+        sensitivity_note=refused.note if refused else "",
+        profile=profile.id,
+        sharing=profile.sharing is not None,
+    )
+
+
+def admission_issues(entry: CatalogEntry, allowed: AllowedTypes) -> list[CatalogIssue]:
+    """What the profile refuses of ``entry``: its grade, share type or open type."""
+    found: list[CatalogIssue] = []
+    under = f" under profile {allowed.profile}" if allowed.profile else ""
+    grade = entry.sensitivity
+    if grade in allowed.refused_sensitivities:
+        note = f": {allowed.sensitivity_note}" if allowed.sensitivity_note else ""
+        found.append(
+            CatalogIssue(
+                "sensitivity_not_admitted",
+                allowed.sensitivity_article,
+                f"{SENSITIVITY_LABELS[grade]} ({grade.value}) is refused{under}"
+                f" ({allowed.sensitivity_article}){note}",
+                entry.id,
+            )
+        )
+    share, opening = entry.share_type, entry.open_type
+    if allowed.share_types is not None and share not in allowed.share_types:
+        admitted = ", ".join(sorted(t.value for t in allowed.share_types))
+        found.append(
+            CatalogIssue(
+                "share_type_not_allowed",
+                allowed.article,
+                f"share type {share.value} is not allowed{under} ({allowed.article});"
+                f" allowed: {admitted}",
+                entry.id,
+            )
+        )
+    article = allowed.open_article or allowed.article
+    if allowed.open_types is not None and opening not in allowed.open_types:
+        admitted = ", ".join(sorted(t.value for t in allowed.open_types))
+        found.append(
+            CatalogIssue(
+                "open_type_not_allowed",
+                article,
+                f"open type {opening.value} is not allowed{under} ({article}); allowed: {admitted}",
+                entry.id,
+            )
+        )
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,7 +515,8 @@ def entry_issues(
     if sens is Sensitivity.SECRET and opening is not OpenType.NOT_OPEN:
         add("secret_opened", "G 18 (一)", "涉密数据 must not be opened")
     if sens is Sensitivity.PUBLIC and (
-        share is not ShareType.UNCONDITIONAL or opening is not OpenType.UNCONDITIONAL
+        (allowed.sharing and share is not ShareType.UNCONDITIONAL)
+        or opening is not OpenType.UNCONDITIONAL
     ):
         add(
             "public_data_restricted",
@@ -433,9 +533,9 @@ def entry_issues(
             "GM 9",
             "内部数据 opens unconditionally only desensitised (set open_desensitised)",
         )
-    if share is ShareType.NOT_SHARED and opening is not OpenType.NOT_OPEN:
+    if allowed.sharing and share is ShareType.NOT_SHARED and opening is not OpenType.NOT_OPEN:
         add("not_shared_but_opened", "S 22", "data withheld from agencies cannot be opened")
-    if share is not ShareType.UNCONDITIONAL and not entry.share_basis:
+    if allowed.sharing and share is not ShareType.UNCONDITIONAL and not entry.share_basis:
         add(
             "missing_share_basis",
             "S 23",
@@ -447,10 +547,7 @@ def entry_issues(
             "J 8 ¶5; S 34 ¶1",
             f"{opening.value} opening needs its basis (open_basis)",
         )
-    if allowed.share_types is not None and share not in allowed.share_types:
-        add("share_type_not_allowed", allowed.article, f"share type {share.value} not allowed")
-    if allowed.open_types is not None and opening not in allowed.open_types:
-        add("open_type_not_allowed", allowed.article, f"open type {opening.value} not allowed")
+    found.extend(admission_issues(entry, allowed))
     return found
 
 

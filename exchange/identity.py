@@ -22,7 +22,6 @@ Where this differs from python-stdnum (2.2), and why:
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -76,7 +75,20 @@ LEGACY_ID_LENGTH = 15
 CREDIT_CODE_LENGTH = 18
 LICENCE_LENGTH = 15
 LEGACY_CENTURY = "19"  # GB 11643-1999: 15-digit numbers are converted by inserting "19"
+#: The only digits any of the three standards uses (GB 11643, GB 32100, GS 15): ASCII.
+#: ``str.isdigit`` is not enough: it accepts every Unicode digit ('\u19da', '٣', '²'),
+#: which python-stdnum's ``int()`` then refuses with a ValueError.
+DIGITS = frozenset("0123456789")
+RESIDENT_ID_CHECK = "X"  # GB 11643: the check character 10 (x accepted, upper-cased)
 _DROPPED = frozenset("-")
+#: Full-width forms (U+FF01..U+FF5E, what Chinese input methods type) -> ASCII; nothing
+#: else is folded, so circled, superscript or other scripts' digits stay and are refused.
+_FULL_WIDTH_OFFSET = 0xFEE0
+_FOLD = str.maketrans(
+    {chr(c): chr(c - _FULL_WIDTH_OFFSET) for c in range(0xFF01, 0xFF5F)}
+    | {chr(c + _FULL_WIDTH_OFFSET): chr(c).upper() for c in range(ord("a"), ord("z") + 1)}
+    | {chr(c): chr(c).upper() for c in range(ord("a"), ord("z") + 1)}  # ASCII only: not 'ß'
+)
 
 
 class IdentityKind(StrEnum):
@@ -128,9 +140,18 @@ class CheckResult:
 
 
 def clean(number: str) -> str:
-    """NFKC (full-width digits and letters to ASCII), no whitespace or hyphens, upper case."""
-    text = unicodedata.normalize("NFKC", number)
-    return "".join(c for c in text if not c.isspace() and c not in _DROPPED).upper()
+    """Full-width digits and letters to ASCII, no whitespace or hyphens, ASCII upper case.
+
+    Only ASCII letters are upper-cased: ``str.upper`` would turn 'ß' into 'SS' and 'ﬀ'
+    into 'FF', characters of the GB 32100 alphabet.
+    """
+    text = number.translate(_FOLD)
+    return "".join(c for c in text if not c.isspace() and c not in _DROPPED)
+
+
+def is_digits(text: str) -> bool:
+    """Only ASCII digits (and at least one): the GB 11643 / GB 32100 / GS 15 digits."""
+    return bool(text) and all(c in DIGITS for c in text)
 
 
 def _today() -> date:
@@ -148,13 +169,13 @@ def _birth_date(digits: str, today: date) -> Reason | None:
 def _resident_id(number: str, today: date) -> tuple[str, Reason | None]:
     """(18-digit form, failure); a 15-digit legacy number is converted first."""
     if len(number) == LEGACY_ID_LENGTH:
-        if not number.isdigit():
+        if not is_digits(number):
             return number, Reason.CHARACTERS
         body = number[:6] + LEGACY_CENTURY + number[6:]
         number = body + mod_11_2.calc_check_digit(body)
     elif len(number) != RESIDENT_ID_LENGTH:
         return number, Reason.LENGTH
-    if not (number[:-1].isascii() and number[:-1].isdigit()) or number[-1] not in "0123456789X":
+    if not is_digits(number[:-1]) or number[-1] not in DIGITS | {RESIDENT_ID_CHECK}:
         return number, Reason.CHARACTERS
     if number[:2] not in PROVINCE_CODES:
         return number, Reason.REGION
@@ -172,13 +193,13 @@ def org_code_check_char(body: str) -> str:
 
 
 def _region_ok(code: str) -> bool:
-    return code.isdigit() and (code[:2] in PROVINCE_CODES or code == NATIONAL_REGION)
+    return is_digits(code) and (code[:2] in PROVINCE_CODES or code == NATIONAL_REGION)
 
 
 def _credit_code(number: str, today: date) -> tuple[str, Reason | None]:
     if len(number) != CREDIT_CODE_LENGTH:
         return number, Reason.LENGTH
-    if any(c not in CREDIT_CODE_ALPHABET for c in number) or not number[2:8].isdigit():
+    if any(c not in CREDIT_CODE_ALPHABET for c in number) or not is_digits(number[2:8]):
         return number, Reason.CHARACTERS
     if number[1] not in CREDIT_CODE_TYPES.get(number[0], frozenset()):
         return number, Reason.ORGANISATION_TYPE
@@ -192,7 +213,7 @@ def _credit_code(number: str, today: date) -> tuple[str, Reason | None]:
 def _licence(number: str, today: date) -> tuple[str, Reason | None]:
     if len(number) != LICENCE_LENGTH:
         return number, Reason.LENGTH
-    if not (number.isascii() and number.isdigit()):
+    if not is_digits(number):
         return number, Reason.CHARACTERS
     if not _region_ok(number[:6]):
         return number, Reason.REGION

@@ -11,8 +11,22 @@ authoritative record of (subject, item) by these rules, in order:
    so it is handled as a write):
    * the value (None for a delete) equals the authoritative one, or deleting what is
      absent: **duplicate**, ``same_value`` / ``already_absent`` (GM 22: no re-propagation);
+     when the change is newer than the record (see below), the record takes the change's
+     place in the source's order (:attr:`Decision.refreshed`), so a still older change
+     that arrives later is judged against it;
+   * the change is not newer than the authoritative record: **stale**, never applied,
+     however long ago the record's event was first seen (GM 22; S 20 `动态更新`: the
+     source's latest state is the one number). The order is the provider's *source
+     sequence* when the record came from the same provider and source system
+     (``source_sequence_not_newer``: lower, or the same sequence with another value),
+     else the *event time* (``event_time_older``: strictly earlier; equal times cannot be
+     ordered, and the later arrival is taken);
    * else **accept**, ``authoritative_source`` (GM 22; S 21 `谁主管，谁提供，谁负责`),
-     with the new state.
+     with the new state, which keeps the change's order.
+
+   A change or record without an order (:class:`SourceOrder`; records written before
+   orders were kept) is not judged stale: it is accepted as before, and the accepted
+   record keeps the change's order from then on.
 4. The writer is not the source:
    * a write (create / update / delete): **stopped**, ``not_the_source`` (GM 22 and S 20:
      data obtainable through the platform is not collected again or by several agencies);
@@ -27,15 +41,17 @@ authoritative record of (subject, item) by these rules, in order:
 Values compare by exact equality. Only *accept* returns a new state; every decision
 carries a reason code and the article. A whole change event is decided item by item
 (:func:`decide_event`); its outcome is the most serious item decision by
-:data:`OUTCOME_PRECEDENCE` (stopped > conflict > accept > confirmation > duplicate),
-while accepted items propagate whatever happened to their siblings.
+:data:`OUTCOME_PRECEDENCE` (stopped > conflict > stale > accept > confirmation >
+duplicate), while accepted items propagate whatever happened to their siblings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from base.errors import PolicyError
 from exchange.catalog import CatalogEntry, ItemValue
@@ -61,16 +77,71 @@ class DecisionKind(StrEnum):
     STOPPED = "stopped"
     CONFIRMATION = "confirmation"
     CONFLICT = "conflict"
+    STALE = "stale"
 
 
 #: Most serious first: an event's outcome is the first kind any of its items got.
 OUTCOME_PRECEDENCE: tuple[DecisionKind, ...] = (
     DecisionKind.STOPPED,
     DecisionKind.CONFLICT,
+    DecisionKind.STALE,
     DecisionKind.ACCEPT,
     DecisionKind.CONFIRMATION,
     DecisionKind.DUPLICATE,
 )
+
+#: Articles of a stale decision: one number is the source's latest (GM 22; S 20 动态更新).
+STALE_ARTICLE = "GM 22; S 20"
+STALE_BY_SEQUENCE = "source_sequence_not_newer"
+STALE_BY_TIME = "event_time_older"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOrder:
+    """Where a change stands in its provider's history (ChangeEvent ``source_system``,
+    ``source_sequence``, ``event_time``): sequences order the changes of one source
+    system of one provider; event times (aware) order everything else."""
+
+    source_system: str
+    sequence: int
+    event_time: datetime
+
+    def __post_init__(self) -> None:
+        if self.event_time.utcoffset() is None:
+            raise PolicyError(
+                f"event time {self.event_time.isoformat()} has no UTC offset",
+                code="naive_event_time",
+                article=STALE_ARTICLE,
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (the changelog's): ``{source_system, sequence, event_time}``."""
+        return {
+            "source_system": self.source_system,
+            "sequence": self.sequence,
+            "event_time": self.event_time.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any] | None) -> SourceOrder | None:
+        """The inverse of :meth:`to_dict`; None for None (a record kept without order)."""
+        if raw is None:
+            return None
+        return cls(
+            str(raw["source_system"]),
+            int(raw["sequence"]),
+            datetime.fromisoformat(str(raw["event_time"])),
+        )
+
+
+def not_newer(
+    change: SourceOrder, change_provider: str, record: SourceOrder, record_provider: str
+) -> str | None:
+    """Why ``change`` may not replace ``record`` (a reason code), or None when it is newer
+    or the two cannot be ordered (see the module docstring)."""
+    if (change_provider, change.source_system) == (record_provider, record.source_system):
+        return STALE_BY_SEQUENCE if change.sequence <= record.sequence else None
+    return STALE_BY_TIME if change.event_time < record.event_time else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +158,13 @@ class AuthoritativeRecord:
     provider: str
     event_id: str
     seen_event_ids: tuple[str, ...] = ()
+    #: The source order of the change that set ``value`` (None: kept before orders were).
+    order: SourceOrder | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ItemChange:
-    """One item of an incoming change event."""
+    """One item of an incoming change event; ``order`` None: not ordered (never stale)."""
 
     event_id: str
     provider: str
@@ -99,6 +172,7 @@ class ItemChange:
     item: str
     value: ItemValue
     operation: Operation
+    order: SourceOrder | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +198,9 @@ class Decision:
     article: str
     new_state: AuthoritativeRecord | None = None
     conflict: Conflict | None = None
+    #: A duplicate newer than the record: the record with the change's order, to keep
+    #: (not to propagate: the value did not change).
+    refreshed: AuthoritativeRecord | None = None
 
 
 def _seen(current: AuthoritativeRecord | None, event_id: str) -> bool:
@@ -138,17 +215,47 @@ def _accepted(
     earlier = current.seen_event_ids if current is not None else ()
     seen = (*earlier, change.event_id)[-SEEN_EVENTS_LIMIT:]
     state = AuthoritativeRecord(
-        change.subject, change.item, value, change.provider, change.event_id, seen
+        change.subject, change.item, value, change.provider, change.event_id, seen, change.order
     )
     return Decision(DecisionKind.ACCEPT, "authoritative_source", "GM 22; S 21", state)
+
+
+def _stale(current: AuthoritativeRecord | None, change: ItemChange) -> str | None:
+    if current is None or current.order is None or change.order is None:
+        return None
+    return not_newer(change.order, change.provider, current.order, current.provider)
+
+
+def _unchanged(current: AuthoritativeRecord | None, change: ItemChange, code: str) -> Decision:
+    """A duplicate; a newer one moves the record to the change's place in the order (a
+    delete of what never was leaves an empty record with the order: an older value that
+    arrives later must not appear)."""
+    refreshed = None
+    if change.order is not None and _stale(current, change) is None:
+        if current is None:
+            refreshed = AuthoritativeRecord(
+                change.subject,
+                change.item,
+                None,
+                change.provider,
+                change.event_id,
+                (change.event_id,),
+                change.order,
+            )
+        elif current.order != change.order or current.provider != change.provider:
+            refreshed = replace(current, provider=change.provider, order=change.order)
+    return Decision(DecisionKind.DUPLICATE, code, "GM 22", refreshed=refreshed)
 
 
 def _from_source(current: AuthoritativeRecord | None, change: ItemChange) -> Decision:
     value = None if change.operation is Operation.DELETE else change.value
     if value is None and (current is None or current.value is None):
-        return Decision(DecisionKind.DUPLICATE, "already_absent", "GM 22")
+        return _unchanged(current, change, "already_absent")
     if current is not None and current.value == value:
-        return Decision(DecisionKind.DUPLICATE, "same_value", "GM 22")
+        return _unchanged(current, change, "same_value")
+    stale = _stale(current, change)
+    if stale is not None:
+        return Decision(DecisionKind.STALE, stale, STALE_ARTICLE)
     return _accepted(current, change, value)
 
 
@@ -201,17 +308,24 @@ class ChangeEvent:
     subject: str
     operation: Operation
     values: Mapping[str, ItemValue]
+    order: SourceOrder | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class EventDecision:
-    """Per-item decisions of one event and their aggregate ``outcome``."""
+    """Per-item decisions of one event and their aggregate ``outcome``.
+
+    ``new_states`` are the accepted items' records (to keep and propagate); ``refreshed``
+    the records of items the event left unchanged but moved on in the source's order (to
+    keep, not to propagate).
+    """
 
     outcome: DecisionKind
     decisions: tuple[tuple[str, Decision], ...]
     accepted: Mapping[str, ItemValue]
     new_states: Mapping[str, AuthoritativeRecord]
     conflicts: tuple[Conflict, ...]
+    refreshed: Mapping[str, AuthoritativeRecord] = field(default_factory=dict)
 
 
 def aggregate(kinds: set[DecisionKind] | frozenset[DecisionKind]) -> DecisionKind:
@@ -240,7 +354,7 @@ def decide_event(
     for item, value in sorted(event.values.items()):
         spec = entry.item(item)
         change = ItemChange(
-            event.event_id, event.provider, event.subject, item, value, event.operation
+            event.event_id, event.provider, event.subject, item, value, event.operation, event.order
         )
         decisions.append((item, decide(spec.provider if spec else None, states.get(item), change)))
     new_states = {i: d.new_state for i, d in decisions if d.new_state is not None}
@@ -250,4 +364,5 @@ def decide_event(
         accepted={i: s.value for i, s in new_states.items()},
         new_states=new_states,
         conflicts=tuple(d.conflict for _, d in decisions if d.conflict is not None),
+        refreshed={i: d.refreshed for i, d in decisions if d.refreshed is not None},
     )

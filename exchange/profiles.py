@@ -11,6 +11,14 @@ several periods apply, all due dates are computed and the earliest binds (D2, se
 matter (e.g. GM 31's 5 working days only for complaints of GM breaches); a period without
 ``applies_to`` applies to every case. The dated periods of one obligation share one
 start event, so one trigger time serves them all.
+
+Catalog admission: which entries a bus under the profile takes (:mod:`exchange.catalog_loader`
+applies it to ``govbus catalog validate`` and ``import``). Share types are ``sharing.types``
+(a profile without ``sharing``, like Jinan's opening-only text, takes only entries that are
+not shared); open types are ``opening.types``; ``catalog_admission.refused_sensitivities``
+lists grades the bus may not hold at all (GM 24: nothing 涉密 on the cloud-hosted Guiyang
+platform), cited by ``catalog_admission.basis``, which also cites why a profile without
+``sharing`` shares nothing. ``catalog_admission`` may be absent or null: nothing refused.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from typing import Any, TypeVar
 import yaml
 
 from base.errors import ProfileError
+from exchange.catalog import Sensitivity
 
 PACKAGED_PROFILES_DIR = Path(__file__).with_name("profiles")
 PROFILES_DIR_ENV = "GOVBUS_PROFILES_DIR"
@@ -162,6 +171,15 @@ class CatalogLifecycle:
 
 
 @dataclass(frozen=True)
+class CatalogAdmission:
+    """Entries a bus under the profile refuses beyond its share and open types."""
+
+    refused_sensitivities: tuple[Sensitivity, ...]
+    basis: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Profile:
     id: str
     title: str
@@ -172,6 +190,7 @@ class Profile:
     subject_authorisation: SubjectAuthorisation | None
     catalog_lifecycle: CatalogLifecycle
     source: str
+    catalog_admission: CatalogAdmission | None = None
 
     def obligation(self, name: str) -> Obligation | None:
         """The obligation, or None when the profile has none of that name."""
@@ -298,6 +317,7 @@ class _Reader:
                 "subject_authorisation",
                 "catalog_lifecycle",
             },
+            {"catalog_admission"},
         )
         profile_id = self.text(top["id"], "id")
         if profile_id != stem:
@@ -317,6 +337,7 @@ class _Reader:
             subject_authorisation=self.subject(top["subject_authorisation"]),
             catalog_lifecycle=self.lifecycle(top["catalog_lifecycle"]),
             source=self.source,
+            catalog_admission=self.admission(top.get("catalog_admission")),
         )
 
     def obligations(self, data: object) -> tuple[Obligation, ...]:
@@ -423,6 +444,19 @@ class _Reader:
             self.basis(entry["basis"], f"{where}.basis"),
         )
 
+    def admission(self, data: object) -> CatalogAdmission | None:
+        if data is None:
+            return None
+        where = "catalog_admission"
+        entry = self.mapping(data, where, {"refused_sensitivities", "basis"}, {"note"})
+        return CatalogAdmission(
+            self.enums(
+                Sensitivity, entry["refused_sensitivities"], f"{where}.refused_sensitivities"
+            ),
+            self.basis(entry["basis"], f"{where}.basis"),
+            self.text(entry["note"], f"{where}.note") if "note" in entry else "",
+        )
+
     def lifecycle(self, data: object) -> CatalogLifecycle:
         where = "catalog_lifecycle"
         entry = self.mapping(
@@ -470,6 +504,7 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
         "opening": _plain(profile.opening),
         "subject_authorisation": _plain(profile.subject_authorisation),
         "catalog_lifecycle": _plain(profile.catalog_lifecycle),
+        "catalog_admission": _plain(profile.catalog_admission),
         "source": profile.source,
     }
 
@@ -489,6 +524,7 @@ __all__ = [
     "OBLIGATION_NAMES",
     "PACKAGED_PROFILES_DIR",
     "PROFILES_DIR_ENV",
+    "CatalogAdmission",
     "CatalogLifecycle",
     "ConditionalScope",
     "ConsentMatter",

@@ -7,6 +7,8 @@
 * :class:`RecordProbe`: the first committed record at or after an offset, and its
   timestamp; ``None`` when nothing committed lies between that offset and the end (only
   transaction markers or aborted records: a caught-up reader of a transactional topic).
+* :func:`groups_reading`: the groups that read given topics (committed offsets on them,
+  or members assigned to them now): who owns an input.
 
 Nothing here joins a group or commits: monitoring never sits in the data path.
 """
@@ -238,3 +240,59 @@ class RecordProbe:
                 self._inner.close()
             finally:
                 self._inner = None
+
+
+@dataclass(frozen=True)
+class GroupInput:
+    """A group's hold on some topics: ``committed`` has offsets the group committed,
+    ``assigned`` is assigned to its members now."""
+
+    group: str
+    state: str
+    members: int
+    committed: frozenset[str]
+    assigned: frozenset[str]
+
+    @property
+    def topics(self) -> frozenset[str]:
+        return self.committed | self.assigned
+
+
+def groups_reading(
+    admin: Admin, topics: Iterable[str], timeout_s: float = GROUPS_TIMEOUT_S
+) -> list[GroupInput]:
+    """Every group (that this client may describe) holding one of ``topics``, by group id.
+
+    A group that disappears between the listing and the questions, or that this principal
+    may not describe, is left out: the answer is what the cluster lets this client see.
+    """
+    wanted = frozenset(topics)
+    ids = list_groups(admin, timeout_s)
+    if not wanted or not ids:
+        return []
+    assigned: dict[str, tuple[str, int, frozenset[str]]] = {}
+    futures = admin.client.describe_consumer_groups(ids, request_timeout=timeout_s)
+    for group, fut in futures.items():
+        try:
+            desc = _wait(fut, f"describe group {group}", timeout_s)
+        except KafkaError:
+            continue
+        members = desc.members or ()
+        held = frozenset(
+            str(tp.topic)
+            for m in members
+            for tp in (getattr(m.assignment, "topic_partitions", None) or ())
+        )
+        state = getattr(desc.state, "name", str(desc.state))
+        assigned[group] = (state, len(members), held & wanted)
+    out: list[GroupInput] = []
+    for group in ids:
+        try:
+            offsets = committed_offsets(admin, [group], timeout_s).get(group, {})
+        except KafkaError:
+            offsets = {}
+        committed = frozenset(t for t, _ in offsets) & wanted
+        state, members, held = assigned.get(group, ("UNKNOWN", 0, frozenset()))
+        if committed or held:
+            out.append(GroupInput(group, state, members, committed, held))
+    return out

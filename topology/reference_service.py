@@ -19,8 +19,9 @@ from typing import Any
 
 from base.errors import CatalogError, GrantError
 from exchange.catalog import LEGAL_TZ, AgencyKind, CatalogEntry, LifecycleState, ShareType
-from exchange.catalog_loader import CheckResult
+from exchange.catalog_loader import CheckResult, admission, admission_issues
 from exchange.grants import Grant, check_grant
+from exchange.profiles import Profile
 from kafkaclient import Admin, TopicSpec
 from producers.reference import ReferenceWriter
 from schemas.topics import bus_topics
@@ -61,7 +62,13 @@ class AgencyReport:
 
 
 class ReferenceService:
-    """The store plus the broker: every method writes SQL first, then the state topics."""
+    """The store plus the broker: every method writes SQL first, then the state topics.
+
+    ``profile`` is the jurisdiction profile the bus runs under (``GOVBUS_PROFILE``): a
+    catalog import refuses entries it does not admit (:func:`exchange.catalog_loader.
+    admission`: share and open types, refused grades such as 涉密 under GM 24). None
+    checks only the rules of every city (programmatic callers that have no profile).
+    """
 
     def __init__(
         self,
@@ -70,11 +77,13 @@ class ReferenceService:
         *,
         namespace: str | None = None,
         extra_config: Mapping[str, Any] | None = None,
+        profile: Profile | None = None,
     ) -> None:
         self.store = store
         self.bootstrap = bootstrap
         self.namespace = namespace
         self.extra_config = dict(extra_config or {})
+        self.profile = profile
 
     def _writer(self) -> ReferenceWriter:
         return ReferenceWriter(
@@ -91,7 +100,11 @@ class ReferenceService:
     # -- catalogs ---------------------------------------------------------------------------
     def import_catalog(self, result: CheckResult) -> ImportReport:
         """Store a valid catalog (agencies, entries, grants), create the topics of every
-        published entry and every agency (GM 14, S 18), publish the whole store."""
+        published entry and every agency (GM 14, S 18), publish the whole store.
+
+        Refused with :class:`CatalogError`, nothing written: an invalid catalog, or an
+        entry the bus's profile does not admit (the first such issue, its article cited).
+        """
         catalog = result.catalog
         if catalog is None:
             first = result.issues[0] if result.issues else None
@@ -100,6 +113,14 @@ class ReferenceService:
                 code=first.code if first else "invalid_catalog",
                 article=first.article if first else "",
             )
+        if self.profile is not None:
+            allowed = admission(self.profile)
+            refused = [i for e in catalog.entries for i in admission_issues(e, allowed)]
+            if refused:
+                error = refused[0].to_error()
+                if len(refused) > 1:
+                    error.add_note(f"{len(refused) - 1} more entry issue(s) under the profile")
+                raise error
         self.store.import_catalog(catalog, result.grants)
         published = tuple(
             e.id for e in catalog.entries if e.lifecycle.state is LifecycleState.PUBLISHED

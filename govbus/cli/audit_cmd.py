@@ -1,8 +1,9 @@
 """``govbus audit verify``: check the audit stream's hash chains (S 42; schemas.audit).
 
 Reads ``govbus.audit`` to its end (read committed) and follows every chain. Exit code 0
-when nothing is wrong, 1 when a record is changed, missing, duplicated or re-sealed (or a
-chain ends before a head recorded earlier: ``--expect`` a previous ``--json`` report).
+when nothing is wrong, 1 when a record is changed, missing, duplicated or re-sealed, when
+a chain forks or decides an input twice (two processor groups on one input), or when a
+chain ends before a head recorded earlier (``--expect`` a previous ``--json`` report).
 ``--sign KEY`` signs the report's heads (a checkpoint); ``--trust PUBLIC`` accepts an
 ``--expect`` report's heads only when that signature verifies (:mod:`schemas.audit.signing`).
 """

@@ -1,24 +1,45 @@
-"""``govbus catalog validate FILE``: check a catalog YAML against the rules (G 11, GM 9-22)."""
+"""``govbus catalog validate FILE``: check a catalog YAML against the rules (G 11, GM 9-22)
+and the jurisdiction profile (``--profile``, default the running one, ``GOVBUS_PROFILE``)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from exchange.catalog_loader import CheckResult, check_catalog_file
+from base.errors import ConfigError, ProfileError
+from base.settings import Settings
+from exchange.catalog_loader import CheckResult, admission, check_catalog_file
+from exchange.profiles import Profile, load_profiles, profiles_dir_from_env
 from govbus.cli.output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, console, emit_json, fail
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 FILE_ARG = typer.Argument(..., help="Catalog YAML file.")
 
 
-def report(path: Path, result: CheckResult) -> dict[str, Any]:
+def running_profile(profile_id: str | None, *, as_json: bool) -> Profile:
+    """``profile_id``, else the running profile (``GOVBUS_PROFILE``), read from
+    ``GOVBUS_PROFILES_DIR`` or the packaged profiles; one line and exit 2 when there is none."""
+    try:
+        wanted = profile_id or Settings.load().profile
+        return load_profiles(profiles_dir_from_env(os.environ)).get(wanted)
+    except (ConfigError, ProfileError) as exc:
+        fail(
+            f"{exc}; pass --profile or set GOVBUS_PROFILE to one of them",
+            as_json=as_json,
+            code=EXIT_USAGE,
+            kind=type(exc).__name__,
+        )
+
+
+def report(path: Path, result: CheckResult, profile: str | None = None) -> dict[str, Any]:
     """The JSON document of ``govbus catalog validate --json`` (field names are an interface)."""
     return {
         "valid": result.valid,
         "file": str(path),
+        "profile": profile,
         "entries": result.entry_count,
         "errors": [
             {"code": i.code, "article": i.article, "message": i.message, "entry": i.entry}
@@ -27,14 +48,20 @@ def report(path: Path, result: CheckResult) -> dict[str, Any]:
     }
 
 
-def _print(path: Path, result: CheckResult) -> None:
+def _print(path: Path, result: CheckResult, profile: str) -> None:
     if result.valid:
-        console.print(f"[bold green]valid[/]: {path} ({result.entry_count} entries)")
+        console.print(
+            f"[bold green]valid[/] under {profile}: {path} ({result.entry_count} entries)"
+        )
         return
-    console.print(f"[bold red]invalid[/]: {path} ({len(result.issues)} problem(s))")
+    console.print(f"[bold red]invalid[/] under {profile}: {path} ({len(result.issues)} problem(s))")
     for issue in result.issues:
         where = f" [{issue.entry}]" if issue.entry else ""
-        console.print(f"  {issue.code} ({issue.article}){where}: {issue.message}", markup=False)
+        console.print(
+            f"  {issue.code} ({issue.article}){where}: {issue.message}",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def register(app: typer.Typer) -> None:
@@ -44,14 +71,19 @@ def register(app: typer.Typer) -> None:
     @catalog.command("validate")
     def validate(
         file: Path = FILE_ARG,
+        profile: str = typer.Option(
+            None, "--profile", help="Jurisdiction profile (default: GOVBUS_PROFILE)."
+        ),
         as_json: bool = JSON_OPT,
     ) -> None:
-        """Check every entry, item, provider and grant; list all problems (exit 1 if any)."""
+        """Check every entry, item, provider and grant, and what the jurisdiction profile
+        admits (share and open types, refused grades); list all problems (exit 1 if any)."""
         if not file.is_file():
             fail(f"no such file: {file}", as_json=as_json, code=EXIT_USAGE)
-        result = check_catalog_file(file)
+        found = running_profile(profile, as_json=as_json)
+        result = check_catalog_file(file, admission(found))
         if as_json:
-            emit_json(report(file, result))
+            emit_json(report(file, result, found.id))
         else:
-            _print(file, result)
+            _print(file, result, found.id)
         raise typer.Exit(EXIT_OK if result.valid else EXIT_FAILURE)

@@ -27,10 +27,12 @@ import typer
 from base.errors import DomainError, GovbusError
 from base.settings import Settings
 from exchange.catalog import LEGAL_TZ, AgencyKind, start_of_day
-from exchange.catalog_loader import check_catalog_file
+from exchange.catalog_loader import admission, check_catalog_file
 from exchange.grants import Grant, is_active
+from exchange.profiles import Profile
 from govbus.cli import access_cmd
 from govbus.cli.catalog_cmd import report as validation_report
+from govbus.cli.catalog_cmd import running_profile
 from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, err_console, fail
 from operations.access import RESERVED_PREFIX
 from schemas.state import grant_document
@@ -86,7 +88,9 @@ def _store(settings: Settings) -> ReferenceStore:
     return ReferenceStore(make_engine(url))
 
 
-def _service(bootstrap: str, namespace: str, as_json: bool) -> ReferenceService:
+def _service(
+    bootstrap: str, namespace: str, as_json: bool, profile: Profile | None = None
+) -> ReferenceService:
     settings = connected(Settings.load(), bootstrap)
     address = settings.bootstrap
     if not address:
@@ -95,7 +99,11 @@ def _service(bootstrap: str, namespace: str, as_json: bool) -> ReferenceService:
             as_json=as_json,
         )
     return ReferenceService(
-        _store(settings), address, namespace=namespace or None, extra_config=settings.kafka
+        _store(settings),
+        address,
+        namespace=namespace or None,
+        extra_config=settings.kafka,
+        profile=profile,
     )
 
 
@@ -176,22 +184,27 @@ def register(app: typer.Typer) -> None:
         """
         if not file.is_file():
             fail(f"no such file: {file}", as_json=as_json, code=EXIT_USAGE)
-        result = check_catalog_file(file)
+        profile = running_profile(None, as_json=as_json)  # the bus's: GOVBUS_PROFILE
+        result = check_catalog_file(file, admission(profile))
         if not result.valid:
             if not as_json:
                 for issue in result.issues:
                     where = f" [{issue.entry}]" if issue.entry else ""
                     err_console.print(
-                        f"  {issue.code} ({issue.article}){where}: {issue.message}", markup=False
+                        f"  {issue.code} ({issue.article}){where}: {issue.message}",
+                        markup=False,
+                        soft_wrap=True,
                     )
             fail(
-                f"catalog {file} is invalid: {len(result.issues)} problem(s); nothing imported",
+                f"catalog {file} is invalid under profile {profile.id} (GOVBUS_PROFILE):"
+                f" {len(result.issues)} problem(s); nothing imported",
                 as_json=as_json,
                 code=EXIT_FAILURE,
-                errors=validation_report(file, result)["errors"],
+                profile=profile.id,
+                errors=validation_report(file, result, profile.id)["errors"],
             )
         with _reported(as_json):
-            service = _service(bootstrap, namespace, as_json)
+            service = _service(bootstrap, namespace, as_json, profile)
             done = service.import_catalog(result)
             _sync_acls(service, [a.id for a in service.store.list_agencies()])
         if as_json:

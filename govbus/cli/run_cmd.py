@@ -14,11 +14,12 @@ from base.errors import GovbusError
 from base.settings import Settings
 from consumers.reader import read_to_end
 from govbus.cli.broker_cmd import bootstrap_for
-from govbus.cli.output import console, emit_json, fail
+from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
 from operations.broker.local import LocalBroker
 from schemas import decode
 from schemas.topics import TopicKind, topic_name
 from topology.connection import connected
+from topology.ownership import check_input
 from topology.run import supervise, worker_main
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON for scripts.")
@@ -54,11 +55,25 @@ def register(app: typer.Typer) -> None:
         metrics_port: int = typer.Option(0, help="Serve /metrics on HOST:PORT (one worker)."),
         metrics_host: str = typer.Option("127.0.0.1", help="Address for /metrics."),
     ) -> None:
-        """Run the gate and fan-out processors until SIGTERM or Ctrl-C."""
+        """Run the gate and fan-out processors until SIGTERM or Ctrl-C.
+
+        Refused (exit 2) when another processor group holds the catalog's ingest topics:
+        one group owns an input (topology.ownership)."""
         settings = Settings.load()
+        address = _bootstrap(bootstrap, False)
+        try:
+            check_input(
+                address,
+                group,
+                catalog=catalog,
+                namespace=namespace or None,
+                extra_config=connected(settings, address).kafka,
+            )
+        except GovbusError as exc:
+            fail(str(exc), code=EXIT_USAGE)
         argv = [
             "--bootstrap",
-            _bootstrap(bootstrap, False),
+            address,
             "--group",
             group,
             "--commit-interval",

@@ -16,6 +16,21 @@ each chain: a changed record no longer matches its hash; a removed, inserted or 
 one breaks a ``seq`` or ``prev_hash`` link. Deleting a chain's newest records is only
 seen against a head recorded earlier (``heads`` of an earlier report: pass it as
 ``expected``), which is what an auditor keeps. Pure functions; no I/O.
+
+Two writers on one chain (a second processor group over the same ingest partition, which
+restores the chain's head and goes on from it) are found two ways, each reported once
+per chain at its first record:
+
+* **forked**: two different records claim one ``seq``, or one predecessor (``prev_hash``):
+  the chain splits there. The links are then followed along one branch (the one that
+  continues the previous record), so the other branch's records are not reported again
+  as broken links.
+* **replayed**: a record with the ``audit_id`` of an earlier record of its chain (and
+  another hash). The processor derives ``audit_id`` from the input's position (topic,
+  partition, offset), the kind and the recipient (:mod:`topology.records`), and commits
+  each input's records once (exactly once), so the same id twice means the same input
+  decided twice: found as soon as a second group re-reads the input, before the two
+  writers collide on a ``seq``.
 """
 
 from __future__ import annotations
@@ -48,6 +63,8 @@ GAP = "gap"  # seqs missing
 BROKEN_LINK = "broken_link"  # prev_hash is not the previous record's hash
 TRUNCATED = "truncated"  # the chain ends before a head recorded earlier
 REWRITTEN = "rewritten"  # the record at an earlier head's seq has another hash
+FORKED = "forked"  # two records claim one seq or one predecessor: two writers, one chain
+REPLAYED = "replayed"  # a record decides an input its chain already decided
 
 
 @dataclass(frozen=True)
@@ -131,6 +148,10 @@ def _unsealed(message: bytes, digest: bytes) -> bytes | None:
 
 
 Labelled = tuple[str, bytes]  # (where: "partition/offset", message bytes)
+#: One record's claim on its chain: (prev_hash, record_hash, where).
+Claim = tuple[bytes | None, bytes, str]
+#: Records of one chain by seq; more than one claim at a seq is a fork.
+Claims = Mapping[int, list[Claim]]
 
 
 def verify(
@@ -143,7 +164,8 @@ def verify(
     """Check every chain in ``messages`` (any order); ``include`` selects chains by name."""
     reg = registry or default_registry()
     findings: list[Finding] = []
-    chains: dict[str, dict[int, tuple[bytes | None, bytes, str]]] = {}
+    chains: dict[str, dict[int, list[Claim]]] = {}
+    decided: dict[str, dict[str, list[tuple[int, bytes, str]]]] = {}
     records = unchained = 0
     for where, message in messages:
         try:
@@ -168,17 +190,22 @@ def verify(
         if hashlib.sha256(hashed).digest() != digest:
             # Still in its place: the links around it are judged by the hash it claims.
             findings.append(Finding(ALTERED, chain, seq, where, "content does not match hash"))
-        known = chains.setdefault(chain, {})
-        if seq in known:
+        claims = chains.setdefault(chain, {}).setdefault(seq, [])
+        if any(digest == d for _, d, _ in claims):
             findings.append(Finding(DUPLICATE, chain, seq, where, f"seq {seq} appears again"))
             continue
         prev = record.get("prev_hash")
-        known[seq] = (prev if isinstance(prev, bytes) else None, digest, where)
+        claims.append((prev if isinstance(prev, bytes) else None, digest, where))
+        by_id = decided.setdefault(chain, {})
+        by_id.setdefault(str(record.get("audit_id")), []).append((seq, digest, where))
     heads: dict[str, Head] = {}
     for chain, by_seq in sorted(chains.items()):
-        findings += _links(chain, by_seq)
-        top = max(by_seq)
-        heads[chain] = Head(top, by_seq[top][1].hex())
+        path = _follow(by_seq)
+        findings += _fork(chain, by_seq)
+        findings += _replay(chain, decided.get(chain, {}))
+        findings += _links(chain, path)
+        top, (_, digest, _) = path[-1]
+        heads[chain] = Head(top, digest.hex())
     for chain, head in sorted((expected or {}).items()):
         if include is not None and not include(chain):
             continue
@@ -186,12 +213,75 @@ def verify(
     return AuditReport(records, unchained, heads, tuple(findings))
 
 
-def _links(chain: str, by_seq: Mapping[int, tuple[bytes | None, bytes, str]]) -> list[Finding]:
+def _follow(by_seq: Claims) -> list[tuple[int, Claim]]:
+    """One record per seq along the longest linked branch: at each seq the record that
+    continues the previous chosen one and leads furthest (a fork's other branch is left
+    aside), ties by the smallest hash (the same answer in any input order)."""
+    seqs = sorted(by_seq)
+    reach: dict[bytes, int] = {}
+    for seq in reversed(seqs):
+        after = by_seq.get(seq + 1, [])
+        for _, digest, _ in by_seq[seq]:
+            reach[digest] = 1 + max((reach[d] for p, d, _ in after if p == digest), default=0)
+    path: list[tuple[int, Claim]] = []
+    previous: bytes | None = None
+    for seq in seqs:
+        chosen = min(by_seq[seq], key=lambda c: (c[0] != previous, -reach[c[1]], c[1]))
+        path.append((seq, chosen))
+        previous = chosen[1]
+    return path
+
+
+def _fork(chain: str, by_seq: Claims) -> list[Finding]:
+    """The first seq that two different records claim, directly or by one predecessor."""
+    contested = {seq for seq, claims in by_seq.items() if len(claims) > 1}
+    successors: dict[bytes, list[int]] = {}
+    for seq, claims in by_seq.items():
+        for prev, _, _ in claims:
+            if prev is not None:
+                successors.setdefault(prev, []).append(seq)
+    contested.update(min(seqs) for seqs in successors.values() if len(seqs) > 1)
+    if not contested:
+        return []
+    first = min(contested)
+    places = sorted(w for _, _, w in by_seq[first])
+    after = [
+        s for seqs in successors.values() if len(seqs) > 1 and min(seqs) == first for s in seqs
+    ]
+    if len(places) == 1 and after:  # one record here, its twin claims the predecessor later
+        places = sorted(w for s in after for _, _, w in by_seq[s])
+    more = len(contested) - 1
+    detail = (
+        f"the chain forks at seq {first}: records at {', '.join(places)} claim this place or its"
+        f" predecessor ({more} later place(s) contested); two writers extended one chain"
+        " (a second processor group on the same input?)"
+    )
+    return [Finding(FORKED, chain, first, places[-1], detail)]
+
+
+def _replay(chain: str, by_id: Mapping[str, list[tuple[int, bytes, str]]]) -> list[Finding]:
+    """The first record that decides an input its chain already decided (see above)."""
+    again: list[tuple[int, str, int, str]] = []
+    for audit_id, seen in by_id.items():
+        if len({digest for _, digest, _ in seen}) > 1:
+            first, *later = sorted(seen)
+            again += [(seq, where, first[0], audit_id) for seq, _, where in later]
+    if not again:
+        return []
+    seq, where, earlier, audit_id = min(again)
+    detail = (
+        f"decides again the input decided at seq {earlier} (audit_id {audit_id}); "
+        f"{len(again)} record(s) repeat earlier decisions: the input was processed twice "
+        "(a second processor group on the same input?)"
+    )
+    return [Finding(REPLAYED, chain, seq, where, detail)]
+
+
+def _links(chain: str, path: list[tuple[int, Claim]]) -> list[Finding]:
     out: list[Finding] = []
     previous: bytes | None = None
     expected_seq = 1
-    for seq in sorted(by_seq):
-        prev, digest, where = by_seq[seq]
+    for seq, (prev, digest, where) in path:
         if seq != expected_seq:
             missing = f"{expected_seq}..{seq - 1}" if seq - 1 > expected_seq else str(seq - 1)
             out.append(Finding(GAP, chain, seq, where, f"seq {missing} missing"))
@@ -202,13 +292,12 @@ def _links(chain: str, by_seq: Mapping[int, tuple[bytes | None, bytes, str]]) ->
     return out
 
 
-def _against(
-    chain: str, head: Head, by_seq: Mapping[int, tuple[bytes | None, bytes, str]]
-) -> list[Finding]:
+def _against(chain: str, head: Head, by_seq: Claims) -> list[Finding]:
     found = by_seq.get(head.seq)
-    if found is None:
+    if not found:
         top = max(by_seq, default=0)
         return [Finding(TRUNCATED, chain, head.seq, "", f"chain ends at seq {top}")]
-    if found[1].hex() != head.hash:
-        return [Finding(REWRITTEN, chain, head.seq, found[2], "hash differs from the head")]
+    if all(digest.hex() != head.hash for _, digest, _ in found):
+        where = sorted(w for _, _, w in found)[0]
+        return [Finding(REWRITTEN, chain, head.seq, where, "hash differs from the head")]
     return []

@@ -75,6 +75,7 @@ def cli(bootstrap: str, kafka_config: dict[str, str], tmp_path: Path) -> Cli:
         "GOVBUS_BOOTSTRAP": bootstrap,
         "GOVBUS_STATE_NAMESPACE": f"test-{suffix}",
         "GOVBUS_CONFIG": "",
+        "GOVBUS_PROFILE": "shenyang-2019",  # the profile the demo catalog is written for
     }
     return Cli(env, suffix, catalog, bootstrap, kafka_config)
 

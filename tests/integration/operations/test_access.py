@@ -88,6 +88,7 @@ def scenario(broker: BrokerSource, tmp_path: Path) -> Scenario:
         "GOVBUS_CA_LOCATION": broker.ca_location,
         "GOVBUS_STATE_NAMESPACE": f"test-{names.sfx}",
         "GOVBUS_CONFIG": "",
+        "GOVBUS_PROFILE": "shenyang-2019",  # the profile the demo catalog is written for
     }
     s = Scenario(broker, env, names, tmp_path)
     code, out = s.run("catalog", "import", str(catalog))

@@ -36,6 +36,7 @@ def env(bootstrap: str, tmp_path: Path) -> dict[str, str]:
         "GOVBUS_HOME": str(tmp_path / "home"),
         "GOVBUS_BOOTSTRAP": bootstrap,
         "GOVBUS_STATE_NAMESPACE": f"t{uuid.uuid4().hex[:10]}",
+        "GOVBUS_PROFILE": "shenyang-2019",  # the profile the demo catalog is written for
     }
 
 

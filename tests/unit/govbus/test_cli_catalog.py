@@ -53,16 +53,25 @@ entries:
 
 
 def test_demo_catalog_is_valid_json_exit_0() -> None:
-    result = runner.invoke(app, ["catalog", "validate", str(DEMO), "--json"])
+    result = runner.invoke(
+        app, ["catalog", "validate", str(DEMO), "--profile", "shenyang-2019", "--json"]
+    )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert payload == {"valid": True, "file": str(DEMO), "entries": 6, "errors": []}
+    assert payload == {
+        "valid": True,
+        "file": str(DEMO),
+        "profile": "shenyang-2019",
+        "entries": 6,
+        "errors": [],
+    }
 
 
 def test_invalid_catalog_lists_every_error_exit_1_gm_9_s_23(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(BAD, encoding="utf-8")
-    result = runner.invoke(app, ["catalog", "validate", str(path), "--json"])
+    args = ["catalog", "validate", str(path), "--profile", "shenyang-2019", "--json"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output
     payload = json.loads(result.stdout)
     assert payload["valid"] is False
@@ -83,10 +92,10 @@ def test_invalid_catalog_lists_every_error_exit_1_gm_9_s_23(tmp_path: Path) -> N
 def test_text_output_names_the_problems(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(BAD, encoding="utf-8")
-    bad = runner.invoke(app, ["catalog", "validate", str(path)])
+    bad = runner.invoke(app, ["catalog", "validate", str(path), "--profile", "shenyang-2019"])
     assert bad.exit_code == 1
     assert "secret_shared_unconditionally" in bad.stdout and "GM 9" in bad.stdout
-    good = runner.invoke(app, ["catalog", "validate", str(DEMO)])
+    good = runner.invoke(app, ["catalog", "validate", str(DEMO), "--profile", "shenyang-2019"])
     assert good.exit_code == 0 and "valid" in good.stdout
 
 
