@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from exchange.catalog_loader import LoadedCatalog
 from schemas.topics import TopicKind, topic_name
@@ -23,12 +24,12 @@ class Bus:
     loaded: LoadedCatalog
     processor: Processor
 
-    def feed(self, agency: str, until: int | None = None) -> list[dict]:
+    def feed(self, agency: str, until: int | None = None) -> list[dict[str, Any]]:
         topic = topic_name(TopicKind.FEED, self.names.agency(agency))
         return read_topic(
             self.bootstrap, topic, config=self.config, until=until, record="FeedRecord"
         )
 
-    def receipts(self, agency: str, until: int | None = None) -> list[dict]:
+    def receipts(self, agency: str, until: int | None = None) -> list[dict[str, Any]]:
         topic = topic_name(TopicKind.RECEIPTS, self.names.agency(agency))
         return read_topic(self.bootstrap, topic, config=self.config, until=until, record="Receipt")

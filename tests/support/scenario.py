@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from exchange.catalog_loader import LoadedCatalog, check_catalog_text
 from kafkaclient import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
@@ -104,6 +104,36 @@ def publish_events(
     )
 
 
+#: A record as read without decoding: (key, value).
+RawRecord = tuple[bytes | None, bytes]
+
+
+@overload
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    config: Mapping[str, str],
+    until: int | None = None,
+    record: str,
+    settle_s: float = 0.5,
+    timeout_s: float = READ_TIMEOUT_S,
+) -> list[dict[str, Any]]: ...
+
+
+@overload
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    config: Mapping[str, str],
+    until: int | None = None,
+    record: None = None,
+    settle_s: float = 0.5,
+    timeout_s: float = READ_TIMEOUT_S,
+) -> list[RawRecord]: ...
+
+
 def read_topic(
     bootstrap: str,
     topic: str,
@@ -113,7 +143,7 @@ def read_topic(
     record: str | None = None,
     settle_s: float = 0.5,
     timeout_s: float = READ_TIMEOUT_S,
-) -> list[Any]:
+) -> list[dict[str, Any]] | list[RawRecord]:
     """Every committed record of ``topic`` (decoded when ``record`` names its schema).
 
     Reads until ``until`` records arrived (then ``settle_s`` more, to catch extras), or, when
@@ -121,7 +151,20 @@ def read_topic(
     each event's receipt, audit and feed records in one transaction, so once a receipt is
     read the absence of a feed record is conclusive.
     """
-    out: list[Any] = []
+    raw = _read_raw(bootstrap, topic, config, until=until, settle_s=settle_s, timeout_s=timeout_s)
+    return raw if record is None else [decode(record, value) for _, value in raw]
+
+
+def _read_raw(
+    bootstrap: str,
+    topic: str,
+    config: Mapping[str, str],
+    *,
+    until: int | None,
+    settle_s: float,
+    timeout_s: float,
+) -> list[RawRecord]:
+    out: list[RawRecord] = []
     with Consumer(bootstrap, f"test-read-{uuid.uuid4().hex}", extra_config=config) as consumer:
         # assign(), not subscribe(): no group join, reading starts at once.
         meta = consumer.client.list_topics(topic, timeout=10.0).topics[topic]
@@ -134,9 +177,7 @@ def read_topic(
             batch = consumer.consume(500, timeout_s=0.2)
             if batch:
                 quiet_since = time.monotonic()
-                for msg in batch:
-                    value = msg.value() or b""
-                    out.append(decode(record, value) if record else (msg.key(), value))
+                out.extend((msg.key(), msg.value() or b"") for msg in batch)
             elif until is not None and len(out) >= until:
                 if time.monotonic() - quiet_since >= settle_s:
                     break

@@ -122,7 +122,7 @@ def _rules_without_for(dest: Path) -> Path:
 
 
 @pytest.fixture
-def prometheus_server(tmp_path: Path) -> Iterator[tuple[PromAPI, Callable[[dict], None]]]:
+def prometheus_server(tmp_path: Path) -> Iterator[tuple[PromAPI, Callable[[dict[str, str]], None]]]:
     """Yields the API and a function that writes the scrape targets and starts the server."""
     binary = _prometheus()
     port = free_port()
@@ -248,7 +248,7 @@ def test_prometheus_scrapes_lag_update_cycles_and_fires_alerts(
     bootstrap: str,
     kafka_config: dict[str, str],
     tmp_path: Path,
-    prometheus_server: tuple[PromAPI, Callable[[dict], None]],
+    prometheus_server: tuple[PromAPI, Callable[[dict[str, str]], None]],
 ) -> None:
     api, start_prometheus = prometheus_server
     names = Names()

@@ -27,7 +27,15 @@ from typer.testing import CliRunner
 from base.credentials import read_client_config
 from base.errors import GovbusError, KafkaError
 from govbus.cli.main import app
-from kafkaclient import OFFSET_BEGINNING, Admin, Consumer, Producer, TopicPartition, TopicSpec
+from kafkaclient import (
+    OFFSET_BEGINNING,
+    Admin,
+    Consumer,
+    Message,
+    Producer,
+    TopicPartition,
+    TopicSpec,
+)
 from operations.access import agency_rules
 from schemas import decode, encode
 from schemas.topics import TopicKind, bus_topics, topic_def, topic_name
@@ -131,16 +139,17 @@ def processor(scenario: Scenario) -> Iterator[Processor]:
 
 
 # -- helpers --------------------------------------------------------------------------------
-def produce(config: dict[str, str], topic: str, key: str, value: bytes) -> list[GovbusError]:
+def produce(config: dict[str, str], topic: str, key: str, value: bytes) -> list[KafkaError]:
     """Produce one record as the principal of ``config``; the delivery errors, if any."""
-    errors: list[GovbusError] = []
+    errors: list[KafkaError] = []
+
+    def on_delivery(error: Exception | None, _message: Message) -> None:
+        if error is not None:
+            assert isinstance(error, KafkaError), error  # the wrapper converts (base.errors)
+            errors.append(error)
+
     with Producer(config["bootstrap.servers"], extra_config=config) as producer:
-        producer.produce(
-            topic,
-            value,
-            key=key.encode(),
-            on_delivery=lambda e, _m: errors.append(e) if e else None,
-        )
+        producer.produce(topic, value, key=key.encode(), on_delivery=on_delivery)
     return errors
 
 

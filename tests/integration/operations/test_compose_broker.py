@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,7 @@ from kafkaclient import Admin
 from operations.access import AccessControl, AgencyListener
 from operations.broker.local import free_port
 from operations.broker.provision import resolve
+from tests.support.cli import json_object
 from tests.support.compose import _compose, _with
 
 #: A cold JVM start plus KRaft election on 2 busy cores.
@@ -43,7 +45,7 @@ START_TIMEOUT_S = 120.0
 PROBE_S = 2.0
 
 
-def _govbus(argv: list[str], env: dict[str, str]) -> dict:
+def _govbus(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "govbus", *argv, "--json"],
         env=env,
@@ -52,7 +54,7 @@ def _govbus(argv: list[str], env: dict[str, str]) -> dict:
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(done.stdout)
+    return json_object(done.stdout)
 
 
 def _clean_env(tmp_path: Path) -> dict[str, str]:
@@ -75,7 +77,7 @@ def _kafka_steps(out: Path) -> tuple[list[str], list[str]]:
 
 
 @pytest.fixture
-def compose_broker(tmp_path: Path) -> Iterator[tuple[dict, dict[str, str], Path]]:
+def compose_broker(tmp_path: Path) -> Iterator[tuple[dict[str, Any], dict[str, str], Path]]:
     """The compose broker, configured and started as compose would: (the configure
     report, the administrator's client config, tmp_path)."""
     out, ca, data = tmp_path / "config", tmp_path / "ca", tmp_path / "data"
@@ -159,7 +161,7 @@ def compose_broker(tmp_path: Path) -> Iterator[tuple[dict, dict[str, str], Path]
 
 @pytest.mark.broker
 def test_the_compose_broker_admits_credentials_only(
-    compose_broker: tuple[dict, dict[str, str], Path],
+    compose_broker: tuple[dict[str, Any], dict[str, str], Path],
 ) -> None:
     report, admin, tmp_path = compose_broker
     services = _compose()["services"]

@@ -51,7 +51,8 @@ def test_agencies_keep_chinese_names_and_refuse_duplicates(store: ReferenceStore
     assert store.revoke_agency("psb") is True
     assert store.revoke_agency("psb") is False
     assert [a.id for a in store.list_agencies()] == ["civil"]
-    assert store.get_agency("psb") is not None and store.get_agency("psb").revoked_at is not None
+    revoked = store.get_agency("psb")
+    assert revoked is not None and revoked.revoked_at is not None
 
 
 def test_entries_are_versioned(store: ReferenceStore) -> None:

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -70,7 +71,7 @@ def running(env: dict[str, str], tmp_path: Path) -> Iterator[Names]:
         log.close()
 
 
-def _receipt(bootstrap: str, config: dict[str, str], agency: str, event_id: str) -> dict:
+def _receipt(bootstrap: str, config: dict[str, str], agency: str, event_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + RECEIPT_TIMEOUT_S
     while time.monotonic() < deadline:
         for r in read_topic(
@@ -99,8 +100,9 @@ def test_grant_and_revoke_apply_from_the_next_event(
     def send(phone: str) -> str:
         e = event(contact, psb, PERSON, {"phone": phone})
         publish_events(bootstrap, [(KEY, e)], config=kafka_config)
-        assert _receipt(bootstrap, kafka_config, psb, e["event_id"])["outcome"] == "accepted"
-        return e["event_id"]
+        event_id = str(e["event_id"])
+        assert _receipt(bootstrap, kafka_config, psb, event_id)["outcome"] == "accepted"
+        return event_id
 
     def feed(agency: str) -> list[str]:
         return [

@@ -19,6 +19,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from exchange.gate import IncomingEvent, decide
 from exchange.onesource import AuthoritativeRecord
@@ -46,11 +47,11 @@ SEED = 20261125
 DRAIN_TIMEOUT_S = 240.0
 
 
-def _plan(names: Names, rng: random.Random) -> list[tuple[str, dict]]:
+def _plan(names: Names, rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
     basic = names.entry("psb.person.basic")
     psb, mca, hc = (names.agency(a) for a in ("city-psb", "city-mca", "city-hc"))
     values = ["张三", "李四", "王五"]
-    sent: list[tuple[str, dict]] = []
+    sent: list[tuple[str, dict[str, Any]]] = []
     for _ in range(EVENTS):
         number = resident_id(rng.randrange(SUBJECTS))
         key = f"resident_id:{number}"
@@ -67,7 +68,7 @@ def _plan(names: Names, rng: random.Random) -> list[tuple[str, dict]]:
     return sent
 
 
-def _expected(names: Names, sent: list[tuple[str, dict]]) -> list[str]:
+def _expected(names: Names, sent: list[tuple[str, dict[str, Any]]]) -> list[str]:
     catalog = names.load().catalog
     entry = names.entry("psb.person.basic")
     states: dict[str, dict[str, AuthoritativeRecord]] = {}
@@ -161,7 +162,7 @@ def test_kill_and_restart_five_times_exactly_once(
     unique_sent = {e["event_id"] for _, e in sent}
     assert set(by_event) == unique_sent
     first_outcome: dict[str, str] = {}
-    want = Counter()
+    want: Counter[str] = Counter()
     for (_, e), outcome in zip(sent, expected, strict=True):
         want[e["event_id"]] += 1
         first_outcome.setdefault(e["event_id"], outcome)
@@ -244,7 +245,7 @@ def _drain(
     names: Names,
     proc: subprocess.Popen[bytes],
     log: Path,
-) -> list:
+) -> list[dict[str, Any]]:
     topics = [
         topic_name(TopicKind.RECEIPTS, names.agency(a)) for a in ("city-psb", "city-mca", "city-hc")
     ]

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaClient
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from base.credentials import read_client_config
-from kafkaclient import Admin, Consumer, Producer
+from kafkaclient import Admin, Consumer, Message, Producer
 from tests.support.broker import BrokerSource
 from topology.faust_auth import broker_credentials
 
@@ -90,13 +90,13 @@ def test_faust_app_creates_topics_and_processes(
         assert ack_topic in topics
         with Producer(bootstrap, extra_config=kafka_config) as producer:
             producer.produce(ping_topic, "你好 govbus".encode())
-        got = []
+        got: list[Message] = []
         with Consumer(bootstrap, group_id, extra_config=kafka_config) as consumer:
             consumer.subscribe([ack_topic])
             while time.monotonic() < deadline and not got:
                 got = consumer.consume(1, timeout_s=1.0)
         assert got, (tmp_path / "worker.log").read_text()
-        ack = json.loads(got[0].value())
+        ack = json.loads(got[0].value() or b"")
         assert ack["ping"] == "你好 govbus"
         assert ack["seen_by"] == app_id
     finally:
