@@ -38,8 +38,8 @@ from exchange.catalog_loader import check_catalog_file
 from exchange.coordination import Resolution
 from kafkaclient import Producer
 from operations.broker.local import LocalBroker
+from producers import AgencyPublisher, PublisherOptions
 from producers.model import Draft
-from producers.publisher import AgencyPublisher
 from schemas import decode, encode
 from schemas.audit import of_entries, verify
 from schemas.topics import TopicKind, topic_name
@@ -49,7 +49,7 @@ from storage.reference import ReferenceStore
 from topology.connection import connected
 from topology.coordination import CoordinationDesk
 from topology.processor import Processor, ProcessorConfig
-from topology.reference_service import ReferenceService
+from topology.reference_service import GrantTerms, ReferenceService
 
 DEMO_CATALOG = Path(__file__).resolve().parents[1] / "examples" / "catalog-demo.yaml"
 PSB, AMR, MCA, HC, BDB = "city-psb", "city-amr", "city-mca", "city-hc", "city-bdb"
@@ -142,7 +142,7 @@ class _Story:
         def work() -> None:
             try:
                 processor.run(stop)
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread, re-raised there
                 failures.append(exc)
                 stop.set()
 
@@ -169,7 +169,7 @@ class _Story:
             self.catalog,
             extra_config=self.settings.kafka,
             state_dir=self.settings.home / "demo-publisher",
-            source_system=f"demo-{self.run}",
+            options=PublisherOptions(source_system=f"demo-{self.run}"),
         )
 
     def _alive(self) -> None:
@@ -230,11 +230,13 @@ class _Story:
             self._resolve(report)
             self._malformed()
             grant = self.service.add_grant(
-                consumer=HC,
-                entry_id=CONTACT,
-                items=["phone"],
-                purpose="传染病密切接触者流行病学调查",
-                basis="《中华人民共和国传染病防治法》",
+                GrantTerms(
+                    consumer=HC,
+                    entry_id=CONTACT,
+                    items=["phone"],
+                    purpose="传染病密切接触者流行病学调查",
+                    basis="《中华人民共和国传染病防治法》",
+                )
             )
             self.step(f"grant {grant.id[:8]} to {HC}", "granted", "conditional sharing, G 14; S 22")
             self._send(psb, CONTACT, Draft(person, "update", {"phone": "13985012345"}))
