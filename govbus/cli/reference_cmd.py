@@ -38,7 +38,7 @@ from storage import migrate
 from storage.engine import make_engine
 from storage.reference import AgencyRow, ReferenceStore
 from topology.connection import connected
-from topology.reference_service import ReferenceService
+from topology.reference_service import GrantTerms, ReferenceService
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 BOOTSTRAP_OPT = typer.Option("", "--bootstrap", help="Kafka bootstrap (default: settings).")
@@ -331,14 +331,16 @@ def register(app: typer.Typer) -> None:
         )
         with _reported(as_json):
             done = _service(bootstrap, namespace, as_json).add_grant(
-                consumer=agency_id,
-                entry_id=entry_id,
-                items=names,
-                purpose=purpose,
-                basis=basis,
-                granted_by=granted_by or None,
-                valid_from=start,
-                valid_until=until,
+                GrantTerms(
+                    consumer=agency_id,
+                    entry_id=entry_id,
+                    items=names,
+                    purpose=purpose,
+                    basis=basis,
+                    granted_by=granted_by or None,
+                    valid_from=start,
+                    valid_until=until,
+                )
             )
         if as_json:
             emit_json({"grant": grant_json(done)})

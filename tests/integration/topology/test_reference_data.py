@@ -29,7 +29,7 @@ from schemas.state import encode, grant_document
 from storage import migrate
 from storage.engine import make_engine
 from storage.reference import ReferenceStore
-from topology.reference_service import ReferenceService
+from topology.reference_service import GrantTerms, ReferenceService
 
 DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 
@@ -127,11 +127,13 @@ def test_a_new_grant_applies_from_the_next_refresh(env: Env) -> None:
         entitlement(contact, hc, before.grants, datetime.now(UTC)) or set()
     )
     grant = env.service.add_grant(
-        consumer=hc.id,
-        entry_id=contact.id,
-        items=["household_address"],
-        purpose="家庭医生签约核验",
-        basis="《基本医疗卫生与健康促进法》",
+        GrantTerms(
+            consumer=hc.id,
+            entry_id=contact.id,
+            items=["household_address"],
+            purpose="家庭医生签约核验",
+            basis="《基本医疗卫生与健康促进法》",
+        )
     )
     after = env.view.refresh(REFRESH_S)
     assert after.version == before.version + 1
@@ -287,11 +289,13 @@ def test_grant_on_an_unconditional_entry_is_refused(env: Env) -> None:
     _imported(env)
     with pytest.raises(GrantError) as caught:
         env.service.add_grant(
-            consumer=env.agency("hc"),
-            entry_id=env.entry("psb.person.basic"),
-            items=["name"],
-            purpose="p",
-            basis="b",
+            GrantTerms(
+                consumer=env.agency("hc"),
+                entry_id=env.entry("psb.person.basic"),
+                items=["name"],
+                purpose="p",
+                basis="b",
+            )
         )
     assert caught.value.code == "grant_on_unconditional" and "G 15" in caught.value.article
     hc_grants = env.service.store.list_grants(agency_id=env.agency("hc"))
@@ -305,11 +309,13 @@ def test_grant_on_a_not_shared_entry_is_refused(env: Env) -> None:
     assert entry.share_type is ShareType.NOT_SHARED
     with pytest.raises(GrantError) as caught:
         env.service.add_grant(
-            consumer=env.agency("hc"),
-            entry_id=entry.id,
-            items=["watch_category"],
-            purpose="p",
-            basis="b",
+            GrantTerms(
+                consumer=env.agency("hc"),
+                entry_id=entry.id,
+                items=["watch_category"],
+                purpose="p",
+                basis="b",
+            )
         )
     assert caught.value.code == "grant_on_not_shared" and caught.value.article == "GM 9; S 22"
 
@@ -324,21 +330,25 @@ def test_grant_checked_against_its_entry_before_anything_is_written(env: Env) ->
     ):
         with pytest.raises(GrantError) as caught:
             env.service.add_grant(
-                consumer=env.agency("hc"),
-                entry_id=env.entry("psb.person.contact"),
-                items=items,
-                purpose="p",
-                basis="b",
-                granted_by=granted_by,
+                GrantTerms(
+                    consumer=env.agency("hc"),
+                    entry_id=env.entry("psb.person.contact"),
+                    items=items,
+                    purpose="p",
+                    basis="b",
+                    granted_by=granted_by,
+                )
             )
         assert caught.value.code == code
     with pytest.raises(GrantError, match="not a registered agency"):
         env.service.add_grant(
-            consumer="nobody",
-            entry_id=env.entry("psb.person.contact"),
-            items=["phone"],
-            purpose="p",
-            basis="b",
+            GrantTerms(
+                consumer="nobody",
+                entry_id=env.entry("psb.person.contact"),
+                items=["phone"],
+                purpose="p",
+                basis="b",
+            )
         )
     assert env.view.refresh(REFRESH_S) is before
 
@@ -347,13 +357,15 @@ def test_a_grant_period_in_legal_time(env: Env) -> None:
     _imported(env)
     start = datetime.combine(date(2026, 5, 1), datetime.min.time(), tzinfo=LEGAL_TZ)
     grant = env.service.add_grant(
-        consumer=env.agency("hc"),
-        entry_id=env.entry("psb.person.contact"),
-        items=["phone"],
-        purpose="p",
-        basis="b",
-        valid_from=start,
-        valid_until=start + timedelta(days=30),
+        GrantTerms(
+            consumer=env.agency("hc"),
+            entry_id=env.entry("psb.person.contact"),
+            items=["phone"],
+            purpose="p",
+            basis="b",
+            valid_from=start,
+            valid_until=start + timedelta(days=30),
+        )
     )
     snap = env.view.refresh(REFRESH_S)
     got = next(g for g in snap.grants if g.id == grant.id)
