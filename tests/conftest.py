@@ -37,11 +37,11 @@ PG_URL_ENV = "GOVBUS_TEST_POSTGRES_URL"
 
 
 def _docker_answers() -> bool:
-    try:
-        import docker
+    import docker
 
+    try:
         docker.from_env(timeout=DOCKER_PING_TIMEOUT_S).ping()
-    except Exception:
+    except (docker.errors.DockerException, OSError):  # no engine, or it does not answer
         return False
     return True
 

@@ -55,17 +55,17 @@ def event(
     subject_key: str,
     items: dict[str, str | None],
     *,
-    kind: str = "resident_id",
     operation: str = "update",
     authoritative: bool = True,
-    event_id: str | None = None,
 ) -> dict[str, Any]:
+    """A ChangeEvent record (a new event id) about a person (``subject_kind`` resident_id;
+    override it for another kind of subject)."""
     return {
-        "event_id": event_id or str(uuid.uuid4()),
+        "event_id": str(uuid.uuid4()),
         "entry": entry,
         "provider": provider,
         "subject_key": subject_key,
-        "subject_kind": kind,
+        "subject_kind": "resident_id",
         "operation": operation,
         "authoritative": authoritative,
         "items": [{"name": k, "before": None, "after": v} for k, v in items.items()],
@@ -117,7 +117,6 @@ def read_topic(
     until: int | None = None,
     record: str,
     settle_s: float = 0.5,
-    timeout_s: float = READ_TIMEOUT_S,
 ) -> list[dict[str, Any]]: ...
 
 
@@ -130,7 +129,6 @@ def read_topic(
     until: int | None = None,
     record: None = None,
     settle_s: float = 0.5,
-    timeout_s: float = READ_TIMEOUT_S,
 ) -> list[RawRecord]: ...
 
 
@@ -142,16 +140,16 @@ def read_topic(
     until: int | None = None,
     record: str | None = None,
     settle_s: float = 0.5,
-    timeout_s: float = READ_TIMEOUT_S,
 ) -> list[dict[str, Any]] | list[RawRecord]:
-    """Every committed record of ``topic`` (decoded when ``record`` names its schema).
+    """Every committed record of ``topic`` (decoded when ``record`` names its schema),
+    within ``READ_TIMEOUT_S``.
 
     Reads until ``until`` records arrived (then ``settle_s`` more, to catch extras), or, when
     ``until`` is None, until ``settle_s`` passes without a new record. The processor commits
     each event's receipt, audit and feed records in one transaction, so once a receipt is
     read the absence of a feed record is conclusive.
     """
-    raw = _read_raw(bootstrap, topic, config, until=until, settle_s=settle_s, timeout_s=timeout_s)
+    raw = _read_raw(bootstrap, topic, config, until=until, settle_s=settle_s)
     return raw if record is None else [decode(record, value) for _, value in raw]
 
 
@@ -162,7 +160,6 @@ def _read_raw(
     *,
     until: int | None,
     settle_s: float,
-    timeout_s: float,
 ) -> list[RawRecord]:
     out: list[RawRecord] = []
     with Consumer(bootstrap, f"test-read-{uuid.uuid4().hex}", extra_config=config) as consumer:
@@ -171,7 +168,7 @@ def _read_raw(
         consumer.assign(
             [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(meta.partitions)]
         )
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + READ_TIMEOUT_S
         quiet_since = time.monotonic()
         while time.monotonic() < deadline:
             batch = consumer.consume(500, timeout_s=0.2)

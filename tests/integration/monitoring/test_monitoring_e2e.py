@@ -182,7 +182,7 @@ class Background:
         def guarded() -> None:
             try:
                 target(self.stop)
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - handed to the test, which fails on it
                 self.errors.append(exc)
 
         t = threading.Thread(target=guarded, daemon=True)

@@ -294,9 +294,10 @@ def test_agencies_are_confined_by_the_broker_and_revocation_cuts_off_only_one(
             spy.subscribe([other])
             assert refused(spy).code == "TOPIC_AUTHORIZATION_FAILED"
     # A may not write an entry it is not the source of.
-    forged = event(
-        n.entry("amr.company.registration"), psb, COMPANY, {"status": "x"}, kind="credit_code"
-    )
+    forged = {
+        **event(n.entry("amr.company.registration"), psb, COMPANY, {"status": "x"}),
+        "subject_kind": "credit_code",
+    }
     errors = produce(
         a,
         topic_name(TopicKind.INGEST, forged["entry"]),
@@ -316,9 +317,10 @@ def test_agencies_are_confined_by_the_broker_and_revocation_cuts_off_only_one(
     finally:
         a_receipts.close()
     assert authentication_fails(a)
-    company = event(
-        n.entry("amr.company.registration"), amr, COMPANY, {"status": "存续"}, kind="credit_code"
-    )
+    company = {
+        **event(n.entry("amr.company.registration"), amr, COMPANY, {"status": "存续"}),
+        "subject_kind": "credit_code",
+    }
     publish_event(b, f"credit_code:{COMPANY}", company)
     with open_reader(b, topic_name(TopicKind.RECEIPTS, amr), f"{amr}.receipts") as b_receipts:
         receipt = read_until(b_receipts, 1, "Receipt")[0]
