@@ -9,7 +9,7 @@ import typer
 
 from base.errors import BrokerError, ConfigError
 from base.settings import Settings
-from govbus.cli.output import console, emit_json, fail
+from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
 from operations.broker.deploy import (
     ADMIN_PASSWORD_ENV,
     CONTROLLER_PASSWORD_ENV,
@@ -28,6 +28,19 @@ JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts
 def bootstrap_for(settings: Settings) -> str:
     """The configured bootstrap address, else the running local broker's, else ''."""
     return connected(settings).bootstrap
+
+
+def resolve_bootstrap(given: str, as_json: bool) -> str:
+    """``--bootstrap`` when given, else :func:`bootstrap_for` the settings; a usage error
+    naming the ways to give one when there is none."""
+    address = given or bootstrap_for(Settings.load())
+    if not address:
+        fail(
+            "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
+            as_json=as_json,
+            code=EXIT_USAGE,
+        )
+    return address
 
 
 def _show(status: BrokerStatus, as_json: bool, verb: str) -> None:
@@ -54,6 +67,12 @@ def _show(status: BrokerStatus, as_json: bool, verb: str) -> None:
 def register(app: typer.Typer) -> None:
     broker = typer.Typer(help="Run the local single-node Apache Kafka broker (KRaft).")
     app.add_typer(broker, name="broker")
+    _lifecycle_commands(broker)
+    _configure_command(broker)
+
+
+def _lifecycle_commands(broker: typer.Typer) -> None:
+    """``govbus broker start|provision|stop|status``."""
 
     @broker.command("start")
     def start(
@@ -92,6 +111,10 @@ def register(app: typer.Typer) -> None:
     def status(as_json: bool = JSON_OPT) -> None:
         """Say whether the broker runs, with its address, pid and Kafka version."""
         _show(LocalBroker.of(Settings.load()).status(), as_json, "running")
+
+
+def _configure_command(broker: typer.Typer) -> None:
+    """``govbus broker configure``: a broker configuration for another host."""
 
     @broker.command("configure")
     def configure_cmd(

@@ -13,7 +13,8 @@ from rich.table import Table
 from base.errors import GovbusError
 from base.settings import Settings
 from exchange.catalog import LEGAL_TZ
-from govbus.cli.monitor_cmd import catalog_source, resolve_bootstrap
+from govbus.cli.broker_cmd import resolve_bootstrap
+from govbus.cli.monitor_cmd import catalog_source
 from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
 from monitoring.compliance import (
     ARTICLES,

@@ -125,6 +125,13 @@ def register(app: typer.Typer) -> None:
     app.add_typer(ident, name="id")
     profile = typer.Typer(help="Jurisdiction profiles (D3): periods and rules per text set.")
     app.add_typer(profile, name="profile")
+    _id_commands(ident)
+    _deadline_command(app)
+    _profile_commands(profile)
+
+
+def _id_commands(ident: typer.Typer) -> None:
+    """``govbus id check``."""
 
     @ident.command("check")
     def id_check(
@@ -142,6 +149,10 @@ def register(app: typer.Typer) -> None:
             console.print(f"invalid: {result.reason} ({result.normalized})")
         if not result.valid:
             raise typer.Exit(EXIT_FAILURE)
+
+
+def _deadline_command(app: typer.Typer) -> None:
+    """``govbus deadline``."""
 
     @app.command("deadline")
     def deadline(
@@ -186,6 +197,10 @@ def register(app: typer.Typer) -> None:
             emit_json(payload)
         else:
             _show_deadline(payload)
+
+
+def _profile_commands(profile: typer.Typer) -> None:
+    """``govbus profile show|list``."""
 
     @profile.command("show")
     def show(

@@ -160,6 +160,14 @@ def register(app: typer.Typer) -> None:
     app.add_typer(agency, name="agency")
     app.add_typer(grant, name="grant")
     access_cmd.register(agency, lambda b, j: _service(b, "", j), _reported)
+    _catalog_commands(catalog)
+    _agency_add_command(agency)
+    _agency_commands(agency)
+    _grant_commands(grant)
+
+
+def _catalog_commands(catalog: typer.Typer) -> None:
+    """``govbus catalog import``."""
 
     @catalog.command("import")
     def import_(
@@ -210,6 +218,10 @@ def register(app: typer.Typer) -> None:
             f" {len(done.published_entries)} published; {len(done.topics_created)} topics created"
         )
 
+
+def _agency_add_command(agency: typer.Typer) -> None:
+    """``govbus agency add`` (``rotate-password`` and ``show``: :mod:`access_cmd`)."""
+
     @agency.command("add")
     def agency_add(
         name: str = typer.Argument(..., help="Short name, the agency's id on the bus."),
@@ -258,6 +270,10 @@ def register(app: typer.Typer) -> None:
         if issued is not None:
             access_cmd.print_issued(issued)
 
+
+def _agency_commands(agency: typer.Typer) -> None:
+    """``govbus agency list|revoke``."""
+
     @agency.command("list")
     def agency_list(
         include_revoked: bool = typer.Option(False, "--all", help="Include revoked agencies."),
@@ -302,6 +318,10 @@ def register(app: typer.Typer) -> None:
                 f"agency {row.id} revoked; {removed.acls_removed} ACLs removed, credentials "
                 + ("removed" if removed.credentials_removed else "none")
             )
+
+
+def _grant_commands(grant: typer.Typer) -> None:
+    """``govbus grant add|revoke|list``."""
 
     @grant.command("add")
     def grant_add(
