@@ -116,9 +116,7 @@ def register(app: typer.Typer) -> None:
         opens = min((f.at for f in facts.audit), default=now)
         result = build_report(
             cat,
-            facts.audit,
-            facts.cases,
-            facts.feeds,
+            facts,
             Window.of_days(start, end, now, opens=opens),
             now=now,
             agencies=[agency] if agency else None,
