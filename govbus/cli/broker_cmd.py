@@ -15,6 +15,7 @@ from operations.broker.deploy import (
     CONTROLLER_PASSWORD_ENV,
     IMAGE_CONFIG_DIR,
     IMAGE_DATA_DIR,
+    Addresses,
     Ports,
     configure,
 )
@@ -146,13 +147,15 @@ def _configure_command(broker: typer.Typer) -> None:
             done = configure(
                 out,
                 ca_dir,
-                host=host,
-                external_host=external_host,
+                Addresses(
+                    host,
+                    external_host,
+                    bind,
+                    Ports(admin_port, controller_port, agency_port, external_port),
+                ),
                 admin_password=passwords[ADMIN_PASSWORD_ENV],
                 controller_password=passwords[CONTROLLER_PASSWORD_ENV],
                 data_dir=data_dir,
-                bind=bind,
-                ports=Ports(admin_port, controller_port, agency_port, external_port),
             )
         except (ConfigError, BrokerError) as exc:
             fail(str(exc), as_json=as_json, kind=type(exc).__name__)
