@@ -13,12 +13,10 @@ from typing import Any
 
 from base.errors import DeliveryError
 from consumers.reader import read_to_end
-from exchange.coordination import Resolution, distinct, resolve
+from exchange.coordination import CaseLog, Resolution, distinct, resolve
 from kafkaclient import Admin, Producer, TopicSpec
 from schemas import decode, encode
 from schemas.topics import TopicKind, topic_def, topic_name
-
-Records = list[dict[str, Any]]
 
 
 class CoordinationDesk:
@@ -28,7 +26,7 @@ class CoordinationDesk:
         self.bootstrap = bootstrap
         self._config = dict(extra_config or {})
 
-    def cases(self) -> tuple[Records, Records]:
+    def cases(self) -> CaseLog:
         """Every conflict once (topic order) and every resolution; none before the first."""
         conflicts = [
             r.value
@@ -41,7 +39,7 @@ class CoordinationDesk:
         ]
         resolved = topic_name(TopicKind.RESOLVED)
         if resolved not in Admin(self.bootstrap, extra_config=self._config).topics():
-            return [dict(c) for c in distinct(conflicts)], []
+            return CaseLog([dict(c) for c in distinct(conflicts)], [])
         resolutions = [
             r.value
             for r in read_to_end(
@@ -51,7 +49,7 @@ class CoordinationDesk:
                 extra_config=self._config,
             )
         ]
-        return [dict(c) for c in distinct(conflicts)], resolutions
+        return CaseLog([dict(c) for c in distinct(conflicts)], resolutions)
 
     def resolve(
         self,
@@ -63,11 +61,9 @@ class CoordinationDesk:
         at: datetime | None = None,
     ) -> dict[str, Any]:
         """Close ``conflict_id`` (refused: unknown, already resolved); the record written."""
-        conflicts, resolutions = self.cases()
         record = resolve(
             conflict_id,
-            conflicts,
-            resolutions,
+            self.cases(),
             resolution=resolution,
             resolved_by=resolved_by,
             note=note,

@@ -248,8 +248,7 @@ class _Story:
         """The bureau checks the conflict raised by ``report`` and confirms the
         authoritative value (GM 19: 协调核实); the case closes."""
         desk = CoordinationDesk(self.bootstrap, extra_config=self.settings.kafka)
-        conflicts, _ = desk.cases()
-        raised = [c for c in conflicts if str(c["reported_event_id"]) == str(report)]
+        raised = [c for c in desk.cases().conflicts if str(c["reported_event_id"]) == str(report)]
         if not raised:
             self.step(f"{BDB} resolves the conflict", "no conflict found", "GM 19")
             return

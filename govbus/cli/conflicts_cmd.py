@@ -50,13 +50,13 @@ def _list_command(conflicts: typer.Typer) -> None:
         address = resolve_bootstrap(bootstrap, as_json)
         desk = CoordinationDesk(address, extra_config=connected(Settings.load(), address).kafka)
         try:
-            found, resolutions = desk.cases()
+            log = desk.cases()
         except GovbusError as exc:
             fail(str(exc), as_json=as_json)
-        first = first_resolutions(resolutions)
+        first = first_resolutions(log.resolutions)
         rows = [
             with_state(c, first)
-            for c in found
+            for c in log.conflicts
             if (not entry or c["entry"] == entry)
             and (not only_open or conflict_key(c["conflict_id"]) not in first)
         ]
