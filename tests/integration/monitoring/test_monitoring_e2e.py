@@ -33,6 +33,7 @@ from monitoring.metrics import ProcessorMetrics
 from operations.broker.local import free_port
 from schemas import encode
 from schemas.topics import TopicKind, topic_name
+from tests.support.processes import stop
 from tests.support.scenario import Names, event, publish_events, resident_id
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import StaticReference
@@ -162,12 +163,7 @@ def prometheus_server(tmp_path: Path) -> Iterator[tuple[PromAPI, Callable[[dict[
         yield PromAPI(f"http://127.0.0.1:{port}"), start
     finally:
         for proc in procs:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, STOP_TIMEOUT_S)
 
 
 class Background:
@@ -380,10 +376,5 @@ def test_prometheus_scrapes_lag_update_cycles_and_fires_alerts(
     finally:
         background.close()
         if monitor is not None:
-            monitor.terminate()
-            try:
-                monitor.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                monitor.kill()
-                monitor.wait()
+            stop(monitor, STOP_TIMEOUT_S)
         server.shutdown()

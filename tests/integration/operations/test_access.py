@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -40,14 +39,11 @@ from operations.access import agency_rules
 from schemas import decode, encode
 from schemas.topics import TopicKind, bus_topics, topic_def, topic_name
 from tests.support.broker import BrokerSource
+from tests.support.processor import PERSON, running_processor
 from tests.support.scenario import Names, event
-from topology.processor import Processor, ProcessorConfig
-from topology.reference import StaticReference
+from topology.processor import Processor
 
 runner = CliRunner()
-
-
-PERSON = "11010519491231002X"
 
 
 COMPANY = "91110000600037341L"
@@ -119,23 +115,8 @@ def processor(scenario: Scenario) -> Iterator[Processor]:
     deadline = time.monotonic() + WAIT_S
     while not {d.name for d in defs} <= set(admin.topics()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    proc = Processor(
-        ProcessorConfig(
-            creds["bootstrap.servers"],
-            group_id=f"govbus-test-{uuid.uuid4().hex}",
-            commit_interval_s=0.1,
-            extra_config=creds,
-        ),
-        StaticReference(loaded.catalog, loaded.grants),
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=proc.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with running_processor(creds["bootstrap.servers"], creds, loaded) as proc:
         yield proc
-    finally:
-        stop.set()
-        thread.join(timeout=60)
 
 
 # -- helpers --------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from operations.broker.local import free_port
 from operations.broker.provision import resolve
 from tests.support.cli import json_object
 from tests.support.compose import _compose, _with
+from tests.support.processes import stop
 
 #: A cold JVM start plus KRaft election on 2 busy cores.
 START_TIMEOUT_S = 120.0
@@ -151,12 +152,7 @@ def compose_broker(tmp_path: Path) -> Iterator[tuple[dict[str, Any], dict[str, s
             assert time.monotonic() < deadline, f"the broker did not answer:\n{tail}"
         yield report, admin, tmp_path
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @pytest.mark.broker

@@ -14,10 +14,11 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,79 +126,58 @@ class Bad:
     field: str | None = None
 
 
-def bad_cases(world: World) -> Iterator[Bad]:
+def bad_cases(world: World) -> list[Bad]:
+    """Every kind of local refusal: the article it cites, the field it names."""
     ok = {"name": "张三"}
-    yield Bad(RefusalReason.UNKNOWN_AGENCY, "S 21", Draft(ZHANG, "update", ok), agency="nobody")
-    yield Bad(
-        RefusalReason.PROVIDER_MISMATCH, "S 21", Draft(ZHANG, "update", ok, provider=world.mca)
-    )
-    yield Bad(RefusalReason.UNKNOWN_ENTRY, "GM 10; GM 13", Draft(ZHANG, "update", ok), entry="nope")
-    yield Bad(
-        RefusalReason.ENTRY_NOT_PUBLISHED,
-        "G 11; GM 14; S 18",
-        Draft(ZHANG, "update", {"nickname": "小张"}),
-        entry="draft",
-    )
-    yield Bad(
-        RefusalReason.ENTRY_WITHDRAWN,
-        "S 27 ¶2",
-        Draft(ZHANG, "update", {"old_address": "旧址"}),
-        entry="gone",
-    )
-    yield Bad(RefusalReason.EMPTY_CHANGE, "GM 21", Draft(ZHANG, "update", {}))
-    yield Bad(
-        RefusalReason.INVALID_IDENTITY_KEY,
-        "GM 18 ¶2",
-        Draft(BAD_CHECKSUM, "update", ok),
-        field="subject_key",
-    )
-    yield Bad(
-        RefusalReason.INVALID_IDENTITY_KEY,
-        "GM 18 ¶2",
-        Draft(credit_code("MA01234X"), "update", ok),
-        field="subject_key",
-    )
-    yield Bad(
-        RefusalReason.ITEM_NOT_IN_CATALOG,
-        "S 20",
-        Draft(ZHANG, "update", {"salary": "1"}),
-        field="salary",
-    )
-    yield Bad(
-        RefusalReason.NOT_THE_SOURCE,
-        "GM 22; S 20",
-        Draft(ZHANG, "update", {"name": "张三", "marital_status": "已婚"}),
-        field="marital_status",
-    )
-    yield Bad(
-        RefusalReason.ITEM_TYPE_MISMATCH,
-        "GM 21",
-        Draft(ZHANG, "update", {"birth_date": "1949-13-31"}),
-        field="birth_date",
-    )
-    yield Bad(
-        RefusalReason.ITEM_TYPE_MISMATCH,
-        "GM 21",
-        Draft(credit_code("MA01234X"), "update", {"registered_capital": "一百万"}),
-        entry="company",
-        agency="amr",
-        field="registered_capital",
-    )
-    yield Bad(
-        RefusalReason.SCHEMA_INVALID, "G 10; S 14", Draft(ZHANG, "upsert", ok), field="operation"
-    )
-    yield Bad(
-        RefusalReason.SCHEMA_INVALID,
-        "G 10; S 14",
-        Draft(ZHANG, "update", ok, event_time=datetime(2025, 1, 1, 8)),
-        field="event_time",
-    )
-    yield Bad(
-        RefusalReason.SCHEMA_INVALID,
-        "G 10; S 14",
-        Draft(ZHANG, "update", ok, event_id="x-1"),
-        field="event_id",
-    )
+    company = credit_code("MA01234X")
+    r = RefusalReason
+
+    def update(items: Mapping[str, str | None], **draft: Any) -> Draft:
+        return Draft(ZHANG, "update", items, **draft)
+
+    return [
+        Bad(r.UNKNOWN_AGENCY, "S 21", update(ok), agency="nobody"),
+        Bad(r.PROVIDER_MISMATCH, "S 21", update(ok, provider=world.mca)),
+        Bad(r.UNKNOWN_ENTRY, "GM 10; GM 13", update(ok), entry="nope"),
+        Bad(
+            r.ENTRY_NOT_PUBLISHED, "G 11; GM 14; S 18", update({"nickname": "小张"}), entry="draft"
+        ),
+        Bad(r.ENTRY_WITHDRAWN, "S 27 ¶2", update({"old_address": "旧址"}), entry="gone"),
+        Bad(r.EMPTY_CHANGE, "GM 21", update({})),
+        Bad(
+            r.INVALID_IDENTITY_KEY,
+            "GM 18 ¶2",
+            Draft(BAD_CHECKSUM, "update", ok),
+            field="subject_key",
+        ),
+        Bad(r.INVALID_IDENTITY_KEY, "GM 18 ¶2", Draft(company, "update", ok), field="subject_key"),
+        Bad(r.ITEM_NOT_IN_CATALOG, "S 20", update({"salary": "1"}), field="salary"),
+        Bad(
+            r.NOT_THE_SOURCE,
+            "GM 22; S 20",
+            update({"name": "张三", "marital_status": "已婚"}),
+            field="marital_status",
+        ),
+        Bad(
+            r.ITEM_TYPE_MISMATCH, "GM 21", update({"birth_date": "1949-13-31"}), field="birth_date"
+        ),
+        Bad(
+            r.ITEM_TYPE_MISMATCH,
+            "GM 21",
+            Draft(company, "update", {"registered_capital": "一百万"}),
+            entry="company",
+            agency="amr",
+            field="registered_capital",
+        ),
+        Bad(r.SCHEMA_INVALID, "G 10; S 14", Draft(ZHANG, "upsert", ok), field="operation"),
+        Bad(r.SCHEMA_INVALID, "G 10; S 14", update(ok, event_id="x-1"), field="event_id"),
+        Bad(
+            r.SCHEMA_INVALID,
+            "G 10; S 14",
+            update(ok, event_time=datetime(2025, 1, 1, 8)),  # naive
+            field="event_time",
+        ),
+    ]
 
 
 def _resolve(world: World, bad: Bad) -> tuple[str, str]:

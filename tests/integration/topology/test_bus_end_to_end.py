@@ -20,13 +20,8 @@ from typer.testing import CliRunner
 
 from govbus.cli.main import app
 from schemas.topics import TopicKind, topic_name
+from tests.support.processor import PERSON, PERSON_KEY
 from tests.support.scenario import Names, event, publish_events, read_topic
-
-PERSON = "11010519491231002X"
-
-
-KEY = f"resident_id:{PERSON}"
-
 
 RECEIPT_TIMEOUT_S = 60.0
 
@@ -99,7 +94,7 @@ def test_grant_and_revoke_apply_from_the_next_event(
 
     def send(phone: str) -> str:
         e = event(contact, psb, PERSON, {"phone": phone})
-        publish_events(bootstrap, [(KEY, e)], config=kafka_config)
+        publish_events(bootstrap, [(PERSON_KEY, e)], config=kafka_config)
         event_id = str(e["event_id"])
         assert _receipt(bootstrap, kafka_config, psb, event_id)["outcome"] == "accepted"
         return event_id
@@ -161,7 +156,7 @@ def test_conflicts_list_shows_both_values(
     basic, psb, hc = n.entry("psb.person.basic"), n.agency("city-psb"), n.agency("city-hc")
     source = event(basic, psb, PERSON, {"name": "张三"})
     report = event(basic, hc, PERSON, {"name": "张叁"}, authoritative=False)
-    publish_events(bootstrap, [(KEY, source), (KEY, report)], config=kafka_config)
+    publish_events(bootstrap, [(PERSON_KEY, source), (PERSON_KEY, report)], config=kafka_config)
     assert _receipt(bootstrap, kafka_config, hc, report["event_id"])["outcome"] == "conflict"
     listed = CliRunner().invoke(app, ["conflicts", "list", "--entry", basic, "--json"], env=env)
     assert listed.exit_code == 0, listed.output

@@ -74,17 +74,7 @@ def _expected(names: Names, sent: list[tuple[str, dict[str, Any]]]) -> list[str]
     states: dict[str, dict[str, AuthoritativeRecord]] = {}
     outcomes = []
     for key, e in sent:
-        incoming = IncomingEvent(
-            e["event_id"],
-            e["entry"],
-            e["provider"],
-            e["subject_key"],
-            e["subject_kind"],
-            e["operation"],
-            e["authoritative"],
-            {i["name"]: i["after"] for i in e["items"]},
-            key.encode(),
-        )
+        incoming = IncomingEvent.from_record(e, key.encode())
         result = decide(incoming, entry, catalog, (), states.get(key, {}), datetime.now(UTC))
         states[key] = {**states.get(key, {}), **result.new_states}
         outcomes.append(result.outcome)

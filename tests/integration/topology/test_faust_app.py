@@ -19,6 +19,7 @@ from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from base.credentials import read_client_config
 from kafkaclient import Admin, Consumer, Message, Producer
 from tests.support.broker import BrokerSource
+from tests.support.processes import stop
 from topology.faust_auth import broker_credentials
 
 #: A faust worker joins its group and creates its topics in a few seconds on 2 cores.
@@ -100,9 +101,5 @@ def test_faust_app_creates_topics_and_processes(
         assert ack["ping"] == "你好 govbus"
         assert ack["seen_by"] == app_id
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop(worker)
         log.close()
