@@ -195,17 +195,7 @@ def expected_records(names: Names, sent: list[tuple[str, dict[str, Any]]]) -> Ex
     states: dict[str, dict[str, AuthoritativeRecord]] = {}
     want = Expected(by_topic={label: Counter() for label in _labels()})
     for key, e in sent:
-        incoming = IncomingEvent(
-            e["event_id"],
-            e["entry"],
-            e["provider"],
-            e["subject_key"],
-            e["subject_kind"],
-            e["operation"],
-            e["authoritative"],
-            {i["name"]: i["after"] for i in e["items"]},
-            key.encode(),
-        )
+        incoming = IncomingEvent.from_record(e, key.encode())
         result = decide(incoming, entry, loaded.catalog, grants, states.get(key, {}), now)
         states[key] = {**states.get(key, {}), **result.new_states}
         _expect(want, e["event_id"], result, labels)
