@@ -21,17 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from exchange.gate import IncomingEvent, decide
-from exchange.onesource import AuthoritativeRecord
+from bench.kill_plan import PROVIDERS, Plan, plan, replay
 from kafkaclient import Admin
 from schemas.audit import verify
 from schemas.topics import TopicKind, topic_name
-from tests.support.scenario import Names, event, publish_events, read_topic, resident_id
+from tests.support.scenario import Names, publish_events, read_topic
 
 EVENTS = 10_000
-
-
-SUBJECTS = 500
 
 
 KILLS = 5
@@ -47,38 +43,11 @@ SEED = 20261125
 DRAIN_TIMEOUT_S = 240.0
 
 
-def _plan(names: Names, rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
-    basic = names.entry("psb.person.basic")
-    psb, mca, hc = (names.agency(a) for a in ("city-psb", "city-mca", "city-hc"))
-    values = ["张三", "李四", "王五"]
-    sent: list[tuple[str, dict[str, Any]]] = []
-    for _ in range(EVENTS):
-        number = resident_id(rng.randrange(SUBJECTS))
-        key = f"resident_id:{number}"
-        roll = rng.random()
-        if roll < 0.1 and sent:
-            sent.append(rng.choice(sent))  # a resend: the same event id again
-        elif roll < 0.65:
-            sent.append((key, event(basic, psb, number, {"name": rng.choice(values)})))
-        elif roll < 0.75:
-            sent.append((key, event(basic, mca, number, {"name": rng.choice(values)})))
-        else:
-            report = event(basic, hc, number, {"name": rng.choice(values)}, authoritative=False)
-            sent.append((key, report))
-    return sent
-
-
-def _expected(names: Names, sent: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    catalog = names.load().catalog
-    entry = names.entry("psb.person.basic")
-    states: dict[str, dict[str, AuthoritativeRecord]] = {}
-    outcomes = []
-    for key, e in sent:
-        incoming = IncomingEvent.from_record(e, key.encode())
-        result = decide(incoming, entry, catalog, (), states.get(key, {}), datetime.now(UTC))
-        states[key] = {**states.get(key, {}), **result.new_states}
-        outcomes.append(result.outcome)
-    return outcomes
+def _expected(names: Names, sent: Plan) -> list[str]:
+    """Each send's outcome as the pure domain decides it (publish order)."""
+    loaded, entry = names.load(), names.entry("psb.person.basic")
+    results = replay(loaded.catalog, (), entry, sent, datetime.now(UTC))
+    return [r.outcome for r in results]
 
 
 def _start(bootstrap: str, catalog: Path, group: str, log: Path) -> subprocess.Popen[bytes]:
@@ -111,7 +80,8 @@ def test_kill_and_restart_five_times_exactly_once(
     names = Names()
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(names.catalog_text(), encoding="utf-8")
-    sent = _plan(names, rng)
+    providers = [names.agency(a) for a in PROVIDERS]
+    sent = plan(names.entry("psb.person.basic"), providers, EVENTS, rng)
     expected = _expected(names, sent)
     group, log = f"govbus-kill-{uuid.uuid4().hex}", tmp_path / "worker.log"
     proc = _start(bootstrap, catalog, group, log)
