@@ -9,6 +9,7 @@ import typer
 
 from base.errors import BrokerError, ConfigError
 from base.settings import Settings
+from govbus.cli.group import command_group
 from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
 from operations.broker.deploy import (
     ADMIN_PASSWORD_ENV,
@@ -66,8 +67,7 @@ def _show(status: BrokerStatus, as_json: bool, verb: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    broker = typer.Typer(help="Run the local single-node Apache Kafka broker (KRaft).")
-    app.add_typer(broker, name="broker")
+    broker = command_group(app, "broker", "Run the local single-node Apache Kafka broker (KRaft).")
     _lifecycle_commands(broker)
     _configure_command(broker)
 

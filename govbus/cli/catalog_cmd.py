@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from exchange.catalog_loader import CheckResult, check_catalog_file
+from govbus.cli.group import command_group
 from govbus.cli.output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, console, emit_json, fail
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
@@ -38,8 +39,9 @@ def _print(path: Path, result: CheckResult) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    catalog = typer.Typer(help="Government data catalogs (resource, sharing, opening).")
-    app.add_typer(catalog, name="catalog")
+    catalog = command_group(
+        app, "catalog", "Government data catalogs (resource, sharing, opening)."
+    )
 
     @catalog.command("validate")
     def validate(

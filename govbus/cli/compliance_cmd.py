@@ -14,6 +14,7 @@ from base.errors import GovbusError
 from base.settings import Settings
 from exchange.catalog import LEGAL_TZ
 from govbus.cli.broker_cmd import resolve_bootstrap
+from govbus.cli.group import command_group
 from govbus.cli.monitor_cmd import catalog_source
 from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
 from monitoring.compliance import (
@@ -74,8 +75,7 @@ def _print(report: ComplianceReport) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    compliance = typer.Typer(help="Agencies' duties: assessment (G 27-28, GM 30).")
-    app.add_typer(compliance, name="compliance")
+    compliance = command_group(app, "compliance", "Agencies' duties: assessment (G 27-28, GM 30).")
 
     @compliance.command("report")
     def report(

@@ -19,6 +19,7 @@ from exchange.coordination import (
     with_state,
 )
 from govbus.cli.broker_cmd import resolve_bootstrap
+from govbus.cli.group import command_group
 from govbus.cli.output import EXIT_USAGE, console, emit_json, fail, plain
 from schemas.topics import TopicKind, topic_name
 from topology.connection import connected
@@ -30,8 +31,7 @@ CHOICES = {r.option: r for r in Resolution}
 
 
 def register(app: typer.Typer) -> None:
-    conflicts = typer.Typer(help="Conflicting values raised for the bureau (GM 19).")
-    app.add_typer(conflicts, name="conflicts")
+    conflicts = command_group(app, "conflicts", "Conflicting values raised for the bureau (GM 19).")
     _list_command(conflicts)
     _resolve_command(conflicts)
 

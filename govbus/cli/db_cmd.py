@@ -6,6 +6,7 @@ import typer
 
 from base.errors import StorageError
 from base.settings import Settings
+from govbus.cli.group import command_group
 from govbus.cli.output import console, emit_json, fail
 from storage import migrate
 
@@ -19,8 +20,7 @@ def _safe_url(url: str) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    db = typer.Typer(help="The SQL store (SQLite file by default, PostgreSQL supported).")
-    app.add_typer(db, name="db")
+    db = command_group(app, "db", "The SQL store (SQLite file by default, PostgreSQL supported).")
 
     @db.command("upgrade")
     def upgrade(

@@ -25,6 +25,7 @@ from exchange.profiles import (
     profile_to_dict,
 )
 from exchange.workdays import HOLIDAYS_DIR_ENV, holiday_dirs_from_env, load_work_calendar
+from govbus.cli.group import command_group
 from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, fail
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
@@ -121,10 +122,12 @@ def _show_deadline(payload: dict[str, Any]) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    ident = typer.Typer(help="Identity keys of GM 18: resident IDs, credit codes, licences.")
-    app.add_typer(ident, name="id")
-    profile = typer.Typer(help="Jurisdiction profiles (D3): periods and rules per text set.")
-    app.add_typer(profile, name="profile")
+    ident = command_group(
+        app, "id", "Identity keys of GM 18: resident IDs, credit codes, licences."
+    )
+    profile = command_group(
+        app, "profile", "Jurisdiction profiles (D3): periods and rules per text set."
+    )
     _id_commands(ident)
     _deadline_command(app)
     _profile_commands(profile)

@@ -31,6 +31,7 @@ from exchange.catalog_loader import check_catalog_file
 from exchange.grants import Grant, is_active
 from govbus.cli import access_cmd
 from govbus.cli.catalog_cmd import report as validation_report
+from govbus.cli.group import command_group
 from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, err_console, fail
 from operations.access import RESERVED_PREFIX
 from schemas.state import grant_document
@@ -52,16 +53,6 @@ KINDS = ", ".join(k.value for k in AgencyKind)
 
 
 # -- plumbing -----------------------------------------------------------------------------------
-def _group(app: typer.Typer, name: str, help_text: str) -> typer.Typer:
-    """The sub-command group ``name``: the one another module registered, else a new one."""
-    for info in app.registered_groups:
-        if info.name == name and info.typer_instance is not None:
-            return info.typer_instance
-    group = typer.Typer(help=help_text)
-    app.add_typer(group, name=name)
-    return group
-
-
 @contextmanager
 def _reported(as_json: bool) -> Iterator[None]:
     """Turn a govbus error into ``fail``: domain refusals carry their code and article."""
@@ -154,11 +145,13 @@ def _sync_acls(service: ReferenceService, agencies: list[str]) -> list[str]:
 
 # -- commands -------------------------------------------------------------------------------------
 def register(app: typer.Typer) -> None:
-    catalog = _group(app, "catalog", "Government data catalogs (resource, sharing, opening).")
-    agency = typer.Typer(help="Registered agencies (providers and consumers).")
-    grant = typer.Typer(help="Sharing grants of conditional entries (G 14, G 15, S 22, S 25).")
-    app.add_typer(agency, name="agency")
-    app.add_typer(grant, name="grant")
+    catalog = command_group(
+        app, "catalog", "Government data catalogs (resource, sharing, opening)."
+    )
+    agency = command_group(app, "agency", "Registered agencies (providers and consumers).")
+    grant = command_group(
+        app, "grant", "Sharing grants of conditional entries (G 14, G 15, S 22, S 25)."
+    )
     access_cmd.register(agency, lambda b, j: _service(b, "", j), _reported)
     _catalog_commands(catalog)
     _agency_add_command(agency)

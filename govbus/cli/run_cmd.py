@@ -12,6 +12,7 @@ from base.errors import GovbusError
 from base.settings import Settings
 from consumers.reader import read_to_end
 from govbus.cli.broker_cmd import resolve_bootstrap
+from govbus.cli.group import command_group
 from govbus.cli.output import console, emit_json, fail, plain
 from operations.broker.local import LocalBroker
 from schemas import decode
@@ -24,8 +25,7 @@ JSON_OPT = typer.Option(False, "--json", help="Print JSON for scripts.")
 
 def register(app: typer.Typer) -> None:
     _run_command(app)
-    feed = typer.Typer(help="Consuming agencies' authorised feeds.")
-    app.add_typer(feed, name="feed")
+    feed = command_group(app, "feed", "Consuming agencies' authorised feeds.")
     _feed_commands(feed)
 
 

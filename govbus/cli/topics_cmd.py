@@ -10,6 +10,7 @@ from base.errors import GovbusError
 from base.settings import Settings
 from exchange.catalog import LifecycleState
 from exchange.catalog_loader import load_catalog
+from govbus.cli.group import command_group
 from govbus.cli.output import console, emit_json, fail
 from kafkaclient import Admin, TopicSpec
 from schemas.topics import bus_topics
@@ -19,8 +20,7 @@ JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts
 
 
 def register(app: typer.Typer) -> None:
-    topics = typer.Typer(help="The bus's Kafka topics (names, retention, compaction).")
-    app.add_typer(topics, name="topics")
+    topics = command_group(app, "topics", "The bus's Kafka topics (names, retention, compaction).")
 
     @topics.command("ensure")
     def ensure(
