@@ -403,7 +403,7 @@ def _source_txn_gate(
                     )
                 event.ack()
 
-    @app.timer(commit_interval_s)  # type: ignore[untyped-decorator]
+    @app.timer(commit_interval_s)  # type: ignore[untyped-decorator]  # faust's timer is untyped
     async def commit() -> None:
         # Step 4: the changelog records first, then the offsets and the transaction.
         async with lock:

@@ -5,6 +5,7 @@ JSON-able dict); every ratio in it is computed from the measured numbers it also
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import platform
@@ -365,7 +366,7 @@ def comparisons(bench: Bench, options: Options) -> list[tuple[str, Measure]]:
     if "peers" in sections:
         for peer in options.peers:
             if available(peer):
-                out.append((peer, lambda verify, p=peer: bench.peer(p, verify)))  # type: ignore[misc]
+                out.append((peer, functools.partial(bench.peer, peer)))
     if "variants" in sections:
         off, alo = replace(base, audit=False), replace(base, exactly_once=False)
         out.append(("audit_off", lambda _v: bench.govbus_throughput(off, "govbus audit off")))

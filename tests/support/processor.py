@@ -11,7 +11,7 @@ from typing import Any
 
 from exchange.catalog_loader import LoadedCatalog
 from schemas.topics import TopicKind, topic_name
-from tests.support.scenario import Names, read_topic
+from tests.support.scenario import Names, Reader
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import StaticReference
 
@@ -25,21 +25,25 @@ PERSON_KEY = f"resident_id:{PERSON}"
 
 @dataclass
 class Bus:
+    """A running processor on a fresh copy of the demo catalog (the ``bus`` fixture)."""
+
     bootstrap: str
     config: dict[str, str]  # the administrator's client settings (kafka_config)
     names: Names
     loaded: LoadedCatalog
     processor: Processor
 
+    def records(self, topic: str, record: str, until: int | None = None) -> list[dict[str, Any]]:
+        """The committed records of ``topic``, decoded as ``record``, as the administrator."""
+        return Reader(self.bootstrap, self.config).records(topic, record, until=until)
+
     def feed(self, agency: str, until: int | None = None) -> list[dict[str, Any]]:
         topic = topic_name(TopicKind.FEED, self.names.agency(agency))
-        return read_topic(
-            self.bootstrap, topic, config=self.config, until=until, record="FeedRecord"
-        )
+        return self.records(topic, "FeedRecord", until)
 
     def receipts(self, agency: str, until: int | None = None) -> list[dict[str, Any]]:
         topic = topic_name(TopicKind.RECEIPTS, self.names.agency(agency))
-        return read_topic(self.bootstrap, topic, config=self.config, until=until, record="Receipt")
+        return self.records(topic, "Receipt", until)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
@@ -181,6 +182,18 @@ def _read_raw(
             elif until is None and time.monotonic() - quiet_since >= settle_s:
                 break
     return out
+
+
+@dataclass(frozen=True)
+class Reader:
+    """:func:`read_topic` on one broker with one client's settings."""
+
+    bootstrap: str
+    config: Mapping[str, str]
+
+    def records(self, topic: str, record: str, *, until: int | None = None) -> list[dict[str, Any]]:
+        """The committed records of ``topic``, decoded as ``record``."""
+        return read_topic(self.bootstrap, topic, config=self.config, until=until, record=record)
 
 
 def resident_id(n: int, region: str = "110105") -> str:

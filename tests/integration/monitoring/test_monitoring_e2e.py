@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -35,6 +34,7 @@ from schemas import encode
 from schemas.topics import TopicKind, topic_name
 from tests.support.processes import stop
 from tests.support.scenario import Names, event, publish_events, resident_id
+from tests.support.tools import required_tool
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import StaticReference
 
@@ -60,15 +60,6 @@ EVENTS_PER_S = 10
 
 
 DAY_MS = 86_400_000
-
-
-def _prometheus() -> str:
-    found = shutil.which("prometheus") or (
-        "/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None
-    )
-    if found is None:
-        pytest.fail("prometheus not found: install Debian's `prometheus` package", pytrace=False)
-    return found
 
 
 def _get(url: str, timeout_s: float = 5.0) -> bytes:
@@ -125,7 +116,7 @@ def _rules_without_for(dest: Path) -> Path:
 @pytest.fixture
 def prometheus_server(tmp_path: Path) -> Iterator[tuple[PromAPI, Callable[[dict[str, str]], None]]]:
     """Yields the API and a function that writes the scrape targets and starts the server."""
-    binary = _prometheus()
+    binary = required_tool("prometheus", "prometheus")
     port = free_port()
     procs: list[subprocess.Popen[bytes]] = []
 

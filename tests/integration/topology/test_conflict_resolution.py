@@ -17,7 +17,7 @@ from monitoring.monitor import Monitor, MonitorConfig
 from schemas.topics import TopicKind, topic_name
 from tests.support.cli import invoke_json
 from tests.support.processor import PERSON, PERSON_KEY, Bus
-from tests.support.scenario import event, publish_events, read_topic
+from tests.support.scenario import event, publish_events
 
 #: Long enough for the processor to subscribe, decide and commit on a busy machine.
 WAIT_S = 60.0
@@ -50,12 +50,7 @@ def _raise_conflict(bus: Bus) -> tuple[str, dict[str, Any]]:
     while time.monotonic() < deadline:
         found = [
             c
-            for c in read_topic(
-                bus.bootstrap,
-                topic_name(TopicKind.CONFLICTS),
-                config=bus.config,
-                record="Conflict",
-            )
+            for c in bus.records(topic_name(TopicKind.CONFLICTS), "Conflict")
             if c["entry"] == basic
         ]
         if found:
@@ -163,12 +158,7 @@ def test_second_resolution_and_unknown_ids_are_refused(bus: Bus) -> None:
 
     written = [
         r
-        for r in read_topic(
-            bus.bootstrap,
-            topic_name(TopicKind.RESOLVED),
-            config=bus.config,
-            record="ConflictResolution",
-        )
+        for r in bus.records(topic_name(TopicKind.RESOLVED), "ConflictResolution")
         if str(r["conflict_id"]) == cid
     ]
     assert [r["resolution"] for r in written] == ["report_withdrawn"]

@@ -12,7 +12,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.kill_plan import PROVIDERS, Plan, plan, replay
+from bench.pipeline import Setup, worker_commands
 from kafkaclient import Admin
 from schemas.audit import verify
 from schemas.topics import TopicKind, topic_name
-from tests.support.scenario import Names, publish_events, read_topic
+from tests.support.scenario import Names, Reader, publish_events, read_topic
 
 EVENTS = 10_000
 
@@ -37,6 +37,10 @@ CHUNKS = 25
 
 
 SEED = 20261125
+
+
+#: One worker, the project's defaults but for a short commit interval and batches.
+WORKER = Setup(commit_interval_s=0.2, batch_size=200)
 
 
 #: Everything published must be decided within this after the last restart.
@@ -51,26 +55,10 @@ def _expected(names: Names, sent: Plan) -> list[str]:
 
 
 def _start(bootstrap: str, catalog: Path, group: str, log: Path) -> subprocess.Popen[bytes]:
+    """One ``topology.run`` worker (the bench's command), committing every 0.2 s."""
+    [command] = worker_commands(bootstrap, catalog, WORKER, group)
     with log.open("ab") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "topology.run",
-                "--bootstrap",
-                bootstrap,
-                "--group",
-                group,
-                "--catalog",
-                str(catalog),
-                "--commit-interval",
-                "0.2",
-                "--batch-size",
-                "200",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
 
 
 def test_kill_and_restart_five_times_exactly_once(
@@ -131,26 +119,16 @@ def test_kill_and_restart_five_times_exactly_once(
     assert got_outcomes == Counter(expected)
 
     # Feeds and the open feed: each accepted event exactly once, nothing else.
+    reader = Reader(bootstrap, kafka_config)
     accepted = Counter(
         e["event_id"] for (_, e), o in zip(sent, expected, strict=True) if o == "accepted"
     )
     assert accepted and max(accepted.values()) == 1
     for agency in ("city-mca", "city-hc", "city-amr", "city-bdb"):
-        feed = read_topic(
-            bootstrap,
-            topic_name(TopicKind.FEED, names.agency(agency)),
-            config=kafka_config,
-            until=len(accepted),
-            record="FeedRecord",
-        )
+        feed_topic = topic_name(TopicKind.FEED, names.agency(agency))
+        feed = reader.records(feed_topic, "FeedRecord", until=len(accepted))
         assert Counter(str(f["event_id"]) for f in feed) == accepted, agency
-    opened = read_topic(
-        bootstrap,
-        topic_name(TopicKind.OPEN, basic),
-        config=kafka_config,
-        until=len(accepted),
-        record="FeedRecord",
-    )
+    opened = reader.records(topic_name(TopicKind.OPEN, basic), "FeedRecord", until=len(accepted))
     assert Counter(str(f["event_id"]) for f in opened) == accepted
 
     # Conflicts and audit: ids are derived from events, so a duplicate would show. A conflict
@@ -158,9 +136,7 @@ def test_kill_and_restart_five_times_exactly_once(
     # meets the same state repeats its case); the count per report is exact.
     conflicts = [
         c
-        for c in read_topic(
-            bootstrap, topic_name(TopicKind.CONFLICTS), config=kafka_config, record="Conflict"
-        )
+        for c in reader.records(topic_name(TopicKind.CONFLICTS), "Conflict")
         if c["entry"] == basic
     ]
     assert len(conflicts) == got_outcomes["conflict"]
@@ -174,11 +150,7 @@ def test_kill_and_restart_five_times_exactly_once(
     )
     assert Counter(str(c["reported_event_id"]) for c in conflicts) == reported
     audit = [
-        a
-        for a in read_topic(
-            bootstrap, topic_name(TopicKind.AUDIT), config=kafka_config, record="Decision"
-        )
-        if a["entry"] == basic
+        a for a in reader.records(topic_name(TopicKind.AUDIT), "Decision") if a["entry"] == basic
     ]
     assert len({a["audit_id"] for a in audit}) == len(audit)
     kinds = Counter(a["kind"] for a in audit)
