@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, and_, or_, select, update
+from sqlalchemy import Connection, Engine, RowMapping, Table, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from base.errors import StorageError
@@ -188,10 +188,15 @@ class ReferenceStore:
             return [self._agency(r) for r in conn.execute(query).mappings()]
 
     def revoke_agency(self, agency_id: str, at: datetime | None = None) -> bool:
-        with self._tx(f"revoke agency {agency_id}") as conn:
+        """Mark the agency revoked (at ``at``, default now); False when it already was."""
+        return self._revoke(agencies, agency_id, at, f"revoke agency {agency_id}")
+
+    def _revoke(self, table: Table, row_id: str, at: datetime | None, what: str) -> bool:
+        """Stamp ``revoked_at`` on the row ``row_id`` of ``table`` unless it has one."""
+        with self._tx(what) as conn:
             done = conn.execute(
-                update(agencies)
-                .where(agencies.c.id == agency_id, agencies.c.revoked_at.is_(None))
+                update(table)
+                .where(table.c.id == row_id, table.c.revoked_at.is_(None))
                 .values(revoked_at=_in(at) or _now())
             )
         return bool(done.rowcount)
@@ -332,13 +337,8 @@ class ReferenceStore:
             )
 
     def revoke_grant(self, grant_id: str, at: datetime | None = None) -> bool:
-        with self._tx(f"revoke grant {grant_id}") as conn:
-            done = conn.execute(
-                update(grants)
-                .where(grants.c.id == grant_id, grants.c.revoked_at.is_(None))
-                .values(revoked_at=_in(at) or _now())
-            )
-        return bool(done.rowcount)
+        """Mark the grant revoked (at ``at``, default now); False when it already was."""
+        return self._revoke(grants, grant_id, at, f"revoke grant {grant_id}")
 
     def active_grants(self, at: datetime | None = None) -> list[GrantRow]:
         """Grants in force at ``at``: started, not expired, not revoked by then."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from base.errors import DeliveryError
@@ -28,28 +29,19 @@ class CoordinationDesk:
 
     def cases(self) -> CaseLog:
         """Every conflict once (topic order) and every resolution; none before the first."""
-        conflicts = [
-            r.value
-            for r in read_to_end(
-                self.bootstrap,
-                topic_name(TopicKind.CONFLICTS),
-                lambda b: decode("Conflict", b),
-                extra_config=self._config,
-            )
-        ]
+        conflicts = [dict(c) for c in distinct(self._read(TopicKind.CONFLICTS, "Conflict"))]
         resolved = topic_name(TopicKind.RESOLVED)
         if resolved not in Admin(self.bootstrap, extra_config=self._config).topics():
-            return CaseLog([dict(c) for c in distinct(conflicts)], [])
-        resolutions = [
-            r.value
-            for r in read_to_end(
-                self.bootstrap,
-                resolved,
-                lambda b: decode("ConflictResolution", b),
-                extra_config=self._config,
-            )
-        ]
-        return CaseLog([dict(c) for c in distinct(conflicts)], resolutions)
+            return CaseLog(conflicts, [])
+        return CaseLog(conflicts, self._read(TopicKind.RESOLVED, "ConflictResolution"))
+
+    def _read(self, kind: TopicKind, record: str) -> list[dict[str, Any]]:
+        """The committed records of the topic ``kind``, decoded as ``record``."""
+        topic = topic_name(kind)
+        decoded = read_to_end(
+            self.bootstrap, topic, partial(decode, record), extra_config=self._config
+        )
+        return [r.value for r in decoded]
 
     def resolve(
         self,

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -315,16 +316,15 @@ class _Story:
         )
 
     def _receipts(self, agency: str, event_id: str) -> list[dict[str, Any]]:
-        topic = topic_name(TopicKind.RECEIPTS, agency)
+        receipts = self._read(topic_name(TopicKind.RECEIPTS, agency), "Receipt")
+        return [r for r in receipts if str(r["event_id"]) == event_id]
+
+    def _read(self, topic: str, record: str) -> list[dict[str, Any]]:
+        """The committed records of ``topic``, decoded as ``record``."""
+        kafka = self.settings.kafka
         return [
             r.value
-            for r in read_to_end(
-                self.bootstrap,
-                topic,
-                lambda b: decode("Receipt", b),
-                extra_config=self.settings.kafka,
-            )
-            if str(r.value["event_id"]) == event_id
+            for r in read_to_end(self.bootstrap, topic, partial(decode, record), extra_config=kafka)
         ]
 
     def _malformed(self) -> None:
@@ -368,16 +368,7 @@ class _Story:
         recipients = [(a, topic_name(TopicKind.FEED, a)) for a in (MCA, HC, AMR, BDB, PSB)]
         recipients += [(f"open:{e}", topic_name(TopicKind.OPEN, e)) for e in (BASIC, COMPANY)]
         for who, topic in recipients:
-            rows = [
-                r.value
-                for r in read_to_end(
-                    self.bootstrap,
-                    topic,
-                    lambda b: decode("FeedRecord", b),
-                    extra_config=self.settings.kafka,
-                )
-            ]
-            mine = [r for r in rows if str(r["event_id"]) in self.mine]
+            mine = [r for r in self._read(topic, "FeedRecord") if str(r["event_id"]) in self.mine]
             for r in mine:
                 self.report.received.append(_row(who, r))
             if not mine:

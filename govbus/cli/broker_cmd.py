@@ -32,17 +32,23 @@ def bootstrap_for(settings: Settings) -> str:
     return connected(settings).bootstrap
 
 
-def resolve_bootstrap(given: str, as_json: bool) -> str:
-    """``--bootstrap`` when given, else :func:`bootstrap_for` the settings; a usage error
-    naming the ways to give one when there is none."""
-    address = given or bootstrap_for(Settings.load())
-    if not address:
+def connected_settings(given: str, as_json: bool) -> Settings:
+    """The settings as they connect (:func:`topology.connection.connected`) to
+    ``--bootstrap`` when given, else to the configured or the running local broker; a usage
+    error naming the ways to give a broker when there is none."""
+    settings = connected(Settings.load(), given)
+    if not settings.bootstrap:
         fail(
             "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
             as_json=as_json,
             code=EXIT_USAGE,
         )
-    return address
+    return settings
+
+
+def resolve_bootstrap(given: str, as_json: bool) -> str:
+    """The broker's address, as :func:`connected_settings` finds it."""
+    return connected_settings(given, as_json).bootstrap
 
 
 def _show(status: BrokerStatus, as_json: bool, verb: str) -> None:

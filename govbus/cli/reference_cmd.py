@@ -30,6 +30,7 @@ from exchange.catalog import LEGAL_TZ, AgencyKind, start_of_day
 from exchange.catalog_loader import check_catalog_file
 from exchange.grants import Grant, is_active
 from govbus.cli import access_cmd
+from govbus.cli.broker_cmd import connected_settings
 from govbus.cli.catalog_cmd import report as validation_report
 from govbus.cli.group import command_group
 from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, err_console, fail
@@ -38,7 +39,6 @@ from schemas.state import grant_document
 from storage import migrate
 from storage.engine import make_engine
 from storage.reference import AgencyRow, ReferenceStore
-from topology.connection import connected
 from topology.reference_service import GrantTerms, ReferenceService
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
@@ -78,15 +78,12 @@ def _store(settings: Settings) -> ReferenceStore:
 
 
 def _service(bootstrap: str, namespace: str, as_json: bool) -> ReferenceService:
-    settings = connected(Settings.load(), bootstrap)
-    address = settings.bootstrap
-    if not address:
-        fail(
-            "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
-            as_json=as_json,
-        )
+    settings = connected_settings(bootstrap, as_json)
     return ReferenceService(
-        _store(settings), address, namespace=namespace or None, extra_config=settings.kafka
+        _store(settings),
+        settings.bootstrap,
+        namespace=namespace or None,
+        extra_config=settings.kafka,
     )
 
 
