@@ -8,7 +8,6 @@ line, its credentials come from GOVBUS_CREDENTIALS_FILE in its environment."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 from kafkaclient import Admin, Producer
 from schemas import encode
 from schemas.topics import TopicKind, topic_name
-from tests.support.processes import stop
+from tests.support.processes import start_module, stop
 from tests.support.scenario import Names, event, read_topic, resident_id
 
 #: A faust worker starts, joins its group and recovers its table in a few seconds; a busy
@@ -48,33 +47,11 @@ def _publish(
 
 
 def _start(bootstrap: str, catalog: Path, mode: str, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.faust_gate",
-                "--bootstrap",
-                bootstrap,
-                "--app-id",
-                f"test-faust-gate-{uuid.uuid4().hex}",
-                "--catalog",
-                str(catalog),
-                # faust's data directory defaults to <app id>-data in the working directory.
-                "--data-dir",
-                str(log.parent / "data"),
-                "--sink-mode",
-                mode,
-                "--commit-interval",
-                "0.2",
-                "worker",
-                "-l",
-                "info",
-                "--without-web",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    args = ["--bootstrap", bootstrap, "--app-id", f"test-faust-gate-{uuid.uuid4().hex}"]
+    # faust's data directory defaults to <app id>-data in the working directory.
+    args += ["--catalog", str(catalog), "--data-dir", str(log.parent / "data")]
+    args += ["--sink-mode", mode, "--commit-interval", "0.2"]
+    return start_module("bench.faust_gate", [*args, "worker", "-l", "info", "--without-web"], log)
 
 
 @pytest.mark.parametrize("mode", ["faust", "source-txn"])

@@ -71,10 +71,9 @@ def test_valid_events_arrive_in_order_per_subject(
         for i in range(40)
     ]
     delivered: list[str] = []
-    with AgencyPublisher(
+    with _psb_publisher(
         bootstrap,
-        live.psb,
-        live.catalog,
+        live,
         state_dir=tmp_path,
         extra_config=kafka_config,
         options=PublisherOptions(on_delivery=lambda r: delivered.append(r.event_id)),
@@ -110,6 +109,25 @@ def test_valid_events_arrive_in_order_per_subject(
         sequences = [s for _, s in seen]
         assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
     assert len(by_key[wang]) == 20  # both forms of Wang's ID on one key
+
+
+def _psb_publisher(
+    bootstrap: str,
+    world: World,
+    *,
+    extra_config: Mapping[str, Any],
+    state_dir: Path | None = None,
+    options: PublisherOptions | None = None,
+) -> AgencyPublisher:
+    """市公安局's publisher in ``world``, as the principal of ``extra_config``."""
+    return AgencyPublisher(
+        bootstrap,
+        world.psb,
+        world.catalog,
+        extra_config=extra_config,
+        state_dir=state_dir,
+        options=options,
+    )
 
 
 def _canonical(number: str) -> str:
@@ -218,7 +236,7 @@ def test_non_authoritative_report_is_sent_and_marked(
     bootstrap: str, kafka_config: dict[str, str], live: World
 ) -> None:
     """S 20 multi-source verification: psb reports marital status, whose source is mca."""
-    with AgencyPublisher(bootstrap, live.psb, live.catalog, extra_config=kafka_config) as publisher:
+    with _psb_publisher(bootstrap, live, extra_config=kafka_config) as publisher:
         result = publisher.publish(
             live.person, Draft(ZHANG, "update", {"marital_status": "已婚"}, authoritative=False)
         ).wait()
@@ -235,7 +253,7 @@ def test_same_event_id_twice_in_one_run_is_refused(
     bootstrap: str, kafka_config: dict[str, str], live: World
 ) -> None:
     event_id = str(uuid.uuid4())
-    with AgencyPublisher(bootstrap, live.psb, live.catalog, extra_config=kafka_config) as publisher:
+    with _psb_publisher(bootstrap, live, extra_config=kafka_config) as publisher:
         first = publisher.publish(
             live.person, Draft(ZHANG, "create", {"name": "甲"}, event_id=event_id)
         )
@@ -255,9 +273,7 @@ def test_missing_topic_is_a_publish_error_not_a_silent_wait(
     bootstrap: str, kafka_config: dict[str, str], world: World
 ) -> None:
     """Topics are created deliberately (govbus topics ensure); the publisher says so."""
-    with AgencyPublisher(
-        bootstrap, world.psb, world.catalog, extra_config=kafka_config
-    ) as publisher:
+    with _psb_publisher(bootstrap, world, extra_config=kafka_config) as publisher:
         with pytest.raises(PublishError) as missing:
             publisher.publish(world.person, Draft(ZHANG, "create", {"name": "甲"}))
     assert missing.value.code == "topic_missing"
@@ -268,10 +284,9 @@ def test_broker_refusal_is_surfaced_as_delivery_error(
 ) -> None:
     """A message the client refuses (too large) completes as failed with a DeliveryError."""
     failed: list[object] = []
-    with AgencyPublisher(
+    with _psb_publisher(
         bootstrap,
-        live.psb,
-        live.catalog,
+        live,
         extra_config={**kafka_config, "message.max.bytes": 2000},
         options=PublisherOptions(on_delivery=failed.append),
     ) as publisher:
@@ -354,9 +369,7 @@ def test_restart_does_not_resend_what_was_acknowledged(
     assert message_count(bootstrap, topic, config=kafka_config) == 6
 
     rows = read_rows(rows_file, InputFormat.JSONL, agency_id=live.psb, entry_id=live.person)
-    with AgencyPublisher(
-        bootstrap, live.psb, live.catalog, state_dir=state, extra_config=kafka_config
-    ) as publisher:
+    with _psb_publisher(bootstrap, live, state_dir=state, extra_config=kafka_config) as publisher:
         results = [publisher.publish(live.person, r.draft) for r in rows if r.draft is not None]
         publisher.flush()
     statuses = [r.status for r in results]
@@ -364,9 +377,7 @@ def test_restart_does_not_resend_what_was_acknowledged(
     assert all(r.partition is not None for r in results)  # skipped ones keep their place
     assert message_count(bootstrap, topic, config=kafka_config) == 10
 
-    with AgencyPublisher(
-        bootstrap, live.psb, live.catalog, state_dir=state, extra_config=kafka_config
-    ) as publisher:
+    with _psb_publisher(bootstrap, live, state_dir=state, extra_config=kafka_config) as publisher:
         again = [publisher.publish(live.person, r.draft) for r in rows if r.draft is not None]
     assert {r.status for r in again} == {PublishStatus.SKIPPED}
     assert message_count(bootstrap, topic, config=kafka_config) == 10
@@ -382,10 +393,9 @@ def test_receipts_are_matched_per_event_id(
 ) -> None:
     """The agency learns what the bus decided about each event (receipts topic)."""
     seen: list[Receipt] = []
-    with AgencyPublisher(
+    with _psb_publisher(
         bootstrap,
-        live.psb,
-        live.catalog,
+        live,
         state_dir=tmp_path,
         extra_config=kafka_config,
         options=PublisherOptions(on_receipt=seen.append),
@@ -435,8 +445,8 @@ def test_receipts_are_matched_per_event_id(
         assert publisher.undecodable_receipts == 1
     assert sorted(r.event_id for r in seen) == sorted([*ids, unrelated])
     # a new publisher on the same state dir knows them without re-reading (committed)
-    with AgencyPublisher(
-        bootstrap, live.psb, live.catalog, state_dir=tmp_path, extra_config=kafka_config
+    with _psb_publisher(
+        bootstrap, live, state_dir=tmp_path, extra_config=kafka_config
     ) as publisher:
         known = publisher.wait_receipts([*ids, unrelated], timeout_s=0)
     assert {k: r.outcome for k, r in known.items()} == {**outcomes, unrelated: "duplicate"}

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ from typer.testing import CliRunner
 
 from govbus.cli.main import app
 from schemas.topics import TopicKind, topic_name
+from tests.support.processes import start_module
 from tests.support.processor import PERSON, PERSON_KEY
 from tests.support.scenario import Names, event, publish_events, read_topic
 
@@ -42,28 +41,13 @@ def running(env: dict[str, str], tmp_path: Path) -> Iterator[Names]:
     catalog.write_text(names.catalog_text(), encoding="utf-8")
     imported = CliRunner().invoke(app, ["catalog", "import", str(catalog), "--json"], env=env)
     assert imported.exit_code == 0, imported.output
-    log = (tmp_path / "run.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "govbus",
-            "run",
-            "--group",
-            f"g-{uuid.uuid4().hex}",
-            "--commit-interval",
-            "0.1",
-        ],
-        env={**os.environ, **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    args = ["run", "--group", f"g-{uuid.uuid4().hex}", "--commit-interval", "0.1"]
+    proc = start_module("govbus", args, tmp_path / "run.log", env={**os.environ, **env})
     try:
         yield names
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-        log.close()
 
 
 def _receipt(bootstrap: str, config: dict[str, str], agency: str, event_id: str) -> dict[str, Any]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -19,7 +17,7 @@ from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from base.credentials import read_client_config
 from kafkaclient import Admin, Consumer, Message, Producer
 from tests.support.broker import BrokerSource
-from tests.support.processes import stop
+from tests.support.processes import start_module, stop
 from topology.faust_auth import broker_credentials
 
 #: A faust worker joins its group and creates its topics in a few seconds on 2 cores.
@@ -55,29 +53,12 @@ def test_faust_app_creates_topics_and_processes(
     suffix = uuid.uuid4().hex
     ping_topic, ack_topic = f"test.ping.{suffix}", f"test.ack.{suffix}"
     app_id = f"test-faust-{suffix}"
-    log = (tmp_path / "worker.log").open("wb")
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "topology.faust_app",
-            "--bootstrap",
-            bootstrap,
-            "--app-id",
-            app_id,
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--ping-topic",
-            ping_topic,
-            "--ack-topic",
-            ack_topic,
-            "worker",
-            "-l",
-            "warn",
-            "--without-web",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    args = ["--bootstrap", bootstrap, "--app-id", app_id, "--data-dir", str(tmp_path / "data")]
+    args += ["--ping-topic", ping_topic, "--ack-topic", ack_topic]
+    worker = start_module(
+        "topology.faust_app",
+        [*args, "worker", "-l", "warn", "--without-web"],
+        tmp_path / "worker.log",
     )
     try:
         admin = Admin(bootstrap, extra_config=kafka_config)
@@ -102,4 +83,3 @@ def test_faust_app_creates_topics_and_processes(
         assert ack["seen_by"] == app_id
     finally:
         stop(worker)
-        log.close()
