@@ -1,4 +1,4 @@
-"""The kill test of tests/test_exactly_once.py, run against the faust-streaming gate.
+"""The kill test of tests/integration/topology/test_exactly_once.py, run against the faust gate.
 
     python -m bench.faust_eos_kill [--events 10000] [--kills 5] [--seed 20261125]
         [--mode faust|source-txn] [--bootstrap HOST:PORT] [--out bench/results]
@@ -7,7 +7,8 @@ On one broker (``--bootstrap``, else the configured one, else a local broker sta
 a temporary state directory and stopped at the end; :mod:`bench.broker`: the harness's
 clients use its client settings, the worker finds its credentials in its environment):
 
-1. an isolated copy of the demo catalog (suffixed agency and entry ids) and a plan of
+1. an isolated copy of the demo catalog (suffixed agency and entry ids) and a plan
+   (:mod:`bench.kill_plan`, shared with the processor's kill test) of
    ``--events`` events on 500 residents: authoritative changes from the source, stopped
    writes from a non-source, reports (confirmations and conflicts) and ~10 % resends of
    an earlier event (same event id);
@@ -53,10 +54,10 @@ from confluent_kafka import KafkaException
 from base.settings import Settings
 from bench.broker import BenchBroker, bench_broker
 from bench.faust_gate import SINK_MODES, ensure_bus_topics
+from bench.kill_plan import PROVIDERS, Plan, plan, replay
 from exchange.catalog_loader import LoadedCatalog, check_catalog_text
-from exchange.gate import GateResult, IncomingEvent, decide
+from exchange.gate import GateResult
 from exchange.grants import is_active
-from exchange.onesource import AuthoritativeRecord
 from exchange.policy import OpenFeed
 from kafkaclient import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from schemas import decode, encode
@@ -68,7 +69,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_EVENTS = 10_000
 DEFAULT_KILLS = 5
 DEFAULT_SEED = 20261125
-SUBJECTS = 500
 CHUNKS = 25
 CHUNK_PAUSE_S = 0.4
 #: Kill this long after the worker's first write since its (re)start.
@@ -89,14 +89,13 @@ EXAMPLES = 10
 #: aiokafka reads lz4 batches only with the lz4 package (absent here): publish plainly.
 UNCOMPRESSED = {"compression.type": "none"}
 CONSUMERS = ("city-mca", "city-hc", "city-amr", "city-bdb")
-PROVIDERS = ("city-psb", "city-mca", "city-hc")
 LOG_SIGNALS = ("Traceback", "ProducerFenced", "CRITICAL", "ERROR", "WARNING")
 
 
 # -- plan and expectations (pure domain) ----------------------------------------------
 @dataclass(frozen=True)
 class Names:
-    """Demo ids made unique for one run (as tests/bus_scenario.Names)."""
+    """Demo ids made unique for one run (as tests/support/scenario.Names)."""
 
     sfx: str
 
@@ -122,56 +121,6 @@ class Names:
         return LoadedCatalog(result.catalog, result.grants)
 
 
-def resident_id(n: int, region: str = "110105") -> str:
-    """A valid 18-digit resident ID (GB 11643 check digit) for person number ``n``."""
-    body = f"{region}{1950 + n % 50:04d}{1 + n % 12:02d}{1 + n % 28:02d}{n % 1000:03d}"
-    weights = [2 ** (17 - i) % 11 for i in range(17)]
-    check = (12 - sum(int(c) * w for c, w in zip(body, weights, strict=True)) % 11) % 11
-    return body + ("X" if check == 10 else str(check))
-
-
-def change_event(
-    entry: str, provider: str, number: str, name: str, *, authoritative: bool = True
-) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "entry": entry,
-        "provider": provider,
-        "subject_key": number,
-        "subject_kind": "resident_id",
-        "operation": "update",
-        "authoritative": authoritative,
-        "items": [{"name": "name", "before": None, "after": name}],
-        "source_system": "bench",
-        "event_time": datetime.now(UTC),
-        "source_sequence": 1,
-        "trace_id": None,
-        "legal_basis": None,
-    }
-
-
-def plan(names: Names, events: int, rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
-    """The kill test's mix (tests/test_exactly_once.py::_plan)."""
-    basic = names.entry("psb.person.basic")
-    psb, mca, hc = (names.agency(a) for a in PROVIDERS)
-    values = ["张三", "李四", "王五"]
-    sent: list[tuple[str, dict[str, Any]]] = []
-    for _ in range(events):
-        number = resident_id(rng.randrange(SUBJECTS))
-        key = f"resident_id:{number}"
-        roll = rng.random()
-        if roll < 0.1 and sent:
-            sent.append(rng.choice(sent))  # a resend: the same event id again
-        elif roll < 0.65:
-            sent.append((key, change_event(basic, psb, number, rng.choice(values))))
-        elif roll < 0.75:
-            sent.append((key, change_event(basic, mca, number, rng.choice(values))))
-        else:
-            report = change_event(basic, hc, number, rng.choice(values), authoritative=False)
-            sent.append((key, report))
-    return sent
-
-
 @dataclass
 class Expected:
     """Per topic label, how many records each event id must have; receipt outcomes."""
@@ -186,28 +135,14 @@ class Expected:
             self.by_topic.setdefault(label, Counter())[event_id] += n
 
 
-def expected_records(names: Names, sent: list[tuple[str, dict[str, Any]]]) -> Expected:
+def expected_records(names: Names, sent: Plan) -> Expected:
     loaded = names.load()
     now = datetime.now(UTC)
     grants = tuple(g for g in loaded.grants if is_active(g, now))
     entry = names.entry("psb.person.basic")
     labels = {names.agency(a): f"feed.{a}" for a in CONSUMERS}
-    states: dict[str, dict[str, AuthoritativeRecord]] = {}
     want = Expected(by_topic={label: Counter() for label in _labels()})
-    for key, e in sent:
-        incoming = IncomingEvent(
-            e["event_id"],
-            e["entry"],
-            e["provider"],
-            e["subject_key"],
-            e["subject_kind"],
-            e["operation"],
-            e["authoritative"],
-            {i["name"]: i["after"] for i in e["items"]},
-            key.encode(),
-        )
-        result = decide(incoming, entry, loaded.catalog, grants, states.get(key, {}), now)
-        states[key] = {**states.get(key, {}), **result.new_states}
+    for (_, e), result in zip(sent, replay(loaded.catalog, grants, entry, sent, now), strict=True):
         _expect(want, e["event_id"], result, labels)
     return want
 
@@ -242,9 +177,7 @@ def _labels() -> list[str]:
 
 
 # -- broker helpers ----------------------------------------------------------------
-def publish(
-    bootstrap: str, sent: list[tuple[str, dict[str, Any]]], config: Mapping[str, str]
-) -> None:
+def publish(bootstrap: str, sent: Plan, config: Mapping[str, str]) -> None:
     with Producer(bootstrap, extra_config={**config, **UNCOMPRESSED}) as producer:
         for subject, e in sent:
             topic = topic_name(TopicKind.INGEST, e["entry"])
@@ -499,7 +432,8 @@ def run(args: argparse.Namespace, broker: BenchBroker) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="govbus-faust-kill-"))
     catalog = work / "catalog.yaml"
     catalog.write_text(names.catalog_text(), encoding="utf-8")
-    sent = plan(names, args.events, rng)
+    providers = [names.agency(a) for a in PROVIDERS]
+    sent = plan(names.entry("psb.person.basic"), providers, args.events, rng)
     want = expected_records(names, sent)
     ensure_bus_topics(broker.bootstrap, names.load().catalog, broker.config)
     ingest = topic_name(TopicKind.INGEST, names.entry("psb.person.basic"))

@@ -127,12 +127,19 @@ class GateTable(faust.Table[bytes, bytes]):
 
 @dataclass
 class _Plan:
-    """The records one event produces, built with topology.records (nothing sent yet)."""
+    """The records one ingest record (``tp``: topic, partition, offset; ``key``,
+    ``value``) produces, built with topology.records (nothing sent yet)."""
 
     ref: _Reference
     now: datetime
-    position: str
+    tp: tuple[str, int, int]
+    key: bytes | None
+    value: bytes
     out: list[Output] = field(default_factory=list)
+
+    @property
+    def position(self) -> str:
+        return "/".join(str(part) for part in self.tp)
 
     def add(self, topic: str, record: str, value: dict[str, Any], key: str | None) -> None:
         if topic in self.ref.known_topics:
@@ -148,17 +155,8 @@ class _Plan:
             key,
         )
 
-    def dead_letter(
-        self,
-        tp: tuple[str, int, int],
-        key: bytes | None,
-        value: bytes,
-        ev: IncomingEvent | None,
-        code: str,
-        text: str,
-        stage: str,
-    ) -> None:
-        topic, partition, offset = tp
+    def dead_letter(self, ev: IncomingEvent | None, code: str, text: str, stage: str) -> None:
+        topic, partition, offset = self.tp
         entry = topic[len(INGEST_PREFIX) :]
         event_id = ev.event_id if ev else None
         record = records.dead_letter(
@@ -166,8 +164,8 @@ class _Plan:
             topic=topic,
             partition=partition,
             offset=offset,
-            key=key,
-            value=value,
+            key=self.key,
+            value=self.value,
             reason_code=code,
             reason_text=text,
             stage=stage,
@@ -260,13 +258,13 @@ def gate_event(
     ref: _Reference, table: GateTable, tp: tuple[str, int, int], key: bytes | None, value: bytes
 ) -> list[Output]:
     """Decide one ingest record; update the table; return the records to send."""
-    topic, partition, offset = tp
+    topic = tp[0]
     now = datetime.now(UTC)
-    plan = _Plan(ref, now, f"{topic}/{partition}/{offset}")
+    plan = _Plan(ref, now, tp, key, value)
     try:
         raw = decode("ChangeEvent", value)
     except SchemaError as exc:
-        plan.dead_letter(tp, key, value, None, exc.code or "undecodable", str(exc), "decode")
+        plan.dead_letter(None, exc.code or "undecodable", str(exc), "decode")
         return plan.out
     ev = IncomingEvent.from_record(raw, key)
     stored = table.get(key) if key is not None else None
@@ -274,7 +272,7 @@ def gate_event(
     states = decode_records(subject, stored) if stored is not None else {}
     result = decide(ev, topic[len(INGEST_PREFIX) :], ref.catalog, ref.grants, states, now)
     if result.rejected:
-        plan.dead_letter(tp, key, value, ev, result.reason_code, result.reason_text, "validate")
+        plan.dead_letter(ev, result.reason_code, result.reason_text, "validate")
         plan.receipt(ev, result)
         plan.audit(
             ev.event_id,
@@ -294,43 +292,25 @@ def gate_event(
     return plan.out
 
 
-def create_app(
-    bootstrap: str,
-    *,
-    app_id: str,
-    catalog_path: Path,
-    data_dir: Path | None = None,
-    sink_mode: str = "faust",
-    commit_interval_s: float = COMMIT_INTERVAL_S,
-    instance_id: str | None = None,
-    kafka_config: Mapping[str, str] | None = None,
-) -> faust.App:
-    """The faust gate app (never built at import time); see the module docstring.
-    ``kafka_config``: the librdkafka client settings (security protocol, SASL, TLS) it
-    authenticates with."""
-    if sink_mode not in SINK_MODES:
-        raise ConfigError(f"sink_mode must be one of {SINK_MODES}, not {sink_mode!r}")
-    tuned = sink_mode == "source-txn"
-    ref = _Reference.load(catalog_path, datetime.now(UTC))
-    app = faust.App(
-        app_id,
-        broker=f"kafka://{bootstrap}",
-        broker_credentials=broker_credentials(kafka_config),
-        autodiscover=False,
-        datadir=str(data_dir) if data_dir else None,
-        processing_guarantee="exactly_once",
-        topic_replication_factor=1,
-        topic_partitions=INGEST_PARTITIONS,
-        web_enabled=False,
-        store="memory://",
-        broker_commit_interval=NEVER_S if tuned else commit_interval_s,
-        broker_commit_every=NEVER_COUNT if tuned else 10_000,
-        broker_session_timeout=SESSION_TIMEOUT_S,
-        broker_heartbeat_interval=1.0,
-        consumer_group_instance_id=instance_id or f"{app_id}-worker-0",
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-    )
+@dataclass(frozen=True)
+class GateOptions:
+    """How one faust gate worker runs; ``kafka_config``: the librdkafka client settings
+    (security protocol, SASL, TLS) it authenticates with."""
+
+    app_id: str
+    catalog_path: Path
+    data_dir: Path | None = None
+    sink_mode: str = "faust"
+    commit_interval_s: float = COMMIT_INTERVAL_S
+    kafka_config: Mapping[str, str] | None = None
+
+
+def create_app(bootstrap: str, options: GateOptions) -> faust.App:
+    """The faust gate app (never built at import time); see the module docstring."""
+    if options.sink_mode not in SINK_MODES:
+        raise ConfigError(f"sink_mode must be one of {SINK_MODES}, not {options.sink_mode!r}")
+    ref = _Reference.load(options.catalog_path, datetime.now(UTC))
+    app = _faust_app(bootstrap, options)
     ingest = sorted(topic_name(TopicKind.INGEST, e.id) for e in ref.catalog.entries)
     source = app.topic(
         *ingest, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
@@ -344,9 +324,40 @@ def create_app(
         value_type=bytes,
     )
     app.tables.add(table)
+    if options.sink_mode == "source-txn":
+        _source_txn_gate(app, ref, table, source, options.commit_interval_s)
+    else:
+        _faust_gate(app, ref, table, source)
+    return app
+
+
+def _faust_app(bootstrap: str, options: GateOptions) -> faust.App:
+    tuned = options.sink_mode == "source-txn"
+    return faust.App(
+        options.app_id,
+        broker=f"kafka://{bootstrap}",
+        broker_credentials=broker_credentials(options.kafka_config),
+        autodiscover=False,
+        datadir=str(options.data_dir) if options.data_dir else None,
+        processing_guarantee="exactly_once",
+        topic_replication_factor=1,
+        topic_partitions=INGEST_PARTITIONS,
+        web_enabled=False,
+        store="memory://",
+        # Step 1 (source-txn): faust's own commit triggers out of reach.
+        broker_commit_interval=NEVER_S if tuned else options.commit_interval_s,
+        broker_commit_every=NEVER_COUNT if tuned else 10_000,
+        broker_session_timeout=SESSION_TIMEOUT_S,
+        broker_heartbeat_interval=1.0,
+        consumer_group_instance_id=f"{options.app_id}-worker-0",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+    )
+
+
+def _faust_gate(app: faust.App, ref: _Reference, table: GateTable, source: faust.TopicT) -> None:
+    """``faust`` mode: every output through ``topic.send``; faust commits on its timer."""
     sinks: dict[str, faust.TopicT] = {}
-    lock = asyncio.Lock()
-    unsent: list[Awaitable[Any]] = []
 
     def sink(name: str) -> faust.TopicT:
         if name not in sinks:
@@ -360,11 +371,29 @@ def create_app(
         async for event in stream.events():
             msg = event.message
             tp = (msg.topic, msg.partition, msg.offset)
-            if not tuned:
-                for topic, key, value in gate_event(ref, table, tp, event.key, event.value):
-                    await sink(topic).send(key=key, value=value)
-                continue
+            for topic, key, value in gate_event(ref, table, tp, event.key, event.value):
+                await sink(topic).send(key=key, value=value)
+
+
+def _source_txn_gate(
+    app: faust.App,
+    ref: _Reference,
+    table: GateTable,
+    source: faust.TopicT,
+    commit_interval_s: float,
+) -> None:
+    """``source-txn`` mode, steps 2-4 of the module docstring."""
+    lock = asyncio.Lock()
+    unsent: list[Awaitable[Any]] = []
+
+    @app.agent(source)
+    async def gate(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            msg = event.message
+            tp = (msg.topic, msg.partition, msg.offset)
+            # Step 2: the transactional producer of the source partition.
             tid = f"{app.conf.id}-{app.assignor.group_for_topic(msg.topic)}-{msg.partition}"
+            # Step 3: one lock over decide, send, table write and ack.
             async with lock:
                 for topic, key, value in gate_event(ref, table, tp, event.key, event.value):
                     unsent.append(
@@ -374,19 +403,16 @@ def create_app(
                     )
                 event.ack()
 
-    if tuned:
-
-        @app.timer(commit_interval_s)  # type: ignore[untyped-decorator]
-        async def commit() -> None:
-            async with lock:
-                pending = [*unsent, *table.unsent]
-                unsent.clear()
-                table.unsent.clear()
-                await asyncio.gather(*pending)
-                await app.consumer.commit()
-                log.debug("committed after %d sends", len(pending))
-
-    return app
+    @app.timer(commit_interval_s)  # type: ignore[untyped-decorator]  # faust's timer is untyped
+    async def commit() -> None:
+        # Step 4: the changelog records first, then the offsets and the transaction.
+        async with lock:
+            pending = [*unsent, *table.unsent]
+            unsent.clear()
+            table.unsent.clear()
+            await asyncio.gather(*pending)
+            await app.consumer.commit()
+            log.debug("committed after %d sends", len(pending))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -404,12 +430,14 @@ def main(argv: list[str] | None = None) -> None:
     ensure_bus_topics(bootstrap, load_catalog(args.catalog).catalog, kafka_config)
     app = create_app(
         bootstrap,
-        app_id=args.app_id,
-        catalog_path=args.catalog,
-        data_dir=args.data_dir,
-        sink_mode=args.sink_mode,
-        commit_interval_s=args.commit_interval,
-        kafka_config=kafka_config,
+        GateOptions(
+            app_id=args.app_id,
+            catalog_path=args.catalog,
+            data_dir=args.data_dir,
+            sink_mode=args.sink_mode,
+            commit_interval_s=args.commit_interval,
+            kafka_config=kafka_config,
+        ),
     )
     sys.argv = [sys.argv[0], *rest]
     app.main()

@@ -5,6 +5,7 @@ JSON-able dict); every ratio in it is computed from the measured numbers it also
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import platform
@@ -26,7 +27,7 @@ from bench.measure import Progress
 from bench.peers import PEERS, available, peer_launcher
 from bench.pipeline import Setup, govbus_launcher
 from bench.raw import run_raw
-from bench.runs import Running, create_topics, rss_mib
+from bench.runs import Running, Workload, create_topics, rss_mib
 from bench.scenario import CONSUMERS, PARTIAL_GRANTS, SUBJECTS, make_events, new_scenario
 from bench.verify import count_committed
 from schemas.topics import TopicKind, topic_name
@@ -175,9 +176,7 @@ class Bench:
             self.broker,
             self.work_dir,
             launcher,
-            partitions=partitions,
-            warmup=self.o.warmup,
-            seed=self.o.seed,
+            Workload(partitions, self.o.warmup, self.o.seed),
             label=label,
             progress=self.t.on_events,
         ) as run:
@@ -285,44 +284,12 @@ def run_bench(
     tracker = tracker or Tracker()
     bench = Bench(broker, options, work_dir, tracker)
     sections = set(options.sections)
-    report: dict[str, Any] = {
-        "benchmark": "pipeline",
-        "run_id": uuid.uuid4().hex[:8],
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "broker": broker.kind,
-        "machine": machine(),
-        "settings": options.describe(),
-        "scenario": {
-            "agency_feeds": len(CONSUMERS),
-            "full_grants": len(CONSUMERS) - len(PARTIAL_GRANTS),
-            "per_field_grants": len(PARTIAL_GRANTS),
-            "open_feed": "desensitised (GM 9)",
-            "subjects": SUBJECTS,
-            "feed_records_per_event": len(CONSUMERS) + 1,
-        },
-        "goals": GOALS,
-    }
+    report = _header(broker, options)
     if "raw" in sections:
         report["raw"] = bench.raw()
     if options.broker_warmup and sections - {"raw"}:
         bench.warm_broker()
-    compared = comparisons(bench, options)
-    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in compared}
-    for number in range(options.rounds):
-        shift = number % max(1, len(compared))
-        for name, measure in compared[shift:] + compared[:shift]:
-            rounds[name].append(measure(number == 0))
-    results = {name: combine(values) for name, values in rounds.items()}
-    if "govbus" in results:
-        report["govbus"] = results.pop("govbus")
-    peers = {p: results.pop(p) for p in options.peers if p in results}
-    if "peers" in sections:
-        report["peers"] = {
-            p: peers.get(p, {"skipped": f"{p} is not installed (README: bench extra)"})
-            for p in options.peers
-        }
-    if results:
-        report["variants"] = results
+    report.update(_in_rounds(bench, options))
     if "scaling" in sections:
         report["scaling"] = [
             bench.govbus_throughput(Setup(partitions=n, workers=n), f"govbus {n}p/{n}w")
@@ -342,6 +309,50 @@ def run_bench(
     return report
 
 
+def _header(broker: BenchBroker, options: Options) -> dict[str, Any]:
+    """What a report says before anything is measured: when, where, with what settings."""
+    return {
+        "benchmark": "pipeline",
+        "run_id": uuid.uuid4().hex[:8],
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "broker": broker.kind,
+        "machine": machine(),
+        "settings": options.describe(),
+        "scenario": {
+            "agency_feeds": len(CONSUMERS),
+            "full_grants": len(CONSUMERS) - len(PARTIAL_GRANTS),
+            "per_field_grants": len(PARTIAL_GRANTS),
+            "open_feed": "desensitised (GM 9)",
+            "subjects": SUBJECTS,
+            "feed_records_per_event": len(CONSUMERS) + 1,
+        },
+        "goals": GOALS,
+    }
+
+
+def _in_rounds(bench: Bench, options: Options) -> dict[str, Any]:
+    """govbus, the peers and the variants, measured in rounds whose order rotates."""
+    report: dict[str, Any] = {}
+    compared = comparisons(bench, options)
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in compared}
+    for number in range(options.rounds):
+        shift = number % max(1, len(compared))
+        for name, measure in compared[shift:] + compared[:shift]:
+            rounds[name].append(measure(number == 0))
+    results = {name: combine(values) for name, values in rounds.items()}
+    if "govbus" in results:
+        report["govbus"] = results.pop("govbus")
+    peers = {p: results.pop(p) for p in options.peers if p in results}
+    if "peers" in options.sections:
+        report["peers"] = {
+            p: peers.get(p, {"skipped": f"{p} is not installed (README: bench extra)"})
+            for p in options.peers
+        }
+    if results:
+        report["variants"] = results
+    return report
+
+
 Measure = Callable[[bool], dict[str, Any]]
 
 
@@ -355,7 +366,7 @@ def comparisons(bench: Bench, options: Options) -> list[tuple[str, Measure]]:
     if "peers" in sections:
         for peer in options.peers:
             if available(peer):
-                out.append((peer, lambda verify, p=peer: bench.peer(p, verify)))  # type: ignore[misc]
+                out.append((peer, functools.partial(bench.peer, peer)))
     if "variants" in sections:
         off, alo = replace(base, audit=False), replace(base, exactly_once=False)
         out.append(("audit_off", lambda _v: bench.govbus_throughput(off, "govbus audit off")))

@@ -32,7 +32,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -116,10 +115,8 @@ def bench_catalog(run: str, rounds: int) -> tuple[Catalog, dict[tuple[str, int],
     return replace(catalog, entries=catalog.entries + copies), entries
 
 
-def run_raw(
-    bootstrap: str, topic: str, prepared: list[Prepared], warmup: int, config: Mapping[str, str]
-) -> float:
-    producer = raw_producer(bootstrap, config)
+def run_raw(broker: BenchBroker, topic: str, prepared: list[Prepared], warmup: int) -> float:
+    producer = raw_producer(broker.bootstrap, broker.config)
     failures: list[Any] = []
 
     def on_delivery(err: Any, _msg: Any) -> None:
@@ -148,16 +145,15 @@ def run_raw(
 
 
 def run_publisher(
-    bootstrap: str,
+    broker: BenchBroker,
     catalog: Catalog,
     entry: str,
     drafts: list[Draft],
     warmup: int,
     state_dir: Path | None,
-    config: Mapping[str, str],
 ) -> float:
     with AgencyPublisher(
-        bootstrap, AGENCY, catalog, extra_config=config, state_dir=state_dir
+        broker.bootstrap, AGENCY, catalog, extra_config=broker.config, state_dir=state_dir
     ) as publisher:
         warm = publisher.publish_many(entry, drafts[:warmup])
         publisher.flush(FLUSH_TIMEOUT_S)
@@ -201,12 +197,10 @@ def measure(args: argparse.Namespace, broker: BenchBroker) -> dict[str, Any]:
                 entry = entries[(mode, number)]
                 if mode == "raw":
                     topic = defs[(mode, number)].name
-                    rate = run_raw(bootstrap, topic, prepared, args.warmup, config)
+                    rate = run_raw(broker, topic, prepared, args.warmup)
                 else:
                     state = Path(state_root) / f"r{number}" if "journal" in mode else None
-                    rate = run_publisher(
-                        bootstrap, catalog, entry, drafts, args.warmup, state, config
-                    )
+                    rate = run_publisher(broker, catalog, entry, drafts, args.warmup, state)
                 eps[mode].append(rate)
     medians = {mode: statistics.median(values) for mode, values in eps.items()}
     return {

@@ -77,10 +77,27 @@ def plot_latency(report: dict[str, Any], path: Path) -> Path | None:
 
 
 def print_report(report: dict[str, Any], console: Console) -> None:
+    console.print(_throughput_table(report))
+    points = report.get("latency", {}).get("points", [])
+    if points:
+        console.print(_latency_table(points))
+    console.print(_goals_table(report))
+
+
+def _throughput_table(report: dict[str, Any]) -> Table:
     ratios = report.get("ratios", {})
     main = Table(title="Throughput (events/s; one event = 1 ingest record -> 5 feeds + open)")
     for column in ("system", "events/s", "govbus / this", "peak RSS MiB", "notes"):
         main.add_column(column)
+    _baseline_rows(main, report, ratios)
+    _peer_rows(main, report, ratios)
+    _variant_rows(main, report, ratios)
+    _scaling_rows(main, report, ratios)
+    return main
+
+
+def _baseline_rows(main: Table, report: dict[str, Any], ratios: dict[str, Any]) -> None:
+    """raw confluent-kafka and govbus itself."""
     if "raw" in report:
         raw = report["raw"]
         main.add_row(
@@ -103,6 +120,9 @@ def print_report(report: dict[str, Any], console: Console) -> None:
             f"{_rounds(gov)}; feed records {min(feeds.values(), default=0):,}.."
             f"{max(feeds.values(), default=0):,} per feed",
         )
+
+
+def _peer_rows(main: Table, report: dict[str, Any], ratios: dict[str, Any]) -> None:
     for peer, result in report.get("peers", {}).items():
         if "skipped" in result:
             main.add_row(peer, "-", "-", "-", result["skipped"])
@@ -114,6 +134,10 @@ def print_report(report: dict[str, Any], console: Console) -> None:
             _num(result["peak_rss_mib"], 1),
             f"rounds {_rounds(result)}; exactly once; decode, key check, mask, fan-out",
         )
+
+
+def _variant_rows(main: Table, report: dict[str, Any], ratios: dict[str, Any]) -> None:
+    """govbus with the audit off, and at least once: what each guarantee costs."""
     variants = report.get("variants", {})
     for name, label in (
         ("audit_off", "govbus audit off"),
@@ -132,6 +156,9 @@ def print_report(report: dict[str, Any], console: Console) -> None:
                 f"cost of {'audit' if name == 'audit_off' else 'exactly once'}: "
                 f"{_pct(ratios.get('audit_cost' if name == 'audit_off' else 'exactly_once_cost'))}",
             )
+
+
+def _scaling_rows(main: Table, report: dict[str, Any], ratios: dict[str, Any]) -> None:
     for row in report.get("scaling", []):
         n = row["partitions"]
         main.add_row(
@@ -141,30 +168,33 @@ def print_report(report: dict[str, Any], console: Console) -> None:
             _num(row["peak_rss_mib"], 1),
             f"{_ratio(ratios.get(f'scaling_{n}_to_1'))} of 1 partition",
         )
-    console.print(main)
-    points = report.get("latency", {}).get("points", [])
-    if points:
-        lat = Table(title="govbus ingest-to-feed latency under paced load (ms)")
-        for column in ("commit interval", "load", "offered/s", "sent/s", "p50", "p95", "p99"):
-            lat.add_column(column)
-        for p in points:
-            lat.add_row(
-                f"{p['commit_interval_s']} s",
-                f"{p['load_fraction']:.0%}",
-                _num(p["offered_events_per_s"]),
-                _num(p["achieved_send_rate"]),
-                _num(p["p50_ms"], 1),
-                _num(p["p95_ms"], 1),
-                _num(p["p99_ms"], 1),
-            )
-        console.print(lat)
+
+
+def _latency_table(points: list[dict[str, Any]]) -> Table:
+    lat = Table(title="govbus ingest-to-feed latency under paced load (ms)")
+    for column in ("commit interval", "load", "offered/s", "sent/s", "p50", "p95", "p99"):
+        lat.add_column(column)
+    for p in points:
+        lat.add_row(
+            f"{p['commit_interval_s']} s",
+            f"{p['load_fraction']:.0%}",
+            _num(p["offered_events_per_s"]),
+            _num(p["achieved_send_rate"]),
+            _num(p["p50_ms"], 1),
+            _num(p["p95_ms"], 1),
+            _num(p["p99_ms"], 1),
+        )
+    return lat
+
+
+def _goals_table(report: dict[str, Any]) -> Table:
     goals = Table(title="Goals (design targets, not test thresholds)")
     for column in ("goal", "measured", "target", "met"):
         goals.add_column(column)
     for name, g in report.get("assessment", {}).items():
         met = "-" if g["met"] is None else ("yes" if g["met"] else "NO")
         goals.add_row(name, _num(g["measured"], 3), _num(g["goal"], 2), met)
-    console.print(goals)
+    return goals
 
 
 def _rounds(result: dict[str, Any]) -> str:

@@ -67,6 +67,16 @@ class Throughput:
         }
 
 
+@dataclass(frozen=True)
+class Workload:
+    """What a run is fed: ``warmup`` events first (waited for), then events on demand, all
+    from the sequence of ``seed``, on ``partitions`` ingest partitions."""
+
+    partitions: int
+    warmup: int
+    seed: int
+
+
 class Running:
     """Use as a context manager: starts the workers and waits for the warm-up's output."""
 
@@ -75,10 +85,8 @@ class Running:
         broker: BenchBroker,
         work_dir: Path,
         launcher: Launcher,
+        workload: Workload,
         *,
-        partitions: int,
-        warmup: int,
-        seed: int,
         label: str,
         progress: Progress | None = None,
     ) -> None:
@@ -87,10 +95,10 @@ class Running:
         self.progress = progress
         self.label = label
         self.scenario = new_scenario()
-        self.seed = seed
-        self.warmup = warmup
+        self.seed = workload.seed
+        self.warmup = workload.warmup
         self.sent = 0
-        create_topics(broker, self.scenario, partitions)
+        create_topics(broker, self.scenario, workload.partitions)
         self.workers = Workers(launcher(self.scenario, work_dir), log_dir=work_dir, env=broker.env)
         try:
             self.watcher = FeedWatcher(self.bootstrap, self.scenario.open_topic, broker.config)

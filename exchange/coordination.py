@@ -9,7 +9,8 @@ refused. Pure functions on decoded records (dicts of the Avro fields), no I/O.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -33,6 +34,14 @@ class Resolution(StrEnum):
     def option(self) -> str:
         """The spelling on the command line (``authoritative-confirmed``)."""
         return self.value.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class CaseLog:
+    """The conflicts raised and the resolutions written so far, each in topic order."""
+
+    conflicts: Sequence[Mapping[str, Any]]
+    resolutions: Sequence[Mapping[str, Any]]
 
 
 def conflict_key(conflict_id: object) -> str:
@@ -66,8 +75,7 @@ def first_resolutions(resolutions: Iterable[Mapping[str, Any]]) -> dict[str, Map
 
 def resolve(
     conflict_id: str,
-    conflicts: Iterable[Mapping[str, Any]],
-    resolutions: Iterable[Mapping[str, Any]],
+    log: CaseLog,
     *,
     resolution: Resolution,
     resolved_by: str,
@@ -77,10 +85,10 @@ def resolve(
     """The ``ConflictResolution`` record closing ``conflict_id``; refuses an unknown conflict,
     one already resolved, a missing decider and a naive time."""
     key = conflict_key(conflict_id)
-    found = [c for c in conflicts if conflict_key(c["conflict_id"]) == key]
+    found = [c for c in log.conflicts if conflict_key(c["conflict_id"]) == key]
     if not found:
         raise CoordinationError(f"no conflict {key}", code="unknown_conflict", article=ARTICLE)
-    done = first_resolutions(resolutions).get(key)
+    done = first_resolutions(log.resolutions).get(key)
     if done is not None:
         raise CoordinationError(
             f"conflict {key} was already resolved ({done['resolution']}) by "

@@ -249,10 +249,20 @@ def parse_masking_rules(text: str) -> MaskingRules:
     }
     if set(subject_keys) != set(profiles):
         raise _bad("subject_keys must cover exactly the profiles")
-    selection: dict[ConsumerKind, dict[Sensitivity, str | None]] = {}
-    sel = _mapping(top["selection"], "selection")
+    selection = _selection(top["selection"], profiles)
+    if selection[ConsumerKind.OPEN][Sensitivity.SECRET] is not None:
+        raise _bad("secret data must never reach the open feed (GM 9; G 18 (一))")
+    return MaskingRules(rules, profiles, subject_keys, selection)
+
+
+def _selection(
+    raw: object, profiles: Mapping[str, object]
+) -> dict[ConsumerKind, dict[Sensitivity, str | None]]:
+    """Which profile (or none) each kind of consumer gets at each sensitivity."""
+    sel = _mapping(raw, "selection")
     if set(sel) != {c.value for c in ConsumerKind}:
         raise _bad("selection must cover share and open")
+    selection: dict[ConsumerKind, dict[Sensitivity, str | None]] = {}
     for consumer, body in sel.items():
         table = _mapping(body, f"selection {consumer}")
         if set(table) != {s.value for s in Sensitivity}:
@@ -263,9 +273,7 @@ def parse_masking_rules(text: str) -> MaskingRules:
         selection[ConsumerKind(consumer)] = {
             Sensitivity(s): (None if p is None else str(p)) for s, p in table.items()
         }
-    if selection[ConsumerKind.OPEN][Sensitivity.SECRET] is not None:
-        raise _bad("secret data must never reach the open feed (GM 9; G 18 (一))")
-    return MaskingRules(rules, profiles, subject_keys, selection)
+    return selection
 
 
 @lru_cache(maxsize=1)

@@ -17,7 +17,8 @@ Computation only; :mod:`monitoring.compliance_read` gathers the facts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -80,6 +81,15 @@ class FeedFact:
 
 
 @dataclass(frozen=True)
+class Facts:
+    """What the report is computed from (gathered by :mod:`monitoring.compliance_read`)."""
+
+    audit: tuple[AuditFact, ...]
+    cases: tuple[CaseFact, ...]
+    feeds: tuple[FeedFact, ...]
+
+
+@dataclass(frozen=True)
 class EntryFinding:
     entry: str
     cycle: str
@@ -127,55 +137,29 @@ def _provided(catalog: Catalog, agency: str, window: Window) -> list[CatalogEntr
 
 def build_report(
     catalog: Catalog,
-    audit: Iterable[AuditFact],
-    cases: Iterable[CaseFact],
-    feeds: Iterable[FeedFact],
+    facts: Facts,
     window: Window,
     *,
     now: datetime,
     agencies: Sequence[str] | None = None,
 ) -> ComplianceReport:
-    facts = list(audit)
-    counts: dict[tuple[str, str], int] = {}
+    """The figures of ``agencies`` (default: every agency of ``catalog``) over ``window``."""
+    counts: Counter[tuple[str, str]] = Counter()
     updates: dict[tuple[str, str], list[datetime]] = {}
-    for f in facts:
+    for f in facts.audit:
         if f.provider is None:
             continue
         if f.kind == "accepted":
             updates.setdefault((f.entry, f.provider), []).append(f.at)
         if f.at in window and f.kind in COUNTED:
-            counts[(f.provider, f.kind)] = counts.get((f.provider, f.kind), 0) + 1
-    caused: dict[str, int] = {}
-    for c in cases:
-        if c.at in window:
-            caused[c.reporter] = caused.get(c.reporter, 0) + 1
-    feed_of = {f.agency: f for f in feeds}
+            counts[(f.provider, f.kind)] += 1
+    caused = Counter(c.reporter for c in facts.cases if c.at in window)
+    feed_of = {f.agency: f for f in facts.feeds}
     wanted = agencies if agencies is not None else [a.id for a in catalog.agencies]
     rows = []
     for agency_id in wanted:
         agency = catalog.agency(agency_id)
         provided = _provided(catalog, agency_id, window)
-        findings = []
-        for entry in provided:
-            if not assessable(entry.update_cycle):
-                continue
-            a = assess_window(
-                entry.update_cycle,
-                updates.get((entry.id, agency_id), []),
-                start=window.start,
-                end=window.end,
-            )
-            if a.overdue:
-                findings.append(
-                    EntryFinding(
-                        entry.id,
-                        entry.update_cycle.label,
-                        a.updates,
-                        a.last_update,
-                        a.longest_gap.total_seconds(),
-                        a.missed_cycles,
-                    )
-                )
         feed = feed_of.get(agency_id, FeedFact(agency_id, (), 0, None))
         stale = feed.oldest_unread is not None and now - feed.oldest_unread > FEED_STALE_AFTER
         rows.append(
@@ -183,12 +167,12 @@ def build_report(
                 agency=agency_id,
                 name_zh=agency.name_zh if agency else "",
                 entries_provided=len(provided),
-                overdue_entries=tuple(findings),
-                events_accepted=counts.get((agency_id, "accepted"), 0),
-                events_stopped=counts.get((agency_id, "stopped"), 0),
-                events_rejected=counts.get((agency_id, "rejected"), 0),
-                events_duplicate=counts.get((agency_id, "duplicate"), 0),
-                conflicts_caused=caused.get(agency_id, 0),
+                overdue_entries=_overdue(provided, agency_id, updates, window),
+                events_accepted=counts[(agency_id, "accepted")],
+                events_stopped=counts[(agency_id, "stopped")],
+                events_rejected=counts[(agency_id, "rejected")],
+                events_duplicate=counts[(agency_id, "duplicate")],
+                conflicts_caused=caused[agency_id],
                 feed_groups=feed.groups,
                 feed_unread=feed.unread,
                 feed_oldest_unread=feed.oldest_unread,
@@ -196,6 +180,37 @@ def build_report(
             )
         )
     return ComplianceReport(window, now, tuple(rows))
+
+
+def _overdue(
+    provided: Iterable[CatalogEntry],
+    agency_id: str,
+    updates: Mapping[tuple[str, str], list[datetime]],
+    window: Window,
+) -> tuple[EntryFinding, ...]:
+    """The entries ``agency_id`` provides that missed their update cycle in ``window``."""
+    findings = []
+    for entry in provided:
+        if not assessable(entry.update_cycle):
+            continue
+        a = assess_window(
+            entry.update_cycle,
+            updates.get((entry.id, agency_id), []),
+            start=window.start,
+            end=window.end,
+        )
+        if a.overdue:
+            findings.append(
+                EntryFinding(
+                    entry.id,
+                    entry.update_cycle.label,
+                    a.updates,
+                    a.last_update,
+                    a.longest_gap.total_seconds(),
+                    a.missed_cycles,
+                )
+            )
+    return tuple(findings)
 
 
 def _iso(at: datetime | None) -> str | None:

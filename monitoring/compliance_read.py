@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +16,7 @@ from base.errors import KafkaTimeoutError
 from exchange.catalog import Catalog
 from kafkaclient import Admin
 from kafkaclient.groups import committed_offsets, list_groups, partition_offsets
-from monitoring.compliance import AuditFact, CaseFact, FeedFact
+from monitoring.compliance import AuditFact, CaseFact, Facts, FeedFact
 from monitoring.follow import Follower, Record
 from schemas import decode
 from schemas.topics import TopicKind, topic_name
@@ -26,13 +25,6 @@ from schemas.topics import TopicKind, topic_name
 READ_BUDGET_S = 300.0
 
 TP = tuple[str, int]
-
-
-@dataclass(frozen=True)
-class Facts:
-    audit: tuple[AuditFact, ...]
-    cases: tuple[CaseFact, ...]
-    feeds: tuple[FeedFact, ...]
 
 
 def read_facts(

@@ -9,7 +9,7 @@ use them); ``MONITOR_METRICS`` lists them and a test pins them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
@@ -177,10 +177,22 @@ def _family(spec: MetricSpec) -> Family:
     return GaugeMetricFamily(spec.name, spec.help, labels=list(spec.labels))
 
 
+#: Adds one sample: (metric name, label values, value).
+Add = Callable[[str, Iterable[str], float], None]
+
+
 def _fill(f: dict[str, Family], snap: Snapshot) -> None:
     def add(name: str, labels: Iterable[str], value: float) -> None:
         f[name].add_metric(list(labels), value)
 
+    _fill_consumers(add, snap)
+    _fill_entries(add, snap)
+    add("govbus_monitor_refresh_seconds", (), snap.refresh_seconds)
+    add("govbus_monitor_last_refresh_timestamp_seconds", (), snap.at)
+
+
+def _fill_consumers(add: Add, snap: Snapshot) -> None:
+    """Lag per group and topic, group status and members, feeds."""
     for lag in snap.lags:
         labels = (lag.group, lag.topic, lag.kind, lag.agency)
         add("govbus_consumer_lag_messages", labels, lag.lag_messages)
@@ -193,6 +205,10 @@ def _fill(f: dict[str, Family], snap: Snapshot) -> None:
     for feed in snap.feeds:
         add("govbus_feed_groups", (feed.agency,), len(feed.groups))
         add("govbus_feed_unread_seconds", (feed.agency,), feed.unread_seconds)
+
+
+def _fill_entries(add: Add, snap: Snapshot) -> None:
+    """Update cycles, conflicts and dead letters per entry."""
     for e in snap.entries:
         add("govbus_entry_update_cycle_seconds", (e.entry, e.provider, e.cycle), e.period_seconds)
         if e.last_change is not None:
@@ -206,5 +222,3 @@ def _fill(f: dict[str, Family], snap: Snapshot) -> None:
         add("govbus_conflict_oldest_age_seconds", (c.entry, c.provider), c.oldest_age_seconds)
     for d in snap.dead_letters:
         add("govbus_dlq_records", (d.entry, d.reason), d.records)
-    add("govbus_monitor_refresh_seconds", (), snap.refresh_seconds)
-    add("govbus_monitor_last_refresh_timestamp_seconds", (), snap.at)

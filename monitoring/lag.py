@@ -87,13 +87,12 @@ class LagReader:
         }
         offsets = {g: parts for g, parts in offsets.items() if parts}
         states = describe_groups(self._admin, offsets)
-        feeds_read = _furthest(offsets, watched)
+        unread = _unread_starts(watched, _furthest(offsets, watched), earliest, ends)
         wanted = {(tp, o) for parts in offsets.values() for tp, o in parts.items() if o < ends[tp]}
-        for tp, start in _unread_starts(watched, feeds_read, earliest, ends).items():
-            wanted.add((tp, start))
+        wanted.update(unread.items())
         probed = self._probe_all(wanted)
         lags, groups = self._lags(offsets, states, watched, ends, probed, now)
-        feeds = _feeds(watched, offsets, feeds_read, earliest, ends, probed, now)
+        feeds = _feeds(watched, offsets, unread, probed, now)
         return LagResult(lags, groups, feeds)
 
     def _wanted(self, group: str) -> bool:
@@ -228,13 +227,12 @@ def _unread_starts(
 def _feeds(
     watched: Mapping[str, Watched],
     offsets: Mapping[str, Mapping[TP, int]],
-    furthest: Mapping[TP, int],
-    earliest: Mapping[TP, int],
-    ends: Mapping[TP, int],
+    starts: Mapping[TP, int],
     probed: Mapping[tuple[str, int, int], Probed | None],
     now: float,
 ) -> tuple[FeedRow, ...]:
-    starts = _unread_starts(watched, furthest, earliest, ends)
+    """Per feed: the groups that read it and the age of its oldest unread record
+    (``starts``: where the unread records begin, :func:`_unread_starts`)."""
     rows = []
     for w in sorted(watched.values(), key=lambda w: w.topic):
         if w.kind is not TopicKind.FEED:

@@ -1,6 +1,13 @@
 """Adapters that write to the bus: the agency publisher (:class:`AgencyPublisher`)."""
 
-from producers.model import Draft, PublishResult, PublishStatus, Receipt
+from producers.model import Draft, PublisherOptions, PublishResult, PublishStatus, Receipt
 from producers.publisher import AgencyPublisher
 
-__all__ = ["AgencyPublisher", "Draft", "PublishResult", "PublishStatus", "Receipt"]
+__all__ = [
+    "AgencyPublisher",
+    "Draft",
+    "PublishResult",
+    "PublishStatus",
+    "PublisherOptions",
+    "Receipt",
+]

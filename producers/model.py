@@ -44,6 +44,30 @@ class Draft:
     provider: str | None = None
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class PublisherOptions:
+    """How an :class:`~producers.publisher.AgencyPublisher` names its events and reports
+    back; every field is optional.
+
+    ``source_system``: the agency system each event names (default: the agency id);
+    ``receipts_group``: the consumer group that reads the agency's receipts (default:
+    :func:`producers.receipts.receipt_group`); ``on_delivery`` is called with each
+    completed :class:`PublishResult`, ``on_receipt`` with each :class:`Receipt` read, both
+    on the caller's thread inside ``poll``, ``flush``, ``poll_receipts`` or
+    ``wait_receipts``; ``clock``: the time that stamps events without an event time.
+    """
+
+    source_system: str | None = None
+    receipts_group: str | None = None
+    on_delivery: Callable[[PublishResult], None] | None = None
+    on_receipt: Callable[[Receipt], None] | None = None
+    clock: Callable[[], datetime] = _utc_now
+
+
 class PublishStatus(StrEnum):
     REFUSED = "refused"  # refused locally, nothing sent
     SKIPPED = "skipped_already_acknowledged"  # acknowledged before (journal), not resent
@@ -55,31 +79,41 @@ class PublishStatus(StrEnum):
 class PublishResult:
     """The future of one event: refused, skipped, pending, delivered or failed.
 
-    Delivery reports arrive while the publisher polls or flushes; :meth:`wait` polls
-    until this one has arrived.
+    A new result is pending; the publisher completes it with :meth:`mark_delivered` or
+    :meth:`mark_failed` when the delivery report arrives, while it polls or flushes;
+    :meth:`wait` polls until this one has arrived. :meth:`refused` and :meth:`skipped`
+    make results that are complete from the start.
     """
 
     def __init__(
-        self,
-        event_id: str,
-        entry: str,
-        topic: str,
-        status: PublishStatus,
-        *,
-        refusal: Refusal | None = None,
-        partition: int | None = None,
-        offset: int | None = None,
-        poll: Callable[[float], Any] | None = None,
+        self, event_id: str, entry: str, topic: str, *, poll: Callable[[float], Any] | None = None
     ) -> None:
         self.event_id = event_id
         self.entry = entry
         self.topic = topic
-        self.status = status
-        self.refusal = refusal
-        self.partition = partition
-        self.offset = offset
+        self.status = PublishStatus.PENDING
+        self.refusal: Refusal | None = None
+        self.partition: int | None = None
+        self.offset: int | None = None
         self.error: DeliveryError | None = None
         self._poll = poll
+
+    @classmethod
+    def refused(cls, event_id: str, entry: str, topic: str, refusal: Refusal) -> PublishResult:
+        """Refused locally: nothing was sent."""
+        result = cls(event_id, entry, topic)
+        result.status, result.refusal = PublishStatus.REFUSED, refusal
+        return result
+
+    @classmethod
+    def skipped(
+        cls, event_id: str, entry: str, topic: str, partition: int, offset: int
+    ) -> PublishResult:
+        """Acknowledged before, at ``partition``/``offset`` (the journal): not sent again."""
+        result = cls(event_id, entry, topic)
+        result.mark_delivered(partition, offset)
+        result.status = PublishStatus.SKIPPED
+        return result
 
     def done(self) -> bool:
         return self.status is not PublishStatus.PENDING
@@ -96,10 +130,12 @@ class PublishResult:
             self._poll(min(DELIVERY_POLL_S, remaining))
         return self
 
-    def _delivered(self, partition: int, offset: int) -> None:
+    def mark_delivered(self, partition: int, offset: int) -> None:
+        """The broker acknowledged the event at ``partition``/``offset``."""
         self.status, self.partition, self.offset = PublishStatus.DELIVERED, partition, offset
 
-    def _failed(self, error: DeliveryError) -> None:
+    def mark_failed(self, error: DeliveryError) -> None:
+        """The broker did not acknowledge the event."""
         self.status, self.error = PublishStatus.FAILED, error
 
     def to_json(self) -> dict[str, Any]:

@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from base.errors import DeliveryError, KafkaError, PublishError, SchemaError
+from base.errors import DeliveryError, GovbusError, KafkaError, PublishError, SchemaError
 from exchange.catalog import Catalog, CatalogEntry
 from exchange.ingest_checks import (
     Admitted,
@@ -46,7 +46,7 @@ from exchange.ingest_checks import (
 )
 from kafkaclient import Admin, Producer
 from producers.journal import Ack, Journal
-from producers.model import Draft, PublishResult, PublishStatus, Receipt
+from producers.model import Draft, PublisherOptions, PublishResult, Receipt
 from producers.receipts import ReceiptReader, receipt_group
 from schemas import encode
 from schemas.topics import TopicKind, topic_name
@@ -56,9 +56,6 @@ FLUSH_TIMEOUT_S = 30.0
 #: One poll of the receipts consumer while waiting for receipts.
 RECEIPT_POLL_S = 0.5
 MICROS = 1_000_000
-
-DeliveryHook = Callable[[PublishResult], None]
-ReceiptHook = Callable[[Receipt], None]
 
 
 @dataclass(frozen=True)
@@ -82,17 +79,12 @@ def normalise_event_id(text: str) -> str:
         return text
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class AgencyPublisher:
     """Publishes one agency's changes; see the module docstring.
 
     ``state_dir`` keeps the journal of acknowledged events and receipts (None: memory
-    only, no protection across restarts). ``on_delivery`` is called with each completed
-    result, ``on_receipt`` with each receipt read; both run on the caller's thread inside
-    :meth:`poll`, :meth:`flush`, :meth:`poll_receipts` or :meth:`wait_receipts`.
+    only, no protection across restarts). ``options``: the source system, the receipts
+    group, the hooks and the clock (:class:`~producers.model.PublisherOptions`).
     """
 
     def __init__(
@@ -103,15 +95,12 @@ class AgencyPublisher:
         *,
         extra_config: Mapping[str, Any] | None = None,
         state_dir: Path | None = None,
-        source_system: str | None = None,
-        receipts_group: str | None = None,
-        on_delivery: DeliveryHook | None = None,
-        on_receipt: ReceiptHook | None = None,
-        clock: Callable[[], datetime] = _utc_now,
+        options: PublisherOptions | None = None,
     ) -> None:
+        options = options or PublisherOptions()
         self.agency_id = agency_id
         self.catalog = catalog
-        self.source_system = source_system or agency_id
+        self.source_system = options.source_system or agency_id
         self.receipts_topic = topic_name(TopicKind.RECEIPTS, agency_id)
         self._producer = Producer(
             bootstrap, extra_config=extra_config, client_id=f"{agency_id}.publisher"
@@ -120,15 +109,15 @@ class AgencyPublisher:
         self._reader = ReceiptReader(
             bootstrap,
             self.receipts_topic,
-            receipts_group or receipt_group(agency_id),
+            options.receipts_group or receipt_group(agency_id),
             extra_config=extra_config,
         )
         self._journal = Journal(state_dir, agency_id)
         self._in_flight: dict[str, PublishResult] = {}
         self._topics_seen: set[str] = set()
-        self._on_delivery = on_delivery
-        self._on_receipt = on_receipt
-        self._clock = clock
+        self._on_delivery = options.on_delivery
+        self._on_receipt = options.on_receipt
+        self._clock = options.clock
 
     # -- publishing ----------------------------------------------------------------
     def publish(self, entry_id: str, draft: Draft) -> PublishResult:
@@ -137,16 +126,9 @@ class AgencyPublisher:
         topic = _ingest_topic(entry_id)
         ack = self._journal.acknowledged(event_id)
         if ack is not None:
-            return PublishResult(
-                event_id,
-                entry_id,
-                ack.topic,
-                PublishStatus.SKIPPED,
-                partition=ack.partition,
-                offset=ack.offset,
-            )
+            return PublishResult.skipped(event_id, entry_id, ack.topic, ack.partition, ack.offset)
         if event_id in self._in_flight:
-            return self._refused(
+            return PublishResult.refused(
                 event_id,
                 entry_id,
                 topic,
@@ -158,7 +140,7 @@ class AgencyPublisher:
             )
         prepared = self.prepare(entry_id, draft, event_id=event_id)
         if isinstance(prepared, Refusal):
-            return self._refused(event_id, entry_id, topic, prepared)
+            return PublishResult.refused(event_id, entry_id, topic, prepared)
         return self._send(entry_id, prepared)
 
     def publish_many(self, entry_id: str, drafts: Iterable[Draft]) -> list[PublishResult]:
@@ -185,7 +167,9 @@ class AgencyPublisher:
         else:
             sequence = draft.source_sequence
             self._journal.note_sequence(source_system, sequence)
-        record = _record(admitted, self.agency_id, event_id, draft, source_system, sequence, now)
+        record = _record(
+            admitted, draft, _Envelope(event_id, self.agency_id, source_system, sequence, now)
+        )
         try:
             value = encode("ChangeEvent", record)
         except SchemaError as exc:
@@ -194,23 +178,16 @@ class AgencyPublisher:
             event_id, topic, admitted.canonical_subject.encode(), value, source_system, sequence
         )
 
-    def _refused(self, event_id: str, entry_id: str, topic: str, why: Refusal) -> PublishResult:
-        return PublishResult(event_id, entry_id, topic, PublishStatus.REFUSED, refusal=why)
-
     def _send(self, entry_id: str, prepared: Prepared) -> PublishResult:
         self._require_topic(prepared.topic)
         result = PublishResult(
-            prepared.event_id,
-            entry_id,
-            prepared.topic,
-            PublishStatus.PENDING,
-            poll=self._producer.poll,
+            prepared.event_id, entry_id, prepared.topic, poll=self._producer.poll
         )
 
         def delivered(err: Exception | None, msg: Any) -> None:
             self._in_flight.pop(prepared.event_id, None)
             if err is None:
-                result._delivered(msg.partition(), msg.offset())
+                result.mark_delivered(msg.partition(), msg.offset())
                 self._journal.record_ack(
                     Ack(
                         prepared.event_id,
@@ -223,7 +200,9 @@ class AgencyPublisher:
                     )
                 )
             else:
-                result._failed(err if isinstance(err, DeliveryError) else DeliveryError(str(err)))
+                result.mark_failed(
+                    err if isinstance(err, DeliveryError) else DeliveryError(str(err))
+                )
             if self._on_delivery is not None:
                 self._on_delivery(result)
 
@@ -234,7 +213,7 @@ class AgencyPublisher:
             )
         except KafkaError as exc:  # refused by the client at once (e.g. too large)
             self._in_flight.pop(prepared.event_id, None)
-            result._failed(
+            result.mark_failed(
                 DeliveryError(str(exc), code=exc.code, retriable=exc.retriable, fatal=exc.fatal)
             )
             if self._on_delivery is not None:
@@ -326,7 +305,7 @@ class AgencyPublisher:
             return
         try:
             self.close()
-        except Exception:  # noqa: S110 - the in-flight exception wins
+        except (GovbusError, OSError):  # the in-flight exception wins
             pass
 
 
@@ -338,15 +317,19 @@ def _ingest_topic(entry_id: str) -> str:
         return ""
 
 
-def _record(
-    admitted: Admitted,
-    provider: str,
-    event_id: str,
-    draft: Draft,
-    source_system: str,
-    sequence: int,
-    now: datetime,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Envelope:
+    """What the publisher adds to a draft: the event's id, who sends it, from which system
+    in which order, and when (the event time of a draft that gives none)."""
+
+    event_id: str
+    provider: str
+    source_system: str
+    source_sequence: int
+    now: datetime
+
+
+def _record(admitted: Admitted, draft: Draft, envelope: _Envelope) -> dict[str, Any]:
     entry: CatalogEntry = admitted.entry
     items = []
     for name, value in draft.items.items():
@@ -358,17 +341,17 @@ def _record(
             before, after = draft.before.get(name), value
         items.append({"name": name, "before": before, "after": after})
     return {
-        "event_id": event_id,
+        "event_id": envelope.event_id,
         "entry": entry.id,
-        "provider": provider,
+        "provider": envelope.provider,
         "subject_key": draft.subject_key,
         "subject_kind": entry.key_kind.value,
         "operation": draft.operation,
         "authoritative": draft.authoritative,
         "items": items,
-        "source_system": source_system,
-        "event_time": draft.event_time if draft.event_time is not None else now,
-        "source_sequence": sequence,
+        "source_system": envelope.source_system,
+        "event_time": draft.event_time if draft.event_time is not None else envelope.now,
+        "source_sequence": envelope.source_sequence,
         "trace_id": draft.trace_id,
         "legal_basis": draft.legal_basis,
     }

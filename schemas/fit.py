@@ -61,6 +61,12 @@ def _inner_namespace(schema: Mapping[str, Any], namespace: str) -> str:
 # --- full check (cold path) ---------------------------------------------------------
 
 
+def _enum(schema: Mapping[str, Any], value: Any, path: str) -> Misfit | None:
+    if value in schema["symbols"]:
+        return None
+    return path, f"{value!r} is not one of {schema['symbols']}"
+
+
 def find_misfit(schema: Any, value: Any) -> Misfit | None:
     """Return where ``value`` first fails ``schema`` (JSON form), or None if it fits."""
     return _Checker().check(schema, value, "", "")
@@ -74,10 +80,7 @@ class _Checker:
         if isinstance(schema, list):
             return self._union(schema, value, path, ns)
         if isinstance(schema, str):
-            if schema in self.names or f"{ns}.{schema}" in self.names:
-                named = self.names.get(schema) or self.names[f"{ns}.{schema}"]
-                return self.check(named, value, path, ns)
-            return _primitive(schema, None, value, path)
+            return self._reference(schema, value, path, ns)
         kind = schema["type"]
         if kind in _NAMED:
             self.names[_fullname(schema, ns)] = schema
@@ -85,31 +88,42 @@ class _Checker:
         if kind in ("record", "error"):
             return self._record(schema, value, path, ns)
         if kind == "enum":
-            if value in schema["symbols"]:
-                return None
-            return path, f"{value!r} is not one of {schema['symbols']}"
+            return _enum(schema, value, path)
         if kind == "array":
-            if not isinstance(value, list | tuple):
-                return path, f"expected array, got {_kind(value)}"
-            for index, item in enumerate(value):
-                found = self.check(schema["items"], item, f"{path}[{index}]", ns)
-                if found is not None:
-                    return found
-            return None
+            return self._array(schema, value, path, ns)
         if kind == "map":
-            if not isinstance(value, Mapping):
-                return path, f"expected map, got {_kind(value)}"
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    return path, f"map key {key!r} is not a string"
-                found = self.check(schema["values"], item, f"{path}[{key!r}]", ns)
-                if found is not None:
-                    return found
-            return None
+            return self._map(schema, value, path, ns)
         if kind == "fixed":
             ok = isinstance(value, bytes) and len(value) == schema["size"]
             return None if ok else (path, f"expected {schema['size']} bytes")
         return _primitive(kind, schema.get("logicalType"), value, path)
+
+    def _reference(self, name: str, value: Any, path: str, ns: str) -> Misfit | None:
+        """A named type seen before (by full or short name), else a primitive type."""
+        named = self.names.get(name) or self.names.get(f"{ns}.{name}")
+        if named is not None:
+            return self.check(named, value, path, ns)
+        return _primitive(name, None, value, path)
+
+    def _array(self, schema: Mapping[str, Any], value: Any, path: str, ns: str) -> Misfit | None:
+        if not isinstance(value, list | tuple):
+            return path, f"expected array, got {_kind(value)}"
+        for index, item in enumerate(value):
+            found = self.check(schema["items"], item, f"{path}[{index}]", ns)
+            if found is not None:
+                return found
+        return None
+
+    def _map(self, schema: Mapping[str, Any], value: Any, path: str, ns: str) -> Misfit | None:
+        if not isinstance(value, Mapping):
+            return path, f"expected map, got {_kind(value)}"
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return path, f"map key {key!r} is not a string"
+            found = self.check(schema["values"], item, f"{path}[{key!r}]", ns)
+            if found is not None:
+                return found
+        return None
 
     def _record(self, schema: Mapping[str, Any], value: Any, path: str, ns: str) -> Misfit | None:
         if not isinstance(value, Mapping):

@@ -8,14 +8,13 @@ to :class:`base.errors.StorageError` where they enter. Rows map to the domain ty
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, and_, or_, select, update
+from sqlalchemy import Connection, Engine, RowMapping, Table, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from base.errors import StorageError
@@ -178,21 +177,26 @@ class ReferenceStore:
 
     def get_agency(self, agency_id: str) -> AgencyRow | None:
         with self._tx("read agency") as conn:
-            r = conn.execute(select(agencies).where(agencies.c.id == agency_id)).first()
-        return None if r is None else self._agency(r._mapping)
+            r = conn.execute(select(agencies).where(agencies.c.id == agency_id)).mappings().first()
+        return None if r is None else self._agency(r)
 
     def list_agencies(self, *, include_revoked: bool = False) -> list[AgencyRow]:
         query = select(agencies).order_by(agencies.c.id)
         if not include_revoked:
             query = query.where(agencies.c.revoked_at.is_(None))
         with self._tx("list agencies") as conn:
-            return [self._agency(r._mapping) for r in conn.execute(query)]
+            return [self._agency(r) for r in conn.execute(query).mappings()]
 
     def revoke_agency(self, agency_id: str, at: datetime | None = None) -> bool:
-        with self._tx(f"revoke agency {agency_id}") as conn:
+        """Mark the agency revoked (at ``at``, default now); False when it already was."""
+        return self._revoke(agencies, agency_id, at, f"revoke agency {agency_id}")
+
+    def _revoke(self, table: Table, row_id: str, at: datetime | None, what: str) -> bool:
+        """Stamp ``revoked_at`` on the row ``row_id`` of ``table`` unless it has one."""
+        with self._tx(what) as conn:
             done = conn.execute(
-                update(agencies)
-                .where(agencies.c.id == agency_id, agencies.c.revoked_at.is_(None))
+                update(table)
+                .where(table.c.id == row_id, table.c.revoked_at.is_(None))
                 .values(revoked_at=_in(at) or _now())
             )
         return bool(done.rowcount)
@@ -242,43 +246,24 @@ class ReferenceStore:
 
     def get_entry(self, entry_id: str) -> EntryRow | None:
         with self._tx("read entry") as conn:
-            r = conn.execute(
-                select(catalog_entries).where(catalog_entries.c.id == entry_id)
-            ).first()
-        return None if r is None else self._entry(r._mapping)
+            r = (
+                conn.execute(select(catalog_entries).where(catalog_entries.c.id == entry_id))
+                .mappings()
+                .first()
+            )
+        return None if r is None else self._entry(r)
 
     def list_entries(self) -> list[EntryRow]:
         with self._tx("list entries") as conn:
             rows = conn.execute(select(catalog_entries).order_by(catalog_entries.c.id))
-            return [self._entry(r._mapping) for r in rows]
+            return [self._entry(r) for r in rows.mappings()]
 
     # -- grants ----------------------------------------------------------------------
-    def add_grant(
-        self,
-        agency_id: str,
-        entry_id: str,
-        items: Sequence[str],
-        purpose: str,
-        valid_from: datetime | None = None,
-        valid_until: datetime | None = None,
-        *,
-        granted_by: str | None = None,
-        basis: str | None = None,
-        grant_id: str | None = None,
-    ) -> GrantRow:
-        row = GrantRow(
-            grant_id or uuid.uuid4().hex,
-            agency_id,
-            entry_id,
-            tuple(items),
-            purpose,
-            _in(valid_from) or _now(),
-            _in(valid_until),
-            None,
-            granted_by,
-            basis,
-        )
-        with self._tx(f"grant {entry_id} to {agency_id}") as conn:
+    def add_grant(self, grant: Grant) -> GrantRow:
+        """Insert a new grant; an id in use, an unknown consumer, entry or granting agency
+        is refused (:class:`StorageError`)."""
+        row = _grant_row(grant)
+        with self._tx(f"grant {grant.entry_id} to {grant.consumer}") as conn:
             conn.execute(grants.insert().values(id=row.id, **_grant_values(row)))
         return row
 
@@ -299,8 +284,8 @@ class ReferenceStore:
 
     def get_grant(self, grant_id: str) -> GrantRow | None:
         with self._tx("read grant") as conn:
-            r = conn.execute(select(grants).where(grants.c.id == grant_id)).first()
-        return None if r is None else self._grant(r._mapping)
+            r = conn.execute(select(grants).where(grants.c.id == grant_id)).mappings().first()
+        return None if r is None else self._grant(r)
 
     def list_grants(
         self, *, agency_id: str | None = None, entry_id: str | None = None
@@ -312,7 +297,7 @@ class ReferenceStore:
         if entry_id is not None:
             query = query.where(grants.c.entry_id == entry_id)
         with self._tx("list grants") as conn:
-            return [self._grant(r._mapping) for r in conn.execute(query)]
+            return [self._grant(r) for r in conn.execute(query).mappings()]
 
     # -- whole catalogs --------------------------------------------------------------
     def import_catalog(self, catalog: Catalog, catalog_grants: Sequence[Grant] = ()) -> None:
@@ -352,13 +337,8 @@ class ReferenceStore:
             )
 
     def revoke_grant(self, grant_id: str, at: datetime | None = None) -> bool:
-        with self._tx(f"revoke grant {grant_id}") as conn:
-            done = conn.execute(
-                update(grants)
-                .where(grants.c.id == grant_id, grants.c.revoked_at.is_(None))
-                .values(revoked_at=_in(at) or _now())
-            )
-        return bool(done.rowcount)
+        """Mark the grant revoked (at ``at``, default now); False when it already was."""
+        return self._revoke(grants, grant_id, at, f"revoke grant {grant_id}")
 
     def active_grants(self, at: datetime | None = None) -> list[GrantRow]:
         """Grants in force at ``at``: started, not expired, not revoked by then."""
@@ -373,14 +353,14 @@ class ReferenceStore:
             .order_by(grants.c.agency_id, grants.c.entry_id)
         )
         with self._tx("list grants") as conn:
-            return [self._grant(r._mapping) for r in conn.execute(query)]
+            return [self._grant(r) for r in conn.execute(query).mappings()]
 
     def grants_for(self, agency_id: str, entry_id: str) -> list[GrantRow]:
         query = select(grants).where(
             and_(grants.c.agency_id == agency_id, grants.c.entry_id == entry_id)
         )
         with self._tx("list grants") as conn:
-            return [self._grant(r._mapping) for r in conn.execute(query)]
+            return [self._grant(r) for r in conn.execute(query).mappings()]
 
     # -- row mapping ----------------------------------------------------------------
     @staticmethod
@@ -439,7 +419,7 @@ def _grant_row(grant: Grant) -> GrantRow:
         _in(grant.valid_from) or _now(),
         _in(grant.valid_until),
         _in(grant.revoked_at),
-        grant.granted_by,
+        grant.granted_by or None,  # "" (unknown, rows from revision 0001): no agency
         grant.basis,
     )
 

@@ -14,7 +14,6 @@ exports ``GOVBUS_CREDENTIALS_FILE`` (the administrator's file, mode 0600) so tha
 from __future__ import annotations
 
 import os
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,11 +24,9 @@ from base.errors import GovbusError
 from base.settings import Settings
 from operations.broker.local import LocalBroker
 from tests.support.broker import BrokerSource
-from tests.support.processor import Bus
+from tests.support.processor import Bus, running_processor
 from tests.support.publisher import World, make_world
 from tests.support.scenario import Names
-from topology.processor import Processor, ProcessorConfig
-from topology.reference import StaticReference
 
 #: A Docker engine that does not answer a ping in this time is treated as absent.
 DOCKER_PING_TIMEOUT_S = 3
@@ -37,11 +34,11 @@ PG_URL_ENV = "GOVBUS_TEST_POSTGRES_URL"
 
 
 def _docker_answers() -> bool:
-    try:
-        import docker
+    import docker
 
+    try:
         docker.from_env(timeout=DOCKER_PING_TIMEOUT_S).ping()
-    except Exception:
+    except (docker.errors.DockerException, OSError):  # no engine, or it does not answer
         return False
     return True
 
@@ -180,25 +177,21 @@ def _fresh_pg_database(url: str) -> Iterator[str]:
 
 @pytest.fixture
 def bus(bootstrap: str, kafka_config: dict[str, str]) -> Iterator[Bus]:
+    """The processor on a fresh copy of the demo catalog, as the administrator."""
     names = Names()
     loaded = names.load()
-    processor = Processor(
-        ProcessorConfig(
-            bootstrap,
-            group_id=f"govbus-test-{uuid.uuid4().hex}",
-            commit_interval_s=0.1,
-            extra_config=kafka_config,
-        ),
-        StaticReference(loaded.catalog, loaded.grants),
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with running_processor(bootstrap, kafka_config, loaded) as processor:
         yield Bus(bootstrap, kafka_config, names, loaded, processor)
-    finally:
-        stop.set()
-        thread.join(timeout=60)
+
+
+@pytest.fixture
+def unconfigured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Settings with no broker: GOVBUS_BOOTSTRAP, GOVBUS_CREDENTIALS_FILE and GOVBUS_CONFIG
+    unset for this test, GOVBUS_HOME a fresh directory (returned), no local broker in it."""
+    for name in ("GOVBUS_BOOTSTRAP", "GOVBUS_CREDENTIALS_FILE", "GOVBUS_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GOVBUS_HOME", str(tmp_path))
+    return tmp_path
 
 
 @pytest.fixture

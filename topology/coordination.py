@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from base.errors import DeliveryError
 from consumers.reader import read_to_end
-from exchange.coordination import Resolution, distinct, resolve
+from exchange.coordination import CaseLog, Resolution, distinct, resolve
 from kafkaclient import Admin, Producer, TopicSpec
 from schemas import decode, encode
 from schemas.topics import TopicKind, topic_def, topic_name
-
-Records = list[dict[str, Any]]
 
 
 class CoordinationDesk:
@@ -28,30 +27,21 @@ class CoordinationDesk:
         self.bootstrap = bootstrap
         self._config = dict(extra_config or {})
 
-    def cases(self) -> tuple[Records, Records]:
+    def cases(self) -> CaseLog:
         """Every conflict once (topic order) and every resolution; none before the first."""
-        conflicts = [
-            r.value
-            for r in read_to_end(
-                self.bootstrap,
-                topic_name(TopicKind.CONFLICTS),
-                lambda b: decode("Conflict", b),
-                extra_config=self._config,
-            )
-        ]
+        conflicts = [dict(c) for c in distinct(self._read(TopicKind.CONFLICTS, "Conflict"))]
         resolved = topic_name(TopicKind.RESOLVED)
         if resolved not in Admin(self.bootstrap, extra_config=self._config).topics():
-            return [dict(c) for c in distinct(conflicts)], []
-        resolutions = [
-            r.value
-            for r in read_to_end(
-                self.bootstrap,
-                resolved,
-                lambda b: decode("ConflictResolution", b),
-                extra_config=self._config,
-            )
-        ]
-        return [dict(c) for c in distinct(conflicts)], resolutions
+            return CaseLog(conflicts, [])
+        return CaseLog(conflicts, self._read(TopicKind.RESOLVED, "ConflictResolution"))
+
+    def _read(self, kind: TopicKind, record: str) -> list[dict[str, Any]]:
+        """The committed records of the topic ``kind``, decoded as ``record``."""
+        topic = topic_name(kind)
+        decoded = read_to_end(
+            self.bootstrap, topic, partial(decode, record), extra_config=self._config
+        )
+        return [r.value for r in decoded]
 
     def resolve(
         self,
@@ -63,11 +53,9 @@ class CoordinationDesk:
         at: datetime | None = None,
     ) -> dict[str, Any]:
         """Close ``conflict_id`` (refused: unknown, already resolved); the record written."""
-        conflicts, resolutions = self.cases()
         record = resolve(
             conflict_id,
-            conflicts,
-            resolutions,
+            self.cases(),
             resolution=resolution,
             resolved_by=resolved_by,
             note=note,

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,8 @@ from exchange.catalog_loader import check_catalog_file
 from exchange.coordination import Resolution
 from kafkaclient import Producer
 from operations.broker.local import LocalBroker
+from producers import AgencyPublisher, PublisherOptions
 from producers.model import Draft
-from producers.publisher import AgencyPublisher
 from schemas import decode, encode
 from schemas.audit import of_entries, verify
 from schemas.topics import TopicKind, topic_name
@@ -49,7 +50,7 @@ from storage.reference import ReferenceStore
 from topology.connection import connected
 from topology.coordination import CoordinationDesk
 from topology.processor import Processor, ProcessorConfig
-from topology.reference_service import ReferenceService
+from topology.reference_service import GrantTerms, ReferenceService
 
 DEMO_CATALOG = Path(__file__).resolve().parents[1] / "examples" / "catalog-demo.yaml"
 PSB, AMR, MCA, HC, BDB = "city-psb", "city-amr", "city-mca", "city-hc", "city-bdb"
@@ -142,7 +143,7 @@ class _Story:
         def work() -> None:
             try:
                 processor.run(stop)
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread, re-raised there
                 failures.append(exc)
                 stop.set()
 
@@ -169,7 +170,7 @@ class _Story:
             self.catalog,
             extra_config=self.settings.kafka,
             state_dir=self.settings.home / "demo-publisher",
-            source_system=f"demo-{self.run}",
+            options=PublisherOptions(source_system=f"demo-{self.run}"),
         )
 
     def _alive(self) -> None:
@@ -230,11 +231,13 @@ class _Story:
             self._resolve(report)
             self._malformed()
             grant = self.service.add_grant(
-                consumer=HC,
-                entry_id=CONTACT,
-                items=["phone"],
-                purpose="传染病密切接触者流行病学调查",
-                basis="《中华人民共和国传染病防治法》",
+                GrantTerms(
+                    consumer=HC,
+                    entry_id=CONTACT,
+                    items=["phone"],
+                    purpose="传染病密切接触者流行病学调查",
+                    basis="《中华人民共和国传染病防治法》",
+                )
             )
             self.step(f"grant {grant.id[:8]} to {HC}", "granted", "conditional sharing, G 14; S 22")
             self._send(psb, CONTACT, Draft(person, "update", {"phone": "13985012345"}))
@@ -246,8 +249,7 @@ class _Story:
         """The bureau checks the conflict raised by ``report`` and confirms the
         authoritative value (GM 19: 协调核实); the case closes."""
         desk = CoordinationDesk(self.bootstrap, extra_config=self.settings.kafka)
-        conflicts, _ = desk.cases()
-        raised = [c for c in conflicts if str(c["reported_event_id"]) == str(report)]
+        raised = [c for c in desk.cases().conflicts if str(c["reported_event_id"]) == str(report)]
         if not raised:
             self.step(f"{BDB} resolves the conflict", "no conflict found", "GM 19")
             return
@@ -314,16 +316,15 @@ class _Story:
         )
 
     def _receipts(self, agency: str, event_id: str) -> list[dict[str, Any]]:
-        topic = topic_name(TopicKind.RECEIPTS, agency)
+        receipts = self._read(topic_name(TopicKind.RECEIPTS, agency), "Receipt")
+        return [r for r in receipts if str(r["event_id"]) == event_id]
+
+    def _read(self, topic: str, record: str) -> list[dict[str, Any]]:
+        """The committed records of ``topic``, decoded as ``record``."""
+        kafka = self.settings.kafka
         return [
             r.value
-            for r in read_to_end(
-                self.bootstrap,
-                topic,
-                lambda b: decode("Receipt", b),
-                extra_config=self.settings.kafka,
-            )
-            if str(r.value["event_id"]) == event_id
+            for r in read_to_end(self.bootstrap, topic, partial(decode, record), extra_config=kafka)
         ]
 
     def _malformed(self) -> None:
@@ -367,16 +368,7 @@ class _Story:
         recipients = [(a, topic_name(TopicKind.FEED, a)) for a in (MCA, HC, AMR, BDB, PSB)]
         recipients += [(f"open:{e}", topic_name(TopicKind.OPEN, e)) for e in (BASIC, COMPANY)]
         for who, topic in recipients:
-            rows = [
-                r.value
-                for r in read_to_end(
-                    self.bootstrap,
-                    topic,
-                    lambda b: decode("FeedRecord", b),
-                    extra_config=self.settings.kafka,
-                )
-            ]
-            mine = [r for r in rows if str(r["event_id"]) in self.mine]
+            mine = [r for r in self._read(topic, "FeedRecord") if str(r["event_id"]) in self.mine]
             for r in mine:
                 self.report.received.append(_row(who, r))
             if not mine:

@@ -69,32 +69,11 @@ def ssl_context(config: Mapping[str, str]) -> ssl.SSLContext:
     for key in UNSUPPORTED_SSL_KEYS:
         if config.get(key):
             raise ConfigError(f"faust (aiokafka) cannot use the librdkafka setting {key}")
-    ca_location = _setting(config, "ssl.ca.location")
-    ca_pem = _setting(config, "ssl.ca.pem")
-    # As librdkafka: a configured CA is the only one trusted; else the system's store.
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
-        if (not ca_location and not ca_pem) or ca_location == CA_PROBE:
-            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
-        if ca_location and ca_location != CA_PROBE:
-            ca = Path(ca_location).expanduser()
-            if ca.is_dir():
-                context.load_verify_locations(capath=str(ca))
-            else:
-                context.load_verify_locations(cafile=str(ca))
-        if ca_pem:
-            context.load_verify_locations(cadata=ca_pem)
-        certificate = _setting(config, "ssl.certificate.location")
-        key = _setting(config, "ssl.key.location")
-        if certificate or key:
-            if not (certificate and key):
-                raise ConfigError(
-                    "ssl.certificate.location and ssl.key.location must be given together"
-                )
-            context.load_cert_chain(
-                certificate, key, password=_setting(config, "ssl.key.password") or None
-            )
+        _load_trusted(context, config)
+        _load_client_certificate(context, config)
     except (OSError, ssl.SSLError) as exc:
         # The message names files, never the key password.
         raise ConfigError(f"cannot load the TLS material of the Kafka settings: {exc}") from exc
@@ -104,6 +83,33 @@ def ssl_context(config: Mapping[str, str]) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def _load_trusted(context: ssl.SSLContext, config: Mapping[str, str]) -> None:
+    """As librdkafka: a configured CA is the only one trusted; else the system's store."""
+    ca_location = _setting(config, "ssl.ca.location")
+    ca_pem = _setting(config, "ssl.ca.pem")
+    if (not ca_location and not ca_pem) or ca_location == CA_PROBE:
+        context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    if ca_location and ca_location != CA_PROBE:
+        ca = Path(ca_location).expanduser()
+        if ca.is_dir():
+            context.load_verify_locations(capath=str(ca))
+        else:
+            context.load_verify_locations(cafile=str(ca))
+    if ca_pem:
+        context.load_verify_locations(cadata=ca_pem)
+
+
+def _load_client_certificate(context: ssl.SSLContext, config: Mapping[str, str]) -> None:
+    """The client's own certificate and key (mutual TLS), when configured."""
+    certificate = _setting(config, "ssl.certificate.location")
+    key = _setting(config, "ssl.key.location")
+    if not (certificate or key):
+        return
+    if not (certificate and key):
+        raise ConfigError("ssl.certificate.location and ssl.key.location must be given together")
+    context.load_cert_chain(certificate, key, password=_setting(config, "ssl.key.password") or None)
 
 
 def broker_credentials(config: Mapping[str, str] | None) -> CredentialsT | None:

@@ -56,6 +56,22 @@ class ImportReport:
 
 
 @dataclass(frozen=True)
+class GrantTerms:
+    """What a provider grants (G 14, G 17, S 22): ``items`` of ``entry_id`` to ``consumer``
+    for ``purpose`` on ``basis``. ``granted_by`` defaults to the entry's provider,
+    ``valid_from`` to now; no ``valid_until``: until revoked."""
+
+    consumer: str
+    entry_id: str
+    items: Sequence[str]
+    purpose: str
+    basis: str
+    granted_by: str | None = None
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+
+@dataclass(frozen=True)
 class AgencyReport:
     agency: AgencyRow
     topics_created: tuple[str, ...]
@@ -214,29 +230,39 @@ class ReferenceService:
             )
         return row.entry([a.agency() for a in self.store.list_agencies()])
 
-    def add_grant(
-        self,
-        *,
-        consumer: str,
-        entry_id: str,
-        items: Sequence[str],
-        purpose: str,
-        basis: str,
-        granted_by: str | None = None,
-        valid_from: datetime | None = None,
-        valid_until: datetime | None = None,
-    ) -> Grant:
+    def add_grant(self, terms: GrantTerms) -> Grant:
         """Record and publish a provider's grant (G 14, G 15 ¶2, S 22, S 25 ¶3).
 
         Refused with :class:`GrantError`: an unknown entry or consumer, an entry shared
         unconditionally (no grant needed, G 15 ¶1, S 25 ¶1) or not shared (GM 9, S 22),
         and anything :func:`exchange.grants.check_grant` refuses.
         """
-        entry = self.entry(entry_id)
-        consumer_row = self.store.get_agency(consumer)
+        entry = self._grantable(terms)
+        grant = Grant(
+            id=f"grant-{uuid.uuid4().hex[:16]}",
+            consumer=terms.consumer,
+            entry_id=entry.id,
+            items=frozenset(terms.items),
+            granted_by=terms.granted_by or entry.provider,
+            purpose=terms.purpose,
+            basis=terms.basis,
+            valid_from=terms.valid_from or datetime.now(UTC),
+            valid_until=terms.valid_until,
+        )
+        check_grant(grant, entry)
+        stored = self.store.add_grant(grant).grant()
+        with self._writer() as writer:
+            writer.ensure_topics()
+            writer.put_grant(stored)
+        return stored
+
+    def _grantable(self, terms: GrantTerms) -> CatalogEntry:
+        """The entry of ``terms``, when a grant can name it and its consumer."""
+        entry = self.entry(terms.entry_id)
+        consumer_row = self.store.get_agency(terms.consumer)
         if consumer_row is None or consumer_row.revoked_at is not None:
             raise GrantError(
-                f"consumer {consumer} is not a registered agency",
+                f"consumer {terms.consumer} is not a registered agency",
                 code="grant_unknown_agency",
                 article="G 14",
             )
@@ -253,34 +279,7 @@ class ReferenceService:
                 code="grant_on_not_shared",
                 article=NOT_SHARED_ARTICLE,
             )
-        grant = Grant(
-            id=f"grant-{uuid.uuid4().hex[:16]}",
-            consumer=consumer,
-            entry_id=entry.id,
-            items=frozenset(items),
-            granted_by=granted_by or entry.provider,
-            purpose=purpose,
-            basis=basis,
-            valid_from=valid_from or datetime.now(UTC),
-            valid_until=valid_until,
-        )
-        check_grant(grant, entry)
-        row = self.store.add_grant(
-            grant.consumer,
-            grant.entry_id,
-            sorted(grant.items),
-            grant.purpose,
-            grant.valid_from,
-            grant.valid_until,
-            granted_by=grant.granted_by,
-            basis=grant.basis,
-            grant_id=grant.id,
-        )
-        stored = row.grant()
-        with self._writer() as writer:
-            writer.ensure_topics()
-            writer.put_grant(stored)
-        return stored
+        return entry
 
     def revoke_grant(self, grant_id: str, at: datetime | None = None) -> Grant:
         """Revoke a grant (idempotent); delivery stops from the processors' next event."""

@@ -9,12 +9,14 @@ import typer
 
 from base.errors import BrokerError, ConfigError
 from base.settings import Settings
-from govbus.cli.output import console, emit_json, fail
+from govbus.cli.group import command_group
+from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
 from operations.broker.deploy import (
     ADMIN_PASSWORD_ENV,
     CONTROLLER_PASSWORD_ENV,
     IMAGE_CONFIG_DIR,
     IMAGE_DATA_DIR,
+    Addresses,
     Ports,
     configure,
 )
@@ -28,6 +30,25 @@ JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts
 def bootstrap_for(settings: Settings) -> str:
     """The configured bootstrap address, else the running local broker's, else ''."""
     return connected(settings).bootstrap
+
+
+def connected_settings(given: str, as_json: bool) -> Settings:
+    """The settings as they connect (:func:`topology.connection.connected`) to
+    ``--bootstrap`` when given, else to the configured or the running local broker; a usage
+    error naming the ways to give a broker when there is none."""
+    settings = connected(Settings.load(), given)
+    if not settings.bootstrap:
+        fail(
+            "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
+            as_json=as_json,
+            code=EXIT_USAGE,
+        )
+    return settings
+
+
+def resolve_bootstrap(given: str, as_json: bool) -> str:
+    """The broker's address, as :func:`connected_settings` finds it."""
+    return connected_settings(given, as_json).bootstrap
 
 
 def _show(status: BrokerStatus, as_json: bool, verb: str) -> None:
@@ -52,8 +73,13 @@ def _show(status: BrokerStatus, as_json: bool, verb: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    broker = typer.Typer(help="Run the local single-node Apache Kafka broker (KRaft).")
-    app.add_typer(broker, name="broker")
+    broker = command_group(app, "broker", "Run the local single-node Apache Kafka broker (KRaft).")
+    _lifecycle_commands(broker)
+    _configure_command(broker)
+
+
+def _lifecycle_commands(broker: typer.Typer) -> None:
+    """``govbus broker start|provision|stop|status``."""
 
     @broker.command("start")
     def start(
@@ -93,6 +119,10 @@ def register(app: typer.Typer) -> None:
         """Say whether the broker runs, with its address, pid and Kafka version."""
         _show(LocalBroker.of(Settings.load()).status(), as_json, "running")
 
+
+def _configure_command(broker: typer.Typer) -> None:
+    """``govbus broker configure``: a broker configuration for another host."""
+
     @broker.command("configure")
     def configure_cmd(
         out: Path = typer.Option(Path(IMAGE_CONFIG_DIR), help="Where server.properties goes."),
@@ -123,13 +153,15 @@ def register(app: typer.Typer) -> None:
             done = configure(
                 out,
                 ca_dir,
-                host=host,
-                external_host=external_host,
+                Addresses(
+                    host,
+                    external_host,
+                    bind,
+                    Ports(admin_port, controller_port, agency_port, external_port),
+                ),
                 admin_password=passwords[ADMIN_PASSWORD_ENV],
                 controller_password=passwords[CONTROLLER_PASSWORD_ENV],
                 data_dir=data_dir,
-                bind=bind,
-                ports=Ports(admin_port, controller_port, agency_port, external_port),
             )
         except (ConfigError, BrokerError) as exc:
             fail(str(exc), as_json=as_json, kind=type(exc).__name__)

@@ -13,6 +13,7 @@ from base.errors import ConfigError, ProfileError
 from base.settings import Settings
 from exchange.catalog_loader import CheckResult, admission, check_catalog_file
 from exchange.profiles import Profile, load_profiles, profiles_dir_from_env
+from govbus.cli.group import command_group
 from govbus.cli.output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, console, emit_json, fail
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
@@ -65,8 +66,9 @@ def _print(path: Path, result: CheckResult, profile: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    catalog = typer.Typer(help="Government data catalogs (resource, sharing, opening).")
-    app.add_typer(catalog, name="catalog")
+    catalog = command_group(
+        app, "catalog", "Government data catalogs (resource, sharing, opening)."
+    )
 
     @catalog.command("validate")
     def validate(

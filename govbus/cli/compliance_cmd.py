@@ -13,7 +13,9 @@ from rich.table import Table
 from base.errors import GovbusError
 from base.settings import Settings
 from exchange.catalog import LEGAL_TZ
-from govbus.cli.monitor_cmd import catalog_source, resolve_bootstrap
+from govbus.cli.broker_cmd import resolve_bootstrap
+from govbus.cli.group import command_group
+from govbus.cli.monitor_cmd import catalog_source
 from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
 from monitoring.compliance import (
     ARTICLES,
@@ -73,8 +75,7 @@ def _print(report: ComplianceReport) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    compliance = typer.Typer(help="Agencies' duties: assessment (G 27-28, GM 30).")
-    app.add_typer(compliance, name="compliance")
+    compliance = command_group(app, "compliance", "Agencies' duties: assessment (G 27-28, GM 30).")
 
     @compliance.command("report")
     def report(
@@ -115,9 +116,7 @@ def register(app: typer.Typer) -> None:
         opens = min((f.at for f in facts.audit), default=now)
         result = build_report(
             cat,
-            facts.audit,
-            facts.cases,
-            facts.feeds,
+            facts,
             Window.of_days(start, end, now, opens=opens),
             now=now,
             agencies=[agency] if agency else None,

@@ -6,9 +6,6 @@ Conflicts are read from ``govbus.conflicts``, their resolutions from
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import typer
 from rich.table import Table
 
@@ -21,8 +18,9 @@ from exchange.coordination import (
     first_resolutions,
     with_state,
 )
-from govbus.cli.broker_cmd import bootstrap_for
-from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
+from govbus.cli.broker_cmd import resolve_bootstrap
+from govbus.cli.group import command_group
+from govbus.cli.output import EXIT_USAGE, console, emit_json, fail, plain
 from schemas.topics import TopicKind, topic_name
 from topology.connection import connected
 from topology.coordination import CoordinationDesk
@@ -32,24 +30,14 @@ JSON_OPT = typer.Option(False, "--json", help="Print JSON for scripts.")
 CHOICES = {r.option: r for r in Resolution}
 
 
-def _bootstrap(given: str, as_json: bool) -> str:
-    address = given or bootstrap_for(Settings.load())
-    if not address:
-        fail(
-            "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
-            as_json=as_json,
-        )
-    return address
-
-
-def _plain(value: Any) -> Any:
-    """Avro values (UUID, datetime, bytes) as JSON-friendly values."""
-    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
-
-
 def register(app: typer.Typer) -> None:
-    conflicts = typer.Typer(help="Conflicting values raised for the bureau (GM 19).")
-    app.add_typer(conflicts, name="conflicts")
+    conflicts = command_group(app, "conflicts", "Conflicting values raised for the bureau (GM 19).")
+    _list_command(conflicts)
+    _resolve_command(conflicts)
+
+
+def _list_command(conflicts: typer.Typer) -> None:
+    """``govbus conflicts list``."""
 
     @conflicts.command("list")
     def list_conflicts(
@@ -59,22 +47,22 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JSON_OPT,
     ) -> None:
         """Every conflict raised so far, oldest first, open or resolved."""
-        address = _bootstrap(bootstrap, as_json)
+        address = resolve_bootstrap(bootstrap, as_json)
         desk = CoordinationDesk(address, extra_config=connected(Settings.load(), address).kafka)
         try:
-            found, resolutions = desk.cases()
+            log = desk.cases()
         except GovbusError as exc:
             fail(str(exc), as_json=as_json)
-        first = first_resolutions(resolutions)
+        first = first_resolutions(log.resolutions)
         rows = [
             with_state(c, first)
-            for c in found
+            for c in log.conflicts
             if (not entry or c["entry"] == entry)
             and (not only_open or conflict_key(c["conflict_id"]) not in first)
         ]
         rows.sort(key=lambda c: c["detected_at"])
         if as_json:
-            emit_json({"conflicts": _plain(rows)})
+            emit_json({"conflicts": plain(rows)})
             return
         table = Table(title=f"{len(rows)} conflict(s) for coordination (GM 19)")
         for col in ("id", "entry", "subject", "item", "authoritative", "reported", "detected"):
@@ -94,6 +82,10 @@ def register(app: typer.Typer) -> None:
             )
         console.print(table)
 
+
+def _resolve_command(conflicts: typer.Typer) -> None:
+    """``govbus conflicts resolve``."""
+
     @conflicts.command("resolve")
     def resolve_conflict(
         conflict_id: str = typer.Argument(..., help="conflict_id from `govbus conflicts list`."),
@@ -106,7 +98,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JSON_OPT,
     ) -> None:
         """Close a conflict after consultation or the bureau's verification (GM 19)."""
-        address = _bootstrap(bootstrap, as_json)
+        address = resolve_bootstrap(bootstrap, as_json)
         kind = CHOICES.get(resolution)
         if kind is None:
             fail(
@@ -124,7 +116,7 @@ def register(app: typer.Typer) -> None:
         except GovbusError as exc:
             fail(str(exc), as_json=as_json, kind=type(exc).__name__)
         if as_json:
-            emit_json({**_plain(record), "topic": topic_name(TopicKind.RESOLVED)})
+            emit_json({**plain(record), "topic": topic_name(TopicKind.RESOLVED)})
             return
         console.print(
             f"conflict {record['conflict_id']} resolved: {record['resolution']} "

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import typer
 
 from base.errors import StorageError
 from base.settings import Settings
+from govbus.cli.group import command_group
 from govbus.cli.output import console, emit_json, fail
 from storage import migrate
 
@@ -18,9 +21,23 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _report(step: Callable[[str], str | None], as_json: bool, *, head_shown: bool) -> None:
+    """Run ``step`` on the configured database; print the revision it is at."""
+    url = Settings.load().effective_database_url
+    try:
+        now = step(url)
+    except StorageError as exc:
+        fail(str(exc), as_json=as_json)
+    if as_json:
+        emit_json({"database": _safe_url(url), "revision": now, "head": migrate.head()})
+    elif head_shown:
+        console.print(f"database {_safe_url(url)} at revision {now} (head {migrate.head()})")
+    else:
+        console.print(f"database {_safe_url(url)} at revision [bold]{now}[/]")
+
+
 def register(app: typer.Typer) -> None:
-    db = typer.Typer(help="The SQL store (SQLite file by default, PostgreSQL supported).")
-    app.add_typer(db, name="db")
+    db = command_group(app, "db", "The SQL store (SQLite file by default, PostgreSQL supported).")
 
     @db.command("upgrade")
     def upgrade(
@@ -28,25 +45,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JSON_OPT,
     ) -> None:
         """Apply the Alembic migrations up to REVISION."""
-        url = Settings.load().effective_database_url
-        try:
-            now = migrate.upgrade(url, revision)
-        except StorageError as exc:
-            fail(str(exc), as_json=as_json)
-        if as_json:
-            emit_json({"database": _safe_url(url), "revision": now, "head": migrate.head()})
-        else:
-            console.print(f"database {_safe_url(url)} at revision [bold]{now}[/]")
+        _report(lambda url: migrate.upgrade(url, revision), as_json, head_shown=False)
 
     @db.command("current")
     def current(as_json: bool = JSON_OPT) -> None:
         """Show the schema revision of the configured database."""
-        url = Settings.load().effective_database_url
-        try:
-            now = migrate.current(url)
-        except StorageError as exc:
-            fail(str(exc), as_json=as_json)
-        if as_json:
-            emit_json({"database": _safe_url(url), "revision": now, "head": migrate.head()})
-        else:
-            console.print(f"database {_safe_url(url)} at revision {now} (head {migrate.head()})")
+        _report(migrate.current, as_json, head_shown=True)

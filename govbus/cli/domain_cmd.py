@@ -25,6 +25,7 @@ from exchange.profiles import (
     profile_to_dict,
 )
 from exchange.workdays import HOLIDAYS_DIR_ENV, holiday_dirs_from_env, load_work_calendar
+from govbus.cli.group import command_group
 from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, fail
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
@@ -121,10 +122,19 @@ def _show_deadline(payload: dict[str, Any]) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    ident = typer.Typer(help="Identity keys of GM 18: resident IDs, credit codes, licences.")
-    app.add_typer(ident, name="id")
-    profile = typer.Typer(help="Jurisdiction profiles (D3): periods and rules per text set.")
-    app.add_typer(profile, name="profile")
+    ident = command_group(
+        app, "id", "Identity keys of GM 18: resident IDs, credit codes, licences."
+    )
+    profile = command_group(
+        app, "profile", "Jurisdiction profiles (D3): periods and rules per text set."
+    )
+    _id_commands(ident)
+    _deadline_command(app)
+    _profile_commands(profile)
+
+
+def _id_commands(ident: typer.Typer) -> None:
+    """``govbus id check``."""
 
     @ident.command("check")
     def id_check(
@@ -142,6 +152,10 @@ def register(app: typer.Typer) -> None:
             console.print(f"invalid: {result.reason} ({result.normalized})")
         if not result.valid:
             raise typer.Exit(EXIT_FAILURE)
+
+
+def _deadline_command(app: typer.Typer) -> None:
+    """``govbus deadline``."""
 
     @app.command("deadline")
     def deadline(
@@ -186,6 +200,10 @@ def register(app: typer.Typer) -> None:
             emit_json(payload)
         else:
             _show_deadline(payload)
+
+
+def _profile_commands(profile: typer.Typer) -> None:
+    """``govbus profile show|list``."""
 
     @profile.command("show")
     def show(

@@ -22,7 +22,7 @@ from base.settings import Settings
 from consumers.reference import ReferenceView
 from exchange.catalog import Catalog
 from exchange.catalog_loader import load_catalog
-from govbus.cli.broker_cmd import bootstrap_for
+from govbus.cli.broker_cmd import resolve_bootstrap
 from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
 from monitoring.burrow import MIN_SAMPLES, WINDOW_SIZE
 from monitoring.exporter import MonitorMetrics
@@ -33,17 +33,6 @@ from topology.connection import connected
 JSON_OPT = typer.Option(False, "--json", help="Print JSON for scripts.")
 #: The port govbus monitor listens on unless told otherwise.
 DEFAULT_PORT = 9464
-
-
-def resolve_bootstrap(given: str, as_json: bool) -> str:
-    address = given or bootstrap_for(Settings.load())
-    if not address:
-        fail(
-            "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
-            as_json=as_json,
-            code=EXIT_USAGE,
-        )
-    return address
 
 
 def catalog_source(

@@ -31,3 +31,8 @@ def fail(
     else:
         err_console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
+
+
+def plain(value: Any) -> Any:
+    """Avro values (UUID, datetime, bytes) as JSON-friendly values."""
+    return json.loads(json.dumps(value, default=str, ensure_ascii=False))

@@ -15,13 +15,13 @@ from base.errors import GovbusError
 from base.settings import Settings
 from govbus.cli.access_cmd import access_control, agency_listener
 from govbus.cli.broker_cmd import bootstrap_for
+from govbus.cli.group import command_group
 from govbus.cli.output import console, emit_json, fail
 from operations.access import PROCESSOR_USER, principal
 
 
 def register(app: typer.Typer) -> None:
-    processor = typer.Typer(help="The bus's own processors as a broker principal.")
-    app.add_typer(processor, name="processor")
+    processor = command_group(app, "processor", "The bus's own processors as a broker principal.")
 
     @processor.command("credentials")
     def credentials(

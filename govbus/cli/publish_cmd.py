@@ -14,7 +14,7 @@ from base.errors import GovbusError, KafkaTimeoutError
 from base.settings import Settings
 from exchange.catalog_loader import load_catalog
 from govbus.cli.output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, console, emit_json, fail
-from producers import AgencyPublisher, PublishResult, PublishStatus
+from producers import AgencyPublisher, PublisherOptions, PublishResult, PublishStatus
 from producers.rows import InputFileError, Row, format_of, read_rows
 from schemas import default_registry
 from schemas.topics import TopicKind, topic_name
@@ -245,7 +245,7 @@ def register(app: typer.Typer) -> None:
                 loaded,
                 extra_config=settings.kafka,
                 state_dir=state_dir or settings.home / STATE_SUBDIR,
-                source_system=source_system,
+                options=PublisherOptions(source_system=source_system),
             ) as publisher:
                 results = _send_all(publisher, entry, rows, show_progress)
                 _summarise(summary, rows, results)

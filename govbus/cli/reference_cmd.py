@@ -31,16 +31,17 @@ from exchange.catalog_loader import admission, check_catalog_file
 from exchange.grants import Grant, is_active
 from exchange.profiles import Profile
 from govbus.cli import access_cmd
+from govbus.cli.broker_cmd import connected_settings
 from govbus.cli.catalog_cmd import report as validation_report
 from govbus.cli.catalog_cmd import running_profile
+from govbus.cli.group import command_group
 from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, err_console, fail
 from operations.access import RESERVED_PREFIX
 from schemas.state import grant_document
 from storage import migrate
 from storage.engine import make_engine
 from storage.reference import AgencyRow, ReferenceStore
-from topology.connection import connected
-from topology.reference_service import ReferenceService
+from topology.reference_service import GrantTerms, ReferenceService
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 BOOTSTRAP_OPT = typer.Option("", "--bootstrap", help="Kafka bootstrap (default: settings).")
@@ -54,16 +55,6 @@ KINDS = ", ".join(k.value for k in AgencyKind)
 
 
 # -- plumbing -----------------------------------------------------------------------------------
-def _group(app: typer.Typer, name: str, help_text: str) -> typer.Typer:
-    """The sub-command group ``name``: the one another module registered, else a new one."""
-    for info in app.registered_groups:
-        if info.name == name and info.typer_instance is not None:
-            return info.typer_instance
-    group = typer.Typer(help=help_text)
-    app.add_typer(group, name=name)
-    return group
-
-
 @contextmanager
 def _reported(as_json: bool) -> Iterator[None]:
     """Turn a govbus error into ``fail``: domain refusals carry their code and article."""
@@ -91,16 +82,10 @@ def _store(settings: Settings) -> ReferenceStore:
 def _service(
     bootstrap: str, namespace: str, as_json: bool, profile: Profile | None = None
 ) -> ReferenceService:
-    settings = connected(Settings.load(), bootstrap)
-    address = settings.bootstrap
-    if not address:
-        fail(
-            "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
-            as_json=as_json,
-        )
+    settings = connected_settings(bootstrap, as_json)
     return ReferenceService(
         _store(settings),
-        address,
+        settings.bootstrap,
         namespace=namespace or None,
         extra_config=settings.kafka,
         profile=profile,
@@ -162,12 +147,22 @@ def _sync_acls(service: ReferenceService, agencies: list[str]) -> list[str]:
 
 # -- commands -------------------------------------------------------------------------------------
 def register(app: typer.Typer) -> None:
-    catalog = _group(app, "catalog", "Government data catalogs (resource, sharing, opening).")
-    agency = typer.Typer(help="Registered agencies (providers and consumers).")
-    grant = typer.Typer(help="Sharing grants of conditional entries (G 14, G 15, S 22, S 25).")
-    app.add_typer(agency, name="agency")
-    app.add_typer(grant, name="grant")
+    catalog = command_group(
+        app, "catalog", "Government data catalogs (resource, sharing, opening)."
+    )
+    agency = command_group(app, "agency", "Registered agencies (providers and consumers).")
+    grant = command_group(
+        app, "grant", "Sharing grants of conditional entries (G 14, G 15, S 22, S 25)."
+    )
     access_cmd.register(agency, lambda b, j: _service(b, "", j), _reported)
+    _catalog_commands(catalog)
+    _agency_add_command(agency)
+    _agency_commands(agency)
+    _grant_commands(grant)
+
+
+def _catalog_commands(catalog: typer.Typer) -> None:
+    """``govbus catalog import``."""
 
     @catalog.command("import")
     def import_(
@@ -223,6 +218,10 @@ def register(app: typer.Typer) -> None:
             f" {len(done.published_entries)} published; {len(done.topics_created)} topics created"
         )
 
+
+def _agency_add_command(agency: typer.Typer) -> None:
+    """``govbus agency add`` (``rotate-password`` and ``show``: :mod:`access_cmd`)."""
+
     @agency.command("add")
     def agency_add(
         name: str = typer.Argument(..., help="Short name, the agency's id on the bus."),
@@ -271,6 +270,10 @@ def register(app: typer.Typer) -> None:
         if issued is not None:
             access_cmd.print_issued(issued)
 
+
+def _agency_commands(agency: typer.Typer) -> None:
+    """``govbus agency list|revoke``."""
+
     @agency.command("list")
     def agency_list(
         include_revoked: bool = typer.Option(False, "--all", help="Include revoked agencies."),
@@ -316,6 +319,10 @@ def register(app: typer.Typer) -> None:
                 + ("removed" if removed.credentials_removed else "none")
             )
 
+
+def _grant_commands(grant: typer.Typer) -> None:
+    """``govbus grant add|revoke|list``."""
+
     @grant.command("add")
     def grant_add(
         agency_id: str = typer.Option(..., "--agency", help="Consuming agency."),
@@ -344,14 +351,16 @@ def register(app: typer.Typer) -> None:
         )
         with _reported(as_json):
             done = _service(bootstrap, namespace, as_json).add_grant(
-                consumer=agency_id,
-                entry_id=entry_id,
-                items=names,
-                purpose=purpose,
-                basis=basis,
-                granted_by=granted_by or None,
-                valid_from=start,
-                valid_until=until,
+                GrantTerms(
+                    consumer=agency_id,
+                    entry_id=entry_id,
+                    items=names,
+                    purpose=purpose,
+                    basis=basis,
+                    granted_by=granted_by or None,
+                    valid_from=start,
+                    valid_until=until,
+                )
             )
         if as_json:
             emit_json({"grant": grant_json(done)})

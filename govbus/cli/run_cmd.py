@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.table import Table
@@ -13,34 +11,27 @@ from rich.table import Table
 from base.errors import GovbusError
 from base.settings import Settings
 from consumers.reader import read_to_end
-from govbus.cli.broker_cmd import bootstrap_for
-from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
+from govbus.cli.broker_cmd import connected_settings
+from govbus.cli.group import command_group
+from govbus.cli.output import EXIT_USAGE, console, emit_json, fail, plain
 from operations.broker.local import LocalBroker
 from schemas import decode
 from schemas.topics import TopicKind, topic_name
-from topology.connection import connected
 from topology.ownership import check_input
 from topology.run import supervise, worker_main
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON for scripts.")
 
 
-def _bootstrap(given: str, as_json: bool) -> str:
-    address = given or bootstrap_for(Settings.load())
-    if not address:
-        fail(
-            "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
-            as_json=as_json,
-        )
-    return address
-
-
-def _plain(value: Any) -> Any:
-    """Avro values (UUID, datetime, bytes) as JSON-friendly values."""
-    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
-
-
 def register(app: typer.Typer) -> None:
+    _run_command(app)
+    feed = command_group(app, "feed", "Consuming agencies' authorised feeds.")
+    _feed_commands(feed)
+
+
+def _run_command(app: typer.Typer) -> None:
+    """``govbus run``."""
+
     @app.command("run")
     def run(
         workers: int = typer.Option(1, min=1, help="Worker processes."),
@@ -60,14 +51,15 @@ def register(app: typer.Typer) -> None:
         Refused (exit 2) when another processor group holds the catalog's ingest topics:
         one group owns an input (topology.ownership)."""
         settings = Settings.load()
-        address = _bootstrap(bootstrap, False)
+        connection = connected_settings(bootstrap, False)
+        address = connection.bootstrap
         try:
             check_input(
                 address,
                 group,
                 catalog=catalog,
                 namespace=namespace or None,
-                extra_config=connected(settings, address).kafka,
+                extra_config=connection.kafka,
             )
         except GovbusError as exc:
             fail(str(exc), code=EXIT_USAGE)
@@ -98,8 +90,9 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         raise typer.Exit(supervise(workers, argv))
 
-    feed = typer.Typer(help="Consuming agencies' authorised feeds.")
-    app.add_typer(feed, name="feed")
+
+def _feed_commands(feed: typer.Typer) -> None:
+    """``govbus feed tail``."""
 
     @feed.command("tail")
     def tail(
@@ -112,7 +105,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JSON_OPT,
     ) -> None:
         """Read the agency's feed up to its end, as that agency (group `<agency>.tail`)."""
-        address = _bootstrap(bootstrap, as_json)
+        connection = connected_settings(bootstrap, as_json)
+        address = connection.bootstrap
         topic = topic_name(TopicKind.FEED, agency)
         try:
             rows = [
@@ -122,14 +116,14 @@ def register(app: typer.Typer) -> None:
                     topic,
                     lambda b: decode("FeedRecord", b),
                     group_id=None if from_beginning else f"{agency}.tail",
-                    extra_config=connected(Settings.load(), address).kafka,
+                    extra_config=connection.kafka,
                     limit=limit or None,
                 )
             ]
         except GovbusError as exc:
             fail(str(exc), as_json=as_json)
         if as_json:
-            emit_json({"agency": agency, "topic": topic, "records": _plain(rows)})
+            emit_json({"agency": agency, "topic": topic, "records": plain(rows)})
             return
         table = Table(title=f"{topic}: {len(rows)} record(s)")
         for col in ("entry", "subject", "items", "grant"):

@@ -7,20 +7,19 @@ from pathlib import Path
 import typer
 
 from base.errors import GovbusError
-from base.settings import Settings
 from exchange.catalog import LifecycleState
 from exchange.catalog_loader import load_catalog
+from govbus.cli.broker_cmd import connected_settings
+from govbus.cli.group import command_group
 from govbus.cli.output import console, emit_json, fail
 from kafkaclient import Admin, TopicSpec
 from schemas.topics import bus_topics
-from topology.connection import connected
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 
 
 def register(app: typer.Typer) -> None:
-    topics = typer.Typer(help="The bus's Kafka topics (names, retention, compaction).")
-    app.add_typer(topics, name="topics")
+    topics = command_group(app, "topics", "The bus's Kafka topics (names, retention, compaction).")
 
     @topics.command("ensure")
     def ensure(
@@ -29,13 +28,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JSON_OPT,
     ) -> None:
         """Create the topics of every published entry and registered agency (idempotent)."""
-        settings = connected(Settings.load(), bootstrap)
+        settings = connected_settings(bootstrap, as_json)
         address = settings.bootstrap
-        if not address:
-            fail(
-                "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
-                as_json=as_json,
-            )
         try:
             loaded = load_catalog(catalog).catalog
             published = [

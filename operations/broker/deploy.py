@@ -55,6 +55,18 @@ class Ports:
 
 
 @dataclass(frozen=True)
+class Addresses:
+    """Where the compose broker listens: ``host`` inside the compose network,
+    ``external_host`` for agencies (the published EXTERNAL listener), the address the
+    listeners bind to (``''``: every interface) and the ports."""
+
+    host: str
+    external_host: str
+    bind: str = ""
+    ports: Ports = Ports()  # frozen: one shared default is safe
+
+
+@dataclass(frozen=True)
 class Configured:
     """What ``govbus broker configure --json`` prints; field names are an interface."""
 
@@ -73,19 +85,18 @@ class Configured:
 def configure(
     out: Path,
     ca_dir: Path,
+    addresses: Addresses,
     *,
-    host: str,
-    external_host: str,
     admin_password: str,
     controller_password: str,
     data_dir: str = IMAGE_DATA_DIR,
-    bind: str = "",
-    ports: Ports = Ports(),  # frozen: one shared default is safe
 ) -> Configured:
     """Write ``out/server.properties`` and ``out/broker.pem`` (the CA in ``ca_dir``)."""
     # A bad password is refused before anything is written.
     check_static_password(f"${ADMIN_PASSWORD_ENV}", admin_password)
     check_static_password(f"${CONTROLLER_PASSWORD_ENV}", controller_password)
+    host, bind, ports = addresses.host, addresses.bind, addresses.ports
+    external_host = addresses.external_host
     tls = ensure_tls(ca_dir, [host, external_host], broker_dir=out, dir_mode=CA_DIR_MODE)
     admin = f"{host}:{ports.admin}"
     agency = f"{host}:{ports.agency}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -13,7 +15,9 @@ class _StrictLoader(yaml.SafeLoader):
     """Refuses duplicate keys, which plain YAML silently resolves to the last one."""
 
 
-def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+def _no_duplicates(
+    loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False
+) -> dict[Hashable, Any]:
     merge = "tag:yaml.org,2002:merge"  # `<<: *anchor`, resolved by construct_mapping
     keys = [loader.construct_object(k, deep=deep) for k, _ in node.value if k.tag != merge]
     dupes = {k for k in keys if keys.count(k) > 1 and k != "<<"}
@@ -27,8 +31,10 @@ def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool =
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
 
 
-def _compose() -> dict:
-    return yaml.load((ROOT / "docker-compose.yml").read_text(), Loader=_StrictLoader)
+def _compose() -> dict[str, Any]:
+    compose = yaml.load((ROOT / "docker-compose.yml").read_text(), Loader=_StrictLoader)
+    assert isinstance(compose, dict)
+    return compose
 
 
 def _with(argv: list[str], values: dict[str, str]) -> list[str]:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from exchange.catalog_loader import LoadedCatalog
 from schemas.topics import TopicKind, topic_name
-from tests.support.scenario import Names, read_topic
-from topology.processor import Processor
+from tests.support.scenario import Names, Reader
+from topology.processor import Processor, ProcessorConfig
+from topology.reference import StaticReference
 
 PERSON = "11010519491231002X"
+#: A stopped processor finishes its transaction and leaves within this (a busy machine).
+PROCESSOR_STOP_S = 60.0
 
 
 PERSON_KEY = f"resident_id:{PERSON}"
@@ -17,18 +25,48 @@ PERSON_KEY = f"resident_id:{PERSON}"
 
 @dataclass
 class Bus:
+    """A running processor on a fresh copy of the demo catalog (the ``bus`` fixture)."""
+
     bootstrap: str
     config: dict[str, str]  # the administrator's client settings (kafka_config)
     names: Names
     loaded: LoadedCatalog
     processor: Processor
 
-    def feed(self, agency: str, until: int | None = None) -> list[dict]:
-        topic = topic_name(TopicKind.FEED, self.names.agency(agency))
-        return read_topic(
-            self.bootstrap, topic, config=self.config, until=until, record="FeedRecord"
-        )
+    def records(self, topic: str, record: str, until: int | None = None) -> list[dict[str, Any]]:
+        """The committed records of ``topic``, decoded as ``record``, as the administrator."""
+        return Reader(self.bootstrap, self.config).records(topic, record, until=until)
 
-    def receipts(self, agency: str, until: int | None = None) -> list[dict]:
+    def feed(self, agency: str, until: int | None = None) -> list[dict[str, Any]]:
+        topic = topic_name(TopicKind.FEED, self.names.agency(agency))
+        return self.records(topic, "FeedRecord", until)
+
+    def receipts(self, agency: str, until: int | None = None) -> list[dict[str, Any]]:
         topic = topic_name(TopicKind.RECEIPTS, self.names.agency(agency))
-        return read_topic(self.bootstrap, topic, config=self.config, until=until, record="Receipt")
+        return self.records(topic, "Receipt", until)
+
+
+@contextmanager
+def running_processor(
+    bootstrap: str, config: Mapping[str, str], loaded: LoadedCatalog
+) -> Iterator[Processor]:
+    """The gate and fan-out on ``loaded`` (a fixed reference), in a thread of its own and a
+    group of its own, committing every 0.1 s, as the principal of ``config``, while the
+    block runs."""
+    processor = Processor(
+        ProcessorConfig(
+            bootstrap,
+            group_id=f"govbus-test-{uuid.uuid4().hex}",
+            commit_interval_s=0.1,
+            extra_config=dict(config),
+        ),
+        StaticReference(loaded.catalog, loaded.grants),
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield processor
+    finally:
+        stop.set()
+        thread.join(timeout=PROCESSOR_STOP_S)

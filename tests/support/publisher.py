@@ -34,7 +34,8 @@ agencies:
   - {{id: mca-{s}, name: Civil Affairs, name_zh: 市民政局, kind: administrative_agency}}
   - {{id: amr-{s}, name: Market Regulation, name_zh: 市市场监管局, kind: administrative_agency}}
 entries:
-  - id: person-{s}
+  - &person  # draft-{s} and gone-{s} below take its fields, then change some (YAML merge)
+    id: person-{s}
     title: Residents
     title_zh: 居民基本信息
     provider: psb-{s}
@@ -67,32 +68,18 @@ entries:
     items:
       - {{name: company_name, label_zh: 企业名称, type: string, tag: free}}
       - {{name: registered_capital, label_zh: 注册资本（万元）, type: decimal, tag: free}}
-  - id: draft-{s}
+  - <<: *person
+    id: draft-{s}
     title: Draft entry
     title_zh: 草稿目录
-    provider: psb-{s}
-    source_business: 户籍管理
-    category: 人口基础信息
-    key_kind: resident_id
-    sensitivity: internal
-    share_type: unconditional
-    open_type: not_open
-    open_basis: 涉及个人隐私
     update_cycle: daily
     state: draft
     items:
       - {{name: nickname, label_zh: 曾用名, type: string, tag: person_name}}
-  - id: gone-{s}
+  - <<: *person
+    id: gone-{s}
     title: Withdrawn entry
     title_zh: 已停止目录
-    provider: psb-{s}
-    source_business: 户籍管理
-    category: 人口基础信息
-    key_kind: resident_id
-    sensitivity: internal
-    share_type: unconditional
-    open_type: not_open
-    open_basis: 涉及个人隐私
     update_cycle: yearly
     state: withdrawn
     withdrawal: {{reason: 已并入居民基本信息, filed_on: 2024-03-01, effective_on: 2024-04-01}}
@@ -145,36 +132,33 @@ BAD_CHECKSUM = ZHANG[:-1] + ("0" if ZHANG[-1] != "0" else "1")
 # -- per-test world -------------------------------------------------------------------
 @dataclass(frozen=True)
 class World:
+    """The test catalog (``CATALOG_YAML``) with ids made unique by ``suffix``: its
+    agencies (psb, mca, amr) and entries (person, company)."""
+
     suffix: str
     path: Path
     catalog: Catalog
-
-    @property
-    def psb(self) -> str:
-        return f"psb-{self.suffix}"
-
-    @property
-    def mca(self) -> str:
-        return f"mca-{self.suffix}"
-
-    @property
-    def amr(self) -> str:
-        return f"amr-{self.suffix}"
-
-    @property
-    def person(self) -> str:
-        return f"person-{self.suffix}"
-
-    @property
-    def company(self) -> str:
-        return f"company-{self.suffix}"
+    psb: str
+    mca: str
+    amr: str
+    person: str
+    company: str
 
 
 def make_world(directory: Path) -> World:
     suffix = uuid.uuid4().hex[:12]
     path = directory / f"catalog-{suffix}.yaml"
     path.write_text(CATALOG_YAML.format(s=suffix), encoding="utf-8")
-    return World(suffix, path, load_catalog(path).catalog)
+    return World(
+        suffix,
+        path,
+        load_catalog(path).catalog,
+        psb=f"psb-{suffix}",
+        mca=f"mca-{suffix}",
+        amr=f"amr-{suffix}",
+        person=f"person-{suffix}",
+        company=f"company-{suffix}",
+    )
 
 
 def ensure_topics(bootstrap: str, world: World, *, config: Mapping[str, str]) -> None:

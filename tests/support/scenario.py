@@ -7,9 +7,10 @@ import re
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from exchange.catalog_loader import LoadedCatalog, check_catalog_text
 from kafkaclient import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
@@ -55,17 +56,17 @@ def event(
     subject_key: str,
     items: dict[str, str | None],
     *,
-    kind: str = "resident_id",
     operation: str = "update",
     authoritative: bool = True,
-    event_id: str | None = None,
 ) -> dict[str, Any]:
+    """A ChangeEvent record (a new event id) about a person (``subject_kind`` resident_id;
+    override it for another kind of subject)."""
     return {
-        "event_id": event_id or str(uuid.uuid4()),
+        "event_id": str(uuid.uuid4()),
         "entry": entry,
         "provider": provider,
         "subject_key": subject_key,
-        "subject_kind": kind,
+        "subject_kind": "resident_id",
         "operation": operation,
         "authoritative": authoritative,
         "items": [{"name": k, "before": None, "after": v} for k, v in items.items()],
@@ -104,6 +105,34 @@ def publish_events(
     )
 
 
+#: A record as read without decoding: (key, value).
+RawRecord = tuple[bytes | None, bytes]
+
+
+@overload
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    config: Mapping[str, str],
+    until: int | None = None,
+    record: str,
+    settle_s: float = 0.5,
+) -> list[dict[str, Any]]: ...
+
+
+@overload
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    config: Mapping[str, str],
+    until: int | None = None,
+    record: None = None,
+    settle_s: float = 0.5,
+) -> list[RawRecord]: ...
+
+
 def read_topic(
     bootstrap: str,
     topic: str,
@@ -112,37 +141,59 @@ def read_topic(
     until: int | None = None,
     record: str | None = None,
     settle_s: float = 0.5,
-    timeout_s: float = READ_TIMEOUT_S,
-) -> list[Any]:
-    """Every committed record of ``topic`` (decoded when ``record`` names its schema).
+) -> list[dict[str, Any]] | list[RawRecord]:
+    """Every committed record of ``topic`` (decoded when ``record`` names its schema),
+    within ``READ_TIMEOUT_S``.
 
     Reads until ``until`` records arrived (then ``settle_s`` more, to catch extras), or, when
     ``until`` is None, until ``settle_s`` passes without a new record. The processor commits
     each event's receipt, audit and feed records in one transaction, so once a receipt is
     read the absence of a feed record is conclusive.
     """
-    out: list[Any] = []
+    raw = _read_raw(bootstrap, topic, config, until=until, settle_s=settle_s)
+    return raw if record is None else [decode(record, value) for _, value in raw]
+
+
+def _read_raw(
+    bootstrap: str,
+    topic: str,
+    config: Mapping[str, str],
+    *,
+    until: int | None,
+    settle_s: float,
+) -> list[RawRecord]:
+    out: list[RawRecord] = []
     with Consumer(bootstrap, f"test-read-{uuid.uuid4().hex}", extra_config=config) as consumer:
         # assign(), not subscribe(): no group join, reading starts at once.
         meta = consumer.client.list_topics(topic, timeout=10.0).topics[topic]
         consumer.assign(
             [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(meta.partitions)]
         )
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + READ_TIMEOUT_S
         quiet_since = time.monotonic()
         while time.monotonic() < deadline:
             batch = consumer.consume(500, timeout_s=0.2)
             if batch:
                 quiet_since = time.monotonic()
-                for msg in batch:
-                    value = msg.value() or b""
-                    out.append(decode(record, value) if record else (msg.key(), value))
+                out.extend((msg.key(), msg.value() or b"") for msg in batch)
             elif until is not None and len(out) >= until:
                 if time.monotonic() - quiet_since >= settle_s:
                     break
             elif until is None and time.monotonic() - quiet_since >= settle_s:
                 break
     return out
+
+
+@dataclass(frozen=True)
+class Reader:
+    """:func:`read_topic` on one broker with one client's settings."""
+
+    bootstrap: str
+    config: Mapping[str, str]
+
+    def records(self, topic: str, record: str, *, until: int | None = None) -> list[dict[str, Any]]:
+        """The committed records of ``topic``, decoded as ``record``."""
+        return read_topic(self.bootstrap, topic, config=self.config, until=until, record=record)
 
 
 def resident_id(n: int, region: str = "110105") -> str:

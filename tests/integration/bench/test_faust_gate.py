@@ -8,16 +8,17 @@ line, its credentials come from GOVBUS_CREDENTIALS_FILE in its environment."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kafkaclient import Admin, Producer
 from schemas import encode
 from schemas.topics import TopicKind, topic_name
+from tests.support.processes import start_module, stop
 from tests.support.scenario import Names, event, read_topic, resident_id
 
 #: A faust worker starts, joins its group and recovers its table in a few seconds; a busy
@@ -46,33 +47,11 @@ def _publish(
 
 
 def _start(bootstrap: str, catalog: Path, mode: str, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.faust_gate",
-                "--bootstrap",
-                bootstrap,
-                "--app-id",
-                f"test-faust-gate-{uuid.uuid4().hex}",
-                "--catalog",
-                str(catalog),
-                # faust's data directory defaults to <app id>-data in the working directory.
-                "--data-dir",
-                str(log.parent / "data"),
-                "--sink-mode",
-                mode,
-                "--commit-interval",
-                "0.2",
-                "worker",
-                "-l",
-                "info",
-                "--without-web",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    args = ["--bootstrap", bootstrap, "--app-id", f"test-faust-gate-{uuid.uuid4().hex}"]
+    # faust's data directory defaults to <app id>-data in the working directory.
+    args += ["--catalog", str(catalog), "--data-dir", str(log.parent / "data")]
+    args += ["--sink-mode", mode, "--commit-interval", "0.2"]
+    return start_module("bench.faust_gate", [*args, "worker", "-l", "info", "--without-web"], log)
 
 
 @pytest.mark.parametrize("mode", ["faust", "source-txn"])
@@ -103,69 +82,35 @@ def test_faust_gate_one_source_fan_out_and_dead_letter(
         sent = [encode("ChangeEvent", e) for e in (accepted, accepted, conflict)]
         _publish(bootstrap, kafka_config, [(ingest, key.encode(), v) for v in [*sent, poison]])
 
-        receipts = read_topic(
-            bootstrap,
-            topic_name(TopicKind.RECEIPTS, psb),
-            config=kafka_config,
-            until=2,
-            record="Receipt",
-        )
+        def read(topic: str, record: str, until: int | None = 1) -> list[dict[str, Any]]:
+            return read_topic(bootstrap, topic, config=kafka_config, until=until, record=record)
+
+        receipts = read(topic_name(TopicKind.RECEIPTS, psb), "Receipt", until=2)
         assert [r["outcome"] for r in receipts] == ["accepted", "duplicate"], log.read_text()
         assert {str(r["event_id"]) for r in receipts} == {accepted["event_id"]}
         assert receipts[0]["canonical_subject"] == key
-        hc_receipts = read_topic(
-            bootstrap,
-            topic_name(TopicKind.RECEIPTS, hc),
-            config=kafka_config,
-            until=1,
-            record="Receipt",
-        )
+        hc_receipts = read(topic_name(TopicKind.RECEIPTS, hc), "Receipt", until=1)
         assert [r["outcome"] for r in hc_receipts] == ["conflict"]
 
         for agency in CONSUMERS:
-            feed = read_topic(
-                bootstrap,
-                topic_name(TopicKind.FEED, names.agency(agency)),
-                config=kafka_config,
-                until=1,
-                record="FeedRecord",
-            )
+            feed = read(topic_name(TopicKind.FEED, names.agency(agency)), "FeedRecord", until=1)
             assert [str(f["event_id"]) for f in feed] == [accepted["event_id"]], agency
             assert feed[0]["canonical_subject"] == key
-        opened = read_topic(
-            bootstrap,
-            topic_name(TopicKind.OPEN, basic),
-            config=kafka_config,
-            until=1,
-            record="FeedRecord",
-        )
+        opened = read(topic_name(TopicKind.OPEN, basic), "FeedRecord", until=1)
         assert [str(f["event_id"]) for f in opened] == [accepted["event_id"]]
         name = next(i for i in opened[0]["items"] if i["name"] == "name")
         assert name["masked"] and name["value"] != "张三"
 
         conflicts = [
             c
-            for c in read_topic(
-                bootstrap, topic_name(TopicKind.CONFLICTS), config=kafka_config, record="Conflict"
-            )
+            for c in read(topic_name(TopicKind.CONFLICTS), "Conflict", until=None)
             if c["entry"] == basic
         ]
         assert [(c["authoritative_value"], c["reported_value"]) for c in conflicts] == [
             ("张三", "李四")
         ]
-        dead = read_topic(
-            bootstrap,
-            topic_name(TopicKind.DLQ, basic),
-            config=kafka_config,
-            until=1,
-            record="DeadLetter",
-        )
+        dead = read(topic_name(TopicKind.DLQ, basic), "DeadLetter", until=1)
         assert [d["original_value"] for d in dead] == [poison]
         assert worker.poll() is None, log.read_text()
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop(worker)

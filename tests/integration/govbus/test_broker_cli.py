@@ -10,11 +10,13 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from base.settings import Settings
 from kafkaclient import Admin
+from tests.support.cli import json_object
 from topology.connection import connected
 
 GOVBUS = [sys.executable, "-m", "govbus"]
@@ -31,6 +33,12 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
     return subprocess.run(
         [*GOVBUS, *args], capture_output=True, text=True, env=env, timeout=CLI_TIMEOUT_S
     )
+
+
+def _failure(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The JSON answer of a command that failed as expected (exit code 1)."""
+    assert done.returncode == 1, done.stdout + done.stderr
+    return json_object(done.stdout)
 
 
 @pytest.fixture
@@ -103,9 +111,8 @@ def test_port_in_use_is_named(cli_env: dict[str, str]) -> None:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        done = run(["broker", "start", "--port", str(port), "--json"], cli_env)
-    assert done.returncode == 1
-    out = json.loads(done.stdout)
+        failed = run(["broker", "start", "--port", str(port), "--json"], cli_env)
+    out = _failure(failed)
     assert out["kind"] == "PortInUseError"
     assert f"port {port}" in out["error"] and "in use" in out["error"]
 
@@ -118,9 +125,8 @@ def test_missing_java_is_named(cli_env: dict[str, str], tmp_path: Path) -> None:
         assert found
         (bare / tool).symlink_to(found)
     cli_env["PATH"] = str(bare)
-    done = run(["broker", "start", "--json"], cli_env)
-    assert done.returncode == 1
-    out = json.loads(done.stdout)
+    failed = run(["broker", "start", "--json"], cli_env)
+    out = _failure(failed)
     assert out["kind"] == "ToolMissingError"
     assert "'java'" in out["error"]
 
@@ -133,9 +139,8 @@ def test_unreachable_repository_is_named(cli_env: dict[str, str], tmp_path: Path
         <url>http://127.0.0.1:9/maven2</url></mirror></mirrors></settings>"""
     )
     cli_env["GOVBUS_MAVEN_SETTINGS"] = str(settings)
-    done = run(["broker", "start", "--json"], cli_env)
-    assert done.returncode == 1
-    out = json.loads(done.stdout)
+    failed = run(["broker", "start", "--json"], cli_env)
+    out = _failure(failed)
     assert out["kind"] == "RepositoryError"
     assert "could not resolve org.apache.kafka:kafka_2.13:4.1.1" in out["error"]
 

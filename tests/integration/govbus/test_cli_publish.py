@@ -249,39 +249,9 @@ def test_text_summary_names_line_reason_and_article(
 def test_usage_errors_exit_2(bootstrap: str, live: World, tmp_path: Path) -> None:
     wrong_suffix = tmp_path / "rows.txt"
     wrong_suffix.write_text("{}\n", encoding="utf-8")
-    code_suffix = runner.invoke(
-        app,
-        [
-            "publish",
-            str(wrong_suffix),
-            "--agency",
-            live.psb,
-            "--entry",
-            live.person,
-            "--catalog",
-            str(live.path),
-            "--bootstrap",
-            bootstrap,
-            "--json",
-        ],
-    )
-    assert code_suffix.exit_code == 2 and "suffix" in json.loads(code_suffix.stdout)["error"]
+    code, out = publish(bootstrap, live, wrong_suffix, tmp_path / "s")
+    assert code == 2 and "suffix" in out["error"]
     not_utf8 = tmp_path / "gbk.csv"
     not_utf8.write_bytes("subject_key,operation,name\n1,update,张三\n".encode("gbk"))
-    code_gbk = runner.invoke(
-        app,
-        [
-            "publish",
-            str(not_utf8),
-            "--agency",
-            live.psb,
-            "--entry",
-            live.person,
-            "--catalog",
-            str(live.path),
-            "--bootstrap",
-            bootstrap,
-            "--json",
-        ],
-    )
-    assert code_gbk.exit_code == 2 and "UTF-8" in json.loads(code_gbk.stdout)["error"]
+    code, out = publish(bootstrap, live, not_utf8, tmp_path / "s")
+    assert code == 2 and "UTF-8" in out["error"]

@@ -22,7 +22,7 @@ def test_produce_consume_roundtrip_in_order(
     bootstrap: str, kafka_config: dict[str, str], topic_name: str, group_id: str
 ) -> None:
     Admin(bootstrap, extra_config=kafka_config).ensure_topics([TopicSpec(topic_name)])
-    reports: list[tuple[Exception | None, int]] = []
+    reports: list[tuple[Exception | None, int | None]] = []
     with Producer(bootstrap, extra_config=kafka_config) as producer:
         for i in range(100):
             producer.produce(
@@ -33,7 +33,7 @@ def test_produce_consume_roundtrip_in_order(
             )
     # The context manager flushed: every delivery report arrived, all successful.
     assert len(reports) == 100 and all(err is None for err, _ in reports)
-    got: list[bytes] = []
+    got: list[bytes | None] = []
     with Consumer(bootstrap, group_id, extra_config=kafka_config) as consumer:
         consumer.subscribe([topic_name])
         for _ in range(30):

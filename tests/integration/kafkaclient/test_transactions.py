@@ -13,7 +13,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from kafkaclient import Admin, Consumer, Producer, TopicSpec
+from kafkaclient import Admin, Consumer, Producer, TopicPartition, TopicSpec
 
 #: librdkafka setting -> aiokafka keyword argument, for the administrator's SASL PLAIN login.
 _AIOKAFKA_ARGS = {
@@ -38,8 +38,8 @@ def _aiokafka_auth(kafka_config: dict[str, str]) -> dict[str, Any]:
 
 def _read_all(
     bootstrap: str, config: dict[str, str], topic: str, expected: int, group: str
-) -> list[bytes]:
-    got: list[bytes] = []
+) -> list[bytes | None]:
+    got: list[bytes | None] = []
     with Consumer(bootstrap, group, extra_config=config) as consumer:
         consumer.subscribe([topic])
         for _ in range(40):
@@ -96,12 +96,14 @@ def test_confluent_offsets_committed_inside_transaction(
         assert len(batch) == 10
         txp.begin_transaction()
         for msg in batch:
-            txp.produce(sink, msg.value() * 2)
-        from confluent_kafka import TopicPartition
-
+            value = msg.value()
+            assert value is not None
+            txp.produce(sink, value * 2)
         last = batch[-1]
+        partition, offset = last.partition(), last.offset()
+        assert partition is not None and offset is not None
         txp.send_offsets_to_transaction(
-            [TopicPartition(source, last.partition(), last.offset() + 1)], consumer.group_metadata()
+            [TopicPartition(source, partition, offset + 1)], consumer.group_metadata()
         )
         txp.commit_transaction()
     # A new consumer in the same group starts after the committed offsets.

@@ -6,12 +6,12 @@ fails these tests: it never skips them.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
+
+from tests.support.tools import required_tool
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -22,18 +22,12 @@ RULES = ROOT / "monitoring" / "rules"
 PROMTOOL_TIMEOUT_S = 60
 
 
-def _promtool() -> str:
-    found = shutil.which("promtool") or (
-        "/usr/bin/promtool" if Path("/usr/bin/promtool").exists() else None
-    )
-    if found is None:
-        pytest.fail("promtool not found: install Debian's `prometheus` package", pytrace=False)
-    return found
-
-
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [_promtool(), *args], capture_output=True, text=True, timeout=PROMTOOL_TIMEOUT_S
+        [required_tool("promtool", "prometheus"), *args],
+        capture_output=True,
+        text=True,
+        timeout=PROMTOOL_TIMEOUT_S,
     )
 
 

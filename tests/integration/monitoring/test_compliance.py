@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
@@ -25,11 +24,8 @@ from exchange.catalog import LEGAL_TZ
 from govbus.cli.main import app
 from schemas import encode
 from schemas.topics import TopicKind, topic_name
+from tests.support.processor import running_processor
 from tests.support.scenario import Names, event, publish, publish_events, read_topic, resident_id
-from topology.processor import Processor, ProcessorConfig
-from topology.reference import StaticReference
-
-PROCESSOR_STOP_S = 60
 
 
 def _at(day: date, hour: int = 0) -> datetime:
@@ -45,23 +41,8 @@ def scenario(
     loaded = names.load()
     catalog_file = tmp_path / "catalog.yaml"
     catalog_file.write_text(names.catalog_text(), encoding="utf-8")
-    processor = Processor(
-        ProcessorConfig(
-            bootstrap,
-            group_id=f"govbus-test-{uuid.uuid4().hex}",
-            commit_interval_s=0.1,
-            extra_config=kafka_config,
-        ),
-        StaticReference(loaded.catalog, loaded.grants),
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with running_processor(bootstrap, kafka_config, loaded):
         yield names, catalog_file
-    finally:
-        stop.set()
-        thread.join(timeout=PROCESSOR_STOP_S)
 
 
 def _decision(kind: str, entry: str, provider: str, at: datetime) -> bytes:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -33,7 +32,9 @@ from monitoring.metrics import ProcessorMetrics
 from operations.broker.local import free_port
 from schemas import encode
 from schemas.topics import TopicKind, topic_name
+from tests.support.processes import stop
 from tests.support.scenario import Names, event, publish_events, resident_id
+from tests.support.tools import required_tool
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import StaticReference
 
@@ -59,15 +60,6 @@ EVENTS_PER_S = 10
 
 
 DAY_MS = 86_400_000
-
-
-def _prometheus() -> str:
-    found = shutil.which("prometheus") or (
-        "/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None
-    )
-    if found is None:
-        pytest.fail("prometheus not found: install Debian's `prometheus` package", pytrace=False)
-    return found
 
 
 def _get(url: str, timeout_s: float = 5.0) -> bytes:
@@ -122,9 +114,9 @@ def _rules_without_for(dest: Path) -> Path:
 
 
 @pytest.fixture
-def prometheus_server(tmp_path: Path) -> Iterator[tuple[PromAPI, Callable[[dict], None]]]:
+def prometheus_server(tmp_path: Path) -> Iterator[tuple[PromAPI, Callable[[dict[str, str]], None]]]:
     """Yields the API and a function that writes the scrape targets and starts the server."""
-    binary = _prometheus()
+    binary = required_tool("prometheus", "prometheus")
     port = free_port()
     procs: list[subprocess.Popen[bytes]] = []
 
@@ -162,12 +154,7 @@ def prometheus_server(tmp_path: Path) -> Iterator[tuple[PromAPI, Callable[[dict]
         yield PromAPI(f"http://127.0.0.1:{port}"), start
     finally:
         for proc in procs:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, STOP_TIMEOUT_S)
 
 
 class Background:
@@ -182,7 +169,7 @@ class Background:
         def guarded() -> None:
             try:
                 target(self.stop)
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - handed to the test, which fails on it
                 self.errors.append(exc)
 
         t = threading.Thread(target=guarded, daemon=True)
@@ -248,7 +235,7 @@ def test_prometheus_scrapes_lag_update_cycles_and_fires_alerts(
     bootstrap: str,
     kafka_config: dict[str, str],
     tmp_path: Path,
-    prometheus_server: tuple[PromAPI, Callable[[dict], None]],
+    prometheus_server: tuple[PromAPI, Callable[[dict[str, str]], None]],
 ) -> None:
     api, start_prometheus = prometheus_server
     names = Names()
@@ -380,10 +367,5 @@ def test_prometheus_scrapes_lag_update_cycles_and_fires_alerts(
     finally:
         background.close()
         if monitor is not None:
-            monitor.terminate()
-            try:
-                monitor.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                monitor.kill()
-                monitor.wait()
+            stop(monitor, STOP_TIMEOUT_S)
         server.shutdown()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,19 +26,24 @@ from typer.testing import CliRunner
 from base.credentials import read_client_config
 from base.errors import GovbusError, KafkaError
 from govbus.cli.main import app
-from kafkaclient import OFFSET_BEGINNING, Admin, Consumer, Producer, TopicPartition, TopicSpec
+from kafkaclient import (
+    OFFSET_BEGINNING,
+    Admin,
+    Consumer,
+    Message,
+    Producer,
+    TopicPartition,
+    TopicSpec,
+)
 from operations.access import agency_rules
 from schemas import decode, encode
 from schemas.topics import TopicKind, bus_topics, topic_def, topic_name
 from tests.support.broker import BrokerSource
+from tests.support.processor import PERSON, running_processor
 from tests.support.scenario import Names, event
-from topology.processor import Processor, ProcessorConfig
-from topology.reference import StaticReference
+from topology.processor import Processor
 
 runner = CliRunner()
-
-
-PERSON = "11010519491231002X"
 
 
 COMPANY = "91110000600037341L"
@@ -112,36 +116,22 @@ def processor(scenario: Scenario) -> Iterator[Processor]:
     deadline = time.monotonic() + WAIT_S
     while not {d.name for d in defs} <= set(admin.topics()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    proc = Processor(
-        ProcessorConfig(
-            creds["bootstrap.servers"],
-            group_id=f"govbus-test-{uuid.uuid4().hex}",
-            commit_interval_s=0.1,
-            extra_config=creds,
-        ),
-        StaticReference(loaded.catalog, loaded.grants),
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=proc.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with running_processor(creds["bootstrap.servers"], creds, loaded) as proc:
         yield proc
-    finally:
-        stop.set()
-        thread.join(timeout=60)
 
 
 # -- helpers --------------------------------------------------------------------------------
-def produce(config: dict[str, str], topic: str, key: str, value: bytes) -> list[GovbusError]:
+def produce(config: dict[str, str], topic: str, key: str, value: bytes) -> list[KafkaError]:
     """Produce one record as the principal of ``config``; the delivery errors, if any."""
-    errors: list[GovbusError] = []
+    errors: list[KafkaError] = []
+
+    def on_delivery(error: Exception | None, _message: Message) -> None:
+        if error is not None:
+            assert isinstance(error, KafkaError), error  # the wrapper converts (base.errors)
+            errors.append(error)
+
     with Producer(config["bootstrap.servers"], extra_config=config) as producer:
-        producer.produce(
-            topic,
-            value,
-            key=key.encode(),
-            on_delivery=lambda e, _m: errors.append(e) if e else None,
-        )
+        producer.produce(topic, value, key=key.encode(), on_delivery=on_delivery)
     return errors
 
 
@@ -286,9 +276,10 @@ def test_agencies_are_confined_by_the_broker_and_revocation_cuts_off_only_one(
             spy.subscribe([other])
             assert refused(spy).code == "TOPIC_AUTHORIZATION_FAILED"
     # A may not write an entry it is not the source of.
-    forged = event(
-        n.entry("amr.company.registration"), psb, COMPANY, {"status": "x"}, kind="credit_code"
-    )
+    forged = {
+        **event(n.entry("amr.company.registration"), psb, COMPANY, {"status": "x"}),
+        "subject_kind": "credit_code",
+    }
     errors = produce(
         a,
         topic_name(TopicKind.INGEST, forged["entry"]),
@@ -308,9 +299,10 @@ def test_agencies_are_confined_by_the_broker_and_revocation_cuts_off_only_one(
     finally:
         a_receipts.close()
     assert authentication_fails(a)
-    company = event(
-        n.entry("amr.company.registration"), amr, COMPANY, {"status": "存续"}, kind="credit_code"
-    )
+    company = {
+        **event(n.entry("amr.company.registration"), amr, COMPANY, {"status": "存续"}),
+        "subject_kind": "credit_code",
+    }
     publish_event(b, f"credit_code:{COMPANY}", company)
     with open_reader(b, topic_name(TopicKind.RECEIPTS, amr), f"{amr}.receipts") as b_receipts:
         receipt = read_until(b_receipts, 1, "Receipt")[0]

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -27,7 +28,7 @@ def test_services_present() -> None:
     } <= set(services)
 
 
-def _configured(tmp_path: Path) -> tuple[dict, dict[str, str]]:
+def _configured(tmp_path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     """Run the compose broker's configuration step (its `kafka-config` command, in
     process, paths moved under tmp_path): its JSON answer and the properties it wrote."""
     from typer.testing import CliRunner

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,9 @@ from kafkaclient import Admin
 from operations.access import AccessControl, AgencyListener
 from operations.broker.local import free_port
 from operations.broker.provision import resolve
+from tests.support.cli import json_object
 from tests.support.compose import _compose, _with
+from tests.support.processes import stop
 
 #: A cold JVM start plus KRaft election on 2 busy cores.
 START_TIMEOUT_S = 120.0
@@ -43,7 +46,7 @@ START_TIMEOUT_S = 120.0
 PROBE_S = 2.0
 
 
-def _govbus(argv: list[str], env: dict[str, str]) -> dict:
+def _govbus(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "govbus", *argv, "--json"],
         env=env,
@@ -52,7 +55,7 @@ def _govbus(argv: list[str], env: dict[str, str]) -> dict:
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(done.stdout)
+    return json_object(done.stdout)
 
 
 def _clean_env(tmp_path: Path) -> dict[str, str]:
@@ -75,7 +78,7 @@ def _kafka_steps(out: Path) -> tuple[list[str], list[str]]:
 
 
 @pytest.fixture
-def compose_broker(tmp_path: Path) -> Iterator[tuple[dict, dict[str, str], Path]]:
+def compose_broker(tmp_path: Path) -> Iterator[tuple[dict[str, Any], dict[str, str], Path]]:
     """The compose broker, configured and started as compose would: (the configure
     report, the administrator's client config, tmp_path)."""
     out, ca, data = tmp_path / "config", tmp_path / "ca", tmp_path / "data"
@@ -149,17 +152,12 @@ def compose_broker(tmp_path: Path) -> Iterator[tuple[dict, dict[str, str], Path]
             assert time.monotonic() < deadline, f"the broker did not answer:\n{tail}"
         yield report, admin, tmp_path
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @pytest.mark.broker
 def test_the_compose_broker_admits_credentials_only(
-    compose_broker: tuple[dict, dict[str, str], Path],
+    compose_broker: tuple[dict[str, Any], dict[str, str], Path],
 ) -> None:
     report, admin, tmp_path = compose_broker
     services = _compose()["services"]

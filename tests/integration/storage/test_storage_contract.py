@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -17,6 +18,30 @@ from exchange.grants import Grant
 from storage import migrate
 from storage.engine import make_engine
 from storage.reference import ReferenceStore
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _grant(
+    consumer: str,
+    entry: str,
+    *items: str,
+    purpose: str = "p",
+    valid_from: datetime = T0,
+    valid_until: datetime | None = None,
+) -> Grant:
+    """A grant with a new id and no provider named (as rows from revision 0001 have)."""
+    return Grant(
+        id=uuid.uuid4().hex,
+        consumer=consumer,
+        entry_id=entry,
+        items=frozenset(items),
+        granted_by="",
+        purpose=purpose,
+        basis="",
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
 
 
 @pytest.fixture
@@ -51,7 +76,8 @@ def test_agencies_keep_chinese_names_and_refuse_duplicates(store: ReferenceStore
     assert store.revoke_agency("psb") is True
     assert store.revoke_agency("psb") is False
     assert [a.id for a in store.list_agencies()] == ["civil"]
-    assert store.get_agency("psb") is not None and store.get_agency("psb").revoked_at is not None
+    revoked = store.get_agency("psb")
+    assert revoked is not None and revoked.revoked_at is not None
 
 
 def test_entries_are_versioned(store: ReferenceStore) -> None:
@@ -71,16 +97,19 @@ def test_grants_active_window_and_revocation(store: ReferenceStore) -> None:
     store.put_entry("person.basic", "人口基础信息", "published", {})
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     g = store.add_grant(
-        "health",
-        "person.basic",
-        ["name", "birth_date"],
-        "疫苗接种核验",
-        valid_from=t0,
-        valid_until=t0 + timedelta(days=30),
+        _grant(
+            "health",
+            "person.basic",
+            "name",
+            "birth_date",
+            purpose="疫苗接种核验",
+            valid_from=t0,
+            valid_until=t0 + timedelta(days=30),
+        )
     )
     assert store.active_grants(t0 - timedelta(seconds=1)) == []
     active = store.active_grants(t0 + timedelta(days=1))
-    assert [x.id for x in active] == [g.id] and active[0].items == ("name", "birth_date")
+    assert [x.id for x in active] == [g.id] and active[0].items == ("birth_date", "name")
     assert store.active_grants(t0 + timedelta(days=30)) == []  # valid_until is exclusive
     store.revoke_grant(g.id, at=t0 + timedelta(days=2))
     assert [x.id for x in store.active_grants(t0 + timedelta(days=1))] == [g.id]
@@ -92,19 +121,19 @@ def test_times_in_other_zones_are_stored_as_utc(store: ReferenceStore) -> None:
     store.put_entry("e", "E", "published", {})
     shanghai = timezone(timedelta(hours=8))
     g = store.add_grant(
-        "health", "e", ["a"], "p", valid_from=datetime(2026, 3, 1, 8, 0, tzinfo=shanghai)
+        _grant("health", "e", "a", valid_from=datetime(2026, 3, 1, 8, 0, tzinfo=shanghai))
     )
     assert g.valid_from == datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
     assert store.active_grants(datetime(2026, 3, 1, 0, 0, 1, tzinfo=UTC))[0].id == g.id
     assert store.active_grants(datetime(2026, 2, 29 - 1, 23, 59, tzinfo=UTC)) == []
     with pytest.raises(StorageError, match="naive"):
-        store.add_grant("health", "e", ["a"], "p", valid_from=datetime(2026, 3, 1))
+        store.add_grant(_grant("health", "e", "a", valid_from=datetime(2026, 3, 1)))
 
 
 def test_grant_for_unknown_agency_is_refused(store: ReferenceStore) -> None:
     store.put_entry("e", "E", "published", {})
     with pytest.raises(StorageError):
-        store.add_grant("nobody", "e", ["a"], "p")
+        store.add_grant(_grant("nobody", "e", "a"))
 
 
 # -- revision 0002: grants name their provider and basis; agencies a kind and name_zh ---------
@@ -194,19 +223,7 @@ def test_grants_record_who_granted_and_on_what_basis(store: ReferenceStore) -> N
     store.add_agency("hc", "市卫健委")
     store.put_entry("person.contact", "联系方式", "published", {})
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    row = store.add_grant(
-        "hc",
-        "person.contact",
-        ["phone"],
-        "流行病学调查",
-        valid_from=t0,
-        granted_by="psb",
-        basis="《传染病防治法》",
-        grant_id="g-1",
-    )
-    got = store.get_grant("g-1")
-    assert got == row and got.granted_by == "psb" and got.basis == "《传染病防治法》"
-    assert got.grant() == Grant(
+    grant = Grant(
         "g-1",
         "hc",
         "person.contact",
@@ -216,8 +233,14 @@ def test_grants_record_who_granted_and_on_what_basis(store: ReferenceStore) -> N
         "《传染病防治法》",
         t0,
     )
+    row = store.add_grant(grant)
+    got = store.get_grant("g-1")
+    assert got == row and got.granted_by == "psb" and got.basis == "《传染病防治法》"
+    assert got.grant() == grant
+    with pytest.raises(StorageError, match="conflicts"):  # the id is taken
+        store.add_grant(grant)
     with pytest.raises(StorageError):
-        store.add_grant("hc", "person.contact", ["phone"], "p", granted_by="nobody")
+        store.add_grant(replace(grant, id="g-2", granted_by="nobody"))
 
 
 def test_put_grant_upserts_by_id_with_revocation(store: ReferenceStore) -> None:

@@ -44,7 +44,10 @@ def test_the_processor_seals_every_audit_record_and_verify_finds_a_forgery(
     )
     assert len(bus.receipts("city-psb", until=3)) == 3
     ingest = topic_name(TopicKind.INGEST, basic)
-    mine = lambda chain: chain.startswith(ingest + "/")  # noqa: E731
+
+    def mine(chain: str) -> bool:
+        return chain.startswith(ingest + "/")
+
     audit = topic_name(TopicKind.AUDIT)
     raw = read_topic(bus.bootstrap, audit, config=bus.config)
     labelled = [(str(i), value) for i, (_, value) in enumerate(raw)]

@@ -7,25 +7,20 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from govbus.cli.main import app
 from schemas.topics import TopicKind, topic_name
+from tests.support.processes import start_module
+from tests.support.processor import PERSON, PERSON_KEY
 from tests.support.scenario import Names, event, publish_events, read_topic
-
-PERSON = "11010519491231002X"
-
-
-KEY = f"resident_id:{PERSON}"
-
 
 RECEIPT_TIMEOUT_S = 60.0
 
@@ -47,31 +42,16 @@ def running(env: dict[str, str], tmp_path: Path) -> Iterator[Names]:
     catalog.write_text(names.catalog_text(), encoding="utf-8")
     imported = CliRunner().invoke(app, ["catalog", "import", str(catalog), "--json"], env=env)
     assert imported.exit_code == 0, imported.output
-    log = (tmp_path / "run.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "govbus",
-            "run",
-            "--group",
-            f"g-{uuid.uuid4().hex}",
-            "--commit-interval",
-            "0.1",
-        ],
-        env={**os.environ, **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    args = ["run", "--group", f"g-{uuid.uuid4().hex}", "--commit-interval", "0.1"]
+    proc = start_module("govbus", args, tmp_path / "run.log", env={**os.environ, **env})
     try:
         yield names
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-        log.close()
 
 
-def _receipt(bootstrap: str, config: dict[str, str], agency: str, event_id: str) -> dict:
+def _receipt(bootstrap: str, config: dict[str, str], agency: str, event_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + RECEIPT_TIMEOUT_S
     while time.monotonic() < deadline:
         for r in read_topic(
@@ -99,9 +79,10 @@ def test_grant_and_revoke_apply_from_the_next_event(
 
     def send(phone: str) -> str:
         e = event(contact, psb, PERSON, {"phone": phone})
-        publish_events(bootstrap, [(KEY, e)], config=kafka_config)
-        assert _receipt(bootstrap, kafka_config, psb, e["event_id"])["outcome"] == "accepted"
-        return e["event_id"]
+        publish_events(bootstrap, [(PERSON_KEY, e)], config=kafka_config)
+        event_id = str(e["event_id"])
+        assert _receipt(bootstrap, kafka_config, psb, event_id)["outcome"] == "accepted"
+        return event_id
 
     def feed(agency: str) -> list[str]:
         return [
@@ -160,7 +141,7 @@ def test_conflicts_list_shows_both_values(
     basic, psb, hc = n.entry("psb.person.basic"), n.agency("city-psb"), n.agency("city-hc")
     source = event(basic, psb, PERSON, {"name": "张三"})
     report = event(basic, hc, PERSON, {"name": "张叁"}, authoritative=False)
-    publish_events(bootstrap, [(KEY, source), (KEY, report)], config=kafka_config)
+    publish_events(bootstrap, [(PERSON_KEY, source), (PERSON_KEY, report)], config=kafka_config)
     assert _receipt(bootstrap, kafka_config, hc, report["event_id"])["outcome"] == "conflict"
     listed = CliRunner().invoke(app, ["conflicts", "list", "--entry", basic, "--json"], env=env)
     assert listed.exit_code == 0, listed.output

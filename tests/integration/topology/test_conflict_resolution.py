@@ -5,81 +5,32 @@ verifies; `govbus conflicts resolve` records the outcome on govbus.conflicts.res
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from typer.testing import CliRunner
 
-from exchange.catalog_loader import LoadedCatalog
-from govbus.cli.main import app
 from monitoring.exporter import MonitorMetrics
 from monitoring.monitor import Monitor, MonitorConfig
 from schemas.topics import TopicKind, topic_name
-from tests.support.scenario import Names, event, publish_events, read_topic
-from topology.processor import Processor, ProcessorConfig
-from topology.reference import StaticReference
-
-PERSON = "11010519491231002X"
-
-
-PERSON_KEY = f"resident_id:{PERSON}"
-
+from tests.support.cli import invoke_json
+from tests.support.processor import PERSON, PERSON_KEY, Bus
+from tests.support.scenario import event, publish_events
 
 #: Long enough for the processor to subscribe, decide and commit on a busy machine.
 WAIT_S = 60.0
 
 
-runner = CliRunner()
+def _cli(bus: Bus, *args: str) -> tuple[int, Any]:
+    return invoke_json([*args, "--bootstrap", bus.bootstrap])
 
 
-@dataclass
-class Bus:
-    bootstrap: str
-    config: dict[str, str]  # the administrator's client settings (kafka_config)
-    names: Names
-    loaded: LoadedCatalog
-
-    def cli(self, *args: str) -> tuple[int, Any]:
-        result = runner.invoke(app, [*args, "--bootstrap", self.bootstrap, "--json"])
-        try:
-            return result.exit_code, json.loads(result.stdout)
-        except json.JSONDecodeError:
-            return result.exit_code, result.output
-
-    def conflicts(self, entry: str, *extra: str) -> list[dict[str, Any]]:
-        code, out = self.cli("conflicts", "list", "--entry", entry, *extra)
-        assert code == 0, out
-        return list(out["conflicts"])
-
-
-@pytest.fixture
-def bus(bootstrap: str, kafka_config: dict[str, str]) -> Iterator[Bus]:
-    names = Names()
-    loaded = names.load()
-    processor = Processor(
-        ProcessorConfig(
-            bootstrap,
-            group_id=f"govbus-test-{uuid.uuid4().hex}",
-            commit_interval_s=0.1,
-            extra_config=kafka_config,
-        ),
-        StaticReference(loaded.catalog, loaded.grants),
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        yield Bus(bootstrap, kafka_config, names, loaded)
-    finally:
-        stop.set()
-        thread.join(timeout=60)
+def _conflicts(bus: Bus, entry: str, *extra: str) -> list[dict[str, Any]]:
+    code, out = _cli(bus, "conflicts", "list", "--entry", entry, *extra)
+    assert code == 0, out
+    return list(out["conflicts"])
 
 
 def _raise_conflict(bus: Bus) -> tuple[str, dict[str, Any]]:
@@ -99,12 +50,7 @@ def _raise_conflict(bus: Bus) -> tuple[str, dict[str, Any]]:
     while time.monotonic() < deadline:
         found = [
             c
-            for c in read_topic(
-                bus.bootstrap,
-                topic_name(TopicKind.CONFLICTS),
-                config=bus.config,
-                record="Conflict",
-            )
+            for c in bus.records(topic_name(TopicKind.CONFLICTS), "Conflict")
             if c["entry"] == basic
         ]
         if found:
@@ -135,11 +81,12 @@ def test_bureau_resolves_a_conflict_and_it_stops_counting_as_open(bus: Bus) -> N
         assert [(c.provider, c.open) for c in before] == [(hc, 1)]
         assert _gauge(registry, "govbus_conflicts_open", basic, hc) == 1
 
-        [listed] = bus.conflicts(basic)
+        [listed] = _conflicts(bus, basic)
         assert (listed["conflict_id"], listed["state"], listed["resolution"]) == (cid, "open", None)
         assert listed["reported_value"] == "李三"  # the existing fields are kept
 
-        code, out = bus.cli(
+        code, out = _cli(
+            bus,
             "conflicts",
             "resolve",
             cid,
@@ -163,7 +110,7 @@ def test_bureau_resolves_a_conflict_and_it_stops_counting_as_open(bus: Bus) -> N
         )
         assert out["topic"] == "govbus.conflicts.resolved"
 
-        [listed] = bus.conflicts(basic)
+        [listed] = _conflicts(bus, basic)
         assert listed["state"] == "resolved"
         assert (listed["resolution"], listed["resolved_by"]) == (
             "authoritative_confirmed",
@@ -171,7 +118,7 @@ def test_bureau_resolves_a_conflict_and_it_stops_counting_as_open(bus: Bus) -> N
         )
         assert listed["resolution_note"] == "经协调核实，以市公安局登记为准"
         assert listed["resolution_article"] == "GM 19" and listed["resolved_at"]
-        assert bus.conflicts(basic, "--open") == []
+        assert _conflicts(bus, basic, "--open") == []
 
         after = [c for c in mon.refresh().cases if c.entry == basic]
         assert [(c.provider, c.open, c.oldest_age_seconds) for c in after] == [(hc, 0, 0.0)]
@@ -187,38 +134,33 @@ def test_second_resolution_and_unknown_ids_are_refused(bus: Bus) -> None:
     basic, conflict = _raise_conflict(bus)
     cid = str(conflict["conflict_id"])
     args = ("--resolution", "report-withdrawn", "--by", bus.names.agency("city-hc"))
-    code, out = bus.cli("conflicts", "resolve", cid.upper(), *args)
+    code, out = _cli(bus, "conflicts", "resolve", cid.upper(), *args)
     assert code == 0, out
     assert out["resolution"] == "report_withdrawn" and out["conflict_id"] == cid
 
-    code, out = bus.cli(
-        "conflicts", "resolve", cid, "--resolution", "source-corrected", "--by", "x"
+    code, out = _cli(
+        bus, "conflicts", "resolve", cid, "--resolution", "source-corrected", "--by", "x"
     )
     assert code == 1
     assert (out["kind"], out["reason"]) == ("CoordinationError", "already_resolved")
     assert "already resolved" in out["error"]
 
     unknown = str(uuid.uuid4())
-    code, out = bus.cli("conflicts", "resolve", unknown, *args)
+    code, out = _cli(bus, "conflicts", "resolve", unknown, *args)
     assert code == 1
     assert (out["kind"], out["reason"]) == ("CoordinationError", "unknown_conflict")
     assert unknown in out["error"]
 
-    code, out = bus.cli("conflicts", "resolve", "not-a-uuid", *args)
+    code, out = _cli(bus, "conflicts", "resolve", "not-a-uuid", *args)
     assert code == 1 and out["reason"] == "bad_conflict_id"
-    code, out = bus.cli("conflicts", "resolve", cid, "--resolution", "agreed", "--by", "x")
+    code, out = _cli(bus, "conflicts", "resolve", cid, "--resolution", "agreed", "--by", "x")
     assert code == 2 and out["reason"] == "bad_resolution"
 
     written = [
         r
-        for r in read_topic(
-            bus.bootstrap,
-            topic_name(TopicKind.RESOLVED),
-            config=bus.config,
-            record="ConflictResolution",
-        )
+        for r in bus.records(topic_name(TopicKind.RESOLVED), "ConflictResolution")
         if str(r["conflict_id"]) == cid
     ]
     assert [r["resolution"] for r in written] == ["report_withdrawn"]
-    [listed] = bus.conflicts(basic)
+    [listed] = _conflicts(bus, basic)
     assert (listed["state"], listed["resolution"]) == ("resolved", "report_withdrawn")

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 DEMO_TIMEOUT_S = 600
 
@@ -56,7 +57,7 @@ def test_demo_story(bootstrap: str, tmp_path: Path) -> None:
     ], report["steps"]
     received = report["received"]
 
-    def rows(who: str, entry: str) -> list[dict]:
+    def rows(who: str, entry: str) -> list[dict[str, Any]]:
         return [r for r in received if r["recipient"] == who and r["entry"] == entry]
 
     # The grant applied to exactly the one change between grant and revoke (G 14; S 22).

@@ -12,25 +12,22 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from exchange.gate import IncomingEvent, decide
-from exchange.onesource import AuthoritativeRecord
+from bench.kill_plan import PROVIDERS, Plan, plan, replay
+from bench.pipeline import Setup, worker_commands
 from kafkaclient import Admin
 from schemas.audit import verify
 from schemas.topics import TopicKind, topic_name
-from tests.support.scenario import Names, event, publish_events, read_topic, resident_id
+from tests.support.scenario import Names, Reader, publish_events, read_topic
 
 EVENTS = 10_000
-
-
-SUBJECTS = 500
 
 
 KILLS = 5
@@ -42,75 +39,26 @@ CHUNKS = 25
 SEED = 20261125
 
 
+#: One worker, the project's defaults but for a short commit interval and batches.
+WORKER = Setup(commit_interval_s=0.2, batch_size=200)
+
+
 #: Everything published must be decided within this after the last restart.
 DRAIN_TIMEOUT_S = 240.0
 
 
-def _plan(names: Names, rng: random.Random) -> list[tuple[str, dict]]:
-    basic = names.entry("psb.person.basic")
-    psb, mca, hc = (names.agency(a) for a in ("city-psb", "city-mca", "city-hc"))
-    values = ["张三", "李四", "王五"]
-    sent: list[tuple[str, dict]] = []
-    for _ in range(EVENTS):
-        number = resident_id(rng.randrange(SUBJECTS))
-        key = f"resident_id:{number}"
-        roll = rng.random()
-        if roll < 0.1 and sent:
-            sent.append(rng.choice(sent))  # a resend: the same event id again
-        elif roll < 0.65:
-            sent.append((key, event(basic, psb, number, {"name": rng.choice(values)})))
-        elif roll < 0.75:
-            sent.append((key, event(basic, mca, number, {"name": rng.choice(values)})))
-        else:
-            report = event(basic, hc, number, {"name": rng.choice(values)}, authoritative=False)
-            sent.append((key, report))
-    return sent
-
-
-def _expected(names: Names, sent: list[tuple[str, dict]]) -> list[str]:
-    catalog = names.load().catalog
-    entry = names.entry("psb.person.basic")
-    states: dict[str, dict[str, AuthoritativeRecord]] = {}
-    outcomes = []
-    for key, e in sent:
-        incoming = IncomingEvent(
-            e["event_id"],
-            e["entry"],
-            e["provider"],
-            e["subject_key"],
-            e["subject_kind"],
-            e["operation"],
-            e["authoritative"],
-            {i["name"]: i["after"] for i in e["items"]},
-            key.encode(),
-        )
-        result = decide(incoming, entry, catalog, (), states.get(key, {}), datetime.now(UTC))
-        states[key] = {**states.get(key, {}), **result.new_states}
-        outcomes.append(result.outcome)
-    return outcomes
+def _expected(names: Names, sent: Plan) -> list[str]:
+    """Each send's outcome as the pure domain decides it (publish order)."""
+    loaded, entry = names.load(), names.entry("psb.person.basic")
+    results = replay(loaded.catalog, (), entry, sent, datetime.now(UTC))
+    return [r.outcome for r in results]
 
 
 def _start(bootstrap: str, catalog: Path, group: str, log: Path) -> subprocess.Popen[bytes]:
+    """One ``topology.run`` worker (the bench's command), committing every 0.2 s."""
+    [command] = worker_commands(bootstrap, catalog, WORKER, group)
     with log.open("ab") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "topology.run",
-                "--bootstrap",
-                bootstrap,
-                "--group",
-                group,
-                "--catalog",
-                str(catalog),
-                "--commit-interval",
-                "0.2",
-                "--batch-size",
-                "200",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
 
 
 def test_kill_and_restart_five_times_exactly_once(
@@ -120,7 +68,8 @@ def test_kill_and_restart_five_times_exactly_once(
     names = Names()
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(names.catalog_text(), encoding="utf-8")
-    sent = _plan(names, rng)
+    providers = [names.agency(a) for a in PROVIDERS]
+    sent = plan(names.entry("psb.person.basic"), providers, EVENTS, rng)
     expected = _expected(names, sent)
     group, log = f"govbus-kill-{uuid.uuid4().hex}", tmp_path / "worker.log"
     proc = _start(bootstrap, catalog, group, log)
@@ -161,7 +110,7 @@ def test_kill_and_restart_five_times_exactly_once(
     unique_sent = {e["event_id"] for _, e in sent}
     assert set(by_event) == unique_sent
     first_outcome: dict[str, str] = {}
-    want = Counter()
+    want: Counter[str] = Counter()
     for (_, e), outcome in zip(sent, expected, strict=True):
         want[e["event_id"]] += 1
         first_outcome.setdefault(e["event_id"], outcome)
@@ -170,26 +119,16 @@ def test_kill_and_restart_five_times_exactly_once(
     assert got_outcomes == Counter(expected)
 
     # Feeds and the open feed: each accepted event exactly once, nothing else.
+    reader = Reader(bootstrap, kafka_config)
     accepted = Counter(
         e["event_id"] for (_, e), o in zip(sent, expected, strict=True) if o == "accepted"
     )
     assert accepted and max(accepted.values()) == 1
     for agency in ("city-mca", "city-hc", "city-amr", "city-bdb"):
-        feed = read_topic(
-            bootstrap,
-            topic_name(TopicKind.FEED, names.agency(agency)),
-            config=kafka_config,
-            until=len(accepted),
-            record="FeedRecord",
-        )
+        feed_topic = topic_name(TopicKind.FEED, names.agency(agency))
+        feed = reader.records(feed_topic, "FeedRecord", until=len(accepted))
         assert Counter(str(f["event_id"]) for f in feed) == accepted, agency
-    opened = read_topic(
-        bootstrap,
-        topic_name(TopicKind.OPEN, basic),
-        config=kafka_config,
-        until=len(accepted),
-        record="FeedRecord",
-    )
+    opened = reader.records(topic_name(TopicKind.OPEN, basic), "FeedRecord", until=len(accepted))
     assert Counter(str(f["event_id"]) for f in opened) == accepted
 
     # Conflicts and audit: ids are derived from events, so a duplicate would show. A conflict
@@ -197,9 +136,7 @@ def test_kill_and_restart_five_times_exactly_once(
     # meets the same state repeats its case); the count per report is exact.
     conflicts = [
         c
-        for c in read_topic(
-            bootstrap, topic_name(TopicKind.CONFLICTS), config=kafka_config, record="Conflict"
-        )
+        for c in reader.records(topic_name(TopicKind.CONFLICTS), "Conflict")
         if c["entry"] == basic
     ]
     assert len(conflicts) == got_outcomes["conflict"]
@@ -213,11 +150,7 @@ def test_kill_and_restart_five_times_exactly_once(
     )
     assert Counter(str(c["reported_event_id"]) for c in conflicts) == reported
     audit = [
-        a
-        for a in read_topic(
-            bootstrap, topic_name(TopicKind.AUDIT), config=kafka_config, record="Decision"
-        )
-        if a["entry"] == basic
+        a for a in reader.records(topic_name(TopicKind.AUDIT), "Decision") if a["entry"] == basic
     ]
     assert len({a["audit_id"] for a in audit}) == len(audit)
     kinds = Counter(a["kind"] for a in audit)
@@ -244,7 +177,7 @@ def _drain(
     names: Names,
     proc: subprocess.Popen[bytes],
     log: Path,
-) -> list:
+) -> list[dict[str, Any]]:
     topics = [
         topic_name(TopicKind.RECEIPTS, names.agency(a)) for a in ("city-psb", "city-mca", "city-hc")
     ]

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,8 +15,9 @@ from aiokafka import AIOKafkaClient
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from base.credentials import read_client_config
-from kafkaclient import Admin, Consumer, Producer
+from kafkaclient import Admin, Consumer, Message, Producer
 from tests.support.broker import BrokerSource
+from tests.support.processes import start_module, stop
 from topology.faust_auth import broker_credentials
 
 #: A faust worker joins its group and creates its topics in a few seconds on 2 cores.
@@ -54,29 +53,12 @@ def test_faust_app_creates_topics_and_processes(
     suffix = uuid.uuid4().hex
     ping_topic, ack_topic = f"test.ping.{suffix}", f"test.ack.{suffix}"
     app_id = f"test-faust-{suffix}"
-    log = (tmp_path / "worker.log").open("wb")
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "topology.faust_app",
-            "--bootstrap",
-            bootstrap,
-            "--app-id",
-            app_id,
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--ping-topic",
-            ping_topic,
-            "--ack-topic",
-            ack_topic,
-            "worker",
-            "-l",
-            "warn",
-            "--without-web",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    args = ["--bootstrap", bootstrap, "--app-id", app_id, "--data-dir", str(tmp_path / "data")]
+    args += ["--ping-topic", ping_topic, "--ack-topic", ack_topic]
+    worker = start_module(
+        "topology.faust_app",
+        [*args, "worker", "-l", "warn", "--without-web"],
+        tmp_path / "worker.log",
     )
     try:
         admin = Admin(bootstrap, extra_config=kafka_config)
@@ -90,19 +72,14 @@ def test_faust_app_creates_topics_and_processes(
         assert ack_topic in topics
         with Producer(bootstrap, extra_config=kafka_config) as producer:
             producer.produce(ping_topic, "你好 govbus".encode())
-        got = []
+        got: list[Message] = []
         with Consumer(bootstrap, group_id, extra_config=kafka_config) as consumer:
             consumer.subscribe([ack_topic])
             while time.monotonic() < deadline and not got:
                 got = consumer.consume(1, timeout_s=1.0)
         assert got, (tmp_path / "worker.log").read_text()
-        ack = json.loads(got[0].value())
+        ack = json.loads(got[0].value() or b"")
         assert ack["ping"] == "你好 govbus"
         assert ack["seen_by"] == app_id
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()
+        stop(worker)

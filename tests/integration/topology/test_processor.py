@@ -45,11 +45,7 @@ def test_each_decision_end_to_end(bus: Bus) -> None:
     hc_receipts = bus.receipts("city-hc", until=2)
     assert [(r["outcome"], r["article"]) for r in hc_receipts] == [("conflict", "GM 19")] * 2
     conflicts = [
-        c
-        for c in read_topic(
-            bus.bootstrap, topic_name(TopicKind.CONFLICTS), config=bus.config, record="Conflict"
-        )
-        if c["entry"] == basic
+        c for c in bus.records(topic_name(TopicKind.CONFLICTS), "Conflict") if c["entry"] == basic
     ]
     assert len(conflicts) == 2 and len({c["conflict_id"] for c in conflicts}) == 1
     assert len(distinct(conflicts)) == 1
@@ -63,13 +59,7 @@ def test_each_decision_end_to_end(bus: Bus) -> None:
         assert {i["name"]: i["value"] for i in feed[0]["items"]} == {"name": "张三", "gender": "男"}
     assert bus.feed("city-psb") == []  # the provider is not sent its own data
     # The open feed carries it desensitised (GM 9: internal data opens only desensitised).
-    opened = read_topic(
-        bus.bootstrap,
-        topic_name(TopicKind.OPEN, basic),
-        config=bus.config,
-        until=1,
-        record="FeedRecord",
-    )
+    opened = bus.records(topic_name(TopicKind.OPEN, basic), "FeedRecord", until=1)
     assert len(opened) == 1
     items = {i["name"]: i for i in opened[0]["items"]}
     assert items["name"]["value"] == "张**" and items["name"]["masked"]
@@ -130,13 +120,7 @@ def test_poison_message_goes_to_dlq_and_partition_moves_on(bus: Bus) -> None:
         ],
         config=bus.config,
     )
-    dlq = read_topic(
-        bus.bootstrap,
-        topic_name(TopicKind.DLQ, basic),
-        config=bus.config,
-        until=2,
-        record="DeadLetter",
-    )
+    dlq = bus.records(topic_name(TopicKind.DLQ, basic), "DeadLetter", until=2)
     assert len(dlq) == 2
     dlq.sort(key=lambda d: d["stage"])  # two partitions: no order between them
     assert dlq[0]["original_value"] == poison and dlq[0]["stage"] == "decode"

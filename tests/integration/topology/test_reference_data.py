@@ -7,7 +7,6 @@ suffix, into its own SQLite file and its own state-topic namespace, on the real 
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,11 +14,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import ConfigResource
+
+# Public API (confluent-kafka's docs), re-exported without __all__, so mypy does not see it.
+from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]
 
 from base.errors import CatalogError, GrantError
-from consumers.reference import ReferenceView
-from exchange.catalog import LEGAL_TZ, ShareType
+from consumers.reference import ReferenceSnapshot, ReferenceView
+from exchange.catalog import LEGAL_TZ, Agency, CatalogEntry, ShareType
 from exchange.catalog_loader import check_catalog_text
 from exchange.grants import entitlement
 from kafkaclient import Admin, Producer
@@ -27,23 +28,10 @@ from schemas.state import encode, grant_document
 from storage import migrate
 from storage.engine import make_engine
 from storage.reference import ReferenceStore
-from topology.reference_service import ReferenceService
-
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
-
+from tests.support.scenario import Names
+from topology.reference_service import GrantTerms, ReferenceService
 
 REFRESH_S = 30.0
-
-
-def unique_demo(suffix: str) -> str:
-    """The demo catalog with every agency and entry id made unique."""
-    text = DEMO.read_text(encoding="utf-8")
-    text = re.sub(r"\bcity-(psb|amr|mca|hc|bdb)\b", lambda m: f"{m.group(0)}-{suffix}", text)
-    return re.sub(
-        r"(?<![\w.-])((?:psb|amr)\.[a-z_0-9]+(?:\.[a-z_0-9]+)*)",
-        lambda m: f"t{suffix}.{m.group(1)}",
-        text,
-    )
 
 
 @dataclass
@@ -56,10 +44,18 @@ class Env:
     config: dict[str, str]  # the client's settings: the kafka_config fixture's
 
     def agency(self, base: str) -> str:
-        return f"city-{base}-{self.suffix}"
+        return Names(self.suffix).agency(f"city-{base}")
 
     def entry(self, base: str) -> str:
-        return f"t{self.suffix}.{base}"
+        return Names(self.suffix).entry(base)
+
+    def contact_and(self, snap: ReferenceSnapshot, consumer: str) -> tuple[CatalogEntry, Agency]:
+        """The demo's contact entry (conditional, G 14) and the agency ``consumer`` in
+        ``snap``."""
+        contact = snap.catalog.entry(self.entry("psb.person.contact"))
+        agency = snap.catalog.agency(self.agency(consumer))
+        assert contact is not None and agency is not None
+        return contact, agency
 
 
 @pytest.fixture
@@ -76,7 +72,7 @@ def env(bootstrap: str, kafka_config: dict[str, str], tmp_path: Path) -> Iterato
 
 
 def _imported(env: Env) -> None:
-    result = check_catalog_text(unique_demo(env.suffix))
+    result = check_catalog_text(Names(env.suffix).catalog_text())
     assert result.valid, result.issues
     env.service.import_catalog(result)
 
@@ -96,7 +92,7 @@ def test_import_reaches_the_view_with_every_agency_entry_and_grant(env: Env) -> 
     assert env.view.snapshot.version == 0
     _imported(env)
     snap = env.view.refresh(REFRESH_S)
-    expected = check_catalog_text(unique_demo(env.suffix))
+    expected = check_catalog_text(Names(env.suffix).catalog_text())
     assert expected.catalog is not None
     assert snap.problems == ()
     assert set(snap.catalog.agencies) == set(expected.catalog.agencies)
@@ -118,18 +114,18 @@ def test_a_new_grant_applies_from_the_next_refresh(env: Env) -> None:
     """G 14 / S 22: the health commission gets the address only once granted."""
     _imported(env)
     before = env.view.refresh(REFRESH_S)
-    contact = before.catalog.entry(env.entry("psb.person.contact"))
-    hc = before.catalog.agency(env.agency("hc"))
-    assert contact is not None and hc is not None
+    contact, hc = env.contact_and(before, "hc")
     assert "household_address" not in (
         entitlement(contact, hc, before.grants, datetime.now(UTC)) or set()
     )
     grant = env.service.add_grant(
-        consumer=hc.id,
-        entry_id=contact.id,
-        items=["household_address"],
-        purpose="家庭医生签约核验",
-        basis="《基本医疗卫生与健康促进法》",
+        GrantTerms(
+            consumer=hc.id,
+            entry_id=contact.id,
+            items=["household_address"],
+            purpose="家庭医生签约核验",
+            basis="《基本医疗卫生与健康促进法》",
+        )
     )
     after = env.view.refresh(REFRESH_S)
     assert after.version == before.version + 1
@@ -142,12 +138,10 @@ def test_a_new_grant_applies_from_the_next_refresh(env: Env) -> None:
 def test_a_revoked_grant_shows_revoked_at_and_stops_entitlement(env: Env) -> None:
     _imported(env)
     snap = env.view.refresh(REFRESH_S)
-    contact = snap.catalog.entry(env.entry("psb.person.contact"))
-    mca = snap.catalog.agency(env.agency("mca"))
-    assert contact is not None and mca is not None
+    contact, mca = env.contact_and(snap, "mca")
     demo_grant = "grant-2024-0001"
     at = datetime(2026, 3, 2, 9, 0, tzinfo=LEGAL_TZ)
-    assert entitlement(contact, mca, snap.grants, at) == {"household_address", "phone"}
+    assert entitlement(contact, mca, snap.grants, at) == frozenset({"household_address", "phone"})
     revoked = env.service.revoke_grant(demo_grant, at=at)
     after = env.view.refresh(REFRESH_S)
     got = next(g for g in after.grants if g.id == demo_grant)
@@ -172,7 +166,8 @@ def test_revoking_an_agency_removes_it_and_its_deliveries(env: Env) -> None:
     # Its grants stay in the record, but no longer name a registered consumer.
     assert any(g.consumer == hc.id for g in snap.grants)
     assert snap.problems == ()
-    assert env.service.store.get_agency(hc.id).revoked_at is not None  # type: ignore[union-attr]
+    revoked = env.service.store.get_agency(hc.id)
+    assert revoked is not None and revoked.revoked_at is not None
 
 
 def test_revoking_a_provider_is_refused_while_its_entries_are_served(env: Env) -> None:
@@ -183,7 +178,8 @@ def test_revoking_a_provider_is_refused_while_its_entries_are_served(env: Env) -
         env.service.revoke_agency(env.agency("mca"))
     assert caught.value.code == "agency_still_provides"
     assert env.entry("psb.person.basic") in str(caught.value)
-    assert env.service.store.get_agency(env.agency("mca")).revoked_at is None  # type: ignore[union-attr]
+    kept = env.service.store.get_agency(env.agency("mca"))
+    assert kept is not None and kept.revoked_at is None
     # amr's withdrawn 2019 entry stopped in 2024: it does not count, the others do.
     provided = env.service.provided_entries(env.agency("amr"), datetime.now(UTC))
     assert env.entry("amr.company.annual_report_2019") not in provided
@@ -285,11 +281,13 @@ def test_grant_on_an_unconditional_entry_is_refused(env: Env) -> None:
     _imported(env)
     with pytest.raises(GrantError) as caught:
         env.service.add_grant(
-            consumer=env.agency("hc"),
-            entry_id=env.entry("psb.person.basic"),
-            items=["name"],
-            purpose="p",
-            basis="b",
+            GrantTerms(
+                consumer=env.agency("hc"),
+                entry_id=env.entry("psb.person.basic"),
+                items=["name"],
+                purpose="p",
+                basis="b",
+            )
         )
     assert caught.value.code == "grant_on_unconditional" and "G 15" in caught.value.article
     hc_grants = env.service.store.list_grants(agency_id=env.agency("hc"))
@@ -303,11 +301,13 @@ def test_grant_on_a_not_shared_entry_is_refused(env: Env) -> None:
     assert entry.share_type is ShareType.NOT_SHARED
     with pytest.raises(GrantError) as caught:
         env.service.add_grant(
-            consumer=env.agency("hc"),
-            entry_id=entry.id,
-            items=["watch_category"],
-            purpose="p",
-            basis="b",
+            GrantTerms(
+                consumer=env.agency("hc"),
+                entry_id=entry.id,
+                items=["watch_category"],
+                purpose="p",
+                basis="b",
+            )
         )
     assert caught.value.code == "grant_on_not_shared" and caught.value.article == "GM 9; S 22"
 
@@ -322,21 +322,25 @@ def test_grant_checked_against_its_entry_before_anything_is_written(env: Env) ->
     ):
         with pytest.raises(GrantError) as caught:
             env.service.add_grant(
-                consumer=env.agency("hc"),
-                entry_id=env.entry("psb.person.contact"),
-                items=items,
-                purpose="p",
-                basis="b",
-                granted_by=granted_by,
+                GrantTerms(
+                    consumer=env.agency("hc"),
+                    entry_id=env.entry("psb.person.contact"),
+                    items=items,
+                    purpose="p",
+                    basis="b",
+                    granted_by=granted_by,
+                )
             )
         assert caught.value.code == code
     with pytest.raises(GrantError, match="not a registered agency"):
         env.service.add_grant(
-            consumer="nobody",
-            entry_id=env.entry("psb.person.contact"),
-            items=["phone"],
-            purpose="p",
-            basis="b",
+            GrantTerms(
+                consumer="nobody",
+                entry_id=env.entry("psb.person.contact"),
+                items=["phone"],
+                purpose="p",
+                basis="b",
+            )
         )
     assert env.view.refresh(REFRESH_S) is before
 
@@ -345,13 +349,15 @@ def test_a_grant_period_in_legal_time(env: Env) -> None:
     _imported(env)
     start = datetime.combine(date(2026, 5, 1), datetime.min.time(), tzinfo=LEGAL_TZ)
     grant = env.service.add_grant(
-        consumer=env.agency("hc"),
-        entry_id=env.entry("psb.person.contact"),
-        items=["phone"],
-        purpose="p",
-        basis="b",
-        valid_from=start,
-        valid_until=start + timedelta(days=30),
+        GrantTerms(
+            consumer=env.agency("hc"),
+            entry_id=env.entry("psb.person.contact"),
+            items=["phone"],
+            purpose="p",
+            basis="b",
+            valid_from=start,
+            valid_until=start + timedelta(days=30),
+        )
     )
     snap = env.view.refresh(REFRESH_S)
     got = next(g for g in snap.grants if g.id == grant.id)

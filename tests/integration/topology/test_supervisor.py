@@ -20,7 +20,7 @@ import pytest
 
 from kafkaclient import Admin
 from schemas.topics import TopicKind, topic_name
-from tests.support.scenario import Names, event, publish_events, read_topic, resident_id
+from tests.support.scenario import Names, Reader, event, publish_events, resident_id
 from topology.run import RestartPolicy, supervise
 
 #: Two JVM-free Python workers start, join and create their topics in well under this.
@@ -78,12 +78,8 @@ def test_a_killed_worker_is_restarted_and_events_keep_flowing(
             for i in range(20)
         ]
         publish_events(bootstrap, sent, config=kafka_config)
-        receipts = read_topic(
-            bootstrap,
-            topic_name(TopicKind.RECEIPTS, psb),
-            config=kafka_config,
-            until=len(sent),
-            record="Receipt",
+        receipts = Reader(bootstrap, kafka_config).records(
+            topic_name(TopicKind.RECEIPTS, psb), "Receipt", until=len(sent)
         )
         assert sorted(str(r["event_id"]) for r in receipts) == sorted(
             e["event_id"] for _, e in sent

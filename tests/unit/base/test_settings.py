@@ -47,5 +47,5 @@ def test_unknown_key_and_bad_toml_are_config_errors(tmp_path: Path) -> None:
 def test_settings_are_frozen() -> None:
     s = Settings.load(environ={})
     with pytest.raises(AttributeError):
-        s.bootstrap = "x"  # type: ignore[misc]
+        s.bootstrap = "x"  # type: ignore[misc]  # the error under test: a frozen field
     assert s.with_overrides(bootstrap="a:1").bootstrap == "a:1"

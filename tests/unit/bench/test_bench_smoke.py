@@ -57,12 +57,10 @@ def test_bench_scenario_fans_out_to_five_agencies_and_the_masked_open_feed(
     assert again.keys == events.keys and again.ids == events.ids
 
 
+@pytest.mark.usefixtures("unconfigured")
 def test_a_given_broker_is_used_with_the_credentials_of_the_settings(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in ("GOVBUS_BOOTSTRAP", "GOVBUS_CREDENTIALS_FILE", "GOVBUS_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("GOVBUS_HOME", str(tmp_path))
     monkeypatch.setenv("GOVBUS_KAFKA__SECURITY_PROTOCOL", "SASL_PLAINTEXT")
     monkeypatch.setenv("GOVBUS_KAFKA__SASL_PASSWORD", "never-shown")
     with bench_broker("kafka.example:9092") as broker:

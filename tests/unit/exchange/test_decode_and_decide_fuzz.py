@@ -263,7 +263,8 @@ def test_valid_events_repeated_and_reordered(
     sent: list[dict[str, Any]] = []
     accepted: set[str] = set()
     for record in records:
-        if sent and data.draw(st.booleans()):
+        repeat: bool = data.draw(st.booleans())
+        if sent and repeat:
             record = data.draw(st.sampled_from(sent))
         elif data.draw(st.booleans()):
             other = data.draw(st.sampled_from([a.id for a in CATALOG.agencies]))

@@ -235,7 +235,7 @@ def _final_value(
         at = order(sequence, minutes, system if system != "by-time" else f"s{index}")
         decision = decide(SOURCE, state, change(value, at, f"e{index}", operation=operation))
         state = decision.new_state or decision.refreshed or state
-    return None if state is None else state.value
+    return None if state is None or state.value is None else str(state.value)
 
 
 @settings(max_examples=300, deadline=None)

@@ -95,8 +95,12 @@ def test_missed_deadlines_match_enumeration(a: int, gap: int, p: int, nb: int) -
     assert got == _brute(a, a + gap, p, nb)
 
 
+#: (period, update times, window start, window end)
+Scenario = tuple[timedelta, list[datetime], datetime, datetime]
+
+
 @st.composite
-def scenario(draw: st.DrawFn) -> tuple[timedelta, list[datetime], datetime, datetime]:
+def scenario(draw: st.DrawFn) -> Scenario:
     period = timedelta(minutes=draw(st.integers(1, 120)))
     start = T0 + timedelta(minutes=draw(st.integers(0, 500)))
     end = start + timedelta(minutes=draw(st.integers(0, 1000)))
@@ -105,7 +109,7 @@ def scenario(draw: st.DrawFn) -> tuple[timedelta, list[datetime], datetime, date
 
 
 @given(scenario(), st.integers(0, 2000))
-def test_an_update_in_the_window_never_adds_missed_cycles(s: tuple, extra: int) -> None:
+def test_an_update_in_the_window_never_adds_missed_cycles(s: Scenario, extra: int) -> None:
     """(An update *before* the window can: it starts the clock earlier than the window's
     start, which is where the clock starts when no earlier update is known.)"""
     period, ups, start, end = s
@@ -118,7 +122,7 @@ def test_an_update_in_the_window_never_adds_missed_cycles(s: tuple, extra: int) 
 
 
 @given(scenario())
-def test_without_prior_update_overdue_iff_a_gap_exceeds_the_period(s: tuple) -> None:
+def test_without_prior_update_overdue_iff_a_gap_exceeds_the_period(s: Scenario) -> None:
     period, ups, start, end = s
     cycle = UpdateCycle("test", period)
     ups = [u for u in ups if u >= start]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -18,7 +19,7 @@ DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 runner = CliRunner()
 
 
-def _validate(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict]:
+def _validate(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
     result = runner.invoke(app, ["catalog", "validate", str(DEMO), *args, "--json"], env=env)
     return result.exit_code, json.loads(result.stdout)
 

@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+import pytest
+
+from base.errors import KafkaError
 from kafkaclient import Consumer, Producer
 
+#: librdkafka refuses this setting when it creates a client.
+UNKNOWN_SETTING = {"no.such.setting": "x"}
 
-def test_no_io_in_init_and_config_precedence() -> None:
-    # Nothing listens on port 1: creating the wrapper must not connect (lazy client).
+
+def test_the_client_is_created_on_first_use_not_in_init() -> None:
+    """A setting librdkafka refuses passes ``__init__`` (no client, no I/O yet) and fails,
+    converted, when the client is first needed."""
+    producer = Producer("127.0.0.1:1", extra_config=UNKNOWN_SETTING)
+    with pytest.raises(KafkaError, match=r"no\.such\.setting"):
+        producer.produce("t", b"x")
+    consumer = Consumer("127.0.0.1:1", "g", extra_config=UNKNOWN_SETTING)
+    with pytest.raises(KafkaError, match=r"no\.such\.setting"):
+        consumer.subscribe(["t"])
+
+
+def test_config_precedence() -> None:
     producer = Producer(
         "127.0.0.1:1", extra_config={"linger.ms": 50, "acks": "1"}, client_id="explicit"
     )
-    assert producer._inner is None
     cfg = producer.config
     assert cfg["enable.idempotence"] is True  # default kept
     assert cfg["linger.ms"] == 50  # extra config beats defaults
     assert cfg["acks"] == "1"
     assert cfg["client.id"] == "explicit"  # explicit argument
     consumer = Consumer("127.0.0.1:1", "g", extra_config={"group.id": "overridden"})
-    assert consumer._inner is None
     assert consumer.config["group.id"] == "g"  # explicit beats extra config
     assert consumer.config["enable.auto.commit"] is False
     assert consumer.config["isolation.level"] == "read_committed"

@@ -1,10 +1,6 @@
-"""The agency publisher (producers/): local refusals, ordered delivery, restart, receipts.
-
-Broker tests run against the session's real Kafka broker; every test builds its own
-catalog with uuid-suffixed agency and entry ids, so topics and groups never collide.
-Check digits are computed here from the standards' formulas (GB 11643, GB 11714,
-GB 32100), independently of exchange.identity.
-"""
+"""The agency publisher's local parts, without a broker: admission (the source, identity
+keys and their message key, GM 18, GM 22, S 20), input rows (CSV and JSON lines) and the
+journal. The publisher on the broker: tests/integration/producers/test_publisher.py."""
 
 from __future__ import annotations
 

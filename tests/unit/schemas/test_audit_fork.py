@@ -58,7 +58,9 @@ def _record(seq: int, prev: bytes | None, audit_id: uuid.UUID, *, kind: str = "a
 
 
 def _hash(message: bytes) -> bytes:
-    return decode("Decision", message)["record_hash"]
+    digest = decode("Decision", message)["record_hash"]
+    assert isinstance(digest, bytes)
+    return digest
 
 
 def _extend(start: list[bytes], ids: list[uuid.UUID]) -> list[bytes]:

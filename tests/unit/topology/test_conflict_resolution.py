@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from base.errors import CoordinationError
-from exchange.coordination import Resolution, first_resolutions, resolve, with_state
+from exchange.coordination import CaseLog, Resolution, first_resolutions, resolve, with_state
 from monitoring.tracking import OpenCases
 
 T0 = datetime(2024, 4, 3, 9, 30, tzinfo=UTC)
@@ -35,8 +35,7 @@ def test_resolve_copies_the_conflict_and_refuses_what_gm19_does_not_allow() -> N
     c = _conflict()
     record = resolve(
         str(c["conflict_id"]),
-        [c],
-        [],
+        CaseLog([c], []),
         resolution=Resolution.SOURCE_CORRECTED,
         resolved_by=" 贵阳市大数据发展管理局 ",
         note="",
@@ -61,13 +60,13 @@ def test_resolve_copies_the_conflict_and_refuses_what_gm19_does_not_allow() -> N
     }
     for code, (cid, done) in cases.items():
         with pytest.raises(CoordinationError) as err:
-            resolve(cid, [c], done, **kwargs)
+            resolve(cid, CaseLog([c], done), **kwargs)
         assert (err.value.code, err.value.article) == (code, "GM 19")
     with pytest.raises(CoordinationError) as err:
-        resolve(str(c["conflict_id"]), [c], [], **{**kwargs, "resolved_by": " "})
+        resolve(str(c["conflict_id"]), CaseLog([c], []), **{**kwargs, "resolved_by": " "})
     assert err.value.code == "no_decider"
     with pytest.raises(CoordinationError) as err:
-        resolve(str(c["conflict_id"]), [c], [], **{**kwargs, "at": datetime(2024, 4, 3)})
+        resolve(str(c["conflict_id"]), CaseLog([c], []), **{**kwargs, "at": datetime(2024, 4, 3)})
     assert err.value.code == "naive_time"
     state = with_state(c, first_resolutions([record, {**record, "resolution": "report_withdrawn"}]))
     assert (state["state"], state["resolution"]) == ("resolved", "source_corrected")

@@ -105,12 +105,8 @@ def test_create_app_carries_the_credentials() -> None:
     assert plain.conf.broker_credentials is None
 
 
-def test_worker_connection_reads_the_settings(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    for name in ("GOVBUS_BOOTSTRAP", "GOVBUS_CREDENTIALS_FILE", "GOVBUS_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("GOVBUS_HOME", str(tmp_path))
+@pytest.mark.usefixtures("unconfigured")
+def test_worker_connection_reads_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     # Nothing configured, no local broker running under this home.
     assert worker_connection("kafka.example:9092") == ("kafka.example:9092", {})
     with pytest.raises(ConfigError):
