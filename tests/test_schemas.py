@@ -35,6 +35,7 @@ RECORDS = (
     "Decision",
     "FeedRecord",
     "Receipt",
+    "WorkflowEvent",
 )
 UTC = datetime.UTC
 SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
@@ -56,6 +57,7 @@ ff16b24471cf5e307481be73c9d46057534254e168cd358bb22a767d22059580  Conflict.avsc
 17f3b7efee02763b3446102b7547e1c1d9896743fa41d3ad08bcfedfc895ff49  Decision.avsc
 c906873356406c51a7fca04aa12545499fb84fa9640e875220738e09da6c58b7  FeedRecord.avsc
 a8276d4a71508d56779a75645d6188af258b2e742d4723609bd4bbceef556d08  Receipt.avsc
+3d0b11d61bb2e24d71f608f3bc972db99dfd7785676a2747550b0624104c7ed6  WorkflowEvent.avsc
 1040a7b225ca5706aded57c6cac7a0048b4c9ed6e90538706b2c4348cff82701  released/ChangeEvent/v1.avsc
 e08af16cd94221e2753b4c0f91910131b0380262e5d2e4436be6e71bf2f08845  released/ChangeEvent/v2.avsc
 ff16b24471cf5e307481be73c9d46057534254e168cd358bb22a767d22059580  released/Conflict/v1.avsc
@@ -65,6 +67,7 @@ ff16b24471cf5e307481be73c9d46057534254e168cd358bb22a767d22059580  released/Confl
 17f3b7efee02763b3446102b7547e1c1d9896743fa41d3ad08bcfedfc895ff49  released/Decision/v2.avsc
 c906873356406c51a7fca04aa12545499fb84fa9640e875220738e09da6c58b7  released/FeedRecord/v1.avsc
 a8276d4a71508d56779a75645d6188af258b2e742d4723609bd4bbceef556d08  released/Receipt/v1.avsc
+3d0b11d61bb2e24d71f608f3bc972db99dfd7785676a2747550b0624104c7ed6  released/WorkflowEvent/v1.avsc
 """.strip().splitlines()  # noqa: E501 (a path longer than the others)
     )
 }
@@ -344,6 +347,25 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "delivered_at": T0 + datetime.timedelta(milliseconds=250),
         "grant_id": "grant-2024-017",
         "purpose": "社会保险待遇资格认证",
+    },
+    "WorkflowEvent": {
+        "transition_id": 42,
+        "subject_kind": "share_application",
+        "subject_id": "app-2026-0001",
+        "action": "deem",
+        "from_state": "submitted",
+        "to_state": "deemed_approved",
+        "actor": "govbus",
+        "actor_role": "system",
+        "actor_agency": None,
+        "occurred_at": T0,
+        "reason": "逾期未答复，视为同意共享",
+        "article": "S 25 ¶3",
+        "details": '{"grant_id": "grant-app-2026-0001-1"}',
+        "chain": "workflows",
+        "seq": 7,
+        "prev_hash": None,
+        "record_hash": None,
     },
 }
 

@@ -204,8 +204,12 @@ class ReferenceService:
         granted_by: str | None = None,
         valid_from: datetime | None = None,
         valid_until: datetime | None = None,
+        grant_id: str | None = None,
     ) -> Grant:
         """Record and publish a provider's grant (G 14, G 15 ¶2, S 22, S 25 ¶3).
+
+        ``grant_id`` names the grant (default: a new random id); the workflows name each
+        grant after its case, so issuing it again finds it instead of granting twice.
 
         Refused with :class:`GrantError`: an unknown entry or consumer, an entry shared
         unconditionally (no grant needed, G 15 ¶1, S 25 ¶1) or not shared (GM 9, S 22),
@@ -233,7 +237,7 @@ class ReferenceService:
                 article=NOT_SHARED_ARTICLE,
             )
         grant = Grant(
-            id=f"grant-{uuid.uuid4().hex[:16]}",
+            id=grant_id or f"grant-{uuid.uuid4().hex[:16]}",
             consumer=consumer,
             entry_id=entry.id,
             items=frozenset(items),
