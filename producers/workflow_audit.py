@@ -1,4 +1,5 @@
-"""The workflows' audit chain on Kafka: WorkflowEvent records on ``govbus.audit.workflows``.
+"""The workflows' audit chain on Kafka: WorkflowEvent records on ``govbus.audit.workflows``
+(``.<namespace>`` when the deployment namespaces its state topics).
 
 One partition, one hash chain (``workflows``), sealed like the processors' Decisions
 (:mod:`schemas.audit`). :class:`WorkflowAuditWriter` appends a batch in one Kafka
@@ -12,6 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from kafkaclient import Admin, Consumer, Producer, TopicPartition, TopicSpec
@@ -27,6 +29,13 @@ TAIL_OFFSETS = 1000
 TAIL_TIMEOUT_S = 15.0
 
 
+def workflow_audit_topic(namespace: str | None = None) -> str:
+    """``govbus.audit.workflows``, or ``govbus.audit.workflows.<namespace>`` for a deployment
+    sharing its broker (the same namespace as its state topics)."""
+    base = topic_name(TopicKind.WORKFLOW_AUDIT)
+    return base if not namespace else f"{base}.{namespace}"
+
+
 class WorkflowAuditWriter:
     """Transactional appends to the workflow audit topic; no I/O in ``__init__``."""
 
@@ -35,17 +44,18 @@ class WorkflowAuditWriter:
         bootstrap: str,
         *,
         extra_config: Mapping[str, Any] | None = None,
-        transactional_id: str = TRANSACTIONAL_ID,
+        namespace: str | None = None,
     ) -> None:
-        self.topic = topic_name(TopicKind.WORKFLOW_AUDIT)
+        self.topic = workflow_audit_topic(namespace)
         self._bootstrap = bootstrap
         self._extra = dict(extra_config or {})
-        self._transactional_id = transactional_id
+        self._transactional_id = TRANSACTIONAL_ID + (f"-{namespace}" if namespace else "")
         self._producer: Producer | None = None
 
     def ensure_topic(self) -> list[str]:
+        spec = topic_def(TopicKind.WORKFLOW_AUDIT)
         return Admin(self._bootstrap, extra_config=self._extra).ensure_topics(
-            [TopicSpec.of(topic_def(TopicKind.WORKFLOW_AUDIT))]
+            [TopicSpec.of(replace(spec, name=self.topic))]
         )
 
     def start(self) -> None:

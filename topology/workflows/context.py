@@ -85,7 +85,9 @@ class Workflows:
         relay = (
             AuditRelay(
                 store,
-                lambda: WorkflowAuditWriter(bootstrap, extra_config=extra_config),
+                lambda: WorkflowAuditWriter(
+                    bootstrap, extra_config=extra_config, namespace=namespace
+                ),
             )
             if audit
             else None
