@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -86,6 +87,15 @@ def create_app(
     @app.exception_handler(GovbusError)
     async def _govbus(_r: Request, exc: GovbusError) -> Response:
         return _problem(_status(exc), exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_r: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        body = Problem(
+            detail=f"{where}: {first.get('msg', 'invalid request')}", code="invalid_request"
+        )
+        return JSONResponse(body.model_dump(), status_code=422)
 
     @app.get("/healthz", tags=["service"], summary="存活检查 (liveness)")
     def healthz(flows: Flows) -> dict[str, str]:
