@@ -32,6 +32,7 @@ USERS: Mapping[str, tuple[str, str | None]] = {
     "hc-clerk": ("agency", "city-hc"),  # applicant: 市卫健委
     "psb-clerk": ("agency", "city-psb"),  # provider of psb.person.contact: 市公安局
     "mca-clerk": ("agency", "city-mca"),  # a third agency, party to nothing
+    "amr-clerk": ("agency", "city-amr"),  # holds no grant of psb.person.contact
     "bureau": ("bureau", None),
     "gov": ("government", None),
     "auditor": ("auditor", None),
@@ -64,6 +65,13 @@ class WorkflowEnv:
     def entry(self, base: str) -> str:
         return self.names.entry(base)
 
+    def login(self) -> None:
+        """Fresh tokens for every user (tokens expire when the clock moves far)."""
+        for user in USERS:
+            got = self.client.post("/v1/auth/token", json={"username": user, "password": PASSWORD})
+            assert got.status_code == 200, got.text
+            self.tokens[user] = got.json()["access_token"]
+
     def headers(self, user: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
 
@@ -71,11 +79,13 @@ class WorkflowEnv:
         headers = self.headers(user) if user else {}
         return self.client.request(method, path, headers=headers, **kwargs)
 
-    def apply(self, user: str = "hc-clerk", items: tuple[str, ...] = ("phone",)) -> Any:
-        return self.call(
+    def apply(
+        self, user: str = "hc-clerk", items: tuple[str, ...] = ("phone",), client: Any = None
+    ) -> Any:
+        return (client or self.client).request(
             "POST",
             "/v1/applications",
-            user,
+            headers=self.headers(user),
             json={
                 "entry": self.entry("psb.person.contact"),
                 "items": list(items),
@@ -145,10 +155,7 @@ def workflow_env(
                 flows,
                 client,
             )
-            for user in USERS:
-                got = client.post("/v1/auth/token", json={"username": user, "password": PASSWORD})
-                assert got.status_code == 200, got.text
-                env.tokens[user] = got.json()["access_token"]
+            env.login()
             yield env
     finally:
         flows.close()
