@@ -624,8 +624,9 @@ def on_deadline(
 
 
 def remind(app: ShareApplication, *, actor: Actor, at: datetime) -> Step | None:
-    """At most one working day is left: remind the provider (no state change)."""
-    if app.state not in AWAITING:
+    """At most one working day is left: remind the provider (no state change); nothing
+    once the deadline itself has passed."""
+    if app.state not in AWAITING or (app.due_by is not None and at >= app.due_by):
         return None
     return _step(app, app, Action.REMIND, actor, at, "答复期限将至", app.due_basis)
 

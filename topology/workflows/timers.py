@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)
 #: A failed action is tried again after this long.
 RETRY = timedelta(seconds=30)
+#: A case another step changed while the timer acted is read again this often.
+CONFLICT_RETRIES = 3
 
 
 class TimerWorker:
@@ -90,42 +92,43 @@ class TimerWorker:
     def _act(self, timer: TimerRow, now: datetime) -> bool:
         assert timer.id is not None
         apps = self.applications
-        app = apps.load(timer.case_id)
         if timer.kind == GRANT_SYNC:
-            self._sync_grants(app, now)
+            self._sync_grants(apps.load(timer.case_id), now)
             return self.store.finish_timer(timer.id, self.owner, now, "done")
-        step: sa.Step | None
-        if timer.kind == REMINDER:
-            step = sa.remind(app, actor=SYSTEM, at=now)
-        elif timer.kind == DEADLINE:
-            profile = apps.profiles.get(app.profile)
-            step = sa.on_deadline(app, profile, self._entry(app), actor=SYSTEM, at=now)
-        elif timer.kind == EXPIRY:
-            step = sa.expire(app, actor=SYSTEM, at=now)
-        else:
-            raise GrantError(f"unknown timer kind {timer.kind!r}", code="unknown_timer")
-        if step is None:  # answered meanwhile, or nothing due yet: the row is spent
-            return self.store.finish_timer(timer.id, self.owner, now, "skipped")
-        new, transition = step
-        add, cancel = timers_for(app, new, apps.calendar, now)
-        if timer.kind == DEADLINE:
-            cancel.append(REMINDER)
-        applied = self.store.apply(
-            case_row(new, now),
-            app.version,
-            transition_row(new, transition),
-            new_timers=add,
-            cancel_kinds=cancel,
-            lease=Lease(timer.id, self.owner, transition.action.value),
-            now=now,
+        for _attempt in range(CONFLICT_RETRIES):
+            app = apps.load(timer.case_id)  # read again: another step may have moved it
+            step = self._step(timer, app, now)
+            if step is None:  # answered meanwhile, or nothing due yet: the row is spent
+                return self.store.finish_timer(timer.id, self.owner, now, "skipped")
+            new, transition = step
+            add, cancel = timers_for(app, new, apps.calendar, now)
+            if timer.kind == DEADLINE:
+                cancel.append(REMINDER)
+            if self.store.apply(
+                case_row(new, now),
+                app.version,
+                transition_row(new, transition),
+                new_timers=add,
+                cancel_kinds=cancel,
+                lease=Lease(timer.id, self.owner, transition.action.value),
+                now=now,
+            ):
+                apps.notify(app.id)  # publish a deemed grant now, not at the next pass
+                return True
+        raise GrantError(
+            f"case {timer.case_id} kept changing, or the lease lapsed; tried again later",
+            code="timer_guard",
         )
-        if not applied:
-            raise GrantError(
-                f"case {app.id} changed or the lease lapsed; tried again later",
-                code="timer_guard",
-            )
-        apps.notify(app.id)  # publish a deemed grant now, not at the next pass
-        return True
+
+    def _step(self, timer: TimerRow, app: sa.ShareApplication, now: datetime) -> sa.Step | None:
+        if timer.kind == REMINDER:
+            return sa.remind(app, actor=SYSTEM, at=now)
+        if timer.kind == DEADLINE:
+            profile = self.applications.profiles.get(app.profile)
+            return sa.on_deadline(app, profile, self._entry(app), actor=SYSTEM, at=now)
+        if timer.kind == EXPIRY:
+            return sa.expire(app, actor=SYSTEM, at=now)
+        raise GrantError(f"unknown timer kind {timer.kind!r}", code="unknown_timer")
 
     def _entry(self, app: sa.ShareApplication) -> CatalogEntry | None:
         try:
