@@ -63,3 +63,15 @@ def workflow_facts(
     return WorkflowFacts(
         case_facts(store, profiles, calendar, now), None if last is None else start_of_day(last)
     )
+
+
+def overdue_answers(
+    store: WorkflowStore, profiles: ProfileSet, calendar: WorkCalendar, now: datetime
+) -> dict[str, int]:
+    """Per agency owing answers: cases past their deadline unanswered, plus answers given
+    late (G 30, S 47)."""
+    counts: dict[str, int] = {}
+    for fact in case_facts(store, profiles, calendar, now):
+        if fact.overdue or fact.late:
+            counts[fact.agency] = counts.get(fact.agency, 0) + 1
+    return counts
