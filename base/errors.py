@@ -17,7 +17,11 @@ Tree::
     │   ├── DeadlineError           a deadline cannot be computed (naive time, no such obligation)
     │   ├── PolicyError             sharing / opening policy cannot be applied
     │   │   └── GrantError          a sharing grant is invalid for its entry
-    │   └── CoordinationError       a conflict cannot be resolved: unknown, already resolved (GM 19)
+    │   ├── CoordinationError       a conflict cannot be resolved: unknown, already resolved (GM 19)
+    │   └── WorkflowError           a workflow step lacks what its article requires (422)
+    │       ├── StateError          the step is not allowed in the case's current state (409)
+    │       ├── PermissionDenied    the caller's role may not take the step (403)
+    │       └── NotFound            no such case (404)
     ├── SchemaError                 Avro contract problems (schemas/)
     │   ├── UnknownSchemaError      a fingerprint no released schema version has
     │   └── EncodingError           a record does not fit the schema / bytes do not decode
@@ -33,6 +37,7 @@ Tree::
     ├── PublishError                the agency publisher cannot go on (topic missing, state dir)
     ├── AccessError                 credentials and broker ACLs (reserved name, file mode, listener)
     ├── SignatureError              an audit checkpoint's key or signature is not valid
+    ├── AuthenticationError         no valid credentials: name, password or token (401)
     └── StorageError                SQL store problems (SQLAlchemy / Alembic), converted
 """
 
@@ -90,6 +95,24 @@ class GrantError(PolicyError):
 
 class CoordinationError(DomainError):
     """A conflict cannot be resolved (GM 19); ``code`` names why (unknown, already resolved)."""
+
+
+class WorkflowError(DomainError):
+    """A workflow step (a sharing application, ...) lacks what its article requires: a
+    refusal without reasons (G 15 ¶2), items outside the entry (S 22), ..."""
+
+
+class StateError(WorkflowError):
+    """The step is not allowed in the case's current state (e.g. approving a withdrawn
+    application), or the case changed since it was read."""
+
+
+class PermissionDenied(WorkflowError):
+    """The caller's role, or the agency it acts for, may not take the step."""
+
+
+class NotFound(WorkflowError):
+    """No case (or account) with that id."""
 
 
 class SchemaError(GovbusError):
@@ -180,6 +203,15 @@ class AccessError(GovbusError):
 
 class SignatureError(GovbusError):
     """An audit checkpoint's key cannot be read or its signature does not verify."""
+
+
+class AuthenticationError(GovbusError):
+    """No valid credentials: an unknown name, a wrong password, an expired or revoked token.
+    The message never says which."""
+
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class StorageError(GovbusError):

@@ -92,6 +92,27 @@ class LifecycleStep(StrEnum):
     PUBLISH = "publish"
 
 
+class RefusalRequirement(StrEnum):
+    """What a refusal of a share application must give (G 15 ¶2 说明理由; S 25 ¶3 依据)."""
+
+    REASONS = "reasons"  # 不同意的说明理由 (G 15 ¶2, G17 15 ¶2)
+    LEGAL_BASIS = "legal_basis"  # 应提供法律、法规或规章依据 (S 25 ¶3)
+
+
+class DisputeStep(StrEnum):
+    """Who settles a dispute over a share application, in order (G 15 ¶3, S 28)."""
+
+    BUREAU_COORDINATION = "bureau_coordination"  # 市大数据主管部门协调处理
+    GOVERNMENT_DECISION = "government_decision"  # 协调处理不成的 ... 报市政府决定 (S 28)
+
+
+class AnswerKind(StrEnum):
+    """The provider's answers a dispute can be raised against."""
+
+    REFUSED = "refused"
+    APPROVED = "approved"  # an approval the applicant disputes (fewer items, shorter)
+
+
 class ConsentMatter(StrEnum):
     COMMERCIAL_SECRET = "commercial_secret"  # noqa: S105 (商业秘密, not a password)
     PRIVACY = "privacy"
@@ -140,12 +161,29 @@ class ThirdPartyPassOn:
 
 
 @dataclass(frozen=True)
+class ShareApplicationRules:
+    """How a conditional-sharing application is answered and disputed, by city.
+
+    ``refusal_requires``: what a refusal must state (Guiyang: reasons, G 15 ¶2; Shenyang:
+    the legal basis, S 25 ¶3). ``dispute_from``: the answers the applicant may dispute
+    (G 15 ¶3: a refusal; S 28: any dispute). ``dispute_steps``: who settles it, in order.
+    """
+
+    refusal_requires: tuple[RefusalRequirement, ...]
+    refusal_basis: str
+    dispute_from: tuple[AnswerKind, ...]
+    dispute_steps: tuple[DisputeStep, ...]
+    dispute_basis: str
+
+
+@dataclass(frozen=True)
 class Sharing:
     types: tuple[ShareType, ...]
     conditional_scopes: tuple[ConditionalScope, ...]
     basis: str
     deemed_consent: DeemedConsent | None
     third_party_pass_on: ThirdPartyPassOn
+    application: ShareApplicationRules | None = None
 
 
 @dataclass(frozen=True)
@@ -395,6 +433,7 @@ class _Reader:
             data,
             "sharing",
             {"types", "conditional_scopes", "basis", "deemed_consent", "third_party_pass_on"},
+            {"application"},
         )
         consent = entry["deemed_consent"]
         deemed = None
@@ -420,6 +459,29 @@ class _Reader:
                 self.basis(pass_on["basis"], f"{where}.basis"),
                 self.text(pass_on["note"], f"{where}.note") if "note" in pass_on else "",
             ),
+            application=self.application(entry["application"])
+            if entry.get("application") is not None
+            else None,
+        )
+
+    def application(self, data: object) -> ShareApplicationRules:
+        where = "sharing.application"
+        entry = self.mapping(
+            data,
+            where,
+            {"refusal_requires", "refusal_basis", "dispute_from", "dispute_steps", "dispute_basis"},
+        )
+        steps = self.enums(DisputeStep, entry["dispute_steps"], f"{where}.dispute_steps")
+        if not steps or steps[0] is not DisputeStep.BUREAU_COORDINATION:
+            raise self.fail(f"{where}.dispute_steps", "the bureau coordinates first (G 15, S 28)")
+        return ShareApplicationRules(
+            refusal_requires=self.enums(
+                RefusalRequirement, entry["refusal_requires"], f"{where}.refusal_requires"
+            ),
+            refusal_basis=self.basis(entry["refusal_basis"], f"{where}.refusal_basis"),
+            dispute_from=self.enums(AnswerKind, entry["dispute_from"], f"{where}.dispute_from"),
+            dispute_steps=steps,
+            dispute_basis=self.basis(entry["dispute_basis"], f"{where}.dispute_basis"),
         )
 
     def opening(self, data: object) -> Opening:
@@ -524,12 +586,14 @@ __all__ = [
     "OBLIGATION_NAMES",
     "PACKAGED_PROFILES_DIR",
     "PROFILES_DIR_ENV",
+    "AnswerKind",
     "CatalogAdmission",
     "CatalogLifecycle",
     "ConditionalScope",
     "ConsentMatter",
     "DeemedConsent",
     "DelegationLimit",
+    "DisputeStep",
     "LifecycleStep",
     "Obligation",
     "OpenType",
@@ -537,6 +601,8 @@ __all__ = [
     "Period",
     "Profile",
     "ProfileSet",
+    "RefusalRequirement",
+    "ShareApplicationRules",
     "ShareType",
     "Sharing",
     "StartEvent",

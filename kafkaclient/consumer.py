@@ -117,6 +117,16 @@ class Consumer(ClientBase):
     ) -> list[confluent_kafka.TopicPartition]:
         return list(self.client.position(list(partitions)))
 
+    def watermarks(self, topic: str, partition: int, timeout_s: float) -> tuple[int, int]:
+        """(low, high) offsets of one partition, asked of the broker (not cached)."""
+        try:
+            low, high = self.client.get_watermark_offsets(
+                confluent_kafka.TopicPartition(topic, partition), timeout=timeout_s, cached=False
+            )
+        except confluent_kafka.KafkaException as exc:
+            raise convert(exc, f"watermarks of {topic}[{partition}]") from exc
+        return int(low), int(high)
+
     def assignment(self) -> list[confluent_kafka.TopicPartition]:
         return list(self.client.assignment())
 

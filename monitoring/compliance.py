@@ -10,7 +10,10 @@ own records (the audit topic, govbus.conflicts, feeds and consumer-group offsets
 * coordination cases its events caused (GM 19);
 * its feed: which consumer groups read it, how many records wait unread, and whether it
   counts as not consumed (records wait and no group reads it, or the oldest has waited
-  longer than ``FEED_STALE_AFTER``).
+  longer than ``FEED_STALE_AFTER``);
+* its overdue answers (G 30, S 47): sharing applications it owes an answer to past their
+  deadline, and answers it gave late (from the workflows' SQL store, counted by
+  :func:`topology.workflows.facts.overdue_answers`).
 
 Computation only; :mod:`monitoring.compliance_read` gathers the facts.
 """
@@ -33,6 +36,7 @@ ARTICLES = {
     "update_cycle": "GM 11; G 13; G 30; S 47",
     "stopped": "GM 22; S 20",
     "conflicts": "GM 19",
+    "overdue_answers": "G 15 ¶2; S 25 ¶2; G 30; S 47",
 }
 #: Audit kinds counted per providing agency.
 COUNTED = ("accepted", "stopped", "rejected", "duplicate")
@@ -114,6 +118,7 @@ class AgencyFigures:
     feed_unread: int
     feed_oldest_unread: datetime | None
     feed_not_consumed: bool
+    answers_overdue: int = 0
 
     @property
     def entries_overdue(self) -> int:
@@ -142,6 +147,7 @@ def build_report(
     *,
     now: datetime,
     agencies: Sequence[str] | None = None,
+    overdue_answers: Mapping[str, int] | None = None,
 ) -> ComplianceReport:
     """The figures of ``agencies`` (default: every agency of ``catalog``) over ``window``."""
     counts: Counter[tuple[str, str]] = Counter()
@@ -177,6 +183,7 @@ def build_report(
                 feed_unread=feed.unread,
                 feed_oldest_unread=feed.oldest_unread,
                 feed_not_consumed=feed.unread > 0 and (not feed.groups or stale),
+                answers_overdue=(overdue_answers or {}).get(agency_id, 0),
             )
         )
     return ComplianceReport(window, now, tuple(rows))
@@ -250,6 +257,7 @@ def report_to_dict(report: ComplianceReport) -> dict[str, object]:
                 "feed_unread": a.feed_unread,
                 "feed_oldest_unread": _iso(a.feed_oldest_unread),
                 "feed_not_consumed": a.feed_not_consumed,
+                "answers_overdue": a.answers_overdue,
             }
             for a in report.agencies
         ],
@@ -270,6 +278,7 @@ CSV_COLUMNS = (
     "feed_groups",
     "feed_unread",
     "feed_not_consumed",
+    "answers_overdue",
     "window_from",
     "window_to",
 )
@@ -292,6 +301,7 @@ def report_rows(report: ComplianceReport) -> list[dict[str, object]]:
             "feed_groups": ";".join(a.feed_groups),
             "feed_unread": a.feed_unread,
             "feed_not_consumed": str(a.feed_not_consumed).lower(),
+            "answers_overdue": a.answers_overdue,
             "window_from": _iso(report.window.start),
             "window_to": _iso(report.window.end),
         }

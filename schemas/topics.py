@@ -3,6 +3,9 @@
 This is part of the bus contract (like the Avro schemas): producers, processors and
 consumers all derive topic names from here. Pure data, no Kafka client.
 
+``govbus.audit.workflows`` holds the governance workflows' state changes (WorkflowEvent,
+one hash chain, so one partition), written by the HTTP service, never by the processors.
+
 ``govbus.conflicts.resolved`` (GM 19) is written by administration only (``govbus conflicts
 resolve``), never by the processors; one partition, so the first resolution of a conflict
 is first for every reader.
@@ -18,6 +21,7 @@ is first for every reader.
 | feed      | govbus.feed.<agency>          | canonical subject    | 14 days              |
 | open      | govbus.open.<entry>           | canonical subject    | forever (override)   |
 | audit     | govbus.audit                  | subject or event     | forever              |
+| workflows | govbus.audit.workflows        | case or account id   | forever              |
 | state     | govbus.state.<name>           | entity id            | compacted            |
 """
 
@@ -49,6 +53,8 @@ class TopicKind(StrEnum):
     FEED = "feed"
     OPEN = "open"
     AUDIT = "audit"
+    #: The workflows' audit chain (WorkflowEvent); the name nests under the audit topic's.
+    WORKFLOW_AUDIT = "audit.workflows"
     STATE = "state"
 
 
@@ -98,6 +104,12 @@ POLICIES: Mapping[TopicKind, TopicPolicy] = {
     TopicKind.OPEN: TopicPolicy(TopicKind.OPEN, 1, {"retention.ms": FOREVER, **_DURABLE}, "entry"),
     TopicKind.AUDIT: TopicPolicy(
         TopicKind.AUDIT, 3, {"retention.ms": FOREVER, "retention.bytes": "-1", **_DURABLE}, None
+    ),
+    TopicKind.WORKFLOW_AUDIT: TopicPolicy(
+        TopicKind.WORKFLOW_AUDIT,
+        1,
+        {"retention.ms": FOREVER, "retention.bytes": "-1", **_DURABLE},
+        None,
     ),
     TopicKind.STATE: TopicPolicy(
         TopicKind.STATE, 1, {"cleanup.policy": "compact", **_DURABLE}, "name"

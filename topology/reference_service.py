@@ -69,6 +69,9 @@ class GrantTerms:
     granted_by: str | None = None
     valid_from: datetime | None = None
     valid_until: datetime | None = None
+    #: The grant's id (default: a new random one). The workflows name each grant after its
+    #: case, so issuing it again finds it instead of granting twice.
+    grant_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -233,13 +236,16 @@ class ReferenceService:
     def add_grant(self, terms: GrantTerms) -> Grant:
         """Record and publish a provider's grant (G 14, G 15 ¶2, S 22, S 25 ¶3).
 
+        ``grant_id`` names the grant (default: a new random id); the workflows name each
+        grant after its case, so issuing it again finds it instead of granting twice.
+
         Refused with :class:`GrantError`: an unknown entry or consumer, an entry shared
         unconditionally (no grant needed, G 15 ¶1, S 25 ¶1) or not shared (GM 9, S 22),
         and anything :func:`exchange.grants.check_grant` refuses.
         """
         entry = self._grantable(terms)
         grant = Grant(
-            id=f"grant-{uuid.uuid4().hex[:16]}",
+            id=terms.grant_id or f"grant-{uuid.uuid4().hex[:16]}",
             consumer=terms.consumer,
             entry_id=entry.id,
             items=frozenset(terms.items),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -13,6 +14,8 @@ from rich.table import Table
 from base.errors import GovbusError
 from base.settings import Settings
 from exchange.catalog import LEGAL_TZ
+from exchange.profiles import load_profiles, profiles_dir_from_env
+from exchange.workdays import holiday_dirs_from_env, load_work_calendar
 from govbus.cli.broker_cmd import resolve_bootstrap
 from govbus.cli.group import command_group
 from govbus.cli.monitor_cmd import catalog_source
@@ -27,7 +30,11 @@ from monitoring.compliance import (
     report_to_dict,
 )
 from monitoring.compliance_read import read_facts
+from storage import migrate
+from storage.engine import make_engine
+from storage.workflows import WorkflowStore
 from topology.connection import connected
+from topology.workflows.facts import overdue_answers
 
 
 def _day(text: str, option: str, as_json: bool) -> date | None:
@@ -44,10 +51,11 @@ def _print(report: ComplianceReport) -> None:
     table = Table(
         title=f"assessment {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} (Asia/Shanghai)",
         caption=f"assessment {ARTICLES['assessment']}; overdue: {ARTICLES['update_cycle']}; "
-        f"stopped: {ARTICLES['stopped']}; conflicts: {ARTICLES['conflicts']}",
+        f"stopped: {ARTICLES['stopped']}; conflicts: {ARTICLES['conflicts']}; "
+        f"late answers: {ARTICLES['overdue_answers']}",
     )
     table.add_column("agency", no_wrap=True)
-    for col in ("entries", "overdue", "accept", "stop", "reject", "confl.", "unread"):
+    for col in ("entries", "overdue", "accept", "stop", "reject", "confl.", "unread", "late ans."):
         table.add_column(col, justify="right")
     table.add_column("feed", no_wrap=True)
     for a in report.agencies:
@@ -62,6 +70,7 @@ def _print(report: ComplianceReport) -> None:
             str(a.events_rejected),
             str(a.conflicts_caused),
             str(a.feed_unread),
+            f"[bold red]{a.answers_overdue}[/]" if a.answers_overdue else "0",
             feed,
         )
     console.print(table)
@@ -72,6 +81,22 @@ def _print(report: ComplianceReport) -> None:
                 f"{f.updates} update(s), longest silence {f.longest_gap_seconds / 86400:.1f} d",
                 markup=False,
             )
+
+
+def _overdue_answers(now: datetime) -> dict[str, int]:
+    """Overdue answers per agency from the workflows' store (G 30, S 47)."""
+    url = Settings.load().effective_database_url
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    try:
+        return overdue_answers(
+            WorkflowStore(engine),
+            load_profiles(profiles_dir_from_env(os.environ)),
+            load_work_calendar(holiday_dirs_from_env(os.environ)),
+            now,
+        )
+    finally:
+        engine.dispose()
 
 
 def register(app: typer.Typer) -> None:
@@ -114,12 +139,17 @@ def register(app: typer.Typer) -> None:
             fail(str(exc), as_json=as_json)
         # Without --from the window opens at the first record the bus holds for the catalog.
         opens = min((f.at for f in facts.audit), default=now)
+        try:
+            answers = _overdue_answers(now)
+        except GovbusError as exc:
+            fail(str(exc), as_json=as_json)
         result = build_report(
             cat,
             facts,
             Window.of_days(start, end, now, opens=opens),
             now=now,
             agencies=[agency] if agency else None,
+            overdue_answers=answers,
         )
         if as_json:
             emit_json(report_to_dict(result))

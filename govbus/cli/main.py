@@ -22,7 +22,9 @@ from govbus.cli import (
     publish_cmd,
     reference_cmd,
     run_cmd,
+    serve_cmd,
     topics_cmd,
+    user_cmd,
 )
 
 app = typer.Typer(
@@ -47,6 +49,8 @@ for _module in (
     audit_cmd,
     monitor_cmd,
     compliance_cmd,
+    serve_cmd,
+    user_cmd,
 ):
     _module.register(app)
 

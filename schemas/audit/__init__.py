@@ -1,5 +1,10 @@
 """Tamper evidence for ``govbus.audit`` (S 42: data must be kept from 篡改): hash chains.
 
+The same sealing serves every record whose last field is ``record_hash`` (optional bytes)
+after ``chain``, ``seq`` and ``prev_hash``: the processors' ``Decision`` records and the
+workflows' ``WorkflowEvent`` records (one chain, ``workflows``, on
+``govbus.audit.workflows``); :func:`verify` takes the record name.
+
 Every ``Decision`` record the processors write belongs to one chain, the ingest partition
 whose message it records (``chain`` = ``"<topic>/<partition>"``), and has a ``seq`` in it
 from 1 without gaps. Sealing a record (the processor, :func:`seal`):
@@ -124,9 +129,9 @@ def heads_document(heads: Mapping[str, Head]) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def check_schema(registry: SchemaRegistry | None = None) -> None:
-    """The current Decision schema must end with record_hash, an optional bytes field."""
-    definition = (registry or default_registry()).current(RECORD).definition
+def check_schema(registry: SchemaRegistry | None = None, record: str = RECORD) -> None:
+    """The current schema of ``record`` must end with record_hash, an optional bytes field."""
+    definition = (registry or default_registry()).current(record).definition
     check_tail(definition, [HASH_FIELD], union=OPTIONAL_BYTES)
 
 
@@ -160,8 +165,10 @@ def verify(
     registry: SchemaRegistry | None = None,
     include: Callable[[str], bool] | None = None,
     expected: Mapping[str, Head] | None = None,
+    record_name: str = RECORD,
 ) -> AuditReport:
-    """Check every chain in ``messages`` (any order); ``include`` selects chains by name."""
+    """Check every chain in ``messages`` (any order); ``include`` selects chains by name;
+    ``record_name`` is the sealed record they hold (Decision, WorkflowEvent)."""
     reg = registry or default_registry()
     findings: list[Finding] = []
     chains: dict[str, dict[int, list[Claim]]] = {}
@@ -169,7 +176,7 @@ def verify(
     records = unchained = 0
     for where, message in messages:
         try:
-            record = reg.decode(RECORD, message)
+            record = reg.decode(record_name, message)
         except SchemaError as exc:
             findings.append(Finding(UNDECODABLE, "", None, where, str(exc)))
             continue

@@ -26,6 +26,7 @@ RECORDS = (
     "Decision",
     "FeedRecord",
     "Receipt",
+    "WorkflowEvent",
 )
 
 
@@ -329,5 +330,24 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "delivered_at": T0 + datetime.timedelta(milliseconds=250),
         "grant_id": "grant-2024-017",
         "purpose": "社会保险待遇资格认证",
+    },
+    "WorkflowEvent": {
+        "transition_id": 42,
+        "subject_kind": "share_application",
+        "subject_id": "app-2026-0001",
+        "action": "deem",
+        "from_state": "submitted",
+        "to_state": "deemed_approved",
+        "actor": "govbus",
+        "actor_role": "system",
+        "actor_agency": None,
+        "occurred_at": T0,
+        "reason": "逾期未答复，视为同意共享",
+        "article": "S 25 ¶3",
+        "details": '{"grant_id": "grant-app-2026-0001-1"}',
+        "chain": "workflows",
+        "seq": 7,
+        "prev_hash": None,
+        "record_hash": None,
     },
 }

@@ -136,7 +136,18 @@ def _exposed_names() -> set[str]:
     names = set(PINNED_MONITOR) | set(PINNED_PROCESSOR)
     for base in ("govbus_batch_seconds", "govbus_end_to_end_seconds"):
         names |= {f"{base}_sum", f"{base}_count"}
-    return names
+    return names | _workflow_names()
+
+
+def _workflow_names() -> set[str]:
+    """What govbus serve's /metrics exposes (monitoring.workflows), for one case."""
+    from datetime import UTC, datetime
+
+    from monitoring.workflows import CaseFact, WorkflowFacts, workflow_registry
+
+    fact = CaseFact("share_reply", "a", "guiyang-2021", True, True, False, False, False, 1)
+    registry = workflow_registry(lambda: WorkflowFacts([fact], datetime(2026, 12, 31, tzinfo=UTC)))
+    return {s.name for m in registry.collect() for s in m.samples}
 
 
 def test_alert_rules_and_dashboard_use_only_exposed_metrics() -> None:

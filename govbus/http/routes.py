@@ -1,0 +1,269 @@
+"""The API's routes: each parses its body, takes the caller from the token and calls one
+method of the application layer (:mod:`topology.workflows`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from exchange.profiles import profile_to_dict
+from exchange.workflows import share_application as sa
+from exchange.workflows.roles import Action, authorize
+from govbus.http.deps import (
+    CASE_ERRORS,
+    ERRORS,
+    CurrentActor,
+    Flows,
+    action,
+    token_of,
+)
+from govbus.http.models import (
+    ID_PATTERN,
+    Application,
+    Applications,
+    ApplyRequest,
+    ApproveRequest,
+    Me,
+    OutcomeRequest,
+    ReasonRequest,
+    RefuseRequest,
+    TokenRequest,
+    TokenResponse,
+    TransitionOut,
+    Transitions,
+)
+
+router = APIRouter()
+F = TypeVar("F", bound=Callable[..., Any])
+CaseId = Annotated[str, Path(pattern=ID_PATTERN, description="Application id.")]
+APPS = "/v1/applications"
+
+
+def _out(flows: Flows, app: sa.ShareApplication) -> Application:
+    doc = sa.to_document(app)
+    doc["overdue"] = app.overdue or app.is_overdue(flows.clock.now())
+    return Application.model_validate(doc)
+
+
+# -- accounts -------------------------------------------------------------------------------
+@router.post(
+    "/v1/auth/token",
+    tags=["auth"],
+    summary="登录，取得访问令牌 (log in: a bearer token)",
+    responses={401: ERRORS[401], 422: ERRORS[422]},
+)
+def login(body: TokenRequest, flows: Flows) -> TokenResponse:
+    issued = flows.accounts.login(body.username, body.password)
+    a = issued.actor
+    return TokenResponse(
+        access_token=issued.token,
+        expires_at=issued.expires_at,
+        user=Me(id=a.id, role=a.role.value, agency=a.agency),
+    )
+
+
+@router.delete(
+    "/v1/auth/token",
+    tags=["auth"],
+    summary="注销令牌 (revoke this token)",
+    status_code=204,
+    responses=ERRORS,
+    openapi_extra=action(Action.READ_SELF),
+)
+def logout(actor: CurrentActor, token: Annotated[str, Depends(token_of)], flows: Flows) -> None:
+    authorize(actor, Action.READ_SELF)
+    flows.accounts.logout(token)
+
+
+@router.get(
+    "/v1/me",
+    tags=["auth"],
+    summary="当前用户 (who am I)",
+    responses=ERRORS,
+    openapi_extra=action(Action.READ_SELF),
+)
+def me(actor: CurrentActor) -> Me:
+    authorize(actor, Action.READ_SELF)
+    return Me(id=actor.id, role=actor.role.value, agency=actor.agency)
+
+
+@router.get(
+    "/v1/profile",
+    tags=["profile"],
+    summary="本地适用的法规配置 (the jurisdiction profile in force)",
+    responses=ERRORS,
+    openapi_extra=action(Action.READ_PROFILE),
+)
+def profile(actor: CurrentActor, flows: Flows) -> dict[str, Any]:
+    authorize(actor, Action.READ_PROFILE)
+    return profile_to_dict(flows.applications.profile)
+
+
+# -- sharing applications ------------------------------------------------------------------------
+@router.post(
+    APPS,
+    tags=["applications"],
+    summary="提出共享申请 (apply for conditional data, G 15 ¶2, S 25 ¶2)",
+    status_code=201,
+    responses={**ERRORS, 404: CASE_ERRORS[404]},
+    openapi_extra=action(Action.APPLY),
+)
+def apply(body: ApplyRequest, actor: CurrentActor, flows: Flows) -> Application:
+    app = flows.applications.apply(
+        actor,
+        entry_id=body.entry,
+        items=body.items,
+        purpose=body.purpose,
+        legal_basis=body.legal_basis,
+        valid_until=body.valid_until,
+    )
+    return _out(flows, app)
+
+
+@router.get(
+    APPS,
+    tags=["applications"],
+    summary="共享申请列表 (applications the caller may see)",
+    responses=ERRORS,
+    openapi_extra=action(Action.LIST),
+)
+def list_applications(
+    actor: CurrentActor,
+    flows: Flows,
+    state: Annotated[list[sa.State] | None, Query()] = None,
+    overdue: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Applications:
+    found = flows.applications.list(
+        actor,
+        states=[s.value for s in state or ()],
+        overdue=overdue,
+        limit=limit,
+        offset=offset,
+    )
+    return Applications(applications=[_out(flows, a) for a in found])
+
+
+@router.get(
+    APPS + "/{case_id}",
+    tags=["applications"],
+    summary="查看共享申请 (one application)",
+    responses=CASE_ERRORS,
+    openapi_extra=action(Action.READ),
+)
+def get_application(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Application:
+    return _out(flows, flows.applications.get(actor, case_id))
+
+
+@router.get(
+    APPS + "/{case_id}/transitions",
+    tags=["applications"],
+    summary="办理记录 (who did what, when, why)",
+    responses=CASE_ERRORS,
+    openapi_extra=action(Action.READ),
+)
+def transitions(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Transitions:
+    rows = flows.applications.history(actor, case_id)
+    return Transitions(
+        transitions=[
+            TransitionOut(
+                id=t.id,
+                action=t.action,
+                from_state=t.from_state,
+                to_state=t.to_state,
+                actor=t.actor,
+                actor_role=t.actor_role,
+                actor_agency=t.actor_agency,
+                at=t.at,
+                reason=t.reason,
+                article=t.article,
+                details=dict(t.details),
+                audit_seq=t.audit_seq,
+            )
+            for t in rows
+        ]
+    )
+
+
+def _step(path: str, name: Action, summary: str) -> Callable[[F], F]:
+    return router.post(
+        f"{APPS}/{{case_id}}/{path}",
+        tags=["applications"],
+        summary=summary,
+        responses=CASE_ERRORS,
+        openapi_extra=action(name),
+    )
+
+
+@_step("accept", Action.ACCEPT, "受理 (the provider takes the application up)")
+def accept(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Application:
+    return _out(flows, flows.applications.accept(actor, case_id))
+
+
+@_step("approve", Action.APPROVE, "同意共享 (approve, possibly fewer items or shorter)")
+def approve(
+    case_id: CaseId, body: ApproveRequest, actor: CurrentActor, flows: Flows
+) -> Application:
+    app = flows.applications.approve(
+        actor, case_id, items=body.items, valid_until=body.valid_until, reason=body.reason
+    )
+    return _out(flows, app)
+
+
+@_step("refuse", Action.REFUSE, "不同意共享 (refuse: reasons, G 15 ¶2; legal basis, S 25 ¶3)")
+def refuse(case_id: CaseId, body: RefuseRequest, actor: CurrentActor, flows: Flows) -> Application:
+    app = flows.applications.refuse(
+        actor, case_id, reasons=body.reasons, legal_basis=body.legal_basis
+    )
+    return _out(flows, app)
+
+
+@_step("withdraw", Action.WITHDRAW, "撤回申请 (the applicant withdraws)")
+def withdraw(
+    case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flows
+) -> Application:
+    return _out(flows, flows.applications.withdraw(actor, case_id, reason=body.reason))
+
+
+@_step("dispute", Action.DISPUTE, "提请协调 (dispute: the bureau coordinates, G 15 ¶3, S 28)")
+def dispute(case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flows) -> Application:
+    return _out(flows, flows.applications.dispute(actor, case_id, reason=body.reason))
+
+
+@_step("settle", Action.SETTLE, "协调处理结果 (the bureau settles the dispute)")
+def settle(case_id: CaseId, body: OutcomeRequest, actor: CurrentActor, flows: Flows) -> Application:
+    app = flows.applications.settle(
+        actor,
+        case_id,
+        outcome=body.outcome,
+        reason=body.reason,
+        items=body.items,
+        valid_until=body.valid_until,
+    )
+    return _out(flows, app)
+
+
+@_step("refer", Action.REFER, "报市政府决定 (the bureau refers the dispute, S 28)")
+def refer(case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flows) -> Application:
+    return _out(flows, flows.applications.refer(actor, case_id, reason=body.reason))
+
+
+@_step("decide", Action.DECIDE, "市政府决定 (the city government decides, S 28)")
+def decide(case_id: CaseId, body: OutcomeRequest, actor: CurrentActor, flows: Flows) -> Application:
+    app = flows.applications.decide(
+        actor,
+        case_id,
+        outcome=body.outcome,
+        reason=body.reason,
+        items=body.items,
+        valid_until=body.valid_until,
+    )
+    return _out(flows, app)
+
+
+@_step("revoke", Action.REVOKE, "撤销共享权限 (the provider revokes the grant)")
+def revoke(case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flows) -> Application:
+    return _out(flows, flows.applications.revoke(actor, case_id, reason=body.reason))

@@ -1,0 +1,161 @@
+"""Helpers for tests of the workflows through their HTTP API: a copy of the demo catalog
+with unique ids in its own database and state-topic namespace, one user per role, a hand-
+moved clock (deadlines run without waiting)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from bus_scenario import Names
+from fastapi.testclient import TestClient
+
+from exchange.catalog import LEGAL_TZ
+from exchange.catalog_loader import check_catalog_text
+from govbus.http.app import create_app
+from topology.workflows.clock import ManualClock
+from topology.workflows.context import Workflows
+
+#: A working day well inside a year the holiday calendar knows (2026-06-01 is a Monday).
+MONDAY = datetime(2026, 6, 1, 10, 0, tzinfo=LEGAL_TZ)
+PASSWORD = "correct horse battery staple"
+#: Cheap argon2 parameters: the tests create many accounts (production keeps the defaults).
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+#: user -> (role, agency base name or None)
+USERS: Mapping[str, tuple[str, str | None]] = {
+    "hc-clerk": ("agency", "city-hc"),  # applicant: 市卫健委
+    "psb-clerk": ("agency", "city-psb"),  # provider of psb.person.contact: 市公安局
+    "mca-clerk": ("agency", "city-mca"),  # a third agency, party to nothing
+    "amr-clerk": ("agency", "city-amr"),  # holds no grant of psb.person.contact
+    "bureau": ("bureau", None),
+    "gov": ("government", None),
+    "auditor": ("auditor", None),
+    "citizen": ("public", None),
+}
+
+
+def valid_until() -> str:
+    """A validity that outlives the test whatever the real date (the processors check
+    grants against the wall clock)."""
+    return (datetime.now(UTC) + timedelta(days=400)).isoformat()
+
+
+@dataclass
+class WorkflowEnv:
+    names: Names
+    namespace: str
+    database_url: str
+    bootstrap: str
+    config: dict[str, str]
+    clock: ManualClock
+    profile: str
+    flows: Workflows
+    client: TestClient
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def agency(self, base: str) -> str:
+        return self.names.agency(base)
+
+    def entry(self, base: str) -> str:
+        return self.names.entry(base)
+
+    def login(self) -> None:
+        """Fresh tokens for every user (tokens expire when the clock moves far)."""
+        for user in USERS:
+            got = self.client.post("/v1/auth/token", json={"username": user, "password": PASSWORD})
+            assert got.status_code == 200, got.text
+            self.tokens[user] = got.json()["access_token"]
+
+    def headers(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+    def call(self, method: str, path: str, user: str | None, **kwargs: Any) -> Any:
+        headers = self.headers(user) if user else {}
+        return self.client.request(method, path, headers=headers, **kwargs)
+
+    def apply(
+        self, user: str = "hc-clerk", items: tuple[str, ...] = ("phone",), client: Any = None
+    ) -> Any:
+        return (client or self.client).request(
+            "POST",
+            "/v1/applications",
+            headers=self.headers(user),
+            json={
+                "entry": self.entry("psb.person.contact"),
+                "items": list(items),
+                "purpose": "流行病学调查",
+                "legal_basis": "《中华人民共和国传染病防治法》第十二条",
+                "valid_until": valid_until(),
+            },
+        )
+
+
+def open_flows(
+    database_url: str,
+    bootstrap: str,
+    config: Mapping[str, str],
+    namespace: str,
+    profile: str,
+    clock: ManualClock,
+    *,
+    owner: str | None = None,
+) -> Workflows:
+    flows = Workflows.open(
+        database_url,
+        bootstrap,
+        profile_id=profile,
+        extra_config=config,
+        namespace=namespace,
+        clock=clock,
+        worker_owner=owner,
+    )
+    flows.accounts.hasher = FAST_HASHER
+    return flows
+
+
+@contextmanager
+def workflow_env(
+    database_url: str,
+    bootstrap: str,
+    config: Mapping[str, str],
+    *,
+    profile: str = "guiyang-2021",
+    start: datetime = MONDAY,
+    background: bool = False,
+) -> Iterator[WorkflowEnv]:
+    """The demo catalog imported (SQL + state topics), users made, a client logged in."""
+    names = Names()
+    namespace = f"wf-{uuid.uuid4().hex[:10]}"
+    clock = ManualClock(start)
+    flows = open_flows(database_url, bootstrap, config, namespace, profile, clock)
+    result = check_catalog_text(names.catalog_text())
+    assert result.valid, result.issues
+    flows.applications.reference.import_catalog(result)
+    for user, (role, agency) in USERS.items():
+        flows.accounts.add_user(
+            user, role, PASSWORD, agency=None if agency is None else names.agency(agency)
+        )
+    app = create_app(flows, background=background)
+    try:
+        with TestClient(app) as client:
+            env = WorkflowEnv(
+                names,
+                namespace,
+                database_url,
+                bootstrap,
+                dict(config),
+                clock,
+                profile,
+                flows,
+                client,
+            )
+            env.login()
+            yield env
+    finally:
+        flows.close()

@@ -1,0 +1,384 @@
+"""Conditional-sharing applications: the application layer over the pure state machine.
+
+One method per step, shared by the HTTP routers and the CLI. Each step:
+
+1. reads the case and checks the caller's permission (:func:`exchange.workflows.roles.authorize`);
+2. runs the pure step (:mod:`exchange.workflows.share_application`) with the case's
+   profile and the injected clock's time;
+3. writes the new state, the transition (who, when, what, why, article) and the timers
+   the new state needs, in one transaction that applies only if the case still has the
+   version read in step 1 (else :class:`StateError`, a 409);
+4. runs the case's due timers at once (a grant to publish through
+   :class:`topology.reference_service.ReferenceService`), so an approval reaches the
+   state topics before the call returns; a broker failure leaves the timer due and the
+   worker retries it;
+5. wakes the audit relay, which seals the transition into ``govbus.audit.workflows``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+
+from base.errors import GrantError, NotFound, StateError
+from exchange.catalog import CatalogEntry
+from exchange.profiles import Profile, ProfileSet
+from exchange.workdays import LEGAL_TIMEZONE, WorkCalendar
+from exchange.workflows import share_application as sa
+from exchange.workflows.roles import Action, Actor, Scope, authorize, scope_of
+from exchange.workflows.timing import reminder_at
+from storage.workflows import CaseRow, TimerRow, TransitionRow, WorkflowStore
+from topology.reference_service import ReferenceService
+from topology.workflows.clock import Clock
+
+#: Timer kinds (``timers.kind``).
+REMINDER = "reminder"
+DEADLINE = "deadline"
+EXPIRY = "expiry"
+GRANT_SYNC = "grant_sync"
+REPLY_TIMERS = (REMINDER, DEADLINE)
+
+
+def case_row(app: sa.ShareApplication, now: datetime) -> CaseRow:
+    answer = app.answer
+    return CaseRow(
+        id=app.id,
+        kind=sa.KIND,
+        profile=app.profile,
+        state=app.state.value,
+        document=sa.to_document(app),
+        version=app.version,
+        opened_at=app.submitted_at,
+        updated_at=now,
+        obligation=sa.OBLIGATION,
+        applicant=app.applicant,
+        respondent=app.provider,
+        entry_id=app.request.entry_id,
+        clock_started_at=None if app.due_by is None else _clock_start(app),
+        due_at=app.due_by,
+        answered_at=None if answer is None else answer.at,
+        overdue=app.overdue or bool(answer and answer.late),
+        deemed=bool(answer and answer.deemed),
+    )
+
+
+def _clock_start(app: sa.ShareApplication) -> datetime | None:
+    return app.accepted_at if app.accepted_at and app.state is not sa.State.SUBMITTED else None
+
+
+def transition_row(app: sa.ShareApplication, t: sa.Transition) -> TransitionRow:
+    details = {k: v for k, v in t.details.items() if v is not None}
+    if app.grant_id and t.to_state in sa.GRANTED | {sa.State.APPROVED}:
+        details.setdefault("grant_id", app.grant_id)
+        details.setdefault("items", list(app.granted_items))
+        until = app.granted_until
+        details.setdefault("valid_until", None if until is None else until.isoformat())
+    return TransitionRow(
+        subject_kind=sa.KIND,
+        subject_id=app.id,
+        action=t.action.value,
+        from_state=None if t.from_state is None else t.from_state.value,
+        to_state=t.to_state.value,
+        actor=t.actor.id,
+        actor_role=t.actor.role.value,
+        actor_agency=t.actor.agency,
+        at=t.at,
+        reason=t.reason,
+        article=t.article,
+        details=details,
+    )
+
+
+def timers_for(
+    old: sa.ShareApplication | None,
+    new: sa.ShareApplication,
+    calendar: WorkCalendar,
+    now: datetime,
+) -> tuple[list[TimerRow], list[str]]:
+    """(timers to add, kinds to cancel) after a step from ``old`` to ``new``."""
+    add: list[TimerRow] = []
+    cancel: list[str] = []
+    if new.state in sa.AWAITING and new.due_by is not None and not new.overdue:
+        remind = reminder_at(last_day(new.due_by), calendar)
+        if remind > now:
+            add.append(TimerRow(new.id, REMINDER, remind, now))
+        add.append(TimerRow(new.id, DEADLINE, new.due_by, now))
+    if old is not None and old.state in sa.AWAITING and new.state not in sa.AWAITING:
+        cancel += list(REPLY_TIMERS)
+    granted_changed = old is None or old.grant_id != new.grant_id or old.state != new.state
+    if granted_changed and (new.grant_id is not None):
+        add.append(TimerRow(new.id, GRANT_SYNC, now, now))
+    if (
+        new.state in sa.GRANTED
+        and new.granted_until is not None
+        and (old is None or old.grant_id != new.grant_id)
+    ):
+        add.append(TimerRow(new.id, EXPIRY, new.granted_until, now))
+    if new.state in sa.FINAL and old is not None and old.state in sa.GRANTED:
+        cancel.append(EXPIRY)
+    return add, cancel
+
+
+def last_day(due_by: datetime) -> date:
+    """The last day of a deadline given as ``due_by`` (00:00 legal time of the next day)."""
+    return (due_by.astimezone(LEGAL_TIMEZONE) - timedelta(days=1)).date()
+
+
+class ShareApplications:
+    """The steps of a sharing application, for any caller (HTTP, CLI, the timer worker)."""
+
+    def __init__(
+        self,
+        store: WorkflowStore,
+        reference: ReferenceService,
+        profiles: ProfileSet,
+        profile_id: str,
+        calendar: WorkCalendar,
+        clock: Clock,
+        *,
+        after_change: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.reference = reference
+        self.profiles = profiles
+        self.profile_id = profile_id
+        self.calendar = calendar
+        self.clock = clock
+        self.after_change = after_change
+
+    @property
+    def profile(self) -> Profile:
+        """The deployment's profile: new applications are counted under it."""
+        return self.profiles.get(self.profile_id)
+
+    # -- reading ------------------------------------------------------------------------
+    def load(self, case_id: str) -> sa.ShareApplication:
+        row = self.store.get(case_id)
+        if row is None or row.kind != sa.KIND:
+            raise NotFound(f"no application {case_id}", code="unknown_application")
+        return sa.from_document(row.document)
+
+    def get(self, actor: Actor, case_id: str) -> sa.ShareApplication:
+        app = self.load(case_id)
+        authorize(actor, Action.READ, applicant=app.applicant, provider=app.provider)
+        return app
+
+    def history(self, actor: Actor, case_id: str) -> list[TransitionRow]:
+        self.get(actor, case_id)
+        return self.store.transitions_of(sa.KIND, case_id)
+
+    def list(
+        self,
+        actor: Actor,
+        *,
+        states: Sequence[str] = (),
+        overdue: bool | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[sa.ShareApplication]:
+        authorize(actor, Action.LIST, applicant=actor.agency or "", provider=actor.agency or "")
+        party = None if scope_of(actor.role, Action.LIST) is Scope.ANY else actor.agency
+        rows = self.store.list_cases(
+            kind=sa.KIND, party=party, states=states, overdue=overdue, limit=limit, offset=offset
+        )
+        return [sa.from_document(r.document) for r in rows]
+
+    def entry(self, entry_id: str) -> CatalogEntry:
+        return self.reference.entry(entry_id)
+
+    # -- steps ----------------------------------------------------------------------------
+    def apply(
+        self,
+        actor: Actor,
+        *,
+        entry_id: str,
+        items: Sequence[str],
+        purpose: str,
+        legal_basis: str,
+        valid_until: datetime,
+    ) -> sa.ShareApplication:
+        applicant = actor.agency or ""
+        authorize(actor, Action.APPLY, applicant=applicant)
+        entry = self._entry_or_404(entry_id)
+        now = self.clock.now()
+        app, transition = sa.submit(
+            case_id=f"app-{uuid.uuid4().hex[:16]}",
+            profile=self.profile,
+            calendar=self.calendar,
+            entry=entry,
+            actor=actor,
+            applicant=applicant,
+            items=items,
+            purpose=purpose,
+            legal_basis=legal_basis,
+            valid_until=valid_until,
+            at=now,
+        )
+        add, _ = timers_for(None, app, self.calendar, now)
+        self.store.create(case_row(app, now), transition_row(app, transition), add)
+        self.notify(app.id)
+        return app
+
+    def accept(self, actor: Actor, case_id: str) -> sa.ShareApplication:
+        return self._step(
+            actor,
+            case_id,
+            Action.ACCEPT,
+            lambda app, p, now: sa.accept(app, p, self.calendar, actor=actor, at=now),
+        )
+
+    def approve(
+        self,
+        actor: Actor,
+        case_id: str,
+        *,
+        items: Sequence[str] | None = None,
+        valid_until: datetime | None = None,
+        reason: str = "",
+    ) -> sa.ShareApplication:
+        return self._step(
+            actor,
+            case_id,
+            Action.APPROVE,
+            lambda app, p, now: sa.approve(
+                app, actor=actor, at=now, items=items, valid_until=valid_until, reason=reason
+            ),
+        )
+
+    def refuse(
+        self, actor: Actor, case_id: str, *, reasons: str = "", legal_basis: str = ""
+    ) -> sa.ShareApplication:
+        return self._step(
+            actor,
+            case_id,
+            Action.REFUSE,
+            lambda app, p, now: sa.refuse(
+                app, p, actor=actor, at=now, reasons=reasons, legal_basis=legal_basis
+            ),
+        )
+
+    def withdraw(self, actor: Actor, case_id: str, *, reason: str = "") -> sa.ShareApplication:
+        return self._step(
+            actor,
+            case_id,
+            Action.WITHDRAW,
+            lambda app, p, now: sa.withdraw(app, actor=actor, at=now, reason=reason),
+        )
+
+    def dispute(self, actor: Actor, case_id: str, *, reason: str) -> sa.ShareApplication:
+        return self._step(
+            actor,
+            case_id,
+            Action.DISPUTE,
+            lambda app, p, now: sa.dispute(app, p, actor=actor, at=now, reason=reason),
+        )
+
+    def settle(
+        self,
+        actor: Actor,
+        case_id: str,
+        *,
+        outcome: sa.Outcome,
+        reason: str,
+        items: Sequence[str] | None = None,
+        valid_until: datetime | None = None,
+    ) -> sa.ShareApplication:
+        return self._step(
+            actor,
+            case_id,
+            Action.SETTLE,
+            lambda app, p, now: sa.settle(
+                app,
+                p,
+                actor=actor,
+                at=now,
+                outcome=outcome,
+                reason=reason,
+                items=items,
+                valid_until=valid_until,
+            ),
+        )
+
+    def refer(self, actor: Actor, case_id: str, *, reason: str) -> sa.ShareApplication:
+        return self._step(
+            actor,
+            case_id,
+            Action.REFER,
+            lambda app, p, now: sa.refer(app, p, actor=actor, at=now, reason=reason),
+        )
+
+    def decide(
+        self,
+        actor: Actor,
+        case_id: str,
+        *,
+        outcome: sa.Outcome,
+        reason: str,
+        items: Sequence[str] | None = None,
+        valid_until: datetime | None = None,
+    ) -> sa.ShareApplication:
+        return self._step(
+            actor,
+            case_id,
+            Action.DECIDE,
+            lambda app, p, now: sa.decide(
+                app,
+                p,
+                actor=actor,
+                at=now,
+                outcome=outcome,
+                reason=reason,
+                items=items,
+                valid_until=valid_until,
+            ),
+        )
+
+    def revoke(self, actor: Actor, case_id: str, *, reason: str) -> sa.ShareApplication:
+        return self._step(
+            actor,
+            case_id,
+            Action.REVOKE,
+            lambda app, p, now: sa.revoke(app, actor=actor, at=now, reason=reason),
+        )
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _entry_or_404(self, entry_id: str) -> CatalogEntry:
+        try:
+            return self.reference.entry(entry_id)
+        except GrantError as exc:
+            raise NotFound(f"no catalog entry {entry_id}", code="unknown_entry") from exc
+
+    def _step(
+        self,
+        actor: Actor,
+        case_id: str,
+        action: Action,
+        step: Callable[[sa.ShareApplication, Profile, datetime], sa.Step],
+    ) -> sa.ShareApplication:
+        # Step 1
+        app = self.load(case_id)
+        authorize(actor, action, applicant=app.applicant, provider=app.provider)
+        # Step 2
+        now = self.clock.now()
+        new, transition = step(app, self.profiles.get(app.profile), now)
+        # Step 3
+        add, cancel = timers_for(app, new, self.calendar, now)
+        if not self.store.apply(
+            case_row(new, now),
+            app.version,
+            transition_row(new, transition),
+            new_timers=add,
+            cancel_kinds=cancel,
+        ):
+            raise StateError(
+                f"application {case_id} changed while this step was taken; read it again",
+                code="concurrent_change",
+            )
+        # Steps 4 and 5
+        self.notify(case_id)
+        return new
+
+    def notify(self, case_id: str) -> None:
+        if self.after_change is not None:
+            self.after_change(case_id)

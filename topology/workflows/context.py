@@ -1,0 +1,140 @@
+"""The workflows assembled: one object that the HTTP service and the CLI both use.
+
+:meth:`Workflows.open` builds everything from a database URL, a broker and the deployment's
+profile; :meth:`Workflows.start` runs the background loop (timers and the audit relay)
+that ``govbus serve`` keeps going, woken at once after each state change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from base.errors import GovbusError
+from exchange.profiles import PACKAGED_PROFILES_DIR, ProfileSet, load_profiles
+from exchange.workdays import WorkCalendar, load_work_calendar
+from producers.workflow_audit import WorkflowAuditWriter
+from storage import migrate
+from storage.accounts import AccountStore
+from storage.engine import make_engine
+from storage.reference import ReferenceStore
+from storage.workflows import WorkflowStore
+from topology.reference_service import ReferenceService
+from topology.workflows.accounts import DEFAULT_TOKEN_TTL, AccountService
+from topology.workflows.applications import ShareApplications
+from topology.workflows.audit import AuditRelay
+from topology.workflows.clock import Clock, SystemClock
+from topology.workflows.timers import TimerWorker
+
+log = logging.getLogger(__name__)
+
+#: The background loop wakes at least this often (deadlines fall on the minute at worst).
+POLL_INTERVAL_S = 1.0
+
+
+@dataclass
+class Workflows:
+    engine: Engine
+    store: WorkflowStore
+    accounts: AccountService
+    applications: ShareApplications
+    worker: TimerWorker
+    relay: AuditRelay | None
+    calendar: WorkCalendar
+    clock: Clock
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    @classmethod
+    def open(
+        cls,
+        database_url: str,
+        bootstrap: str,
+        *,
+        profile_id: str,
+        extra_config: Mapping[str, Any] | None = None,
+        namespace: str | None = None,
+        clock: Clock | None = None,
+        profiles_dir: Path = PACKAGED_PROFILES_DIR,
+        holiday_dirs: Sequence[Path] = (),
+        token_ttl: timedelta = DEFAULT_TOKEN_TTL,
+        audit: bool = True,
+        worker_owner: str | None = None,
+    ) -> Workflows:
+        """Migrate the database, then assemble the services (no broker call yet)."""
+        migrate.upgrade(database_url)
+        engine = make_engine(database_url)
+        profiles: ProfileSet = load_profiles(profiles_dir)
+        profiles.get(profile_id)  # an unknown profile fails here, before anything runs
+        calendar = load_work_calendar(holiday_dirs)
+        clock = clock or SystemClock()
+        store = WorkflowStore(engine)
+        reference = ReferenceService(
+            ReferenceStore(engine), bootstrap, namespace=namespace, extra_config=extra_config
+        )
+        applications = ShareApplications(store, reference, profiles, profile_id, calendar, clock)
+        worker = TimerWorker(store, applications, clock, owner=worker_owner)
+        relay = (
+            AuditRelay(
+                store,
+                lambda: WorkflowAuditWriter(
+                    bootstrap, extra_config=extra_config, namespace=namespace
+                ),
+            )
+            if audit
+            else None
+        )
+        accounts = AccountService(AccountStore(engine), store, clock, token_ttl=token_ttl)
+        self = cls(engine, store, accounts, applications, worker, relay, calendar, clock)
+        applications.after_change = self.changed
+        return self
+
+    def changed(self, case_id: str) -> None:
+        """After a state change: its due timers now (a grant to publish), then the relay."""
+        self.worker.run_due(case_id=case_id)
+        self._wake.set()
+
+    def run_once(self) -> int:
+        """One pass of the background loop: due timers, then the audit relay."""
+        acted = self.worker.run_due()
+        if self.relay is not None:
+            self.relay.run_once()
+        return acted
+
+    def start(self, interval_s: float = POLL_INTERVAL_S) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    self.run_once()
+                except GovbusError as exc:  # the store is down: try again on the next pass
+                    log.warning("workflow timers: %s", exc)
+                self._wake.wait(interval_s)
+                self._wake.clear()
+
+        self._thread = threading.Thread(target=loop, name="govbus-workflows", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+            self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+        if self.relay is not None:
+            self.relay.close()
+        self.engine.dispose()
