@@ -35,7 +35,8 @@ per chain at its first record:
   partition, offset), the kind and the recipient (:mod:`topology.records`), and commits
   each input's records once (exactly once), so the same id twice means the same input
   decided twice: found as soon as a second group re-reads the input, before the two
-  writers collide on a ``seq``.
+  writers collide on a ``seq``. A ``WorkflowEvent`` is identified by its
+  ``transition_id`` (:data:`INPUT_ID`): the same transition sealed twice is replayed.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ TRUNCATED = "truncated"  # the chain ends before a head recorded earlier
 REWRITTEN = "rewritten"  # the record at an earlier head's seq has another hash
 FORKED = "forked"  # two records claim one seq or one predecessor: two writers, one chain
 REPLAYED = "replayed"  # a record decides an input its chain already decided
+#: The field naming what a sealed record records, by record: the same value twice in one
+#: chain, with another hash, is a replay (records without one are not compared).
+INPUT_ID = {RECORD: "audit_id", "WorkflowEvent": "transition_id"}
 
 
 @dataclass(frozen=True)
@@ -203,8 +207,10 @@ def verify(
             continue
         prev = record.get("prev_hash")
         claims.append((prev if isinstance(prev, bytes) else None, digest, where))
-        by_id = decided.setdefault(chain, {})
-        by_id.setdefault(str(record.get("audit_id")), []).append((seq, digest, where))
+        ident = record.get(INPUT_ID.get(record_name, INPUT_ID[RECORD]))
+        if ident is not None:
+            by_id = decided.setdefault(chain, {})
+            by_id.setdefault(str(ident), []).append((seq, digest, where))
     heads: dict[str, Head] = {}
     for chain, by_seq in sorted(chains.items()):
         path = _follow(by_seq)
