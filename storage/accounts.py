@@ -72,12 +72,13 @@ class AccountStore:
 
     def get_user(self, user_id: str) -> UserRow | None:
         with self._tx("read user") as conn:
-            r = conn.execute(select(users).where(users.c.id == user_id)).first()
-        return None if r is None else _user(r._mapping)
+            r = conn.execute(select(users).where(users.c.id == user_id)).mappings().first()
+        return None if r is None else _user(r)
 
     def list_users(self) -> list[UserRow]:
         with self._tx("list users") as conn:
-            return [_user(r._mapping) for r in conn.execute(select(users).order_by(users.c.id))]
+            query = select(users).order_by(users.c.id)
+            return [_user(r) for r in conn.execute(query).mappings()]
 
     def set_password_hash(self, user_id: str, password_hash: str) -> None:
         """Replace a hash (argon2 rehash on login when the parameters changed)."""
@@ -132,13 +133,13 @@ class AccountStore:
             )
         )
         with self._tx("read token") as conn:
-            r = conn.execute(query).first()
+            r = conn.execute(query).mappings().first()
         if r is None:
             return None
-        expires = _utc(r._mapping["token_expires_at"])
+        expires = _utc(r["token_expires_at"])
         if expires is None:  # pragma: no cover - NOT NULL
             return None
-        return _user(r._mapping), expires
+        return _user(r), expires
 
     def revoke_token(self, token_hash: str, at: datetime) -> bool:
         with self._tx("revoke token") as conn:

@@ -137,12 +137,12 @@ class WorkflowStore:
         new_timers: Sequence[TimerRow] = (),
         cancel_kinds: Sequence[str] = (),
         lease: Lease | None = None,
-        now: datetime | None = None,
     ) -> bool:
         """Write a case's new state if it still has ``expected_version`` (and, for a timer's
         action, if ``lease`` is still held): the transition, new timers, cancelled timers of
-        ``cancel_kinds`` and the timer done, together. False when a guard failed."""
-        moment = _in(now or transition.at)
+        ``cancel_kinds`` and the timer done, together, all stamped with the transition's
+        time. False when a guard failed."""
+        moment = _in(transition.at)
         try:
             with self.engine.begin() as conn:
                 if lease is not None:
@@ -187,8 +187,8 @@ class WorkflowStore:
 
     def get(self, case_id: str) -> CaseRow | None:
         with self._tx("read case") as conn:
-            r = conn.execute(select(cases).where(cases.c.id == case_id)).first()
-        return None if r is None else _case(r._mapping)
+            r = conn.execute(select(cases).where(cases.c.id == case_id)).mappings().first()
+        return None if r is None else _case(r)
 
     def list_cases(
         self,
@@ -211,14 +211,14 @@ class WorkflowStore:
         if overdue is not None:
             query = query.where(cases.c.overdue.is_(overdue))
         with self._tx("list cases") as conn:
-            rows = conn.execute(query.limit(limit).offset(offset))
-            return [_case(r._mapping) for r in rows]
+            rows = conn.execute(query.limit(limit).offset(offset)).mappings()
+            return [_case(r) for r in rows]
 
     def all_cases(self, kind: str) -> list[CaseRow]:
         """Every case of ``kind`` (for metrics and reports)."""
         with self._tx("list cases") as conn:
-            rows = conn.execute(select(cases).where(cases.c.kind == kind).order_by(cases.c.id))
-            return [_case(r._mapping) for r in rows]
+            query = select(cases).where(cases.c.kind == kind).order_by(cases.c.id)
+            return [_case(r) for r in conn.execute(query).mappings()]
 
     # -- transitions -----------------------------------------------------------------------
     def record(self, transition: TransitionRow) -> None:
@@ -236,7 +236,7 @@ class WorkflowStore:
             .order_by(transitions.c.id)
         )
         with self._tx("read transitions") as conn:
-            return [_transition(r._mapping) for r in conn.execute(query)]
+            return [_transition(r) for r in conn.execute(query).mappings()]
 
     def unsealed(self, limit: int) -> list[TransitionRow]:
         """Transitions not yet in the audit chain, oldest first."""
@@ -247,7 +247,7 @@ class WorkflowStore:
             .limit(limit)
         )
         with self._tx("read transitions") as conn:
-            return [_transition(r._mapping) for r in conn.execute(query)]
+            return [_transition(r) for r in conn.execute(query).mappings()]
 
     def mark_sealed(self, sealed: Sequence[tuple[int, int, str]]) -> None:
         """(transition id, audit seq, audit hash hex) of transitions now in the chain."""
@@ -289,7 +289,7 @@ class WorkflowStore:
         if case_id is not None:
             query = query.where(timers.c.case_id == case_id)
         with self._tx("read due timers") as conn:
-            return [_timer(r._mapping) for r in conn.execute(query)]
+            return [_timer(r) for r in conn.execute(query).mappings()]
 
     def take_timer(self, timer_id: int, owner: str, now: datetime, until: datetime) -> bool:
         """Step 2: lease one due row; True for exactly one of several callers."""
@@ -338,7 +338,7 @@ class WorkflowStore:
     def timers_of(self, case_id: str) -> list[TimerRow]:
         query = select(timers).where(timers.c.case_id == case_id).order_by(timers.c.id)
         with self._tx("read timers") as conn:
-            return [_timer(r._mapping) for r in conn.execute(query)]
+            return [_timer(r) for r in conn.execute(query).mappings()]
 
     # -- leases ---------------------------------------------------------------------------------
     def acquire_lease(self, name: str, owner: str, now: datetime, until: datetime) -> bool:

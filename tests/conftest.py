@@ -24,13 +24,13 @@ from base.errors import GovbusError
 from base.settings import Settings
 from operations.broker.local import LocalBroker
 from tests.support.broker import BrokerSource
+from tests.support.databases import database_kinds, fresh_database
 from tests.support.processor import Bus, running_processor
 from tests.support.publisher import World, make_world
 from tests.support.scenario import Names
 
 #: A Docker engine that does not answer a ping in this time is treated as absent.
 DOCKER_PING_TIMEOUT_S = 3
-PG_URL_ENV = "GOVBUS_TEST_POSTGRES_URL"
 
 
 def _docker_answers() -> bool:
@@ -133,46 +133,10 @@ def group_id() -> str:
 
 
 # -- databases -------------------------------------------------------------------------
-def _database_params() -> list[str]:
-    kinds = ["sqlite"]
-    if os.environ.get(PG_URL_ENV) or os.environ.get("CI"):
-        kinds.append("postgresql")
-    return kinds
-
-
-@pytest.fixture(params=_database_params())
+@pytest.fixture(params=database_kinds())
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a new PostgreSQL schema-less database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'govbus.db'}"
-        return
-    url = os.environ.get(PG_URL_ENV)
-    if not url:
-        pytest.fail(
-            f"CI is set but {PG_URL_ENV} is not: PostgreSQL tests cannot run", pytrace=False
-        )
-    yield from _fresh_pg_database(url)
-
-
-def _fresh_pg_database(url: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import OperationalError
-
-    base = make_url(url)
-    name = f"govbus_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        pytest.fail(f"{PG_URL_ENV} is set but PostgreSQL does not answer: {exc}", pytrace=False)
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL database."""
+    yield from fresh_database(request.param, tmp_path)
 
 
 @pytest.fixture

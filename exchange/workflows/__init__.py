@@ -1,6 +1,8 @@
 """The governance workflows as pure state machines (no I/O, no clock).
 
 * :mod:`exchange.workflows.roles`: roles, actions and the one permission table.
+* :mod:`exchange.workflows.cases`: what every machine shares: who acts and when (``Act``),
+  the recorded ``Transition``, the check of free text.
 * :mod:`exchange.workflows.share_application`: conditional-sharing applications
   (G 15, G17 15, S 25, S 28), their answers, deemed consent and disputes.
 * :mod:`exchange.workflows.timing`: reply deadlines from the profile, reminders, answer

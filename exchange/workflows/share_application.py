@@ -19,16 +19,17 @@ it or, where the profile has the step, refers it to the city government (S 28)::
     government --decide grant--> approved         --decide uphold--> the disputed answer
     approved|deemed_approved --revoke--> revoked   --validity ends--> expired
 
-Every step returns the new case and a :class:`Transition` (who, when, what, why, which
+Every step takes an :class:`~exchange.workflows.cases.Act` (who, when) and returns the new
+case and a :class:`~exchange.workflows.cases.Transition` (who, when, what, why, which
 article); a step the state or the article does not allow raises :class:`StateError` or
-:class:`WorkflowError` and changes nothing. Time is passed in (``at``); nothing here reads
-a clock.
+:class:`WorkflowError` and changes nothing. Time is passed in (``act.at``); nothing here
+reads a clock.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -44,7 +45,8 @@ from exchange.profiles import (
     StartEvent,
 )
 from exchange.workdays import WorkCalendar
-from exchange.workflows.roles import Action, Actor
+from exchange.workflows.cases import Act, Transition, text
+from exchange.workflows.roles import Action
 from exchange.workflows.timing import reply_deadline
 
 KIND = "share_application"
@@ -53,7 +55,6 @@ UNCONDITIONAL_ARTICLE = "G 15 ¶1; S 25 ¶1"
 NOT_SHARED_ARTICLE = "GM 9; S 22"
 APPLY_ARTICLE = "G 15 ¶2; S 25 ¶2"
 PURPOSE_ARTICLE = "G 17; S 29"
-MAX_TEXT = 4000
 
 
 class State(StrEnum):
@@ -87,7 +88,20 @@ class Outcome(StrEnum):
 
 
 @dataclass(frozen=True)
+class Ruling:
+    """How a dispute is closed, and why; a grant gives ``items`` and ``valid_until`` (None:
+    what was applied for), never more than was applied for."""
+
+    outcome: Outcome
+    reason: str
+    items: Sequence[str] | None = None
+    valid_until: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Request:
+    """What an agency applies for: items of an entry, why, on what basis, until when."""
+
     entry_id: str
     items: tuple[str, ...]
     purpose: str
@@ -161,35 +175,10 @@ class ShareApplication:
         return self.state in AWAITING and self.due_by is not None and at >= self.due_by
 
 
-@dataclass(frozen=True)
-class Transition:
-    """One recorded state change: who, when, what, why, on which article."""
-
-    action: Action
-    from_state: State | None
-    to_state: State
-    actor: Actor
-    at: datetime
-    reason: str = ""
-    article: str = ""
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-
-Step = tuple[ShareApplication, Transition]
+Step = tuple[ShareApplication, Transition[State]]
 
 
 # -- helpers ------------------------------------------------------------------------------
-def _text(value: str, what: str, article: str, *, required: bool = True) -> str:
-    text = value.strip()
-    if required and not text:
-        raise WorkflowError(f"{what} is required", code=f"missing_{what}", article=article)
-    if len(text) > MAX_TEXT:
-        raise WorkflowError(
-            f"{what} is longer than {MAX_TEXT} characters", code=f"long_{what}", article=article
-        )
-    return text
-
-
 def _require_state(app: ShareApplication, action: Action, allowed: frozenset[State]) -> None:
     if app.state not in allowed:
         names = ", ".join(sorted(s.value for s in allowed))
@@ -213,14 +202,16 @@ def _step(
     app: ShareApplication,
     new: ShareApplication,
     action: Action,
-    actor: Actor,
-    at: datetime,
+    act: Act,
     reason: str = "",
     article: str = "",
     **details: Any,
 ) -> Step:
     moved = replace(new, version=app.version + 1)
-    return moved, Transition(action, app.state, new.state, actor, at, reason, article, details)
+    transition = Transition(
+        action, app.state, new.state, act.actor, act.at, reason, article, details
+    )
+    return moved, transition
 
 
 def _narrowed(
@@ -270,24 +261,8 @@ def _deadline_fields(
     return replace(app, due_by=deadline.due_by, due_basis=deadline.basis)
 
 
-# -- steps --------------------------------------------------------------------------------
-def submit(
-    *,
-    case_id: str,
-    profile: Profile,
-    calendar: WorkCalendar,
-    entry: CatalogEntry,
-    actor: Actor,
-    applicant: str,
-    items: Sequence[str],
-    purpose: str,
-    legal_basis: str,
-    valid_until: datetime,
-    at: datetime,
-) -> Step:
-    """An agency applies through the platform (G 15 ¶2, S 25 ¶2); the platform delivers
-    the application to the provider at once, so it is received when it is submitted."""
-    _rules(profile)
+def _applicable(entry: CatalogEntry, at: datetime) -> None:
+    """Only a published conditional entry is applied for (G 15 ¶1-2, S 25 ¶1-2, S 22)."""
     if not in_force(entry, at):
         raise WorkflowError(
             f"entry {entry.id} is not published", code="entry_not_in_force", article="G 11; S 18"
@@ -305,17 +280,20 @@ def submit(
             code="entry_not_shared",
             article=NOT_SHARED_ARTICLE,
         )
-    chosen = tuple(sorted(set(items)))
-    if not chosen:
+
+
+def _provider_of(entry: CatalogEntry, items: tuple[str, ...], applicant: str) -> str:
+    """The one provider of ``items``, another agency than the applicant."""
+    if not items:
         raise WorkflowError("apply for at least one item", code="no_items", article=APPLY_ARTICLE)
-    unknown = sorted(set(chosen) - entry.item_names)
+    unknown = sorted(set(items) - entry.item_names)
     if unknown:
         raise WorkflowError(
             f"entry {entry.id} has no item {', '.join(unknown)}",
             code="item_not_in_entry",
             article="S 22",
         )
-    providers = {i.provider for i in entry.items if i.name in chosen}
+    providers = {i.provider for i in entry.items if i.name in items}
     if len(providers) != 1:
         raise WorkflowError(
             f"the items are provided by {', '.join(sorted(providers))}: apply to each "
@@ -328,16 +306,47 @@ def submit(
         raise WorkflowError(
             f"{applicant} provides these items itself", code="own_data", article=APPLY_ARTICLE
         )
-    if valid_until <= at:
+    return provider
+
+
+# -- steps --------------------------------------------------------------------------------
+def submit(
+    request: Request,
+    *,
+    case_id: str,
+    profile: Profile,
+    calendar: WorkCalendar,
+    entry: CatalogEntry,
+    act: Act,
+) -> Step:
+    """An agency (the one ``act.actor`` acts for) applies through the platform (G 15 ¶2,
+    S 25 ¶2) for ``request``'s items of ``entry``; the platform delivers the application
+    to the provider at once, so it is received when it is submitted."""
+    _rules(profile)
+    applicant = act.actor.agency
+    if not applicant:
+        raise WorkflowError(
+            f"{act.actor.id} acts for no agency: only an agency applies",
+            code="no_applicant",
+            article=APPLY_ARTICLE,
+        )
+    if request.entry_id != entry.id:
+        raise WorkflowError(
+            f"the request names entry {request.entry_id}, not {entry.id}", code="entry_mismatch"
+        )
+    _applicable(entry, act.at)
+    chosen = tuple(sorted(set(request.items)))
+    provider = _provider_of(entry, chosen, applicant)
+    if request.valid_until <= act.at:
         raise WorkflowError(
             "the validity applied for has already ended", code="validity_past", article="G 15"
         )
     request = Request(
         entry.id,
         chosen,
-        _text(purpose, "purpose", PURPOSE_ARTICLE),
-        _text(legal_basis, "legal_basis", APPLY_ARTICLE),
-        valid_until,
+        text(request.purpose, "purpose", PURPOSE_ARTICLE),
+        text(request.legal_basis, "legal_basis", APPLY_ARTICLE),
+        request.valid_until,
     )
     app = ShareApplication(
         id=case_id,
@@ -346,26 +355,25 @@ def submit(
         provider=provider,
         request=request,
         state=State.SUBMITTED,
-        submitted_at=at,
-        received_at=at,
+        submitted_at=act.at,
+        received_at=act.at,
     )
     app = _deadline_fields(app, profile, calendar)
     obligation = profile.obligation(OBLIGATION)
     article = obligation.periods[0].basis if obligation is not None else APPLY_ARTICLE
     transition = Transition(
-        Action.APPLY, None, State.SUBMITTED, actor, at, request.purpose, article
+        Action.APPLY, None, State.SUBMITTED, act.actor, act.at, request.purpose, article
     )
     return app, transition
 
 
-def accept(
-    app: ShareApplication, profile: Profile, calendar: WorkCalendar, *, actor: Actor, at: datetime
-) -> Step:
+def accept(app: ShareApplication, profile: Profile, calendar: WorkCalendar, act: Act) -> Step:
     """受理: the provider takes the application up; where the profile counts from
     acceptance (G17 15 ¶2), the deadline is set now."""
     _require_state(app, Action.ACCEPT, frozenset({State.SUBMITTED}))
-    new = _deadline_fields(replace(app, state=State.ACCEPTED, accepted_at=at), profile, calendar)
-    return _step(app, new, Action.ACCEPT, actor, at, article=new.due_basis)
+    accepted = replace(app, state=State.ACCEPTED, accepted_at=act.at)
+    new = _deadline_fields(accepted, profile, calendar)
+    return _step(app, new, Action.ACCEPT, act, article=new.due_basis)
 
 
 def _answered(app: ShareApplication, at: datetime) -> ShareApplication:
@@ -375,9 +383,8 @@ def _answered(app: ShareApplication, at: datetime) -> ShareApplication:
 
 def approve(
     app: ShareApplication,
+    act: Act,
     *,
-    actor: Actor,
-    at: datetime,
     items: Sequence[str] | None = None,
     valid_until: datetime | None = None,
     reason: str = "",
@@ -385,29 +392,29 @@ def approve(
     """同意的及时提供 (G 15 ¶2); S 25 ¶3 grants access by updating the catalog's rights."""
     _require_state(app, Action.APPROVE, AWAITING)
     chosen, until = _narrowed(app, items, valid_until, APPLY_ARTICLE)
-    if until <= at:
+    if until <= act.at:
         raise WorkflowError(
             "the validity granted has already ended", code="validity_past", article="G 15"
         )
     answer = Answer(
         AnswerKind.APPROVED,
-        at,
-        actor.id,
+        act.at,
+        act.actor.id,
         chosen,
         until,
-        _text(reason, "reason", "", required=False),
+        text(reason, "reason", "", required=False),
+        late=app.is_overdue(act.at),
     )
-    answer = replace(answer, late=app.is_overdue(at))
-    new = _grant(replace(_answered(app, at), state=State.APPROVED, answer=answer), at)
-    return _step(app, new, Action.APPROVE, actor, at, answer.reasons, app.due_basis or "G 15 ¶2")
+    approved = replace(_answered(app, act.at), state=State.APPROVED, answer=answer)
+    new = _grant(approved, act.at)
+    return _step(app, new, Action.APPROVE, act, answer.reasons, app.due_basis or "G 15 ¶2")
 
 
 def refuse(
     app: ShareApplication,
     profile: Profile,
+    act: Act,
     *,
-    actor: Actor,
-    at: datetime,
     reasons: str = "",
     legal_basis: str = "",
 ) -> Step:
@@ -419,32 +426,30 @@ def refuse(
     required = set(rules.refusal_requires)
     answer = Answer(
         AnswerKind.REFUSED,
-        at,
-        actor.id,
-        reasons=_text(reasons, "reasons", article, required=RefusalRequirement.REASONS in required),
-        legal_basis=_text(
+        act.at,
+        act.actor.id,
+        reasons=text(reasons, "reasons", article, required=RefusalRequirement.REASONS in required),
+        legal_basis=text(
             legal_basis,
             "legal_basis",
             article,
             required=RefusalRequirement.LEGAL_BASIS in required,
         ),
-        late=app.is_overdue(at),
+        late=app.is_overdue(act.at),
     )
-    new = replace(_answered(app, at), state=State.REFUSED, answer=answer)
+    new = replace(_answered(app, act.at), state=State.REFUSED, answer=answer)
     why = answer.reasons or answer.legal_basis
-    return _step(app, new, Action.REFUSE, actor, at, why, article, legal_basis=answer.legal_basis)
+    return _step(app, new, Action.REFUSE, act, why, article, legal_basis=answer.legal_basis)
 
 
-def withdraw(app: ShareApplication, *, actor: Actor, at: datetime, reason: str = "") -> Step:
+def withdraw(app: ShareApplication, act: Act, *, reason: str = "") -> Step:
     """The applicant withdraws before the answer."""
     _require_state(app, Action.WITHDRAW, AWAITING)
     new = replace(app, state=State.WITHDRAWN)
-    return _step(app, new, Action.WITHDRAW, actor, at, _text(reason, "reason", "", required=False))
+    return _step(app, new, Action.WITHDRAW, act, text(reason, "reason", "", required=False))
 
 
-def dispute(
-    app: ShareApplication, profile: Profile, *, actor: Actor, at: datetime, reason: str
-) -> Step:
+def dispute(app: ShareApplication, profile: Profile, act: Act, *, reason: str) -> Step:
     """The applicant disputes the answer: the bureau coordinates (G 15 ¶3, S 28). Which
     answers can be disputed is the profile's ``dispute_from``; a case is disputed once."""
     rules = _rules(profile)
@@ -458,74 +463,41 @@ def dispute(
             code="already_disputed",
             article=rules.dispute_basis,
         )
-    why = _text(reason, "reason", rules.dispute_basis)
-    new = replace(
-        app, state=State.COORDINATION, dispute=Dispute(at, actor.id, why, disputed=app.state)
-    )
-    return _step(app, new, Action.DISPUTE, actor, at, why, rules.dispute_basis)
+    why = text(reason, "reason", rules.dispute_basis)
+    raised = Dispute(act.at, act.actor.id, why, disputed=app.state)
+    new = replace(app, state=State.COORDINATION, dispute=raised)
+    return _step(app, new, Action.DISPUTE, act, why, rules.dispute_basis)
 
 
 def _close_dispute(
-    app: ShareApplication,
-    action: Action,
-    *,
-    actor: Actor,
-    at: datetime,
-    outcome: Outcome,
-    items: Sequence[str] | None,
-    valid_until: datetime | None,
-    reason: str,
-    article: str,
+    app: ShareApplication, action: Action, act: Act, ruling: Ruling, article: str
 ) -> Step:
-    why = _text(reason, "reason", article)
+    why = text(ruling.reason, "reason", article)
     if app.dispute is None:  # pragma: no cover - coordination is only entered by a dispute
         raise StateError(f"application {app.id} has no dispute", code="illegal_transition")
-    if outcome is Outcome.UPHOLD:
+    outcome = ruling.outcome.value
+    if ruling.outcome is Outcome.UPHOLD:
         new = replace(app, state=app.dispute.disputed)
-        return _step(app, new, action, actor, at, why, article, outcome=outcome.value)
-    chosen, until = _narrowed(app, items, valid_until, article)
-    if until <= at:
+        return _step(app, new, action, act, why, article, outcome=outcome)
+    chosen, until = _narrowed(app, ruling.items, ruling.valid_until, article)
+    if until <= act.at:
         raise WorkflowError(
             "the validity granted has already ended", code="validity_past", article=article
         )
-    answer = Answer(AnswerKind.APPROVED, at, actor.id, chosen, until, why)
-    new = _grant(replace(app, state=State.APPROVED, answer=answer), at)
+    answer = Answer(AnswerKind.APPROVED, act.at, act.actor.id, chosen, until, why)
+    new = _grant(replace(app, state=State.APPROVED, answer=answer), act.at)
     replaced = app.grant_id if app.state in GRANTED or app.dispute.disputed in GRANTED else None
-    return _step(
-        app, new, action, actor, at, why, article, outcome=outcome.value, replaces=replaced
-    )
+    return _step(app, new, action, act, why, article, outcome=outcome, replaces=replaced)
 
 
-def settle(
-    app: ShareApplication,
-    profile: Profile,
-    *,
-    actor: Actor,
-    at: datetime,
-    outcome: Outcome,
-    reason: str,
-    items: Sequence[str] | None = None,
-    valid_until: datetime | None = None,
-) -> Step:
+def settle(app: ShareApplication, profile: Profile, act: Act, ruling: Ruling) -> Step:
     """The bureau's coordination ends: the data is provided, or the answer stands."""
     rules = _rules(profile)
     _require_state(app, Action.SETTLE, frozenset({State.COORDINATION}))
-    return _close_dispute(
-        app,
-        Action.SETTLE,
-        actor=actor,
-        at=at,
-        outcome=outcome,
-        items=items,
-        valid_until=valid_until,
-        reason=reason,
-        article=rules.dispute_basis,
-    )
+    return _close_dispute(app, Action.SETTLE, act, ruling, rules.dispute_basis)
 
 
-def refer(
-    app: ShareApplication, profile: Profile, *, actor: Actor, at: datetime, reason: str
-) -> Step:
+def refer(app: ShareApplication, profile: Profile, act: Act, *, reason: str) -> Step:
     """协调处理不成的，报市政府决定 (S 28): only where the profile has the step."""
     rules = _rules(profile)
     _require_state(app, Action.REFER, frozenset({State.COORDINATION}))
@@ -535,61 +507,36 @@ def refer(
             code="no_government_step",
             article=rules.dispute_basis,
         )
-    why = _text(reason, "reason", rules.dispute_basis)
+    why = text(reason, "reason", rules.dispute_basis)
     new = replace(app, state=State.GOVERNMENT)
-    return _step(app, new, Action.REFER, actor, at, why, rules.dispute_basis)
+    return _step(app, new, Action.REFER, act, why, rules.dispute_basis)
 
 
-def decide(
-    app: ShareApplication,
-    profile: Profile,
-    *,
-    actor: Actor,
-    at: datetime,
-    outcome: Outcome,
-    reason: str,
-    items: Sequence[str] | None = None,
-    valid_until: datetime | None = None,
-) -> Step:
+def decide(app: ShareApplication, profile: Profile, act: Act, ruling: Ruling) -> Step:
     """The city government decides a dispute the bureau referred (S 28)."""
     rules = _rules(profile)
     _require_state(app, Action.DECIDE, frozenset({State.GOVERNMENT}))
-    return _close_dispute(
-        app,
-        Action.DECIDE,
-        actor=actor,
-        at=at,
-        outcome=outcome,
-        items=items,
-        valid_until=valid_until,
-        reason=reason,
-        article=rules.dispute_basis,
-    )
+    return _close_dispute(app, Action.DECIDE, act, ruling, rules.dispute_basis)
 
 
-def revoke(app: ShareApplication, *, actor: Actor, at: datetime, reason: str) -> Step:
+def revoke(app: ShareApplication, act: Act, *, reason: str) -> Step:
     """The provider revokes what it granted; delivery stops from the next event."""
     _require_state(app, Action.REVOKE, GRANTED)
-    why = _text(reason, "reason", "G 15")
-    return _step(app, replace(app, state=State.REVOKED), Action.REVOKE, actor, at, why, "G 15")
+    why = text(reason, "reason", "G 15")
+    return _step(app, replace(app, state=State.REVOKED), Action.REVOKE, act, why, "G 15")
 
 
-def expire(app: ShareApplication, *, actor: Actor, at: datetime) -> Step | None:
+def expire(app: ShareApplication, act: Act) -> Step | None:
     """The granted validity has ended; None when there is nothing to expire (yet)."""
     until = app.granted_until
-    if app.state not in GRANTED or until is None or at < until:
+    if app.state not in GRANTED or until is None or act.at < until:
         return None
     new = replace(app, state=State.EXPIRED)
-    return _step(app, new, Action.EXPIRE, actor, at, "validity ended", "G 15")
+    return _step(app, new, Action.EXPIRE, act, "validity ended", "G 15")
 
 
 def on_deadline(
-    app: ShareApplication,
-    profile: Profile,
-    entry: CatalogEntry | None,
-    *,
-    actor: Actor,
-    at: datetime,
+    app: ShareApplication, profile: Profile, entry: CatalogEntry | None, act: Act
 ) -> Step | None:
     """The reply deadline has passed with no answer (None: answered, or not yet due).
 
@@ -599,6 +546,7 @@ def on_deadline(
     Otherwise (and when the entry is gone or no longer in force) the case stays awaiting
     an answer, marked overdue (G 30, S 47).
     """
+    at = act.at
     if app.state not in AWAITING or app.due_by is None or at < app.due_by or app.overdue:
         return None
     sharing = profile.sharing
@@ -610,25 +558,25 @@ def on_deadline(
         answer = Answer(
             AnswerKind.APPROVED,
             start,
-            actor.id,
+            act.actor.id,
             app.request.items,
             app.request.valid_until,
             reasons="逾期未答复，视为同意共享",
             deemed=True,
         )
         new = _grant(replace(app, state=State.DEEMED_APPROVED, answer=answer), start)
-        return _step(app, new, Action.DEEM, actor, at, answer.reasons, deemed.basis)
+        return _step(app, new, Action.DEEM, act, answer.reasons, deemed.basis)
     why = "逾期未答复" if deemed is None else f"逾期未答复；{share_type or '已停止'}数据不视为同意"
     new = replace(app, overdue=True)
-    return _step(app, new, Action.MISS_DEADLINE, actor, at, why, app.due_basis)
+    return _step(app, new, Action.MISS_DEADLINE, act, why, app.due_basis)
 
 
-def remind(app: ShareApplication, *, actor: Actor, at: datetime) -> Step | None:
+def remind(app: ShareApplication, act: Act) -> Step | None:
     """At most one working day is left: remind the provider (no state change); nothing
     once the deadline itself has passed."""
-    if app.state not in AWAITING or (app.due_by is not None and at >= app.due_by):
+    if app.state not in AWAITING or (app.due_by is not None and act.at >= app.due_by):
         return None
-    return _step(app, app, Action.REMIND, actor, at, "答复期限将至", app.due_basis)
+    return _step(app, app, Action.REMIND, act, "答复期限将至", app.due_basis)
 
 
 # -- documents (the stored form) --------------------------------------------------------
@@ -753,10 +701,10 @@ __all__ = [
     "Dispute",
     "Outcome",
     "Request",
+    "Ruling",
     "ShareApplication",
     "State",
     "Step",
-    "Transition",
     "accept",
     "approve",
     "decide",

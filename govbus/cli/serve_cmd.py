@@ -19,7 +19,7 @@ from exchange.workdays import holiday_dirs_from_env
 from govbus.cli.output import EXIT_USAGE, console, fail
 from topology.connection import connected
 from topology.workflows.accounts import DEFAULT_TOKEN_TTL
-from topology.workflows.context import Workflows
+from topology.workflows.context import WorkflowOptions, Workflows
 
 NAMESPACE_ENV = "GOVBUS_STATE_NAMESPACE"
 
@@ -32,9 +32,7 @@ def open_workflows(bootstrap: str = "", *, token_ttl: timedelta = DEFAULT_TOKEN_
             "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
             code=EXIT_USAGE,
         )
-    return Workflows.open(
-        settings.effective_database_url,
-        settings.bootstrap,
+    options = WorkflowOptions(
         profile_id=settings.profile,
         extra_config=settings.kafka,
         namespace=os.environ.get(NAMESPACE_ENV) or None,
@@ -42,6 +40,7 @@ def open_workflows(bootstrap: str = "", *, token_ttl: timedelta = DEFAULT_TOKEN_
         holiday_dirs=holiday_dirs_from_env(os.environ),
         token_ttl=token_ttl,
     )
+    return Workflows.open(settings.effective_database_url, settings.bootstrap, options)
 
 
 def register(app: typer.Typer) -> None:

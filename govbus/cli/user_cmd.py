@@ -16,6 +16,7 @@ import typer
 from base.errors import GovbusError
 from base.settings import Settings
 from exchange.workflows.roles import USER_ROLES
+from govbus.cli.group import command_group
 from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
 from storage import migrate
 from storage.accounts import AccountStore, UserRow
@@ -66,8 +67,14 @@ def user_json(row: UserRow) -> dict[str, object]:
 
 
 def register(app: typer.Typer) -> None:
-    user = typer.Typer(help="Accounts of the HTTP service (govbus serve).")
-    app.add_typer(user, name="user")
+    user = command_group(app, "user", "Accounts of the HTTP service (govbus serve).")
+    _add_command(user)
+    _list_command(user)
+    _disable_command(user)
+
+
+def _add_command(user: typer.Typer) -> None:
+    """``govbus user add``."""
 
     @user.command("add")
     def add(
@@ -92,6 +99,10 @@ def register(app: typer.Typer) -> None:
         else:
             console.print(f"user {row.id} created ({row.role}{' for ' + agency if agency else ''})")
 
+
+def _list_command(user: typer.Typer) -> None:
+    """``govbus user list``."""
+
     @user.command("list")
     def list_(as_json: bool = JSON_OPT) -> None:
         """List accounts (never their password hashes)."""
@@ -105,6 +116,10 @@ def register(app: typer.Typer) -> None:
         for r in rows:
             state = "disabled" if r.disabled_at else "active"
             console.print(f"{r.id:<24} {r.role:<11} {r.agency_id or '-':<24} {state}", markup=False)
+
+
+def _disable_command(user: typer.Typer) -> None:
+    """``govbus user disable``."""
 
     @user.command("disable")
     def disable(

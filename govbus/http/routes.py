@@ -111,15 +111,10 @@ def profile(actor: CurrentActor, flows: Flows) -> dict[str, Any]:
     openapi_extra=action(Action.APPLY),
 )
 def apply(body: ApplyRequest, actor: CurrentActor, flows: Flows) -> Application:
-    app = flows.applications.apply(
-        actor,
-        entry_id=body.entry,
-        items=body.items,
-        purpose=body.purpose,
-        legal_basis=body.legal_basis,
-        valid_until=body.valid_until,
+    request = sa.Request(
+        body.entry, tuple(body.items), body.purpose, body.legal_basis, body.valid_until
     )
-    return _out(flows, app)
+    return _out(flows, flows.applications.apply(actor, request))
 
 
 @router.get(
@@ -188,6 +183,10 @@ def transitions(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Transitio
     )
 
 
+def _ruling(body: OutcomeRequest) -> sa.Ruling:
+    return sa.Ruling(body.outcome, body.reason, body.items, body.valid_until)
+
+
 def _step(path: str, name: Action, summary: str) -> Callable[[F], F]:
     return router.post(
         f"{APPS}/{{case_id}}/{path}",
@@ -235,15 +234,7 @@ def dispute(case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Fl
 
 @_step("settle", Action.SETTLE, "协调处理结果 (the bureau settles the dispute)")
 def settle(case_id: CaseId, body: OutcomeRequest, actor: CurrentActor, flows: Flows) -> Application:
-    app = flows.applications.settle(
-        actor,
-        case_id,
-        outcome=body.outcome,
-        reason=body.reason,
-        items=body.items,
-        valid_until=body.valid_until,
-    )
-    return _out(flows, app)
+    return _out(flows, flows.applications.settle(actor, case_id, _ruling(body)))
 
 
 @_step("refer", Action.REFER, "报市政府决定 (the bureau refers the dispute, S 28)")
@@ -253,15 +244,7 @@ def refer(case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flow
 
 @_step("decide", Action.DECIDE, "市政府决定 (the city government decides, S 28)")
 def decide(case_id: CaseId, body: OutcomeRequest, actor: CurrentActor, flows: Flows) -> Application:
-    app = flows.applications.decide(
-        actor,
-        case_id,
-        outcome=body.outcome,
-        reason=body.reason,
-        items=body.items,
-        valid_until=body.valid_until,
-    )
-    return _out(flows, app)
+    return _out(flows, flows.applications.decide(actor, case_id, _ruling(body)))
 
 
 @_step("revoke", Action.REVOKE, "撤销共享权限 (the provider revokes the grant)")

@@ -9,17 +9,17 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from argon2 import PasswordHasher
-from bus_scenario import Names
 from fastapi.testclient import TestClient
 
 from exchange.catalog import LEGAL_TZ
 from exchange.catalog_loader import check_catalog_text
 from govbus.http.app import create_app
+from tests.support.scenario import Names
 from topology.workflows.clock import ManualClock
-from topology.workflows.context import Workflows
+from topology.workflows.context import WorkflowOptions, Workflows
 
 #: A working day well inside a year the holiday calendar knows (2026-06-01 is a Monday).
 MONDAY = datetime(2026, 6, 1, 10, 0, tzinfo=LEGAL_TZ)
@@ -46,18 +46,80 @@ def valid_until() -> str:
     return (datetime.now(UTC) + timedelta(days=400)).isoformat()
 
 
+class Response(Protocol):
+    """What the tests read of an HTTP response (the TestClient's, or httpx's)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def json(self, **kwargs: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where a test's workflows run: its database, broker, state-topic namespace and clock
+    (every instance of one test shares them)."""
+
+    database_url: str
+    bootstrap: str
+    config: Mapping[str, str]
+    namespace: str
+    clock: ManualClock
+
+
+def open_flows(site: Site, profile: str, *, owner: str | None = None) -> Workflows:
+    """One instance of the workflows at ``site`` under ``profile`` (``owner``: its timer
+    worker's lease owner)."""
+    options = WorkflowOptions(
+        profile_id=profile,
+        extra_config=site.config,
+        namespace=site.namespace,
+        clock=site.clock,
+        worker_owner=owner,
+    )
+    flows = Workflows.open(site.database_url, site.bootstrap, options)
+    flows.accounts.hasher = FAST_HASHER
+    return flows
+
+
 @dataclass
 class WorkflowEnv:
     names: Names
-    namespace: str
-    database_url: str
-    bootstrap: str
-    config: dict[str, str]
-    clock: ManualClock
+    site: Site
     profile: str
     flows: Workflows
     client: TestClient
     tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def namespace(self) -> str:
+        return self.site.namespace
+
+    @property
+    def database_url(self) -> str:
+        return self.site.database_url
+
+    @property
+    def bootstrap(self) -> str:
+        return self.site.bootstrap
+
+    @property
+    def config(self) -> Mapping[str, str]:
+        return self.site.config
+
+    @property
+    def clock(self) -> ManualClock:
+        return self.site.clock
+
+    def instance(self, profile: str | None = None, *, owner: str | None = None) -> Workflows:
+        """Another instance of the workflows on this test's site (the caller closes it)."""
+        return open_flows(self.site, profile or self.profile, owner=owner)
 
     def agency(self, base: str) -> str:
         return self.names.agency(base)
@@ -75,13 +137,18 @@ class WorkflowEnv:
     def headers(self, user: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
 
-    def call(self, method: str, path: str, user: str | None, **kwargs: Any) -> Any:
+    def call(self, method: str, path: str, user: str | None, **kwargs: Any) -> Response:
         headers = self.headers(user) if user else {}
         return self.client.request(method, path, headers=headers, **kwargs)
 
     def apply(
-        self, user: str = "hc-clerk", items: tuple[str, ...] = ("phone",), client: Any = None
-    ) -> Any:
+        self,
+        user: str = "hc-clerk",
+        items: tuple[str, ...] = ("phone",),
+        client: TestClient | None = None,
+    ) -> Response:
+        """``user`` applies for ``items`` of 居民联系方式 (through ``client``: another
+        instance's)."""
         return (client or self.client).request(
             "POST",
             "/v1/applications",
@@ -96,29 +163,6 @@ class WorkflowEnv:
         )
 
 
-def open_flows(
-    database_url: str,
-    bootstrap: str,
-    config: Mapping[str, str],
-    namespace: str,
-    profile: str,
-    clock: ManualClock,
-    *,
-    owner: str | None = None,
-) -> Workflows:
-    flows = Workflows.open(
-        database_url,
-        bootstrap,
-        profile_id=profile,
-        extra_config=config,
-        namespace=namespace,
-        clock=clock,
-        worker_owner=owner,
-    )
-    flows.accounts.hasher = FAST_HASHER
-    return flows
-
-
 @contextmanager
 def workflow_env(
     database_url: str,
@@ -131,9 +175,10 @@ def workflow_env(
 ) -> Iterator[WorkflowEnv]:
     """The demo catalog imported (SQL + state topics), users made, a client logged in."""
     names = Names()
-    namespace = f"wf-{uuid.uuid4().hex[:10]}"
-    clock = ManualClock(start)
-    flows = open_flows(database_url, bootstrap, config, namespace, profile, clock)
+    site = Site(
+        database_url, bootstrap, dict(config), f"wf-{uuid.uuid4().hex[:10]}", ManualClock(start)
+    )
+    flows = open_flows(site, profile)
     result = check_catalog_text(names.catalog_text())
     assert result.valid, result.issues
     flows.applications.reference.import_catalog(result)
@@ -144,17 +189,7 @@ def workflow_env(
     app = create_app(flows, background=background)
     try:
         with TestClient(app) as client:
-            env = WorkflowEnv(
-                names,
-                namespace,
-                database_url,
-                bootstrap,
-                dict(config),
-                clock,
-                profile,
-                flows,
-                client,
-            )
+            env = WorkflowEnv(names, site, profile, flows, client)
             env.login()
             yield env
     finally:

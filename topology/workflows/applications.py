@@ -26,11 +26,13 @@ from exchange.catalog import CatalogEntry
 from exchange.profiles import Profile, ProfileSet
 from exchange.workdays import LEGAL_TIMEZONE, WorkCalendar
 from exchange.workflows import share_application as sa
+from exchange.workflows.cases import Act, Transition
 from exchange.workflows.roles import Action, Actor, Scope, authorize, scope_of
 from exchange.workflows.timing import reminder_at
 from storage.workflows import CaseRow, TimerRow, TransitionRow, WorkflowStore
 from topology.reference_service import ReferenceService
 from topology.workflows.clock import Clock
+from topology.workflows.deployment import Deployment
 
 #: Timer kinds (``timers.kind``).
 REMINDER = "reminder"
@@ -67,7 +69,7 @@ def _clock_start(app: sa.ShareApplication) -> datetime | None:
     return app.accepted_at if app.accepted_at and app.state is not sa.State.SUBMITTED else None
 
 
-def transition_row(app: sa.ShareApplication, t: sa.Transition) -> TransitionRow:
+def transition_row(app: sa.ShareApplication, t: Transition[sa.State]) -> TransitionRow:
     details = {k: v for k, v in t.details.items() if v is not None}
     if app.grant_id and t.to_state in sa.GRANTED | {sa.State.APPROVED}:
         details.setdefault("grant_id", app.grant_id)
@@ -132,25 +134,35 @@ class ShareApplications:
         self,
         store: WorkflowStore,
         reference: ReferenceService,
-        profiles: ProfileSet,
-        profile_id: str,
-        calendar: WorkCalendar,
-        clock: Clock,
+        deployment: Deployment,
         *,
         after_change: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
         self.reference = reference
-        self.profiles = profiles
-        self.profile_id = profile_id
-        self.calendar = calendar
-        self.clock = clock
+        self.deployment = deployment
         self.after_change = after_change
+
+    @property
+    def profiles(self) -> ProfileSet:
+        return self.deployment.profiles
+
+    @property
+    def profile_id(self) -> str:
+        return self.deployment.profile_id
 
     @property
     def profile(self) -> Profile:
         """The deployment's profile: new applications are counted under it."""
-        return self.profiles.get(self.profile_id)
+        return self.deployment.profile
+
+    @property
+    def calendar(self) -> WorkCalendar:
+        return self.deployment.calendar
+
+    @property
+    def clock(self) -> Clock:
+        return self.deployment.clock
 
     # -- reading ------------------------------------------------------------------------
     def load(self, case_id: str) -> sa.ShareApplication:
@@ -188,32 +200,17 @@ class ShareApplications:
         return self.reference.entry(entry_id)
 
     # -- steps ----------------------------------------------------------------------------
-    def apply(
-        self,
-        actor: Actor,
-        *,
-        entry_id: str,
-        items: Sequence[str],
-        purpose: str,
-        legal_basis: str,
-        valid_until: datetime,
-    ) -> sa.ShareApplication:
-        applicant = actor.agency or ""
-        authorize(actor, Action.APPLY, applicant=applicant)
-        entry = self._entry_or_404(entry_id)
+    def apply(self, actor: Actor, request: sa.Request) -> sa.ShareApplication:
+        authorize(actor, Action.APPLY, applicant=actor.agency or "")
+        entry = self._entry_or_404(request.entry_id)
         now = self.clock.now()
         app, transition = sa.submit(
+            request,
             case_id=f"app-{uuid.uuid4().hex[:16]}",
             profile=self.profile,
             calendar=self.calendar,
             entry=entry,
-            actor=actor,
-            applicant=applicant,
-            items=items,
-            purpose=purpose,
-            legal_basis=legal_basis,
-            valid_until=valid_until,
-            at=now,
+            act=Act(actor, now),
         )
         add, _ = timers_for(None, app, self.calendar, now)
         self.store.create(case_row(app, now), transition_row(app, transition), add)
@@ -225,7 +222,7 @@ class ShareApplications:
             actor,
             case_id,
             Action.ACCEPT,
-            lambda app, p, now: sa.accept(app, p, self.calendar, actor=actor, at=now),
+            lambda app, p, act: sa.accept(app, p, self.calendar, act),
         )
 
     def approve(
@@ -241,8 +238,8 @@ class ShareApplications:
             actor,
             case_id,
             Action.APPROVE,
-            lambda app, p, now: sa.approve(
-                app, actor=actor, at=now, items=items, valid_until=valid_until, reason=reason
+            lambda app, p, act: sa.approve(
+                app, act, items=items, valid_until=valid_until, reason=reason
             ),
         )
 
@@ -253,9 +250,7 @@ class ShareApplications:
             actor,
             case_id,
             Action.REFUSE,
-            lambda app, p, now: sa.refuse(
-                app, p, actor=actor, at=now, reasons=reasons, legal_basis=legal_basis
-            ),
+            lambda app, p, act: sa.refuse(app, p, act, reasons=reasons, legal_basis=legal_basis),
         )
 
     def withdraw(self, actor: Actor, case_id: str, *, reason: str = "") -> sa.ShareApplication:
@@ -263,7 +258,7 @@ class ShareApplications:
             actor,
             case_id,
             Action.WITHDRAW,
-            lambda app, p, now: sa.withdraw(app, actor=actor, at=now, reason=reason),
+            lambda app, p, act: sa.withdraw(app, act, reason=reason),
         )
 
     def dispute(self, actor: Actor, case_id: str, *, reason: str) -> sa.ShareApplication:
@@ -271,33 +266,15 @@ class ShareApplications:
             actor,
             case_id,
             Action.DISPUTE,
-            lambda app, p, now: sa.dispute(app, p, actor=actor, at=now, reason=reason),
+            lambda app, p, act: sa.dispute(app, p, act, reason=reason),
         )
 
-    def settle(
-        self,
-        actor: Actor,
-        case_id: str,
-        *,
-        outcome: sa.Outcome,
-        reason: str,
-        items: Sequence[str] | None = None,
-        valid_until: datetime | None = None,
-    ) -> sa.ShareApplication:
+    def settle(self, actor: Actor, case_id: str, ruling: sa.Ruling) -> sa.ShareApplication:
         return self._step(
             actor,
             case_id,
             Action.SETTLE,
-            lambda app, p, now: sa.settle(
-                app,
-                p,
-                actor=actor,
-                at=now,
-                outcome=outcome,
-                reason=reason,
-                items=items,
-                valid_until=valid_until,
-            ),
+            lambda app, p, act: sa.settle(app, p, act, ruling),
         )
 
     def refer(self, actor: Actor, case_id: str, *, reason: str) -> sa.ShareApplication:
@@ -305,33 +282,15 @@ class ShareApplications:
             actor,
             case_id,
             Action.REFER,
-            lambda app, p, now: sa.refer(app, p, actor=actor, at=now, reason=reason),
+            lambda app, p, act: sa.refer(app, p, act, reason=reason),
         )
 
-    def decide(
-        self,
-        actor: Actor,
-        case_id: str,
-        *,
-        outcome: sa.Outcome,
-        reason: str,
-        items: Sequence[str] | None = None,
-        valid_until: datetime | None = None,
-    ) -> sa.ShareApplication:
+    def decide(self, actor: Actor, case_id: str, ruling: sa.Ruling) -> sa.ShareApplication:
         return self._step(
             actor,
             case_id,
             Action.DECIDE,
-            lambda app, p, now: sa.decide(
-                app,
-                p,
-                actor=actor,
-                at=now,
-                outcome=outcome,
-                reason=reason,
-                items=items,
-                valid_until=valid_until,
-            ),
+            lambda app, p, act: sa.decide(app, p, act, ruling),
         )
 
     def revoke(self, actor: Actor, case_id: str, *, reason: str) -> sa.ShareApplication:
@@ -339,7 +298,7 @@ class ShareApplications:
             actor,
             case_id,
             Action.REVOKE,
-            lambda app, p, now: sa.revoke(app, actor=actor, at=now, reason=reason),
+            lambda app, p, act: sa.revoke(app, act, reason=reason),
         )
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -354,14 +313,14 @@ class ShareApplications:
         actor: Actor,
         case_id: str,
         action: Action,
-        step: Callable[[sa.ShareApplication, Profile, datetime], sa.Step],
+        step: Callable[[sa.ShareApplication, Profile, Act], sa.Step],
     ) -> sa.ShareApplication:
         # Step 1
         app = self.load(case_id)
         authorize(actor, action, applicant=app.applicant, provider=app.provider)
         # Step 2
         now = self.clock.now()
-        new, transition = step(app, self.profiles.get(app.profile), now)
+        new, transition = step(app, self.profiles.get(app.profile), Act(actor, now))
         # Step 3
         add, cancel = timers_for(app, new, self.calendar, now)
         if not self.store.apply(

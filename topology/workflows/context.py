@@ -1,8 +1,9 @@
 """The workflows assembled: one object that the HTTP service and the CLI both use.
 
-:meth:`Workflows.open` builds everything from a database URL, a broker and the deployment's
-profile; :meth:`Workflows.start` runs the background loop (timers and the audit relay)
-that ``govbus serve`` keeps going, woken at once after each state change.
+:meth:`Workflows.open` builds everything from a database URL, a broker and the
+:class:`WorkflowOptions` (the deployment's profile first); :meth:`Workflows.start` runs the
+background loop (timers and the audit relay) that ``govbus serve`` keeps going, woken at
+once after each state change.
 """
 
 from __future__ import annotations
@@ -31,12 +32,33 @@ from topology.workflows.accounts import DEFAULT_TOKEN_TTL, AccountService
 from topology.workflows.applications import ShareApplications
 from topology.workflows.audit import AuditRelay
 from topology.workflows.clock import Clock, SystemClock
+from topology.workflows.deployment import Deployment
 from topology.workflows.timers import TimerWorker
 
 log = logging.getLogger(__name__)
 
 #: The background loop wakes at least this often (deadlines fall on the minute at worst).
 POLL_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class WorkflowOptions:
+    """How one instance is set up; every default but the profile is production's.
+
+    ``extra_config``: the Kafka client settings; ``namespace``: the state topics'
+    namespace (tests isolate themselves with one); ``clock``: the injected time (default
+    the wall clock); ``audit``: run the audit relay; ``worker_owner``: the timer worker's
+    lease owner (default a random one)."""
+
+    profile_id: str
+    extra_config: Mapping[str, Any] | None = None
+    namespace: str | None = None
+    clock: Clock | None = None
+    profiles_dir: Path = PACKAGED_PROFILES_DIR
+    holiday_dirs: Sequence[Path] = ()
+    token_ttl: timedelta = DEFAULT_TOKEN_TTL
+    audit: bool = True
+    worker_owner: str | None = None
 
 
 @dataclass
@@ -54,45 +76,33 @@ class Workflows:
     _thread: threading.Thread | None = None
 
     @classmethod
-    def open(
-        cls,
-        database_url: str,
-        bootstrap: str,
-        *,
-        profile_id: str,
-        extra_config: Mapping[str, Any] | None = None,
-        namespace: str | None = None,
-        clock: Clock | None = None,
-        profiles_dir: Path = PACKAGED_PROFILES_DIR,
-        holiday_dirs: Sequence[Path] = (),
-        token_ttl: timedelta = DEFAULT_TOKEN_TTL,
-        audit: bool = True,
-        worker_owner: str | None = None,
-    ) -> Workflows:
+    def open(cls, database_url: str, bootstrap: str, options: WorkflowOptions) -> Workflows:
         """Migrate the database, then assemble the services (no broker call yet)."""
         migrate.upgrade(database_url)
         engine = make_engine(database_url)
-        profiles: ProfileSet = load_profiles(profiles_dir)
-        profiles.get(profile_id)  # an unknown profile fails here, before anything runs
-        calendar = load_work_calendar(holiday_dirs)
-        clock = clock or SystemClock()
+        profiles: ProfileSet = load_profiles(options.profiles_dir)
+        profiles.get(options.profile_id)  # an unknown profile fails here, before anything runs
+        calendar = load_work_calendar(options.holiday_dirs)
+        clock = options.clock or SystemClock()
+        deployment = Deployment(profiles, options.profile_id, calendar, clock)
         store = WorkflowStore(engine)
+        kafka = options.extra_config
         reference = ReferenceService(
-            ReferenceStore(engine), bootstrap, namespace=namespace, extra_config=extra_config
+            ReferenceStore(engine), bootstrap, namespace=options.namespace, extra_config=kafka
         )
-        applications = ShareApplications(store, reference, profiles, profile_id, calendar, clock)
-        worker = TimerWorker(store, applications, clock, owner=worker_owner)
+        applications = ShareApplications(store, reference, deployment)
+        worker = TimerWorker(store, applications, clock, owner=options.worker_owner)
         relay = (
             AuditRelay(
                 store,
                 lambda: WorkflowAuditWriter(
-                    bootstrap, extra_config=extra_config, namespace=namespace
+                    bootstrap, extra_config=kafka, namespace=options.namespace
                 ),
             )
-            if audit
+            if options.audit
             else None
         )
-        accounts = AccountService(AccountStore(engine), store, clock, token_ttl=token_ttl)
+        accounts = AccountService(AccountStore(engine), store, clock, token_ttl=options.token_ttl)
         self = cls(engine, store, accounts, applications, worker, relay, calendar, clock)
         applications.after_change = self.changed
         return self

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from base.errors import GovbusError, GrantError
 from exchange.catalog import CatalogEntry
 from exchange.workflows import share_application as sa
+from exchange.workflows.cases import Act
 from exchange.workflows.roles import SYSTEM
 from storage.workflows import Lease, TimerRow, WorkflowStore
 from topology.reference_service import GrantTerms
@@ -112,7 +113,6 @@ class TimerWorker:
                 new_timers=add,
                 cancel_kinds=cancel,
                 lease=Lease(timer.id, self.owner, transition.action.value),
-                now=now,
             ):
                 apps.notify(app.id)  # publish a deemed grant now, not at the next pass
                 return True
@@ -122,13 +122,14 @@ class TimerWorker:
         )
 
     def _step(self, timer: TimerRow, app: sa.ShareApplication, now: datetime) -> sa.Step | None:
+        act = Act(SYSTEM, now)
         if timer.kind == REMINDER:
-            return sa.remind(app, actor=SYSTEM, at=now)
+            return sa.remind(app, act)
         if timer.kind == DEADLINE:
             profile = self.applications.profiles.get(app.profile)
-            return sa.on_deadline(app, profile, self._entry(app), actor=SYSTEM, at=now)
+            return sa.on_deadline(app, profile, self._entry(app), act)
         if timer.kind == EXPIRY:
-            return sa.expire(app, actor=SYSTEM, at=now)
+            return sa.expire(app, act)
         raise GrantError(f"unknown timer kind {timer.kind!r}", code="unknown_timer")
 
     def _entry(self, app: sa.ShareApplication) -> CatalogEntry | None:

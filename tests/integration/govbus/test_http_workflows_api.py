@@ -10,12 +10,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from bus_scenario import read_topic
-from workflow_scenario import PASSWORD, USERS, WorkflowEnv, valid_until, workflow_env
 
 from exchange.workflows.roles import PERMISSIONS, Action, Role, Scope
 from producers.workflow_audit import workflow_audit_topic
 from schemas.audit import verify
+from tests.support.scenario import read_topic
+from tests.support.workflow import PASSWORD, USERS, WorkflowEnv, valid_until, workflow_env
 from topology.workflows.accounts import DEFAULT_TOKEN_TTL
 
 
@@ -108,7 +108,7 @@ def test_every_endpoint_for_every_role_is_allowed_or_403(env: WorkflowEnv) -> No
             )
             scope = PERMISSIONS[role].get(action)
             own = None if agency is None else env.agency(agency)
-            parties = {
+            parties: dict[Scope, set[str | None] | None] = {
                 Scope.ANY: None,
                 Scope.APPLICANT: {applicant},
                 Scope.PROVIDER: {provider},

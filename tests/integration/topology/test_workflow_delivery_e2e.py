@@ -15,14 +15,15 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from bus_scenario import event, publish_events, read_topic
 from fastapi.testclient import TestClient
-from workflow_scenario import WorkflowEnv, open_flows, workflow_env
 
 from govbus.http.app import create_app
 from schemas.topics import TopicKind, topic_name
+from tests.support.scenario import event, publish_events, read_topic
+from tests.support.workflow import WorkflowEnv, workflow_env
 
 PERSON = "11010519491231002X"
 KEY = f"resident_id:{PERSON}"
@@ -85,7 +86,7 @@ def _send(env: WorkflowEnv, phone: str) -> str:
     raise AssertionError(f"no receipt for {e['event_id']}")
 
 
-def _feed(env: WorkflowEnv, agency: str) -> list[dict]:
+def _feed(env: WorkflowEnv, agency: str) -> list[dict[str, Any]]:
     return read_topic(
         env.bootstrap,
         topic_name(TopicKind.FEED, env.agency(agency)),
@@ -123,9 +124,7 @@ def test_shenyang_silence_is_consent_at_the_deadline_guiyang_silence_only_overdu
     next event is delivered. The same silence under guiyang-2021 is overdue (G 30) and
     delivers nothing."""
     env = running
-    shenyang = open_flows(
-        env.database_url, env.bootstrap, env.config, env.namespace, "shenyang-2019", env.clock
-    )
+    shenyang = env.instance("shenyang-2019")
     try:
         with TestClient(create_app(shenyang, background=False)) as sy_client:
             deemed_case = env.apply("hc-clerk", client=sy_client).json()

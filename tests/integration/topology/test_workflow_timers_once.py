@@ -13,9 +13,9 @@ from datetime import timedelta
 import httpx
 import pytest
 import uvicorn
-from workflow_scenario import PASSWORD, WorkflowEnv, open_flows, valid_until, workflow_env
 
 from govbus.http.app import create_app
+from tests.support.workflow import PASSWORD, WorkflowEnv, valid_until, workflow_env
 from topology.workflows.context import Workflows
 
 WAIT_S = 60.0
@@ -69,18 +69,6 @@ def shenyang(
         yield env
 
 
-def _instance(env: WorkflowEnv, owner: str) -> Workflows:
-    return open_flows(
-        env.database_url,
-        env.bootstrap,
-        env.config,
-        env.namespace,
-        env.profile,
-        env.clock,
-        owner=owner,
-    )
-
-
 def _apply(served: Served, env: WorkflowEnv) -> str:
     with served.client("hc-clerk") as hc:
         got = hc.post(
@@ -101,11 +89,11 @@ def test_a_deadline_that_fell_while_the_service_was_down_fires_once_on_restart(
     shenyang: WorkflowEnv,
 ) -> None:
     env = shenyang
-    with Served(_instance(env, "before")) as first:
+    with Served(env.instance(owner="before")) as first:
         case = _apply(first, env)
     # The service is down; the deadline (24:00 of 06-08) passes.
     env.clock.set(env.clock.now() + timedelta(days=20))
-    with Served(_instance(env, "after-1")) as one, Served(_instance(env, "after-2")) as two:
+    with Served(env.instance(owner="after-1")) as one, Served(env.instance(owner="after-2")) as two:
         with one.client("bureau") as bureau:
             deadline = time.monotonic() + WAIT_S
             while bureau.get(f"/v1/applications/{case}").json()["state"] != "deemed_approved":
@@ -128,7 +116,7 @@ def test_racing_workers_act_on_a_due_deadline_exactly_once(shenyang: WorkflowEnv
     env = shenyang
     cases = [env.apply().json()["id"] for _ in range(3)]
     env.clock.set(env.clock.now() + timedelta(days=20))
-    workers = [_instance(env, f"racer-{i}") for i in range(6)]
+    workers = [env.instance(owner=f"racer-{i}") for i in range(6)]
     barrier = threading.Barrier(len(workers))
     acted: list[int] = []
 

@@ -8,6 +8,7 @@ texts and the State Council's 2026 arrangement (National Day 10-01..10-07 off, 0
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,9 +18,10 @@ import pytest
 from base.errors import PermissionDenied, StateError, WorkflowError
 from exchange.catalog import LEGAL_TZ, CatalogEntry, ShareType
 from exchange.catalog_loader import load_catalog
-from exchange.profiles import load_profiles
+from exchange.profiles import Profile, load_profiles
 from exchange.workdays import load_work_calendar
 from exchange.workflows import share_application as sa
+from exchange.workflows.cases import Act
 from exchange.workflows.roles import (
     PERMISSIONS,
     SYSTEM,
@@ -36,8 +38,15 @@ DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 CATALOG = load_catalog(DEMO).catalog
 PROFILES = load_profiles()
 CALENDAR = load_work_calendar()
-CONTACT = CATALOG.entry("psb.person.contact")
-assert CONTACT is not None
+
+
+def _entry(entry_id: str) -> CatalogEntry:
+    found = CATALOG.entry(entry_id)
+    assert found is not None, entry_id
+    return found
+
+
+CONTACT = _entry("psb.person.contact")
 APPLICANT = Actor("hc-clerk", Role.AGENCY, "city-hc")
 PROVIDER = Actor("psb-clerk", Role.AGENCY, "city-psb")
 BUREAU = Actor("bureau", Role.BUREAU)
@@ -59,18 +68,16 @@ UNTIL = at("2027-12-31T00:00")
 def submitted(
     profile: str = "guiyang-2021", when: str = "2026-06-01T10:00", entry: CatalogEntry = CONTACT
 ) -> sa.ShareApplication:
+    request = sa.Request(
+        entry.id, ("phone", "household_address"), "流行病学调查", "传染病防治法第十二条", UNTIL
+    )
     app, transition = sa.submit(
+        request,
         case_id="app-1",
         profile=PROFILES.get(profile),
         calendar=CALENDAR,
         entry=entry,
-        actor=APPLICANT,
-        applicant="city-hc",
-        items=["phone", "household_address"],
-        purpose="流行病学调查",
-        legal_basis="传染病防治法第十二条",
-        valid_until=UNTIL,
-        at=at(when),
+        act=Act(APPLICANT, at(when)),
     )
     assert transition.action is Action.APPLY and transition.to_state is sa.State.SUBMITTED
     assert transition.actor == APPLICANT and transition.reason == "流行病学调查"
@@ -92,7 +99,7 @@ def test_guiyang_2017_ten_working_days_from_acceptance_g17_15() -> None:
     app = submitted("guiyang-2017", "2026-06-01T10:00")
     assert app.due_by is None  # the clock has not started: nothing accepted yet
     accepted, t = sa.accept(
-        app, PROFILES.get("guiyang-2017"), CALENDAR, actor=PROVIDER, at=at("2026-06-02T15:00")
+        app, PROFILES.get("guiyang-2017"), CALENDAR, Act(PROVIDER, at("2026-06-02T15:00"))
     )
     assert accepted.state is sa.State.ACCEPTED and accepted.accepted_at == at("2026-06-02T15:00")
     assert accepted.due_by == midnight_after("2026-06-16") and t.article == "G17 15 ¶2"
@@ -121,20 +128,20 @@ def test_approval_may_grant_fewer_items_and_a_shorter_validity_never_more() -> N
     app = submitted()
     shorter = at("2027-01-01T00:00")
     new, t = sa.approve(
-        app, actor=PROVIDER, at=at("2026-06-02T10:00"), items=["phone"], valid_until=shorter
+        app, Act(PROVIDER, at("2026-06-02T10:00")), items=["phone"], valid_until=shorter
     )
     assert new.state is sa.State.APPROVED and new.granted_items == ("phone",)
     assert new.granted_until == shorter and new.grant_id == "grant-app-1-1"
     assert new.grant_from == at("2026-06-02T10:00") and new.accepted_at == at("2026-06-02T10:00")
     assert t.from_state is sa.State.SUBMITTED and new.version == app.version + 1
     with pytest.raises(WorkflowError) as more:
-        sa.approve(app, actor=PROVIDER, at=at("2026-06-02T10:00"), items=["phone", "email"])
+        sa.approve(app, Act(PROVIDER, at("2026-06-02T10:00")), items=["phone", "email"])
     assert more.value.code == "items_not_requested"
     with pytest.raises(WorkflowError) as longer:
-        sa.approve(app, actor=PROVIDER, at=at("2026-06-02T10:00"), valid_until=UNTIL + timedelta(1))
+        sa.approve(app, Act(PROVIDER, at("2026-06-02T10:00")), valid_until=UNTIL + timedelta(1))
     assert longer.value.code == "validity_too_long"
     with pytest.raises(WorkflowError) as none:
-        sa.approve(app, actor=PROVIDER, at=at("2026-06-02T10:00"), items=[])
+        sa.approve(app, Act(PROVIDER, at("2026-06-02T10:00")), items=[])
     assert none.value.code == "no_items"
 
 
@@ -153,17 +160,17 @@ def test_a_refusal_states_what_the_profile_requires(
     app = submitted(profile)
     rules = PROFILES.get(profile)
     with pytest.raises(WorkflowError) as refused:
-        sa.refuse(app, rules, actor=PROVIDER, at=at("2026-06-02T10:00"), **given)
+        sa.refuse(app, rules, Act(PROVIDER, at("2026-06-02T10:00")), **given)
     assert refused.value.code == f"missing_{missing}" and refused.value.article == article
     new, t = sa.refuse(
-        app, rules, actor=PROVIDER, at=at("2026-06-02T10:00"), **{**given, missing: "依据如下"}
+        app, rules, Act(PROVIDER, at("2026-06-02T10:00")), **{**given, missing: "依据如下"}
     )
     assert new.state is sa.State.REFUSED and t.article == article and new.grant_id is None
 
 
 def test_a_late_answer_is_recorded_as_late() -> None:
     app = submitted("guiyang-2021")
-    new, _ = sa.approve(app, actor=PROVIDER, at=app.due_by or UNTIL)
+    new, _ = sa.approve(app, Act(PROVIDER, app.due_by or UNTIL))
     assert new.answer is not None and new.answer.late
 
 
@@ -171,15 +178,15 @@ def test_a_late_answer_is_recorded_as_late() -> None:
 def test_shenyang_silence_is_consent_at_2400_of_the_last_day_s25() -> None:
     app = submitted("shenyang-2019", "2026-09-30T16:00")
     profile = PROFILES.get("shenyang-2019")
-    assert sa.on_deadline(app, profile, CONTACT, actor=SYSTEM, at=at("2026-10-13T23:59")) is None
+    assert sa.on_deadline(app, profile, CONTACT, Act(SYSTEM, at("2026-10-13T23:59"))) is None
     late = at("2026-10-20T08:00")  # the bus was down at the deadline: it acts when back
-    new, t = sa.on_deadline(app, profile, CONTACT, actor=SYSTEM, at=late) or (None, None)
+    new, t = sa.on_deadline(app, profile, CONTACT, Act(SYSTEM, late)) or (None, None)
     assert new is not None and t is not None
     assert new.state is sa.State.DEEMED_APPROVED and t.action is Action.DEEM
     assert new.answer is not None and new.answer.deemed and new.answer.items == app.request.items
     assert new.grant_from == midnight_after("2026-10-13")  # 24:00 of the last day, not when acted
     assert t.article == "S 25 ¶3" and t.actor == SYSTEM
-    assert sa.on_deadline(new, profile, CONTACT, actor=SYSTEM, at=late) is None  # once
+    assert sa.on_deadline(new, profile, CONTACT, Act(SYSTEM, late)) is None  # once
 
 
 @pytest.mark.parametrize("profile", ["guiyang-2021", "guiyang-2017"])
@@ -187,17 +194,17 @@ def test_guiyang_silence_is_overdue_not_consent(profile: str) -> None:
     app = submitted(profile)
     if app.due_by is None:
         app, _ = sa.accept(
-            app, PROFILES.get(profile), CALENDAR, actor=PROVIDER, at=at("2026-06-01T11:00")
+            app, PROFILES.get(profile), CALENDAR, Act(PROVIDER, at("2026-06-01T11:00"))
         )
     assert app.due_by is not None
-    new, t = sa.on_deadline(app, PROFILES.get(profile), CONTACT, actor=SYSTEM, at=app.due_by) or (
+    new, t = sa.on_deadline(app, PROFILES.get(profile), CONTACT, Act(SYSTEM, app.due_by)) or (
         None,
         None,
     )
     assert new is not None and t is not None
     assert t.action is Action.MISS_DEADLINE and new.state is app.state and new.overdue
     assert new.grant_id is None and t.article == app.due_basis
-    assert sa.on_deadline(new, PROFILES.get(profile), CONTACT, actor=SYSTEM, at=app.due_by) is None
+    assert sa.on_deadline(new, PROFILES.get(profile), CONTACT, Act(SYSTEM, app.due_by)) is None
 
 
 @pytest.mark.parametrize("entry", [replace(CONTACT, share_type=ShareType.NOT_SHARED), None])
@@ -205,9 +212,10 @@ def test_never_deemed_for_data_not_shared_or_gone_s25(entry: CatalogEntry | None
     """S 25 ¶3 deems consent for conditional data only, never 不予共享 (S 22)."""
     app = submitted("shenyang-2019")
     assert app.due_by is not None
-    new, t = sa.on_deadline(
-        app, PROFILES.get("shenyang-2019"), entry, actor=SYSTEM, at=app.due_by
-    ) or (None, None)
+    new, t = sa.on_deadline(app, PROFILES.get("shenyang-2019"), entry, Act(SYSTEM, app.due_by)) or (
+        None,
+        None,
+    )
     assert new is not None and t is not None
     assert t.action is Action.MISS_DEADLINE and new.overdue and new.grant_id is None
 
@@ -218,8 +226,7 @@ def _refused(profile: str) -> sa.ShareApplication:
     new, _ = sa.refuse(
         app,
         PROFILES.get(profile),
-        actor=PROVIDER,
-        at=at("2026-06-02T10:00"),
+        Act(PROVIDER, at("2026-06-02T10:00")),
         reasons="非履职所需",
         legal_basis="某法第一条",
     )
@@ -230,69 +237,62 @@ def test_guiyang_the_bureau_coordinates_a_refusal_and_settles_it_g15() -> None:
     profile = PROFILES.get("guiyang-2021")
     app = _refused("guiyang-2021")
     with pytest.raises(WorkflowError) as no_reason:
-        sa.dispute(app, profile, actor=APPLICANT, at=at("2026-06-03T10:00"), reason=" ")
+        sa.dispute(app, profile, Act(APPLICANT, at("2026-06-03T10:00")), reason=" ")
     assert no_reason.value.code == "missing_reason"
     disputed, t = sa.dispute(
-        app, profile, actor=APPLICANT, at=at("2026-06-03T10:00"), reason="确需使用"
+        app, profile, Act(APPLICANT, at("2026-06-03T10:00")), reason="确需使用"
     )
     assert disputed.state is sa.State.COORDINATION and t.article == "G 15 ¶3"
     with pytest.raises(WorkflowError) as no_gov:
-        sa.refer(disputed, profile, actor=BUREAU, at=at("2026-06-04T10:00"), reason="协调不成")
+        sa.refer(disputed, profile, Act(BUREAU, at("2026-06-04T10:00")), reason="协调不成")
     assert no_gov.value.code == "no_government_step"
     settled, t = sa.settle(
         disputed,
         profile,
-        actor=BUREAU,
-        at=at("2026-06-05T10:00"),
-        outcome=sa.Outcome.GRANT,
-        reason="履职确需",
-        items=["phone"],
+        Act(BUREAU, at("2026-06-05T10:00")),
+        sa.Ruling(sa.Outcome.GRANT, "履职确需", items=["phone"]),
     )
     assert settled.state is sa.State.APPROVED and settled.granted_items == ("phone",)
     assert settled.grant_id == "grant-app-1-1" and t.action is Action.SETTLE
     # An approval cannot be disputed under Guiyang (G 15 ¶3 speaks of a refusal only).
     with pytest.raises(StateError):
-        sa.dispute(settled, profile, actor=APPLICANT, at=at("2026-06-06T10:00"), reason="更多")
+        sa.dispute(settled, profile, Act(APPLICANT, at("2026-06-06T10:00")), reason="更多")
 
 
 def test_guiyang_an_upheld_refusal_stands_and_is_not_disputed_twice() -> None:
     profile = PROFILES.get("guiyang-2021")
     disputed, _ = sa.dispute(
-        _refused("guiyang-2021"), profile, actor=APPLICANT, at=at("2026-06-03T10:00"), reason="确需"
+        _refused("guiyang-2021"), profile, Act(APPLICANT, at("2026-06-03T10:00")), reason="确需"
     )
     upheld, _ = sa.settle(
         disputed,
         profile,
-        actor=BUREAU,
-        at=at("2026-06-04T10:00"),
-        outcome=sa.Outcome.UPHOLD,
-        reason="理由成立",
+        Act(BUREAU, at("2026-06-04T10:00")),
+        sa.Ruling(sa.Outcome.UPHOLD, "理由成立"),
     )
     assert upheld.state is sa.State.REFUSED and upheld.grant_id is None
     with pytest.raises(StateError) as again:
-        sa.dispute(upheld, profile, actor=APPLICANT, at=at("2026-06-05T10:00"), reason="再议")
+        sa.dispute(upheld, profile, Act(APPLICANT, at("2026-06-05T10:00")), reason="再议")
     assert again.value.code == "already_disputed"
 
 
 def test_shenyang_any_dispute_goes_to_the_bureau_then_the_government_s28() -> None:
     profile = PROFILES.get("shenyang-2019")
     app = submitted("shenyang-2019")
-    approved, _ = sa.approve(app, actor=PROVIDER, at=at("2026-06-02T10:00"), items=["phone"])
+    approved, _ = sa.approve(app, Act(PROVIDER, at("2026-06-02T10:00")), items=["phone"])
     disputed, _ = sa.dispute(
-        approved, profile, actor=APPLICANT, at=at("2026-06-03T10:00"), reason="地址亦需"
+        approved, profile, Act(APPLICANT, at("2026-06-03T10:00")), reason="地址亦需"
     )
     assert disputed.state is sa.State.COORDINATION and disputed.dispute is not None
     referred, t = sa.refer(
-        disputed, profile, actor=BUREAU, at=at("2026-06-04T10:00"), reason="协调不成"
+        disputed, profile, Act(BUREAU, at("2026-06-04T10:00")), reason="协调不成"
     )
     assert referred.state is sa.State.GOVERNMENT and t.article == "S 28"
     decided, t = sa.decide(
         referred,
         profile,
-        actor=GOV,
-        at=at("2026-06-08T10:00"),
-        outcome=sa.Outcome.GRANT,
-        reason="市政府决定",
+        Act(GOV, at("2026-06-08T10:00")),
+        sa.Ruling(sa.Outcome.GRANT, "市政府决定"),
     )
     assert decided.state is sa.State.APPROVED and decided.granted_items == app.request.items
     assert decided.grant_id == "grant-app-1-2" and t.details["replaces"] == "grant-app-1-1"
@@ -300,14 +300,14 @@ def test_shenyang_any_dispute_goes_to_the_bureau_then_the_government_s28() -> No
 
 def test_revocation_and_expiry_end_a_grant() -> None:
     approved, _ = sa.approve(
-        submitted(), actor=PROVIDER, at=at("2026-06-02T10:00"), valid_until=at("2026-07-01T00:00")
+        submitted(), Act(PROVIDER, at("2026-06-02T10:00")), valid_until=at("2026-07-01T00:00")
     )
-    assert sa.expire(approved, actor=SYSTEM, at=at("2026-06-30T23:59")) is None
-    expired, _ = sa.expire(approved, actor=SYSTEM, at=at("2026-07-01T00:00")) or (None, None)
+    assert sa.expire(approved, Act(SYSTEM, at("2026-06-30T23:59"))) is None
+    expired, _ = sa.expire(approved, Act(SYSTEM, at("2026-07-01T00:00"))) or (None, None)
     assert expired is not None and expired.state is sa.State.EXPIRED
     with pytest.raises(WorkflowError):
-        sa.revoke(approved, actor=PROVIDER, at=at("2026-06-03T10:00"), reason="")
-    revoked, t = sa.revoke(approved, actor=PROVIDER, at=at("2026-06-03T10:00"), reason="职责调整")
+        sa.revoke(approved, Act(PROVIDER, at("2026-06-03T10:00")), reason="")
+    revoked, t = sa.revoke(approved, Act(PROVIDER, at("2026-06-03T10:00")), reason="职责调整")
     assert revoked.state is sa.State.REVOKED and t.reason == "职责调整"
 
 
@@ -319,36 +319,31 @@ def _in_state(state: sa.State, profile: str) -> sa.ShareApplication:
     if state is sa.State.SUBMITTED:
         return app
     if state is sa.State.ACCEPTED:
-        return sa.accept(app, p, CALENDAR, actor=PROVIDER, at=t)[0]
+        return sa.accept(app, p, CALENDAR, Act(PROVIDER, t))[0]
     if state is sa.State.WITHDRAWN:
-        return sa.withdraw(app, actor=APPLICANT, at=t)[0]
+        return sa.withdraw(app, Act(APPLICANT, t))[0]
     if state is sa.State.DEEMED_APPROVED:
-        return replace(sa.approve(app, actor=PROVIDER, at=t)[0], state=state)
+        return replace(sa.approve(app, Act(PROVIDER, t))[0], state=state)
     if state in (sa.State.APPROVED, sa.State.REVOKED, sa.State.EXPIRED):
-        return replace(sa.approve(app, actor=PROVIDER, at=t)[0], state=state)
-    refused = sa.refuse(app, p, actor=PROVIDER, at=t, reasons="r", legal_basis="b")[0]
+        return replace(sa.approve(app, Act(PROVIDER, t))[0], state=state)
+    refused = sa.refuse(app, p, Act(PROVIDER, t), reasons="r", legal_basis="b")[0]
     if state is sa.State.REFUSED:
         return refused
-    coordination = sa.dispute(refused, p, actor=APPLICANT, at=t, reason="r")[0]
+    coordination = sa.dispute(refused, p, Act(APPLICANT, t), reason="r")[0]
     return coordination if state is sa.State.COORDINATION else replace(coordination, state=state)
 
 
-STEPS = {
-    Action.ACCEPT: lambda a, p, t: sa.accept(a, p, CALENDAR, actor=PROVIDER, at=t),
-    Action.APPROVE: lambda a, p, t: sa.approve(a, actor=PROVIDER, at=t),
-    Action.REFUSE: lambda a, p, t: sa.refuse(
-        a, p, actor=PROVIDER, at=t, reasons="r", legal_basis="b"
-    ),
-    Action.WITHDRAW: lambda a, p, t: sa.withdraw(a, actor=APPLICANT, at=t),
-    Action.DISPUTE: lambda a, p, t: sa.dispute(a, p, actor=APPLICANT, at=t, reason="r"),
-    Action.SETTLE: lambda a, p, t: sa.settle(
-        a, p, actor=BUREAU, at=t, outcome=sa.Outcome.UPHOLD, reason="r"
-    ),
-    Action.REFER: lambda a, p, t: sa.refer(a, p, actor=BUREAU, at=t, reason="r"),
-    Action.DECIDE: lambda a, p, t: sa.decide(
-        a, p, actor=GOV, at=t, outcome=sa.Outcome.UPHOLD, reason="r"
-    ),
-    Action.REVOKE: lambda a, p, t: sa.revoke(a, actor=PROVIDER, at=t, reason="r"),
+UPHOLD = sa.Ruling(sa.Outcome.UPHOLD, "r")
+STEPS: dict[Action, Callable[[sa.ShareApplication, Profile, datetime], sa.Step]] = {
+    Action.ACCEPT: lambda a, p, t: sa.accept(a, p, CALENDAR, Act(PROVIDER, t)),
+    Action.APPROVE: lambda a, p, t: sa.approve(a, Act(PROVIDER, t)),
+    Action.REFUSE: lambda a, p, t: sa.refuse(a, p, Act(PROVIDER, t), reasons="r", legal_basis="b"),
+    Action.WITHDRAW: lambda a, p, t: sa.withdraw(a, Act(APPLICANT, t)),
+    Action.DISPUTE: lambda a, p, t: sa.dispute(a, p, Act(APPLICANT, t), reason="r"),
+    Action.SETTLE: lambda a, p, t: sa.settle(a, p, Act(BUREAU, t), UPHOLD),
+    Action.REFER: lambda a, p, t: sa.refer(a, p, Act(BUREAU, t), reason="r"),
+    Action.DECIDE: lambda a, p, t: sa.decide(a, p, Act(GOV, t), UPHOLD),
+    Action.REVOKE: lambda a, p, t: sa.revoke(a, Act(PROVIDER, t), reason="r"),
 }
 ALLOWED = {
     Action.ACCEPT: {sa.State.SUBMITTED},
@@ -401,53 +396,58 @@ def test_every_step_in_every_state_is_allowed_or_refused(
 def test_applications_the_rules_refuse(
     entry_id: str, items: list[str], code: str, article: str
 ) -> None:
-    entry = CATALOG.entry(entry_id)
-    assert entry is not None
+    entry = _entry(entry_id)
     with pytest.raises(WorkflowError) as refused:
         sa.submit(
+            sa.Request(entry_id, tuple(items), "p", "b", UNTIL),
             case_id="x",
             profile=PROFILES.get("shenyang-2019"),
             calendar=CALENDAR,
             entry=entry,
-            actor=APPLICANT,
-            applicant="city-hc",
-            items=items,
-            purpose="p",
-            legal_basis="b",
-            valid_until=UNTIL,
-            at=at("2026-06-01T10:00"),
+            act=Act(APPLICANT, at("2026-06-01T10:00")),
         )
     assert (refused.value.code, refused.value.article) == (code, article)
 
 
+REQUEST = sa.Request(CONTACT.id, ("phone",), "p", "b", UNTIL)
+
+
 @pytest.mark.parametrize(
-    ("change", "code"),
+    ("request_", "actor", "profile", "code"),
     [
-        ({"applicant": "city-psb"}, "own_data"),
-        ({"valid_until": at("2026-06-01T09:00")}, "validity_past"),
-        ({"purpose": "  "}, "missing_purpose"),
-        ({"legal_basis": ""}, "missing_legal_basis"),
-        ({"profile": PROFILES.get("jinan-2024")}, "no_share_applications"),
+        (REQUEST, PROVIDER, "guiyang-2021", "own_data"),
+        (
+            replace(REQUEST, valid_until=at("2026-06-01T09:00")),
+            APPLICANT,
+            "guiyang-2021",
+            "validity_past",
+        ),
+        (replace(REQUEST, purpose="  "), APPLICANT, "guiyang-2021", "missing_purpose"),
+        (replace(REQUEST, legal_basis=""), APPLICANT, "guiyang-2021", "missing_legal_basis"),
+        (REQUEST, APPLICANT, "jinan-2024", "no_share_applications"),
+        (REQUEST, BUREAU, "guiyang-2021", "no_applicant"),
+        (
+            replace(REQUEST, entry_id="psb.person.basic"),
+            APPLICANT,
+            "guiyang-2021",
+            "entry_mismatch",
+        ),
     ],
 )
 def test_an_application_needs_purpose_basis_validity_and_another_provider(
-    change: dict[str, object], code: str
+    request_: sa.Request, actor: Actor, profile: str, code: str
 ) -> None:
-    args: dict[str, object] = {
-        "case_id": "x",
-        "profile": PROFILES.get("guiyang-2021"),
-        "calendar": CALENDAR,
-        "entry": CONTACT,
-        "actor": APPLICANT,
-        "applicant": "city-hc",
-        "items": ["phone"],
-        "purpose": "p",
-        "legal_basis": "b",
-        "valid_until": UNTIL,
-        "at": at("2026-06-01T10:00"),
-    }
+    """G 15 ¶2, S 25 ¶2: an agency applies, stating purpose and basis (G 17, S 29), for
+    another agency's data; Jinan's opening-only text has no share applications."""
     with pytest.raises(WorkflowError) as refused:
-        sa.submit(**{**args, **change})  # type: ignore[arg-type]
+        sa.submit(
+            request_,
+            case_id="x",
+            profile=PROFILES.get(profile),
+            calendar=CALENDAR,
+            entry=CONTACT,
+            act=Act(actor, at("2026-06-01T10:00")),
+        )
     assert refused.value.code == code
 
 
@@ -457,17 +457,12 @@ def test_items_of_several_providers_are_applied_for_separately() -> None:
     )
     with pytest.raises(WorkflowError) as refused:
         sa.submit(
+            sa.Request(mixed.id, ("phone", "household_address"), "p", "b", UNTIL),
             case_id="x",
             profile=PROFILES.get("guiyang-2021"),
             calendar=CALENDAR,
             entry=mixed,
-            actor=APPLICANT,
-            applicant="city-hc",
-            items=["phone", "household_address"],
-            purpose="p",
-            legal_basis="b",
-            valid_until=UNTIL,
-            at=at("2026-06-01T10:00"),
+            act=Act(APPLICANT, at("2026-06-01T10:00")),
         )
     assert refused.value.code == "several_providers"
 

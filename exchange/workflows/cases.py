@@ -1,0 +1,61 @@
+"""What every workflow machine shares: who acts and when (:class:`Act`), the recorded state
+change (:class:`Transition`), and the check of free text a party gives (:func:`text`).
+
+A step of any machine takes the case, what the profile says, and an :class:`Act`; it
+returns the new case and one :class:`Transition` (who, when, what, why, on which article),
+or raises and changes nothing. Time is in the act: nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from base.errors import WorkflowError
+from exchange.workflows.roles import Action, Actor
+
+#: The longest free text (a reason, a purpose, a legal basis) a step takes.
+MAX_TEXT = 4000
+
+S = TypeVar("S", bound=StrEnum)
+
+
+@dataclass(frozen=True)
+class Act:
+    """Who takes a step, and when."""
+
+    actor: Actor
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Transition(Generic[S]):
+    """One recorded state change: who, when, what, why, on which article."""
+
+    action: Action
+    from_state: S | None
+    to_state: S
+    actor: Actor
+    at: datetime
+    reason: str = ""
+    article: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+def text(value: str, what: str, article: str, *, required: bool = True) -> str:
+    """``value`` stripped; a :class:`WorkflowError` (``missing_<what>``, ``long_<what>``)
+    when it is required and empty, or longer than :data:`MAX_TEXT`."""
+    stripped = value.strip()
+    if required and not stripped:
+        raise WorkflowError(f"{what} is required", code=f"missing_{what}", article=article)
+    if len(stripped) > MAX_TEXT:
+        raise WorkflowError(
+            f"{what} is longer than {MAX_TEXT} characters", code=f"long_{what}", article=article
+        )
+    return stripped
+
+
+__all__ = ["MAX_TEXT", "Act", "Transition", "text"]
