@@ -2,21 +2,55 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+
 import confluent_kafka
 
 from base import errors
+
+#: Errors that clear by themselves: metadata not yet propagated, a leader or coordinator
+#: moving, a broker restarting. Whoever waits retries them with bounded backoff
+#: (:mod:`kafkaclient.retry`).
+TRANSIENT_CODES = frozenset(
+    {
+        "UNKNOWN_TOPIC_OR_PART",
+        "_UNKNOWN_TOPIC",
+        "_UNKNOWN_PARTITION",
+        "LEADER_NOT_AVAILABLE",
+        "NOT_LEADER_FOR_PARTITION",
+        "FENCED_LEADER_EPOCH",
+        "UNKNOWN_LEADER_EPOCH",
+        "NOT_COORDINATOR",
+        "COORDINATOR_NOT_AVAILABLE",
+        "COORDINATOR_LOAD_IN_PROGRESS",
+        "_WAIT_COORD",
+        "_TRANSPORT",
+        "_ALL_BROKERS_DOWN",
+        "_TIMED_OUT",
+        "REQUEST_TIMED_OUT",
+        "NETWORK_EXCEPTION",
+    }
+)
 
 
 def convert(
     exc: BaseException | confluent_kafka.KafkaError, context: str = ""
 ) -> errors.KafkaError:
-    """Map a ``KafkaException`` or a raw ``KafkaError`` to the matching govbus exception."""
+    """Map a ``KafkaException``, a raw ``KafkaError`` or a future's ``TimeoutError`` to the
+    matching govbus exception."""
     err = exc.args[0] if isinstance(exc, confluent_kafka.KafkaException) and exc.args else exc
     prefix = f"{context}: " if context else ""
+    if isinstance(err, concurrent.futures.TimeoutError | TimeoutError):
+        return errors.KafkaTimeoutError(
+            f"{prefix}no answer in time", code="_TIMED_OUT", retriable=True
+        )
     if not isinstance(err, confluent_kafka.KafkaError):
         return errors.KafkaError(f"{prefix}{exc}")
     message = f"{prefix}{err.str()} ({err.name()})"
     code, retriable, fatal = str(err.name()), bool(err.retriable()), bool(err.fatal())
+    retriable = retriable or code in TRANSIENT_CODES
+    if code.endswith("_AUTHORIZATION_FAILED"):
+        return errors.AuthorizationError(message, code=code, fatal=fatal)
     if err.code() in (
         confluent_kafka.KafkaError._TIMED_OUT,
         confluent_kafka.KafkaError.REQUEST_TIMED_OUT,
@@ -39,6 +73,5 @@ _TXN_CODES = frozenset(
         confluent_kafka.KafkaError.INVALID_TXN_STATE,
         confluent_kafka.KafkaError.PRODUCER_FENCED,
         confluent_kafka.KafkaError.INVALID_PRODUCER_EPOCH,
-        confluent_kafka.KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
     }
 )
