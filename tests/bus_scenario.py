@@ -124,10 +124,8 @@ def read_topic(
     out: list[Any] = []
     with Consumer(bootstrap, f"test-read-{uuid.uuid4().hex}", extra_config=config) as consumer:
         # assign(), not subscribe(): no group join, reading starts at once.
-        meta = consumer.client.list_topics(topic, timeout=10.0).topics[topic]
-        consumer.assign(
-            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(meta.partitions)]
-        )
+        meta = consumer.topic(topic)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
         deadline = time.monotonic() + timeout_s
         quiet_since = time.monotonic()
         while time.monotonic() < deadline:

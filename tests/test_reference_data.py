@@ -17,7 +17,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import ConfigResource
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -188,10 +187,8 @@ def test_state_topic_names_and_namespace() -> None:
 def test_state_topics_are_compacted_on_the_broker(env: Env) -> None:
     env.view.refresh(REFRESH_S)  # creates them
     admin = Admin(env.bootstrap, extra_config=env.config)
-    resources = [ConfigResource("topic", t) for t in env.view.topics.names]
-    for resource, future in admin.client.describe_configs(resources).items():
-        config = future.result(timeout=REFRESH_S)
-        assert config["cleanup.policy"].value == "compact", resource
+    for topic in env.view.topics.names:
+        assert admin.topic_config(topic, REFRESH_S)["cleanup.policy"] == "compact", topic
 
 
 # -- the view ---------------------------------------------------------------------------------
