@@ -19,7 +19,7 @@ from confluent_kafka.admin._config import ConfigResource
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 
 from base.errors import GovbusError, KafkaTimeoutError
-from kafkaclient.base import ClientBase, merge_config, with_credentials
+from kafkaclient.base import CONNECTION_DEFAULTS, ClientBase, merge_config, with_credentials
 from schemas.topics import TopicDef
 
 #: Topic creation on one node answers in well under a second; allow for a cold controller.
@@ -48,7 +48,7 @@ class TopicSpec:
 class Admin(ClientBase[AdminClient]):
     """A lazily created ``AdminClient``."""
 
-    DEFAULTS: Mapping[str, Any] = {}
+    DEFAULTS: Mapping[str, Any] = CONNECTION_DEFAULTS
     KIND = "admin client"
 
     def __init__(

@@ -41,6 +41,10 @@ rdkafka_log.propagate = False
 SECRET_KEYS = frozenset({"sasl.password", "ssl.key.password", "ssl.keystore.password"})
 #: One metadata request on a loaded broker.
 METADATA_TIMEOUT_S = 10.0
+#: Every client's connection defaults. librdkafka backs off reconnecting up to 10 s by
+#: default: after a broker restart a client would stay away that long; bounded at 1 s,
+#: clients are back within a second of the broker answering.
+CONNECTION_DEFAULTS: Mapping[str, Any] = {"reconnect.backoff.max.ms": 1000}
 
 NativeT = TypeVar("NativeT")
 

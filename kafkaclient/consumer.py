@@ -11,7 +11,13 @@ from typing import Any
 import confluent_kafka
 
 from base.errors import KafkaError
-from kafkaclient.base import METADATA_TIMEOUT_S, ClientBase, merge_config, with_credentials
+from kafkaclient.base import (
+    CONNECTION_DEFAULTS,
+    METADATA_TIMEOUT_S,
+    ClientBase,
+    merge_config,
+    with_credentials,
+)
 from kafkaclient.convert import convert
 
 #: Default wait for one batch; short enough for a responsive shutdown.
@@ -31,6 +37,15 @@ _TRANSIENT = frozenset(
     }
 )
 
+#: Answers from a metadata cache that does not know the partition (yet, or any more).
+_UNKNOWN = frozenset(
+    {
+        confluent_kafka.KafkaError._UNKNOWN_PARTITION,
+        confluent_kafka.KafkaError._UNKNOWN_TOPIC,
+        confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART,
+    }
+)
+
 Partitions = Sequence[confluent_kafka.TopicPartition]
 
 
@@ -38,6 +53,7 @@ class Consumer(ClientBase[confluent_kafka.Consumer]):
     """A lazily created ``confluent_kafka.Consumer``; processors commit explicitly."""
 
     DEFAULTS: Mapping[str, Any] = {
+        **CONNECTION_DEFAULTS,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
@@ -172,12 +188,21 @@ class Consumer(ClientBase[confluent_kafka.Consumer]):
         self, topic: str, partition: int, timeout_s: float = METADATA_TIMEOUT_S
     ) -> tuple[int, int]:
         """(low, high) offsets of the partition, asked of its leader now (not cached); the
-        high watermark as ``isolation.level`` sees it."""
+        high watermark as ``isolation.level`` sees it.
+
+        librdkafka answers ``_UNKNOWN_PARTITION`` from its own metadata cache, which a
+        broker restart can empty for minutes (until the next periodic refresh): on that
+        answer the topic's metadata is asked for again, and the query repeated once."""
         began = time.monotonic()
+        tp = confluent_kafka.TopicPartition(topic, partition)
         try:
-            found = self.client.get_watermark_offsets(
-                confluent_kafka.TopicPartition(topic, partition), timeout=timeout_s, cached=False
-            )
+            try:
+                found = self.client.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
+            except confluent_kafka.KafkaException as exc:
+                if exc.args[0].code() not in _UNKNOWN:
+                    raise
+                self.client.list_topics(topic, timeout=timeout_s)
+                found = self.client.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
         except confluent_kafka.KafkaException as exc:
             raise self._failed(exc, f"watermarks of {topic}[{partition}]", began) from exc
         if found is None:

@@ -29,8 +29,12 @@ TRANSIENT_CODES = frozenset(
         "_TIMED_OUT",
         "REQUEST_TIMED_OUT",
         "NETWORK_EXCEPTION",
+        "_DESTROY_BROKER",
     }
 )
+#: Another instance took this client's place: a static member's ``group.instance.id`` or
+#: a transactional id. This instance must stop; a new one may start at once.
+FENCED_CODES = frozenset({"FENCED_INSTANCE_ID", "_FENCED", "PRODUCER_FENCED"})
 
 
 def convert(
@@ -75,3 +79,11 @@ _TXN_CODES = frozenset(
         confluent_kafka.KafkaError.INVALID_PRODUCER_EPOCH,
     }
 )
+
+
+def fenced(exc: errors.KafkaError) -> bool:
+    """True when ``exc`` says another instance took this client's place. A consumer's
+    fencing arrives as librdkafka's generic ``_FATAL`` error, named in its text only."""
+    if exc.code in FENCED_CODES:
+        return True
+    return exc.code == "_FATAL" and "fenced" in str(exc).lower()

@@ -10,7 +10,13 @@ from typing import Any
 import confluent_kafka
 
 from base.errors import DeliveryError, KafkaTimeoutError
-from kafkaclient.base import ClientBase, ClientState, merge_config, with_credentials
+from kafkaclient.base import (
+    CONNECTION_DEFAULTS,
+    ClientBase,
+    ClientState,
+    merge_config,
+    with_credentials,
+)
 from kafkaclient.convert import convert
 
 #: Enough for the broker to acknowledge everything in flight on a loaded 2-core machine.
@@ -28,6 +34,7 @@ class Producer(ClientBase[confluent_kafka.Producer]):
     """A lazily created ``confluent_kafka.Producer`` with safe defaults."""
 
     DEFAULTS: Mapping[str, Any] = {
+        **CONNECTION_DEFAULTS,
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
