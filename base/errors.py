@@ -4,6 +4,10 @@ Every error govbus raises derives from :class:`GovbusError`. Third-party errors
 (librdkafka, SQLAlchemy, subprocess, fastavro) are converted where they enter the
 project, with ``raise ... from exc`` so the original stays attached.
 
+Errors a person causes and must fix before anything can work (:data:`PERSON_ERRORS`: a
+setting, a catalog, credentials, an ACL, an id already taken) are told in one line naming
+the cause and the fix: a command exits 2, and a supervised worker is not restarted for them.
+
 Tree::
 
     GovbusError
@@ -218,3 +222,14 @@ class DuplicateError(StorageError):
     def __init__(self, message: str, *, code: str = "") -> None:
         super().__init__(message)
         self.code = code
+
+
+#: Errors a person causes and must fix (see the module docstring).
+PERSON_ERRORS: tuple[type[GovbusError], ...] = (
+    ConfigError,
+    DomainError,
+    AccessError,
+    AuthenticationError,
+    AuthorizationError,
+    DuplicateError,
+)

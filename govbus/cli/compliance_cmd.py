@@ -14,7 +14,7 @@ from base.errors import GovbusError
 from base.settings import Settings
 from exchange.catalog import LEGAL_TZ
 from govbus.cli.monitor_cmd import catalog_source, resolve_bootstrap
-from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
+from govbus.cli.output import EXIT_USAGE, console, emit_json, fail, failed
 from monitoring.compliance import (
     ARTICLES,
     CSV_COLUMNS,
@@ -110,7 +110,7 @@ def register(app: typer.Typer) -> None:
                 extra_config=connected(Settings.load(), address).kafka,
             )
         except GovbusError as exc:
-            fail(str(exc), as_json=as_json)
+            failed(exc, as_json=as_json)
         # Without --from the window opens at the first record the bus holds for the catalog.
         opens = min((f.at for f in facts.audit), default=now)
         result = build_report(

@@ -22,7 +22,7 @@ from exchange.coordination import (
     with_state,
 )
 from govbus.cli.broker_cmd import bootstrap_for
-from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
+from govbus.cli.output import EXIT_USAGE, console, emit_json, fail, failed
 from schemas.topics import TopicKind, topic_name
 from topology.connection import connected
 from topology.coordination import CoordinationDesk
@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         try:
             found, resolutions = desk.cases()
         except GovbusError as exc:
-            fail(str(exc), as_json=as_json)
+            failed(exc, as_json=as_json)
         first = first_resolutions(resolutions)
         rows = [
             with_state(c, first)
@@ -122,7 +122,7 @@ def register(app: typer.Typer) -> None:
         except CoordinationError as exc:
             fail(str(exc), as_json=as_json, kind=type(exc).__name__, reason=exc.code)
         except GovbusError as exc:
-            fail(str(exc), as_json=as_json, kind=type(exc).__name__)
+            failed(exc, as_json=as_json)
         if as_json:
             emit_json({**_plain(record), "topic": topic_name(TopicKind.RESOLVED)})
             return
