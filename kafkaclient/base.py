@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 import confluent_kafka
 
@@ -46,7 +46,16 @@ METADATA_TIMEOUT_S = 10.0
 #: clients are back within a second of the broker answering.
 CONNECTION_DEFAULTS: Mapping[str, Any] = {"reconnect.backoff.max.ms": 1000}
 
-NativeT = TypeVar("NativeT")
+
+class Native(Protocol):
+    """What every confluent-kafka client has and this module calls."""
+
+    def list_topics(self, topic: str | None = ..., timeout: float = ...) -> Any: ...
+
+    def poll(self, timeout: float = ...) -> Any: ...
+
+
+NativeT = TypeVar("NativeT", bound=Native)
 
 
 def merge_config(
@@ -231,7 +240,7 @@ class ClientBase(Closing, Generic[NativeT]):
         """``name`` as the broker describes it to this client (partitions, or why not)."""
         began = time.monotonic()
         try:
-            meta = self.client.list_topics(name, timeout=timeout_s)  # type: ignore[attr-defined]
+            meta = self.client.list_topics(name, timeout=timeout_s)
         except confluent_kafka.KafkaException as exc:
             raise self._failed(exc, f"metadata of {name}", began) from exc
         found = meta.topics.get(name)
@@ -260,4 +269,4 @@ class ClientBase(Closing, Generic[NativeT]):
 
     def _serve_callbacks(self) -> None:
         """Deliver queued error and log callbacks (Producer and Admin: ``poll(0)``)."""
-        self.client.poll(0)  # type: ignore[attr-defined]
+        self.client.poll(0)
