@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 
-from base.errors import GovbusError, KafkaTimeoutError
+from base.errors import GovbusError, KafkaError, KafkaTimeoutError
 from kafkaclient.base import CONNECTION_DEFAULTS, ClientBase, merge_config, with_credentials
 from schemas.topics import TopicDef
 
@@ -155,8 +155,8 @@ class Admin(ClientBase[AdminClient]):
         for name, fut in futures.items():
             try:
                 self.result(fut, f"create topic {name}", timeout_s)
-            except GovbusError as exc:
-                if getattr(exc, "code", "") == "TOPIC_ALREADY_EXISTS":
+            except KafkaError as exc:
+                if exc.code == "TOPIC_ALREADY_EXISTS":
                     continue
                 raise
             created.append(name)

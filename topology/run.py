@@ -8,13 +8,14 @@ partitions back at once instead of waiting for its old session to time out, and 
 
 Worker protocol:
 
-1. Read the settings and the fixed catalog, if any: a setting or catalog a person must fix
-   ends the worker at once with :data:`EXIT_PERSON` and one line naming the cause and the
-   fix (never a traceback).
+1. Read the settings and the fixed catalog, if any: a setting, file or catalog a person
+   must fix (:data:`base.errors.PERSON_ERRORS`) ends the worker at once with
+   :data:`EXIT_PERSON` and one line naming the cause and the fix (never a traceback).
 2. Wait for the broker (:func:`await_broker`): credentials refused or missing are a
    person's to fix (step 1's exit); a broker that does not answer yet (restarting, started
    after us) is waited for, with bounded backoff.
-3. Process until SIGTERM/SIGINT, then exit 0.
+3. Process until SIGTERM/SIGINT, then exit 0. Credentials or ACLs withdrawn meanwhile
+   end the worker as step 1 does.
 4. A Kafka error a restart cures ends the worker with :data:`EXIT_RESTART` and one log
    line: the broker went away for longer than a refresh may wait, or this worker's static
    membership was fenced (librdkafka fences a static member that survives a broker
@@ -41,7 +42,14 @@ from typing import Any
 from prometheus_client import CollectorRegistry, start_http_server
 
 from base.credentials import read_client_config
-from base.errors import PERSON_ERRORS, AuthorizationError, GovbusError, KafkaError
+from base.errors import (
+    PERSON_ERRORS,
+    AuthenticationError,
+    AuthorizationError,
+    ConfigError,
+    GovbusError,
+    KafkaError,
+)
 from base.settings import Settings
 from consumers.reference import ReferenceView
 from exchange.catalog_loader import load_catalog
@@ -205,38 +213,57 @@ def run_worker(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     transactional_id = f"{args.group}-worker-{args.worker}"
+
+    def tell(exc: GovbusError) -> int:
+        sys.stderr.write(f"error: {person_message(exc, args.group, transactional_id)}\n")
+        return EXIT_PERSON
+
     try:
         # Step 1: settings and the fixed catalog.
-        connection = worker_connection(args.bootstrap, args.credentials_file)
-        metrics = None
-        if args.metrics_port:
-            registry = CollectorRegistry()
-            metrics = ProcessorMetrics.create(registry)
-            start_http_server(args.metrics_port, addr=args.metrics_host, registry=registry)
-        config = worker_config(
-            connection.bootstrap,
-            extra_config=connection.config,
-            group_id=args.group,
-            worker=args.worker,
-            commit_interval_s=args.commit_interval,
-            batch_size=args.batch_size,
-            audit=not args.no_audit,
-            exactly_once=not args.at_least_once,
-        )
-        reference = _reference(config, args.catalog, args.namespace)
+        connection, config, reference, metrics = _prepare(args)
         # Step 2: the broker answers, and accepts our credentials.
         if not await_broker(connection, stop):
             return EXIT_CLEAN
+    except PERSON_ERRORS as exc:
+        return tell(exc)
+    try:
         # Step 3: process until stopped.
         Processor(config, reference, metrics).run(stop)
-    except PERSON_ERRORS as exc:
-        sys.stderr.write(f"error: {person_message(exc, args.group, transactional_id)}\n")
-        return EXIT_PERSON
+    except (AuthenticationError, AuthorizationError) as exc:  # a password or ACL changed
+        return tell(exc)
     except KafkaError as exc:
         # Step 4: the supervisor restarts us once the broker answers.
         log.error("worker %d stops: %s", args.worker, " ".join(str(exc).split()))
         return EXIT_RESTART if transient(exc) or fenced(exc) else EXIT_CRASH
     return EXIT_CLEAN
+
+
+def _prepare(
+    args: argparse.Namespace,
+) -> tuple[Connection, ProcessorConfig, ReferenceSource, ProcessorMetrics | None]:
+    connection = worker_connection(args.bootstrap, args.credentials_file)
+    metrics = None
+    if args.metrics_port:
+        registry = CollectorRegistry()
+        metrics = ProcessorMetrics.create(registry)
+        try:
+            start_http_server(args.metrics_port, addr=args.metrics_host, registry=registry)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot serve /metrics on {args.metrics_host}:{args.metrics_port} ({exc}): "
+                "choose another --metrics-port"
+            ) from exc
+    config = worker_config(
+        connection.bootstrap,
+        extra_config=connection.config,
+        group_id=args.group,
+        worker=args.worker,
+        commit_interval_s=args.commit_interval,
+        batch_size=args.batch_size,
+        audit=not args.no_audit,
+        exactly_once=not args.at_least_once,
+    )
+    return connection, config, _reference(config, args.catalog, args.namespace), metrics
 
 
 def _reference(
