@@ -4,6 +4,10 @@ Every error govbus raises derives from :class:`GovbusError`. Third-party errors
 (librdkafka, SQLAlchemy, subprocess, fastavro) are converted where they enter the
 project, with ``raise ... from exc`` so the original stays attached.
 
+Errors a person causes and must fix before anything can work (:data:`PERSON_ERRORS`: a
+setting, a catalog, credentials, an ACL, an id already taken) are told in one line naming
+the cause and the fix: a command exits 2, and a supervised worker is not restarted for them.
+
 Tree::
 
     GovbusError
@@ -33,12 +37,17 @@ Tree::
     ├── KafkaError                  a librdkafka error, converted (``.code``, ``.retriable``)
     │   ├── KafkaTimeoutError       an operation did not finish in its time budget
     │   ├── DeliveryError           a produced message was not acknowledged
-    │   └── TransactionError        a transactional step failed (``.abortable``, ``.fatal``)
+    │   ├── TransactionError        a transactional step failed (``.abortable``, ``.fatal``)
+    │   ├── ClientClosedError       a wrapped client was used after ``close()`` (never reopened)
+    │   ├── BrokerUnreachableError  nothing answers at the bootstrap address (refused, unknown host)
+    │   ├── AuthenticationError     the broker wants credentials, or refused the ones given
+    │   └── AuthorizationError      the principal lacks an ACL (topic, group, transactional id)
     ├── PublishError                the agency publisher cannot go on (topic missing, state dir)
     ├── AccessError                 credentials and broker ACLs (reserved name, file mode, listener)
     ├── SignatureError              an audit checkpoint's key or signature is not valid
-    ├── AuthenticationError         no valid credentials: name, password or token (401)
+    ├── LoginError                  no valid credentials: name, password or token (401)
     └── StorageError                SQL store problems (SQLAlchemy / Alembic), converted
+        └── DuplicateError          a row with that id exists already (``.code`` names what)
 """
 
 from __future__ import annotations
@@ -188,6 +197,26 @@ class TransactionError(KafkaError):
         self.abortable = abortable
 
 
+class ClientClosedError(KafkaError):
+    """A wrapped client was used after ``close()``: a closed client is never reopened; make
+    a new one."""
+
+
+class BrokerUnreachableError(KafkaError):
+    """Nothing answers at the bootstrap address: connection refused, unknown host, or no
+    answer in time. Retriable: a broker that restarts answers again."""
+
+
+class AuthenticationError(KafkaError):
+    """The broker closes unauthenticated connections (no credentials configured), or refused
+    the credentials given (wrong user name or password, or a removed credential)."""
+
+
+class AuthorizationError(KafkaError):
+    """The broker refused a request: the principal lacks an ACL (``code`` names the kind:
+    TOPIC_, GROUP_, TRANSACTIONAL_ID_ or CLUSTER_AUTHORIZATION_FAILED)."""
+
+
 class PublishError(GovbusError):
     """The agency publisher cannot go on: an ingest or receipts topic is missing, or its
     state directory is locked by another publisher or unreadable. ``code`` names the reason."""
@@ -205,9 +234,9 @@ class SignatureError(GovbusError):
     """An audit checkpoint's key cannot be read or its signature does not verify."""
 
 
-class AuthenticationError(GovbusError):
-    """No valid credentials: an unknown name, a wrong password, an expired or revoked token.
-    The message never says which."""
+class LoginError(GovbusError):
+    """No valid credentials for the HTTP service: an unknown name, a wrong password, an
+    expired or revoked token. The message never says which."""
 
     def __init__(self, message: str, *, code: str = "") -> None:
         super().__init__(message)
@@ -216,3 +245,23 @@ class AuthenticationError(GovbusError):
 
 class StorageError(GovbusError):
     """The SQL store failed."""
+
+
+class DuplicateError(StorageError):
+    """A row with that id exists already (a unique key); ``code`` names what
+    (``agency_exists``, ``agency_revoked``...)."""
+
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+#: Errors a person causes and must fix (see the module docstring).
+PERSON_ERRORS: tuple[type[GovbusError], ...] = (
+    ConfigError,
+    DomainError,
+    AccessError,
+    AuthenticationError,
+    AuthorizationError,
+    DuplicateError,
+)

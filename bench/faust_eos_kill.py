@@ -49,8 +49,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import KafkaException
-
+from base.errors import KafkaError
 from base.settings import Settings
 from bench.broker import BenchBroker, bench_broker
 from bench.faust_gate import SINK_MODES, ensure_bus_topics
@@ -185,8 +184,7 @@ def publish(bootstrap: str, sent: Plan, config: Mapping[str, str]) -> None:
 
 
 def _partitions(consumer: Consumer, topic: str) -> list[int]:
-    meta = consumer.client.list_topics(topic, timeout=10.0).topics[topic]
-    return sorted(meta.partitions)
+    return list(consumer.topic(topic).partitions)
 
 
 def _high(consumer: Consumer, tp: TopicPartition) -> int:
@@ -194,8 +192,8 @@ def _high(consumer: Consumer, tp: TopicPartition) -> int:
     deadline = time.monotonic() + WATERMARK_TIMEOUT_S
     while True:
         try:
-            return int(consumer.client.get_watermark_offsets(tp, timeout=10.0, cached=False)[1])
-        except KafkaException:
+            return consumer.watermarks(tp.topic, tp.partition)[1]
+        except KafkaError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
@@ -219,8 +217,8 @@ def committed(bootstrap: str, group: str, topic: str, config: Mapping[str, str])
         tps = [TopicPartition(topic, p) for p in _partitions(consumer, topic)]
         while True:
             try:
-                found = consumer.client.committed(tps, timeout=10.0)
-            except KafkaException:
+                found = consumer.committed(tps)
+            except KafkaError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)

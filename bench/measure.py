@@ -61,10 +61,8 @@ class FeedWatcher:
             f"bench-watch-{uuid.uuid4().hex[:8]}",
             extra_config={**config, "fetch.wait.max.ms": WATCH_FETCH_WAIT_MS},
         )
-        meta = self._consumer.client.list_topics(topic, timeout=10.0).topics[topic]
-        self._consumer.assign(
-            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(meta.partitions)]
-        )
+        meta = self._consumer.topic(topic)
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
 
     def close(self) -> None:
         self._consumer.close()
@@ -73,11 +71,10 @@ class FeedWatcher:
         """Whatever is readable now: wait up to ``timeout_s`` for the first record only,
         then drain without waiting (``consume(n, t)`` would hold a partial batch until
         ``t`` ran out, delaying what it already has)."""
-        first = self._consumer.client.poll(timeout_s)
-        if first is None:
+        first = self._consumer.consume(1, timeout_s=timeout_s)
+        if not first:
             return []
-        batch = [first] if first.error() is None else []
-        return batch + self._consumer.consume(WATCH_BATCH, timeout_s=0)
+        return first + self._consumer.consume(WATCH_BATCH, timeout_s=0)
 
     def wait_count(
         self, target: int, timeout_s: float, progress: Progress | None = None

@@ -109,7 +109,7 @@ def run_raw(
 
 
 def _consume(consumer: Consumer, topic: str, target: int) -> None:
-    meta = consumer.client.list_topics(topic, timeout=10.0).topics[topic]
+    meta = consumer.topic(topic)
     consumer.assign([confluent_kafka.TopicPartition(topic, p, 0) for p in meta.partitions])
     deadline = time.perf_counter() + CONSUME_TIMEOUT_S
     seen = 0

@@ -26,7 +26,7 @@ def count_committed(
     with Consumer(bootstrap, group, extra_config=config) as consumer:
         partitions = []
         for topic in topics:
-            meta = consumer.client.list_topics(topic, timeout=10.0).topics[topic]
+            meta = consumer.topic(topic)
             partitions += [TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions]
         consumer.assign(partitions)
         deadline = time.monotonic() + TIMEOUT_S

@@ -14,11 +14,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import confluent_kafka
-
 from base.errors import KafkaError
 from kafkaclient import OFFSET_BEGINNING, Consumer, Message, TopicPartition, coordinates
-from kafkaclient.convert import convert
 
 #: Waiting for metadata and for the end of a topic on a loaded broker.
 READ_TIMEOUT_S = 30.0
@@ -48,19 +45,13 @@ def read_to_end(
     """Yield the committed records of ``topic`` up to its end as of the call."""
     group = group_id or f"govbus-reader-{uuid.uuid4().hex}"
     with Consumer(bootstrap, group, extra_config=extra_config) as consumer:
-        client = consumer.client
-        try:
-            meta = client.list_topics(topic, timeout=timeout_s).topics.get(topic)
-            if meta is None or meta.error is not None:
-                raise KafkaError(f"topic {topic} does not exist or is not readable")
-            parts = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
-            ends: dict[int, int] = {}
-            for tp in parts:
-                _, high = client.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
-                ends[tp.partition] = high
-            committed = client.committed(parts, timeout=timeout_s) if group_id else []
-        except confluent_kafka.KafkaException as exc:
-            raise convert(exc, f"reading {topic}") from exc
+        meta = consumer.topic(topic, timeout_s)
+        if not meta.readable:
+            reason = f": {meta.error}" if meta.error is not None else ""
+            raise KafkaError(f"topic {topic} does not exist or is not readable{reason}")
+        parts = [TopicPartition(topic, p) for p in meta.partitions]
+        ends = {p: consumer.watermarks(topic, p, timeout_s)[1] for p in meta.partitions}
+        committed = consumer.committed(parts, timeout_s) if group_id else []
         if group_id is not None:
             start = [
                 TopicPartition(topic, c.partition, c.offset if c.offset >= 0 else OFFSET_BEGINNING)

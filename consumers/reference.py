@@ -35,12 +35,11 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import confluent_kafka
 
-from base.errors import GovbusError, GrantError, KafkaTimeoutError
+from base.errors import GovbusError, GrantError, KafkaError, KafkaTimeoutError
 from exchange.catalog import Agency, Catalog, CatalogEntry, ShareType
 from exchange.catalog_loader import (
     CatalogIssue,
@@ -49,10 +48,11 @@ from exchange.catalog_loader import (
     check_catalog_data,
 )
 from exchange.grants import Grant, check_grant
-from kafkaclient import Admin, Consumer, TopicSpec
-from kafkaclient.convert import convert
+from kafkaclient import Admin, Closing, Consumer, TopicSpec, retrying, transient
 from schemas.state import StateTopics, agency_document, state_topics
 
+#: How long one refresh may take, retries of transient errors included.
+REFRESH_TIMEOUT_S = 10.0
 #: The ``name`` of the catalog built from the state topics.
 STATE_CATALOG_NAME = "govbus.state"
 #: Records taken from the client per consume call while catching up.
@@ -97,7 +97,7 @@ class ReferenceSnapshot:
 _EMPTY = ReferenceSnapshot(Catalog(STATE_CATALOG_NAME, (), ()), (), 0)
 
 
-class ReferenceView:
+class ReferenceView(Closing):
     """The state topics, read on demand. No I/O in ``__init__``; not thread-safe."""
 
     def __init__(
@@ -129,44 +129,53 @@ class ReferenceView:
         return self._snapshot.problems
 
     # -- reading ------------------------------------------------------------------------
-    def refresh(self, timeout_s: float = 10.0) -> ReferenceSnapshot:
+    def refresh(self, timeout_s: float = REFRESH_TIMEOUT_S) -> ReferenceSnapshot:
         """Catch up with every state partition as of now; rebuild only if a record changed.
 
-        Raises :class:`base.errors.KafkaTimeoutError` when the watermarks cannot be read
-        or reached within ``timeout_s`` (the records read so far are kept).
+        Errors that clear by themselves (a broker restarting, a leader moving, metadata
+        not yet known: ``_UNKNOWN_PARTITION`` right after a restart) are retried with
+        bounded backoff. Raises :class:`base.errors.KafkaTimeoutError` when the watermarks
+        cannot be read or reached within ``timeout_s`` (the records read so far are kept),
+        or the error a person must fix (credentials, ACLs) at once.
         """
         deadline = time.monotonic() + timeout_s
-        consumer = self._consumer or self._start(deadline)
-        targets: dict[tuple[str, int], int] = {}
-        for topic, partition in self._partitions:
-            _low, high = self._watermarks(consumer, topic, partition, deadline)
-            if high > self._positions.get((topic, partition), 0):
-                targets[(topic, partition)] = high
-        if targets:
-            parts = [confluent_kafka.TopicPartition(t, p) for t, p in targets]
-            consumer.client.resume(parts)
-            # A seek to the position starts the fetch at once; a bare resume waits for
-            # librdkafka's next fetch decision (up to a second).
-            for t, p in targets:
-                at = self._positions.get((t, p), 0) or confluent_kafka.OFFSET_BEGINNING
-                try:
-                    consumer.client.seek(confluent_kafka.TopicPartition(t, p, at))
-                except confluent_kafka.KafkaException:  # the resume alone still fetches, later
-                    pass
-            try:
-                self._catch_up(consumer, targets, deadline)
-            finally:
-                consumer.client.pause(parts)
+        retrying(lambda: self._read(deadline), "reading the state topics", deadline)
         if self._dirty:
             self._snapshot = self._rebuild(self._snapshot.version + 1)
             self._dirty = False
         return self._snapshot
 
+    def _read(self, deadline: float) -> None:
+        """One attempt: every state partition read up to its high watermark as of now."""
+        consumer = self._consumer or self._start(deadline)
+        targets: dict[tuple[str, int], int] = {}
+        for topic, partition in self._partitions:
+            _low, high = consumer.watermarks(topic, partition, _remaining(deadline))
+            if high > self._positions.get((topic, partition), 0):
+                targets[(topic, partition)] = high
+        if not targets:
+            return
+        parts = [confluent_kafka.TopicPartition(t, p) for t, p in targets]
+        consumer.resume(parts)
+        try:
+            # A seek to the position starts the fetch at once; a bare resume waits for
+            # librdkafka's next fetch decision (up to a second).
+            for t, p in targets:
+                at = self._positions.get((t, p), 0) or confluent_kafka.OFFSET_BEGINNING
+                try:
+                    consumer.seek(confluent_kafka.TopicPartition(t, p, at))
+                except KafkaError:  # the resume alone still fetches, later
+                    pass
+            self._catch_up(consumer, targets, deadline)
+        finally:
+            consumer.pause(parts)
+
     def _start(self, deadline: float) -> Consumer:
         if self._create_topics:
-            Admin(self._bootstrap, extra_config=self._extra).ensure_topics(
-                [TopicSpec.of(d) for d in self.topics.defs], timeout_s=_remaining(deadline)
-            )
+            with Admin(self._bootstrap, extra_config=self._extra) as admin:
+                admin.ensure_topics(
+                    [TopicSpec.of(d) for d in self.topics.defs], timeout_s=_remaining(deadline)
+                )
         consumer = Consumer(
             self._bootstrap,
             f"govbus-reference-view-{uuid.uuid4().hex}",
@@ -177,34 +186,20 @@ class ReferenceView:
             partitions = [
                 (t, p) for t in self.topics.names for p in _partitions(consumer, t, deadline)
             ]
+            consumer.assign(
+                [
+                    confluent_kafka.TopicPartition(t, p, confluent_kafka.OFFSET_BEGINNING)
+                    for t, p in partitions
+                ]
+            )
+            # Paused between refreshes: no fetch is in flight, so a watermark query answers
+            # at once instead of queueing behind a long-polling fetch (fetch.wait.max.ms).
+            consumer.pause([confluent_kafka.TopicPartition(t, p) for t, p in partitions])
         except GovbusError:
             consumer.close()
             raise
-        consumer.assign(
-            [
-                confluent_kafka.TopicPartition(t, p, confluent_kafka.OFFSET_BEGINNING)
-                for t, p in partitions
-            ]
-        )
-        # Paused between refreshes: no fetch is in flight, so a watermark query answers at
-        # once instead of queueing behind a long-polling fetch (fetch.wait.max.ms).
-        consumer.client.pause([confluent_kafka.TopicPartition(t, p) for t, p in partitions])
         self._consumer, self._partitions = consumer, partitions
         return consumer
-
-    @staticmethod
-    def _watermarks(
-        consumer: Consumer, topic: str, partition: int, deadline: float
-    ) -> tuple[int, int]:
-        try:
-            low, high = consumer.client.get_watermark_offsets(
-                confluent_kafka.TopicPartition(topic, partition),
-                timeout=_remaining(deadline),
-                cached=False,
-            )
-        except confluent_kafka.KafkaException as exc:
-            raise convert(exc, f"watermarks of {topic}[{partition}]") from exc
-        return int(low), int(high)
 
     def _catch_up(
         self, consumer: Consumer, targets: dict[tuple[str, int], int], deadline: float
@@ -262,17 +257,6 @@ class ReferenceView:
                 self._consumer = None
                 self._partitions = []
 
-    def __enter__(self) -> ReferenceView:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 # -- helpers ------------------------------------------------------------------------------
 def _remaining(deadline: float) -> float:
@@ -282,13 +266,11 @@ def _remaining(deadline: float) -> float:
 def _partitions(consumer: Consumer, topic: str, deadline: float) -> list[int]:
     """The partition ids of ``topic``, waiting for a freshly created topic to appear."""
     while True:
-        try:
-            meta = consumer.client.list_topics(topic, timeout=_remaining(deadline))
-        except confluent_kafka.KafkaException as exc:
-            raise convert(exc, f"metadata of state topic {topic}") from exc
-        found = meta.topics.get(topic)
-        if found is not None and found.error is None and found.partitions:
-            return sorted(found.partitions)
+        found = consumer.topic(topic, _remaining(deadline))
+        if found.readable:
+            return list(found.partitions)
+        if found.error is not None and not transient(found.error):
+            raise found.error  # not authorised to read it: waiting will not help
         if time.monotonic() >= deadline:
             raise KafkaTimeoutError(
                 f"state topic {topic} does not exist (run `govbus catalog import` first)"

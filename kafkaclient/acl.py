@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import confluent_kafka
-
 # The admin package re-exports these without ``__all__``; import them from where they live.
 from confluent_kafka.admin._acl import (
     AclBinding,
@@ -34,7 +32,6 @@ from confluent_kafka.admin._scram import (
 
 from base.errors import KafkaError, KafkaTimeoutError
 from kafkaclient.admin import ADMIN_TIMEOUT_S, Admin
-from kafkaclient.convert import convert
 
 #: Changes are committed by the controller and applied by the broker a moment later; the
 #: operations below return only once the broker reports the new state (or this passes).
@@ -194,12 +191,11 @@ class AccessAdmin:
     def describe(self, principal: str, timeout_s: float = ADMIN_TIMEOUT_S) -> list[ReportedAcl]:
         """Every ACL binding of ``principal`` the broker holds, in a stable order."""
         flt = _principal_filter(principal)
-        try:
-            found = self._admin.client.describe_acls(flt, request_timeout=timeout_s).result(
-                timeout=timeout_s
-            )
-        except confluent_kafka.KafkaException as exc:
-            raise convert(exc, "describe acls") from exc
+        found = self._admin.result(
+            self._admin.client.describe_acls(flt, request_timeout=timeout_s),
+            "describe acls",
+            timeout_s,
+        )
         return sorted((_reported(b) for b in found), key=lambda r: tuple(r.to_dict().values()))
 
     def sync(
@@ -267,19 +263,15 @@ class AccessAdmin:
                 raise KafkaTimeoutError(f"{what}: not reported within {PROPAGATION_TIMEOUT_S}s")
             time.sleep(PROPAGATION_POLL_S)
 
-    @staticmethod
-    def _wait(futures: Mapping[Any, Any], what: str, timeout_s: float) -> list[Any]:
+    def _wait(self, futures: Mapping[Any, Any], what: str, timeout_s: float) -> list[Any]:
         results = []
         for fut in futures.values():
             try:
-                results.append(fut.result(timeout=timeout_s))
-            except confluent_kafka.KafkaException as exc:
-                err = exc.args[0] if exc.args else None
-                if isinstance(err, confluent_kafka.KafkaError) and (
-                    err.code() == confluent_kafka.KafkaError.RESOURCE_NOT_FOUND
-                ):
+                results.append(self._admin.result(fut, what, timeout_s))
+            except KafkaError as exc:
+                if exc.code == "RESOURCE_NOT_FOUND":
                     raise _NotFound from exc
-                raise convert(exc, what) from exc
+                raise
         return results
 
 

@@ -1,22 +1,35 @@
-"""AdminClient wrapper: readiness probe and idempotent topic creation."""
+"""AdminClient wrapper: readiness, topics (create, grow, delete, describe) and waiting on
+the admin API's futures (:meth:`Admin.result`) so that a failure names its cause."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import confluent_kafka
 from confluent_kafka.admin import AdminClient
+
+# The defining module: the admin package re-exports it without declaring it.
+from confluent_kafka.admin._config import ConfigResource
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 
-from kafkaclient.base import ClientBase, merge_config, with_credentials
-from kafkaclient.convert import convert
+from base.errors import GovbusError, KafkaError, KafkaTimeoutError
+from kafkaclient.base import CONNECTION_DEFAULTS, ClientBase, merge_config, with_credentials
 from schemas.topics import TopicDef
 
 #: Topic creation on one node answers in well under a second; allow for a cold controller.
 ADMIN_TIMEOUT_S = 30.0
+#: How often a wait on an admin future serves the client's callbacks and looks at the
+#: evidence (credentials refused: no need to wait the whole budget).
+WAIT_SLICE_S = 0.1
+#: A future is given this much longer than its request's own timeout, so the broker's
+#: answer (with its reason) wins over a bare local timeout.
+RESULT_SLACK_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -32,10 +45,11 @@ class TopicSpec:
         return cls(definition.name, definition.partitions, 1, definition.config)
 
 
-class Admin(ClientBase):
+class Admin(ClientBase[AdminClient]):
     """A lazily created ``AdminClient``."""
 
-    DEFAULTS: Mapping[str, Any] = {}
+    DEFAULTS: Mapping[str, Any] = CONNECTION_DEFAULTS
+    KIND = "admin client"
 
     def __init__(
         self,
@@ -51,29 +65,73 @@ class Admin(ClientBase):
                 {"bootstrap.servers": bootstrap or None},
             )
         )
-        self._inner: AdminClient | None = None
 
-    @property
-    def client(self) -> AdminClient:
-        if self._inner is None:
-            self._inner = AdminClient(self._client_config())
-        return self._inner
+    def _open(self, config: dict[str, Any]) -> AdminClient:
+        return AdminClient(config)
 
+    # -- waiting -------------------------------------------------------------------------
+    def result(self, future: Future[Any], what: str, timeout_s: float = ADMIN_TIMEOUT_S) -> Any:
+        """The future's result; its failure converted and, for a connection failure, named
+        by its cause. Credentials refused (or missing) end the wait at once."""
+        began = time.monotonic()
+        deadline = began + timeout_s + RESULT_SLACK_S
+        while True:
+            try:
+                return future.result(timeout=WAIT_SLICE_S)
+            except concurrent.futures.TimeoutError as exc:
+                self._serve_callbacks()
+                verdict = self._evidence.verdict(began)
+                if verdict is not None:
+                    raise verdict from exc
+                if time.monotonic() >= deadline:
+                    raise self._explain(
+                        KafkaTimeoutError(
+                            f"{what}: no answer within {timeout_s:.0f}s",
+                            code="_TIMED_OUT",
+                            retriable=True,
+                        ),
+                        began,
+                    ) from exc
+            except confluent_kafka.KafkaException as exc:
+                raise self._failed(exc, what, began) from exc
+
+    # -- the cluster ---------------------------------------------------------------------
     def ping(self, timeout_s: float = 2.0) -> bool:
         """True when the cluster answers a metadata request with at least one broker."""
         try:
             meta = self.client.list_topics(timeout=timeout_s)
-        except confluent_kafka.KafkaException:
+        except (confluent_kafka.KafkaException, GovbusError):
             return False
         return bool(meta.brokers)
 
+    def check(self, timeout_s: float = ADMIN_TIMEOUT_S) -> None:
+        """Return when the cluster answers; else raise why not (credentials missing or
+        refused, nothing listening), without waiting the whole budget when that is clear."""
+        future = self.client.describe_cluster(request_timeout=timeout_s)
+        self.result(future, f"connecting to {self._config.get('bootstrap.servers')}", timeout_s)
+
+    def cluster_id(self, timeout_s: float = ADMIN_TIMEOUT_S) -> str:
+        future = self.client.describe_cluster(request_timeout=timeout_s)
+        return str(self.result(future, "describe cluster", timeout_s).cluster_id)
+
+    # -- topics --------------------------------------------------------------------------
     def topics(self, timeout_s: float = ADMIN_TIMEOUT_S) -> dict[str, int]:
         """Topic name -> partition count."""
+        began = time.monotonic()
         try:
             meta = self.client.list_topics(timeout=timeout_s)
         except confluent_kafka.KafkaException as exc:
-            raise convert(exc, "list topics") from exc
+            raise self._failed(exc, "list topics", began) from exc
         return {name: len(t.partitions) for name, t in meta.topics.items()}
+
+    def topic_config(self, name: str, timeout_s: float = ADMIN_TIMEOUT_S) -> dict[str, str]:
+        """The topic's effective configuration (``cleanup.policy``, ``max.message.bytes``)."""
+        futures = self.client.describe_configs(
+            [ConfigResource("topic", name)], request_timeout=timeout_s
+        )
+        (future,) = futures.values()
+        entries = self.result(future, f"configuration of {name}", timeout_s)
+        return {key: str(entry.value) for key, entry in entries.items()}
 
     def ensure_topics(
         self, specs: Sequence[TopicSpec], timeout_s: float = ADMIN_TIMEOUT_S
@@ -96,12 +154,12 @@ class Admin(ClientBase):
         created = []
         for name, fut in futures.items():
             try:
-                fut.result(timeout=timeout_s)
-                created.append(name)
-            except confluent_kafka.KafkaException as exc:
-                if exc.args[0].code() == confluent_kafka.KafkaError.TOPIC_ALREADY_EXISTS:
+                self.result(fut, f"create topic {name}", timeout_s)
+            except KafkaError as exc:
+                if exc.code == "TOPIC_ALREADY_EXISTS":
                     continue
-                raise convert(exc, f"create topic {name}") from exc
+                raise
+            created.append(name)
         return created
 
     def grow_partitions(
@@ -113,25 +171,12 @@ class Admin(ClientBase):
         if not grow:
             return []
         for name, fut in self.client.create_partitions(grow, request_timeout=timeout_s).items():
-            try:
-                fut.result(timeout=timeout_s)
-            except confluent_kafka.KafkaException as exc:
-                raise convert(exc, f"add partitions to {name}") from exc
+            self.result(fut, f"add partitions to {name}", timeout_s)
         return [g.topic for g in grow]
 
     def delete_topics(self, names: Sequence[str], timeout_s: float = ADMIN_TIMEOUT_S) -> None:
         if not names:
             return
-        for name, fut in self.client.delete_topics(
-            list(names), operation_timeout=timeout_s
-        ).items():
-            try:
-                fut.result(timeout=timeout_s)
-            except confluent_kafka.KafkaException as exc:
-                raise convert(exc, f"delete topic {name}") from exc
-
-    def cluster_id(self, timeout_s: float = ADMIN_TIMEOUT_S) -> str:
-        try:
-            return str(self.client.list_topics(timeout=timeout_s).cluster_id)
-        except confluent_kafka.KafkaException as exc:
-            raise convert(exc, "describe cluster") from exc
+        futures = self.client.delete_topics(list(names), operation_timeout=timeout_s)
+        for name, fut in futures.items():
+            self.result(fut, f"delete topic {name}", timeout_s)

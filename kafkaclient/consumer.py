@@ -1,16 +1,23 @@
-"""Consumer wrapper: no auto-commit, read_committed, batch ``consume``."""
+"""Consumer wrapper: no auto-commit, read_committed, batch ``consume``; assignment, pause and
+resume, seek, positions, committed offsets and watermarks, all typed and converted."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import confluent_kafka
 
 from base.errors import KafkaError
-from kafkaclient.base import ClientBase, merge_config, with_credentials
+from kafkaclient.base import (
+    CONNECTION_DEFAULTS,
+    METADATA_TIMEOUT_S,
+    ClientBase,
+    merge_config,
+    with_credentials,
+)
 from kafkaclient.convert import convert
 
 #: Default wait for one batch; short enough for a responsive shutdown.
@@ -30,17 +37,31 @@ _TRANSIENT = frozenset(
     }
 )
 
+#: Answers from a metadata cache that does not know the partition (yet, or any more).
+_UNKNOWN = frozenset(
+    {
+        confluent_kafka.KafkaError._UNKNOWN_PARTITION,
+        confluent_kafka.KafkaError._UNKNOWN_TOPIC,
+        confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART,
+    }
+)
 
-class Consumer(ClientBase):
+Partitions = Sequence[confluent_kafka.TopicPartition]
+
+
+class Consumer(ClientBase[confluent_kafka.Consumer]):
     """A lazily created ``confluent_kafka.Consumer``; processors commit explicitly."""
 
     DEFAULTS: Mapping[str, Any] = {
+        **CONNECTION_DEFAULTS,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
         "enable.partition.eof": False,
     }
+    KIND = "consumer"
+    SERVES_CALLBACKS = False
 
     def __init__(
         self,
@@ -62,25 +83,52 @@ class Consumer(ClientBase):
                 },
             )
         )
-        self._inner: confluent_kafka.Consumer | None = None
 
-    @property
-    def client(self) -> confluent_kafka.Consumer:
-        if self._inner is None:
-            try:
-                self._inner = confluent_kafka.Consumer(self._client_config())
-            except confluent_kafka.KafkaException as exc:
-                raise convert(exc, "creating consumer") from exc
-        return self._inner
+    def _open(self, config: dict[str, Any]) -> confluent_kafka.Consumer:
+        return confluent_kafka.Consumer(config)
 
+    def _shut(self, native: confluent_kafka.Consumer) -> None:
+        native.close()
+
+    # -- membership and assignment ---------------------------------------------------------
     def subscribe(self, topics: Sequence[str], **callbacks: Any) -> None:
         try:
             self.client.subscribe(list(topics), **callbacks)
         except confluent_kafka.KafkaException as exc:
             raise convert(exc, "subscribe") from exc
 
-    def assign(self, partitions: Sequence[confluent_kafka.TopicPartition]) -> None:
-        self.client.assign(list(partitions))
+    def assign(self, partitions: Partitions) -> None:
+        try:
+            self.client.assign(list(partitions))
+        except confluent_kafka.KafkaException as exc:
+            raise convert(exc, "assign") from exc
+
+    def assignment(self) -> list[confluent_kafka.TopicPartition]:
+        return list(self.client.assignment())
+
+    def group_metadata(self) -> object:
+        return self.client.consumer_group_metadata()
+
+    # -- flow ------------------------------------------------------------------------------
+    def pause(self, partitions: Partitions) -> None:
+        """Stop fetching ``partitions`` (positions are kept) until :meth:`resume`."""
+        try:
+            self.client.pause(list(partitions))
+        except confluent_kafka.KafkaException as exc:
+            raise convert(exc, "pause") from exc
+
+    def resume(self, partitions: Partitions) -> None:
+        try:
+            self.client.resume(list(partitions))
+        except confluent_kafka.KafkaException as exc:
+            raise convert(exc, "resume") from exc
+
+    def seek(self, partition: confluent_kafka.TopicPartition) -> None:
+        """Fetch ``partition`` from its ``offset`` next (an assigned partition only)."""
+        try:
+            self.client.seek(partition)
+        except confluent_kafka.KafkaException as exc:
+            raise convert(exc, f"seek {partition.topic}[{partition.partition}]") from exc
 
     def consume(
         self, num_messages: int = BATCH_SIZE, timeout_s: float = CONSUME_TIMEOUT_S
@@ -102,7 +150,8 @@ class Consumer(ClientBase):
                 raise convert(err, f"consume from {msg.topic()}")
         return out
 
-    def commit(self, offsets: Sequence[confluent_kafka.TopicPartition] | None = None) -> None:
+    # -- offsets ---------------------------------------------------------------------------
+    def commit(self, offsets: Partitions | None = None) -> None:
         """Synchronous commit of ``offsets`` (or of the current positions)."""
         try:
             if offsets is None:
@@ -112,44 +161,54 @@ class Consumer(ClientBase):
         except confluent_kafka.KafkaException as exc:
             raise convert(exc, "commit") from exc
 
-    def position(
-        self, partitions: Sequence[confluent_kafka.TopicPartition]
-    ) -> list[confluent_kafka.TopicPartition]:
-        return list(self.client.position(list(partitions)))
-
-    def watermarks(self, topic: str, partition: int, timeout_s: float) -> tuple[int, int]:
-        """(low, high) offsets of one partition, asked of the broker (not cached)."""
+    def store_offset(self, message: confluent_kafka.Message) -> None:
+        """Mark ``message`` processed: the next :meth:`commit` covers it."""
         try:
-            low, high = self.client.get_watermark_offsets(
-                confluent_kafka.TopicPartition(topic, partition), timeout=timeout_s, cached=False
-            )
+            self.client.store_offsets(message=message)
         except confluent_kafka.KafkaException as exc:
-            raise convert(exc, f"watermarks of {topic}[{partition}]") from exc
-        return int(low), int(high)
+            raise convert(exc, "storing an offset") from exc
 
-    def assignment(self) -> list[confluent_kafka.TopicPartition]:
-        return list(self.client.assignment())
+    def position(self, partitions: Partitions) -> list[confluent_kafka.TopicPartition]:
+        try:
+            return list(self.client.position(list(partitions)))
+        except confluent_kafka.KafkaException as exc:
+            raise convert(exc, "position") from exc
 
-    def group_metadata(self) -> object:
-        return self.client.consumer_group_metadata()
+    def committed(
+        self, partitions: Partitions, timeout_s: float = METADATA_TIMEOUT_S
+    ) -> list[confluent_kafka.TopicPartition]:
+        """The group's committed offsets of ``partitions`` (offset < 0: none committed)."""
+        began = time.monotonic()
+        try:
+            return list(self.client.committed(list(partitions), timeout=timeout_s))
+        except confluent_kafka.KafkaException as exc:
+            raise self._failed(exc, "committed offsets", began) from exc
 
-    def close(self) -> None:
-        if self._inner is not None:
+    def watermarks(
+        self, topic: str, partition: int, timeout_s: float = METADATA_TIMEOUT_S
+    ) -> tuple[int, int]:
+        """(low, high) offsets of the partition, asked of its leader now (not cached); the
+        high watermark as ``isolation.level`` sees it.
+
+        librdkafka answers ``_UNKNOWN_PARTITION`` from its own metadata cache, which a
+        broker restart can empty for minutes (until the next periodic refresh): on that
+        answer the topic's metadata is asked for again, and the query repeated once."""
+        began = time.monotonic()
+        tp = confluent_kafka.TopicPartition(topic, partition)
+        try:
             try:
-                self._inner.close()
-            finally:
-                self._inner = None
-
-    def __enter__(self) -> Consumer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+                found = self.client.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
+            except confluent_kafka.KafkaException as exc:
+                if exc.args[0].code() not in _UNKNOWN:
+                    raise
+                self.client.list_topics(topic, timeout=timeout_s)
+                found = self.client.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
+        except confluent_kafka.KafkaException as exc:
+            raise self._failed(exc, f"watermarks of {topic}[{partition}]", began) from exc
+        if found is None:
+            raise KafkaError(f"watermarks of {topic}[{partition}]: no answer", retriable=True)
+        low, high = found
+        return int(low), int(high)
 
 
 def coordinates(msg: confluent_kafka.Message) -> tuple[str, int, int]:

@@ -30,7 +30,8 @@ from confluent_kafka.admin._listoffsets import OffsetSpec
 
 from base.errors import KafkaError
 from kafkaclient.admin import Admin
-from kafkaclient.base import merge_config
+from kafkaclient.base import Closing, merge_config
+from kafkaclient.consumer import Consumer
 from kafkaclient.convert import convert
 
 #: One admin round trip (list, describe, offsets) on a loaded broker.
@@ -71,16 +72,9 @@ class GroupState:
         return self.members > 0 or self.state in ACTIVE_STATES
 
 
-def _wait(fut: Future[Any], what: str, timeout_s: float) -> Any:
-    try:
-        return fut.result(timeout=timeout_s)
-    except confluent_kafka.KafkaException as exc:
-        raise convert(exc, what) from exc
-
-
 def list_groups(admin: Admin, timeout_s: float = GROUPS_TIMEOUT_S) -> list[str]:
     """Ids of every consumer group the cluster knows."""
-    result = _wait(
+    result = admin.result(
         admin.client.list_consumer_groups(request_timeout=timeout_s), "list groups", timeout_s
     )
     return sorted(g.group_id for g in result.valid)
@@ -95,7 +89,7 @@ def describe_groups(
     futures = admin.client.describe_consumer_groups(ids, request_timeout=timeout_s)
     out: dict[str, GroupState] = {}
     for group, fut in futures.items():
-        desc = _wait(fut, f"describe group {group}", timeout_s)
+        desc = admin.result(fut, f"describe group {group}", timeout_s)
         state = getattr(desc.state, "name", str(desc.state))
         out[group] = GroupState(group, state, len(desc.members or ()))
     return out
@@ -117,7 +111,7 @@ def committed_offsets(
         )
     out: dict[str, dict[TP, int]] = {}
     for group, fut in futures.items():
-        result = _wait(fut, f"offsets of group {group}", timeout_s)
+        result = admin.result(fut, f"offsets of group {group}", timeout_s)
         out[group] = {
             (tp.topic, tp.partition): tp.offset
             for tp in result.topic_partitions or ()
@@ -159,7 +153,7 @@ def partition_offsets(
             key = (tp.topic, tp.partition)
             try:
                 out[key] = int(
-                    _wait(fut, f"offsets of {tp.topic}/{tp.partition}", timeout_s).offset
+                    admin.result(fut, f"offsets of {tp.topic}/{tp.partition}", timeout_s).offset
                 )
             except KafkaError as exc:
                 if not exc.retriable or attempt == OFFSETS_ATTEMPTS - 1:
@@ -181,26 +175,16 @@ class Probed:
     timestamp_ms: int
 
 
-class RecordProbe:
+class RecordProbe(Closing):
     """Finds the first committed record at or after given offsets (assign, never commit)."""
 
     def __init__(self, bootstrap: str, *, extra_config: Mapping[str, Any] | None = None) -> None:
-        self._config = merge_config(
-            _PROBE_CONFIG,
-            extra_config,
-            # A group id librdkafka requires; it never joins nor commits, so no group exists.
-            {"bootstrap.servers": bootstrap, "group.id": f"govbus-probe-{uuid.uuid4().hex}"},
+        # A group id librdkafka requires; it never joins nor commits, so no group exists.
+        self._consumer = Consumer(
+            bootstrap,
+            f"govbus-probe-{uuid.uuid4().hex}",
+            extra_config=merge_config(_PROBE_CONFIG, extra_config, {}),
         )
-        self._inner: confluent_kafka.Consumer | None = None
-
-    @property
-    def _client(self) -> confluent_kafka.Consumer:
-        if self._inner is None:
-            try:
-                self._inner = confluent_kafka.Consumer(self._config)
-            except confluent_kafka.KafkaException as exc:
-                raise convert(exc, "creating probe consumer") from exc
-        return self._inner
 
     def first_records(
         self, positions: Mapping[TP, int], timeout_s: float = PROBE_TIMEOUT_S
@@ -210,8 +194,10 @@ class RecordProbe:
         left out."""
         if not positions:
             return {}
-        client = self._client
-        client.assign([TopicPartition(t, p, o) for (t, p), o in positions.items()])
+        # Partition EOF events are the answer "nothing committed up to the end": the raw
+        # batch is read here, inside the wrapper, where the native client may be used.
+        client = self._consumer.client
+        self._consumer.assign([TopicPartition(t, p, o) for (t, p), o in positions.items()])
         pending = set(positions)
         out: dict[TP, Probed | None] = {}
         deadline = time.monotonic() + timeout_s
@@ -235,11 +221,7 @@ class RecordProbe:
         return out
 
     def close(self) -> None:
-        if self._inner is not None:
-            try:
-                self._inner.close()
-            finally:
-                self._inner = None
+        self._consumer.close()
 
 
 @dataclass(frozen=True)
@@ -274,7 +256,7 @@ def groups_reading(
     futures = admin.client.describe_consumer_groups(ids, request_timeout=timeout_s)
     for group, fut in futures.items():
         try:
-            desc = _wait(fut, f"describe group {group}", timeout_s)
+            desc = admin.result(fut, f"describe group {group}", timeout_s)
         except KafkaError:
             continue
         members = desc.members or ()

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import confluent_kafka
 
 from base.errors import DeliveryError, KafkaTimeoutError
-from kafkaclient.base import ClientBase, merge_config, with_credentials
+from kafkaclient.base import (
+    CONNECTION_DEFAULTS,
+    ClientBase,
+    ClientState,
+    merge_config,
+    with_credentials,
+)
 from kafkaclient.convert import convert
 
 #: Enough for the broker to acknowledge everything in flight on a loaded 2-core machine.
@@ -24,15 +30,17 @@ DeliveryCallback = Callable[[Exception | None, confluent_kafka.Message], None]
 Headers = Sequence[tuple[str, bytes]]
 
 
-class Producer(ClientBase):
+class Producer(ClientBase[confluent_kafka.Producer]):
     """A lazily created ``confluent_kafka.Producer`` with safe defaults."""
 
     DEFAULTS: Mapping[str, Any] = {
+        **CONNECTION_DEFAULTS,
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": 5,
         "compression.type": "lz4",
     }
+    KIND = "producer"
 
     def __init__(
         self,
@@ -54,16 +62,13 @@ class Producer(ClientBase):
                 },
             )
         )
-        self._inner: confluent_kafka.Producer | None = None
+        self._close_timeout_s = FLUSH_TIMEOUT_S
 
-    @property
-    def client(self) -> confluent_kafka.Producer:
-        if self._inner is None:
-            try:
-                self._inner = confluent_kafka.Producer(self._client_config())
-            except confluent_kafka.KafkaException as exc:
-                raise convert(exc, "creating producer") from exc
-        return self._inner
+    def _open(self, config: dict[str, Any]) -> confluent_kafka.Producer:
+        return confluent_kafka.Producer(config)
+
+    def _shut(self, native: confluent_kafka.Producer) -> None:
+        self.flush(self._close_timeout_s)
 
     def produce(
         self,
@@ -74,11 +79,13 @@ class Producer(ClientBase):
         headers: Headers | None = None,
         on_delivery: DeliveryCallback | None = None,
         partition: int | None = None,
+        timestamp_ms: int | None = None,
     ) -> None:
         """Queue one message; ``on_delivery(error, message)`` gets a govbus error or None.
 
         ``partition`` pins the partition (state changelogs follow their input partition);
-        by default the key's hash chooses it.
+        by default the key's hash chooses it. ``timestamp_ms``: the record's create time
+        (default: now).
         """
         callback = None if on_delivery is None else _wrap_callback(on_delivery)
         kwargs: dict[str, Any] = {"value": value, "key": key, "on_delivery": callback}
@@ -86,6 +93,8 @@ class Producer(ClientBase):
             kwargs["headers"] = list(headers)
         if partition is not None:
             kwargs["partition"] = partition
+        if timestamp_ms is not None:
+            kwargs["timestamp"] = timestamp_ms
         while True:
             try:
                 self.client.produce(topic, **kwargs)
@@ -100,9 +109,11 @@ class Producer(ClientBase):
         return int(self.client.poll(timeout_s))
 
     def flush(self, timeout_s: float = FLUSH_TIMEOUT_S) -> None:
-        if self._inner is None:
+        """Wait until every queued message is delivered (or failed); nothing to wait for
+        before the first use."""
+        if self.state is ClientState.UNOPENED:
             return
-        remaining = self._inner.flush(timeout_s)
+        remaining = self.client.flush(timeout_s)
         if remaining:
             raise KafkaTimeoutError(f"{remaining} message(s) not delivered within {timeout_s}s")
 
@@ -128,35 +139,18 @@ class Producer(ClientBase):
         self._txn("abort_transaction", timeout_s)
 
     def _txn(self, name: str, *args: Any) -> None:
+        began = time.monotonic()
         try:
             getattr(self.client, name)(*args)
         except confluent_kafka.KafkaException as exc:
-            raise convert(exc, name) from exc
+            raise self._failed(exc, name, began) from exc
 
     # -- lifecycle -----------------------------------------------------------------
     def close(self, timeout_s: float = FLUSH_TIMEOUT_S) -> None:
-        try:
-            self.flush(timeout_s)
-        finally:
-            self._inner = None
-
-    def __enter__(self) -> Producer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            # Still try to deliver what was queued, but do not mask the original error.
-            try:
-                self.close()
-            except Exception:  # noqa: S110 - the in-flight exception wins
-                pass
+        """Deliver what is queued (up to ``timeout_s``), then release the producer; it is
+        closed even when the flush fails."""
+        self._close_timeout_s = timeout_s
+        super().close()
 
 
 def _wrap_callback(on_delivery: DeliveryCallback) -> Callable[[Any, Any], None]:

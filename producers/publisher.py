@@ -30,12 +30,11 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from base.errors import DeliveryError, GovbusError, KafkaError, PublishError, SchemaError
+from base.errors import DeliveryError, KafkaError, PublishError, SchemaError
 from exchange.catalog import Catalog, CatalogEntry
 from exchange.ingest_checks import (
     Admitted,
@@ -44,7 +43,7 @@ from exchange.ingest_checks import (
     RefusalReason,
     admit,
 )
-from kafkaclient import Admin, Producer
+from kafkaclient import Admin, Closing, Producer
 from producers.journal import Ack, Journal
 from producers.model import Draft, PublisherOptions, PublishResult, Receipt
 from producers.receipts import ReceiptReader, receipt_group
@@ -79,7 +78,11 @@ def normalise_event_id(text: str) -> str:
         return text
 
 
-class AgencyPublisher:
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AgencyPublisher(Closing):
     """Publishes one agency's changes; see the module docstring.
 
     ``state_dir`` keeps the journal of acknowledged events and receipts (None: memory
@@ -290,23 +293,6 @@ class AgencyPublisher:
                 self._reader.close()
             finally:
                 self._journal.close()
-
-    def __enter__(self) -> AgencyPublisher:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-            return
-        try:
-            self.close()
-        except (GovbusError, OSError):  # the in-flight exception wins
-            pass
 
 
 def _ingest_topic(entry_id: str) -> str:

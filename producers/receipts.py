@@ -15,7 +15,6 @@ from typing import Any
 
 from base.errors import SchemaError
 from kafkaclient import Consumer
-from kafkaclient.convert import convert
 from producers.model import Receipt
 from schemas import decode
 
@@ -79,10 +78,7 @@ class ReceiptReader:
         if not self._last:
             return
         for msg in self._last.values():
-            try:
-                self._consumer.client.store_offsets(message=msg)
-            except Exception as exc:  # librdkafka's KafkaException, converted here
-                raise convert(exc, "storing receipt offsets") from exc
+            self._consumer.store_offset(msg)
         self._consumer.commit()
         self._last.clear()
 

@@ -38,7 +38,6 @@ records on the broker.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any
 
 import confluent_kafka
@@ -46,12 +45,12 @@ import confluent_kafka
 from base.errors import DeliveryError, GovbusError
 from exchange.catalog import Agency
 from exchange.grants import Grant
-from kafkaclient import Admin, Producer, TopicSpec
+from kafkaclient import Admin, Closing, Producer, TopicSpec
 from kafkaclient.producer import FLUSH_TIMEOUT_S
 from schemas.state import agency_document, encode, grant_document, state_topics
 
 
-class ReferenceWriter:
+class ReferenceWriter(Closing):
     """Publishes reference data to the state topics. No I/O in ``__init__``."""
 
     def __init__(
@@ -117,20 +116,3 @@ class ReferenceWriter:
             self.flush()
         finally:
             self._producer.close()
-
-    def __enter__(self) -> ReferenceWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            try:
-                self.close()
-            except GovbusError:  # the in-flight exception wins
-                pass

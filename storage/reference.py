@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RowMapping, Table, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from base.errors import StorageError
+from base.errors import DuplicateError, StorageError
 from exchange.catalog import Agency, AgencyKind, Catalog, CatalogEntry
 from exchange.catalog_loader import check_catalog_data
 from exchange.grants import Grant
@@ -120,6 +120,22 @@ def _in(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
+def _unique_violation(exc: IntegrityError) -> bool:
+    """A primary or unique key already taken (SQLite's message, PostgreSQL's SQLSTATE)."""
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return sqlstate == "23505" or "UNIQUE constraint failed" in str(exc.orig)
+
+
+def _already_registered(agency_id: str, revoked_at: datetime | None) -> DuplicateError:
+    if revoked_at is None:
+        return DuplicateError(f"agency {agency_id} is already registered", code="agency_exists")
+    return DuplicateError(
+        f"agency {agency_id} was registered and revoked on {revoked_at.date().isoformat()}; "
+        "an agency id is never given out again",
+        code="agency_revoked",
+    )
+
+
 class ReferenceStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -130,6 +146,8 @@ class ReferenceStore:
             with self.engine.begin() as conn:
                 yield conn
         except IntegrityError as exc:
+            if _unique_violation(exc):
+                raise DuplicateError(f"{what}: the id exists already", code="duplicate") from exc
             raise StorageError(f"{what}: conflicts with existing data ({exc.orig})") from exc
         except SQLAlchemyError as exc:
             raise StorageError(f"{what}: {exc.__class__.__name__}: {exc}") from exc
@@ -141,6 +159,11 @@ class ReferenceStore:
         """Register a new agency; an id used before (even revoked) is refused."""
         row = AgencyRow(agency_id, name, _kind(kind), _now(), None, name_zh)
         with self._tx(f"add agency {agency_id}") as conn:
+            taken = conn.execute(
+                select(agencies.c.revoked_at).where(agencies.c.id == agency_id)
+            ).first()
+            if taken is not None:
+                raise _already_registered(agency_id, _utc(taken.revoked_at))
             conn.execute(
                 agencies.insert().values(
                     id=row.id,

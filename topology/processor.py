@@ -276,7 +276,7 @@ class Processor:
         self._producer.abort_transaction()
         self._state.rollback()
         for (topic, partition), first in self._txn_first.items():
-            self._consumer.client.seek(TopicPartition(topic, partition, first))
+            self._consumer.seek(TopicPartition(topic, partition, first))
         if self._metrics:
             self._metrics.transactions.labels("aborted").inc()
         self._reset_txn()

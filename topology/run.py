@@ -1,9 +1,28 @@
-"""Run processor workers: ``govbus run`` and ``python -m topology.run`` (one worker).
+"""One processor worker: ``python -m topology.run``, started and restarted by
+:func:`topology.supervisor.supervise` (``govbus run``, one worker or several).
 
 Each worker is a process with its own transactional id (``<group>-worker-<i>``) and static
 group membership (``group.instance.id``), so a worker restarted after a crash takes its
 partitions back at once instead of waiting for its old session to time out, and its
 ``init_transactions`` aborts whatever the crashed incarnation left open.
+
+Worker protocol:
+
+1. Read the settings and the fixed catalog, if any: a setting, file or catalog a person
+   must fix (:data:`base.errors.PERSON_ERRORS`) ends the worker at once with
+   :data:`EXIT_PERSON` and one line naming the cause and the fix (never a traceback).
+2. Wait for the broker (:func:`await_broker`): credentials refused or missing are a
+   person's to fix (step 1's exit); a broker that does not answer yet (restarting, started
+   after us) is waited for, with bounded backoff.
+3. Process until SIGTERM/SIGINT, then exit 0. Credentials or ACLs withdrawn meanwhile
+   end the worker as step 1 does.
+4. A Kafka error a restart cures ends the worker with :data:`EXIT_RESTART` and one log
+   line: the broker went away for longer than a refresh may wait, or this worker's static
+   membership was fenced (librdkafka fences a static member that survives a broker
+   restart: "Static consumer fenced by other consumer with same group.instance.id"). The
+   supervisor restarts it as soon as the broker answers, and does not count it as a
+   crash. Any other error is a crash (:data:`EXIT_CRASH`), with its traceback unless it is
+   a Kafka error.
 """
 
 from __future__ import annotations
@@ -11,12 +30,11 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -24,20 +42,42 @@ from typing import Any
 from prometheus_client import CollectorRegistry, start_http_server
 
 from base.credentials import read_client_config
+from base.errors import (
+    PERSON_ERRORS,
+    AuthenticationError,
+    AuthorizationError,
+    ConfigError,
+    GovbusError,
+    KafkaError,
+)
 from base.settings import Settings
 from consumers.reference import ReferenceView
 from exchange.catalog_loader import load_catalog
+from kafkaclient import Admin, Backoff, transient
+from kafkaclient.convert import fenced
 from monitoring.metrics import ProcessorMetrics
+from operations.access import PROCESSOR_ID_PREFIX
 from topology.connection import connected
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import ReferenceSource, StaticReference
 
 #: A restarted static member must rejoin before this; a vanished one is dropped after it.
 SESSION_TIMEOUT_MS = 10000
-#: How long the supervisor waits for workers to finish their last transaction.
-WORKER_STOP_GRACE_S = 30.0
-#: How often the supervisor looks at its workers: a restart is never late by more.
-SUPERVISE_POLL_S = 0.5
+#: Exit codes of a worker, read by the supervisor.
+EXIT_CLEAN = 0
+#: A person must fix what the worker reported (a setting, the catalog, credentials, an ACL):
+#: restarting cannot help, so the supervisor stops and exits with it.
+EXIT_PERSON = 2
+EXIT_CRASH = 1
+#: The broker went away or this worker was fenced: restart at once once the broker answers
+#: (EX_TEMPFAIL).
+EXIT_RESTART = 75
+#: One connection check while waiting for the broker.
+BROKER_CHECK_S = 5.0
+#: Waits between connection checks while the broker does not answer.
+BROKER_BACKOFF = Backoff(first_s=0.25, max_s=2.0)
+#: While waiting for the broker, say so at most this often.
+WAIT_LOG_S = 10.0
 
 log = logging.getLogger("govbus.run")
 
@@ -49,15 +89,7 @@ def build_processor(
     namespace: str | None = None,
     metrics: ProcessorMetrics | None = None,
 ) -> Processor:
-    reference: ReferenceSource
-    if catalog is not None:
-        loaded = load_catalog(catalog)
-        reference = StaticReference(loaded.catalog, loaded.grants)
-    else:
-        reference = ReferenceView(
-            config.bootstrap, extra_config=config.extra_config, namespace=namespace
-        )
-    return Processor(config, reference, metrics)
+    return Processor(config, _reference(config, catalog, namespace), metrics)
 
 
 def worker_config(
@@ -110,32 +142,69 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+@dataclass(frozen=True)
+class Connection:
+    """Where a worker connects, and as whom (librdkafka settings without the bootstrap)."""
+
+    bootstrap: str
+    config: Mapping[str, Any]
+
+
+def worker_connection(bootstrap: str, credentials_file: Path | None) -> Connection:
+    """The broker and credentials of a worker: ``--credentials-file`` (the processor
+    principal; its bootstrap wins), else the settings (GOVBUS_*, the local broker's)."""
+    resolved = connected(Settings.load(), bootstrap)
+    address, extra = resolved.bootstrap, dict(resolved.kafka)
+    if credentials_file is not None:
+        extra = read_client_config(credentials_file)
+        address = extra.pop("bootstrap.servers", address)
+    return Connection(address, extra)
+
+
+def await_broker(
+    connection: Connection, stop: threading.Event, backoff: Backoff = BROKER_BACKOFF
+) -> bool:
+    """True once the broker answers; False when ``stop`` is set first. Errors a person
+    must fix (credentials refused or missing) are raised; anything else is waited out."""
+    delays = backoff.delays()
+    last_said = 0.0
+    with Admin(connection.bootstrap, extra_config=connection.config) as admin:
+        while not stop.is_set():
+            try:
+                admin.check(BROKER_CHECK_S)
+                return True
+            except PERSON_ERRORS:
+                raise
+            except GovbusError as exc:
+                if time.monotonic() - last_said >= WAIT_LOG_S:
+                    log.warning("waiting for the broker: %s", exc)
+                    last_said = time.monotonic()
+            stop.wait(next(delays))
+    return False
+
+
+def person_message(exc: GovbusError, group: str, transactional_id: str) -> str:
+    """The one line a person reads: the cause and the fix."""
+    if isinstance(exc, AuthorizationError) and exc.code in (
+        "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+        "GROUP_AUTHORIZATION_FAILED",
+    ):
+        return (
+            f"the broker refused group {group!r} / transactional id {transactional_id!r} "
+            f"({exc.code}): the processors' ACLs allow only ids starting with "
+            f"{PROCESSOR_ID_PREFIX!r}; run with --group {PROCESSOR_ID_PREFIX}{group}"
+        )
+    return " ".join(str(exc).split())
+
+
 def worker_main(argv: Sequence[str] | None = None) -> None:
+    raise SystemExit(run_worker(argv))
+
+
+def run_worker(argv: Sequence[str] | None = None) -> int:
+    """The worker protocol (module docstring); returns the exit code."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    metrics = None
-    if args.metrics_port:
-        registry = CollectorRegistry()
-        metrics = ProcessorMetrics.create(registry)
-        start_http_server(args.metrics_port, addr=args.metrics_host, registry=registry)
-    resolved = connected(Settings.load(), args.bootstrap)
-    bootstrap, extra = resolved.bootstrap, dict(resolved.kafka)
-    if args.credentials_file is not None:
-        extra = read_client_config(args.credentials_file)
-        bootstrap = extra.pop("bootstrap.servers", bootstrap)
-    config = worker_config(
-        bootstrap,
-        extra_config=extra,
-        group_id=args.group,
-        worker=args.worker,
-        commit_interval_s=args.commit_interval,
-        batch_size=args.batch_size,
-        audit=not args.no_audit,
-        exactly_once=not args.at_least_once,
-    )
-    processor = build_processor(
-        config, catalog=args.catalog, namespace=args.namespace, metrics=metrics
-    )
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -143,120 +212,71 @@ def worker_main(argv: Sequence[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    processor.run(stop)
+    transactional_id = f"{args.group}-worker-{args.worker}"
+
+    def tell(exc: GovbusError) -> int:
+        sys.stderr.write(f"error: {person_message(exc, args.group, transactional_id)}\n")
+        return EXIT_PERSON
+
+    try:
+        # Step 1: settings and the fixed catalog.
+        connection, config, reference, metrics = _prepare(args)
+        # Step 2: the broker answers, and accepts our credentials.
+        if not await_broker(connection, stop):
+            return EXIT_CLEAN
+    except PERSON_ERRORS as exc:
+        return tell(exc)
+    try:
+        # Step 3: process until stopped.
+        Processor(config, reference, metrics).run(stop)
+    except (AuthenticationError, AuthorizationError) as exc:  # a password or ACL changed
+        return tell(exc)
+    except KafkaError as exc:
+        # Step 4: the supervisor restarts us once the broker answers.
+        log.error("worker %d stops: %s", args.worker, " ".join(str(exc).split()))
+        return EXIT_RESTART if transient(exc) or fenced(exc) else EXIT_CRASH
+    return EXIT_CLEAN
+
+
+def _prepare(
+    args: argparse.Namespace,
+) -> tuple[Connection, ProcessorConfig, ReferenceSource, ProcessorMetrics | None]:
+    connection = worker_connection(args.bootstrap, args.credentials_file)
+    metrics = None
+    if args.metrics_port:
+        registry = CollectorRegistry()
+        metrics = ProcessorMetrics.create(registry)
+        try:
+            start_http_server(args.metrics_port, addr=args.metrics_host, registry=registry)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot serve /metrics on {args.metrics_host}:{args.metrics_port} ({exc}): "
+                "choose another --metrics-port"
+            ) from exc
+    config = worker_config(
+        connection.bootstrap,
+        extra_config=connection.config,
+        group_id=args.group,
+        worker=args.worker,
+        commit_interval_s=args.commit_interval,
+        batch_size=args.batch_size,
+        audit=not args.no_audit,
+        exactly_once=not args.at_least_once,
+    )
+    return connection, config, _reference(config, args.catalog, args.namespace), metrics
+
+
+def _reference(
+    config: ProcessorConfig, catalog: Path | None, namespace: str | None
+) -> ReferenceSource:
+    if catalog is not None:
+        loaded = load_catalog(catalog)
+        return StaticReference(loaded.catalog, loaded.grants)
+    return ReferenceView(config.bootstrap, extra_config=config.extra_config, namespace=namespace)
 
 
 def worker_command(worker: int, argv: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "topology.run", "--worker", str(worker), *argv]
-
-
-@dataclass(frozen=True)
-class RestartPolicy:
-    """When the supervisor restarts a dead worker, and when it gives up."""
-
-    #: First wait before a restart; doubled for each further death inside the window, so a
-    #: worker that cannot start does not spin the CPU or flood the broker with logins.
-    backoff_s: float = 1.0
-    backoff_max_s: float = 30.0
-    #: More deaths than this within ``window_s`` is a crash loop (bad configuration, lost
-    #: credentials): restarting cannot help, an operator must look.
-    max_restarts: int = 5
-    window_s: float = 300.0
-
-    def delay(self, recent_deaths: int) -> float:
-        return float(min(self.backoff_max_s, self.backoff_s * 2 ** max(0, recent_deaths - 1)))
-
-
-@dataclass
-class _Slot:
-    index: int
-    proc: subprocess.Popen[bytes]
-    deaths: list[float] = field(default_factory=list)
-    restart_at: float | None = None
-
-
-def supervise(workers: int, argv: Sequence[str], policy: RestartPolicy | None = None) -> int:
-    """Run ``workers`` worker processes until SIGTERM/SIGINT, restarting any that dies.
-
-    1. Start every worker (``worker_command``): worker ``i`` always has the static group
-       member id and transactional id ``<group>-worker-<i>``.
-    2. Watch them. A worker that exits while we are not stopping is restarted after the
-       policy's backoff. Why this is safe: the new process has the same static member id, so
-       it takes the dead one's partitions back without a rebalance of the others, and its
-       ``init_transactions`` fences the dead one and aborts what it left open; uncommitted
-       input is read again (exactly once, tests/test_exactly_once.py).
-    3. A worker that died more than ``max_restarts`` times within ``window_s`` is in a crash
-       loop: stop every worker (step 4) and return its exit code, so the service manager
-       sees the failure instead of a supervisor that looks alive.
-    4. On SIGTERM/SIGINT (or step 3): terminate every worker, give each
-       ``WORKER_STOP_GRACE_S`` to finish its last transaction, then kill it. Return the
-       worst exit code (0 after a clean stop).
-    """
-    policy = policy or RestartPolicy()
-    stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    # Step 1: every worker, each under its fixed identity.
-    slots = [_Slot(i, subprocess.Popen(worker_command(i, argv))) for i in range(workers)]
-    failed: int | None = None
-    try:
-        # Step 2: watch, restart after a backoff.
-        while not stop.is_set() and failed is None:
-            now = time.monotonic()
-            for slot in slots:
-                failed = _tend(slot, argv, policy, now)
-                if failed is not None:
-                    break
-            stop.wait(SUPERVISE_POLL_S)
-    finally:
-        # Step 4: stop them all, each finishing its last transaction if it can.
-        codes = _stop_all([s.proc for s in slots])
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    # Step 3: a crash loop is the supervisor's failure too.
-    return failed if failed is not None else max(codes, default=0)
-
-
-def _tend(slot: _Slot, argv: Sequence[str], policy: RestartPolicy, now: float) -> int | None:
-    """Restart ``slot``'s worker when due; its exit code when it is in a crash loop."""
-    code = slot.proc.poll()
-    if code is None:
-        return None
-    if slot.restart_at is None:
-        slot.deaths = [t for t in slot.deaths if now - t < policy.window_s] + [now]
-        if len(slot.deaths) > policy.max_restarts:
-            log.error(
-                "worker %d died %d times in %.0fs (last exit %s): giving up",
-                slot.index,
-                len(slot.deaths),
-                policy.window_s,
-                code,
-            )
-            return code or 1
-        delay = policy.delay(len(slot.deaths))
-        log.warning("worker %d exited with %s; restarting in %.1fs", slot.index, code, delay)
-        slot.restart_at = now + delay
-    if now >= slot.restart_at:
-        slot.proc = subprocess.Popen(worker_command(slot.index, argv))
-        slot.restart_at = None
-    return None
-
-
-def _stop_all(procs: Sequence[subprocess.Popen[bytes]]) -> list[int]:
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    codes = []
-    for p in procs:
-        try:
-            codes.append(p.wait(timeout=WORKER_STOP_GRACE_S))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            codes.append(p.wait())
-    return codes
 
 
 if __name__ == "__main__":

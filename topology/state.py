@@ -23,12 +23,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import KafkaException
-
-from base.errors import GovbusError, KafkaTimeoutError
+from base.errors import GovbusError, KafkaError, KafkaTimeoutError
 from exchange.onesource import AuthoritativeRecord
 from kafkaclient import OFFSET_BEGINNING, Consumer, TopicPartition
-from kafkaclient.convert import convert
 from schemas.topics import TopicKind, topic_name
 
 #: Restoring a partition of ~10^6 subjects reads ~100 MB; allow minutes, not forever.
@@ -94,12 +91,11 @@ def _watermarks(consumer: Consumer, tp: TopicPartition) -> tuple[int, int]:
     deadline = time.monotonic() + WATERMARK_TIMEOUT_S
     while True:
         try:
-            consumer.client.list_topics(tp.topic, timeout=5.0)
-            low, high = consumer.client.get_watermark_offsets(tp, timeout=5.0, cached=False)
-            return int(low), int(high)
-        except KafkaException as exc:
+            consumer.topic(tp.topic, 5.0)
+            return consumer.watermarks(tp.topic, tp.partition, 5.0)
+        except KafkaError:
             if time.monotonic() > deadline:
-                raise convert(exc, f"watermarks of {tp.topic}/{tp.partition}") from exc
+                raise
             time.sleep(0.2)
 
 

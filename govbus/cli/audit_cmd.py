@@ -20,7 +20,7 @@ from base.errors import GovbusError, SignatureError
 from base.settings import Settings
 from consumers.reader import read_labelled
 from govbus.cli.broker_cmd import bootstrap_for
-from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, fail
+from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, fail, failed
 from schemas.audit import Head, heads_document, of_entries, signing, verify
 from schemas.topics import TopicKind, topic_name
 from topology.connection import connected
@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
                 address, topic, extra_config=connected(settings, address).kafka
             )
         except GovbusError as exc:
-            fail(str(exc), as_json=as_json)
+            failed(exc, as_json=as_json)
         report = verify(messages, include=of_entries(entry) if entry else None, expected=expected)
         signature = None
         if sign is not None:

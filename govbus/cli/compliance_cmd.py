@@ -19,7 +19,7 @@ from exchange.workdays import holiday_dirs_from_env, load_work_calendar
 from govbus.cli.broker_cmd import resolve_bootstrap
 from govbus.cli.group import command_group
 from govbus.cli.monitor_cmd import catalog_source
-from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
+from govbus.cli.output import EXIT_USAGE, console, emit_json, fail, failed
 from monitoring.compliance import (
     ARTICLES,
     CSV_COLUMNS,
@@ -136,7 +136,7 @@ def register(app: typer.Typer) -> None:
                 extra_config=connected(Settings.load(), address).kafka,
             )
         except GovbusError as exc:
-            fail(str(exc), as_json=as_json)
+            failed(exc, as_json=as_json)
         # Without --from the window opens at the first record the bus holds for the catalog.
         opens = min((f.at for f in facts.audit), default=now)
         try:

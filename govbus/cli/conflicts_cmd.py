@@ -20,7 +20,7 @@ from exchange.coordination import (
 )
 from govbus.cli.broker_cmd import resolve_bootstrap
 from govbus.cli.group import command_group
-from govbus.cli.output import EXIT_USAGE, console, emit_json, fail, plain
+from govbus.cli.output import EXIT_USAGE, console, emit_json, fail, failed, plain
 from schemas.topics import TopicKind, topic_name
 from topology.connection import connected
 from topology.coordination import CoordinationDesk
@@ -52,7 +52,7 @@ def _list_command(conflicts: typer.Typer) -> None:
         try:
             log = desk.cases()
         except GovbusError as exc:
-            fail(str(exc), as_json=as_json)
+            failed(exc, as_json=as_json)
         first = first_resolutions(log.resolutions)
         rows = [
             with_state(c, first)
@@ -114,7 +114,7 @@ def _resolve_command(conflicts: typer.Typer) -> None:
         except CoordinationError as exc:
             fail(str(exc), as_json=as_json, kind=type(exc).__name__, reason=exc.code)
         except GovbusError as exc:
-            fail(str(exc), as_json=as_json, kind=type(exc).__name__)
+            failed(exc, as_json=as_json)
         if as_json:
             emit_json({**plain(record), "topic": topic_name(TopicKind.RESOLVED)})
             return

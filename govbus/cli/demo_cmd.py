@@ -10,7 +10,7 @@ from rich.table import Table
 
 from base.errors import GovbusError
 from base.settings import Settings
-from govbus.cli.output import console, emit_json, fail
+from govbus.cli.output import console, emit_json, failed
 from topology.demo import DEMO_CATALOG, run_demo
 
 
@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
         try:
             report = run_demo(settings, say, catalog)
         except GovbusError as exc:
-            fail(str(exc), as_json=as_json, kind=type(exc).__name__)
+            failed(exc, as_json=as_json)
         if as_json:
             emit_json(asdict(report))
             return

@@ -26,8 +26,10 @@ from govbus.cli import (
     topics_cmd,
     user_cmd,
 )
+from govbus.cli.output import ReportingGroup
 
 app = typer.Typer(
+    cls=ReportingGroup,
     name="govbus",
     help="govbus: real-time government data exchange bus on Apache Kafka.",
     no_args_is_help=True,

@@ -23,7 +23,7 @@ from consumers.reference import ReferenceView
 from exchange.catalog import Catalog
 from exchange.catalog_loader import load_catalog
 from govbus.cli.broker_cmd import resolve_bootstrap
-from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
+from govbus.cli.output import EXIT_USAGE, console, emit_json, fail, failed
 from monitoring.burrow import MIN_SAMPLES, WINDOW_SIZE
 from monitoring.exporter import MonitorMetrics
 from monitoring.monitor import INTERVAL_S, Monitor, MonitorConfig
@@ -116,7 +116,7 @@ def register(app: typer.Typer) -> None:
             try:
                 snapshot = mon.refresh()
             except GovbusError as exc:
-                fail(str(exc), as_json=as_json)
+                failed(exc, as_json=as_json)
             finally:
                 mon.close()
             if as_json:

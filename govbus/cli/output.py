@@ -8,6 +8,9 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+
+from base.errors import PERSON_ERRORS, GovbusError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -29,10 +32,38 @@ def fail(
     if as_json:
         emit_json({"error": message, **extra})
     else:
-        err_console.print(f"[bold red]error:[/] {message}")
+        # One line, as written: no wrapping at the terminal's width, no markup in it.
+        err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
 def plain(value: Any) -> Any:
     """Avro values (UUID, datetime, bytes) as JSON-friendly values."""
     return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+
+
+def exit_code(exc: GovbusError) -> int:
+    """2 for what a person must fix (:data:`base.errors.PERSON_ERRORS`), else 1."""
+    return EXIT_USAGE if isinstance(exc, PERSON_ERRORS) else EXIT_FAILURE
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def failed(exc: GovbusError, *, as_json: bool = False, **extra: Any) -> NoReturn:
+    """Report a govbus error in one line (its message names the cause and the fix) and
+    exit with :func:`exit_code`."""
+    fail(one_line(exc), as_json=as_json, code=exit_code(exc), kind=type(exc).__name__, **extra)
+
+
+class ReportingGroup(typer.core.TyperGroup):
+    """The command group that turns any govbus error a command did not report itself into
+    one line and its exit code: never a traceback for an expected failure."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
+        try:
+            return super().invoke(ctx)
+        except GovbusError as exc:
+            # ctx.args: what follows the command's name, the command's own options too.
+            failed(exc, as_json="--json" in ctx.args)

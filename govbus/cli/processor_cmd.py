@@ -16,7 +16,7 @@ from base.settings import Settings
 from govbus.cli.access_cmd import access_control, agency_listener
 from govbus.cli.broker_cmd import bootstrap_for
 from govbus.cli.group import command_group
-from govbus.cli.output import console, emit_json, fail
+from govbus.cli.output import console, emit_json, fail, failed
 from operations.access import PROCESSOR_USER, principal
 
 
@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
         try:
             config = access_control(settings, address).ensure_processor(credentials_file)
         except GovbusError as exc:
-            fail(str(exc), as_json=as_json, kind=type(exc).__name__)
+            failed(exc, as_json=as_json)
         payload = {
             "principal": principal(PROCESSOR_USER),
             "credentials_file": str(credentials_file),

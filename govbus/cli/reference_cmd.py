@@ -24,7 +24,7 @@ from typing import Any
 
 import typer
 
-from base.errors import DomainError, GovbusError
+from base.errors import DomainError, DuplicateError, GovbusError
 from base.settings import Settings
 from exchange.catalog import LEGAL_TZ, AgencyKind, start_of_day
 from exchange.catalog_loader import admission, check_catalog_file
@@ -35,7 +35,15 @@ from govbus.cli.broker_cmd import connected_settings
 from govbus.cli.catalog_cmd import report as validation_report
 from govbus.cli.catalog_cmd import running_profile
 from govbus.cli.group import command_group
-from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, err_console, fail
+from govbus.cli.output import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    console,
+    emit_json,
+    err_console,
+    fail,
+    failed,
+)
 from operations.access import RESERVED_PREFIX
 from schemas.state import grant_document
 from storage import migrate
@@ -70,7 +78,19 @@ def _reported(as_json: bool) -> Iterator[None]:
             article=exc.article,
         )
     except GovbusError as exc:
-        fail(str(exc), as_json=as_json, kind=type(exc).__name__)
+        failed(exc, as_json=as_json)
+
+
+def _with_fix(exc: DuplicateError, agency_id: str) -> DuplicateError:
+    """``agency add`` of an id taken: the command that does what the person wanted."""
+    if exc.code == "agency_exists":
+        fix = (
+            "to issue its credentials (an agency a catalog import registered has none), run "
+            f"`govbus agency rotate-password {agency_id}`"
+        )
+    else:
+        fix = "choose another id"
+    return DuplicateError(f"{exc}: {fix}", code=exc.code)
 
 
 def _store(settings: Settings) -> ReferenceStore:
@@ -247,9 +267,15 @@ def _agency_add_command(agency: typer.Typer) -> None:
         issued: dict[str, Any] | None = None
         with _reported(as_json):
             service = _service(bootstrap, namespace, as_json)
-            done = service.add_agency(
-                name, full_name or name, name_zh=name_zh or full_name or name, kind=AgencyKind(kind)
-            )
+            try:
+                done = service.add_agency(
+                    name,
+                    full_name or name,
+                    name_zh=name_zh or full_name or name,
+                    kind=AgencyKind(kind),
+                )
+            except DuplicateError as exc:
+                raise _with_fix(exc, name) from exc
             if not no_credentials:
                 entries = access_cmd.source_entries(service, name)
                 config = access_cmd.access_control(settings, service.bootstrap).issue(name, entries)

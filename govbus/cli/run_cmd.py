@@ -8,19 +8,45 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from base.errors import GovbusError
+from base.errors import PERSON_ERRORS, GovbusError
 from base.settings import Settings
 from consumers.reader import read_to_end
 from govbus.cli.broker_cmd import connected_settings
 from govbus.cli.group import command_group
-from govbus.cli.output import EXIT_USAGE, console, emit_json, fail, plain
+from govbus.cli.output import EXIT_USAGE, console, emit_json, fail, failed, plain
+from kafkaclient import Admin
+from operations.access import PROCESSOR_ID_PREFIX, PROCESSOR_USER
 from operations.broker.local import LocalBroker
 from schemas import decode
 from schemas.topics import TopicKind, topic_name
 from topology.ownership import check_input
-from topology.run import supervise, worker_main
+from topology.run import worker_connection
+from topology.supervisor import supervise
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON for scripts.")
+#: How long `govbus run` may take to learn that credentials are refused or missing.
+PREFLIGHT_S = 10.0
+
+
+def _preflight(bootstrap: str, credentials: Path | None, group: str) -> None:
+    """Refuse, before any worker starts, what a person must fix: a group the processor
+    principal's ACLs do not allow, credentials refused or missing (exit 2, one line)."""
+    connection = worker_connection(bootstrap, credentials)
+    user = str(connection.config.get("sasl.username", ""))
+    if user == PROCESSOR_USER and not group.startswith(PROCESSOR_ID_PREFIX):
+        fail(
+            f"--group {group!r}: the processors (user {PROCESSOR_USER}) may only use groups "
+            f"and transactional ids starting with {PROCESSOR_ID_PREFIX!r}; run with "
+            f"--group {PROCESSOR_ID_PREFIX}{group}",
+            code=EXIT_USAGE,
+        )
+    try:
+        with Admin(connection.bootstrap, extra_config=connection.config) as admin:
+            admin.check(PREFLIGHT_S)
+    except PERSON_ERRORS as exc:
+        failed(exc)
+    except GovbusError:
+        pass  # not answering yet: the workers wait for the broker
 
 
 def register(app: typer.Typer) -> None:
@@ -80,13 +106,13 @@ def _run_command(app: typer.Typer) -> None:
         # On the local broker the processors run as their own principal (least privilege),
         # through the authenticated listener, unless an address or credentials were given.
         status = None if (bootstrap or settings.bootstrap) else LocalBroker.of(settings).status()
+        credentials = None
         if status is not None and status.processor_credentials:
-            argv += ["--credentials-file", status.processor_credentials]
-        if workers == 1:
-            if metrics_port:
-                argv += ["--metrics-port", str(metrics_port), "--metrics-host", metrics_host]
-            worker_main(["--worker", "0", *argv])
-            return
+            credentials = Path(status.processor_credentials)
+            argv += ["--credentials-file", str(credentials)]
+        if metrics_port and workers == 1:
+            argv += ["--metrics-port", str(metrics_port), "--metrics-host", metrics_host]
+        _preflight(address, credentials, group)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         raise typer.Exit(supervise(workers, argv))
 
@@ -121,7 +147,7 @@ def _feed_commands(feed: typer.Typer) -> None:
                 )
             ]
         except GovbusError as exc:
-            fail(str(exc), as_json=as_json)
+            failed(exc, as_json=as_json)
         if as_json:
             emit_json({"agency": agency, "topic": topic, "records": plain(rows)})
             return

@@ -19,9 +19,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from base.errors import (
-    AuthenticationError,
     DomainError,
     GovbusError,
+    LoginError,
     NotFound,
     PermissionDenied,
     StateError,
@@ -80,8 +80,8 @@ def create_app(
     )
     app.state.workflows = flows
 
-    @app.exception_handler(AuthenticationError)
-    async def _unauthenticated(_r: Request, exc: AuthenticationError) -> Response:
+    @app.exception_handler(LoginError)
+    async def _unauthenticated(_r: Request, exc: LoginError) -> Response:
         return _problem(401, exc, {"WWW-Authenticate": "Bearer"})
 
     @app.exception_handler(GovbusError)

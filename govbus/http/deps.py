@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from base.errors import AuthenticationError
+from base.errors import LoginError
 from exchange.workflows.roles import Action, Actor
 from govbus.http.models import Problem
 from topology.workflows.context import Workflows
@@ -44,7 +44,7 @@ def token_of(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise AuthenticationError("a bearer token is required", code="no_token")
+        raise LoginError("a bearer token is required", code="no_token")
     return credentials.credentials
 
 

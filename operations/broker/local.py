@@ -26,8 +26,13 @@ Start protocol:
 
 1. If the pid file names a live broker process, report it and start nothing.
 2. Check ``java``; resolve Kafka's jars (cached after the first time).
-3. Choose ports: the requested one (refused if taken), else the previous run's ports when
-   free, else free ports from the kernel (bind to port 0).
+3. Choose ports: the requested one (refused if taken), else the ports recorded in
+   ``state.json`` by the previous start, so that ``GOVBUS_BOOTSTRAP`` and every running
+   client keep their address across restarts; free ports from the kernel (bind to port 0)
+   only the first time. A port is free when it can be bound with ``SO_REUSEADDR``, as the
+   broker binds it: the previous run's connections linger in TIME-WAIT after a stop, and
+   they do not keep a listener from binding. A recorded client port (admin, agency) that
+   another process listens on is refused with the fix, never silently moved.
 4. Make (or keep) the TLS material and the administrator's and quorum's secrets, write
    ``server.properties`` (mode 0600) and format the storage directory once (static
    quorum, ``controller.quorum.voters``, so formatted *without* ``--standalone``).
@@ -108,7 +113,10 @@ class BrokerStatus:
 
 
 def port_is_free(port: int, host: str = HOST) -> bool:
+    """True when a listener could bind ``port`` now. ``SO_REUSEADDR`` as the broker's JVM
+    sets it: sockets in TIME-WAIT (the last run's connections) do not count as taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -300,9 +308,9 @@ class LocalBroker:
                 raise PortInUseError(f"port {port} on {HOST} is already in use; choose another")
             broker_port = port
         else:
-            previous = int(str(self._read_state().get("broker_port", 0) or 0))
-            broker_port = previous if previous and port_is_free(previous) else free_port()
-        previous_ctl = int(str(self._read_state().get("controller_port", 0) or 0))
+            broker_port = self._recorded("broker_port", "the admin listener") or free_port()
+        previous_ctl = self._recorded_port("controller_port")
+        # The quorum's port is internal (no client knows it): it may move if it must.
         controller_port = (
             previous_ctl
             if previous_ctl and previous_ctl != broker_port and port_is_free(previous_ctl)
@@ -313,13 +321,28 @@ class LocalBroker:
         return broker_port, controller_port
 
     def _agency_port(self, taken: set[int]) -> int:
-        previous = int(str(self._read_state().get("agency_port", 0) or 0))
-        if previous and previous not in taken and port_is_free(previous):
+        previous = self._recorded("agency_port", "the agency listener")
+        if previous and previous not in taken:
             return previous
         port = free_port()
         while port in taken:
             port = free_port()
         return port
+
+    def _recorded_port(self, key: str) -> int:
+        return int(str(self._read_state().get(key, 0) or 0))
+
+    def _recorded(self, key: str, what: str) -> int:
+        """The port of ``key`` recorded by the previous start (0: none); refused when
+        another process listens on it, since clients know the broker by it."""
+        previous = self._recorded_port(key)
+        if previous and not port_is_free(previous):
+            raise PortInUseError(
+                f"port {previous} of {what} (kept across restarts, {self.state_file}) is in "
+                f"use by another process: stop that process, or delete {self.state_file} to "
+                f"let the broker choose new ports (clients must then be given the new address)"
+            )
+        return previous
 
     def _static_user(self, relative: Path, user: str, bootstrap: str) -> dict[str, str]:
         """A static user's client settings; its password is kept across starts (running

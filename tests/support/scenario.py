@@ -118,6 +118,7 @@ def read_topic(
     until: int | None = None,
     record: str,
     settle_s: float = 0.5,
+    timeout_s: float = READ_TIMEOUT_S,
 ) -> list[dict[str, Any]]: ...
 
 
@@ -130,10 +131,11 @@ def read_topic(
     until: int | None = None,
     record: None = None,
     settle_s: float = 0.5,
+    timeout_s: float = READ_TIMEOUT_S,
 ) -> list[RawRecord]: ...
 
 
-def read_topic(
+def read_topic(  # noqa: PLR0913 - the read's knobs, all keyword-only with defaults
     bootstrap: str,
     topic: str,
     *,
@@ -141,6 +143,7 @@ def read_topic(
     until: int | None = None,
     record: str | None = None,
     settle_s: float = 0.5,
+    timeout_s: float = READ_TIMEOUT_S,
 ) -> list[dict[str, Any]] | list[RawRecord]:
     """Every committed record of ``topic`` (decoded when ``record`` names its schema),
     within ``READ_TIMEOUT_S``.
@@ -150,7 +153,7 @@ def read_topic(
     each event's receipt, audit and feed records in one transaction, so once a receipt is
     read the absence of a feed record is conclusive.
     """
-    raw = _read_raw(bootstrap, topic, config, until=until, settle_s=settle_s)
+    raw = _read_raw(bootstrap, topic, config, until=until, settle_s=settle_s, timeout_s=timeout_s)
     return raw if record is None else [decode(record, value) for _, value in raw]
 
 
@@ -161,15 +164,16 @@ def _read_raw(
     *,
     until: int | None,
     settle_s: float,
+    timeout_s: float,
 ) -> list[RawRecord]:
     out: list[RawRecord] = []
     with Consumer(bootstrap, f"test-read-{uuid.uuid4().hex}", extra_config=config) as consumer:
         # assign(), not subscribe(): no group join, reading starts at once.
-        meta = consumer.client.list_topics(topic, timeout=10.0).topics[topic]
+        meta = consumer.topic(topic)
         consumer.assign(
             [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(meta.partitions)]
         )
-        deadline = time.monotonic() + READ_TIMEOUT_S
+        deadline = time.monotonic() + timeout_s
         quiet_since = time.monotonic()
         while time.monotonic() < deadline:
             batch = consumer.consume(500, timeout_s=0.2)

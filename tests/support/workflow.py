@@ -94,7 +94,7 @@ class WorkflowEnv:
     site: Site
     profile: str
     flows: Workflows
-    client: TestClient
+    http: TestClient
     tokens: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -130,7 +130,7 @@ class WorkflowEnv:
     def login(self) -> None:
         """Fresh tokens for every user (tokens expire when the clock moves far)."""
         for user in USERS:
-            got = self.client.post("/v1/auth/token", json={"username": user, "password": PASSWORD})
+            got = self.http.post("/v1/auth/token", json={"username": user, "password": PASSWORD})
             assert got.status_code == 200, got.text
             self.tokens[user] = got.json()["access_token"]
 
@@ -139,7 +139,7 @@ class WorkflowEnv:
 
     def call(self, method: str, path: str, user: str | None, **kwargs: Any) -> Response:
         headers = self.headers(user) if user else {}
-        return self.client.request(method, path, headers=headers, **kwargs)
+        return self.http.request(method, path, headers=headers, **kwargs)
 
     def apply(
         self,
@@ -149,7 +149,7 @@ class WorkflowEnv:
     ) -> Response:
         """``user`` applies for ``items`` of 居民联系方式 (through ``client``: another
         instance's)."""
-        return (client or self.client).request(
+        return (client or self.http).request(
             "POST",
             "/v1/applications",
             headers=self.headers(user),

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from base.errors import AuthenticationError, WorkflowError
+from base.errors import LoginError, WorkflowError
 from exchange.workflows.roles import USER_ROLES, Actor, Role
 from storage.accounts import AccountStore, UserRow
 from storage.workflows import TransitionRow, WorkflowStore
@@ -128,7 +128,7 @@ class AccountService:
         return self.accounts.disable_user(user_id, now, transition)
 
     def verify(self, user_id: str, password: str) -> UserRow:
-        """The active user with this password; AuthenticationError otherwise."""
+        """The active user with this password; LoginError otherwise."""
         user = self.accounts.get_user(user_id)
         stored = self._dummy if user is None or user.disabled_at else user.password_hash
         try:
@@ -136,7 +136,7 @@ class AccountService:
         except (VerificationError, InvalidHashError):
             user = None
         if user is None or user.disabled_at is not None:
-            raise AuthenticationError("wrong user name or password", code="bad_credentials")
+            raise LoginError("wrong user name or password", code="bad_credentials")
         if self.hasher.check_needs_rehash(user.password_hash):
             self.accounts.set_password_hash(user.id, self.hasher.hash(password))
         return user
@@ -153,7 +153,7 @@ class AccountService:
         """The actor a bearer token stands for, and when the token expires."""
         found = self.accounts.token_user(token_digest(token), self.clock.now())
         if found is None:
-            raise AuthenticationError("the token is unknown, expired or revoked", code="bad_token")
+            raise LoginError("the token is unknown, expired or revoked", code="bad_token")
         user, expires = found
         return actor_of(user), expires
 

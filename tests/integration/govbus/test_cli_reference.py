@@ -152,7 +152,9 @@ def test_agency_add_list_and_revoke(cli: Cli) -> None:
     assert {f"govbus.feed.{name}", f"govbus.receipts.{name}"} <= set(out["topics_created"])
 
     code, out = cli.run("agency", "add", name)
-    assert code == 1 and out["kind"] == "StorageError"  # an id is registered once
+    # An id is registered once; the person is told what does what they wanted (exit 2).
+    assert code == 2 and out["kind"] == "DuplicateError"
+    assert f"govbus agency rotate-password {name}" in out["error"]
 
     code, out = cli.run("agency", "add", f"u-{cli.suffix}", "--kind", "public_service_enterprise")
     assert code == 0 and out["agency"]["kind"] == "public_service_enterprise"

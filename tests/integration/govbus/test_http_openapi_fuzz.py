@@ -46,7 +46,7 @@ def fuzz_env(
 def api_schema(fuzz_env: WorkflowEnv) -> schemathesis.BaseSchema:
     for _ in range(3):  # some cases for generated ids to find
         assert fuzz_env.apply().status_code == 201
-    return schemathesis.openapi.from_asgi("/openapi.json", fuzz_env.client.app)
+    return schemathesis.openapi.from_asgi("/openapi.json", fuzz_env.http.app)
 
 
 Operation = schemathesis.APIOperation[Any, Any, Any, Any]

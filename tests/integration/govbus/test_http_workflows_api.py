@@ -35,7 +35,7 @@ def shenyang(
 
 def _routes(env: WorkflowEnv) -> list[tuple[str, str, str | None]]:
     """(method, path, action) of every operation in the OpenAPI description."""
-    spec = env.client.get("/openapi.json").json()
+    spec = env.http.get("/openapi.json").json()
     return [
         (method.upper(), path, op.get("x-govbus-action"))
         for path, ops in spec["paths"].items()
@@ -44,18 +44,18 @@ def _routes(env: WorkflowEnv) -> list[tuple[str, str, str | None]]:
 
 
 def test_health_openapi_and_docs_need_no_token_everything_else_does(env: WorkflowEnv) -> None:
-    assert env.client.get("/healthz").json() == {"status": "ok"}
-    spec = env.client.get("/openapi.json").json()
+    assert env.http.get("/healthz").json() == {"status": "ok"}
+    spec = env.http.get("/openapi.json").json()
     assert spec["openapi"].startswith("3.")
-    assert "共享申请" in env.client.get("/docs").text or env.client.get("/docs").status_code == 200
+    assert "共享申请" in env.http.get("/docs").text or env.http.get("/docs").status_code == 200
     for method, path, action in _routes(env):
         if action is None:
             continue  # /healthz, the token endpoint
         url = path.replace("{case_id}", "app-none")
-        got = env.client.request(method, url, json={})
+        got = env.http.request(method, url, json={})
         assert got.status_code == 401, (method, path, got.text)
         assert got.headers["www-authenticate"] == "Bearer"
-        bad = env.client.request(method, url, json={}, headers={"Authorization": "Bearer nope"})
+        bad = env.http.request(method, url, json={}, headers={"Authorization": "Bearer nope"})
         assert bad.status_code == 401, (method, path)
 
 
@@ -88,7 +88,7 @@ def test_every_endpoint_for_every_role_is_allowed_or_403(env: WorkflowEnv) -> No
             role = Role(role_name)
             token = env.tokens[user]
             if action is Action.READ_SELF and method == "DELETE":
-                token = env.client.post(
+                token = env.http.post(
                     "/v1/auth/token", json={"username": user, "password": PASSWORD}
                 ).json()["access_token"]
             body: dict[str, Any] | None = BODIES.get(action)
@@ -100,7 +100,7 @@ def test_every_endpoint_for_every_role_is_allowed_or_403(env: WorkflowEnv) -> No
                     "legal_basis": "b",
                     "valid_until": valid_until(),
                 }
-            got = env.client.request(
+            got = env.http.request(
                 method,
                 path.replace("{case_id}", case),
                 json=body,
@@ -250,8 +250,8 @@ def test_shenyang_refusal_needs_its_legal_basis_and_disputes_reach_the_governmen
 
 
 def test_tokens_expire_can_be_revoked_and_die_with_their_account(env: WorkflowEnv) -> None:
-    wrong = env.client.post("/v1/auth/token", json={"username": "bureau", "password": "x" * 12})
-    nobody = env.client.post("/v1/auth/token", json={"username": "nobody", "password": "x" * 12})
+    wrong = env.http.post("/v1/auth/token", json={"username": "bureau", "password": "x" * 12})
+    nobody = env.http.post("/v1/auth/token", json={"username": "nobody", "password": "x" * 12})
     assert wrong.status_code == nobody.status_code == 401
     assert wrong.json()["detail"] == nobody.json()["detail"]  # which one was wrong is not said
     assert env.call("GET", "/v1/me", "auditor").json() == {

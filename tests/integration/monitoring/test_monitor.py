@@ -47,7 +47,7 @@ class Scene:
         """(partition, timestamp ms, value) records, acknowledged, in order."""
         with Producer(self.bootstrap, extra_config=self.config) as producer:
             for partition, ts, value in records:
-                producer.client.produce(topic, value, b"k", partition=partition, timestamp=ts)
+                producer.produce(topic, value, b"k", partition=partition, timestamp_ms=ts)
                 producer.poll(0)
 
     def commit(self, group: str, topic: str, offsets: dict[int, int]) -> None:

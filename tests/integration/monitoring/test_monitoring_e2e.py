@@ -272,11 +272,11 @@ def test_prometheus_scrapes_lag_update_cycles_and_fires_alerts(
         _wait("bus topics", lambda: accepted in admin.topics(), READY_TIMEOUT_S)
         with Producer(bootstrap, extra_config=kafka_config) as producer:
             old = event(reg, amr, "91350100M000100Y43", {"company_name": "示例公司"})
-            producer.client.produce(
+            producer.produce(
                 accepted,
                 encode("ChangeEvent", old),
                 b"credit_code:91350100M000100Y43",
-                timestamp=int(time.time() * 1000) - 3 * DAY_MS,
+                timestamp_ms=int(time.time() * 1000) - 3 * DAY_MS,
             )
         argv = ["monitor", "--port", str(monitor_port), "--bootstrap", bootstrap]
         argv += ["--catalog", str(catalog_file), "--interval", "1", "--groups", names.sfx]

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from base.errors import StorageError
+from base.errors import DuplicateError, StorageError
 from exchange.catalog import Agency, AgencyKind
 from exchange.catalog_loader import load_catalog
 from exchange.grants import Grant
@@ -71,13 +71,17 @@ def test_agencies_keep_chinese_names_and_refuse_duplicates(store: ReferenceStore
     store.add_agency("psb", "市公安局")
     store.add_agency("civil", "市民政局")
     assert [a.name for a in store.list_agencies()] == ["市民政局", "市公安局"]
-    with pytest.raises(StorageError, match="conflicts"):
+    with pytest.raises(DuplicateError, match="already registered") as exists:
         store.add_agency("psb", "again")
+    assert exists.value.code == "agency_exists"
     assert store.revoke_agency("psb") is True
     assert store.revoke_agency("psb") is False
     assert [a.id for a in store.list_agencies()] == ["civil"]
     revoked = store.get_agency("psb")
     assert revoked is not None and revoked.revoked_at is not None
+    with pytest.raises(DuplicateError, match="never given out again") as refused:
+        store.add_agency("psb", "again")
+    assert refused.value.code == "agency_revoked"
 
 
 def test_entries_are_versioned(store: ReferenceStore) -> None:

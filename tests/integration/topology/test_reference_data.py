@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 
 # Public API (confluent-kafka's docs), re-exported without __all__, so mypy does not see it.
-from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]
-
 from base.errors import CatalogError, GrantError
 from consumers.reference import ReferenceSnapshot, ReferenceView
 from exchange.catalog import LEGAL_TZ, Agency, CatalogEntry, ShareType
@@ -80,10 +78,8 @@ def _imported(env: Env) -> None:
 def test_state_topics_are_compacted_on_the_broker(env: Env) -> None:
     env.view.refresh(REFRESH_S)  # creates them
     admin = Admin(env.bootstrap, extra_config=env.config)
-    resources = [ConfigResource("topic", t) for t in env.view.topics.names]
-    for resource, future in admin.client.describe_configs(resources).items():
-        config = future.result(timeout=REFRESH_S)
-        assert config["cleanup.policy"].value == "compact", resource
+    for topic in env.view.topics.names:
+        assert admin.topic_config(topic, REFRESH_S)["cleanup.policy"] == "compact", topic
 
 
 # -- the view ---------------------------------------------------------------------------------

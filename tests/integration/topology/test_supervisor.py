@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -21,7 +22,8 @@ import pytest
 from kafkaclient import Admin
 from schemas.topics import TopicKind, topic_name
 from tests.support.scenario import Names, Reader, event, publish_events, resident_id
-from topology.run import RestartPolicy, supervise
+from topology.run import EXIT_PERSON
+from topology.supervisor import RestartPolicy, supervise
 
 #: Two JVM-free Python workers start, join and create their topics in well under this.
 START_S = 90.0
@@ -104,18 +106,57 @@ def _state(pid: int) -> str:
         return "Z"
 
 
-def test_a_crash_loop_stops_the_supervisor_with_the_workers_exit_code(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_a_worker_that_reports_a_persons_error_is_not_restarted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """A worker that cannot start (here: its catalog file is missing) is restarted a few
-    times, then the supervisor gives up with a failing exit code instead of looping forever."""
+    """A worker that cannot start because of what a person must fix (here: its catalog file
+    is missing) says so in one line; restarting cannot help, so the supervisor stops at
+    once with the worker's exit code instead of looping."""
     argv = ["--bootstrap", "127.0.0.1:9", "--catalog", str(tmp_path / "missing.yaml")]
+    with caplog.at_level("WARNING", logger="govbus.run"):
+        code = supervise(1, argv, RestartPolicy(backoff_s=0.05))
+    assert code == EXIT_PERSON
+    assert not [r for r in caplog.records if "restarting" in r.getMessage()]
+    errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "missing.yaml" in errors[0]
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def _crashing(_worker: int, _argv: object) -> list[str]:
+    """A worker process that crashes at once, for a reason restarting cannot fix."""
+    return [sys.executable, "-c", "import sys; sys.exit(3)"]
+
+
+def test_a_crash_loop_stops_the_supervisor_with_the_workers_exit_code(
+    bootstrap: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Crashes while the broker answers are restarted a few times, then the supervisor
+    gives up with a failing exit code instead of looping forever."""
     policy = RestartPolicy(backoff_s=0.05, backoff_max_s=0.1, max_restarts=2, window_s=60.0)
     began = time.monotonic()
     with caplog.at_level("WARNING", logger="govbus.run"):
-        code = supervise(1, argv, policy)
-    assert code != 0
+        code = supervise(1, ["--bootstrap", bootstrap], policy, command=_crashing)
+    assert code == 3
     restarts = [r for r in caplog.records if "restarting in" in r.getMessage()]
     assert len(restarts) == policy.max_restarts
     assert "giving up" in caplog.records[-1].getMessage()
     assert time.monotonic() - began < 60.0
+
+
+def test_deaths_while_the_broker_is_away_are_waited_out_not_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker that dies while nothing answers at the broker's address is restarted when
+    the broker answers again; however often that happens, it is no crash loop (a broker
+    restart must not make the supervisor give up)."""
+    policy = RestartPolicy(backoff_s=0.01, backoff_max_s=0.01, max_restarts=1, window_s=60.0)
+    timer = threading.Timer(6.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        with caplog.at_level("WARNING", logger="govbus.run"):
+            supervise(1, ["--bootstrap", "127.0.0.1:9"], policy, command=_crashing)
+    finally:
+        timer.cancel()
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("the broker does not answer" in m for m in messages), messages
+    assert not any("giving up" in m or "restarting in" in m for m in messages), messages

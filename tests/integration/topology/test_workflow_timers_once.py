@@ -49,7 +49,7 @@ class Served:
         port = self.server.servers[0].sockets[0].getsockname()[1]
         return f"http://127.0.0.1:{port}"
 
-    def client(self, user: str) -> httpx.Client:
+    def http(self, user: str) -> httpx.Client:
         token = httpx.post(
             f"{self.url}/v1/auth/token", json={"username": user, "password": PASSWORD}
         ).json()["access_token"]
@@ -70,7 +70,7 @@ def shenyang(
 
 
 def _apply(served: Served, env: WorkflowEnv) -> str:
-    with served.client("hc-clerk") as hc:
+    with served.http("hc-clerk") as hc:
         got = hc.post(
             "/v1/applications",
             json={
@@ -94,7 +94,7 @@ def test_a_deadline_that_fell_while_the_service_was_down_fires_once_on_restart(
     # The service is down; the deadline (24:00 of 06-08) passes.
     env.clock.set(env.clock.now() + timedelta(days=20))
     with Served(env.instance(owner="after-1")) as one, Served(env.instance(owner="after-2")) as two:
-        with one.client("bureau") as bureau:
+        with one.http("bureau") as bureau:
             deadline = time.monotonic() + WAIT_S
             while bureau.get(f"/v1/applications/{case}").json()["state"] != "deemed_approved":
                 assert time.monotonic() < deadline, "the deadline was not acted on"
