@@ -122,7 +122,11 @@ def test_adding_an_agency_the_catalog_registered_points_to_rotate_password(
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(names.catalog_text(), encoding="utf-8")
     # As the administrator (the session's credentials file), with its own database.
-    env = {**os.environ, "GOVBUS_HOME": str(tmp_path / "home")}
+    env = {
+        **os.environ,
+        "GOVBUS_HOME": str(tmp_path / "home"),
+        "GOVBUS_PROFILE": "shenyang-2019",  # the profile the demo catalog is written for
+    }
     imported = _govbus(["catalog", "import", str(catalog), "--json"], env)
     assert imported.returncode == 0, imported.stderr + imported.stdout
     agency = names.agency("city-psb")
