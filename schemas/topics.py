@@ -121,6 +121,20 @@ def topic_name(kind: TopicKind, part: str | None = None) -> str:
     return name
 
 
+def name_part(kind: TopicKind, topic: str) -> str:
+    """The entry, agency or state name in ``topic``, a topic of ``kind``: the inverse of
+    :func:`topic_name` (``govbus.ingest.GY-RK-0001`` -> ``GY-RK-0001``)."""
+    prefix = f"{PREFIX}.{kind}."
+    if POLICIES[kind].per is None or not topic.startswith(prefix) or topic == prefix:
+        raise SchemaError(f"{topic!r} is not a {kind} topic ({prefix}<name>)", code="topic_name")
+    return topic[len(prefix) :]
+
+
+def entry_of(topic: str) -> str:
+    """The catalog entry of an ingest topic (``govbus.ingest.<entry>``)."""
+    return name_part(TopicKind.INGEST, topic)
+
+
 def topic_def(
     kind: TopicKind, part: str | None = None, overrides: Mapping[str, str] | None = None
 ) -> TopicDef:

@@ -36,6 +36,7 @@ from consumers.reader import read_labelled, read_to_end
 from consumers.reference import ReferenceView
 from exchange.catalog_loader import check_catalog_file
 from exchange.coordination import Resolution
+from exchange.identity import IdentityKind, Subject
 from kafkaclient import Producer
 from operations.broker.local import LocalBroker
 from producers.model import Draft
@@ -298,7 +299,7 @@ class _Story:
             producer.produce(
                 topic_name(TopicKind.INGEST, entry),
                 encode("ChangeEvent", record),
-                key=f"resident_id:{person}".encode(),
+                key=Subject(IdentityKind.RESIDENT_ID, person).key,
             )
         self.mine.add(event_id)
         # Not the publisher's journal: it remembers the first answer to this event id.

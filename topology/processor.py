@@ -50,12 +50,11 @@ from kafkaclient import Admin, Consumer, Message, Producer, TopicPartition, Topi
 from monitoring.metrics import ProcessorMetrics
 from schemas import SchemaRegistry, default_registry
 from schemas.audit import check_schema, seal
-from schemas.topics import POLICIES, TopicKind, bus_topics, topic_name
+from schemas.topics import POLICIES, TopicKind, bus_topics, entry_of, topic_name
 from topology import records
 from topology.reference import ReferenceSnapshot, ReferenceSource
 from topology.state import (
     AUDIT_HEAD_KEY,
-    INGEST_PREFIX,
     OneSourceState,
     changelog_topic,
     encode_head,
@@ -317,7 +316,7 @@ class Processor:
         except SchemaError as exc:
             out.dead_letter(msg, None, exc.code or "undecodable", str(exc), "decode")
             return
-        entry_id = topic[len(INGEST_PREFIX) :]
+        entry_id = entry_of(topic)
         event = IncomingEvent.from_record(raw, msg.key())
         states = (
             self._state.get(topic, partition, _subject_hint(msg)) if msg.key() is not None else {}
@@ -385,7 +384,7 @@ class _Outputs:
         self, msg: Message, event: IncomingEvent | None, code: str, text: str, stage: str
     ) -> None:
         topic, partition, offset = coordinates(msg)
-        entry = topic[len(INGEST_PREFIX) :]
+        entry = entry_of(topic)
         dlq = topic_name(TopicKind.DLQ, entry)
         event_id = event.event_id if event else None
         record = records.dead_letter(
@@ -457,6 +456,7 @@ class _Outputs:
         catalog: Catalog,
     ) -> None:
         subject = result.canonical_subject or ""
+        number = result.subject.number if result.subject else ""
         self.receipt(event, result, catalog)
         self.audit(
             event.event_id,
@@ -489,7 +489,7 @@ class _Outputs:
         # The canonical stream: what was accepted, under the canonical subject.
         canonical = {
             **raw,
-            "subject_key": subject.split(":", 1)[1],
+            "subject_key": number,
             "items": [i for i in raw["items"] if i["name"] in result.accepted],
         }
         self.produce(

@@ -29,14 +29,13 @@ from base.errors import GovbusError, KafkaTimeoutError
 from exchange.onesource import AuthoritativeRecord
 from kafkaclient import OFFSET_BEGINNING, Consumer, TopicPartition
 from kafkaclient.convert import convert
-from schemas.topics import TopicKind, topic_name
+from schemas.topics import TopicKind, entry_of, topic_name
 
 #: Restoring a partition of ~10^6 subjects reads ~100 MB; allow minutes, not forever.
 RESTORE_TIMEOUT_S = 300.0
 RESTORE_BATCH = 1000
 #: A freshly created topic reaches every client's metadata within seconds.
 WATERMARK_TIMEOUT_S = 30.0
-INGEST_PREFIX = topic_name(TopicKind.INGEST, "x")[:-1]
 
 PartitionKey = tuple[str, int]
 Records = dict[str, AuthoritativeRecord]
@@ -58,7 +57,7 @@ def decode_head(data: bytes) -> ChainHead:
 
 def changelog_topic(ingest_topic: str) -> str:
     """``govbus.ingest.<entry>`` -> ``govbus.state.onesource.<entry>``."""
-    return topic_name(TopicKind.STATE, "onesource." + ingest_topic[len(INGEST_PREFIX) :])
+    return topic_name(TopicKind.STATE, "onesource." + entry_of(ingest_topic))
 
 
 def encode_records(records: Mapping[str, AuthoritativeRecord]) -> bytes:
