@@ -10,6 +10,7 @@ TOML layout (every key optional)::
     database_url = "postgresql+psycopg://govbus@localhost/govbus"
     profile = "guiyang-2021"
     broker_heap = "512m"
+    max_future_skew_s = 300                    # how far in the future an event_time may lie
 
     agency_bootstrap = "broker.example:9094"   # the SASL_SSL agency listener
     ca_location = "/etc/govbus/ca.crt"          # the CA agencies' clients trust
@@ -33,6 +34,7 @@ not reachable from this host (inside docker-compose: the internal ``AGENCY`` lis
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -47,6 +49,9 @@ from base.errors import ConfigError
 KAFKA_VERSION = "4.1.1"
 
 ENV_PREFIX = "GOVBUS_"
+#: An event stamped more than this many seconds after the processor's clock is rejected
+#: (``event_time_in_future``, G 13): agencies' clocks drift, but not by minutes.
+DEFAULT_MAX_FUTURE_SKEW_S = 300.0
 #: ``GOVBUS_KAFKA__SASL_USERNAME=x`` -> ``[kafka] "sasl.username" = "x"``.
 KAFKA_ENV_PREFIX = "GOVBUS_KAFKA__"
 _SCALAR_KEYS = (
@@ -61,7 +66,10 @@ _SCALAR_KEYS = (
     "ca_location",
     "agency_probe_bootstrap",
     "credentials_file",
+    "max_future_skew_s",
 )
+#: Settings that are numbers (from TOML or environment text), with their least value.
+_NUMBERS: Mapping[str, float] = {"max_future_skew_s": 0.0}
 
 
 def _default_home(environ: Mapping[str, str] | None = None) -> Path:
@@ -88,6 +96,7 @@ class Settings:
     ca_location: str = ""
     agency_probe_bootstrap: str = ""
     credentials_file: str = ""
+    max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S
     kafka: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -131,7 +140,22 @@ class Settings:
             values["home"] = _default_home(env)
         if values.get("credentials_file"):
             _merge_credentials(values, Path(values["credentials_file"]))
+        for key, least in _NUMBERS.items():
+            if key in values:
+                values[key] = _number(key, values[key], least)
         return cls(**values)
+
+
+def _number(key: str, raw: object, least: float) -> float:
+    try:
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise ValueError(raw)
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{key} must be a number, not {raw!r}") from exc
+    if not math.isfinite(value) or value < least:
+        raise ConfigError(f"{key} must be a finite number of at least {least:g}, not {raw!r}")
+    return value
 
 
 def _merge_credentials(values: dict[str, Any], path: Path) -> None:

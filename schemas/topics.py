@@ -36,6 +36,9 @@ _LEGAL = re.compile(r"^[a-zA-Z0-9._-]+$")
 MAX_TOPIC_LENGTH = 249
 DAY_MS = 24 * 60 * 60 * 1000
 FOREVER = "-1"
+#: The largest ChangeEvent value (bytes) an agency may send; the processor rejects a larger
+#: one (``event_too_large``). README "Limits".
+MAX_EVENT_BYTES = 1_000_000
 
 
 class TopicKind(StrEnum):

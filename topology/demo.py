@@ -134,6 +134,7 @@ class _Story:
                 self.bootstrap,
                 group_id="govbus-demo",
                 commit_interval_s=COMMIT_INTERVAL_S,
+                max_future_skew_s=self.settings.max_future_skew_s,
                 extra_config=dict(self.settings.kafka),
             ),
             ReferenceView(self.bootstrap, extra_config=self.settings.kafka),

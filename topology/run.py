@@ -24,7 +24,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, start_http_server
 
 from base.credentials import read_client_config
-from base.settings import Settings
+from base.settings import DEFAULT_MAX_FUTURE_SKEW_S, Settings
 from consumers.reference import ReferenceView
 from exchange.catalog_loader import load_catalog
 from monitoring.metrics import ProcessorMetrics
@@ -70,6 +70,7 @@ def worker_config(
     batch_size: int,
     audit: bool = True,
     exactly_once: bool = True,
+    max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S,
 ) -> ProcessorConfig:
     return ProcessorConfig(
         bootstrap,
@@ -79,6 +80,7 @@ def worker_config(
         batch_size=batch_size,
         audit=audit,
         exactly_once=exactly_once,
+        max_future_skew_s=max_future_skew_s,
         extra_config=dict(extra_config or {}),
         consumer_config={
             "group.instance.id": f"{group_id}-worker-{worker}",
@@ -118,7 +120,8 @@ def worker_main(argv: Sequence[str] | None = None) -> None:
         registry = CollectorRegistry()
         metrics = ProcessorMetrics.create(registry)
         start_http_server(args.metrics_port, addr=args.metrics_host, registry=registry)
-    resolved = connected(Settings.load(), args.bootstrap)
+    settings = Settings.load()
+    resolved = connected(settings, args.bootstrap)
     bootstrap, extra = resolved.bootstrap, dict(resolved.kafka)
     if args.credentials_file is not None:
         extra = read_client_config(args.credentials_file)
@@ -132,6 +135,7 @@ def worker_main(argv: Sequence[str] | None = None) -> None:
         batch_size=args.batch_size,
         audit=not args.no_audit,
         exactly_once=not args.at_least_once,
+        max_future_skew_s=settings.max_future_skew_s,
     )
     processor = build_processor(
         config, catalog=args.catalog, namespace=args.namespace, metrics=metrics

@@ -190,12 +190,11 @@ class OneSourceState:
         ingest_topic: str,
         partition: int,
         subject: str,
-        changes: Mapping[str, AuthoritativeRecord],
-    ) -> bytes:
-        """Stage new records of ``subject``; return the changelog value to write."""
-        merged = {**self.get(ingest_topic, partition, subject), **changes}
-        self._staged.setdefault((ingest_topic, partition), {})[subject] = merged
-        return encode_records(merged)
+        records: Mapping[str, AuthoritativeRecord],
+    ) -> None:
+        """Stage ``subject``'s records after a message (all of them: the plan merged the
+        message's changes over :meth:`get`)."""
+        self._staged.setdefault((ingest_topic, partition), {})[subject] = dict(records)
 
     def commit(self) -> None:
         for key, subjects in self._staged.items():
