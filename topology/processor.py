@@ -1,4 +1,4 @@
-"""The gate and fan-out processor: consume, decide, fan out, produce, in Kafka transactions.
+"""The gate and fan-out processor: consume, plan, produce, in Kafka transactions.
 
 Commit protocol (exactly once; ``ProcessorConfig.exactly_once``):
 
@@ -10,26 +10,50 @@ Commit protocol (exactly once; ``ProcessorConfig.exactly_once``):
    processing any message from it.
 3. Batch: ``consume(n)``; refresh the reference data (catalog, agencies, grants) up to
    the current end of the state topics, so a grant added or revoked before an event was
-   published applies to that event.
-4. Process each message: the pure planning step (:func:`topology.plan.plan_message`:
+   published applies to that event. Note each partition's first message in the batch:
+   where a rewind starts if the batch must be read again.
+4. Plan each message: the pure planning step (:func:`topology.plan.plan_message`:
    decode, decide, route, build, encode once per grant class, seal the audit records into
-   the partition's hash chain) gets the subject's records and the chain's head; then the
-   plan's records (receipt, audit records, conflicts, changelog, canonical stream, feeds,
-   open feed, dead letters) are *produced* inside the open transaction, and its state
-   (the subject's records, the chain's new head) is staged, not committed.
-5. Commit when ``commit_interval_s`` has passed since the transaction began (or on
-   revocation or shutdown): the chains' new heads to the changelog (5a), then
-   ``send_offsets_to_transaction`` with the positions after the
-   processed messages and the group metadata, then ``commit_transaction``. Outputs,
-   changelog and input offsets become visible atomically; then the staged state commits.
-6. Failure: an abortable error aborts the transaction, forgets the staged state and seeks
-   each partition back to the first message of the aborted transaction, which is then
-   processed again; a fatal error (fenced, say) stops the worker and step 1 recovers.
+   the partition's hash chain), given the subject's records and the chain's head.
+5. Write: the plan's records (receipt, audit records, conflicts, changelog, canonical
+   stream, feeds, open feed, dead letters) are *produced* inside the open transaction, and
+   its state (the subject's records, the chain's new head) is staged, not committed.
+   From the start of step 4 to the end of step 5 the transaction is *in doubt*: it may
+   hold part of a message's records.
+6. Commit when ``commit_interval_s`` has passed since the transaction began: the chains'
+   new heads to the changelog (6a), then ``send_offsets_to_transaction`` with the
+   positions after the processed messages and the group metadata, then
+   ``commit_transaction``. Outputs, changelog and input offsets become visible
+   atomically; then the staged state commits, and failures behind the committed
+   positions are forgotten.
+
+Failure semantics: no message is lost, and no single message stops a worker.
+
+7. A Kafka transaction error: an abortable one aborts the transaction, forgets the staged
+   state and rewinds each partition of the transaction and of the batch to its first
+   uncommitted message, which is then read again; a fatal one (fenced, say) stops the
+   worker, and step 1 of its successor aborts what it left open.
+8. Any other error while a message is planned or written (a bug; a library raising on
+   hostile input): the transaction is in doubt, so it is aborted, never committed; the
+   staged state is forgotten and the partitions rewound as in step 7. The message is
+   remembered as failed once, and the worker goes on.
+9. Retry: the batch is read again. Just before a message that failed, the open
+   transaction commits (step 6): the messages before it are answered once and for all,
+   and the failed message is retried in a transaction of its own.
+10. Quarantine: a message that fails again is aborted again (step 8); when it is read
+    next it is answered by :func:`topology.plan.plan_quarantine` instead of the planning
+    step: a dead letter (``processing_failed``, stage ``gate``) with the exception's type
+    and message and the message's original bytes, and its audit record. The partition
+    moves on.
+11. Revocation or shutdown: a transaction that is not in doubt commits (step 6) when its
+    partitions are revoked and when the worker stops cleanly; one in doubt (an interrupt
+    or an error escaped while a message was being processed) is aborted, never
+    committed, and so is any transaction still open when the loop ends by an exception.
 
 Consumers of feeds, receipts and audit read committed. With ``exactly_once=False`` the
 same loop runs without transactions (at-least-once: flush, then commit offsets), for the
-benchmark's comparison; a crash there repeats outputs, and `govbus audit verify` shows the
-repeated audit records as duplicates in their chain.
+benchmark's comparison; a crash or a failed message there repeats outputs, and `govbus
+audit verify` shows the repeated audit records as duplicates in their chain.
 """
 
 from __future__ import annotations
@@ -37,22 +61,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+
+from confluent_kafka import KafkaException
 
 from base.errors import GovbusError, TransactionError
 from base.settings import DEFAULT_MAX_FUTURE_SKEW_S
 from exchange.catalog import Catalog
 from exchange.onesource import AuthoritativeRecord
 from kafkaclient import Admin, Consumer, Message, Producer, TopicPartition, TopicSpec, coordinates
+from kafkaclient.convert import convert
 from monitoring.metrics import ProcessorMetrics
 from schemas import SchemaRegistry
 from schemas.topics import MAX_EVENT_BYTES, POLICIES, TopicKind, bus_topics, topic_name
 from topology.encoding import Encoder
 from topology.metering import Meter
-from topology.plan import Input, Plan, PlanOptions, Reference, plan_message
+from topology.plan import Input, Plan, PlanOptions, Reference, plan_message, plan_quarantine
 from topology.reference import ReferenceSnapshot, ReferenceSource
 from topology.state import (
     AUDIT_HEAD_KEY,
@@ -122,7 +149,8 @@ class ProcessorConfig:
 
 @dataclass
 class _Transaction:
-    """The open transaction: which input it covers, since when."""
+    """The open transaction: which input it covers, since when, and whether a message is
+    half-way through it."""
 
     open: bool = False
     started: float = 0.0
@@ -130,11 +158,22 @@ class _Transaction:
     first: dict[PartitionKey, int] = field(default_factory=dict)
     #: Position after the last message of each partition in it: the offsets it commits.
     next: dict[PartitionKey, int] = field(default_factory=dict)
+    #: A message is between steps 4 and 5: the transaction may hold part of its records.
+    in_doubt: bool = False
 
     def reset(self) -> None:
         self.open = False
+        self.in_doubt = False
         self.first.clear()
         self.next.clear()
+
+
+@dataclass
+class _Failure:
+    """A message that failed (step 8) and how often: twice means quarantine (step 10)."""
+
+    count: int
+    error: BaseException
 
 
 class Processor:
@@ -178,6 +217,10 @@ class Processor:
         self._planned_with: Reference | None = None
         self._subscribed: tuple[str, ...] = ()
         self._txn = _Transaction()
+        #: First unprocessed message of each partition of the batch being processed.
+        self._batch_next: dict[PartitionKey, int] = {}
+        #: Messages that failed (step 8), by (topic, partition, offset).
+        self._failures: dict[tuple[str, int, int], _Failure] = {}
         self.processed = 0
 
     # -- lifecycle -------------------------------------------------------------------
@@ -189,13 +232,16 @@ class Processor:
         try:
             while not stop.is_set():
                 self.step()
+            # Step 11: a clean stop commits what is done (nothing is in doubt here).
             self._commit()
         finally:
+            # Step 11: an exception ended the loop: whatever is open is in doubt.
+            self._abort_open("the processing loop ended by an exception")
             self._consumer.close()
             self._producer.close()
 
     def step(self) -> int:
-        """One batch (steps 3-5); returns the number of messages processed."""
+        """One batch (steps 3-10); returns the number of messages read."""
         # Wait for the first message only, then take what is already there: consume(n, t)
         # would otherwise hold a partial batch for the whole timeout.
         msgs = self._consumer.consume(1, timeout_s=POLL_TIMEOUT_S)
@@ -210,6 +256,8 @@ class Processor:
             except TransactionError as exc:
                 self._abort(exc)
                 return 0
+            finally:
+                self._batch_next.clear()
             self._meter.batch(time.monotonic() - began)
         if self._txn.open and time.monotonic() - self._txn.started >= self.config.commit_interval_s:
             self._commit()
@@ -258,9 +306,15 @@ class Processor:
             log.info("restored %s/%d: %d changelog records", tp.topic, tp.partition, restored)
 
     def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
-        self._commit()
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        # Step 11: commit what is done; a transaction in doubt is aborted instead.
+        if self._txn.in_doubt:
+            self._abort_open("partitions revoked while a message was in doubt", revoked)
+        else:
+            self._commit(revoked)
         for tp in partitions:
             self._state.drop(tp.topic, tp.partition)
+        self._failures = {k: f for k, f in self._failures.items() if k[:2] not in revoked}
 
     # -- transactions ------------------------------------------------------------------
     def _begin(self) -> None:
@@ -271,12 +325,14 @@ class Processor:
         self._txn.open = True
         self._txn.started = time.monotonic()
 
-    def _commit(self) -> None:
+    def _commit(self, leaving: Set[PartitionKey] = frozenset()) -> bool:
+        """Step 6; False when the commit failed and the transaction was aborted (step 7).
+        ``leaving``: partitions being revoked (an abort does not rewind them)."""
         if not self._txn.open:
-            return
+            return True
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._txn.next.items()]
         try:
-            # Step 5a: the audit chains' new heads go to the changelog in this transaction,
+            # Step 6a: the audit chains' new heads go to the changelog in this transaction,
             # so a worker that restores the partition continues the chain where the
             # committed audit records end (an aborted transaction's heads vanish with it).
             for (topic, partition), head in self._state.staged_heads().items():
@@ -287,7 +343,7 @@ class Processor:
                     partition=partition,
                 )
             if self.config.exactly_once:
-                # Step 5: outputs, changelog and input offsets in one atomic commit.
+                # Step 6: outputs, changelog and input offsets in one atomic commit.
                 if offsets:
                     self._producer.send_offsets_to_transaction(
                         offsets, self._consumer.group_metadata()
@@ -298,23 +354,56 @@ class Processor:
                 if offsets:
                     self._consumer.commit(offsets)
         except TransactionError as exc:
-            self._abort(exc)
-            return
+            self._abort(exc, leaving)
+            return False
         self._state.commit()
         self._meter.committed(datetime.now(UTC))
+        done = self._txn.next
+        self._failures = {
+            k: f for k, f in self._failures.items() if k[:2] not in done or k[2] >= done[k[:2]]
+        }
         self._txn.reset()
+        return True
 
-    def _abort(self, exc: TransactionError) -> None:
-        # Step 6: forget everything of this transaction and reprocess it.
+    def _abort(self, exc: TransactionError, leaving: Set[PartitionKey] = frozenset()) -> None:
+        # Step 7: forget everything of this transaction and read it again.
         if exc.fatal or not self.config.exactly_once:
             raise exc
         log.warning("aborting transaction: %s", exc)
-        self._producer.abort_transaction()
+        self._rollback(leaving)
+
+    def _abort_open(self, why: str, leaving: Set[PartitionKey] = frozenset()) -> None:
+        """Steps 8 and 11: abort an open transaction that must not commit; never raises
+        for the abort itself (a fenced or dead producer: the broker aborts it, step 1)."""
+        if not self._txn.open:
+            return
+        log.warning("aborting the open transaction: %s", why)
+        try:
+            self._rollback(leaving)
+        except GovbusError as exc:
+            log.error("abort failed (%s); the transaction times out or is fenced", exc)
+            self._state.rollback()
+            self._txn.reset()
+
+    def _rollback(self, leaving: Set[PartitionKey]) -> None:
+        """Abort the transaction, forget its staged state, rewind every partition of the
+        transaction and of the batch (but those being revoked) to its first message."""
+        rewind = {**self._batch_next, **self._txn.first}
+        self._batch_next.clear()
+        if self.config.exactly_once:
+            self._producer.abort_transaction()
         self._state.rollback()
-        for (topic, partition), first in self._txn.first.items():
-            self._consumer.client.seek(TopicPartition(topic, partition, first))
         self._meter.aborted()
         self._txn.reset()
+        for (topic, partition), offset in rewind.items():
+            if (topic, partition) not in leaving:
+                self._seek(TopicPartition(topic, partition, offset))
+
+    def _seek(self, tp: TopicPartition) -> None:
+        try:
+            self._consumer.client.seek(tp)
+        except KafkaException as exc:
+            raise convert(exc, f"seek {tp.topic}/{tp.partition} to {tp.offset}") from exc
 
     # -- processing ----------------------------------------------------------------------
     def _process_batch(self, msgs: Sequence[Message]) -> None:
@@ -322,13 +411,36 @@ class Processor:
         if reference is None:  # pragma: no cover - run() refreshes first
             raise GovbusError("no reference data")
         now = datetime.now(UTC)
+        # Step 3: where each partition of the batch starts.
         for msg in msgs:
             topic, partition, offset = coordinates(msg)
-            key = (topic, partition)
-            self._txn.first.setdefault(key, offset)
-            self._txn.next[key] = offset + 1
+            self._batch_next.setdefault((topic, partition), offset)
+        for msg in msgs:
+            topic, partition, offset = coordinates(msg)
             inp = Input(topic, partition, offset, msg.key(), msg.value() or b"")
-            self._apply(inp, self._plan(inp, reference, now))
+            failure = self._failures.get((topic, partition, offset))
+            # Step 9: a message that failed is retried in a transaction of its own.
+            if failure is not None and self._txn.next:
+                if not self._commit():
+                    return
+                self._begin()
+            self._txn.first.setdefault((topic, partition), offset)
+            self._txn.in_doubt = True
+            try:
+                if failure is not None and failure.count > 1:
+                    # Step 10: it failed twice; its dead letter answers it.
+                    plan = self._quarantine(inp, failure.error, now)
+                else:
+                    plan = self._plan(inp, reference, now)  # Step 4.
+                self._apply(inp, plan)  # Step 5.
+            except TransactionError:
+                raise
+            except Exception as exc:  # Step 8: any error of one message
+                self._failed(inp, exc)
+                return
+            self._txn.in_doubt = False
+            self._txn.next[(topic, partition)] = offset + 1
+            self._batch_next[(topic, partition)] = offset + 1
             self.processed += 1
 
     def _plan(self, inp: Input, reference: Reference, now: datetime) -> Plan:
@@ -340,8 +452,13 @@ class Processor:
             inp, states, head, reference, now, encoder=self._encoder, options=self._options
         )
 
+    def _quarantine(self, inp: Input, error: BaseException, now: datetime) -> Plan:
+        head = self._state.chain_head(inp.topic, inp.partition)
+        log.error("quarantining %s after two failures: %r", inp.position, error)
+        return plan_quarantine(inp, head, error, now, encoder=self._encoder, options=self._options)
+
     def _apply(self, inp: Input, plan: Plan) -> None:
-        """Step 4: the plan's records into the open transaction; its state staged."""
+        """Step 5: the plan's records into the open transaction; its state staged."""
         for w in plan.writes:
             self._producer.produce(w.topic, w.value, key=w.key, partition=w.partition)
         if plan.state is not None:
@@ -349,6 +466,22 @@ class Processor:
         if self.config.audit:
             self._state.advance_chain(inp.topic, inp.partition, plan.head)
         self._meter.planned(plan.tally)
+
+    def _failed(self, inp: Input, exc: Exception) -> None:
+        """Step 8: abort the transaction in doubt, rewind, remember the failure."""
+        key = (inp.topic, inp.partition, inp.offset)
+        known = self._failures.get(key)
+        count = 1 if known is None else known.count + 1
+        self._failures[key] = _Failure(count, exc)
+        log.error(
+            "message %s failed (%d time(s)): %s: %s",
+            inp.position,
+            count,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+        )
+        self._abort_open(f"message {inp.position} failed")
 
 
 def topic_def_changelog(changelog: str, partitions: int) -> TopicSpec:
