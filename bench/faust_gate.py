@@ -52,6 +52,7 @@ from typing import Any
 import faust
 
 from base.errors import ConfigError, SchemaError
+from base.settings import DEFAULT_DEAD_LETTER_VALUE_BYTES
 from exchange.catalog import Catalog
 from exchange.catalog_loader import load_catalog
 from exchange.gate import GateResult, IncomingEvent, decide
@@ -173,6 +174,7 @@ class _Plan:
             reason_text=text,
             stage=stage,
             at=self.now,
+            value_bound=DEFAULT_DEAD_LETTER_VALUE_BYTES,
         )
         self.add(topic_name(TopicKind.DLQ, entry), "DeadLetter", record, event_id)
         self.audit(

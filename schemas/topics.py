@@ -19,6 +19,11 @@ is first for every reader.
 | open      | govbus.open.<entry>           | canonical subject    | forever (override)   |
 | audit     | govbus.audit                  | subject or event     | forever              |
 | state     | govbus.state.<name>           | entity id            | compacted            |
+
+Sizes (``max.message.bytes``): ingest topics take one event of at most
+:data:`MAX_EVENT_BYTES` (1 MiB batches); every other topic takes what the processor writes
+for such an event (2 MiB batches, the processor's messages at most
+:data:`MAX_OUTPUT_BYTES`). Topics that exist already keep their configuration.
 """
 
 from __future__ import annotations
@@ -37,8 +42,18 @@ MAX_TOPIC_LENGTH = 249
 DAY_MS = 24 * 60 * 60 * 1000
 FOREVER = "-1"
 #: The largest ChangeEvent value (bytes) an agency may send; the processor rejects a larger
-#: one (``event_too_large``). README "Limits".
+#: one (``event_too_large``). It is also the default ``message.max.bytes`` of librdkafka
+#: producers, so a default agency client refuses a larger message itself. README "Limits".
 MAX_EVENT_BYTES = 1_000_000
+#: ``max.message.bytes`` of ingest topics: one event at the limit with its key, headers and
+#: batch framing; the broker refuses a larger batch (RecordTooLarge to the agency).
+INGEST_MAX_MESSAGE_BYTES = 1_048_576
+#: The largest message the processor writes (its producer's ``message.max.bytes``): what it
+#: writes for an event at the limit (feed records, canonical stream, dead letters) fits.
+MAX_OUTPUT_BYTES = 2_000_000
+#: ``max.message.bytes`` of every other bus topic: one message at MAX_OUTPUT_BYTES with its
+#: batch framing (a producer batch holds one such message, or at most ``batch.size``).
+MAX_MESSAGE_BYTES = 2_097_152
 
 
 class TopicKind(StrEnum):
@@ -73,11 +88,19 @@ class TopicDef:
     config: Mapping[str, str] = field(default_factory=dict)
 
 
-_DURABLE = {"min.insync.replicas": "1"}
+_DURABLE = {"min.insync.replicas": "1", "max.message.bytes": str(MAX_MESSAGE_BYTES)}
 
 POLICIES: Mapping[TopicKind, TopicPolicy] = {
     TopicKind.INGEST: TopicPolicy(
-        TopicKind.INGEST, 3, {"retention.ms": FOREVER, "retention.bytes": "-1", **_DURABLE}, "entry"
+        TopicKind.INGEST,
+        3,
+        {
+            "retention.ms": FOREVER,
+            "retention.bytes": "-1",
+            **_DURABLE,
+            "max.message.bytes": str(INGEST_MAX_MESSAGE_BYTES),
+        },
+        "entry",
     ),
     TopicKind.ACCEPTED: TopicPolicy(
         TopicKind.ACCEPTED,

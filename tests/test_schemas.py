@@ -52,7 +52,7 @@ PINNED_SHA256: dict[str, str] = {
 e08af16cd94221e2753b4c0f91910131b0380262e5d2e4436be6e71bf2f08845  ChangeEvent.avsc
 ff16b24471cf5e307481be73c9d46057534254e168cd358bb22a767d22059580  Conflict.avsc
 13d9c49e4b92c2c274f2852d8256fb0b68bb0fcfc90be911ad33a93fde539422  ConflictResolution.avsc
-2673e9cecff0b259b2a63c76f826cf6881825bfcc8a139dc953c0bdd2a8416bd  DeadLetter.avsc
+eceeb3a0518b8bdab1438e0ff143d7cf1375b7d838d9660da17535dd59c9a5a2  DeadLetter.avsc
 17f3b7efee02763b3446102b7547e1c1d9896743fa41d3ad08bcfedfc895ff49  Decision.avsc
 c906873356406c51a7fca04aa12545499fb84fa9640e875220738e09da6c58b7  FeedRecord.avsc
 a8276d4a71508d56779a75645d6188af258b2e742d4723609bd4bbceef556d08  Receipt.avsc
@@ -61,6 +61,7 @@ e08af16cd94221e2753b4c0f91910131b0380262e5d2e4436be6e71bf2f08845  released/Chang
 ff16b24471cf5e307481be73c9d46057534254e168cd358bb22a767d22059580  released/Conflict/v1.avsc
 13d9c49e4b92c2c274f2852d8256fb0b68bb0fcfc90be911ad33a93fde539422  released/ConflictResolution/v1.avsc
 2673e9cecff0b259b2a63c76f826cf6881825bfcc8a139dc953c0bdd2a8416bd  released/DeadLetter/v1.avsc
+eceeb3a0518b8bdab1438e0ff143d7cf1375b7d838d9660da17535dd59c9a5a2  released/DeadLetter/v2.avsc
 958c1f497fec0f5b3231c0cb441e490c92626b379c11ecb0261288d5948b39df  released/Decision/v1.avsc
 17f3b7efee02763b3446102b7547e1c1d9896743fa41d3ad08bcfedfc895ff49  released/Decision/v2.avsc
 c906873356406c51a7fca04aa12545499fb84fa9640e875220738e09da6c58b7  released/FeedRecord/v1.avsc
@@ -279,6 +280,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "reason_text": "无法解码",
         "stage": "decode",
         "failed_at": T0,
+        "original_value_size": 1_048_000,
+        "original_value_sha256": bytes(range(32)),
+        "original_key_size": None,
+        "original_key_sha256": None,
     },
     "Conflict": {
         "conflict_id": OTHER_ID,

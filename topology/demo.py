@@ -135,6 +135,7 @@ class _Story:
                 group_id="govbus-demo",
                 commit_interval_s=COMMIT_INTERVAL_S,
                 max_future_skew_s=self.settings.max_future_skew_s,
+                dead_letter_value_bytes=self.settings.dead_letter_value_bytes,
                 extra_config=dict(self.settings.kafka),
             ),
             ReferenceView(self.bootstrap, extra_config=self.settings.kafka),

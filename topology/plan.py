@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from base.errors import SchemaError
-from base.settings import DEFAULT_MAX_FUTURE_SKEW_S
+from base.settings import DEFAULT_DEAD_LETTER_VALUE_BYTES, DEFAULT_MAX_FUTURE_SKEW_S
 from exchange.catalog import Catalog
 from exchange.gate import GateResult, IncomingEvent, decide, reject
 from exchange.grants import Grant, is_active
@@ -148,6 +148,8 @@ class PlanOptions:
     max_event_bytes: int = MAX_EVENT_BYTES
     #: How far past ``now`` an event_time may lie (base.settings.max_future_skew_s).
     max_future_skew: timedelta = timedelta(seconds=DEFAULT_MAX_FUTURE_SKEW_S)
+    #: A dead letter keeps this much of a value (base.settings.dead_letter_value_bytes).
+    dead_letter_value_bytes: int = DEFAULT_DEAD_LETTER_VALUE_BYTES
 
 
 def plan_message(
@@ -229,6 +231,7 @@ class _Draft:
         self.head = head
         self.encoder = encoder
         self.audit_on = options.audit
+        self.value_bound = options.dead_letter_value_bytes
         self.now = now
         self.chain = chain_name(msg.topic, msg.partition)
         self.writes: list[Write] = []
@@ -274,6 +277,7 @@ class _Draft:
             reason_text=text,
             stage=stage,
             at=self.now,
+            value_bound=self.value_bound,
         )
         self.write(
             routes.dead_letters(entry),

@@ -68,18 +68,27 @@ from typing import Any, Protocol
 
 from confluent_kafka import KafkaException
 
-from base.errors import GovbusError, TransactionError
-from base.settings import DEFAULT_MAX_FUTURE_SKEW_S
+from base.errors import ConfigError, GovbusError, TransactionError
+from base.settings import DEFAULT_DEAD_LETTER_VALUE_BYTES, DEFAULT_MAX_FUTURE_SKEW_S
 from exchange.catalog import Catalog
 from exchange.onesource import AuthoritativeRecord
 from kafkaclient import Admin, Consumer, Message, Producer, TopicPartition, TopicSpec, coordinates
 from kafkaclient.convert import convert
 from monitoring.metrics import ProcessorMetrics
 from schemas import SchemaRegistry
-from schemas.topics import MAX_EVENT_BYTES, POLICIES, TopicKind, bus_topics, topic_name
+from schemas.topics import (
+    MAX_EVENT_BYTES,
+    MAX_MESSAGE_BYTES,
+    MAX_OUTPUT_BYTES,
+    POLICIES,
+    TopicKind,
+    bus_topics,
+    topic_name,
+)
 from topology.encoding import Encoder
 from topology.metering import Meter
 from topology.plan import Input, Plan, PlanOptions, Reference, plan_message, plan_quarantine
+from topology.records import MAX_DEAD_LETTER_VALUE_BYTES
 from topology.reference import ReferenceSnapshot, ReferenceSource
 from topology.state import (
     AUDIT_HEAD_KEY,
@@ -130,9 +139,19 @@ class ProcessorConfig:
     max_event_bytes: int = MAX_EVENT_BYTES
     #: How far in the future an event_time may lie (base.settings.max_future_skew_s).
     max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S
+    #: How much of a value a dead letter keeps (base.settings.dead_letter_value_bytes).
+    dead_letter_value_bytes: int = DEFAULT_DEAD_LETTER_VALUE_BYTES
     extra_config: Mapping[str, Any] = field(default_factory=dict)
     #: Consumer-only settings (static membership, session timeout).
     consumer_config: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.dead_letter_value_bytes <= MAX_DEAD_LETTER_VALUE_BYTES:
+            raise ConfigError(
+                f"dead_letter_value_bytes must be between 1 and {MAX_DEAD_LETTER_VALUE_BYTES} "
+                f"(a dead letter must fit the processor's {MAX_OUTPUT_BYTES}-byte messages), "
+                f"not {self.dead_letter_value_bytes}"
+            )
 
     @property
     def transactional_id(self) -> str:
@@ -144,6 +163,7 @@ class ProcessorConfig:
             audit=self.audit,
             max_event_bytes=self.max_event_bytes,
             max_future_skew=timedelta(seconds=self.max_future_skew_s),
+            dead_letter_value_bytes=self.dead_letter_value_bytes,
         )
 
 
@@ -199,6 +219,9 @@ class Processor:
                 "linger.ms": 5,
                 "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
                 **extra,
+                # What the topics take (schemas.topics): a larger record of a plan fails
+                # at once in produce() and its message is quarantined (step 10).
+                "message.max.bytes": MAX_OUTPUT_BYTES,
             },
             transactional_id=config.transactional_id if config.exactly_once else None,
         )
@@ -489,5 +512,9 @@ def topic_def_changelog(changelog: str, partitions: int) -> TopicSpec:
         changelog,
         partitions,
         1,
-        {"cleanup.policy": "compact", "min.insync.replicas": "1"},
+        {
+            "cleanup.policy": "compact",
+            "min.insync.replicas": "1",
+            "max.message.bytes": str(MAX_MESSAGE_BYTES),
+        },
     )

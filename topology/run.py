@@ -24,7 +24,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, start_http_server
 
 from base.credentials import read_client_config
-from base.settings import DEFAULT_MAX_FUTURE_SKEW_S, Settings
+from base.settings import DEFAULT_DEAD_LETTER_VALUE_BYTES, DEFAULT_MAX_FUTURE_SKEW_S, Settings
 from consumers.reference import ReferenceView
 from exchange.catalog_loader import load_catalog
 from monitoring.metrics import ProcessorMetrics
@@ -71,6 +71,7 @@ def worker_config(
     audit: bool = True,
     exactly_once: bool = True,
     max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S,
+    dead_letter_value_bytes: int = DEFAULT_DEAD_LETTER_VALUE_BYTES,
 ) -> ProcessorConfig:
     return ProcessorConfig(
         bootstrap,
@@ -81,6 +82,7 @@ def worker_config(
         audit=audit,
         exactly_once=exactly_once,
         max_future_skew_s=max_future_skew_s,
+        dead_letter_value_bytes=dead_letter_value_bytes,
         extra_config=dict(extra_config or {}),
         consumer_config={
             "group.instance.id": f"{group_id}-worker-{worker}",
@@ -136,6 +138,7 @@ def worker_main(argv: Sequence[str] | None = None) -> None:
         audit=not args.no_audit,
         exactly_once=not args.at_least_once,
         max_future_skew_s=settings.max_future_skew_s,
+        dead_letter_value_bytes=settings.dead_letter_value_bytes,
     )
     processor = build_processor(
         config, catalog=args.catalog, namespace=args.namespace, metrics=metrics

@@ -8,6 +8,7 @@ desensitised (GM 9, G 18), tamper-evident audit chains (S 42), accurate data (G 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Mapping
@@ -382,3 +383,12 @@ def test_the_plan_depends_on_its_arguments_only() -> None:
     assert a == b
     moved = Partition(partition=2).send(event)
     assert {w.value for w in moved.writes} != {w.value for w in a.writes}
+
+
+def test_a_dead_letter_keeps_at_most_the_bound_with_size_and_digest() -> None:
+    p = Partition(options=PlanOptions(dead_letter_value_bytes=64))
+    poison = b"\xc3\x01" + bytes(range(256)) * 4
+    [dead] = written(p.raw(poison), TopicKind.DLQ, BASIC)
+    assert dead["original_value"] == poison[:64]
+    assert dead["original_value_size"] == len(poison)
+    assert dead["original_value_sha256"] == hashlib.sha256(poison).digest()

@@ -1,4 +1,5 @@
-"""The future skew of event_time (G 13) is a setting: default, TOML, environment, checked."""
+"""Processor limits are settings: the future skew of event_time (G 13) and the dead-letter
+bound: default, TOML, environment, checked."""
 
 from __future__ import annotations
 
@@ -30,3 +31,12 @@ def test_a_boolean_in_toml_is_not_a_number(tmp_path: Path) -> None:
     toml.write_text("max_future_skew_s = true\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="max_future_skew_s"):
         Settings.load(environ={}, toml_path=toml)
+
+
+def test_the_dead_letter_bound_is_a_whole_number_setting(tmp_path: Path) -> None:
+    assert Settings.load(environ={}).dead_letter_value_bytes == 1_000_000
+    env = {"GOVBUS_DEAD_LETTER_VALUE_BYTES": "65536"}
+    assert Settings.load(environ=env).dead_letter_value_bytes == 65536
+    for raw in ("0", "1.5", "many"):
+        with pytest.raises(ConfigError, match="dead_letter_value_bytes"):
+            Settings.load(environ={"GOVBUS_DEAD_LETTER_VALUE_BYTES": raw})
