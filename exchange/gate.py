@@ -94,15 +94,14 @@ class GateResult:
     accepted: Mapping[str, ItemValue] = field(default_factory=dict)
     conflicts: tuple[Conflict, ...] = ()
     deliveries: tuple[Delivery, ...] = ()
+    #: ``<kind>:<number>`` (the receipt's and the audit record's field), if known.
+    canonical_subject: str | None = field(init=False)
+    rejected: bool = field(init=False)
 
-    @property
-    def rejected(self) -> bool:
-        return self.outcome is Outcome.REJECTED
-
-    @property
-    def canonical_subject(self) -> str | None:
-        """``<kind>:<number>`` (the receipt's and the audit record's field), if known."""
-        return None if self.subject is None else str(self.subject)
+    def __post_init__(self) -> None:
+        subject = None if self.subject is None else str(self.subject)
+        object.__setattr__(self, "canonical_subject", subject)
+        object.__setattr__(self, "rejected", self.outcome == Outcome.REJECTED)
 
 
 def reject(code: ReasonCode, text: str, article: str, subject: Subject | None = None) -> GateResult:

@@ -117,7 +117,7 @@ class Subject:
     number: str
 
     def __str__(self) -> str:
-        return f"{self.kind.value}{SUBJECT_SEPARATOR}{self.number}"
+        return f"{self.kind}{SUBJECT_SEPARATOR}{self.number}"  # a StrEnum formats as its value
 
     @property
     def key(self) -> bytes:

@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from base.errors import SchemaError
 from base.settings import DEFAULT_DEAD_LETTER_VALUE_BYTES, DEFAULT_MAX_FUTURE_SKEW_S
@@ -77,9 +77,8 @@ class Input:
         return None if self.key is None else self.key.decode("utf-8", errors="replace")
 
 
-@dataclass(frozen=True, slots=True)
-class Write:
-    """One record to produce inside the transaction."""
+class Write(NamedTuple):
+    """One record to produce inside the transaction (a tuple: a plan has dozens)."""
 
     topic: str
     value: bytes
@@ -199,17 +198,17 @@ def plan_message(
 def plan_quarantine(
     msg: Input,
     head: ChainHead,
-    error: BaseException,
+    error: str,
     now: datetime,
     *,
     encoder: Encoder,
     options: PlanOptions,
 ) -> Plan:
     """The answer to a message the processor failed to plan or write twice
-    (topology.processor, step 10): a dead letter naming the error, its bytes, an audit
-    record."""
+    (topology.processor, step 10): a dead letter naming the error (``<exception type>:
+    <message>``), its bytes, an audit record."""
     draft = _Draft(msg, head, encoder, options, now)
-    text = f"processing failed twice: {type(error).__name__}: {error}"
+    text = f"processing failed twice: {error}"
     draft.dead_letter(None, ReasonCode.PROCESSING_FAILED, text, GATE)
     return draft.plan()
 
@@ -228,6 +227,7 @@ class _Draft:
         self, msg: Input, head: ChainHead, encoder: Encoder, options: PlanOptions, now: datetime
     ) -> None:
         self.msg = msg
+        self.position = msg.position
         self.head = head
         self.encoder = encoder
         self.audit_on = options.audit
@@ -285,7 +285,7 @@ class _Draft:
             event_id.encode() if event_id else None,
         )
         self.audit(
-            event_id or msg.position,
+            event_id or self.position,
             records.decision(
                 kind="dead_letter",
                 event_id=event_id,
@@ -295,7 +295,7 @@ class _Draft:
                 reason_code=code,
                 article=None,
                 at=self.now,
-                position=msg.position,
+                position=self.position,
             ),
         )
         self.dead_letters.append((entry, code))
@@ -318,7 +318,7 @@ class _Draft:
                     reason_code=result.reason_code,
                     article=result.article,
                     at=self.now,
-                    position=self.msg.position,
+                    position=self.position,
                 ),
             )
 
@@ -344,7 +344,7 @@ class _Draft:
                 article=result.article,
                 at=self.now,
                 items=tuple(sorted(result.accepted)),
-                position=self.msg.position,
+                position=self.position,
             ),
         )
         for c in result.conflicts:
@@ -415,7 +415,7 @@ class _Draft:
                         purpose=grant[1],
                         items=delivery.items,
                         masked=delivery.rules_applied,
-                        position=self.msg.position,
+                        position=self.position,
                     ),
                 )
                 self.deliveries.append((event.entry, rid))

@@ -34,7 +34,9 @@ Failure semantics: no message is lost, and no single message stops a worker.
    uncommitted message, which is then read again; a fatal one (fenced, say) stops the
    worker, and step 1 of its successor aborts what it left open.
 8. Any other error while a message is planned or written (a bug; a library raising on
-   hostile input): the transaction is in doubt, so it is aborted, never committed; the
+   hostile input; a record too large for the topics): the transaction is in doubt, so it
+   is aborted, never committed (what was produced is delivered into it first; a producer
+   that cannot abort is replaced, and the new one's ``init_transactions`` aborts it); the
    staged state is forgotten and the partitions rewound as in step 7. The message is
    remembered as failed once, and the worker goes on.
 9. Retry: the batch is read again. Just before a message that failed, the open
@@ -193,7 +195,8 @@ class _Failure:
     """A message that failed (step 8) and how often: twice means quarantine (step 10)."""
 
     count: int
-    error: BaseException
+    #: ``<exception type>: <message>`` of the last failure.
+    error: str
 
 
 class Processor:
@@ -213,18 +216,7 @@ class Processor:
         self._options = config.plan_options
         self._plan_step = plan_step
         extra = dict(config.extra_config)
-        self._producer = Producer(
-            config.bootstrap,
-            extra_config={
-                "linger.ms": 5,
-                "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
-                **extra,
-                # What the topics take (schemas.topics): a larger record of a plan fails
-                # at once in produce() and its message is quarantined (step 10).
-                "message.max.bytes": MAX_OUTPUT_BYTES,
-            },
-            transactional_id=config.transactional_id if config.exactly_once else None,
-        )
+        self._producer = self._new_producer()
         self._consumer = Consumer(
             config.bootstrap,
             config.group_id,
@@ -246,6 +238,21 @@ class Processor:
         self._failures: dict[tuple[str, int, int], _Failure] = {}
         self.processed = 0
 
+    def _new_producer(self) -> Producer:
+        config = self.config
+        return Producer(
+            config.bootstrap,
+            extra_config={
+                "linger.ms": 5,
+                "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+                **config.extra_config,
+                # What the topics take (schemas.topics): a larger record of a plan fails
+                # at once in produce() and its message is quarantined (step 10).
+                "message.max.bytes": MAX_OUTPUT_BYTES,
+            },
+            transactional_id=config.transactional_id if config.exactly_once else None,
+        )
+
     # -- lifecycle -------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         # Step 1: fence earlier incarnations; abort what they left open.
@@ -261,7 +268,10 @@ class Processor:
             # Step 11: an exception ended the loop: whatever is open is in doubt.
             self._abort_open("the processing loop ended by an exception")
             self._consumer.close()
-            self._producer.close()
+            try:
+                self._producer.close()
+            except (GovbusError, KafkaException) as exc:  # nothing of it is to be kept
+                log.warning("closing the producer: %s", exc)
 
     def step(self) -> int:
         """One batch (steps 3-10); returns the number of messages read."""
@@ -337,7 +347,8 @@ class Processor:
             self._commit(revoked)
         for tp in partitions:
             self._state.drop(tp.topic, tp.partition)
-        self._failures = {k: f for k, f in self._failures.items() if k[:2] not in revoked}
+        # Failures are remembered (step 10) if the partition comes back: a message that
+        # failed here twice is quarantined, not retried twice again after each rebalance.
 
     # -- transactions ------------------------------------------------------------------
     def _begin(self) -> None:
@@ -393,28 +404,46 @@ class Processor:
         if exc.fatal or not self.config.exactly_once:
             raise exc
         log.warning("aborting transaction: %s", exc)
-        self._rollback(leaving)
+        self._producer.abort_transaction()
+        self._forget(leaving)
 
-    def _abort_open(self, why: str, leaving: Set[PartitionKey] = frozenset()) -> None:
-        """Steps 8 and 11: abort an open transaction that must not commit; never raises
-        for the abort itself (a fenced or dead producer: the broker aborts it, step 1)."""
+    def _abort_open(
+        self, why: str, leaving: Set[PartitionKey] = frozenset(), *, renew: bool = False
+    ) -> None:
+        """Steps 8 and 11: abort an open transaction that must not commit.
+
+        The records just produced are delivered into it first: librdkafka may otherwise
+        end a transaction whose partitions are still being added, which the broker refuses
+        (INVALID_TXN_STATE, a fatal error; confluentinc/librdkafka#4849, seen right after a
+        commit). If the abort fails all the same, ``renew`` replaces the producer, whose
+        ``init_transactions`` aborts the transaction (as step 1 does for a new worker);
+        otherwise the broker aborts it when it times out or the next incarnation starts."""
         if not self._txn.open:
             return
         log.warning("aborting the open transaction: %s", why)
-        try:
-            self._rollback(leaving)
-        except GovbusError as exc:
-            log.error("abort failed (%s); the transaction times out or is fenced", exc)
-            self._state.rollback()
-            self._txn.reset()
+        if self.config.exactly_once:
+            try:
+                self._producer.flush()
+                self._producer.abort_transaction()
+            except (GovbusError, KafkaException) as exc:
+                log.error("abort failed: %s", exc)
+                if renew:
+                    self._renew_producer()
+        self._forget(leaving)
 
-    def _rollback(self, leaving: Set[PartitionKey]) -> None:
-        """Abort the transaction, forget its staged state, rewind every partition of the
+    def _renew_producer(self) -> None:
+        try:
+            self._producer.close(timeout_s=0)
+        except (GovbusError, KafkaException) as exc:
+            log.warning("closing the failed producer: %s", exc)
+        self._producer = self._new_producer()
+        self._producer.init_transactions()
+
+    def _forget(self, leaving: Set[PartitionKey]) -> None:
+        """After an abort: forget the staged state, rewind every partition of the
         transaction and of the batch (but those being revoked) to its first message."""
         rewind = {**self._batch_next, **self._txn.first}
         self._batch_next.clear()
-        if self.config.exactly_once:
-            self._producer.abort_transaction()
         self._state.rollback()
         self._meter.aborted()
         self._txn.reset()
@@ -475,15 +504,16 @@ class Processor:
             inp, states, head, reference, now, encoder=self._encoder, options=self._options
         )
 
-    def _quarantine(self, inp: Input, error: BaseException, now: datetime) -> Plan:
+    def _quarantine(self, inp: Input, error: str, now: datetime) -> Plan:
         head = self._state.chain_head(inp.topic, inp.partition)
-        log.error("quarantining %s after two failures: %r", inp.position, error)
+        log.error("quarantining %s after two failures: %s", inp.position, error)
         return plan_quarantine(inp, head, error, now, encoder=self._encoder, options=self._options)
 
     def _apply(self, inp: Input, plan: Plan) -> None:
         """Step 5: the plan's records into the open transaction; its state staged."""
-        for w in plan.writes:
-            self._producer.produce(w.topic, w.value, key=w.key, partition=w.partition)
+        produce = self._producer.produce
+        for topic, value, key, partition in plan.writes:
+            produce(topic, value, key=key, partition=partition)
         if plan.state is not None:
             self._state.stage(inp.topic, inp.partition, plan.state.subject, plan.state.records)
         if self.config.audit:
@@ -495,7 +525,7 @@ class Processor:
         key = (inp.topic, inp.partition, inp.offset)
         known = self._failures.get(key)
         count = 1 if known is None else known.count + 1
-        self._failures[key] = _Failure(count, exc)
+        self._failures[key] = _Failure(count, f"{type(exc).__name__}: {exc}")
         log.error(
             "message %s failed (%d time(s)): %s: %s",
             inp.position,
@@ -504,7 +534,7 @@ class Processor:
             exc,
             exc_info=exc,
         )
-        self._abort_open(f"message {inp.position} failed")
+        self._abort_open(f"message {inp.position} failed", renew=True)
 
 
 def topic_def_changelog(changelog: str, partitions: int) -> TopicSpec:

@@ -16,6 +16,8 @@ bus topics of each catalog it is given before it subscribes (topology.processor)
 
 from __future__ import annotations
 
+import functools
+
 from exchange.catalog import Catalog
 from exchange.onesource import Conflict
 from exchange.policy import OpenFeed, Recipient
@@ -23,6 +25,8 @@ from schemas.topics import TopicKind, topic_name
 
 AUDIT = topic_name(TopicKind.AUDIT)
 CONFLICTS = topic_name(TopicKind.CONFLICTS)
+#: Names are checked once, not per record (a plan routes to every feed of a catalog).
+_named = functools.lru_cache(maxsize=4096)(topic_name)
 #: The audit record's ``kind`` of a delivery to an agency and to the open feed.
 DELIVERY = "delivery"
 OPEN_DELIVERY = "open_delivery"
@@ -33,22 +37,22 @@ def receipts(catalog: Catalog, provider: str) -> str | None:
     its dead letter answers)."""
     if catalog.agency(provider) is None:
         return None
-    return topic_name(TopicKind.RECEIPTS, provider)
+    return _named(TopicKind.RECEIPTS, provider)
 
 
 def dead_letters(entry: str) -> str:
-    return topic_name(TopicKind.DLQ, entry)
+    return _named(TopicKind.DLQ, entry)
 
 
 def accepted(entry: str) -> str:
-    return topic_name(TopicKind.ACCEPTED, entry)
+    return _named(TopicKind.ACCEPTED, entry)
 
 
 def delivery(recipient: Recipient, entry: str) -> tuple[str, str]:
     """(topic, audit kind) of a delivery of ``entry`` to ``recipient``."""
     if isinstance(recipient, OpenFeed):
-        return topic_name(TopicKind.OPEN, entry), OPEN_DELIVERY
-    return topic_name(TopicKind.FEED, recipient.id), DELIVERY
+        return _named(TopicKind.OPEN, entry), OPEN_DELIVERY
+    return _named(TopicKind.FEED, recipient.id), DELIVERY
 
 
 def conflict_key(conflict: Conflict) -> bytes:

@@ -290,7 +290,7 @@ def test_a_quarantined_message_is_dead_lettered_with_the_error_and_its_bytes() -
     p = Partition()
     msg = Input(p.topic, 1, 41, b"k", b"\x01\x02poison")
     plan = plan_quarantine(
-        msg, p.head, ValueError("invalid literal for int()"), NOW, encoder=ENCODER, options=OPTIONS
+        msg, p.head, "ValueError: invalid literal for int()", NOW, encoder=ENCODER, options=OPTIONS
     )
     [dead] = written(plan, TopicKind.DLQ, BASIC)
     assert (dead["reason_code"], dead["stage"]) == ("processing_failed", "gate")
