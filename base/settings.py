@@ -10,6 +10,8 @@ TOML layout (every key optional)::
     database_url = "postgresql+psycopg://govbus@localhost/govbus"
     profile = "guiyang-2021"
     broker_heap = "512m"
+    max_future_skew_s = 300                    # how far in the future an event_time may lie
+    dead_letter_value_bytes = 1000000          # a dead letter keeps this much of a value
 
     agency_bootstrap = "broker.example:9094"   # the SASL_SSL agency listener
     ca_location = "/etc/govbus/ca.crt"          # the CA agencies' clients trust
@@ -33,6 +35,7 @@ not reachable from this host (inside docker-compose: the internal ``AGENCY`` lis
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -47,6 +50,13 @@ from base.errors import ConfigError
 KAFKA_VERSION = "4.1.1"
 
 ENV_PREFIX = "GOVBUS_"
+#: An event stamped more than this many seconds after the processor's clock is rejected
+#: (``event_time_in_future``, G 13): agencies' clocks drift, but not by minutes.
+DEFAULT_MAX_FUTURE_SKEW_S = 300.0
+#: A dead letter keeps this many bytes of a message value, the rest cut (with its size and
+#: SHA-256). The default is the most an agency may send (schemas.topics.MAX_EVENT_BYTES):
+#: every event an agency may send is kept whole.
+DEFAULT_DEAD_LETTER_VALUE_BYTES = 1_000_000
 #: ``GOVBUS_KAFKA__SASL_USERNAME=x`` -> ``[kafka] "sasl.username" = "x"``.
 KAFKA_ENV_PREFIX = "GOVBUS_KAFKA__"
 _SCALAR_KEYS = (
@@ -61,7 +71,14 @@ _SCALAR_KEYS = (
     "ca_location",
     "agency_probe_bootstrap",
     "credentials_file",
+    "max_future_skew_s",
+    "dead_letter_value_bytes",
 )
+#: Settings that are numbers (from TOML or environment text): their least value, integral.
+_NUMBERS: Mapping[str, tuple[float, bool]] = {
+    "max_future_skew_s": (0.0, False),
+    "dead_letter_value_bytes": (1, True),
+}
 
 
 def _default_home(environ: Mapping[str, str] | None = None) -> Path:
@@ -88,6 +105,8 @@ class Settings:
     ca_location: str = ""
     agency_probe_bootstrap: str = ""
     credentials_file: str = ""
+    max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S
+    dead_letter_value_bytes: int = DEFAULT_DEAD_LETTER_VALUE_BYTES
     kafka: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -131,7 +150,23 @@ class Settings:
             values["home"] = _default_home(env)
         if values.get("credentials_file"):
             _merge_credentials(values, Path(values["credentials_file"]))
+        for key, (least, integral) in _NUMBERS.items():
+            if key in values:
+                values[key] = _number(key, values[key], least, integral)
         return cls(**values)
+
+
+def _number(key: str, raw: object, least: float, integral: bool) -> float | int:
+    what = "a whole number" if integral else "a number"
+    try:
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise ValueError(raw)
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{key} must be {what}, not {raw!r}") from exc
+    if not math.isfinite(value) or value < least or (integral and not value.is_integer()):
+        raise ConfigError(f"{key} must be {what} of at least {least:g}, not {raw!r}")
+    return int(value) if integral else value
 
 
 def _merge_credentials(values: dict[str, Any], path: Path) -> None:

@@ -52,17 +52,19 @@ from typing import Any
 import faust
 
 from base.errors import ConfigError, SchemaError
+from base.settings import DEFAULT_DEAD_LETTER_VALUE_BYTES
 from exchange.catalog import Catalog
 from exchange.catalog_loader import load_catalog
 from exchange.gate import GateResult, IncomingEvent, decide
 from exchange.grants import Grant, is_active
+from exchange.identity import Subject
 from exchange.policy import OpenFeed
 from kafkaclient import Admin, TopicSpec
 from schemas import decode, encode
-from schemas.topics import TopicKind, bus_topics, topic_name
+from schemas.topics import TopicKind, bus_topics, entry_of, topic_name
 from topology import records
 from topology.faust_auth import broker_credentials, worker_connection
-from topology.state import INGEST_PREFIX, decode_records, encode_records
+from topology.state import decode_records, encode_records
 
 log = logging.getLogger("govbus.faust_gate")
 SINK_MODES = ("faust", "source-txn")
@@ -155,9 +157,18 @@ class _Plan:
             key,
         )
 
-    def dead_letter(self, ev: IncomingEvent | None, code: str, text: str, stage: str) -> None:
-        topic, partition, offset = self.tp
-        entry = topic[len(INGEST_PREFIX) :]
+    def dead_letter(  # noqa: PLR0913 - the faust peer keeps its own shape
+        self,
+        tp: tuple[str, int, int],
+        key: bytes | None,
+        value: bytes,
+        ev: IncomingEvent | None,
+        code: str,
+        text: str,
+        stage: str,
+    ) -> None:
+        topic, partition, offset = tp
+        entry = entry_of(topic)
         event_id = ev.event_id if ev else None
         record = records.dead_letter(
             event_id=event_id,
@@ -170,6 +181,7 @@ class _Plan:
             reason_text=text,
             stage=stage,
             at=self.now,
+            value_bound=DEFAULT_DEAD_LETTER_VALUE_BYTES,
         )
         self.add(topic_name(TopicKind.DLQ, entry), "DeadLetter", record, event_id)
         self.audit(
@@ -209,7 +221,7 @@ class _Plan:
             return
         canonical = {
             **raw,
-            "subject_key": subject.split(":", 1)[1],
+            "subject_key": Subject.parse(subject).number,
             "items": [i for i in raw["items"] if i["name"] in result.accepted],
         }
         self.add(topic_name(TopicKind.ACCEPTED, ev.entry), "ChangeEvent", canonical, subject)
@@ -264,15 +276,15 @@ def gate_event(
     try:
         raw = decode("ChangeEvent", value)
     except SchemaError as exc:
-        plan.dead_letter(None, exc.code or "undecodable", str(exc), "decode")
+        plan.dead_letter(tp, key, value, None, exc.code or "undecodable", str(exc), "decode")
         return plan.out
     ev = IncomingEvent.from_record(raw, key)
     stored = table.get(key) if key is not None else None
     subject = (key or b"").decode("utf-8", errors="replace")
     states = decode_records(subject, stored) if stored is not None else {}
-    result = decide(ev, topic[len(INGEST_PREFIX) :], ref.catalog, ref.grants, states, now)
+    result = decide(ev, entry_of(topic), ref.catalog, ref.grants, states, now)
     if result.rejected:
-        plan.dead_letter(ev, result.reason_code, result.reason_text, "validate")
+        plan.dead_letter(tp, key, value, ev, result.reason_code, result.reason_text, "validate")
         plan.receipt(ev, result)
         plan.audit(
             ev.event_id,

@@ -3,7 +3,9 @@
 Steps, each with the article it enforces:
 
 1. The event belongs to the topic's entry, and the entry is in force (GM 14, S 27 ¶2).
-2. The provider is a registered agency (G 32, S 3) and the event changes items (GM 21).
+2. The provider is a registered agency (G 32, S 3), the event changes items (GM 21), and
+   its ``event_time`` is not later than the decision time plus the allowed clock skew
+   (G 13: data true and accurate; an event stamped in the future would order wrongly).
 3. Identity (GM 18 ¶2): the subject key is valid for the entry's key kind; a market
    entity without a credit code may be keyed by its business licence number. The key is
    normalised, so 15- and 18-digit ID numbers of one person are one canonical subject.
@@ -21,21 +23,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from base.errors import GovbusError
 from exchange.catalog import Catalog, ItemValue, KeyKind, in_force
 from exchange.grants import Grant
-from exchange.identity import IdentityKind, check
+from exchange.identity import IdentityKind, Subject, check
 from exchange.onesource import (
     AuthoritativeRecord,
     ChangeEvent,
     Conflict,
-    DecisionKind,
     Operation,
     decide_event,
 )
+from exchange.outcomes import DESCRIPTIONS, OUTCOME_OF, Outcome, ReasonCode
 from exchange.policy import OPEN_FEED, AcceptedChange, Delivery, Recipient, plan_fanout
 
 #: Which subject kinds an entry keyed by ``KeyKind`` accepts (GM 18 ¶2 licence fallback).
@@ -59,6 +61,8 @@ class IncomingEvent:
     authoritative: bool
     items: Mapping[str, ItemValue]
     message_key: bytes | None
+    #: When the change happened at the provider (ChangeEvent.event_time); None: not known.
+    event_time: datetime | None = None
 
     @classmethod
     def from_record(cls, raw: Mapping[str, Any], message_key: bytes | None) -> IncomingEvent:
@@ -73,6 +77,7 @@ class IncomingEvent:
             authoritative=raw["authoritative"],
             items={i["name"]: i["after"] for i in raw["items"]},
             message_key=message_key,
+            event_time=raw.get("event_time"),
         )
 
 
@@ -80,123 +85,141 @@ class IncomingEvent:
 class GateResult:
     """Everything the processor writes for one event, before encoding."""
 
-    outcome: str  # accepted | duplicate | stopped | confirmation | conflict | rejected
-    reason_code: str
+    outcome: Outcome
+    reason_code: ReasonCode
     reason_text: str
     article: str
-    canonical_subject: str | None = None
+    subject: Subject | None = None
     new_states: Mapping[str, AuthoritativeRecord] = field(default_factory=dict)
     accepted: Mapping[str, ItemValue] = field(default_factory=dict)
     conflicts: tuple[Conflict, ...] = ()
     deliveries: tuple[Delivery, ...] = ()
+    #: ``<kind>:<number>`` (the receipt's and the audit record's field), if known.
+    canonical_subject: str | None = field(init=False)
+    rejected: bool = field(init=False)
 
-    @property
-    def rejected(self) -> bool:
-        return self.outcome == "rejected"
+    def __post_init__(self) -> None:
+        subject = None if self.subject is None else str(self.subject)
+        object.__setattr__(self, "canonical_subject", subject)
+        object.__setattr__(self, "rejected", self.outcome == Outcome.REJECTED)
 
 
-def _reject(code: str, text: str, article: str, subject: str | None = None) -> GateResult:
-    return GateResult("rejected", code, text, article, canonical_subject=subject)
+def reject(code: ReasonCode, text: str, article: str, subject: Subject | None = None) -> GateResult:
+    """A rejection: the event goes to the dead-letter topic, the provider is told."""
+    return GateResult(Outcome.REJECTED, code, text, article, subject=subject)
 
 
-def canonical_subject(entry_kind: KeyKind, subject_kind: str, key: str) -> str | GateResult:
-    """The canonical subject key, or a rejection naming why (GM 18 ¶2)."""
+def canonical_subject(entry_kind: KeyKind, subject_kind: str, key: str) -> Subject | GateResult:
+    """The canonical subject, or a rejection naming why (GM 18 ¶2)."""
     if subject_kind not in ACCEPTED_KINDS[entry_kind]:
-        return _reject(
-            "subject_kind_mismatch",
+        return reject(
+            ReasonCode.SUBJECT_KIND_MISMATCH,
             f"entry is keyed by {entry_kind.value}, the event by {subject_kind}",
             "GM 18",
         )
-    result = check(key, IdentityKind(subject_kind))
+    kind = IdentityKind(subject_kind)
+    result = check(key, kind)
     if not result.valid:
-        return _reject(
-            f"identity_{result.reason}",
-            f"{subject_kind} {key!r} is invalid: {result.reason}",
+        reason = result.reason
+        return reject(
+            ReasonCode.identity(reason) if reason else ReasonCode.IDENTITY_AMBIGUOUS,
+            f"{subject_kind} {key!r} is invalid: {reason}",
             "GM 18",
         )
-    return f"{subject_kind}:{result.normalized}"
+    return Subject(kind, result.normalized)
 
 
-def decide(
+def _change_refused(exc: GovbusError) -> ReasonCode:
+    """The code of a change one number, one source refuses as a whole."""
+    try:
+        return ReasonCode(getattr(exc, "code", ""))
+    except ValueError:
+        return ReasonCode.INVALID_CHANGE
+
+
+def decide(  # noqa: PLR0913 - the gate's inputs, one each
     event: IncomingEvent,
     topic_entry: str,
     catalog: Catalog,
     grants: Sequence[Grant],
     states: Mapping[str, AuthoritativeRecord],
     at: datetime,
+    *,
+    max_future_skew: timedelta | None = None,
 ) -> GateResult:
-    """Decide one event (see the module docstring for the steps)."""
+    """Decide one event at ``at`` (see the module docstring for the steps).
+
+    ``max_future_skew``: how far past ``at`` an ``event_time`` may lie (the providers'
+    clocks are not ours); None checks nothing (callers that replay history).
+    """
     # Step 1: the entry.
     if event.entry != topic_entry:
-        return _reject(
-            "wrong_topic", f"event for {event.entry} arrived on {topic_entry}'s topic", "GM 11"
+        return reject(
+            ReasonCode.WRONG_TOPIC,
+            f"event for {event.entry} arrived on {topic_entry}'s topic",
+            "GM 11",
         )
     entry = catalog.entry(event.entry)
     if entry is None or not in_force(entry, at):
-        return _reject("entry_not_published", f"entry {event.entry} is not in force", "GM 14")
-    # Step 2: the provider and the change.
+        return reject(
+            ReasonCode.ENTRY_NOT_PUBLISHED, f"entry {event.entry} is not in force", "GM 14"
+        )
+    # Step 2: the provider, the change, the time.
     if catalog.agency(event.provider) is None:
-        return _reject("unknown_provider", f"{event.provider} is not a registered agency", "S 3")
+        return reject(
+            ReasonCode.UNKNOWN_PROVIDER, f"{event.provider} is not a registered agency", "S 3"
+        )
     if not event.items:
-        return _reject("empty_change", "the event changes no data item", "GM 21")
+        return reject(ReasonCode.EMPTY_CHANGE, "the event changes no data item", "GM 21")
+    if (
+        max_future_skew is not None
+        and event.event_time is not None
+        and event.event_time > at + max_future_skew
+    ):
+        return reject(
+            ReasonCode.EVENT_TIME_IN_FUTURE,
+            f"event_time {event.event_time.isoformat()} is more than "
+            f"{max_future_skew.total_seconds():g} s after the bus's time {at.isoformat()}",
+            "G 13",
+        )
     # Step 3: identity.
     subject = canonical_subject(entry.key_kind, event.subject_kind, event.subject_key)
     if isinstance(subject, GateResult):
         return subject
     # Step 4: partitioning by canonical subject.
-    if event.message_key != subject.encode("utf-8"):
-        return _reject(
-            "key_not_canonical",
-            f"message key must be the canonical subject {subject!r}",
+    if event.message_key != subject.key:
+        return reject(
+            ReasonCode.KEY_NOT_CANONICAL,
+            f"message key must be the canonical subject {str(subject)!r}",
             "GM 18",
             subject,
         )
     # Step 5: one number, one source.
     operation = Operation(event.operation) if event.authoritative else Operation.REPORT
-    change = ChangeEvent(event.event_id, event.provider, entry.id, subject, operation, event.items)
+    change = ChangeEvent(
+        event.event_id, event.provider, entry.id, str(subject), operation, event.items
+    )
     try:
         decided = decide_event(entry, states, change)
     except GovbusError as exc:
-        return _reject(getattr(exc, "code", "") or "invalid_change", str(exc), "GM 22", subject)
+        return reject(_change_refused(exc), str(exc), "GM 22", subject)
     first = next(d for _, d in decided.decisions if d.kind is decided.outcome)
+    code = ReasonCode(first.reason_code)
     # Step 6: fan-out of what was accepted, by policy.
     deliveries: tuple[Delivery, ...] = ()
     if decided.accepted:
         recipients: list[Recipient] = [a for a in catalog.agencies if a.id != event.provider]
         recipients.append(OPEN_FEED)
-        accepted = AcceptedChange(entry, subject, decided.accepted, event.event_id, at)
+        accepted = AcceptedChange(entry, str(subject), decided.accepted, event.event_id, at)
         deliveries = tuple(plan_fanout(accepted, recipients, grants))
     return GateResult(
-        outcome=_OUTCOME[decided.outcome],
-        reason_code=first.reason_code,
-        reason_text=_describe(decided.outcome, first.reason_code),
+        outcome=OUTCOME_OF[decided.outcome],
+        reason_code=code,
+        reason_text=DESCRIPTIONS.get(code, decided.outcome.value),
         article=first.article,
-        canonical_subject=subject,
+        subject=subject,
         new_states=decided.new_states,
         accepted=decided.accepted,
         conflicts=decided.conflicts,
         deliveries=deliveries,
     )
-
-
-_OUTCOME: Mapping[DecisionKind, str] = {
-    DecisionKind.ACCEPT: "accepted",
-    DecisionKind.DUPLICATE: "duplicate",
-    DecisionKind.STOPPED: "stopped",
-    DecisionKind.CONFIRMATION: "confirmation",
-    DecisionKind.CONFLICT: "conflict",
-}
-
-
-def _describe(kind: DecisionKind, code: str) -> str:
-    return {
-        "authoritative_source": "accepted from the authoritative source",
-        "event_seen": "this event id was already processed",
-        "same_value": "the authoritative record already holds this value",
-        "already_absent": "nothing to delete",
-        "not_the_source": "the provider is not the authoritative source of this item",
-        "item_not_in_catalog": "the item is not in the catalog entry",
-        "multi_source_verified": "the report confirms the authoritative value",
-        "value_differs": "the report differs from the authoritative value; raised to the bureau",
-        "source_has_no_value": "the source holds no value; raised to the bureau",
-    }.get(code, kind.value)

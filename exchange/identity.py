@@ -112,15 +112,72 @@ class Reason(StrEnum):
 _PROGRESS = {reason: rank for rank, reason in enumerate(Reason)}
 
 
+#: Between the kind and the number of a canonical subject.
+SUBJECT_SEPARATOR = ":"
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """The canonical subject, ``<kind>:<number>`` (``resident_id:11010519491231002X``): the
+    key of every record about one person or organisation on the bus (GM 18 ¶2).
+
+    Built (``str()``) and split (:meth:`parse`) here only. ``number`` is the normalised
+    identity number, or its masked form in a delivery (the kind stays readable).
+    """
+
+    kind: IdentityKind
+    number: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}{SUBJECT_SEPARATOR}{self.number}"  # a StrEnum formats as its value
+
+    @property
+    def key(self) -> bytes:
+        """The message key of every record about this subject (UTF-8)."""
+        return str(self).encode("utf-8")
+
+    def with_number(self, number: str) -> Subject:
+        """The same kind with another number (a masked one)."""
+        return Subject(self.kind, number)
+
+    @classmethod
+    def parse(cls, text: str) -> Subject:
+        """Split ``<kind>:<number>``; :class:`IdentityKeyError` (``subject_form``) when
+        ``text`` is not of that form. The number is not validated (see :func:`check`)."""
+        kind, sep, number = text.partition(SUBJECT_SEPARATOR)
+        if not sep or not number or kind not in _KINDS:
+            raise IdentityKeyError(
+                f"{text!r} is not a canonical subject <kind>:<number> "
+                f"(kind one of {', '.join(sorted(_KINDS))})",
+                code="subject_form",
+                article=ARTICLE,
+            )
+        return cls(IdentityKind(kind), number)
+
+
+_KINDS = frozenset(k.value for k in IdentityKind)
+
+
+def mask_subject(text: str, mask: Callable[[str], object]) -> str:
+    """The canonical subject ``text`` with its number masked and its kind kept readable
+    (a delivery's key, GM 9); a bare number is masked whole."""
+    kind, sep, number = text.rpartition(SUBJECT_SEPARATOR)
+    return f"{kind}{sep}{mask(number)}"
+
+
 @dataclass(frozen=True)
 class IdentityKey:
     kind: IdentityKind
     normalized: str
 
     @property
+    def subject(self) -> Subject:
+        return Subject(self.kind, self.normalized)
+
+    @property
     def canonical(self) -> str:
         """``kind:number``: one subject, one key (15- and 18-digit IDs coincide)."""
-        return f"{self.kind.value}:{self.normalized}"
+        return str(self.subject)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from typing import TypeAlias
 from base.errors import PolicyError
 from exchange.catalog import Agency, CatalogEntry, ItemValue, OpenType, Sensitivity, in_force
 from exchange.grants import Grant, entitlement
+from exchange.identity import mask_subject
 from exchange.masking import ConsumerKind, MaskingRules, apply_rule, default_masking_rules
 
 
@@ -125,12 +126,11 @@ def _deliver(
             values[name] = apply_rule(rule, change.values[name])
     subject_rule = rules.subject_rule(key.profile, entry.key_kind)
     # A canonical subject "resident_id:<number>" keeps its kind; the rule masks the number.
-    kind, sep, number = change.subject.rpartition(":")
-    subject = f"{kind}{sep}{apply_rule(subject_rule, number)}"
+    subject = mask_subject(change.subject, lambda number: apply_rule(subject_rule, number))
     return Delivery(
         key=key,
         event_id=change.event_id,
-        subject=str(subject),
+        subject=subject,
         items=tuple(values),
         values=values,
         rules_applied=tuple(applied),

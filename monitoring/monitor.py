@@ -29,7 +29,7 @@ from monitoring.lag import LagReader, Watched
 from monitoring.snapshot import Snapshot
 from monitoring.tracking import DeadLetters, LastChanges, OpenCases
 from schemas import decode
-from schemas.topics import PREFIX, TopicKind, bus_topics
+from schemas.topics import POLICIES, TopicKind, bus_topics, name_part
 
 log = logging.getLogger("govbus.monitor")
 
@@ -130,8 +130,7 @@ class Monitor:
         out = {}
         for d in defs:
             if d.name in existing:
-                prefix = f"{PREFIX}.{d.kind}."
-                part = d.name[len(prefix) :] if d.name.startswith(prefix) else None
+                part = name_part(d.kind, d.name) if POLICIES[d.kind].per else None
                 out[d.name] = Watched(d.name, d.kind, part, existing[d.name])
         return out
 

@@ -23,6 +23,11 @@ is first for every reader.
 | audit     | govbus.audit                  | subject or event     | forever              |
 | workflows | govbus.audit.workflows        | case or account id   | forever              |
 | state     | govbus.state.<name>           | entity id            | compacted            |
+
+Sizes (``max.message.bytes``): ingest topics take one event of at most
+:data:`MAX_EVENT_BYTES` (1 MiB batches); every other topic takes what the processor writes
+for such an event (2 MiB batches, the processor's messages at most
+:data:`MAX_OUTPUT_BYTES`). Topics that exist already keep their configuration.
 """
 
 from __future__ import annotations
@@ -40,6 +45,19 @@ _LEGAL = re.compile(r"^[a-zA-Z0-9._-]+$")
 MAX_TOPIC_LENGTH = 249
 DAY_MS = 24 * 60 * 60 * 1000
 FOREVER = "-1"
+#: The largest ChangeEvent value (bytes) an agency may send; the processor rejects a larger
+#: one (``event_too_large``). It is also the default ``message.max.bytes`` of librdkafka
+#: producers, so a default agency client refuses a larger message itself. README "Limits".
+MAX_EVENT_BYTES = 1_000_000
+#: ``max.message.bytes`` of ingest topics: one event at the limit with its key, headers and
+#: batch framing; the broker refuses a larger batch (RecordTooLarge to the agency).
+INGEST_MAX_MESSAGE_BYTES = 1_048_576
+#: The largest message the processor writes (its producer's ``message.max.bytes``): what it
+#: writes for an event at the limit (feed records, canonical stream, dead letters) fits.
+MAX_OUTPUT_BYTES = 2_000_000
+#: ``max.message.bytes`` of every other bus topic: one message at MAX_OUTPUT_BYTES with its
+#: batch framing (a producer batch holds one such message, or at most ``batch.size``).
+MAX_MESSAGE_BYTES = 2_097_152
 
 
 class TopicKind(StrEnum):
@@ -76,11 +94,19 @@ class TopicDef:
     config: Mapping[str, str] = field(default_factory=dict)
 
 
-_DURABLE = {"min.insync.replicas": "1"}
+_DURABLE = {"min.insync.replicas": "1", "max.message.bytes": str(MAX_MESSAGE_BYTES)}
 
 POLICIES: Mapping[TopicKind, TopicPolicy] = {
     TopicKind.INGEST: TopicPolicy(
-        TopicKind.INGEST, 3, {"retention.ms": FOREVER, "retention.bytes": "-1", **_DURABLE}, "entry"
+        TopicKind.INGEST,
+        3,
+        {
+            "retention.ms": FOREVER,
+            "retention.bytes": "-1",
+            **_DURABLE,
+            "max.message.bytes": str(INGEST_MAX_MESSAGE_BYTES),
+        },
+        "entry",
     ),
     TopicKind.ACCEPTED: TopicPolicy(
         TopicKind.ACCEPTED,
@@ -131,6 +157,20 @@ def topic_name(kind: TopicKind, part: str | None = None) -> str:
             code="topic_name",
         )
     return name
+
+
+def name_part(kind: TopicKind, topic: str) -> str:
+    """The entry, agency or state name in ``topic``, a topic of ``kind``: the inverse of
+    :func:`topic_name` (``govbus.ingest.GY-RK-0001`` -> ``GY-RK-0001``)."""
+    prefix = f"{PREFIX}.{kind}."
+    if POLICIES[kind].per is None or not topic.startswith(prefix) or topic == prefix:
+        raise SchemaError(f"{topic!r} is not a {kind} topic ({prefix}<name>)", code="topic_name")
+    return topic[len(prefix) :]
+
+
+def entry_of(topic: str) -> str:
+    """The catalog entry of an ingest topic (``govbus.ingest.<entry>``)."""
+    return name_part(TopicKind.INGEST, topic)
 
 
 def topic_def(

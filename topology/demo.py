@@ -37,6 +37,7 @@ from consumers.reader import read_labelled, read_to_end
 from consumers.reference import ReferenceView
 from exchange.catalog_loader import check_catalog_file
 from exchange.coordination import Resolution
+from exchange.identity import IdentityKind, Subject
 from kafkaclient import Producer
 from operations.broker.local import LocalBroker
 from producers import AgencyPublisher, PublisherOptions
@@ -134,6 +135,8 @@ class _Story:
                 self.bootstrap,
                 group_id="govbus-demo",
                 commit_interval_s=COMMIT_INTERVAL_S,
+                max_future_skew_s=self.settings.max_future_skew_s,
+                dead_letter_value_bytes=self.settings.dead_letter_value_bytes,
                 extra_config=dict(self.settings.kafka),
             ),
             ReferenceView(self.bootstrap, extra_config=self.settings.kafka),
@@ -300,7 +303,7 @@ class _Story:
             producer.produce(
                 topic_name(TopicKind.INGEST, entry),
                 encode("ChangeEvent", record),
-                key=f"resident_id:{person}".encode(),
+                key=Subject(IdentityKind.RESIDENT_ID, person).key,
             )
         self.mine.add(event_id)
         # Not the publisher's journal: it remembers the first answer to this event id.

@@ -1,4 +1,4 @@
-"""The gate and fan-out processor: consume, decide, fan out, produce, in Kafka transactions.
+"""The gate and fan-out processor: consume, plan, produce, in Kafka transactions.
 
 Commit protocol (exactly once; ``ProcessorConfig.exactly_once``):
 
@@ -10,25 +10,52 @@ Commit protocol (exactly once; ``ProcessorConfig.exactly_once``):
    processing any message from it.
 3. Batch: ``consume(n)``; refresh the reference data (catalog, agencies, grants) up to
    the current end of the state topics, so a grant added or revoked before an event was
-   published applies to that event.
-4. Process each message: decode (undecodable -> dead letter), decide (exchange.gate),
-   fan out by policy, encode once per grant class, and *produce* every output (receipt,
-   audit records, conflicts, changelog, canonical stream, feeds, open feed, dead letters)
-   inside the open transaction; each audit record is sealed into its partition's hash
-   chain (schemas.audit). State changes and chain heads are staged, not committed.
-5. Commit when ``commit_interval_s`` has passed since the transaction began (or on
-   revocation or shutdown): the chains' new heads to the changelog (5a), then
-   ``send_offsets_to_transaction`` with the positions after the
-   processed messages and the group metadata, then ``commit_transaction``. Outputs,
-   changelog and input offsets become visible atomically; then the staged state commits.
-6. Failure: an abortable error aborts the transaction, forgets the staged state and seeks
-   each partition back to the first message of the aborted transaction, which is then
-   processed again; a fatal error (fenced, say) stops the worker and step 1 recovers.
+   published applies to that event. Note each partition's first message in the batch:
+   where a rewind starts if the batch must be read again.
+4. Plan each message: the pure planning step (:func:`topology.plan.plan_message`:
+   decode, decide, route, build, encode once per grant class, seal the audit records into
+   the partition's hash chain), given the subject's records and the chain's head.
+5. Write: the plan's records (receipt, audit records, conflicts, changelog, canonical
+   stream, feeds, open feed, dead letters) are *produced* inside the open transaction, and
+   its state (the subject's records, the chain's new head) is staged, not committed.
+   From the start of step 4 to the end of step 5 the transaction is *in doubt*: it may
+   hold part of a message's records.
+6. Commit when ``commit_interval_s`` has passed since the transaction began: the chains'
+   new heads to the changelog (6a), then ``send_offsets_to_transaction`` with the
+   positions after the processed messages and the group metadata, then
+   ``commit_transaction``. Outputs, changelog and input offsets become visible
+   atomically; then the staged state commits, and failures behind the committed
+   positions are forgotten.
+
+Failure semantics: no message is lost, and no single message stops a worker.
+
+7. A Kafka transaction error: an abortable one aborts the transaction, forgets the staged
+   state and rewinds each partition of the transaction and of the batch to its first
+   uncommitted message, which is then read again; a fatal one (fenced, say) stops the
+   worker, and step 1 of its successor aborts what it left open.
+8. Any other error while a message is planned or written (a bug; a library raising on
+   hostile input; a record too large for the topics): the transaction is in doubt, so it
+   is aborted, never committed (what was produced is delivered into it first; a producer
+   that cannot abort is replaced, and the new one's ``init_transactions`` aborts it); the
+   staged state is forgotten and the partitions rewound as in step 7. The message is
+   remembered as failed once, and the worker goes on.
+9. Retry: the batch is read again. Just before a message that failed, the open
+   transaction commits (step 6): the messages before it are answered once and for all,
+   and the failed message is retried in a transaction of its own.
+10. Quarantine: a message that fails again is aborted again (step 8); when it is read
+    next it is answered by :func:`topology.plan.plan_quarantine` instead of the planning
+    step: a dead letter (``processing_failed``, stage ``gate``) with the exception's type
+    and message and the message's original bytes, and its audit record. The partition
+    moves on.
+11. Revocation or shutdown: a transaction that is not in doubt commits (step 6) when its
+    partitions are revoked and when the worker stops cleanly; one in doubt (an interrupt
+    or an error escaped while a message was being processed) is aborted, never
+    committed, and so is any transaction still open when the loop ends by an exception.
 
 Consumers of feeds, receipts and audit read committed. With ``exactly_once=False`` the
 same loop runs without transactions (at-least-once: flush, then commit offsets), for the
-benchmark's comparison; a crash there repeats outputs, and `govbus audit verify` shows the
-repeated audit records as duplicates in their chain.
+benchmark's comparison; a crash or a failed message there repeats outputs, and `govbus
+audit verify` shows the repeated audit records as duplicates in their chain.
 """
 
 from __future__ import annotations
@@ -36,26 +63,37 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
-from base.errors import GovbusError, SchemaError, TransactionError
+from confluent_kafka import KafkaException
+
+from base.errors import ConfigError, GovbusError, TransactionError
+from base.settings import DEFAULT_DEAD_LETTER_VALUE_BYTES, DEFAULT_MAX_FUTURE_SKEW_S
 from exchange.catalog import Catalog
-from exchange.gate import GateResult, IncomingEvent, decide
-from exchange.grants import Grant, is_active
-from exchange.policy import OpenFeed
+from exchange.onesource import AuthoritativeRecord
 from kafkaclient import Admin, Consumer, Message, Producer, TopicPartition, TopicSpec, coordinates
 from monitoring.metrics import ProcessorMetrics
-from schemas import SchemaRegistry, default_registry
-from schemas.audit import check_schema, seal
-from schemas.topics import POLICIES, TopicKind, bus_topics, topic_name
-from topology import records
+from schemas import SchemaRegistry
+from schemas.topics import (
+    MAX_EVENT_BYTES,
+    MAX_MESSAGE_BYTES,
+    MAX_OUTPUT_BYTES,
+    POLICIES,
+    TopicKind,
+    bus_topics,
+    topic_name,
+)
+from topology.encoding import Encoder
+from topology.metering import Meter
+from topology.plan import Input, Plan, PlanOptions, Reference, plan_message, plan_quarantine
+from topology.records import MAX_DEAD_LETTER_VALUE_BYTES
 from topology.reference import ReferenceSnapshot, ReferenceSource
 from topology.state import (
     AUDIT_HEAD_KEY,
-    INGEST_PREFIX,
+    ChainHead,
     OneSourceState,
     changelog_topic,
     encode_head,
@@ -70,6 +108,24 @@ METADATA_REFRESH_MS = 5000
 #: Transaction timeout on the broker: a worker that hangs longer is aborted by the broker.
 TRANSACTION_TIMEOUT_MS = 60000
 
+PartitionKey = tuple[str, int]
+
+
+class PlanStep(Protocol):
+    """The planning step's signature (:func:`topology.plan.plan_message`)."""
+
+    def __call__(  # noqa: PLR0913 - plan_message's signature
+        self,
+        msg: Input,
+        states: Mapping[str, AuthoritativeRecord],
+        head: ChainHead,
+        reference: Reference,
+        now: datetime,
+        *,
+        encoder: Encoder,
+        options: PlanOptions,
+    ) -> Plan: ...
+
 
 @dataclass(frozen=True)
 class ProcessorConfig:
@@ -80,13 +136,66 @@ class ProcessorConfig:
     commit_interval_s: float = 0.5
     audit: bool = True
     exactly_once: bool = True
+    #: The largest event value an agency may send (schemas.topics.MAX_EVENT_BYTES).
+    max_event_bytes: int = MAX_EVENT_BYTES
+    #: How far in the future an event_time may lie (base.settings.max_future_skew_s).
+    max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S
+    #: How much of a value a dead letter keeps (base.settings.dead_letter_value_bytes).
+    dead_letter_value_bytes: int = DEFAULT_DEAD_LETTER_VALUE_BYTES
     extra_config: Mapping[str, Any] = field(default_factory=dict)
     #: Consumer-only settings (static membership, session timeout).
     consumer_config: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.dead_letter_value_bytes <= MAX_DEAD_LETTER_VALUE_BYTES:
+            raise ConfigError(
+                f"dead_letter_value_bytes must be between 1 and {MAX_DEAD_LETTER_VALUE_BYTES} "
+                f"(a dead letter must fit the processor's {MAX_OUTPUT_BYTES}-byte messages), "
+                f"not {self.dead_letter_value_bytes}"
+            )
+
     @property
     def transactional_id(self) -> str:
         return f"{self.group_id}-worker-{self.worker}"
+
+    @property
+    def plan_options(self) -> PlanOptions:
+        return PlanOptions(
+            audit=self.audit,
+            max_event_bytes=self.max_event_bytes,
+            max_future_skew=timedelta(seconds=self.max_future_skew_s),
+            dead_letter_value_bytes=self.dead_letter_value_bytes,
+        )
+
+
+@dataclass
+class _Transaction:
+    """The open transaction: which input it covers, since when, and whether a message is
+    half-way through it."""
+
+    open: bool = False
+    started: float = 0.0
+    #: Offset of the first message of each partition in it: where an abort rewinds to.
+    first: dict[PartitionKey, int] = field(default_factory=dict)
+    #: Position after the last message of each partition in it: the offsets it commits.
+    next: dict[PartitionKey, int] = field(default_factory=dict)
+    #: A message is between steps 4 and 5: the transaction may hold part of its records.
+    in_doubt: bool = False
+
+    def reset(self) -> None:
+        self.open = False
+        self.in_doubt = False
+        self.first.clear()
+        self.next.clear()
+
+
+@dataclass
+class _Failure:
+    """A message that failed (step 8) and how often: twice means quarantine (step 10)."""
+
+    count: int
+    #: ``<exception type>: <message>`` of the last failure.
+    error: str
 
 
 class Processor:
@@ -96,24 +205,17 @@ class Processor:
         reference: ReferenceSource,
         metrics: ProcessorMetrics | None = None,
         registry: SchemaRegistry | None = None,
+        *,
+        plan_step: PlanStep = plan_message,
     ) -> None:
         self.config = config
         self._reference = reference
-        self._metrics = metrics
-        self._schemas = registry or default_registry()
-        #: Sets a conditional grant's id and purpose on a feed record encoded without them.
-        self._set_grant = self._schemas.tail_setter("FeedRecord", FEED_GRANT_FIELDS)
-        check_schema(self._schemas)  # audit records are sealed by appending their hash
+        self._meter = Meter(metrics)
+        self._encoder = Encoder(registry)
+        self._options = config.plan_options
+        self._plan_step = plan_step
         extra = dict(config.extra_config)
-        self._producer = Producer(
-            config.bootstrap,
-            extra_config={
-                "linger.ms": 5,
-                "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
-                **extra,
-            },
-            transactional_id=config.transactional_id if config.exactly_once else None,
-        )
+        self._producer = self._new_producer()
         self._consumer = Consumer(
             config.bootstrap,
             config.group_id,
@@ -126,16 +228,29 @@ class Processor:
         self._admin = Admin(config.bootstrap, extra_config=extra)
         self._state = OneSourceState(config.bootstrap, extra)
         self._snapshot: ReferenceSnapshot | None = None
-        self._active_grants: tuple[Grant, ...] = ()
-        self._grant_index: dict[tuple[str, str], tuple[str, str]] = {}
+        self._planned_with: Reference | None = None
         self._subscribed: tuple[str, ...] = ()
-        self._known_topics: set[str] = set()
-        self._in_txn = False
-        self._txn_started = 0.0
-        self._txn_first: dict[tuple[str, int], int] = {}
-        self._txn_next: dict[tuple[str, int], int] = {}
-        self._txn_event_times: list[datetime] = []
+        self._txn = _Transaction()
+        #: First unprocessed message of each partition of the batch being processed.
+        self._batch_next: dict[PartitionKey, int] = {}
+        #: Messages that failed (step 8), by (topic, partition, offset).
+        self._failures: dict[tuple[str, int, int], _Failure] = {}
         self.processed = 0
+
+    def _new_producer(self) -> Producer:
+        config = self.config
+        return Producer(
+            config.bootstrap,
+            extra_config={
+                "linger.ms": 5,
+                "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+                **config.extra_config,
+                # What the topics take (schemas.topics): a larger record of a plan fails
+                # at once in produce() and its message is quarantined (step 10).
+                "message.max.bytes": MAX_OUTPUT_BYTES,
+            },
+            transactional_id=config.transactional_id if config.exactly_once else None,
+        )
 
     # -- lifecycle -------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -146,13 +261,19 @@ class Processor:
         try:
             while not stop.is_set():
                 self.step()
+            # Step 11: a clean stop commits what is done (nothing is in doubt here).
             self._commit()
         finally:
+            # Step 11: an exception ended the loop: whatever is open is in doubt.
+            self._abort_open("the processing loop ended by an exception")
             self._consumer.close()
-            self._producer.close()
+            try:
+                self._producer.close()
+            except (GovbusError, KafkaException) as exc:  # nothing of it is to be kept
+                log.warning("closing the producer: %s", exc)
 
     def step(self) -> int:
-        """One batch (steps 3-5); returns the number of messages processed."""
+        """One batch (steps 3-10); returns the number of messages read."""
         # Wait for the first message only, then take what is already there: consume(n, t)
         # would otherwise hold a partial batch for the whole timeout.
         msgs = self._consumer.consume(1, timeout_s=POLL_TIMEOUT_S)
@@ -167,31 +288,31 @@ class Processor:
             except TransactionError as exc:
                 self._abort(exc)
                 return 0
-            if self._metrics:
-                self._metrics.batch_seconds.observe(time.monotonic() - began)
-        if self._in_txn and time.monotonic() - self._txn_started >= self.config.commit_interval_s:
+            finally:
+                self._batch_next.clear()
+            self._meter.batch(time.monotonic() - began)
+        if self._txn.open and time.monotonic() - self._txn.started >= self.config.commit_interval_s:
             self._commit()
         return len(msgs)
 
     # -- reference data -----------------------------------------------------------------
     def _refresh_reference(self) -> None:
         snapshot = self._reference.refresh()
-        now = datetime.now(UTC)
         if self._snapshot is None or snapshot.version != self._snapshot.version:
             self._snapshot = snapshot
             self._ensure_topics(snapshot.catalog)
             self._subscribe(snapshot.catalog)
-        active = tuple(g for g in snapshot.grants if is_active(g, now))
-        if active != self._active_grants:
-            self._active_grants = active
-            self._grant_index = {(g.consumer, g.entry_id): (g.id, g.purpose) for g in active}
+            self._planned_with = None
+        reference = Reference.at(snapshot.catalog, snapshot.grants, datetime.now(UTC))
+        if self._planned_with is None or reference.grants != self._planned_with.grants:
+            self._planned_with = reference
 
     def _ensure_topics(self, catalog: Catalog) -> None:
+        """Every topic a plan can route to exists before a message is planned with this
+        catalog (topology.routes), and a changelog partition per ingest partition."""
         entries = [e.id for e in catalog.entries]
         defs = bus_topics(entries, [a.id for a in catalog.agencies])
-        specs = [TopicSpec.of(d) for d in defs]
-        self._admin.ensure_topics(specs)
-        # A changelog partition per ingest partition: the same count, grown if need be.
+        self._admin.ensure_topics([TopicSpec.of(d) for d in defs])
         existing = self._admin.topics()
         wanted = {}
         for entry in entries:
@@ -200,7 +321,6 @@ class Processor:
             wanted[changelog_topic(ingest)] = count
         self._admin.ensure_topics([topic_def_changelog(t, n) for t, n in wanted.items()])
         self._admin.grow_partitions(wanted)
-        self._known_topics = set(self._admin.topics())
 
     def _subscribe(self, catalog: Catalog) -> None:
         topics = tuple(sorted(topic_name(TopicKind.INGEST, e.id) for e in catalog.entries))
@@ -218,25 +338,34 @@ class Processor:
             log.info("restored %s/%d: %d changelog records", tp.topic, tp.partition, restored)
 
     def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
-        self._commit()
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        # Step 11: commit what is done; a transaction in doubt is aborted instead.
+        if self._txn.in_doubt:
+            self._abort_open("partitions revoked while a message was in doubt", revoked)
+        else:
+            self._commit(revoked)
         for tp in partitions:
             self._state.drop(tp.topic, tp.partition)
+        # Failures are remembered (step 10) if the partition comes back: a message that
+        # failed here twice is quarantined, not retried twice again after each rebalance.
 
     # -- transactions ------------------------------------------------------------------
     def _begin(self) -> None:
-        if self._in_txn:
+        if self._txn.open:
             return
         if self.config.exactly_once:
             self._producer.begin_transaction()
-        self._in_txn = True
-        self._txn_started = time.monotonic()
+        self._txn.open = True
+        self._txn.started = time.monotonic()
 
-    def _commit(self) -> None:
-        if not self._in_txn:
-            return
-        offsets = [TopicPartition(t, p, o) for (t, p), o in self._txn_next.items()]
+    def _commit(self, leaving: Set[PartitionKey] = frozenset()) -> bool:
+        """Step 6; False when the commit failed and the transaction was aborted (step 7).
+        ``leaving``: partitions being revoked (an abort does not rewind them)."""
+        if not self._txn.open:
+            return True
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._txn.next.items()]
         try:
-            # Step 5a: the audit chains' new heads go to the changelog in this transaction,
+            # Step 6a: the audit chains' new heads go to the changelog in this transaction,
             # so a worker that restores the partition continues the chain where the
             # committed audit records end (an aborted transaction's heads vanish with it).
             for (topic, partition), head in self._state.staged_heads().items():
@@ -247,7 +376,7 @@ class Processor:
                     partition=partition,
                 )
             if self.config.exactly_once:
-                # Step 5: outputs, changelog and input offsets in one atomic commit.
+                # Step 6: outputs, changelog and input offsets in one atomic commit.
                 if offsets:
                     self._producer.send_offsets_to_transaction(
                         offsets, self._consumer.group_metadata()
@@ -258,76 +387,150 @@ class Processor:
                 if offsets:
                     self._consumer.commit(offsets)
         except TransactionError as exc:
-            self._abort(exc)
-            return
+            self._abort(exc, leaving)
+            return False
         self._state.commit()
-        if self._metrics:
-            self._metrics.transactions.labels("committed").inc()
-            now = datetime.now(UTC)
-            for t in self._txn_event_times:
-                self._metrics.end_to_end_seconds.observe(max(0.0, (now - t).total_seconds()))
-        self._reset_txn()
+        self._meter.committed(datetime.now(UTC))
+        done = self._txn.next
+        self._failures = {
+            k: f for k, f in self._failures.items() if k[:2] not in done or k[2] >= done[k[:2]]
+        }
+        self._txn.reset()
+        return True
 
-    def _abort(self, exc: TransactionError) -> None:
-        # Step 6: forget everything of this transaction and reprocess it.
+    def _abort(self, exc: TransactionError, leaving: Set[PartitionKey] = frozenset()) -> None:
+        # Step 7: forget everything of this transaction and read it again.
         if exc.fatal or not self.config.exactly_once:
             raise exc
         log.warning("aborting transaction: %s", exc)
         self._producer.abort_transaction()
-        self._state.rollback()
-        for (topic, partition), first in self._txn_first.items():
-            self._consumer.seek(TopicPartition(topic, partition, first))
-        if self._metrics:
-            self._metrics.transactions.labels("aborted").inc()
-        self._reset_txn()
+        self._forget(leaving)
 
-    def _reset_txn(self) -> None:
-        self._in_txn = False
-        self._txn_first.clear()
-        self._txn_next.clear()
-        self._txn_event_times.clear()
+    def _abort_open(
+        self, why: str, leaving: Set[PartitionKey] = frozenset(), *, renew: bool = False
+    ) -> None:
+        """Steps 8 and 11: abort an open transaction that must not commit.
+
+        The records just produced are delivered into it first: librdkafka may otherwise
+        end a transaction whose partitions are still being added, which the broker refuses
+        (INVALID_TXN_STATE, a fatal error; confluentinc/librdkafka#4849, seen right after a
+        commit). If the abort fails all the same, ``renew`` replaces the producer, whose
+        ``init_transactions`` aborts the transaction (as step 1 does for a new worker);
+        otherwise the broker aborts it when it times out or the next incarnation starts."""
+        if not self._txn.open:
+            return
+        log.warning("aborting the open transaction: %s", why)
+        if self.config.exactly_once:
+            try:
+                self._producer.flush()
+                self._producer.abort_transaction()
+            except (GovbusError, KafkaException) as exc:
+                log.error("abort failed: %s", exc)
+                if renew:
+                    self._renew_producer()
+        self._forget(leaving)
+
+    def _renew_producer(self) -> None:
+        try:
+            self._producer.close(timeout_s=0)
+        except (GovbusError, KafkaException) as exc:
+            log.warning("closing the failed producer: %s", exc)
+        self._producer = self._new_producer()
+        self._producer.init_transactions()
+
+    def _forget(self, leaving: Set[PartitionKey]) -> None:
+        """After an abort: forget the staged state, rewind every partition of the
+        transaction and of the batch (but those being revoked) to its first message."""
+        rewind = {**self._batch_next, **self._txn.first}
+        self._batch_next.clear()
+        self._state.rollback()
+        self._meter.aborted()
+        self._txn.reset()
+        for (topic, partition), offset in rewind.items():
+            if (topic, partition) not in leaving:
+                self._seek(TopicPartition(topic, partition, offset))
+
+    def _seek(self, tp: TopicPartition) -> None:
+        self._consumer.seek(tp)
 
     # -- processing ----------------------------------------------------------------------
     def _process_batch(self, msgs: Sequence[Message]) -> None:
-        snapshot = self._snapshot
-        if snapshot is None:  # pragma: no cover - run() refreshes first
+        reference = self._planned_with
+        if reference is None:  # pragma: no cover - run() refreshes first
             raise GovbusError("no reference data")
         now = datetime.now(UTC)
-        out = _Outputs(self, now)
+        # Step 3: where each partition of the batch starts.
         for msg in msgs:
             topic, partition, offset = coordinates(msg)
-            key = (topic, partition)
-            self._txn_first.setdefault(key, offset)
-            self._txn_next[key] = offset + 1
-            out.position = f"{topic}/{partition}/{offset}"
-            out.chain = key
+            self._batch_next.setdefault((topic, partition), offset)
+        for msg in msgs:
+            topic, partition, offset = coordinates(msg)
+            inp = Input(topic, partition, offset, msg.key(), msg.value() or b"")
+            failure = self._failures.get((topic, partition, offset))
+            # Step 9: a message that failed is retried in a transaction of its own.
+            if failure is not None and self._txn.next:
+                if not self._commit():
+                    return
+                self._begin()
+            self._txn.first.setdefault((topic, partition), offset)
+            self._txn.in_doubt = True
             try:
-                self._process(msg, snapshot.catalog, now, out)
+                if failure is not None and failure.count > 1:
+                    # Step 10: it failed twice; its dead letter answers it.
+                    plan = self._quarantine(inp, failure.error, now)
+                else:
+                    plan = self._plan(inp, reference, now)  # Step 4.
+                self._apply(inp, plan)  # Step 5.
             except TransactionError:
                 raise
-            except GovbusError as exc:
-                out.dead_letter(msg, None, "internal_error", str(exc), "gate")
+            except Exception as exc:  # noqa: BLE001 - Step 8: any error of one message is quarantined
+                self._failed(inp, exc)
+                return
+            self._txn.in_doubt = False
+            self._txn.next[(topic, partition)] = offset + 1
+            self._batch_next[(topic, partition)] = offset + 1
             self.processed += 1
 
-    def _process(self, msg: Message, catalog: Catalog, now: datetime, out: _Outputs) -> None:
-        topic, partition, _ = coordinates(msg)
-        value = msg.value() or b""
-        try:
-            raw = self._schemas.decode("ChangeEvent", value)
-        except SchemaError as exc:
-            out.dead_letter(msg, None, exc.code or "undecodable", str(exc), "decode")
-            return
-        entry_id = topic[len(INGEST_PREFIX) :]
-        event = IncomingEvent.from_record(raw, msg.key())
-        states = (
-            self._state.get(topic, partition, _subject_hint(msg)) if msg.key() is not None else {}
+    def _plan(self, inp: Input, reference: Reference, now: datetime) -> Plan:
+        """Step 4: what the message needs of the state, then the pure planning step."""
+        hint = inp.subject_hint
+        states = {} if hint is None else self._state.get(inp.topic, inp.partition, hint)
+        head = self._state.chain_head(inp.topic, inp.partition)
+        return self._plan_step(
+            inp, states, head, reference, now, encoder=self._encoder, options=self._options
         )
-        result = decide(event, entry_id, catalog, self._active_grants, states, now)
-        if result.rejected:
-            out.dead_letter(msg, event, result.reason_code, result.reason_text, "validate")
-            out.receipt(event, result, catalog)
-            return
-        out.decided(msg, event, raw, result, catalog)
+
+    def _quarantine(self, inp: Input, error: str, now: datetime) -> Plan:
+        head = self._state.chain_head(inp.topic, inp.partition)
+        log.error("quarantining %s after two failures: %s", inp.position, error)
+        return plan_quarantine(inp, head, error, now, encoder=self._encoder, options=self._options)
+
+    def _apply(self, inp: Input, plan: Plan) -> None:
+        """Step 5: the plan's records into the open transaction; its state staged."""
+        produce = self._producer.produce
+        for topic, value, key, partition in plan.writes:
+            produce(topic, value, key=key, partition=partition)
+        if plan.state is not None:
+            self._state.stage(inp.topic, inp.partition, plan.state.subject, plan.state.records)
+        if self.config.audit:
+            self._state.advance_chain(inp.topic, inp.partition, plan.head)
+        self._meter.planned(plan.tally)
+
+    def _failed(self, inp: Input, exc: Exception) -> None:
+        """Step 8: abort the transaction in doubt, rewind, remember the failure."""
+        key = (inp.topic, inp.partition, inp.offset)
+        known = self._failures.get(key)
+        count = 1 if known is None else known.count + 1
+        self._failures[key] = _Failure(count, f"{type(exc).__name__}: {exc}")
+        log.error(
+            "message %s failed (%d time(s)): %s: %s",
+            inp.position,
+            count,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+        )
+        self._abort_open(f"message {inp.position} failed", renew=True)
 
 
 def topic_def_changelog(changelog: str, partitions: int) -> TopicSpec:
@@ -335,225 +538,9 @@ def topic_def_changelog(changelog: str, partitions: int) -> TopicSpec:
         changelog,
         partitions,
         1,
-        {"cleanup.policy": "compact", "min.insync.replicas": "1"},
+        {
+            "cleanup.policy": "compact",
+            "min.insync.replicas": "1",
+            "max.message.bytes": str(MAX_MESSAGE_BYTES),
+        },
     )
-
-
-def _subject_hint(msg: Message) -> str:
-    """State is looked up by the message key; the gate rejects a key that is not the
-    canonical subject before any state is used."""
-    return (msg.key() or b"").decode("utf-8", errors="replace")
-
-
-#: FeedRecord's last fields, set per conditional grant (schemas.tail).
-FEED_GRANT_FIELDS = ("grant_id", "purpose")
-
-
-class _Outputs:
-    """Produces one batch's outputs inside the open transaction, encoding each payload once."""
-
-    def __init__(self, processor: Processor, now: datetime) -> None:
-        self.p = processor
-        self.now = now
-        self.produce = processor._producer.produce
-        self.encode = processor._schemas.encode
-        self.metrics = processor._metrics
-        self.audit_on = processor.config.audit
-        self.audit_topic = topic_name(TopicKind.AUDIT)
-        #: "topic/partition/offset" of the input being processed: derived ids use it.
-        self.position = ""
-        #: (topic, partition) of that input: its audit records extend this chain.
-        self.chain: tuple[str, int] = ("", -1)
-
-    def _exists(self, topic: str) -> bool:
-        return topic in self.p._known_topics
-
-    def audit(self, key: str, record: dict[str, Any]) -> None:
-        """Seal ``record`` into the audit chain of the input's partition (schemas.audit):
-        the next seq, the previous record's hash; the new head is staged with the state."""
-        if not self.audit_on:
-            return
-        topic, partition = self.chain
-        seq, prev = self.p._state.chain_head(topic, partition)
-        # records.decision builds a fresh dict per call: filled in place, not copied.
-        record.update(chain=f"{topic}/{partition}", seq=seq + 1, prev_hash=prev)
-        message, digest = seal(self.encode("Decision", record))
-        self.p._state.advance_chain(topic, partition, (seq + 1, digest))
-        self.produce(self.audit_topic, message, key=key.encode())
-
-    def dead_letter(
-        self, msg: Message, event: IncomingEvent | None, code: str, text: str, stage: str
-    ) -> None:
-        topic, partition, offset = coordinates(msg)
-        entry = topic[len(INGEST_PREFIX) :]
-        dlq = topic_name(TopicKind.DLQ, entry)
-        event_id = event.event_id if event else None
-        record = records.dead_letter(
-            event_id=event_id,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            key=msg.key(),
-            value=msg.value() or b"",
-            reason_code=code,
-            reason_text=text,
-            stage=stage,
-            at=self.now,
-        )
-        if self._exists(dlq):
-            self.produce(
-                dlq, self.encode("DeadLetter", record), key=event_id.encode() if event_id else None
-            )
-        self.audit(
-            event_id or f"{topic}/{partition}/{offset}",
-            records.decision(
-                kind="dead_letter",
-                event_id=event_id,
-                entry=entry,
-                provider=event.provider if event else None,
-                subject=None,
-                reason_code=code,
-                article=None,
-                at=self.now,
-                position=f"{topic}/{partition}/{offset}",
-            ),
-        )
-        if self.metrics:
-            self.metrics.dead_letters.labels(entry, code).inc()
-
-    def receipt(self, event: IncomingEvent, result: GateResult, catalog: Catalog) -> None:
-        if self.metrics:
-            self.metrics.events.labels(event.entry, result.outcome).inc()
-        topic = topic_name(TopicKind.RECEIPTS, event.provider)
-        # An unregistered provider has no receipts topic: the dead letter tells.
-        if catalog.agency(event.provider) is not None and self._exists(topic):
-            self.produce(
-                topic,
-                self.encode("Receipt", records.receipt(event, result, self.now)),
-                key=event.event_id.encode(),
-            )
-        if result.rejected:
-            self.audit(
-                event.event_id,
-                records.decision(
-                    kind="rejected",
-                    event_id=event.event_id,
-                    entry=event.entry,
-                    provider=event.provider,
-                    subject=result.canonical_subject,
-                    reason_code=result.reason_code,
-                    article=result.article,
-                    at=self.now,
-                    position=self.position,
-                ),
-            )
-
-    def decided(
-        self,
-        msg: Message,
-        event: IncomingEvent,
-        raw: dict[str, Any],
-        result: GateResult,
-        catalog: Catalog,
-    ) -> None:
-        subject = result.canonical_subject or ""
-        self.receipt(event, result, catalog)
-        self.audit(
-            event.event_id,
-            records.decision(
-                kind=result.outcome,
-                event_id=event.event_id,
-                entry=event.entry,
-                provider=event.provider,
-                subject=subject,
-                reason_code=result.reason_code,
-                article=result.article,
-                at=self.now,
-                items=tuple(sorted(result.accepted)),
-                position=self.position,
-            ),
-        )
-        for c in result.conflicts:
-            self.produce(
-                topic_name(TopicKind.CONFLICTS),
-                self.encode("Conflict", records.conflict(event.entry, c, self.now)),
-                key=f"{c.subject}|{c.item}".encode(),
-            )
-            if self.metrics:
-                self.metrics.conflicts.labels(event.entry).inc()
-        if not result.new_states:
-            return
-        topic, partition, _ = coordinates(msg)
-        changelog = self.p._state.stage(topic, partition, subject, result.new_states)
-        self.produce(changelog_topic(topic), changelog, key=subject.encode(), partition=partition)
-        # The canonical stream: what was accepted, under the canonical subject.
-        canonical = {
-            **raw,
-            "subject_key": subject.split(":", 1)[1],
-            "items": [i for i in raw["items"] if i["name"] in result.accepted],
-        }
-        self.produce(
-            topic_name(TopicKind.ACCEPTED, event.entry),
-            self.encode("ChangeEvent", canonical),
-            key=subject.encode(),
-        )
-        self.p._txn_event_times.append(raw["event_time"])
-        self._fan_out(event, raw, result)
-
-    def _fan_out(self, event: IncomingEvent, raw: dict[str, Any], result: GateResult) -> None:
-        operation = raw["operation"]
-        for delivery in result.deliveries:
-            # Once per grant class (a delivery: its items and masking): the record is
-            # encoded without a grant, and every recipient shares these bytes; a conditional
-            # grant's id and purpose are then appended per grant, not encoded again.
-            base = self.encode(
-                "FeedRecord",
-                records.feed_record(
-                    event,
-                    delivery,
-                    operation=operation,
-                    event_time=raw["event_time"],
-                    at=self.now,
-                    grant_id=None,
-                    purpose=None,
-                ),
-            )
-            granted: dict[tuple[str | None, str | None], bytes] = {(None, None): base}
-            grant: tuple[str | None, str | None]
-            key = delivery.subject.encode()
-            for recipient in delivery.recipients:
-                if isinstance(recipient, OpenFeed):
-                    topic, grant = topic_name(TopicKind.OPEN, event.entry), (None, None)
-                    kind = "open_delivery"
-                else:
-                    topic = topic_name(TopicKind.FEED, recipient.id)
-                    grant = records.grant_of(self.p._grant_index, recipient.id, event.entry)
-                    kind = "delivery"
-                if not self._exists(topic):
-                    continue
-                payload = granted.get(grant)
-                if payload is None:
-                    payload = granted[grant] = self.p._set_grant(base, grant)
-                self.produce(topic, payload, key=key)
-                rid = records.recipient_id(recipient)
-                self.audit(
-                    event.event_id,
-                    records.decision(
-                        kind=kind,
-                        event_id=event.event_id,
-                        entry=event.entry,
-                        provider=event.provider,
-                        subject=delivery.subject,
-                        reason_code=None,
-                        article=None,
-                        at=self.now,
-                        recipient=rid,
-                        grant_id=grant[0],
-                        purpose=grant[1],
-                        items=delivery.items,
-                        masked=delivery.rules_applied,
-                        position=self.position,
-                    ),
-                )
-                if self.metrics:
-                    self.metrics.deliveries.labels(event.entry, rid).inc()

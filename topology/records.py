@@ -4,10 +4,19 @@ Ids are derived deterministically (UUID 5) from the input record's position (top
 partition, offset), so a record reprocessed after a crash carries the same id as the
 aborted attempt, while an event an agency sent twice (two positions) gets two: auditors
 and tests can check "exactly once" by id.
+
+A dead letter always fits its topic: it keeps at most ``value_bound`` bytes of the value
+(the processor's ``dead_letter_value_bytes``, at most :data:`MAX_DEAD_LETTER_VALUE_BYTES`)
+and :data:`DEAD_LETTER_KEY_BYTES` of the key, and records the size and SHA-256 of what it
+cut (DeadLetter v2); reason texts are cut at :data:`REASON_TEXT_CHARS` characters. The
+rest of a dead letter (topic name, event id, times, codes) takes at most
+:data:`DEAD_LETTER_FRAME_BYTES`, so the largest dead letter is within the processor's
+producer limit (:data:`schemas.topics.MAX_OUTPUT_BYTES`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -16,8 +25,19 @@ from typing import Any
 from exchange.gate import GateResult, IncomingEvent
 from exchange.onesource import Conflict
 from exchange.policy import Delivery, OpenFeed, Recipient
+from schemas.topics import MAX_OUTPUT_BYTES
 
 GOVBUS_NS = uuid.UUID("6f1c3a52-2f0e-4d5e-9a51-6b8f8c1e7a10")
+#: A dead letter keeps at most this much of a message key (a canonical subject is under 40
+#: bytes); a longer key is stored cut, with its size and SHA-256.
+DEAD_LETTER_KEY_BYTES = 4096
+#: Reason texts (an exception's message included) are cut at this many characters.
+REASON_TEXT_CHARS = 2000
+#: Everything of a dead letter but its value, at most: key, reason text (4 bytes a
+#: character in UTF-8), source topic (249), event id, the Kafka key, header and the rest.
+DEAD_LETTER_FRAME_BYTES = DEAD_LETTER_KEY_BYTES + 4 * REASON_TEXT_CHARS + 4096
+#: The largest value bound with which every dead letter still fits the producer's limit.
+MAX_DEAD_LETTER_VALUE_BYTES = MAX_OUTPUT_BYTES - DEAD_LETTER_FRAME_BYTES
 
 
 def derived_id(*parts: object) -> str:
@@ -28,6 +48,21 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def reason(text: str) -> str:
+    """``text``, cut at :data:`REASON_TEXT_CHARS` characters (marked by an ellipsis)."""
+    if len(text) <= REASON_TEXT_CHARS:
+        return text
+    return text[: REASON_TEXT_CHARS - 1] + "…"
+
+
+def kept(data: bytes, bound: int) -> tuple[bytes, int | None, bytes | None]:
+    """(what a dead letter keeps of ``data``, the full size, its SHA-256): ``data`` whole
+    and (None, None) up to ``bound`` bytes, else its first ``bound`` bytes, size, digest."""
+    if len(data) <= bound:
+        return data, None, None
+    return data[:bound], len(data), hashlib.sha256(data).digest()
+
+
 def receipt(event: IncomingEvent, result: GateResult, at: datetime) -> dict[str, Any]:
     return {
         "event_id": event.event_id,
@@ -35,7 +70,7 @@ def receipt(event: IncomingEvent, result: GateResult, at: datetime) -> dict[str,
         "provider": event.provider,
         "outcome": result.outcome,
         "reason_code": result.reason_code,
-        "reason_text": result.reason_text,
+        "reason_text": reason(result.reason_text),
         "article": result.article or None,
         "decided_at": at,
         "audit_position": None,
@@ -55,18 +90,29 @@ def dead_letter(
     reason_text: str,
     stage: str,
     at: datetime,
+    value_bound: int,
 ) -> dict[str, Any]:
+    """The DeadLetter record; the value cut at ``value_bound`` bytes, the key at
+    :data:`DEAD_LETTER_KEY_BYTES` (each with its size and SHA-256 when cut)."""
+    value_kept, value_size, value_sha256 = kept(value, value_bound)
+    key_kept, key_size, key_sha256 = (
+        (None, None, None) if key is None else kept(key, DEAD_LETTER_KEY_BYTES)
+    )
     return {
         "event_id": event_id,
         "source_topic": topic,
         "source_partition": partition,
         "source_offset": offset,
-        "original_key": key,
-        "original_value": value,
+        "original_key": key_kept,
+        "original_value": value_kept,
         "reason_code": reason_code,
-        "reason_text": reason_text,
+        "reason_text": reason(reason_text),
         "stage": stage,
         "failed_at": at,
+        "original_value_size": value_size,
+        "original_value_sha256": value_sha256,
+        "original_key_size": key_size,
+        "original_key_sha256": key_sha256,
     }
 
 

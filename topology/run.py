@@ -50,7 +50,7 @@ from base.errors import (
     GovbusError,
     KafkaError,
 )
-from base.settings import Settings
+from base.settings import DEFAULT_DEAD_LETTER_VALUE_BYTES, DEFAULT_MAX_FUTURE_SKEW_S, Settings
 from consumers.reference import ReferenceView
 from exchange.catalog_loader import load_catalog
 from kafkaclient import Admin, Backoff, transient
@@ -102,6 +102,8 @@ def worker_config(
     batch_size: int,
     audit: bool = True,
     exactly_once: bool = True,
+    max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S,
+    dead_letter_value_bytes: int = DEFAULT_DEAD_LETTER_VALUE_BYTES,
 ) -> ProcessorConfig:
     return ProcessorConfig(
         bootstrap,
@@ -111,6 +113,8 @@ def worker_config(
         batch_size=batch_size,
         audit=audit,
         exactly_once=exactly_once,
+        max_future_skew_s=max_future_skew_s,
+        dead_letter_value_bytes=dead_letter_value_bytes,
         extra_config=dict(extra_config or {}),
         consumer_config={
             "group.instance.id": f"{group_id}-worker-{worker}",
@@ -242,6 +246,7 @@ def _prepare(
     args: argparse.Namespace,
 ) -> tuple[Connection, ProcessorConfig, ReferenceSource, ProcessorMetrics | None]:
     connection = worker_connection(args.bootstrap, args.credentials_file)
+    settings = Settings.load()
     metrics = None
     if args.metrics_port:
         registry = CollectorRegistry()
@@ -262,6 +267,8 @@ def _prepare(
         batch_size=args.batch_size,
         audit=not args.no_audit,
         exactly_once=not args.at_least_once,
+        max_future_skew_s=settings.max_future_skew_s,
+        dead_letter_value_bytes=settings.dead_letter_value_bytes,
     )
     return connection, config, _reference(config, args.catalog, args.namespace), metrics
 

@@ -26,14 +26,13 @@ from typing import Any
 from base.errors import GovbusError, KafkaError, KafkaTimeoutError
 from exchange.onesource import AuthoritativeRecord
 from kafkaclient import OFFSET_BEGINNING, Consumer, TopicPartition
-from schemas.topics import TopicKind, topic_name
+from schemas.topics import TopicKind, entry_of, topic_name
 
 #: Restoring a partition of ~10^6 subjects reads ~100 MB; allow minutes, not forever.
 RESTORE_TIMEOUT_S = 300.0
 RESTORE_BATCH = 1000
 #: A freshly created topic reaches every client's metadata within seconds.
 WATERMARK_TIMEOUT_S = 30.0
-INGEST_PREFIX = topic_name(TopicKind.INGEST, "x")[:-1]
 
 PartitionKey = tuple[str, int]
 Records = dict[str, AuthoritativeRecord]
@@ -55,7 +54,7 @@ def decode_head(data: bytes) -> ChainHead:
 
 def changelog_topic(ingest_topic: str) -> str:
     """``govbus.ingest.<entry>`` -> ``govbus.state.onesource.<entry>``."""
-    return topic_name(TopicKind.STATE, "onesource." + ingest_topic[len(INGEST_PREFIX) :])
+    return topic_name(TopicKind.STATE, "onesource." + entry_of(ingest_topic))
 
 
 def encode_records(records: Mapping[str, AuthoritativeRecord]) -> bytes:
@@ -187,12 +186,11 @@ class OneSourceState:
         ingest_topic: str,
         partition: int,
         subject: str,
-        changes: Mapping[str, AuthoritativeRecord],
-    ) -> bytes:
-        """Stage new records of ``subject``; return the changelog value to write."""
-        merged = {**self.get(ingest_topic, partition, subject), **changes}
-        self._staged.setdefault((ingest_topic, partition), {})[subject] = merged
-        return encode_records(merged)
+        records: Mapping[str, AuthoritativeRecord],
+    ) -> None:
+        """Stage ``subject``'s records after a message (all of them: the plan merged the
+        message's changes over :meth:`get`)."""
+        self._staged.setdefault((ingest_topic, partition), {})[subject] = dict(records)
 
     def commit(self) -> None:
         for key, subjects in self._staged.items():

@@ -265,6 +265,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "reason_text": "无法解码",
         "stage": "decode",
         "failed_at": T0,
+        "original_value_size": 1_048_000,
+        "original_value_sha256": bytes(range(32)),
+        "original_key_size": None,
+        "original_key_sha256": None,
     },
     "Conflict": {
         "conflict_id": OTHER_ID,

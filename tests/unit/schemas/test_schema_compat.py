@@ -5,6 +5,7 @@ is a new ``released/<Record>/v<N+1>.avsc`` that the current file copies byte for
 ChangeEvent v2 (adds ``legal_basis``, default null) proves schema resolution works.
 ConflictResolution v1 (GM 19) closes a Conflict; its golden message is pinned like the others.
 Decision v2 adds the audit hash chain's `chain` and `seq` (S 42), default null.
+DeadLetter v2 adds the size and SHA-256 of a value or key stored truncated, default null.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ GOLDEN_HEX = {
     ("DeadLetter", 1): """
         c3017209b9ff892453300030676f766275732e696e676573742e47592d524b2d30303031000e000eb9f3d1f4
         c301ff26756e6b6e6f776e5f66696e6765727072696e7418e697a0e6b395e8a7a3e7a0810080979e99d463
+    """,
+    ("DeadLetter", 2): """
+        c3018691ab6d212603c00030676f766275732e696e676573742e47592d524b2d30303031000e000eb9f3d1f4
+        c301ff26756e6b6e6f776e5f66696e6765727072696e7418e697a0e6b395e8a7a3e7a0810080979e99d46302
+        80f77f0240000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f0000
     """,
     ("Decision", 1): """
         c301fa14b773c34013524837633965363637392d373432352d343064652d393434622d653037666331663930

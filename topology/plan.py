@@ -1,0 +1,421 @@
+"""The processor's planning step: one ingest message in; the records to write and the
+state to stage out.
+
+Pure: no I/O, no clock, no Kafka client. It reads only its arguments (the message and its
+coordinates, the subject's authoritative records, the head of the partition's audit
+chain, the reference data of the batch, ``now``) and returns a :class:`Plan`; the
+transaction loop (:mod:`topology.processor`) produces the plan's records inside its
+transaction and stages its state. The rules are unit-tested here without a broker.
+
+For one message (:func:`plan_message`):
+
+1. Size: a value above ``PlanOptions.max_event_bytes`` (the most an agency may send) is
+   rejected, ``event_too_large`` (G 10: the standard interface); when it decodes, the
+   provider is told by a receipt as well.
+2. Decode: bytes that are no released ChangeEvent version are dead-lettered (stage
+   ``decode``, the schema error's code), with an audit record.
+3. Decide: :func:`exchange.gate.decide` against the subject's records, with the allowed
+   future skew of ``event_time``. A rejection: a dead letter (stage ``validate``), a
+   ``rejected`` receipt, an audit record.
+4. Route (:mod:`topology.routes`) and build (:mod:`topology.records`) what was decided:
+   the receipt, the audit record of the outcome, conflicts; for an accepted change the
+   changelog record of the subject's records, the canonical stream and every delivery
+   (feed records encoded once per grant class, :mod:`topology.encoding`; the open feed),
+   each with its audit record.
+5. Seal every audit record, in order, into the input partition's hash chain from the head
+   given (:mod:`topology.sealing`); the plan carries the new head.
+
+Every input is answered by a receipt (an event decided for a registered provider) or a
+dead letter with its reason (anything else), never by an audit record alone.
+:func:`plan_quarantine` answers a message that could not be planned at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from base.errors import SchemaError
+from base.settings import DEFAULT_DEAD_LETTER_VALUE_BYTES, DEFAULT_MAX_FUTURE_SKEW_S
+from exchange.catalog import Catalog
+from exchange.gate import GateResult, IncomingEvent, decide, reject
+from exchange.grants import Grant, is_active
+from exchange.onesource import AuthoritativeRecord
+from exchange.outcomes import ReasonCode
+from exchange.policy import OpenFeed
+from schemas.topics import MAX_EVENT_BYTES, entry_of
+from topology import records, routes
+from topology.encoding import NO_GRANT, Encoder
+from topology.sealing import chain_name, seal_next
+from topology.state import ChainHead, changelog_topic, encode_records
+
+#: DeadLetter.stage values.
+DECODE, VALIDATE, GATE = "decode", "validate", "gate"
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """One consumed ingest message: where it was read, and its bytes."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+    @property
+    def position(self) -> str:
+        """``topic/partition/offset``: derived record ids (topology.records) use it."""
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+    @property
+    def subject_hint(self) -> str | None:
+        """The key as text: the state is looked up by it. The gate rejects a key that is
+        not the canonical subject before any state is used; None: no key, no state."""
+        return None if self.key is None else self.key.decode("utf-8", errors="replace")
+
+
+class Write(NamedTuple):
+    """One record to produce inside the transaction (a tuple: a plan has dozens)."""
+
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    #: Pinned partition (a changelog follows its ingest partition); None: by key.
+    partition: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A subject's authoritative records after the message (the changelog says the same)."""
+
+    subject: str
+    records: Mapping[str, AuthoritativeRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """What one message adds to the processor's metrics (topology.metering)."""
+
+    #: (entry, outcome) of each decided event: govbus_events.
+    events: tuple[tuple[str, str], ...] = ()
+    #: (entry, reason) of each dead letter: govbus_dead_letters.
+    dead_letters: tuple[tuple[str, str], ...] = ()
+    #: The entry of each conflict raised: govbus_conflicts.
+    conflicts: tuple[str, ...] = ()
+    #: (entry, recipient) of each delivery: govbus_deliveries.
+    deliveries: tuple[tuple[str, str], ...] = ()
+    #: An accepted change's event time: govbus_end_to_end_seconds when it commits.
+    event_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the loop does for one message: produce ``writes`` in order, stage ``state``
+    and the audit chain's new ``head``, count ``tally``."""
+
+    writes: tuple[Write, ...]
+    head: ChainHead
+    state: Staged | None = None
+    tally: Tally = field(default_factory=Tally)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference data a batch is planned with: the catalog, and the grants active at
+    the batch's time with their (grant id, purpose) by (agency, entry)."""
+
+    catalog: Catalog
+    grants: tuple[Grant, ...] = ()
+    grant_index: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def at(cls, catalog: Catalog, grants: Sequence[Grant], now: datetime) -> Reference:
+        active = tuple(g for g in grants if is_active(g, now))
+        return cls(catalog, active, {(g.consumer, g.entry_id): (g.id, g.purpose) for g in active})
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """The processor's settings the plan follows."""
+
+    #: Write audit records (the benchmark's comparison switches them off).
+    audit: bool = True
+    #: The largest ChangeEvent value an agency may send (schemas.topics, README "Limits").
+    max_event_bytes: int = MAX_EVENT_BYTES
+    #: How far past ``now`` an event_time may lie (base.settings.max_future_skew_s).
+    max_future_skew: timedelta = timedelta(seconds=DEFAULT_MAX_FUTURE_SKEW_S)
+    #: A dead letter keeps this much of a value (base.settings.dead_letter_value_bytes).
+    dead_letter_value_bytes: int = DEFAULT_DEAD_LETTER_VALUE_BYTES
+
+
+def plan_message(  # noqa: PLR0913 - the plan step's inputs: message, state, reference, now
+    msg: Input,
+    states: Mapping[str, AuthoritativeRecord],
+    head: ChainHead,
+    reference: Reference,
+    now: datetime,
+    *,
+    encoder: Encoder,
+    options: PlanOptions,
+) -> Plan:
+    """Plan one ingest message (the steps are in the module docstring)."""
+    draft = _Draft(msg, head, encoder, options, now)
+    too_large = len(msg.value) > options.max_event_bytes
+    # Step 2 (first, so that an oversized event still names its event and provider).
+    try:
+        raw = encoder.registry.decode("ChangeEvent", msg.value)
+    except SchemaError as exc:
+        # Step 1, or 2: nothing to tell a provider; the dead letter answers.
+        if too_large:
+            draft.dead_letter(None, ReasonCode.EVENT_TOO_LARGE, _too_large(msg, options), DECODE)
+        else:
+            draft.dead_letter(None, exc.code or ReasonCode.UNDECODABLE, str(exc), DECODE)
+        return draft.plan()
+    event = IncomingEvent.from_record(raw, msg.key)
+    if too_large:  # Step 1.
+        result = reject(ReasonCode.EVENT_TOO_LARGE, _too_large(msg, options), "G 10")
+    else:  # Step 3.
+        result = decide(
+            event,
+            entry_of(msg.topic),
+            reference.catalog,
+            reference.grants,
+            states,
+            now,
+            max_future_skew=options.max_future_skew,
+        )
+    if result.rejected:
+        draft.dead_letter(event, result.reason_code, result.reason_text, VALIDATE)
+        draft.receipt(event, result, reference.catalog)
+        return draft.plan()
+    # Step 4.
+    return draft.decided(event, raw, result, states, reference)
+
+
+def plan_quarantine(
+    msg: Input,
+    head: ChainHead,
+    error: str,
+    now: datetime,
+    *,
+    encoder: Encoder,
+    options: PlanOptions,
+) -> Plan:
+    """The answer to a message the processor failed to plan or write twice
+    (topology.processor, step 10): a dead letter naming the error (``<exception type>:
+    <message>``), its bytes, an audit record."""
+    draft = _Draft(msg, head, encoder, options, now)
+    text = f"processing failed twice: {error}"
+    draft.dead_letter(None, ReasonCode.PROCESSING_FAILED, text, GATE)
+    return draft.plan()
+
+
+def _too_large(msg: Input, options: PlanOptions) -> str:
+    return (
+        f"the event is {len(msg.value)} bytes; an agency may send at most "
+        f"{options.max_event_bytes} bytes per event"
+    )
+
+
+class _Draft:
+    """One message's records as they are routed, built, encoded and sealed."""
+
+    def __init__(
+        self, msg: Input, head: ChainHead, encoder: Encoder, options: PlanOptions, now: datetime
+    ) -> None:
+        self.msg = msg
+        self.position = msg.position
+        self.head = head
+        self.encoder = encoder
+        self.audit_on = options.audit
+        self.value_bound = options.dead_letter_value_bytes
+        self.now = now
+        self.chain = chain_name(msg.topic, msg.partition)
+        self.writes: list[Write] = []
+        self.events: list[tuple[str, str]] = []
+        self.dead_letters: list[tuple[str, str]] = []
+        self.conflicts: list[str] = []
+        self.deliveries: list[tuple[str, str]] = []
+
+    def plan(self, state: Staged | None = None, event_time: datetime | None = None) -> Plan:
+        tally = Tally(
+            tuple(self.events),
+            tuple(self.dead_letters),
+            tuple(self.conflicts),
+            tuple(self.deliveries),
+            event_time,
+        )
+        return Plan(tuple(self.writes), self.head, state, tally)
+
+    def write(
+        self, topic: str, value: bytes, key: bytes | None = None, partition: int | None = None
+    ) -> None:
+        self.writes.append(Write(topic, value, key, partition))
+
+    def audit(self, key: str, record: dict[str, Any]) -> None:
+        """Step 5: seal ``record`` into the chain after the current head."""
+        if not self.audit_on:
+            return
+        message, self.head = seal_next(self.encoder.encode, record, self.chain, self.head)
+        self.write(routes.AUDIT, message, key.encode())
+
+    def dead_letter(self, event: IncomingEvent | None, code: str, text: str, stage: str) -> None:
+        msg = self.msg
+        entry = entry_of(msg.topic)
+        event_id = event.event_id if event else None
+        record = records.dead_letter(
+            event_id=event_id,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            key=msg.key,
+            value=msg.value,
+            reason_code=code,
+            reason_text=text,
+            stage=stage,
+            at=self.now,
+            value_bound=self.value_bound,
+        )
+        self.write(
+            routes.dead_letters(entry),
+            self.encoder.encode("DeadLetter", record),
+            event_id.encode() if event_id else None,
+        )
+        self.audit(
+            event_id or self.position,
+            records.decision(
+                kind="dead_letter",
+                event_id=event_id,
+                entry=entry,
+                provider=event.provider if event else None,
+                subject=None,
+                reason_code=code,
+                article=None,
+                at=self.now,
+                position=self.position,
+            ),
+        )
+        self.dead_letters.append((entry, code))
+
+    def receipt(self, event: IncomingEvent, result: GateResult, catalog: Catalog) -> None:
+        self.events.append((event.entry, result.outcome))
+        topic = routes.receipts(catalog, event.provider)
+        if topic is not None:
+            receipt = records.receipt(event, result, self.now)
+            self.write(topic, self.encoder.encode("Receipt", receipt), event.event_id.encode())
+        if result.rejected:
+            self.audit(
+                event.event_id,
+                records.decision(
+                    kind=result.outcome,
+                    event_id=event.event_id,
+                    entry=event.entry,
+                    provider=event.provider,
+                    subject=result.canonical_subject,
+                    reason_code=result.reason_code,
+                    article=result.article,
+                    at=self.now,
+                    position=self.position,
+                ),
+            )
+
+    def decided(
+        self,
+        event: IncomingEvent,
+        raw: dict[str, Any],
+        result: GateResult,
+        states: Mapping[str, AuthoritativeRecord],
+        reference: Reference,
+    ) -> Plan:
+        subject = result.subject
+        self.receipt(event, result, reference.catalog)
+        self.audit(
+            event.event_id,
+            records.decision(
+                kind=result.outcome,
+                event_id=event.event_id,
+                entry=event.entry,
+                provider=event.provider,
+                subject=result.canonical_subject or "",
+                reason_code=result.reason_code,
+                article=result.article,
+                at=self.now,
+                items=tuple(sorted(result.accepted)),
+                position=self.position,
+            ),
+        )
+        for c in result.conflicts:
+            conflict = records.conflict(event.entry, c, self.now)
+            self.write(
+                routes.CONFLICTS, self.encoder.encode("Conflict", conflict), routes.conflict_key(c)
+            )
+            self.conflicts.append(event.entry)
+        if not result.new_states or subject is None:
+            return self.plan()
+        merged = {**states, **result.new_states}
+        self.write(
+            changelog_topic(self.msg.topic),
+            encode_records(merged),
+            subject.key,
+            self.msg.partition,
+        )
+        # The canonical stream: what was accepted, under the canonical subject.
+        canonical = {
+            **raw,
+            "subject_key": subject.number,
+            "items": [i for i in raw["items"] if i["name"] in result.accepted],
+        }
+        self.write(
+            routes.accepted(event.entry), self.encoder.encode("ChangeEvent", canonical), subject.key
+        )
+        self._fan_out(event, raw, result, reference)
+        return self.plan(Staged(str(subject), merged), raw["event_time"])
+
+    def _fan_out(
+        self, event: IncomingEvent, raw: dict[str, Any], result: GateResult, reference: Reference
+    ) -> None:
+        for delivery in result.deliveries:
+            payloads = self.encoder.feed(
+                records.feed_record(
+                    event,
+                    delivery,
+                    operation=raw["operation"],
+                    event_time=raw["event_time"],
+                    at=self.now,
+                    grant_id=None,
+                    purpose=None,
+                )
+            )
+            key = delivery.subject.encode()
+            for recipient in delivery.recipients:
+                topic, kind = routes.delivery(recipient, event.entry)
+                grant = (
+                    NO_GRANT
+                    if isinstance(recipient, OpenFeed)
+                    else records.grant_of(reference.grant_index, recipient.id, event.entry)
+                )
+                self.write(topic, payloads.under(grant), key)
+                rid = records.recipient_id(recipient)
+                self.audit(
+                    event.event_id,
+                    records.decision(
+                        kind=kind,
+                        event_id=event.event_id,
+                        entry=event.entry,
+                        provider=event.provider,
+                        subject=delivery.subject,
+                        reason_code=None,
+                        article=None,
+                        at=self.now,
+                        recipient=rid,
+                        grant_id=grant[0],
+                        purpose=grant[1],
+                        items=delivery.items,
+                        masked=delivery.rules_applied,
+                        position=self.position,
+                    ),
+                )
+                self.deliveries.append((event.entry, rid))
