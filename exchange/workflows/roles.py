@@ -185,14 +185,21 @@ def allowed(role: Role, action: Action) -> bool:
     return scope_of(role, action) is not None
 
 
-def authorize(actor: Actor, action: Action, *, applicant: str = "", provider: str = "") -> None:
-    """Raise :class:`PermissionDenied` unless ``actor`` may take ``action`` on a case whose
-    parties are ``applicant`` and ``provider`` (empty: no case, e.g. a list)."""
+def authorize_role(actor: Actor, action: Action) -> Scope:
+    """The scope of ``action`` for the actor's role; :class:`PermissionDenied` when the role
+    may not take it at all (checked before the request is read further)."""
     scope = scope_of(actor.role, action)
     if scope is None:
         raise PermissionDenied(
             f"role {actor.role.value} may not {action.value}", code="role_not_permitted"
         )
+    return scope
+
+
+def authorize(actor: Actor, action: Action, *, applicant: str = "", provider: str = "") -> None:
+    """Raise :class:`PermissionDenied` unless ``actor`` may take ``action`` on a case whose
+    parties are ``applicant`` and ``provider`` (empty: no case, e.g. a list)."""
+    scope = authorize_role(actor, action)
     if scope is Scope.ANY:
         return
     own = actor.agency
@@ -219,5 +226,6 @@ __all__ = [
     "Scope",
     "allowed",
     "authorize",
+    "authorize_role",
     "scope_of",
 ]
