@@ -16,7 +16,9 @@ the timer worker runs (:meth:`CatalogChanges.on_timer`):
    publish_entry`, idempotent);
 2. write the ``publish`` transition (approved -> published) under the timer's lease.
 
-A broker failure in step 1 leaves the timer due; the worker tries again.
+A broker failure in step 1 leaves the timer due; the worker tries again. A published
+withdrawal gets a ``stop`` timer at 00:00 of the day it takes effect: the provider's ACLs
+are applied again, without the entry (the processors stop serving it from that day).
 
 :func:`import_catalog` is ``govbus catalog import``: it never changes a published entry
 silently, it opens a change request for it.
@@ -31,7 +33,7 @@ from datetime import date, datetime
 from typing import Any
 
 from base.errors import NotFound, StateError
-from exchange.catalog import CatalogEntry, Lifecycle, LifecycleState, Withdrawal
+from exchange.catalog import CatalogEntry, Lifecycle, LifecycleState, Withdrawal, start_of_day
 from exchange.catalog_loader import CheckResult
 from exchange.deadlines import legal_date
 from exchange.profiles import Profile
@@ -51,8 +53,10 @@ from storage.workflows import CaseChange, CaseQuery, CaseRow, TimerRow, Transiti
 from topology.reference_service import ImportReport, ReferenceService
 from topology.workflows.deployment import Deployment
 
-#: Timer kind: publish an approved change.
+#: Timer kinds: publish an approved change; at 00:00 of the day a published withdrawal
+#: takes effect, take its provider's right to write the entry away (its ACLs).
 PUBLISH = "publish"
+STOP = "stop"
 
 
 def case_row(change: cc.CatalogChange, now: datetime) -> CaseRow:
@@ -89,8 +93,15 @@ def transition_row(change: cc.CatalogChange, t: Transition[cc.State]) -> Transit
 
 
 def timers_for(change: cc.CatalogChange, now: datetime) -> list[TimerRow]:
-    """An approved change is published by the bus, at once."""
-    return [TimerRow(change.id, PUBLISH, now, now)] if change.state is cc.State.APPROVED else []
+    """An approved change is published by the bus, at once; a published withdrawal stops
+    the provider's writes on the day it takes effect (S 27 ¶2)."""
+    if change.state is cc.State.APPROVED:
+        return [TimerRow(change.id, PUBLISH, now, now)]
+    stop = change.document.get("withdrawal")
+    if change.state is cc.State.PUBLISHED and isinstance(stop, dict):
+        effective = start_of_day(date.fromisoformat(str(stop["effective_on"])))
+        return [TimerRow(change.id, STOP, max(effective, now), now)]
+    return []
 
 
 def withdrawal_proposal(
@@ -253,6 +264,11 @@ class CatalogChanges:
     def on_timer(self, timer: TimerRow, now: datetime) -> CaseChange | None:
         """Steps 1 and 2 of publication (module docstring)."""
         change = self.load(timer.case_id)
+        if timer.kind == STOP:
+            entry = self.reference.find_entry(change.entry_id)
+            if entry is not None:
+                self.reference.sync_acls({entry.provider} | {i.provider for i in entry.items}, now)
+            return None
         if timer.kind != PUBLISH or change.state is not cc.State.APPROVED:
             return None  # published already, or not a timer of this kind: spent
         # Step 1
@@ -261,7 +277,12 @@ class CatalogChanges:
         self.reference.publish_entry(entry)
         # Step 2
         new, transition = cc.publish(change, profile, Act(SYSTEM, now))
-        return CaseChange(case_row(new, now), change.version, transition_row(new, transition))
+        return CaseChange(
+            case_row(new, now),
+            change.version,
+            transition_row(new, transition),
+            timers_for(new, now),
+        )
 
     def notify(self, case_id: str) -> None:
         if self.after_change is not None:

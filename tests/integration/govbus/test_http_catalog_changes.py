@@ -9,7 +9,7 @@ be made conditional (GM 12, S 26)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -205,6 +205,14 @@ def test_shenyang_a_withdrawal_is_filed_in_advance_with_its_reason_s27(
     assert stored.lifecycle.withdrawal is not None
     assert stored.lifecycle.withdrawal.reason == "登记系统迁移"
     assert stored.lifecycle.withdrawal.effective_on.isoformat() == tomorrow
+    # On that day the bus takes the provider's right to write the entry away (its ACLs).
+    stop = [t for t in env.flows.store.timers_of(filed.json()["id"]) if t.kind == "stop"]
+    assert len(stop) == 1 and stop[0].done_at is None
+    assert stop[0].due_at == datetime.fromisoformat(f"{tomorrow}T00:00:00+08:00")
+    env.clock.set(stop[0].due_at)
+    env.flows.run_once()
+    done = [t for t in env.flows.store.timers_of(filed.json()["id"]) if t.kind == "stop"]
+    assert done[0].outcome == "done"
 
 
 def test_jinan_an_attribute_change_of_a_published_entry_needs_the_bureaus_consent_j9(
