@@ -61,6 +61,16 @@ class OpenType(StrEnum):
     NOT_OPEN = "not_open"
 
 
+class BaseLibrary(StrEnum):
+    """The base information libraries (基础信息资源库: GM 12 (一), S 26 ¶1): their items are
+    the common need of every agency and shared unconditionally (S 26 ¶1)."""
+
+    POPULATION = "population"  # 人口信息
+    LEGAL_ENTITIES = "legal_entities"  # 法人单位信息
+    GEOGRAPHY = "geography"  # 自然资源和空间地理信息
+    E_LICENCES = "e_licences"  # 电子证照信息
+
+
 class CatalogKind(StrEnum):
     """The three catalogs (G 11, GM 10)."""
 
@@ -202,7 +212,8 @@ class CatalogEntry:
     ``share_basis`` / ``open_basis`` are the legal basis required for conditional or
     refused sharing (S 23) and opening (J 8 ¶5, S 34 ¶1); ``open_conditions`` lists the
     conditions of a conditional opening (J 8 ¶5). ``open_desensitised`` declares that an
-    internal entry opens only desensitised (GM 9).
+    internal entry opens only desensitised (GM 9). ``base_library`` names the base
+    information library the entry belongs to (GM 12, S 26), if any.
     """
 
     id: str
@@ -222,6 +233,7 @@ class CatalogEntry:
     open_basis: str | None = None
     open_conditions: tuple[str, ...] = ()
     open_desensitised: bool = False
+    base_library: BaseLibrary | None = None
 
     def item(self, name: str) -> DataItem | None:
         """The data item called ``name``, or None."""

@@ -18,7 +18,7 @@ File layout (unknown keys are errors)::
       - {id, title, title_zh, provider?, source_business, category, key_kind, sensitivity,
          share_type, open_type, update_cycle, items: [{name, label_zh, type, tag, provider?}],
          state?, withdrawal?: {reason, filed_on, effective_on}, share_basis?, open_basis?,
-         open_conditions?, open_desensitised?}
+         open_conditions?, open_desensitised?, base_library?}
     grants:
       - {id, consumer, entry, items, granted_by, purpose, basis, valid_from, valid_until?,
          revoked_at?}
@@ -45,6 +45,7 @@ from exchange.catalog import (
     LEGAL_TZ,
     Agency,
     AgencyKind,
+    BaseLibrary,
     Catalog,
     CatalogEntry,
     DataItem,
@@ -65,6 +66,8 @@ from exchange.grants import Grant, check_grant
 CATALOG_VERSION = 1
 #: Article cited for problems with the form of the file (GM 11: what an entry states).
 FORM_ARTICLE = "GM 11"
+#: Base information libraries are shared unconditionally (GM 12 names them, S 26 ¶1).
+BASE_LIBRARY_ARTICLE = "GM 12; S 26"
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -91,6 +94,7 @@ _ENTRY = {
     "open_basis": False,
     "open_conditions": False,
     "open_desensitised": False,
+    "base_library": False,
 }
 _GRANT = {
     "id": True,
@@ -432,6 +436,7 @@ def _entry(reader: _Reader, raw: object, index: int) -> CatalogEntry | None:
     sensitivity = reader.enum(body, "sensitivity", Sensitivity, "sensitivity", entry_id)
     share_type = reader.enum(body, "share_type", ShareType, "share_type", entry_id)
     open_type = reader.enum(body, "open_type", OpenType, "open_type", entry_id)
+    library = reader.enum(body, "base_library", BaseLibrary, "base_library", entry_id)
     cycle = None
     if body.get("update_cycle") is not None:
         try:
@@ -482,6 +487,7 @@ def _entry(reader: _Reader, raw: object, index: int) -> CatalogEntry | None:
         open_basis=open_basis,
         open_conditions=conditions,
         open_desensitised=desensitised,
+        base_library=library,
     )
 
 
@@ -532,6 +538,13 @@ def entry_issues(
             "internal_opened_without_desensitisation",
             "GM 9",
             "内部数据 opens unconditionally only desensitised (set open_desensitised)",
+        )
+    if allowed.sharing and entry.base_library is not None and share is not ShareType.UNCONDITIONAL:
+        add(
+            "base_library_restricted",
+            BASE_LIBRARY_ARTICLE,
+            f"base library ({entry.base_library.value}) items are a common need of every "
+            "agency and shared unconditionally",
         )
     if allowed.sharing and share is ShareType.NOT_SHARED and opening is not OpenType.NOT_OPEN:
         add("not_shared_but_opened", "S 22", "data withheld from agencies cannot be opened")

@@ -202,10 +202,34 @@ class SubjectAuthorisation:
 
 
 @dataclass(frozen=True)
+class CatalogFiling:
+    """Entries of these share types are filed (备案) with the bureau with their legal basis
+    (S 23 `有条件共享和不予共享的 ... 提供相关法律、法规、规章依据，并 ... 备案`)."""
+
+    share_types: tuple[ShareType, ...]
+    basis: str
+
+
+@dataclass(frozen=True)
 class CatalogLifecycle:
+    """How a catalog entry or a change to one reaches the catalog (G 11, GM 14, S 18, J 11).
+
+    ``steps``: the reviews, in order, then publication. ``attribute_change_needs_bureau_
+    consent``: a change of a published entry's share or open attributes needs the bureau's
+    consent, cited by ``attribute_change_basis`` (J 9 ¶4). ``filing``: entries filed with
+    their legal basis (S 23). ``withdrawal_notice_basis``: stopping a published entry is
+    filed in advance with its reason, not approved (S 27 ¶2); empty: a withdrawal is a
+    change like any other, reviewed through ``steps``. ``full_maintenance_basis``: every
+    agency maintains its catalog fully at least once a year (GM 15 ¶1); empty: no such duty.
+    """
+
     steps: tuple[LifecycleStep, ...]
     attribute_change_needs_bureau_consent: bool
     basis: str
+    attribute_change_basis: str = ""
+    filing: CatalogFiling | None = None
+    withdrawal_notice_basis: str = ""
+    full_maintenance_basis: str = ""
 
 
 @dataclass(frozen=True)
@@ -522,15 +546,54 @@ class _Reader:
     def lifecycle(self, data: object) -> CatalogLifecycle:
         where = "catalog_lifecycle"
         entry = self.mapping(
-            data, where, {"steps", "attribute_change_needs_bureau_consent", "basis"}
+            data,
+            where,
+            {"steps", "attribute_change_needs_bureau_consent", "basis"},
+            {"attribute_change_basis", "filing", "withdrawal_notice", "full_maintenance"},
         )
         steps = self.enums(LifecycleStep, entry["steps"], f"{where}.steps")
-        flag = entry["attribute_change_needs_bureau_consent"]
+        if not steps or steps[-1] is not LifecycleStep.PUBLISH:
+            raise self.fail(f"{where}.steps", "the last step is publish")
+        order = list(LifecycleStep)
+        if [order.index(s) for s in steps] != sorted(order.index(s) for s in steps):
+            raise self.fail(f"{where}.steps", "the bureau reviews before the government approves")
+        flag = self.flag(
+            entry["attribute_change_needs_bureau_consent"],
+            f"{where}.attribute_change_needs_bureau_consent",
+        )
+        consent = ""
+        if entry.get("attribute_change_basis") is not None:
+            consent = self.basis(entry["attribute_change_basis"], f"{where}.attribute_change_basis")
+        if flag and not consent:
+            raise self.fail(f"{where}.attribute_change_basis", "cite the article of the consent")
         return CatalogLifecycle(
             steps,
-            self.flag(flag, f"{where}.attribute_change_needs_bureau_consent"),
+            flag,
+            self.basis(entry["basis"], f"{where}.basis"),
+            attribute_change_basis=consent,
+            filing=self.filing(entry.get("filing")),
+            withdrawal_notice_basis=self.basis_of(
+                entry.get("withdrawal_notice"), "withdrawal_notice"
+            ),
+            full_maintenance_basis=self.basis_of(entry.get("full_maintenance"), "full_maintenance"),
+        )
+
+    def filing(self, data: object) -> CatalogFiling | None:
+        if data is None:
+            return None
+        where = "catalog_lifecycle.filing"
+        entry = self.mapping(data, where, {"share_types", "basis"})
+        return CatalogFiling(
+            self.enums(ShareType, entry["share_types"], f"{where}.share_types"),
             self.basis(entry["basis"], f"{where}.basis"),
         )
+
+    def basis_of(self, data: object, key: str) -> str:
+        """``{basis: ...}`` under ``catalog_lifecycle.<key>``; null or absent: ''."""
+        if data is None:
+            return ""
+        where = f"catalog_lifecycle.{key}"
+        return self.basis(self.mapping(data, where, {"basis"})["basis"], f"{where}.basis")
 
 
 def profile_to_dict(profile: Profile) -> dict[str, Any]:
@@ -588,6 +651,7 @@ __all__ = [
     "PROFILES_DIR_ENV",
     "AnswerKind",
     "CatalogAdmission",
+    "CatalogFiling",
     "CatalogLifecycle",
     "ConditionalScope",
     "ConsentMatter",

@@ -72,6 +72,8 @@ def entry_document(entry: CatalogEntry) -> dict[str, Any]:
         doc["open_conditions"] = list(entry.open_conditions)
     if entry.open_desensitised:
         doc["open_desensitised"] = True
+    if entry.base_library is not None:
+        doc["base_library"] = entry.base_library.value
     return doc
 
 

@@ -19,10 +19,13 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from base.errors import DuplicateError, StorageError
 from exchange.catalog import Agency, AgencyKind, Catalog, CatalogEntry
-from exchange.catalog_loader import check_catalog_data
+from exchange.catalog_loader import AllowedTypes, check_catalog_data
 from exchange.grants import Grant
 from schemas.state import entry_document
 from storage.tables import DEFAULT_AGENCY_KIND, agencies, catalog_entries, grants
+
+#: The rules of every city that shares (no profile's admission).
+EVERY_CITY = AllowedTypes()
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,11 @@ class EntryRow:
     version: int
     updated_at: datetime
 
-    def entry(self, providers: Sequence[Agency]) -> CatalogEntry:
-        """The document as a domain entry, checked against ``providers`` (its agencies).
+    def entry(
+        self, providers: Sequence[Agency], allowed: AllowedTypes = EVERY_CITY
+    ) -> CatalogEntry:
+        """The document as a domain entry, checked against ``providers`` (its agencies) and
+        ``allowed`` (default: the rules of every city that shares).
 
         Raises :class:`StorageError` listing every issue when the stored document is not a
         valid entry (it was written by an older version, or by hand).
@@ -63,7 +69,8 @@ class EntryRow:
                     for a in providers
                 ],
                 "entries": [dict(self.document)],
-            }
+            },
+            allowed,
         )
         if result.catalog is None or len(result.catalog.entries) != 1:
             problems = "; ".join(f"{i.code} ({i.article}): {i.message}" for i in result.issues)

@@ -95,6 +95,32 @@ class TimerRow:
 
 
 @dataclass(frozen=True)
+class CaseQuery:
+    """Which cases to list: of ``kind``; ``party``: only those it applied for or answers;
+    in ``states``; overdue or not; about ``entry_id``; one page of them."""
+
+    kind: str | None = None
+    party: str | None = None
+    states: Sequence[str] = ()
+    overdue: bool | None = None
+    entry_id: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class CaseChange:
+    """One guarded write of a case: its new row, the version it was read at, the transition
+    that records the step, the timers the new state needs and the kinds it cancels."""
+
+    case: CaseRow
+    expected_version: int
+    transition: TransitionRow
+    new_timers: Sequence[TimerRow] = ()
+    cancel_kinds: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
 class Lease:
     """Step 3's guard: the timer ``timer_id`` must still be leased to ``owner``."""
 
@@ -128,20 +154,12 @@ class WorkflowStore:
             for timer in new_timers:
                 _insert_timer(conn, timer)
 
-    def apply(
-        self,
-        case: CaseRow,
-        expected_version: int,
-        transition: TransitionRow,
-        *,
-        new_timers: Sequence[TimerRow] = (),
-        cancel_kinds: Sequence[str] = (),
-        lease: Lease | None = None,
-    ) -> bool:
-        """Write a case's new state if it still has ``expected_version`` (and, for a timer's
-        action, if ``lease`` is still held): the transition, new timers, cancelled timers of
-        ``cancel_kinds`` and the timer done, together, all stamped with the transition's
-        time. False when a guard failed."""
+    def apply(self, change: CaseChange, *, lease: Lease | None = None) -> bool:
+        """Write a case's new state if it still has ``change.expected_version`` (and, for a
+        timer's action, if ``lease`` is still held): the transition, new timers, cancelled
+        timers of ``cancel_kinds`` and the timer done, together, all stamped with the
+        transition's time. False when a guard failed."""
+        case, transition = change.case, change.transition
         moment = _in(transition.at)
         try:
             with self.engine.begin() as conn:
@@ -159,23 +177,23 @@ class WorkflowStore:
                         raise _GuardFailed
                 done = conn.execute(
                     update(cases)
-                    .where(cases.c.id == case.id, cases.c.version == expected_version)
+                    .where(cases.c.id == case.id, cases.c.version == change.expected_version)
                     .values(**_case_values(case))
                 )
                 if done.rowcount != 1:
                     raise _GuardFailed
                 insert_transition(conn, transition)
-                if cancel_kinds:
+                if change.cancel_kinds:
                     conn.execute(
                         update(timers)
                         .where(
                             timers.c.case_id == case.id,
-                            timers.c.kind.in_(list(cancel_kinds)),
+                            timers.c.kind.in_(list(change.cancel_kinds)),
                             timers.c.done_at.is_(None),
                         )
                         .values(done_at=moment, outcome="cancelled")
                     )
-                for timer in new_timers:
+                for timer in change.new_timers:
                     _insert_timer(conn, timer)
         except _GuardFailed:
             return False  # rolled back: nothing of this step was written
@@ -190,28 +208,21 @@ class WorkflowStore:
             r = conn.execute(select(cases).where(cases.c.id == case_id)).mappings().first()
         return None if r is None else _case(r)
 
-    def list_cases(
-        self,
-        *,
-        kind: str | None = None,
-        party: str | None = None,
-        states: Sequence[str] = (),
-        overdue: bool | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[CaseRow]:
-        """Cases, newest first; ``party``: only those it applied for or answers."""
+    def list_cases(self, q: CaseQuery) -> list[CaseRow]:
+        """Cases, newest first, as ``q`` selects them."""
         query = select(cases).order_by(cases.c.opened_at.desc(), cases.c.id)
-        if kind is not None:
-            query = query.where(cases.c.kind == kind)
-        if party is not None:
-            query = query.where(or_(cases.c.applicant == party, cases.c.respondent == party))
-        if states:
-            query = query.where(cases.c.state.in_(list(states)))
-        if overdue is not None:
-            query = query.where(cases.c.overdue.is_(overdue))
+        if q.kind is not None:
+            query = query.where(cases.c.kind == q.kind)
+        if q.entry_id is not None:
+            query = query.where(cases.c.entry_id == q.entry_id)
+        if q.party is not None:
+            query = query.where(or_(cases.c.applicant == q.party, cases.c.respondent == q.party))
+        if q.states:
+            query = query.where(cases.c.state.in_(list(q.states)))
+        if q.overdue is not None:
+            query = query.where(cases.c.overdue.is_(q.overdue))
         with self._tx("list cases") as conn:
-            rows = conn.execute(query.limit(limit).offset(offset)).mappings()
+            rows = conn.execute(query.limit(q.limit).offset(q.offset)).mappings()
             return [_case(r) for r in rows]
 
     def all_cases(self, kind: str) -> list[CaseRow]:

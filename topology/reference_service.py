@@ -12,18 +12,36 @@ HTTP API, credentials for ``agency add``) reuse it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from base.errors import CatalogError, GrantError
-from exchange.catalog import LEGAL_TZ, AgencyKind, CatalogEntry, LifecycleState, ShareType
-from exchange.catalog_loader import CheckResult, admission, admission_issues
+from base.errors import CatalogError, GrantError, SchemaError, StorageError
+from exchange.catalog import (
+    LEGAL_TZ,
+    Agency,
+    AgencyKind,
+    Catalog,
+    CatalogEntry,
+    LifecycleState,
+    ShareType,
+    in_force,
+)
+from exchange.catalog_loader import (
+    AllowedTypes,
+    CheckResult,
+    admission,
+    admission_issues,
+    catalog_issues,
+    check_catalog_data,
+)
 from exchange.grants import Grant, check_grant
 from exchange.profiles import Profile
 from kafkaclient import Admin, TopicSpec
+from operations.access import RESERVED_PREFIX, AccessControl
 from producers.reference import ReferenceWriter
+from schemas.state import agency_document, entry_document
 from schemas.topics import bus_topics
 from storage.reference import AgencyRow, ReferenceStore
 
@@ -32,6 +50,9 @@ UNCONDITIONAL_ARTICLE = "G 15 ¶1; S 25 ¶1"
 NOT_SHARED_ARTICLE = "GM 9; S 22"
 #: Stopping a published resource needs a filed withdrawal (cited when revoking a provider).
 WITHDRAWAL_ARTICLE = "S 27 ¶2; GM 22"
+#: A stored entry was checked under the profile when it was admitted; read back, it is
+#: held to no city's sharing rules (a Jinan entry, not shared but opened, is valid there).
+READ_BACK = AllowedTypes(sharing=False)
 
 
 @dataclass(frozen=True)
@@ -46,13 +67,17 @@ class PublishCounts:
 
 @dataclass(frozen=True)
 class ImportReport:
-    """What ``catalog import`` did (the JSON fields of ``govbus catalog import --json``)."""
+    """What ``catalog import`` did (the JSON fields of ``govbus catalog import --json``).
+
+    ``held``: entries of the file not stored because they change a published entry (a
+    change request goes through its reviews instead)."""
 
     entries: int
     agencies: int
     grants: int
     topics_created: tuple[str, ...]
     published_entries: tuple[str, ...]
+    held: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,9 +142,11 @@ class ReferenceService:
         return tuple(sorted(created))
 
     # -- catalogs ---------------------------------------------------------------------------
-    def import_catalog(self, result: CheckResult) -> ImportReport:
+    def import_catalog(self, result: CheckResult, *, held: Collection[str] = ()) -> ImportReport:
         """Store a valid catalog (agencies, entries, grants), create the topics of every
-        published entry and every agency (GM 14, S 18), publish the whole store.
+        published entry and every agency (GM 14, S 18), publish the whole store. Entries
+        whose ids are ``held`` are left as they are stored (their change is reviewed:
+        :func:`changed_published`, :mod:`topology.workflows.catalog`).
 
         Refused with :class:`CatalogError`, nothing written: an invalid catalog, or an
         entry the bus's profile does not admit (the first such issue, its article cited).
@@ -140,10 +167,9 @@ class ReferenceService:
                 if len(refused) > 1:
                     error.add_note(f"{len(refused) - 1} more entry issue(s) under the profile")
                 raise error
-        self.store.import_catalog(catalog, result.grants)
-        published = tuple(
-            e.id for e in catalog.entries if e.lifecycle.state is LifecycleState.PUBLISHED
-        )
+        kept = tuple(e for e in catalog.entries if e.id not in held)
+        self.store.import_catalog(replace(catalog, entries=kept), result.grants)
+        published = tuple(e.id for e in kept if e.lifecycle.state is LifecycleState.PUBLISHED)
         created = self._bus_topics(published, [a.id for a in catalog.agencies])
         with self._writer() as writer:
             created += tuple(writer.ensure_topics())
@@ -154,7 +180,106 @@ class ReferenceService:
             grants=len(result.grants),
             topics_created=tuple(sorted(created)),
             published_entries=published,
+            held=tuple(sorted(e.id for e in catalog.entries if e.id in held)),
         )
+
+    def changed_published(self, catalog: Catalog, at: datetime) -> list[CatalogEntry]:
+        """The entries of ``catalog`` that would change an entry in force at ``at``
+        (published, or withdrawn with its stop still ahead): an import never changes those
+        silently (G 11, S 18, J 9 ¶4)."""
+        found = []
+        for entry in catalog.entries:
+            row = self.store.get_entry(entry.id)
+            if row is None or dict(row.document) == entry_document(entry):
+                continue
+            current = self.find_entry(entry.id)
+            if current is not None and in_force(current, at):
+                found.append(entry)
+        return found
+
+    # -- one entry, changed through its reviews (topology.workflows.catalog) --------------
+    def check_entry(self, document: Mapping[str, Any], profile: Profile | None) -> CatalogEntry:
+        """``document`` as a valid entry of this bus's catalog: the rules of every city,
+        ``profile``'s admission, registered providers, one number one source against the
+        other stored entries (GM 22). The first problem is raised as :class:`CatalogError`."""
+        agencies = [a.agency() for a in self.store.list_agencies()]
+        allowed = admission(profile) if profile is not None else AllowedTypes()
+        result = check_catalog_data(
+            {
+                "version": 1,
+                "name": "change",
+                "agencies": [agency_document(a) for a in agencies],
+                "entries": [dict(document)],
+            },
+            allowed,
+        )
+        if result.catalog is None or len(result.catalog.entries) != 1:
+            first = result.issues[0] if result.issues else None
+            raise CatalogError(
+                first.message if first else "not a catalog entry",
+                code=first.code if first else "invalid_entry",
+                article=first.article if first else "",
+            )
+        entry = result.catalog.entries[0]
+        try:
+            bus_topics([entry.id], [])
+        except SchemaError as exc:
+            raise CatalogError(str(exc), code="bad_entry_id", article="GM 11") from exc
+        others = [e for e in self._stored_entries(agencies) if e.id != entry.id]
+        conflicts = [
+            i
+            for i in catalog_issues([*others, entry], agencies)
+            if i.code == "source_conflict" and i.entry == entry.id
+        ]
+        if conflicts:
+            raise conflicts[0].to_error()
+        return entry
+
+    def _stored_entries(self, agencies: Sequence[Agency]) -> list[CatalogEntry]:
+        """The stored entries in force or not; one the loader no longer reads is left out."""
+        found = []
+        for row in self.store.list_entries():
+            try:
+                found.append(row.entry(agencies, READ_BACK))
+            except StorageError:
+                continue
+        return found
+
+    def find_entry(self, entry_id: str) -> CatalogEntry | None:
+        """The stored entry, or None."""
+        row = self.store.get_entry(entry_id)
+        agencies = [a.agency() for a in self.store.list_agencies()]
+        return None if row is None else row.entry(agencies, READ_BACK)
+
+    def publish_entry(self, entry: CatalogEntry) -> tuple[str, ...]:
+        """Store ``entry`` as the catalog has it now (a change that passed its reviews),
+        create its topics before its state record (a processor that sees the record finds
+        them), publish the record, and re-apply the ACLs of its providers that have
+        credentials (it may now be theirs to write, or no longer). Idempotent; returns the
+        topics created."""
+        self.store.put_catalog_entry(entry)
+        providers = sorted({entry.provider} | {i.provider for i in entry.items})
+        created = self._bus_topics([entry.id], providers)
+        with self._writer() as writer:
+            created += tuple(writer.ensure_topics())
+            writer.put_entry(entry.id, entry_document(entry))
+            writer.flush()
+        self.sync_acls(providers)
+        return tuple(sorted(created))
+
+    def sync_acls(self, agencies: Iterable[str], at: datetime | None = None) -> list[str]:
+        """Re-apply the broker ACLs of the agencies that have credentials (what they are the
+        source of may have changed, :func:`operations.access.agency_rules`); their ids."""
+        access = AccessControl(self.bootstrap, extra_config=self.extra_config)
+        moment = at or datetime.now(UTC)
+        synced = []
+        for agency_id in sorted(set(agencies)):
+            if agency_id.lower().startswith(RESERVED_PREFIX):
+                continue
+            if access.has_credentials(agency_id):
+                access.sync(agency_id, self.provided_entries(agency_id, moment))
+                synced.append(agency_id)
+        return synced
 
     # -- agencies ---------------------------------------------------------------------------
     def add_agency(

@@ -11,8 +11,10 @@ Roles are the parties of the regulations (regulations.md, "Parties"):
 * ``auditor``: reads every case and its history, changes nothing;
 * ``public``: a member of the public (公民、法人和其他组织); for the public-facing processes
   that follow (opening requests, error reports, complaints) it may read the profile only;
-* ``system``: the bus itself acting on a deadline (deemed consent, S 25 ¶3); no user
-  can have it.
+* ``operator``: the platform's operator at the command line (``govbus catalog import``
+  opens change requests for published entries); no user of the HTTP service has it;
+* ``system``: the bus itself acting on a deadline (deemed consent, S 25 ¶3) or publishing
+  what was approved; no user can have it.
 
 :data:`PERMISSIONS` is the whole table: an action a role does not list is refused (403).
 The :class:`Scope` of an allowed action says on which cases: any case, or only cases of
@@ -35,11 +37,12 @@ class Role(StrEnum):
     GOVERNMENT = "government"
     AUDITOR = "auditor"
     PUBLIC = "public"
+    OPERATOR = "operator"
     SYSTEM = "system"
 
 
-#: Roles a user account can have (the bus's own ``system`` role is not one of them).
-USER_ROLES = tuple(r for r in Role if r is not Role.SYSTEM)
+#: Roles a user account can have (the command line's and the bus's own are not).
+USER_ROLES = tuple(r for r in Role if r not in (Role.OPERATOR, Role.SYSTEM))
 
 
 class Action(StrEnum):
@@ -58,11 +61,23 @@ class Action(StrEnum):
     REVOKE = "revoke"
     READ = "read"
     LIST = "list"
+    # catalog changes (G 11, GM 14, S 18, S 23, S 27 ¶2, J 9 ¶4, J 11)
+    SUBMIT_CHANGE = "submit_change"
+    RESUBMIT = "resubmit"
+    CANCEL = "cancel"
+    REVIEW = "review"  # 审核 (the bureau)
+    RATIFY = "ratify"  # 审定 (the city government, G 11)
+    RETURN = "return"  # 退回修改 (the reviewer whose step is pending)
+    # catalog update obligations (G 13, GM 15)
+    RECORD_OBLIGATION = "record_obligation"
+    FULFIL = "fulfil"
+    OPEN_MAINTENANCE = "open_maintenance"
     # the bus on its timers
     DEEM = "deem"
     MISS_DEADLINE = "miss_deadline"
     REMIND = "remind"
     EXPIRE = "expire"
+    PUBLISH = "publish"
     # everything else
     READ_PROFILE = "read_profile"
     READ_SELF = "read_self"
@@ -92,6 +107,11 @@ PERMISSIONS: Mapping[Role, Mapping[Action, Scope]] = MappingProxyType(
                 Action.REVOKE: Scope.PROVIDER,
                 Action.READ: Scope.PARTY,
                 Action.LIST: Scope.PARTY,
+                Action.SUBMIT_CHANGE: Scope.APPLICANT,
+                Action.RESUBMIT: Scope.APPLICANT,
+                Action.CANCEL: Scope.APPLICANT,
+                Action.RECORD_OBLIGATION: Scope.APPLICANT,
+                Action.FULFIL: Scope.APPLICANT,
             }
         ),
         Role.BUREAU: MappingProxyType(
@@ -102,10 +122,21 @@ PERMISSIONS: Mapping[Role, Mapping[Action, Scope]] = MappingProxyType(
                 Action.READ: Scope.ANY,
                 Action.LIST: Scope.ANY,
                 Action.READ_METRICS: Scope.ANY,
+                Action.REVIEW: Scope.ANY,
+                Action.RETURN: Scope.ANY,
+                Action.RECORD_OBLIGATION: Scope.ANY,
+                Action.OPEN_MAINTENANCE: Scope.ANY,
             }
         ),
         Role.GOVERNMENT: MappingProxyType(
-            {**_EVERYONE, Action.DECIDE: Scope.ANY, Action.READ: Scope.ANY, Action.LIST: Scope.ANY}
+            {
+                **_EVERYONE,
+                Action.DECIDE: Scope.ANY,
+                Action.READ: Scope.ANY,
+                Action.LIST: Scope.ANY,
+                Action.RATIFY: Scope.ANY,
+                Action.RETURN: Scope.ANY,
+            }
         ),
         Role.AUDITOR: MappingProxyType(
             {
@@ -116,12 +147,14 @@ PERMISSIONS: Mapping[Role, Mapping[Action, Scope]] = MappingProxyType(
             }
         ),
         Role.PUBLIC: MappingProxyType(dict(_EVERYONE)),
+        Role.OPERATOR: MappingProxyType({Action.SUBMIT_CHANGE: Scope.ANY}),
         Role.SYSTEM: MappingProxyType(
             {
                 Action.DEEM: Scope.ANY,
                 Action.MISS_DEADLINE: Scope.ANY,
                 Action.REMIND: Scope.ANY,
                 Action.EXPIRE: Scope.ANY,
+                Action.PUBLISH: Scope.ANY,
             }
         ),
     }
@@ -137,8 +170,10 @@ class Actor:
     agency: str | None = None
 
 
-#: The bus itself, acting on a deadline.
+#: The bus itself, acting on a deadline or publishing what was approved.
 SYSTEM = Actor("govbus", Role.SYSTEM)
+#: The platform's operator at the command line.
+OPERATOR = Actor("operator", Role.OPERATOR)
 
 
 def scope_of(role: Role, action: Action) -> Scope | None:
@@ -150,14 +185,21 @@ def allowed(role: Role, action: Action) -> bool:
     return scope_of(role, action) is not None
 
 
-def authorize(actor: Actor, action: Action, *, applicant: str = "", provider: str = "") -> None:
-    """Raise :class:`PermissionDenied` unless ``actor`` may take ``action`` on a case whose
-    parties are ``applicant`` and ``provider`` (empty: no case, e.g. a list)."""
+def authorize_role(actor: Actor, action: Action) -> Scope:
+    """The scope of ``action`` for the actor's role; :class:`PermissionDenied` when the role
+    may not take it at all (checked before the request is read further)."""
     scope = scope_of(actor.role, action)
     if scope is None:
         raise PermissionDenied(
             f"role {actor.role.value} may not {action.value}", code="role_not_permitted"
         )
+    return scope
+
+
+def authorize(actor: Actor, action: Action, *, applicant: str = "", provider: str = "") -> None:
+    """Raise :class:`PermissionDenied` unless ``actor`` may take ``action`` on a case whose
+    parties are ``applicant`` and ``provider`` (empty: no case, e.g. a list)."""
+    scope = authorize_role(actor, action)
     if scope is Scope.ANY:
         return
     own = actor.agency
@@ -174,6 +216,7 @@ def authorize(actor: Actor, action: Action, *, applicant: str = "", provider: st
 
 
 __all__ = [
+    "OPERATOR",
     "PERMISSIONS",
     "SYSTEM",
     "USER_ROLES",
@@ -183,5 +226,6 @@ __all__ = [
     "Scope",
     "allowed",
     "authorize",
+    "authorize_role",
     "scope_of",
 ]

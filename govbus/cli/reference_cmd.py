@@ -16,6 +16,7 @@ are the source of may have changed); ``agency rotate-password|show`` are in
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -29,7 +30,10 @@ from base.settings import Settings
 from exchange.catalog import LEGAL_TZ, AgencyKind, start_of_day
 from exchange.catalog_loader import admission, check_catalog_file
 from exchange.grants import Grant, is_active
-from exchange.profiles import Profile
+from exchange.profiles import Profile, load_profiles, profiles_dir_from_env
+from exchange.workdays import holiday_dirs_from_env, load_work_calendar
+from exchange.workflows import catalog_change as cc
+from exchange.workflows.roles import OPERATOR
 from govbus.cli import access_cmd
 from govbus.cli.broker_cmd import connected_settings
 from govbus.cli.catalog_cmd import report as validation_report
@@ -44,12 +48,15 @@ from govbus.cli.output import (
     fail,
     failed,
 )
-from operations.access import RESERVED_PREFIX
 from schemas.state import grant_document
 from storage import migrate
 from storage.engine import make_engine
 from storage.reference import AgencyRow, ReferenceStore
+from storage.workflows import WorkflowStore
 from topology.reference_service import GrantTerms, ReferenceService
+from topology.workflows.catalog import CatalogChanges, import_catalog
+from topology.workflows.clock import SystemClock
+from topology.workflows.deployment import Deployment
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 BOOTSTRAP_OPT = typer.Option("", "--bootstrap", help="Kafka bootstrap (default: settings).")
@@ -154,15 +161,26 @@ def _grant_line(grant: Grant) -> str:
     )
 
 
-def _sync_acls(service: ReferenceService, agencies: list[str]) -> list[str]:
-    """Re-apply the ACLs of the agencies that have credentials; return their ids."""
-    access = access_cmd.access_control(Settings.load(), service.bootstrap)
-    synced = []
-    for agency_id in sorted(agencies):
-        if not agency_id.lower().startswith(RESERVED_PREFIX) and access.has_credentials(agency_id):
-            access.sync(agency_id, access_cmd.source_entries(service, agency_id))
-            synced.append(agency_id)
-    return synced
+def _request_json(change: cc.CatalogChange) -> dict[str, str]:
+    """A change request opened by ``catalog import`` in ``--json`` output."""
+    return {
+        "id": change.id,
+        "entry": change.entry_id,
+        "change": change.change.value,
+        "state": change.state.value,
+    }
+
+
+def _catalog_changes(service: ReferenceService, profile: Profile) -> CatalogChanges:
+    """The catalog's change requests on the configured store (``govbus serve`` reviews
+    them; its audit relay seals their transitions)."""
+    deployment = Deployment(
+        load_profiles(profiles_dir_from_env(os.environ)),
+        profile.id,
+        load_work_calendar(holiday_dirs_from_env(os.environ)),
+        SystemClock(),
+    )
+    return CatalogChanges(WorkflowStore(service.store.engine), service, deployment)
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -195,7 +213,9 @@ def _catalog_commands(catalog: typer.Typer) -> None:
 
         Agencies, entries and grants go to the SQL store, the topics of every published entry
         and every agency are created, then the state records are published. An invalid
-        catalog changes nothing.
+        catalog changes nothing. An entry that would change a published one is not stored:
+        a change request is opened for it, reviewed as the profile requires (G 11, S 18,
+        J 9 ¶4) and published by `govbus serve` once approved.
         """
         if not file.is_file():
             fail(f"no such file: {file}", as_json=as_json, code=EXIT_USAGE)
@@ -220,8 +240,9 @@ def _catalog_commands(catalog: typer.Typer) -> None:
             )
         with _reported(as_json):
             service = _service(bootstrap, namespace, as_json, profile)
-            done = service.import_catalog(result)
-            _sync_acls(service, [a.id for a in service.store.list_agencies()])
+            imported = import_catalog(_catalog_changes(service, profile), result, OPERATOR)
+            service.sync_acls([a.id for a in service.store.list_agencies()])
+        done, requests = imported.report, imported.change_requests
         if as_json:
             emit_json(
                 {
@@ -230,6 +251,15 @@ def _catalog_commands(catalog: typer.Typer) -> None:
                     "grants": done.grants,
                     "topics_created": list(done.topics_created),
                     "published_entries": list(done.published_entries),
+                    "change_requests": [
+                        {
+                            "id": c.id,
+                            "entry": c.entry_id,
+                            "change": c.change.value,
+                            "state": c.state.value,
+                        }
+                        for c in requests
+                    ],
                 }
             )
             return
@@ -237,6 +267,12 @@ def _catalog_commands(catalog: typer.Typer) -> None:
             f"imported {done.entries} entries, {done.agencies} agencies, {done.grants} grants;"
             f" {len(done.published_entries)} published; {len(done.topics_created)} topics created"
         )
+        for c in requests:
+            console.print(
+                f"entry {c.entry_id} is published: change request {c.id} ({c.change.value},"
+                f" {c.state.value}) opened instead of changing it",
+                markup=False,
+            )
 
 
 def _agency_add_command(agency: typer.Typer) -> None:

@@ -28,7 +28,7 @@ from base.errors import (
     StorageError,
 )
 from exchange.workflows.roles import Action, authorize
-from govbus.http import routes
+from govbus.http import catalog_routes, routes
 from govbus.http.deps import ERRORS, CurrentActor, Flows, action
 from govbus.http.models import Problem
 from monitoring.workflows import workflow_registry
@@ -74,7 +74,10 @@ def create_app(
 
     app = FastAPI(
         title="govbus 政务数据共享交换总线",
-        summary="共享申请、答复期限与视为同意 (sharing applications, deadlines, deemed consent)",
+        summary=(
+            "共享申请、答复期限与视为同意；目录报送、审核与发布 (sharing applications, deadlines,"
+            " deemed consent; catalog changes, reviews, publication)"
+        ),
         version="1",
         lifespan=lifespan,
     )
@@ -122,4 +125,5 @@ def create_app(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(routes.router)
+    app.include_router(catalog_routes.router)
     return app

@@ -25,8 +25,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 CASE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
-    404: {"model": Problem, "description": "No such application."},
-    409: {"model": Problem, "description": "Not allowed in the application's state."},
+    404: {"model": Problem, "description": "No such case (or entry, or agency)."},
+    409: {"model": Problem, "description": "Not allowed in the case's state."},
 }
 
 

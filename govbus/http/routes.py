@@ -3,7 +3,7 @@ method of the application layer (:mod:`topology.workflows`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -34,10 +34,11 @@ from govbus.http.models import (
     TransitionOut,
     Transitions,
 )
+from storage.workflows import TransitionRow
 
 router = APIRouter()
 F = TypeVar("F", bound=Callable[..., Any])
-CaseId = Annotated[str, Path(pattern=ID_PATTERN, description="Application id.")]
+CaseId = Annotated[str, Path(pattern=ID_PATTERN, description="Case id.")]
 APPS = "/v1/applications"
 
 
@@ -161,7 +162,11 @@ def get_application(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Appli
     openapi_extra=action(Action.READ),
 )
 def transitions(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Transitions:
-    rows = flows.applications.history(actor, case_id)
+    return transitions_out(flows.applications.history(actor, case_id))
+
+
+def transitions_out(rows: Sequence[TransitionRow]) -> Transitions:
+    """A case's transitions as the API shows them."""
     return Transitions(
         transitions=[
             TransitionOut(

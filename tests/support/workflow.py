@@ -4,11 +4,15 @@ moved clock (deadlines run without waiting)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 from argon2 import PasswordHasher
@@ -162,6 +166,36 @@ class WorkflowEnv:
             },
         )
 
+    def new_entry(self, base: str = "psb.person.photo", **changes: Any) -> dict[str, Any]:
+        """A catalog entry of 市公安局 that the demo catalog lacks, as the API takes it:
+        unconditionally shared, not opened (privacy), with ``changes`` applied."""
+        document: dict[str, Any] = {
+            "id": self.entry(base),
+            "title": "Resident photo reference",
+            "title_zh": "居民证件照片编号",
+            "provider": self.agency("city-psb"),
+            "source_business": "户籍管理",
+            "category": "人口基础信息",
+            "key_kind": "resident_id",
+            "sensitivity": "internal",
+            "share_type": "unconditional",
+            "open_type": "not_open",
+            "open_basis": "涉及个人隐私（条例第十八条第一款第三项）",
+            "update_cycle": "daily",
+            "items": [
+                {"name": "photo_ref", "label_zh": "证件照片编号", "type": "string", "tag": "free"}
+            ],
+        }
+        return {**document, **changes}
+
+    def submit_entry(
+        self, document: dict[str, Any], user: str = "psb-clerk", reason: str = ""
+    ) -> Response:
+        """``user`` submits ``document`` as a new entry or a change."""
+        return self.call(
+            "POST", "/v1/catalog/changes", user, json={"entry": document, "reason": reason}
+        )
+
 
 @contextmanager
 def workflow_env(
@@ -194,3 +228,35 @@ def workflow_env(
             yield env
     finally:
         flows.close()
+
+
+@contextmanager
+def running_bus(env: WorkflowEnv, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`govbus run` (a group of its own, committing every 0.1 s) reading the state topics
+    of ``env``'s namespace, as the administrator, its log in ``workdir/run.log``."""
+    with (workdir / "run.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "govbus",
+                "run",
+                "--group",
+                f"g-{uuid.uuid4().hex}",
+                "--commit-interval",
+                "0.1",
+            ],
+            env={
+                **os.environ,
+                "GOVBUS_HOME": str(workdir / "home"),
+                "GOVBUS_BOOTSTRAP": env.bootstrap,
+                "GOVBUS_STATE_NAMESPACE": env.namespace,
+            },
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from base.errors import GrantError, NotFound, StateError
@@ -27,12 +28,13 @@ from exchange.profiles import Profile, ProfileSet
 from exchange.workdays import LEGAL_TIMEZONE, WorkCalendar
 from exchange.workflows import share_application as sa
 from exchange.workflows.cases import Act, Transition
-from exchange.workflows.roles import Action, Actor, Scope, authorize, scope_of
+from exchange.workflows.roles import SYSTEM, Action, Actor, Scope, authorize, scope_of
 from exchange.workflows.timing import reminder_at
-from storage.workflows import CaseRow, TimerRow, TransitionRow, WorkflowStore
+from storage.workflows import CaseChange, CaseQuery, CaseRow, TimerRow, TransitionRow, WorkflowStore
 from topology.reference_service import ReferenceService
 from topology.workflows.clock import Clock
 from topology.workflows.deployment import Deployment
+from topology.workflows.grants import sync_grants
 
 #: Timer kinds (``timers.kind``).
 REMINDER = "reminder"
@@ -192,7 +194,7 @@ class ShareApplications:
         authorize(actor, Action.LIST, applicant=actor.agency or "", provider=actor.agency or "")
         party = None if scope_of(actor.role, Action.LIST) is Scope.ANY else actor.agency
         rows = self.store.list_cases(
-            kind=sa.KIND, party=party, states=states, overdue=overdue, limit=limit, offset=offset
+            CaseQuery(sa.KIND, party, states, overdue, limit=limit, offset=offset)
         )
         return [sa.from_document(r.document) for r in rows]
 
@@ -323,13 +325,8 @@ class ShareApplications:
         new, transition = step(app, self.profiles.get(app.profile), Act(actor, now))
         # Step 3
         add, cancel = timers_for(app, new, self.calendar, now)
-        if not self.store.apply(
-            case_row(new, now),
-            app.version,
-            transition_row(new, transition),
-            new_timers=add,
-            cancel_kinds=cancel,
-        ):
+        change = CaseChange(case_row(new, now), app.version, transition_row(new, transition))
+        if not self.store.apply(replace(change, new_timers=add, cancel_kinds=cancel)):
             raise StateError(
                 f"application {case_id} changed while this step was taken; read it again",
                 code="concurrent_change",
@@ -341,3 +338,34 @@ class ShareApplications:
     def notify(self, case_id: str) -> None:
         if self.after_change is not None:
             self.after_change(case_id)
+
+    # -- timers (topology.workflows.timers) ------------------------------------------------
+    def on_timer(self, timer: TimerRow, now: datetime) -> CaseChange | None:
+        """Publish the case's grants, or the step its deadline, reminder or expiry takes."""
+        app = self.load(timer.case_id)
+        if timer.kind == GRANT_SYNC:
+            sync_grants(self.reference, app, now)
+            return None
+        step = self._timer_step(timer, app, Act(SYSTEM, now))
+        if step is None:  # answered meanwhile, or nothing due yet: the row is spent
+            return None
+        new, transition = step
+        add, cancel = timers_for(app, new, self.calendar, now)
+        if timer.kind == DEADLINE:
+            cancel.append(REMINDER)
+        change = CaseChange(case_row(new, now), app.version, transition_row(new, transition))
+        return replace(change, new_timers=add, cancel_kinds=cancel)
+
+    def _timer_step(self, timer: TimerRow, app: sa.ShareApplication, act: Act) -> sa.Step | None:
+        if timer.kind == REMINDER:
+            return sa.remind(app, act)
+        if timer.kind == DEADLINE:
+            entry: CatalogEntry | None
+            try:
+                entry = self.entry(app.request.entry_id)
+            except GrantError:
+                entry = None  # gone: never deemed
+            return sa.on_deadline(app, self.profiles.get(app.profile), entry, act)
+        if timer.kind == EXPIRY:
+            return sa.expire(app, act)
+        raise StateError(f"unknown timer kind {timer.kind!r}", code="unknown_timer")

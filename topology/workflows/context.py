@@ -21,6 +21,9 @@ from sqlalchemy import Engine
 from base.errors import GovbusError
 from exchange.profiles import PACKAGED_PROFILES_DIR, ProfileSet, load_profiles
 from exchange.workdays import WorkCalendar, load_work_calendar
+from exchange.workflows import catalog_change as cc
+from exchange.workflows import catalog_obligation as co
+from exchange.workflows import share_application as sa
 from producers.workflow_audit import WorkflowAuditWriter
 from storage import migrate
 from storage.accounts import AccountStore
@@ -31,9 +34,11 @@ from topology.reference_service import ReferenceService
 from topology.workflows.accounts import DEFAULT_TOKEN_TTL, AccountService
 from topology.workflows.applications import ShareApplications
 from topology.workflows.audit import AuditRelay
+from topology.workflows.catalog import CatalogChanges
 from topology.workflows.clock import Clock, SystemClock
 from topology.workflows.deployment import Deployment
-from topology.workflows.timers import TimerWorker
+from topology.workflows.obligations import CatalogObligations
+from topology.workflows.timers import TimerTarget, TimerWorker
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +72,8 @@ class Workflows:
     store: WorkflowStore
     accounts: AccountService
     applications: ShareApplications
+    catalog: CatalogChanges
+    obligations: CatalogObligations
     worker: TimerWorker
     relay: AuditRelay | None
     calendar: WorkCalendar
@@ -91,7 +98,14 @@ class Workflows:
             ReferenceStore(engine), bootstrap, namespace=options.namespace, extra_config=kafka
         )
         applications = ShareApplications(store, reference, deployment)
-        worker = TimerWorker(store, applications, clock, owner=options.worker_owner)
+        catalog = CatalogChanges(store, reference, deployment)
+        obligations = CatalogObligations(store, reference, deployment)
+        targets: dict[str, TimerTarget] = {
+            sa.KIND: applications,
+            cc.KIND: catalog,
+            co.KIND: obligations,
+        }
+        worker = TimerWorker(store, targets, clock, owner=options.worker_owner)
         relay = (
             AuditRelay(
                 store,
@@ -103,8 +117,20 @@ class Workflows:
             else None
         )
         accounts = AccountService(AccountStore(engine), store, clock, token_ttl=options.token_ttl)
-        self = cls(engine, store, accounts, applications, worker, relay, calendar, clock)
-        applications.after_change = self.changed
+        self = cls(
+            engine=engine,
+            store=store,
+            accounts=accounts,
+            applications=applications,
+            catalog=catalog,
+            obligations=obligations,
+            worker=worker,
+            relay=relay,
+            calendar=calendar,
+            clock=clock,
+        )
+        for service in (applications, catalog, obligations):
+            service.after_change = self.changed
         return self
 
     def changed(self, case_id: str) -> None:

@@ -1,4 +1,5 @@
-"""The timer worker: acts on due rows (reminders, deadlines, expiries, grant publication).
+"""The timer worker: acts on due rows (reminders, deadlines, expiries, grants and catalog
+changes to publish), for every kind of case.
 
 Timers are rows in SQL, never an in-memory sleep, so a deadline that fell while no
 service ran is acted on when one comes back, and only once. One pass
@@ -6,11 +7,13 @@ service ran is acted on when one comes back, and only once. One pass
 
 1. List the rows due at the injected clock's ``now`` (not done, not leased).
 2. Lease each with a conditional UPDATE; a row another instance leased first is skipped.
-3. Act: compute the case's step (deemed consent or overdue at a deadline, a reminder, an
-   expiry) and write it together with the timer's ``done_at``, guarded by the lease and
-   the case's version (:meth:`storage.workflows.WorkflowStore.apply`); a grant to
-   publish or revoke goes through :class:`topology.reference_service.ReferenceService`,
-   idempotent by grant id, and then the row is done.
+3. Act: the service of the case's kind (:class:`TimerTarget`) reads the case again and
+   says what the timer does: a side effect (a grant or an entry to publish through
+   :class:`topology.reference_service.ReferenceService`, idempotent), and the step to
+   write, if any (deemed consent or overdue at a deadline, a reminder, an expiry, the
+   publication of a catalog change). The step is written together with the timer's
+   ``done_at``, guarded by the lease and the case's version
+   (:meth:`storage.workflows.WorkflowStore.apply`); with no step the row is done.
 4. On failure (broker down, the case changed meanwhile) the row keeps its error and stays
    leased until a retry time; the next pass after it tries again.
 """
@@ -19,25 +22,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from base.errors import GovbusError, GrantError
-from exchange.catalog import CatalogEntry
-from exchange.workflows import share_application as sa
-from exchange.workflows.cases import Act
-from exchange.workflows.roles import SYSTEM
-from storage.workflows import Lease, TimerRow, WorkflowStore
-from topology.reference_service import GrantTerms
-from topology.workflows.applications import (
-    DEADLINE,
-    EXPIRY,
-    GRANT_SYNC,
-    REMINDER,
-    ShareApplications,
-    case_row,
-    timers_for,
-    transition_row,
-)
+from base.errors import GovbusError, StateError
+from storage.workflows import CaseChange, Lease, TimerRow, WorkflowStore
 from topology.workflows.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -50,11 +40,24 @@ RETRY = timedelta(seconds=30)
 CONFLICT_RETRIES = 3
 
 
+class TimerTarget(Protocol):
+    """The service of one kind of case, as the timer worker sees it."""
+
+    def on_timer(self, timer: TimerRow, now: datetime) -> CaseChange | None:
+        """Step 3 for a due timer of one of its cases: do its side effect, if any, and
+        return the step to write (None: nothing to write, the timer is spent)."""
+        ...
+
+    def notify(self, case_id: str) -> None:
+        """After a step was written (the audit relay, a grant to publish at once)."""
+        ...
+
+
 class TimerWorker:
     def __init__(
         self,
         store: WorkflowStore,
-        applications: ShareApplications,
+        targets: Mapping[str, TimerTarget],
         clock: Clock,
         *,
         owner: str | None = None,
@@ -62,7 +65,7 @@ class TimerWorker:
         retry: timedelta = RETRY,
     ) -> None:
         self.store = store
-        self.applications = applications
+        self.targets = dict(targets)
         self.clock = clock
         self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
         self.lease = lease
@@ -81,7 +84,7 @@ class TimerWorker:
                 continue
             # Step 3
             try:
-                if self._act(timer, now):
+                if self._act(timer, timer.id, now):
                     acted += 1
             except GovbusError as exc:
                 # Step 4
@@ -91,83 +94,20 @@ class TimerWorker:
                 self.store.fail_timer(timer.id, self.owner, str(exc), now + self.retry)
         return acted
 
-    def _act(self, timer: TimerRow, now: datetime) -> bool:
-        assert timer.id is not None
-        apps = self.applications
-        if timer.kind == GRANT_SYNC:
-            self._sync_grants(apps.load(timer.case_id), now)
-            return self.store.finish_timer(timer.id, self.owner, now, "done")
+    def _act(self, timer: TimerRow, timer_id: int, now: datetime) -> bool:
         for _attempt in range(CONFLICT_RETRIES):
-            app = apps.load(timer.case_id)  # read again: another step may have moved it
-            step = self._step(timer, app, now)
-            if step is None:  # answered meanwhile, or nothing due yet: the row is spent
-                return self.store.finish_timer(timer.id, self.owner, now, "skipped")
-            new, transition = step
-            add, cancel = timers_for(app, new, apps.calendar, now)
-            if timer.kind == DEADLINE:
-                cancel.append(REMINDER)
-            if self.store.apply(
-                case_row(new, now),
-                app.version,
-                transition_row(new, transition),
-                new_timers=add,
-                cancel_kinds=cancel,
-                lease=Lease(timer.id, self.owner, transition.action.value),
-            ):
-                apps.notify(app.id)  # publish a deemed grant now, not at the next pass
+            row = self.store.get(timer.case_id)  # read again: another step may have moved it
+            target = None if row is None else self.targets.get(row.kind)
+            if target is None:
+                return self.store.finish_timer(timer_id, self.owner, now, "orphaned")
+            change = target.on_timer(timer, now)
+            if change is None:
+                return self.store.finish_timer(timer_id, self.owner, now, "done")
+            lease = Lease(timer_id, self.owner, change.transition.action)
+            if self.store.apply(change, lease=lease):
+                target.notify(timer.case_id)  # e.g. publish a deemed grant now
                 return True
-        raise GrantError(
+        raise StateError(
             f"case {timer.case_id} kept changing, or the lease lapsed; tried again later",
             code="timer_guard",
-        )
-
-    def _step(self, timer: TimerRow, app: sa.ShareApplication, now: datetime) -> sa.Step | None:
-        act = Act(SYSTEM, now)
-        if timer.kind == REMINDER:
-            return sa.remind(app, act)
-        if timer.kind == DEADLINE:
-            profile = self.applications.profiles.get(app.profile)
-            return sa.on_deadline(app, profile, self._entry(app), act)
-        if timer.kind == EXPIRY:
-            return sa.expire(app, act)
-        raise GrantError(f"unknown timer kind {timer.kind!r}", code="unknown_timer")
-
-    def _entry(self, app: sa.ShareApplication) -> CatalogEntry | None:
-        try:
-            return self.applications.entry(app.request.entry_id)
-        except GrantError:
-            return None
-
-    def _sync_grants(self, app: sa.ShareApplication, now: datetime) -> None:
-        """Make the grants of the case what its state says: the current grant exists while
-        granted, is revoked once the case is revoked, and grants it replaced are revoked."""
-        reference = self.applications.reference
-        current = app.grant_id if app.state in sa.GRANTED else None
-        for n in range(1, app.grants_issued + 1):
-            grant_id = f"grant-{app.id}-{n}"
-            stored = reference.store.get_grant(grant_id)
-            if grant_id == current:
-                if stored is None:
-                    self._issue(app, grant_id)
-                continue
-            replaced = n < app.grants_issued or app.state is sa.State.REVOKED
-            if replaced and stored is not None and stored.revoked_at is None:
-                reference.revoke_grant(grant_id, now)
-
-    def _issue(self, app: sa.ShareApplication, grant_id: str) -> None:
-        answer = app.answer
-        if answer is None or app.grant_from is None:  # pragma: no cover - granted states
-            return
-        self.applications.reference.add_grant(
-            GrantTerms(
-                consumer=app.applicant,
-                entry_id=app.request.entry_id,
-                items=list(answer.items),
-                purpose=app.request.purpose,
-                basis=f"{app.request.legal_basis}（共享申请 {app.id}）",
-                granted_by=app.provider,
-                valid_from=app.grant_from,
-                valid_until=answer.valid_until,
-                grant_id=grant_id,
-            )
         )

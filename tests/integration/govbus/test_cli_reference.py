@@ -90,7 +90,15 @@ def test_catalog_import_stores_publishes_and_creates_topics(cli: Cli) -> None:
     """Publishing an entry creates its topics (GM 14, S 18); a withdrawn one gets none."""
     code, out = cli.run("catalog", "import", str(cli.catalog))
     assert code == 0, out
-    assert set(out) == {"entries", "agencies", "grants", "topics_created", "published_entries"}
+    assert set(out) == {
+        "entries",
+        "agencies",
+        "grants",
+        "topics_created",
+        "published_entries",
+        "change_requests",
+    }
+    assert out["change_requests"] == []  # nothing was published before
     assert (out["entries"], out["agencies"], out["grants"]) == (6, 5, 2)
     published = {
         cli.entry(e)

@@ -6,6 +6,7 @@ audit chain (S 42)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -68,22 +69,114 @@ BODIES: dict[Action, dict[str, Any]] = {
     Action.REFER: {"reason": "协调不成"},
     Action.DECIDE: {"outcome": "uphold", "reason": "维持"},
     Action.REVOKE: {"reason": "职责调整"},
+    Action.REVIEW: {"reason": "符合编制要求"},
+    Action.RATIFY: {"reason": "审定通过"},
+    Action.RETURN: {"reasons": "依据不足"},
+    Action.CANCEL: {"reason": "另行报送"},
+    Action.FULFIL: {"reason": "已更新目录"},
+    Action.OPEN_MAINTENANCE: {"year": 2026},
 }
+
+
+@dataclass(frozen=True)
+class Walked:
+    """One case of each kind, and the parties of each (None: no party, any role)."""
+
+    cases: dict[str, str]  # path prefix -> case id
+    parties: dict[str, tuple[str, str]]  # path prefix -> (applicant, provider)
+
+
+def _cases(env: WorkflowEnv) -> Walked:
+    created = env.apply()
+    assert created.status_code == 201, created.text
+    change = env.submit_entry(env.new_entry())
+    assert change.status_code == 201, change.text
+    recorded = env.call(
+        "POST",
+        "/v1/catalog/obligations",
+        "bureau",
+        json={
+            "obligation": "catalog_update_circumstances",
+            "agency": env.agency("city-psb"),
+            "arose_on": "2026-06-01",
+            "description": "户籍管理职能调整",
+            "matter": "catalog",
+        },
+    )
+    assert recorded.status_code == 201, recorded.text
+    hc, psb = env.agency("city-hc"), env.agency("city-psb")
+    return Walked(
+        cases={
+            "/v1/applications": created.json()["id"],
+            "/v1/catalog/changes": change.json()["id"],
+            "/v1/catalog/obligations": recorded.json()["id"],
+        },
+        parties={
+            "/v1/applications": (hc, psb),
+            "/v1/catalog/changes": (psb, psb),
+            "/v1/catalog/obligations": (psb, psb),
+            # a new case of each kind, as the bodies below make it
+            "/v1/catalog/withdrawals": (psb, psb),
+        },
+    )
+
+
+def _body(env: WorkflowEnv, action: Action, path: str) -> dict[str, Any] | None:
+    """A valid body for the route, so the walk meets the permission check, not validation."""
+    if action is Action.APPLY:
+        return {
+            "entry": env.entry("psb.person.contact"),
+            "items": ["phone"],
+            "purpose": "p",
+            "legal_basis": "b",
+            "valid_until": valid_until(),
+        }
+    if action is Action.SUBMIT_CHANGE and path.endswith("withdrawals"):
+        entry = env.entry("psb.person.contact")
+        return {"entry_id": entry, "reason": "停用", "effective_on": "2026-07-01"}
+    if action in (Action.SUBMIT_CHANGE, Action.RESUBMIT):
+        return {"entry": env.new_entry("psb.person.sign"), "reason": "新增"}
+    if action is Action.RECORD_OBLIGATION:
+        return {
+            "obligation": "catalog_update_law_change",
+            "agency": env.agency("city-psb"),
+            "arose_on": "2026-06-01",
+            "description": "某条例修订",
+            "matter": "catalog",
+        }
+    return BODIES.get(action)
+
+
+def _forbidden(scope: Scope | None, own: str | None, parties: tuple[str, str] | None) -> bool:
+    """What the permission table says of a role's call on a case with ``parties`` (None:
+    a list, where an agency sees its own)."""
+    if scope is None:
+        return True
+    if scope is Scope.ANY or parties is None:
+        return False
+    applicant, provider = parties
+    allowed = {
+        Scope.APPLICANT: {applicant},
+        Scope.PROVIDER: {provider},
+        Scope.PARTY: {applicant, provider},
+    }[scope]
+    return own not in allowed
 
 
 def test_every_endpoint_for_every_role_is_allowed_or_403(env: WorkflowEnv) -> None:
     """The permission table (exchange.workflows.roles.PERMISSIONS), walked completely: a
     role the table does not list for the action gets 403; an agency user gets 403 on a
-    case its agency is not the named party of; everyone else is let through."""
-    created = env.apply()
-    assert created.status_code == 201, created.text
-    case = created.json()["id"]
-    applicant, provider = env.agency("city-hc"), env.agency("city-psb")
-    walked = 0
+    case its agency is not the named party of (sharing applications: applicant and
+    provider; catalog changes and obligations: the agency whose catalog it is); everyone
+    else is let through."""
+    walked = _cases(env)
+    calls = 0
     for method, path, name in _routes(env):
         if name is None:
             continue
         action = Action(name)
+        prefix = next((p for p in walked.parties if path.startswith(p)), None)
+        case = next((c for p, c in walked.cases.items() if path.startswith(p)), None)
         for user, (role_name, agency) in USERS.items():
             role = Role(role_name)
             token = env.tokens[user]
@@ -91,43 +184,29 @@ def test_every_endpoint_for_every_role_is_allowed_or_403(env: WorkflowEnv) -> No
                 token = env.http.post(
                     "/v1/auth/token", json={"username": user, "password": PASSWORD}
                 ).json()["access_token"]
-            body: dict[str, Any] | None = BODIES.get(action)
-            if action is Action.APPLY:
-                body = {
-                    "entry": env.entry("psb.person.contact"),
-                    "items": ["phone"],
-                    "purpose": "p",
-                    "legal_basis": "b",
-                    "valid_until": valid_until(),
-                }
             got = env.http.request(
                 method,
-                path.replace("{case_id}", case),
-                json=body,
+                path.replace("{case_id}", case or "none"),
+                json=_body(env, action, path),
                 headers={"Authorization": f"Bearer {token}"},
             )
-            scope = PERMISSIONS[role].get(action)
             own = None if agency is None else env.agency(agency)
-            parties: dict[Scope, set[str | None] | None] = {
-                Scope.ANY: None,
-                Scope.APPLICANT: {applicant},
-                Scope.PROVIDER: {provider},
-                Scope.PARTY: {applicant, provider},
-            }
-            if "{case_id}" not in path and scope is not None and scope is not Scope.ANY:
-                parties = {**parties, scope: {own}}  # lists and applications: one's own
-            forbidden = scope is None or (
-                parties[scope] is not None and own not in (parties[scope] or set())
-            )
+            creates = method == "POST" and "{case_id}" not in path
+            parties = None if prefix is None else walked.parties[prefix]
+            if creates and action is Action.APPLY:
+                parties = (own or "", env.agency("city-psb"))  # one applies for oneself
+            elif not creates and "{case_id}" not in path:
+                parties = None  # lists: one's own cases
+            scope = PERMISSIONS[role].get(action)
             where = (method, path, user)
-            if forbidden:
+            if _forbidden(scope, own, parties):
                 assert got.status_code == 403, (*where, got.status_code, got.text)
                 assert got.json()["code"] in {"role_not_permitted", "not_a_party"}
             else:
                 assert got.status_code not in (401, 403), (*where, got.status_code, got.text)
                 assert got.status_code < 500, (*where, got.text)
-            walked += 1
-    assert walked == len([r for r in _routes(env) if r[2]]) * len(USERS)
+            calls += 1
+    assert calls == len([r for r in _routes(env) if r[2]]) * len(USERS)
 
 
 def test_guiyang_application_accepted_and_approved_with_fewer_items(env: WorkflowEnv) -> None:

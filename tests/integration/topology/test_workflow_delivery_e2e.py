@@ -7,11 +7,7 @@ workflows' clock is a hand-moved one, so a deadline falls without waiting."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,7 +19,7 @@ from fastapi.testclient import TestClient
 from govbus.http.app import create_app
 from schemas.topics import TopicKind, topic_name
 from tests.support.scenario import event, publish_events, read_topic
-from tests.support.workflow import WorkflowEnv, workflow_env
+from tests.support.workflow import WorkflowEnv, running_bus, workflow_env
 
 PERSON = "11010519491231002X"
 KEY = f"resident_id:{PERSON}"
@@ -36,34 +32,8 @@ def running(
 ) -> Iterator[WorkflowEnv]:
     """The demo catalog imported by the workflows' store, a `govbus run` reading its
     namespace."""
-    with workflow_env(database_url, bootstrap, kafka_config) as env:
-        log = (tmp_path / "run.log").open("wb")
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "govbus",
-                "run",
-                "--group",
-                f"g-{uuid.uuid4().hex}",
-                "--commit-interval",
-                "0.1",
-            ],
-            env={
-                **os.environ,
-                "GOVBUS_HOME": str(tmp_path / "home"),
-                "GOVBUS_BOOTSTRAP": bootstrap,
-                "GOVBUS_STATE_NAMESPACE": env.namespace,
-            },
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield env
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
-            log.close()
+    with workflow_env(database_url, bootstrap, kafka_config) as env, running_bus(env, tmp_path):
+        yield env
 
 
 def _send(env: WorkflowEnv, phone: str) -> str:

@@ -141,7 +141,16 @@ def test_opening_subject_authorisation_and_lifecycle() -> None:
     assert LifecycleStep.GOVERNMENT_APPROVAL in g21.catalog_lifecycle.steps  # G 11
     assert LifecycleStep.GOVERNMENT_APPROVAL not in sy.catalog_lifecycle.steps  # S 18
     assert jn.catalog_lifecycle.attribute_change_needs_bureau_consent  # J 9 ¶4
+    assert jn.catalog_lifecycle.attribute_change_basis == "J 9 ¶4"
     assert not g21.catalog_lifecycle.attribute_change_needs_bureau_consent
+    filing = sy.catalog_lifecycle.filing  # S 23: 有条件共享和不予共享的 ... 备案
+    assert filing is not None and filing.basis == "S 23"
+    assert set(filing.share_types) == {ShareType.CONDITIONAL, ShareType.NOT_SHARED}
+    assert g21.catalog_lifecycle.filing is None and jn.catalog_lifecycle.filing is None
+    assert sy.catalog_lifecycle.withdrawal_notice_basis == "S 27 ¶2"
+    assert g21.catalog_lifecycle.withdrawal_notice_basis == ""
+    assert g21.catalog_lifecycle.full_maintenance_basis == "GM 15 ¶1"  # 每年至少 ... 全面维护
+    assert sy.catalog_lifecycle.full_maintenance_basis == ""
 
 
 def test_profile_to_dict_lists_every_obligation() -> None:
@@ -255,6 +264,24 @@ def test_unknown_keys_are_errors_naming_key_and_file(
         (lambda d: d["opening"].update(default="conditional"), "not in 'types'"),
         (lambda d: d["sharing"].update(types=["unconditional", "unconditional"]), "duplicate"),
         (lambda d: d["sharing"]["third_party_pass_on"].update(forbidden="yes"), "true or false"),
+        (
+            lambda d: d["catalog_lifecycle"].update(attribute_change_needs_bureau_consent=True),
+            "cite the article of the consent",
+        ),
+        (
+            lambda d: d["catalog_lifecycle"].update(steps=["publish", "bureau_review"]),
+            "the last step is publish",
+        ),
+        (
+            lambda d: d["catalog_lifecycle"].update(
+                steps=["government_approval", "bureau_review", "publish"]
+            ),
+            "the bureau reviews before",
+        ),
+        (
+            lambda d: d["catalog_lifecycle"]["filing"].update(basis="G 11"),
+            "not in 'texts'",
+        ),
     ],
 )
 def test_invalid_values_are_errors(

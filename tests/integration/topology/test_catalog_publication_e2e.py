@@ -1,0 +1,131 @@
+"""End to end on the real broker: a new catalog entry submitted through the HTTP API,
+reviewed by the bureau and approved by the government (G 11, GM 14), is published by the
+bus: its topics, its state record and its provider's ACLs. The provider then publishes an
+event on it with its own credentials, through the agency listener, and a running
+`govbus run` delivers it to a consumer's feed (unconditional sharing, G 15 ¶1)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from base.errors import KafkaError
+from kafkaclient import Message, Producer
+from operations.access import AccessControl, AgencyListener
+from schemas import encode
+from schemas.topics import TopicKind, topic_name
+from tests.support.broker import BrokerSource
+from tests.support.scenario import read_topic
+from tests.support.workflow import WorkflowEnv, running_bus, workflow_env
+
+PERSON = "11010519491231002X"
+KEY = f"resident_id:{PERSON}"
+WAIT_S = 90.0
+
+
+@pytest.fixture
+def running(
+    database_url: str,
+    broker: BrokerSource,
+    kafka_config: dict[str, str],
+    tmp_path: Path,
+) -> Iterator[WorkflowEnv]:
+    if not broker.agency_bootstrap:
+        pytest.fail("the session broker has no agency listener (issue 7)", pytrace=False)
+    with (
+        workflow_env(database_url, broker.bootstrap, kafka_config) as env,
+        running_bus(env, tmp_path),
+    ):
+        yield env
+
+
+def _produce(config: dict[str, str], topic: str, key: str, value: bytes) -> list[KafkaError]:
+    """One record as the principal of ``config``; the delivery errors, if any."""
+    errors: list[KafkaError] = []
+
+    def on_delivery(error: Exception | None, _message: Message) -> None:
+        if error is not None:
+            assert isinstance(error, KafkaError), error
+            errors.append(error)
+
+    with Producer(config["bootstrap.servers"], extra_config=config) as producer:
+        producer.produce(topic, value, key=key.encode(), on_delivery=on_delivery)
+    return errors
+
+
+def _ingest_acls(access: AccessControl, agency: str, entry_id: str) -> set[str]:
+    topic = topic_name(TopicKind.INGEST, entry_id)
+    return {a.operation for a in access.show(agency).acls if a.name == topic}
+
+
+def _event(entry_id: str, provider: str) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "entry": entry_id,
+        "provider": provider,
+        "subject_key": PERSON,
+        "subject_kind": "resident_id",
+        "operation": "update",
+        "authoritative": True,
+        "items": [{"name": "photo_ref", "before": None, "after": "P-2026-0001"}],
+        "source_system": "户籍系统",
+        "event_time": datetime.now(UTC),
+        "source_sequence": 1,
+        "trace_id": None,
+        "legal_basis": None,
+    }
+
+
+def test_an_entry_approved_through_the_api_is_published_and_its_events_reach_a_feed_g11(
+    running: WorkflowEnv, broker: BrokerSource
+) -> None:
+    env = running
+    psb = env.agency("city-psb")
+    access = AccessControl(
+        env.bootstrap,
+        extra_config=env.config,
+        listener=AgencyListener(broker.agency_bootstrap, broker.ca_location),
+    )
+    psb_config = access.issue(psb, [])  # 市公安局's own credentials, no entry yet
+    document = env.new_entry()
+    entry_id = document["id"]
+    # Step by step through the API: the provider submits, the bureau reviews, the
+    # government approves (审定, G 11); only then may the provider write the entry.
+    case = env.submit_entry(document, reason="新增证件照片编号目录").json()["id"]
+    env.clock.advance(timedelta(hours=1))
+    assert (
+        env.call("POST", f"/v1/catalog/changes/{case}/review", "bureau", json={}).status_code == 200
+    )
+    assert _ingest_acls(access, psb, entry_id) == set()
+    env.clock.advance(timedelta(hours=1))
+    ratified = env.call("POST", f"/v1/catalog/changes/{case}/ratify", "gov", json={})
+    assert ratified.status_code == 200 and ratified.json()["state"] == "published", ratified.text
+    assert _ingest_acls(access, psb, entry_id) >= {"write", "describe"}
+    # The provider publishes with its own credentials, through the agency listener.
+    ev = _event(entry_id, psb)
+    topic = topic_name(TopicKind.INGEST, entry_id)
+    assert _produce(psb_config, topic, KEY, encode("ChangeEvent", ev)) == []
+    # The processor picks the entry up from the state topic, subscribes, decides, delivers.
+    deadline = time.monotonic() + WAIT_S
+    feed: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not feed:
+        feed = [
+            r
+            for r in read_topic(
+                env.bootstrap,
+                topic_name(TopicKind.FEED, env.agency("city-hc")),
+                config=env.config,
+                record="FeedRecord",
+                settle_s=0.5,
+            )
+            if str(r["event_id"]) == ev["event_id"]
+        ]
+    assert feed, f"the event on {entry_id} did not reach 市卫健委's feed in {WAIT_S} s"
+    assert feed[0]["entry"] == entry_id
+    assert [(i["name"], i["value"]) for i in feed[0]["items"]] == [("photo_ref", "P-2026-0001")]

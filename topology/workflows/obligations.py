@@ -1,0 +1,220 @@
+"""Catalog update obligations: the application layer over the pure machine
+(:mod:`exchange.workflows.catalog_obligation`), shared by the HTTP routers and the CLI.
+
+The bureau, or the agency concerned, records the day a law or circumstance changed (G 13,
+GM 15 ¶2-3); the bureau opens each agency's yearly full maintenance (GM 15 ¶1). Each case
+gets a reminder one working day before its deadline and a deadline timer that marks it
+overdue (G 30, S 47); both are due rows taken by the timer worker, as for sharing
+applications. The agency closes the case by stating what it updated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from base.errors import NotFound, StateError, WorkflowError
+from exchange.catalog import LifecycleState, start_of_day
+from exchange.workflows import catalog_obligation as co
+from exchange.workflows.cases import Act, Transition
+from exchange.workflows.roles import SYSTEM, Action, Actor, Scope, authorize, scope_of
+from exchange.workflows.timing import reminder_at
+from storage.workflows import CaseChange, CaseQuery, CaseRow, TimerRow, TransitionRow, WorkflowStore
+from topology.reference_service import ReferenceService
+from topology.workflows.applications import DEADLINE, REMINDER, last_day
+from topology.workflows.deployment import Deployment
+
+
+def case_row(ob: co.CatalogObligation, now: datetime) -> CaseRow:
+    return CaseRow(
+        id=ob.id,
+        kind=co.KIND,
+        profile=ob.profile,
+        state=ob.state.value,
+        document=co.to_document(ob),
+        version=ob.version,
+        opened_at=ob.recorded_at,
+        updated_at=now,
+        obligation=ob.obligation,
+        applicant=ob.agency,
+        respondent=ob.agency,
+        entry_id=ob.entry_id,
+        clock_started_at=start_of_day(ob.arose_on),
+        due_at=ob.due_by,
+        answered_at=ob.fulfilled_at,
+        overdue=ob.overdue or ob.late,
+    )
+
+
+def transition_row(ob: co.CatalogObligation, t: Transition[co.State]) -> TransitionRow:
+    return TransitionRow(
+        subject_kind=co.KIND,
+        subject_id=ob.id,
+        action=t.action.value,
+        from_state=None if t.from_state is None else t.from_state.value,
+        to_state=t.to_state.value,
+        actor=t.actor.id,
+        actor_role=t.actor.role.value,
+        actor_agency=t.actor.agency,
+        at=t.at,
+        reason=t.reason,
+        article=t.article,
+        details={"obligation": ob.obligation, "agency": ob.agency, **dict(t.details)},
+    )
+
+
+def maintenance_id(agency: str, year: int) -> str:
+    """One full-maintenance case per agency and year: its id says which."""
+    digest = hashlib.sha256(agency.encode("utf-8")).hexdigest()[:16]
+    return f"mnt-{year}-{digest}"
+
+
+class CatalogObligations:
+    def __init__(
+        self,
+        store: WorkflowStore,
+        reference: ReferenceService,
+        deployment: Deployment,
+        *,
+        after_change: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.reference = reference
+        self.deployment = deployment
+        self.after_change = after_change
+
+    # -- reading ------------------------------------------------------------------------
+    def load(self, case_id: str) -> co.CatalogObligation:
+        row = self.store.get(case_id)
+        if row is None or row.kind != co.KIND:
+            raise NotFound(f"no catalog obligation {case_id}", code="unknown_obligation_case")
+        return co.from_document(row.document)
+
+    def get(self, actor: Actor, case_id: str) -> co.CatalogObligation:
+        ob = self.load(case_id)
+        authorize(actor, Action.READ, applicant=ob.agency, provider=ob.agency)
+        return ob
+
+    def history(self, actor: Actor, case_id: str) -> list[TransitionRow]:
+        self.get(actor, case_id)
+        return self.store.transitions_of(co.KIND, case_id)
+
+    def list(
+        self,
+        actor: Actor,
+        *,
+        states: Sequence[str] = (),
+        overdue: bool | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[co.CatalogObligation]:
+        own = actor.agency or ""
+        authorize(actor, Action.LIST, applicant=own, provider=own)
+        party = None if scope_of(actor.role, Action.LIST) is Scope.ANY else actor.agency
+        rows = self.store.list_cases(
+            CaseQuery(co.KIND, party, states, overdue, limit=limit, offset=offset)
+        )
+        return [co.from_document(r.document) for r in rows]
+
+    # -- steps ----------------------------------------------------------------------------
+    def record(self, actor: Actor, notice: co.Notice) -> co.CatalogObligation:
+        """The day an update obligation arose, for an agency (and one of its entries)."""
+        authorize(actor, Action.RECORD_OBLIGATION, applicant=notice.agency)
+        agency = self.reference.store.get_agency(notice.agency)
+        if agency is None or agency.revoked_at is not None:
+            raise NotFound(f"no registered agency {notice.agency}", code="unknown_agency")
+        if notice.entry_id is not None:
+            entry = self.reference.find_entry(notice.entry_id)
+            if entry is None:
+                raise NotFound(f"no catalog entry {notice.entry_id}", code="unknown_entry")
+            if notice.agency not in {entry.provider} | {i.provider for i in entry.items}:
+                raise WorkflowError(
+                    f"{notice.agency} provides nothing of {entry.id}",
+                    code="not_the_provider",
+                    article="G 13; GM 15",
+                )
+        now = self.deployment.clock.now()
+        ob, transition = co.record(
+            notice,
+            case_id=f"obl-{uuid.uuid4().hex[:16]}",
+            profile=self.deployment.profile,
+            calendar=self.deployment.calendar,
+            act=Act(actor, now),
+        )
+        self._create(ob, transition, now)
+        return ob
+
+    def open_maintenance(self, actor: Actor, year: int) -> tuple[co.CatalogObligation, ...]:
+        """The year's full-maintenance case of every agency that provides a published
+        entry (GM 15 ¶1); one already open for an agency and year is kept."""
+        authorize(actor, Action.OPEN_MAINTENANCE)
+        now = self.deployment.clock.now()
+        providers: set[str] = set()
+        for row in self.reference.store.list_entries():
+            if row.state == LifecycleState.PUBLISHED.value:
+                entry = self.reference.find_entry(row.id)
+                if entry is not None:
+                    providers |= {entry.provider} | {i.provider for i in entry.items}
+        opened: list[co.CatalogObligation] = []
+        for agency in sorted(providers):
+            case_id = maintenance_id(agency, year)
+            if self.store.get(case_id) is not None:
+                opened.append(self.load(case_id))
+                continue
+            ob, transition = co.open_maintenance(
+                agency, year, case_id=case_id, profile=self.deployment.profile, act=Act(actor, now)
+            )
+            self._create(ob, transition, now)
+            opened.append(ob)
+        return tuple(opened)
+
+    def fulfil(self, actor: Actor, case_id: str, *, reason: str) -> co.CatalogObligation:
+        ob = self.load(case_id)
+        authorize(actor, Action.FULFIL, applicant=ob.agency, provider=ob.agency)
+        now = self.deployment.clock.now()
+        new, transition = co.fulfil(ob, Act(actor, now), reason=reason)
+        change = CaseChange(
+            case_row(new, now),
+            ob.version,
+            transition_row(new, transition),
+            cancel_kinds=(REMINDER, DEADLINE),
+        )
+        if not self.store.apply(change):
+            raise StateError(
+                f"obligation {case_id} changed while this step was taken; read it again",
+                code="concurrent_change",
+            )
+        self.notify(case_id)
+        return new
+
+    # -- timers (topology.workflows.timers) ------------------------------------------------
+    def on_timer(self, timer: TimerRow, now: datetime) -> CaseChange | None:
+        ob = self.load(timer.case_id)
+        act = Act(SYSTEM, now)
+        step = co.remind(ob, act) if timer.kind == REMINDER else co.on_deadline(ob, act)
+        if step is None:
+            return None
+        new, transition = step
+        cancel = (REMINDER,) if timer.kind == DEADLINE else ()
+        change = CaseChange(case_row(new, now), ob.version, transition_row(new, transition))
+        return replace(change, cancel_kinds=cancel)
+
+    def notify(self, case_id: str) -> None:
+        if self.after_change is not None:
+            self.after_change(case_id)
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _create(
+        self, ob: co.CatalogObligation, transition: Transition[co.State], now: datetime
+    ) -> None:
+        timers = []
+        if ob.due_by is not None:
+            remind = reminder_at(last_day(ob.due_by), self.deployment.calendar)
+            if remind > now:
+                timers.append(TimerRow(ob.id, REMINDER, remind, now))
+            timers.append(TimerRow(ob.id, DEADLINE, ob.due_by, now))
+        self.store.create(case_row(ob, now), transition_row(ob, transition), timers)
+        self.notify(ob.id)
