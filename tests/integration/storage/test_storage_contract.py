@@ -240,7 +240,7 @@ def test_grants_record_who_granted_and_on_what_basis(store: ReferenceStore) -> N
     got = store.get_grant("g-1")
     assert got == row and got.granted_by == "psb" and got.basis == "《传染病防治法》"
     assert got.grant() == grant
-    with pytest.raises(StorageError, match="conflicts"):  # the id is taken
+    with pytest.raises(DuplicateError, match="exists already"):  # the id is taken
         store.add_grant(grant)
     with pytest.raises(StorageError):
         store.add_grant(replace(grant, id="g-2", granted_by="nobody"))

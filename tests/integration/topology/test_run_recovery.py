@@ -61,7 +61,12 @@ class Own:
     @staticmethod
     def _env(home: Path, credentials: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GOVBUS_")}
-        return {**env, "GOVBUS_HOME": str(home), "GOVBUS_CREDENTIALS_FILE": credentials}
+        return {
+            **env,
+            "GOVBUS_HOME": str(home),
+            "GOVBUS_CREDENTIALS_FILE": credentials,
+            "GOVBUS_PROFILE": "shenyang-2019",  # the profile the demo catalog is written for
+        }
 
 
 @pytest.fixture(scope="module")
