@@ -8,15 +8,14 @@ a token is ever written. Each account change is recorded as a transition (subjec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, RowMapping, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from base.errors import StorageError
+from storage.engine import transaction
 from storage.reference import _in, _utc
 from storage.tables import agencies, tokens, users
 from storage.workflows import TransitionRow, insert_transition
@@ -37,15 +36,8 @@ class AccountStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    @contextmanager
-    def _tx(self, what: str) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except IntegrityError as exc:
-            raise StorageError(f"{what}: conflicts with existing data ({exc.orig})") from exc
-        except SQLAlchemyError as exc:
-            raise StorageError(f"{what}: {exc.__class__.__name__}: {exc}") from exc
+    def _tx(self, what: str) -> AbstractContextManager[Connection]:
+        return transaction(self.engine, what)
 
     def add_user(self, user: UserRow, transition: TransitionRow) -> None:
         """A new account; an id used before is refused; an agency must be registered."""

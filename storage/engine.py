@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
 from base.errors import StorageError
 
@@ -45,3 +47,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.close()
+
+
+@contextmanager
+def transaction(engine: Engine, what: str) -> Iterator[Connection]:
+    """One transaction on ``engine``; SQLAlchemy's errors become :class:`StorageError`
+    naming ``what`` (a conflict with existing data said as such)."""
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except IntegrityError as exc:
+        raise StorageError(f"{what}: conflicts with existing data ({exc.orig})") from exc
+    except SQLAlchemyError as exc:
+        raise StorageError(f"{what}: {exc.__class__.__name__}: {exc}") from exc

@@ -21,8 +21,8 @@ Timers follow the scheduler pattern of leases on due rows (Polar's ``scheduler``
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine, RowMapping, and_, func, or_, select, 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from base.errors import StorageError
+from storage.engine import transaction
 from storage.reference import _in, _utc
 from storage.tables import cases, leases, timers, transitions
 
@@ -133,15 +134,8 @@ class WorkflowStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    @contextmanager
-    def _tx(self, what: str) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except IntegrityError as exc:
-            raise StorageError(f"{what}: conflicts with existing data ({exc.orig})") from exc
-        except SQLAlchemyError as exc:
-            raise StorageError(f"{what}: {exc.__class__.__name__}: {exc}") from exc
+    def _tx(self, what: str) -> AbstractContextManager[Connection]:
+        return transaction(self.engine, what)
 
     # -- cases ---------------------------------------------------------------------------
     def create(
