@@ -3,7 +3,11 @@
 Steps, each with the article it enforces:
 
 1. The event belongs to the topic's entry, and the entry is in force (GM 14, S 27 ¶2).
-2. The provider is a registered agency (G 32, S 3), the event changes items (GM 21), and
+2. The provider is a registered agency (G 32, S 3) and, when the bus knows who sent the
+   event (``IncomingEvent.authenticated``: the agency whose submission topic it arrived
+   on, authenticated by the broker), it is that agency: an event naming another provider
+   is refused (GM 22: one number, one source means nothing if a source can be claimed).
+   The event changes items (GM 21), and
    its ``event_time`` is not later than the decision time plus the allowed clock skew
    (G 13: data true and accurate; an event stamped in the future would order wrongly).
 3. Identity (GM 18 ¶2): the subject key is valid for the entry's key kind; a market
@@ -63,9 +67,19 @@ class IncomingEvent:
     message_key: bytes | None
     #: When the change happened at the provider (ChangeEvent.event_time); None: not known.
     event_time: datetime | None = None
+    #: The agency the broker authenticated as the sender (the repartition stage's header);
+    #: None: written to the ingest topic by the bus or an administrator themselves.
+    authenticated: str | None = None
+
+    @property
+    def sender(self) -> str:
+        """Who is answered (receipts): the authenticated agency, else the named provider."""
+        return self.authenticated or self.provider
 
     @classmethod
-    def from_record(cls, raw: Mapping[str, Any], message_key: bytes | None) -> IncomingEvent:
+    def from_record(
+        cls, raw: Mapping[str, Any], message_key: bytes | None, authenticated: str | None = None
+    ) -> IncomingEvent:
         """From a decoded ChangeEvent record (schemas/avro/ChangeEvent.avsc)."""
         return cls(
             event_id=str(raw["event_id"]),
@@ -78,6 +92,7 @@ class IncomingEvent:
             items={i["name"]: i["after"] for i in raw["items"]},
             message_key=message_key,
             event_time=raw.get("event_time"),
+            authenticated=authenticated,
         )
 
 
@@ -137,6 +152,21 @@ def _change_refused(exc: GovbusError) -> ReasonCode:
         return ReasonCode.INVALID_CHANGE
 
 
+def _provider_refused(event: IncomingEvent, catalog: Catalog) -> GateResult | None:
+    """Step 2's provider: a registered agency, and the one that sent the event."""
+    if catalog.agency(event.sender) is None:
+        return reject(
+            ReasonCode.UNKNOWN_PROVIDER, f"{event.sender} is not a registered agency", "S 3"
+        )
+    if event.provider != event.sender:
+        return reject(
+            ReasonCode.PROVIDER_MISMATCH,
+            f"the event names provider {event.provider!r}, but was sent by {event.sender!r}",
+            "GM 22",
+        )
+    return None
+
+
 def decide(  # noqa: PLR0913 - the gate's inputs, one each
     event: IncomingEvent,
     topic_entry: str,
@@ -165,10 +195,9 @@ def decide(  # noqa: PLR0913 - the gate's inputs, one each
             ReasonCode.ENTRY_NOT_PUBLISHED, f"entry {event.entry} is not in force", "GM 14"
         )
     # Step 2: the provider, the change, the time.
-    if catalog.agency(event.provider) is None:
-        return reject(
-            ReasonCode.UNKNOWN_PROVIDER, f"{event.provider} is not a registered agency", "S 3"
-        )
+    refused = _provider_refused(event, catalog)
+    if refused is not None:
+        return refused
     if not event.items:
         return reject(ReasonCode.EMPTY_CHANGE, "the event changes no data item", "GM 21")
     if (

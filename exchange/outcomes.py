@@ -46,6 +46,8 @@ class ReasonCode(StrEnum):
     WRONG_TOPIC = "wrong_topic"
     ENTRY_NOT_PUBLISHED = "entry_not_published"
     UNKNOWN_PROVIDER = "unknown_provider"
+    #: The event names a provider other than the agency the broker authenticated.
+    PROVIDER_MISMATCH = "provider_mismatch"
     EMPTY_CHANGE = "empty_change"
     EVENT_TIME_IN_FUTURE = "event_time_in_future"
     EVENT_TOO_LARGE = "event_too_large"
@@ -74,6 +76,8 @@ class ReasonCode(StrEnum):
     SOURCE_HAS_NO_VALUE = "source_has_no_value"
     # The processor's own dead letters.
     UNDECODABLE = "undecodable"
+    #: A submission for an entry the catalog does not have (no ingest topic to route to).
+    UNKNOWN_ENTRY = "unknown_entry"
     PROCESSING_FAILED = "processing_failed"
 
     @classmethod

@@ -2,14 +2,20 @@
 
 Principals (all authenticate with SCRAM-SHA-512 on the SASL_SSL agency listener):
 
-- ``User:<agency id>`` -- an agency. It may WRITE (and DESCRIBE) the ingest topics of the
-  catalog entries it is the source of, READ its own feed and receipts, and use consumer
-  groups whose ids start with ``<agency id>.``; nothing else (:func:`agency_rules`).
-  Grants never change these rules: what reaches an agency's feed is the processors' fan-out.
-- ``User:govbus-processor`` -- the bus's processors (:func:`processor_rules`): create and
-  describe bus topics, read ingest and state, write the outputs and the one-source
-  changelogs (and add partitions to those), their own groups and transactional ids
-  (``govbus-*``). Not the resolutions of conflicts (``govbus.conflicts.resolved``, GM 19).
+- ``User:<agency id>`` -- an agency. It may WRITE (and DESCRIBE) its own submission topic
+  ``govbus.submit.<agency id>`` (a literal ACL: no other principal but the bus reads it,
+  none writes it), READ its own feed and receipts, and use consumer groups whose ids start
+  with ``<agency id>.``; nothing else (:func:`agency_rules`). It writes no ingest topic:
+  the bus's repartition stage moves its submissions there, naming it as the provider (the
+  broker authenticated it), so no agency can publish as another (GM 22, S 20), and every
+  agency can send reports and confirmations (GM 19, S 20). Grants never change these
+  rules: what reaches an agency's feed is the processors' fan-out.
+- ``User:govbus-processor`` -- the bus's processors and repartition stage
+  (:func:`processor_rules`): create and describe bus topics, read submissions, ingest and
+  state, write ingest topics (the repartition stage is their only writer), the outputs and
+  the one-source changelogs (and add partitions to those), their own groups and
+  transactional ids (``govbus-*``). Not the resolutions of conflicts
+  (``govbus.conflicts.resolved``, GM 19).
 - ``User:govbus-admin`` -- administration, the one user of the loopback ADMIN listener (a
   super user, :mod:`operations.broker.local`); this class is used through its connection. It
   writes the resolutions of conflicts (``govbus conflicts resolve``).
@@ -64,12 +70,14 @@ def check_agency_id(agency_id: str) -> None:
         )
 
 
-def agency_rules(agency_id: str, source_entries: Iterable[str]) -> list[AclRule]:
-    """The ACLs of an agency: write what it is the source of, read what is its own."""
-    rules = []
-    for entry in set(source_entries):
-        ingest = topic_name(TopicKind.INGEST, entry)
-        rules += [AclRule("topic", ingest, "literal", op) for op in ("write", "describe")]
+def agency_rules(agency_id: str, source_entries: Iterable[str] = ()) -> list[AclRule]:
+    """The ACLs of an agency: write its own submission topic, read what is its own.
+
+    ``source_entries`` (the entries it is a source of) no longer change the rules: every
+    agency submits through its own topic, whatever it provides; the gate decides."""
+    del source_entries
+    submit = topic_name(TopicKind.SUBMIT, agency_id)
+    rules = [AclRule("topic", submit, "literal", op) for op in ("write", "describe")]
     for kind in (TopicKind.FEED, TopicKind.RECEIPTS):
         own = topic_name(kind, agency_id)
         rules += [AclRule("topic", own, "literal", op) for op in ("read", "describe")]
@@ -81,12 +89,14 @@ def processor_rules() -> list[AclRule]:
     """The ACLs of the processors' principal: only what the gate and fan-out need."""
     bus = f"{topic_name(TopicKind.AUDIT).split('.')[0]}."
     rules = [AclRule("topic", bus, "prefixed", op) for op in ("create", "describe")]
+    rules.append(AclRule("topic", _prefix(TopicKind.SUBMIT), "prefixed", "read"))
     rules.append(AclRule("topic", _prefix(TopicKind.INGEST), "prefixed", "read"))
     rules.append(AclRule("topic", _prefix(TopicKind.STATE), "prefixed", "read"))
     # One-source changelogs only: the reference state topics are written by administration.
     onesource = topic_name(TopicKind.STATE, "onesource.x")[:-1]
     rules += [AclRule("topic", onesource, "prefixed", op) for op in ("write", "alter")]
     for kind in (
+        TopicKind.INGEST,  # the repartition stage: the only writer of ingest topics
         TopicKind.ACCEPTED,
         TopicKind.DLQ,
         TopicKind.OPEN,

@@ -1,4 +1,9 @@
-"""The agency publisher: check locally, send to ``govbus.ingest.<entry>``, report back.
+"""The agency publisher: check locally, send to ``govbus.submit.<agency>``, report back.
+
+Every event of an agency goes to its own submission topic, the only topic its principal
+may write; the bus's repartition stage (:mod:`topology.repartition`) moves it to
+``govbus.ingest.<entry>`` at the partition of its canonical subject, naming the agency
+the broker authenticated as its sender.
 
 For each :class:`~producers.model.Draft`, :meth:`AgencyPublisher.publish`:
 
@@ -12,9 +17,10 @@ For each :class:`~producers.model.Draft`, :meth:`AgencyPublisher.publish`:
    kind);
 4. builds the ChangeEvent and encodes it; a record that does not fit the schema is
    refused with the field (``schema_invalid``);
-5. sends it with idempotence and acks=all, keyed by the canonical subject key
-   (``kind:number``), so one subject's changes stay in order on one partition and the
-   15- and 18-digit forms of one ID share a key.
+5. sends it with idempotence and acks=all to the agency's submission topic, keyed by the
+   canonical subject key (``kind:number``), so one subject's changes from this agency stay
+   in order on one partition and the 15- and 18-digit forms of one ID share a key (the
+   bus partitions the ingest topics itself, whatever partitioner a client uses).
 
 A refusal sends nothing. Each result is a :class:`~producers.model.PublishResult`
 future, completed by the broker's delivery report (delivered with partition and offset,
@@ -126,7 +132,7 @@ class AgencyPublisher(Closing):
     def publish(self, entry_id: str, draft: Draft) -> PublishResult:
         """Check and send one change; the result completes with its delivery report."""
         event_id = normalise_event_id(draft.event_id) if draft.event_id else str(uuid.uuid4())
-        topic = _ingest_topic(entry_id)
+        topic = _submit_topic(self.agency_id, entry_id)
         ack = self._journal.acknowledged(event_id)
         if ack is not None:
             return PublishResult.skipped(event_id, entry_id, ack.topic, ack.partition, ack.offset)
@@ -157,7 +163,7 @@ class AgencyPublisher(Closing):
         admitted = admit(self.catalog, self.agency_id, entry_id, change, now)
         if isinstance(admitted, Refusal):
             return admitted
-        topic = _ingest_topic(entry_id)
+        topic = _submit_topic(self.agency_id, entry_id)
         if not topic:
             return Refusal.of(
                 RefusalReason.SCHEMA_INVALID,
@@ -295,10 +301,12 @@ class AgencyPublisher(Closing):
                 self._journal.close()
 
 
-def _ingest_topic(entry_id: str) -> str:
-    """``govbus.ingest.<entry>``, or '' when the id cannot be part of a topic name."""
+def _submit_topic(agency_id: str, entry_id: str) -> str:
+    """``govbus.submit.<agency>``, or '' when the entry id cannot be part of a topic name
+    (its ingest topic could not exist)."""
     try:
-        return topic_name(TopicKind.INGEST, entry_id)
+        topic_name(TopicKind.INGEST, entry_id)
+        return topic_name(TopicKind.SUBMIT, agency_id)
     except SchemaError:
         return ""
 

@@ -12,10 +12,12 @@ is first for every reader.
 
 | kind      | name                          | key                  | retention            |
 |-----------|-------------------------------|----------------------|----------------------|
+| submit    | govbus.submit.<agency>        | canonical subject    | forever              |
 | ingest    | govbus.ingest.<entry>         | canonical subject    | forever              |
 | accepted  | govbus.accepted.<entry>       | canonical subject    | forever              |
 | receipts  | govbus.receipts.<agency>      | event id             | 7 days               |
 | dlq       | govbus.dlq.<entry>            | event id or none     | forever              |
+| dlq.submit| govbus.dlq.submit.<agency>    | event id or none     | forever              |
 | conflicts | govbus.conflicts              | subject + data item  | forever              |
 | resolved  | govbus.conflicts.resolved     | conflict id          | forever              |
 | feed      | govbus.feed.<agency>          | canonical subject    | 14 days              |
@@ -24,7 +26,14 @@ is first for every reader.
 | workflows | govbus.audit.workflows        | case or account id   | forever              |
 | state     | govbus.state.<name>           | entity id            | compacted            |
 
-Sizes (``max.message.bytes``): ingest topics take one event of at most
+An agency writes only its own submission topic ``govbus.submit.<agency>`` (its principal's
+literal ACL); the bus's repartition stage (:mod:`topology.repartition`) moves each
+submission to ``govbus.ingest.<entry>``, at the partition :func:`schemas.partitioning.partition_for`
+computes from the canonical subject, with the header :data:`PROVIDER_HEADER` naming the
+agency the broker authenticated. Only the bus writes ingest topics. A submission the stage
+cannot route (undecodable, no such entry) is dead-lettered on ``govbus.dlq.submit.<agency>``.
+
+Sizes (``max.message.bytes``): submission and ingest topics take one event of at most
 :data:`MAX_EVENT_BYTES` (1 MiB batches); every other topic takes what the processor writes
 for such an event (2 MiB batches, the processor's messages at most
 :data:`MAX_OUTPUT_BYTES`). Topics that exist already keep their configuration.
@@ -58,13 +67,20 @@ MAX_OUTPUT_BYTES = 2_000_000
 #: ``max.message.bytes`` of every other bus topic: one message at MAX_OUTPUT_BYTES with its
 #: batch framing (a producer batch holds one such message, or at most ``batch.size``).
 MAX_MESSAGE_BYTES = 2_097_152
+#: The header the repartition stage puts on every ingest record: the id of the agency whose
+#: submission topic it arrived on (authenticated by the broker), UTF-8.
+PROVIDER_HEADER = "govbus.provider"
 
 
 class TopicKind(StrEnum):
+    #: An agency's own topic for everything it publishes (its principal alone writes it).
+    SUBMIT = "submit"
     INGEST = "ingest"
     ACCEPTED = "accepted"
     RECEIPTS = "receipts"
     DLQ = "dlq"
+    #: Submissions the repartition stage could not route; nests under the dlq kind's name.
+    SUBMIT_DLQ = "dlq.submit"
     CONFLICTS = "conflicts"
     #: Resolutions of conflicts (GM 19); the name nests under the conflicts topic's.
     RESOLVED = "conflicts.resolved"
@@ -96,18 +112,16 @@ class TopicDef:
 
 _DURABLE = {"min.insync.replicas": "1", "max.message.bytes": str(MAX_MESSAGE_BYTES)}
 
+_INGEST_CONFIG = {
+    "retention.ms": FOREVER,
+    "retention.bytes": "-1",
+    **_DURABLE,
+    "max.message.bytes": str(INGEST_MAX_MESSAGE_BYTES),
+}
+
 POLICIES: Mapping[TopicKind, TopicPolicy] = {
-    TopicKind.INGEST: TopicPolicy(
-        TopicKind.INGEST,
-        3,
-        {
-            "retention.ms": FOREVER,
-            "retention.bytes": "-1",
-            **_DURABLE,
-            "max.message.bytes": str(INGEST_MAX_MESSAGE_BYTES),
-        },
-        "entry",
-    ),
+    TopicKind.SUBMIT: TopicPolicy(TopicKind.SUBMIT, 3, _INGEST_CONFIG, "agency"),
+    TopicKind.INGEST: TopicPolicy(TopicKind.INGEST, 3, _INGEST_CONFIG, "entry"),
     TopicKind.ACCEPTED: TopicPolicy(
         TopicKind.ACCEPTED,
         3,
@@ -118,6 +132,9 @@ POLICIES: Mapping[TopicKind, TopicPolicy] = {
         TopicKind.RECEIPTS, 1, {"retention.ms": str(7 * DAY_MS), **_DURABLE}, "agency"
     ),
     TopicKind.DLQ: TopicPolicy(TopicKind.DLQ, 1, {"retention.ms": FOREVER, **_DURABLE}, "entry"),
+    TopicKind.SUBMIT_DLQ: TopicPolicy(
+        TopicKind.SUBMIT_DLQ, 1, {"retention.ms": FOREVER, **_DURABLE}, "agency"
+    ),
     TopicKind.CONFLICTS: TopicPolicy(
         TopicKind.CONFLICTS, 1, {"retention.ms": FOREVER, **_DURABLE}, None
     ),
@@ -173,6 +190,11 @@ def entry_of(topic: str) -> str:
     return name_part(TopicKind.INGEST, topic)
 
 
+def agency_of(topic: str) -> str:
+    """The agency of a submission topic (``govbus.submit.<agency>``)."""
+    return name_part(TopicKind.SUBMIT, topic)
+
+
 def topic_def(
     kind: TopicKind, part: str | None = None, overrides: Mapping[str, str] | None = None
 ) -> TopicDef:
@@ -189,5 +211,6 @@ def bus_topics(entries: Iterable[str], agencies: Iterable[str]) -> list[TopicDef
         kinds = (TopicKind.INGEST, TopicKind.ACCEPTED, TopicKind.DLQ, TopicKind.OPEN)
         defs += [topic_def(k, entry) for k in kinds]
     for agency in sorted(set(agencies)):
-        defs += [topic_def(k, agency) for k in (TopicKind.RECEIPTS, TopicKind.FEED)]
+        kinds = (TopicKind.SUBMIT, TopicKind.SUBMIT_DLQ, TopicKind.RECEIPTS, TopicKind.FEED)
+        defs += [topic_def(k, agency) for k in kinds]
     return defs

@@ -52,6 +52,7 @@ from topology.connection import connected
 from topology.coordination import CoordinationDesk
 from topology.processor import Processor, ProcessorConfig
 from topology.reference_service import GrantTerms, ReferenceService
+from topology.repartitioner import Repartitioner, repartition_config, run_beside
 
 DEMO_CATALOG = Path(__file__).resolve().parents[1] / "examples" / "catalog-demo.yaml"
 PSB, AMR, MCA, HC, BDB = "city-psb", "city-amr", "city-mca", "city-hc", "city-bdb"
@@ -130,22 +131,28 @@ class _Story:
         imported = service.import_catalog(checked)
         self.say(f"catalog imported: {imported.entries} entries, {imported.agencies} agencies")
         stop = threading.Event()
+        config = ProcessorConfig(
+            self.bootstrap,
+            group_id="govbus-demo",
+            commit_interval_s=COMMIT_INTERVAL_S,
+            max_future_skew_s=self.settings.max_future_skew_s,
+            dead_letter_value_bytes=self.settings.dead_letter_value_bytes,
+            extra_config=dict(self.settings.kafka),
+        )
         processor = Processor(
-            ProcessorConfig(
-                self.bootstrap,
-                group_id="govbus-demo",
-                commit_interval_s=COMMIT_INTERVAL_S,
-                max_future_skew_s=self.settings.max_future_skew_s,
-                dead_letter_value_bytes=self.settings.dead_letter_value_bytes,
-                extra_config=dict(self.settings.kafka),
-            ),
+            config, ReferenceView(self.bootstrap, extra_config=self.settings.kafka)
+        )
+        # The repartition stage beside it, as `govbus run` runs them: agencies submit to
+        # their own topics; the bus moves each event to its entry's ingest topic.
+        repartitioner = Repartitioner(
+            repartition_config(config),
             ReferenceView(self.bootstrap, extra_config=self.settings.kafka),
         )
         failures: list[BaseException] = []
 
         def work() -> None:
             try:
-                processor.run(stop)
+                run_beside(processor, repartitioner, stop)
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread, re-raised there
                 failures.append(exc)
                 stop.set()
@@ -301,7 +308,7 @@ class _Story:
         }
         with Producer(self.bootstrap, extra_config=self.settings.kafka) as producer:
             producer.produce(
-                topic_name(TopicKind.INGEST, entry),
+                topic_name(TopicKind.SUBMIT, pub.agency_id),
                 encode("ChangeEvent", record),
                 key=Subject(IdentityKind.RESIDENT_ID, person).key,
             )
@@ -333,8 +340,8 @@ class _Story:
     def _malformed(self) -> None:
         bad = f"not avro {self.run}".encode()
         with Producer(self.bootstrap, extra_config=self.settings.kafka) as producer:
-            producer.produce(topic_name(TopicKind.INGEST, BASIC), bad, key=b"?")
-        dlq = topic_name(TopicKind.DLQ, BASIC)
+            producer.produce(topic_name(TopicKind.SUBMIT, PSB), bad, key=b"?")
+        dlq = topic_name(TopicKind.SUBMIT_DLQ, PSB)
         deadline = datetime.now(UTC).timestamp() + RECEIPT_TIMEOUT_S
         while datetime.now(UTC).timestamp() < deadline:
             for r in read_to_end(

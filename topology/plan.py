@@ -15,8 +15,11 @@ For one message (:func:`plan_message`):
 2. Decode: bytes that are no released ChangeEvent version are dead-lettered (stage
    ``decode``, the schema error's code), with an audit record.
 3. Decide: :func:`exchange.gate.decide` against the subject's records, with the allowed
-   future skew of ``event_time``. A rejection: a dead letter (stage ``validate``), a
-   ``rejected`` receipt, an audit record.
+   future skew of ``event_time`` and the sender the repartition stage authenticated (the
+   :data:`schemas.topics.PROVIDER_HEADER` header; only the bus writes ingest topics, so
+   it is trusted; a record without it was written by the bus or an administrator). A
+   rejection: a dead letter (stage ``validate``), a ``rejected`` receipt to the sender,
+   an audit record.
 4. Route (:mod:`topology.routes`) and build (:mod:`topology.records`) what was decided:
    the receipt, the audit record of the outcome, conflicts; for an accepted change the
    changelog record of the subject's records, the canonical stream and every delivery
@@ -45,7 +48,7 @@ from exchange.grants import Grant, is_active
 from exchange.onesource import AuthoritativeRecord
 from exchange.outcomes import ReasonCode
 from exchange.policy import OpenFeed
-from schemas.topics import MAX_EVENT_BYTES, entry_of
+from schemas.topics import MAX_EVENT_BYTES, PROVIDER_HEADER, entry_of
 from topology import records, routes
 from topology.encoding import NO_GRANT, Encoder
 from topology.sealing import chain_name, seal_next
@@ -64,6 +67,13 @@ class Input:
     offset: int
     key: bytes | None
     value: bytes
+    #: The record's headers, in order (the repartition stage's PROVIDER_HEADER).
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    def header(self, name: str) -> str | None:
+        """The last value of header ``name`` as text; None when absent."""
+        values = [v for k, v in self.headers if k == name]
+        return values[-1].decode("utf-8", errors="replace") if values else None
 
     @property
     def position(self) -> str:
@@ -85,6 +95,8 @@ class Write(NamedTuple):
     key: bytes | None = None
     #: Pinned partition (a changelog follows its ingest partition); None: by key.
     partition: int | None = None
+    #: Record headers (the repartition stage's PROVIDER_HEADER); None: none.
+    headers: tuple[tuple[str, bytes], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +186,7 @@ def plan_message(  # noqa: PLR0913 - the plan step's inputs: message, state, ref
         else:
             draft.dead_letter(None, exc.code or ReasonCode.UNDECODABLE, str(exc), DECODE)
         return draft.plan()
-    event = IncomingEvent.from_record(raw, msg.key)
+    event = IncomingEvent.from_record(raw, msg.key, msg.header(PROVIDER_HEADER))
     if too_large:  # Step 1.
         result = reject(ReasonCode.EVENT_TOO_LARGE, _too_large(msg, options), "G 10")
     else:  # Step 3.
@@ -302,7 +314,7 @@ class _Draft:
 
     def receipt(self, event: IncomingEvent, result: GateResult, catalog: Catalog) -> None:
         self.events.append((event.entry, result.outcome))
-        topic = routes.receipts(catalog, event.provider)
+        topic = routes.receipts(catalog, event.sender)
         if topic is not None:
             receipt = records.receipt(event, result, self.now)
             self.write(topic, self.encoder.encode("Receipt", receipt), event.event_id.encode())

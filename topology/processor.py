@@ -1,5 +1,12 @@
 """The gate and fan-out processor: consume, plan, produce, in Kafka transactions.
 
+The transaction loop below is shared: the repartition stage
+(:class:`topology.repartitioner.Repartitioner`) is this loop with another input (the
+submission topics), another pure planning step (:func:`topology.repartition.plan_submission`)
+and no state; it overrides :meth:`Processor._input_topics`, :meth:`Processor._ensure_topics`,
+:meth:`Processor._restore`, :meth:`Processor._plan` and :meth:`Processor._quarantine`
+(steps 2, 4 and 10), never the commit protocol.
+
 Commit protocol (exactly once; ``ProcessorConfig.exactly_once``):
 
 1. Start: ``init_transactions()`` with a transactional id fixed per worker. The broker
@@ -322,8 +329,12 @@ class Processor:
         self._admin.ensure_topics([topic_def_changelog(t, n) for t, n in wanted.items()])
         self._admin.grow_partitions(wanted)
 
+    def _input_topics(self, catalog: Catalog) -> tuple[str, ...]:
+        """What this loop consumes: the catalog's ingest topics."""
+        return tuple(sorted(topic_name(TopicKind.INGEST, e.id) for e in catalog.entries))
+
     def _subscribe(self, catalog: Catalog) -> None:
-        topics = tuple(sorted(topic_name(TopicKind.INGEST, e.id) for e in catalog.entries))
+        topics = self._input_topics(catalog)
         if topics and topics != self._subscribed:
             self._commit()
             self._consumer.subscribe(
@@ -333,6 +344,9 @@ class Processor:
 
     # Step 2: state follows the assignment.
     def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        self._restore(partitions)
+
+    def _restore(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             restored = self._state.restore(tp.topic, tp.partition)
             log.info("restored %s/%d: %d changelog records", tp.topic, tp.partition, restored)
@@ -465,7 +479,7 @@ class Processor:
             self._batch_next.setdefault((topic, partition), offset)
         for msg in msgs:
             topic, partition, offset = coordinates(msg)
-            inp = Input(topic, partition, offset, msg.key(), msg.value() or b"")
+            inp = Input(topic, partition, offset, msg.key(), msg.value() or b"", _headers(msg))
             failure = self._failures.get((topic, partition, offset))
             # Step 9: a message that failed is retried in a transaction of its own.
             if failure is not None and self._txn.next:
@@ -508,8 +522,8 @@ class Processor:
     def _apply(self, inp: Input, plan: Plan) -> None:
         """Step 5: the plan's records into the open transaction; its state staged."""
         produce = self._producer.produce
-        for topic, value, key, partition in plan.writes:
-            produce(topic, value, key=key, partition=partition)
+        for topic, value, key, partition, headers in plan.writes:
+            produce(topic, value, key=key, partition=partition, headers=headers)
         if plan.state is not None:
             self._state.stage(inp.topic, inp.partition, plan.state.subject, plan.state.records)
         if self.config.audit:
@@ -531,6 +545,13 @@ class Processor:
             exc_info=exc,
         )
         self._abort_open(f"message {inp.position} failed", renew=True)
+
+
+def _headers(msg: Message) -> tuple[tuple[str, bytes], ...]:
+    """A consumed record's headers (a header without a value reads as b'')."""
+    raw = msg.headers() or ()
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    return tuple((k, v.encode() if isinstance(v, str) else (v or b"")) for k, v in pairs)
 
 
 def topic_def_changelog(changelog: str, partitions: int) -> TopicSpec:

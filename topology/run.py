@@ -14,8 +14,11 @@ Worker protocol:
 2. Wait for the broker (:func:`await_broker`): credentials refused or missing are a
    person's to fix (step 1's exit); a broker that does not answer yet (restarting, started
    after us) is waited for, with bounded backoff.
-3. Process until SIGTERM/SIGINT, then exit 0. Credentials or ACLs withdrawn meanwhile
-   end the worker as step 1 does.
+3. Process until SIGTERM/SIGINT, then exit 0: the processor, and beside it in a thread
+   the repartition stage (:mod:`topology.repartitioner`: submission topics to ingest
+   topics, same commit protocol, its own group and transactional id). When either loop
+   ends by an error, the other is stopped and the error ends the worker (steps 1, 4).
+   Credentials or ACLs withdrawn meanwhile end the worker as step 1 does.
 4. A Kafka error a restart cures ends the worker with :data:`EXIT_RESTART` and one log
    line: the broker went away for longer than a refresh may wait, or this worker's static
    membership was fenced (librdkafka fences a static member that survives a broker
@@ -60,6 +63,7 @@ from operations.access import PROCESSOR_ID_PREFIX
 from topology.connection import connected
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import ReferenceSource, StaticReference
+from topology.repartitioner import Repartitioner, repartition_config, run_beside
 
 #: A restarted static member must rejoin before this; a vanished one is dropped after it.
 SESSION_TIMEOUT_MS = 10000
@@ -231,8 +235,11 @@ def run_worker(argv: Sequence[str] | None = None) -> int:
     except PERSON_ERRORS as exc:
         return tell(exc)
     try:
-        # Step 3: process until stopped.
-        Processor(config, reference, metrics).run(stop)
+        # Step 3: process until stopped, the repartition stage beside the processor.
+        repartitioner = Repartitioner(
+            repartition_config(config), _reference(config, args.catalog, args.namespace)
+        )
+        run_beside(Processor(config, reference, metrics), repartitioner, stop)
     except (AuthenticationError, AuthorizationError) as exc:  # a password or ACL changed
         return tell(exc)
     except KafkaError as exc:

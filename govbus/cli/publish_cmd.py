@@ -32,8 +32,9 @@ HELP = """Publish a file of changes of AGENCY to catalog entry ENTRY (G 10, G 12
 Each row is checked locally first (catalog entry published, data items in the entry, AGENCY \
 the authoritative source of every item it writes unless the row is a non-authoritative report, \
 identity key of the entry's kind, Avro schema); a refused row is reported with its line number \
-and reason, and never sent. The rest go with acks=all and idempotence to \
-govbus.ingest.<ENTRY>, keyed by the canonical subject.
+and reason, and never sent. The rest go with acks=all and idempotence to AGENCY's own \
+submission topic govbus.submit.<AGENCY>, keyed by the canonical subject; the bus moves each \
+to govbus.ingest.<ENTRY> (发送到本部门的提交主题，由总线转入目录条目的接入主题).
 
 \b
 JSON Lines (.jsonl), one change per line:
@@ -225,7 +226,8 @@ def register(app: typer.Typer) -> None:
             input_format = format_of(file, fmt)
             rows = read_rows(file, input_format, agency_id=agency, entry_id=entry)
             loaded = load_catalog(catalog).catalog
-            topic = topic_name(TopicKind.INGEST, entry)
+            topic_name(TopicKind.INGEST, entry)  # the entry id must be able to name a topic
+            topic = topic_name(TopicKind.SUBMIT, agency)
         except (InputFileError, GovbusError) as exc:
             fail(str(exc), as_json=as_json, code=EXIT_USAGE, kind=type(exc).__name__)
         settings = connected(settings, bootstrap)

@@ -14,6 +14,7 @@ from schemas.topics import TopicKind, topic_name
 from tests.support.scenario import Names, Reader
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import StaticReference
+from topology.repartitioner import Repartitioner, repartition_config, run_beside
 
 PERSON = "11010519491231002X"
 #: A stopped processor finishes its transaction and leaves within this (a busy machine).
@@ -50,20 +51,21 @@ class Bus:
 def running_processor(
     bootstrap: str, config: Mapping[str, str], loaded: LoadedCatalog
 ) -> Iterator[Processor]:
-    """The gate and fan-out on ``loaded`` (a fixed reference), in a thread of its own and a
-    group of its own, committing every 0.1 s, as the principal of ``config``, while the
-    block runs."""
-    processor = Processor(
-        ProcessorConfig(
-            bootstrap,
-            group_id=f"govbus-test-{uuid.uuid4().hex}",
-            commit_interval_s=0.1,
-            extra_config=dict(config),
-        ),
-        StaticReference(loaded.catalog, loaded.grants),
+    """The gate and fan-out on ``loaded`` (a fixed reference), with the repartition stage
+    beside it (as ``govbus run`` runs them, :func:`topology.run.run_beside`), in a thread of
+    its own and groups of its own, committing every 0.1 s, as the principal of ``config``,
+    while the block runs."""
+    processor_config = ProcessorConfig(
+        bootstrap,
+        group_id=f"govbus-test-{uuid.uuid4().hex}",
+        commit_interval_s=0.1,
+        extra_config=dict(config),
     )
+    reference = StaticReference(loaded.catalog, loaded.grants)
+    processor = Processor(processor_config, reference)
+    repartitioner = Repartitioner(repartition_config(processor_config), reference)
     stop = threading.Event()
-    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
+    thread = threading.Thread(target=run_beside, args=(processor, repartitioner, stop), daemon=True)
     thread.start()
     try:
         yield processor

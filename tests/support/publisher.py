@@ -162,10 +162,11 @@ def make_world(directory: Path) -> World:
 
 
 def ensure_topics(bootstrap: str, world: World, *, config: Mapping[str, str]) -> None:
-    """The world's ingest and receipts topics (``config``: the client's settings, e.g. the
-    ``kafka_config`` fixture: the administrator's)."""
+    """The world's ingest, submission and receipts topics (``config``: the client's
+    settings, e.g. the ``kafka_config`` fixture: the administrator's)."""
     defs = [topic_def(TopicKind.INGEST, world.person), topic_def(TopicKind.INGEST, world.company)]
-    defs += [topic_def(TopicKind.RECEIPTS, a) for a in (world.psb, world.mca, world.amr)]
+    for agency in (world.psb, world.mca, world.amr):
+        defs += [topic_def(TopicKind.SUBMIT, agency), topic_def(TopicKind.RECEIPTS, agency)]
     Admin(bootstrap, extra_config=config).ensure_topics([TopicSpec.of(d) for d in defs])
 
 

@@ -115,7 +115,7 @@ def test_jsonl_with_chinese_text_refusals_per_line_and_nothing_twice(
     code, summary = publish(bootstrap, live, file, state)
     assert code == 1  # some rows were refused
     assert set(summary) == SUMMARY_FIELDS
-    topic = topic_name(TopicKind.INGEST, live.person)
+    topic = topic_name(TopicKind.SUBMIT, live.psb)
     assert (summary["agency"], summary["entry"], summary["topic"]) == (live.psb, live.person, topic)
     assert (summary["sent"], summary["delivered"], summary["failed"]) == (4, 4, 0)
     assert summary["skipped_already_acknowledged"] == 0
@@ -160,9 +160,7 @@ def test_csv_with_chinese_text_empty_cell_means_not_changed(
     code, summary = publish(bootstrap, live, file, tmp_path / "state")
     assert code == 0, summary
     assert (summary["sent"], summary["delivered"], summary["refused"]) == (3, 3, [])
-    messages = read_topic(
-        bootstrap, topic_name(TopicKind.INGEST, live.person), 3, config=kafka_config
-    )
+    messages = read_topic(bootstrap, topic_name(TopicKind.SUBMIT, live.psb), 3, config=kafka_config)
     items = {}
     for msg in messages:
         event = decode("ChangeEvent", payload(msg))
@@ -192,7 +190,7 @@ def test_wait_receipts_counts_outcomes_and_pending(
     assert first["receipts"] == dict.fromkeys(OUTCOMES, 0)
     assert first["pending_receipts"] == 3
 
-    topic = topic_name(TopicKind.INGEST, live.person)
+    topic = topic_name(TopicKind.SUBMIT, live.psb)
     ids = [
         str(decode("ChangeEvent", payload(m))["event_id"])
         for m in read_topic(bootstrap, topic, 3, config=kafka_config)

@@ -82,7 +82,7 @@ def test_valid_events_arrive_in_order_per_subject(
         publisher.flush()
     assert all(r.status is PublishStatus.DELIVERED for r in results), results
     assert sorted(delivered) == sorted(r.event_id for r in results)
-    topic = topic_name(TopicKind.INGEST, live.person)
+    topic = topic_name(TopicKind.SUBMIT, live.psb)
     messages = read_topic(bootstrap, topic, len(drafts), config=kafka_config)
     assert len(messages) == len(drafts)
     by_key: dict[bytes, list[tuple[str, int]]] = {}
@@ -226,9 +226,9 @@ def test_each_kind_of_invalid_event_is_refused_locally_and_nothing_is_sent(
         assert result.refusal.message
         publisher.close()
     # Nothing was sent.
-    for entry in (live.person, live.company):
+    for agency in (live.psb, live.mca, live.amr):
         assert (
-            message_count(bootstrap, topic_name(TopicKind.INGEST, entry), config=kafka_config) == 0
+            message_count(bootstrap, topic_name(TopicKind.SUBMIT, agency), config=kafka_config) == 0
         )
 
 
@@ -241,9 +241,7 @@ def test_non_authoritative_report_is_sent_and_marked(
             live.person, Draft(ZHANG, "update", {"marital_status": "已婚"}, authoritative=False)
         ).wait()
     assert result.status is PublishStatus.DELIVERED
-    (msg,) = read_topic(
-        bootstrap, topic_name(TopicKind.INGEST, live.person), 1, config=kafka_config
-    )
+    (msg,) = read_topic(bootstrap, topic_name(TopicKind.SUBMIT, live.psb), 1, config=kafka_config)
     event = decode("ChangeEvent", payload(msg))
     assert event["authoritative"] is False
     assert event["items"] == [{"name": "marital_status", "before": None, "after": "已婚"}]
@@ -264,8 +262,7 @@ def test_same_event_id_twice_in_one_run_is_refused(
     assert first.status is PublishStatus.DELIVERED
     assert second.refusal is not None and second.refusal.reason is RefusalReason.DUPLICATE_EVENT_ID
     assert (
-        message_count(bootstrap, topic_name(TopicKind.INGEST, live.person), config=kafka_config)
-        == 1
+        message_count(bootstrap, topic_name(TopicKind.SUBMIT, live.psb), config=kafka_config) == 1
     )
 
 
@@ -295,8 +292,7 @@ def test_broker_refusal_is_surfaced_as_delivery_error(
     assert result.status is PublishStatus.FAILED and isinstance(result.error, DeliveryError)
     assert result.error.code and failed == [result]
     assert (
-        message_count(bootstrap, topic_name(TopicKind.INGEST, live.person), config=kafka_config)
-        == 0
+        message_count(bootstrap, topic_name(TopicKind.SUBMIT, live.psb), config=kafka_config) == 0
     )
 
 
@@ -365,7 +361,7 @@ def test_restart_does_not_resend_what_was_acknowledged(
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert crashed.returncode == 3, crashed.stderr
-    topic = topic_name(TopicKind.INGEST, live.person)
+    topic = topic_name(TopicKind.SUBMIT, live.psb)
     assert message_count(bootstrap, topic, config=kafka_config) == 6
 
     rows = read_rows(rows_file, InputFormat.JSONL, agency_id=live.psb, entry_id=live.person)

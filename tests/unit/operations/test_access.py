@@ -14,19 +14,33 @@ from pathlib import Path
 
 from base.credentials import write_credentials
 from base.settings import Settings
-from operations.access import processor_rules
+from operations.access import agency_rules, processor_rules
 from operations.broker.tls import ensure_tls
 from schemas.topics import TopicKind, topic_name
 
 
 def test_processor_principal_has_only_bus_rights() -> None:
-    """The processors may not read feeds or receipts, nor write ingest or reference state."""
+    """The processors may not read feeds or receipts, nor write submissions or reference
+    state; they (the repartition stage) are the only writers of ingest topics."""
     rules = processor_rules()
     reads = {r.name for r in rules if r.operation == "read" and r.resource == "topic"}
     writes = {r.name for r in rules if r.operation == "write" and r.resource == "topic"}
-    assert reads == {"govbus.ingest.", "govbus.state."}
-    assert not any(w.startswith("govbus.ingest") for w in writes)
+    assert reads == {"govbus.submit.", "govbus.ingest.", "govbus.state."}
+    assert "govbus.ingest." in writes
+    assert not any(w.startswith("govbus.submit") for w in writes)
     assert "govbus.state." not in writes and "govbus.state.onesource." in writes
+
+
+def test_an_agency_writes_its_own_submission_topic_only() -> None:
+    """GM 22, S 20: the provider is who the broker authenticated: an agency writes one
+    topic, literally its own, whatever entries it is the source of; it reads its own feed
+    and receipts."""
+    rules = agency_rules("city-mca", ["psb.person.basic"])
+    assert rules == agency_rules("city-mca")
+    writes = {(r.name, r.pattern) for r in rules if r.operation == "write"}
+    assert writes == {("govbus.submit.city-mca", "literal")}
+    reads = {r.name for r in rules if r.operation == "read" and r.resource == "topic"}
+    assert reads == {"govbus.feed.city-mca", "govbus.receipts.city-mca"}
 
 
 def test_processors_cannot_write_resolutions_of_conflicts() -> None:

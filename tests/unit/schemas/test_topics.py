@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from base.errors import SchemaError
-from schemas.topics import POLICIES, TopicKind, bus_topics, topic_name
+from schemas.topics import POLICIES, TopicKind, agency_of, bus_topics, topic_name
 
 
 def test_names_follow_the_architecture() -> None:
@@ -39,4 +39,14 @@ def test_bus_topics_cover_entries_and_agencies() -> None:
         "govbus.open.e1",
         "govbus.receipts.a1",
         "govbus.feed.a1",
+        "govbus.submit.a1",
+        "govbus.dlq.submit.a1",
     }
+
+
+def test_submission_topics_take_what_ingest_topics_take() -> None:
+    """Every agency writes its own topic; its limits and retention are the ingest topics'."""
+    assert topic_name(TopicKind.SUBMIT, "a1") == "govbus.submit.a1"
+    assert POLICIES[TopicKind.SUBMIT].config == POLICIES[TopicKind.INGEST].config
+    assert POLICIES[TopicKind.SUBMIT].per == "agency"
+    assert agency_of("govbus.submit.a1") == "a1"
