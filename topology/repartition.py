@@ -18,7 +18,7 @@ For one submission (:func:`plan_submission`):
    ``govbus.dlq.submit.<agency>`` (stage ``decode``, the schema error's code); nothing
    names an event to answer, so no receipt (the processor does the same).
 3. Entry: an entry the catalog does not have, or whose ingest topic does not exist, is
-   dead-lettered there too (``unknown_entry``, stage ``route``), and the sender gets a
+   dead-lettered there too (``unknown_entry``, stage ``validate``), and the sender gets a
    ``rejected`` receipt when it is a registered agency.
 4. Partition: the canonical subject of the event (:func:`exchange.gate.canonical_subject`)
    when it is valid, else the message key, else the subject key as sent;
@@ -50,8 +50,9 @@ from topology.encoding import Encoder
 from topology.plan import Input, Plan, PlanOptions, Tally, Write
 from topology.state import ChainHead
 
-#: DeadLetter.stage values of this step.
-DECODE, ROUTE, REPARTITION = "decode", "route", "repartition"
+#: DeadLetter.stage values of this step (the released enum: the dead letter's topic,
+#: ``govbus.dlq.submit.<agency>``, and its source topic say it was the repartition stage).
+DECODE, ROUTE, REPARTITION = "decode", "validate", "gate"
 #: The repartition stage keeps no audit chain (the gate audits what it forwards).
 NO_HEAD: ChainHead = (0, None)
 
