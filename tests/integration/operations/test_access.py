@@ -2,9 +2,13 @@
 
 An agency may use shared data only for its own duties and may not pass it on (G 17, S 29);
 the platform authenticates every access (G 24, GM 27). These tests check that the *broker*
-refuses: another agency's feed and receipts, writing an entry one is not the source of
-(GM 22, S 20), a wrong password, a revoked agency; and that the bus's processors, with their
-own principal, keep working through the same listener.
+refuses: another agency's feed and receipts, writing another agency's submission topic or
+any ingest topic (GM 22, S 20), a wrong password, a revoked agency; and that the bus's
+processors, with their own principal, keep working through the same listener.
+
+The provider of an event is the agency the broker authenticated (issue 15): a spoofed
+provider is refused; any agency's reports and confirmations are decided by one number, one
+source; the decisions do not depend on the producer's partitioner (murmur2 or CRC32).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import stat
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +42,11 @@ from kafkaclient import (
 )
 from operations.access import agency_rules
 from schemas import decode, encode
+from schemas.partitioning import partition_for
 from schemas.topics import TopicKind, bus_topics, topic_def, topic_name
 from tests.support.broker import BrokerSource
 from tests.support.processor import PERSON, running_processor
-from tests.support.scenario import Names, event
+from tests.support.scenario import Names, Reader, event, resident_id
 from topology.processor import Processor
 
 runner = CliRunner()
@@ -136,7 +142,8 @@ def produce(config: dict[str, str], topic: str, key: str, value: bytes) -> list[
 
 
 def publish_event(config: dict[str, str], subject: str, ev: dict[str, Any]) -> None:
-    topic = topic_name(TopicKind.INGEST, ev["entry"])
+    """Submit ``ev`` as the principal of ``config``, to its own submission topic."""
+    topic = topic_name(TopicKind.SUBMIT, config["sasl.username"])
     assert produce(config, topic, subject, encode("ChangeEvent", ev)) == []
 
 
@@ -274,18 +281,19 @@ def test_agencies_are_confined_by_the_broker_and_revocation_cuts_off_only_one(
             assert meta.error is not None and meta.error.code == "TOPIC_AUTHORIZATION_FAILED"
             spy.subscribe([other])
             assert refused(spy).code == "TOPIC_AUTHORIZATION_FAILED"
-    # A may not write an entry it is not the source of.
+    # A may write no ingest topic (not even its own entry's: the bus writes them) and not
+    # B's submission topic: it can only ever submit as itself (GM 22, S 20).
     forged = {
-        **event(n.entry("amr.company.registration"), psb, COMPANY, {"status": "x"}),
+        **event(n.entry("amr.company.registration"), amr, COMPANY, {"status": "x"}),
         "subject_kind": "credit_code",
     }
-    errors = produce(
-        a,
+    for topic in (
         topic_name(TopicKind.INGEST, forged["entry"]),
-        f"credit_code:{COMPANY}",
-        encode("ChangeEvent", forged),
-    )
-    assert [e.code for e in errors] == ["TOPIC_AUTHORIZATION_FAILED"]
+        topic_name(TopicKind.INGEST, first["entry"]),
+        topic_name(TopicKind.SUBMIT, amr),
+    ):
+        errors = produce(a, topic, f"credit_code:{COMPANY}", encode("ChangeEvent", forged))
+        assert [e.code for e in errors] == ["TOPIC_AUTHORIZATION_FAILED"], topic
     # A wrong password is refused at the handshake.
     assert authentication_fails({**a, "sasl.password": a["sasl.password"][::-1]})
 
@@ -389,3 +397,142 @@ def test_the_admin_listener_admits_the_administrator_only(
         }
         assert authentication_fails(as_agency), mechanism
     assert authentication_fails({**admin, "sasl.password": kafka_config["sasl.password"][::-1]})
+
+
+# -- the provider is who the broker authenticated (issue 15) -----------------------------------
+def receipts_of(config: dict[str, str], want: int) -> list[dict[str, Any]]:
+    """``want`` receipts of the agency of ``config``, read with its own credentials."""
+    agency = config["sasl.username"]
+    topic = topic_name(TopicKind.RECEIPTS, agency)
+    with open_reader(config, topic, f"{agency}.receipts-{uuid.uuid4().hex[:6]}") as consumer:
+        return read_until(consumer, want, "Receipt")
+
+
+def outcomes(receipts: list[dict[str, Any]], events: list[dict[str, Any]]) -> list[str]:
+    """The outcome of each event, in the events' order."""
+    by_id = {str(r["event_id"]): r for r in receipts}
+    return [
+        f"{by_id[e['event_id']]['outcome']}/{by_id[e['event_id']]['reason_code']}" for e in events
+    ]
+
+
+def test_a_spoofed_provider_is_refused_and_the_sender_told_GM22(
+    scenario: Scenario, processor: Processor
+) -> None:
+    """市民政局 (provider of marital_status only) claims to be 市公安局 for a name change:
+    dead letter with its bytes, a ``provider_mismatch`` receipt to 市民政局; nothing of it
+    reaches any feed (GM 22, S 20)."""
+    n = scenario.names
+    psb, mca = n.agency("city-psb"), n.agency("city-mca")
+    b = scenario.issue(mca)
+    basic = n.entry("psb.person.basic")
+    spoof = event(basic, psb, PERSON, {"name": "假名"}, operation="create")
+    publish_event(b, f"resident_id:{PERSON}", spoof)
+    [receipt] = receipts_of(b, 1)
+    assert str(receipt["event_id"]) == spoof["event_id"]
+    assert (receipt["outcome"], receipt["reason_code"], receipt["article"]) == (
+        "rejected",
+        "provider_mismatch",
+        "GM 22",
+    )
+    admin = Reader(scenario.broker.bootstrap, scenario.broker.client_config)
+    letters = admin.records(topic_name(TopicKind.DLQ, basic), "DeadLetter", until=1)
+    assert [d["reason_code"] for d in letters] == ["provider_mismatch"]
+    assert letters[0]["original_value"] == encode("ChangeEvent", spoof)
+    assert letters[0]["source_topic"] == topic_name(TopicKind.INGEST, basic)
+    assert admin.records(topic_name(TopicKind.ACCEPTED, basic), "ChangeEvent") == []
+
+
+def test_a_non_providers_confirmation_and_report_are_decided_S20_GM19(
+    scenario: Scenario, processor: Processor
+) -> None:
+    """市卫健委 provides nothing of the entry: with its own credentials it confirms the
+    source's value (多元校核, S 20) and reports another (a conflict, GM 19); its
+    authoritative claim is stopped, never the source's write (GM 22)."""
+    n = scenario.names
+    psb, hc = n.agency("city-psb"), n.agency("city-hc")
+    a, c = scenario.issue(psb), scenario.issue(hc)
+    basic, subject = n.entry("psb.person.basic"), f"resident_id:{PERSON}"
+    source = event(basic, psb, PERSON, {"name": "张三"}, operation="create")
+    publish_event(a, subject, source)
+    assert outcomes(receipts_of(a, 1), [source]) == ["accepted/authoritative_source"]
+    confirm = event(basic, hc, PERSON, {"name": "张三"}, authoritative=False)
+    differ = event(basic, hc, PERSON, {"name": "张叁"}, authoritative=False)
+    claim = event(basic, hc, PERSON, {"name": "李四"})
+    for ev in (confirm, differ, claim):
+        publish_event(c, subject, ev)
+    assert outcomes(receipts_of(c, 3), [confirm, differ, claim]) == [
+        "confirmation/multi_source_verified",
+        "conflict/value_differs",
+        "stopped/not_the_source",
+    ]
+    admin = Reader(scenario.broker.bootstrap, scenario.broker.client_config)
+    conflicts = admin.records(topic_name(TopicKind.CONFLICTS), "Conflict")
+    [conflict] = [x for x in conflicts if x["entry"] == basic]
+    assert (conflict["authoritative_value"], conflict["reported_value"]) == ("张三", "张叁")
+
+
+def crc32_partition(key: bytes, partitions: int) -> int:
+    """librdkafka's default (``consistent_random``) for a keyed record."""
+    return zlib.crc32(key) % partitions
+
+
+def test_decisions_do_not_depend_on_the_producers_partitioner_GM22(
+    scenario: Scenario, processor: Processor
+) -> None:
+    """The source and a confirming agency publish the same subjects, once with Java's
+    partitioner (librdkafka ``murmur2_random``) for one and CRC32 for the other, once both
+    CRC32: every report meets the source's record (a confirmation, never a false
+    ``source_has_no_value``), because the bus partitions ingest topics itself."""
+    n = scenario.names
+    psb, hc = n.agency("city-psb"), n.agency("city-hc")
+    a, c = scenario.issue(psb), scenario.issue(hc)
+    basic = n.entry("psb.person.basic")
+    murmur = {"partitioner": "murmur2_random"}
+    runs = {"mixed": ({**a, **murmur}, c), "crc32": (a, c)}
+    base = int(uuid.uuid4().int % 10_000)
+    people = {
+        name: [resident_id(base + 20 * i + k) for k in range(6)] for i, name in enumerate(runs)
+    }
+    # With CRC32 on one side and murmur2 on the other, some subjects would have been on two
+    # ingest partitions of three before the bus partitioned them.
+    keys = [f"resident_id:{p}".encode() for p in people["mixed"]]
+    assert any(crc32_partition(k, 3) != partition_for(k, 3) for k in keys)
+
+    decided: dict[str, list[str]] = {}
+    seen_a = seen_c = 0
+    for name, (source_config, report_config) in runs.items():
+        sources = [event(basic, psb, p, {"name": f"张{p[-4:]}"}) for p in people[name]]
+        reports = [
+            event(basic, hc, p, {"name": f"张{p[-4:]}"}, authoritative=False) for p in people[name]
+        ]
+        for ev in sources:
+            publish_event(source_config, f"resident_id:{ev['subject_key']}", ev)
+        seen_a += len(sources)
+        got_a = outcomes(receipts_of(a, seen_a), sources)
+        for ev in reports:
+            publish_event(report_config, f"resident_id:{ev['subject_key']}", ev)
+        seen_c += len(reports)
+        decided[name] = got_a + outcomes(receipts_of(c, seen_c), reports)
+    expected = ["accepted/authoritative_source"] * 6 + ["confirmation/multi_source_verified"] * 6
+    assert decided == {"mixed": expected, "crc32": expected}
+    # And each subject's events are on the one ingest partition the bus computes.
+    admin = Consumer(scenario.broker.bootstrap, "probe", extra_config=scenario.broker.client_config)
+    with admin:
+        ingest = topic_name(TopicKind.INGEST, basic)
+        count = len(admin.topic(ingest).partitions)
+    placed = read_placements(scenario, ingest)
+    for subject, partitions in placed.items():
+        assert partitions == {partition_for(subject.encode(), count)}, subject
+
+
+def read_placements(scenario: Scenario, topic: str) -> dict[str, set[int]]:
+    """The ingest partitions each message key was written to (as the administrator)."""
+    config = scenario.broker.client_config
+    placed: dict[str, set[int]] = {}
+    with open_reader({"bootstrap.servers": scenario.broker.bootstrap, **config}, topic, "x") as r:
+        while batch := r.consume(1000, timeout_s=3.0):
+            for msg in batch:
+                key = (msg.key() or b"").decode()
+                placed.setdefault(key, set()).add(msg.partition() or 0)
+    return placed
