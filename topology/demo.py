@@ -5,7 +5,12 @@
 2. Run the gate and fan-out processor in this process (reference data from state topics).
 3. The public security bureau (市公安局) publishes person data through the agency
    publisher: one ID number is refused locally (GM 18), a 15-digit legacy number is
-   normalised; the market regulation bureau (市市场监管局) publishes a company.
+   normalised; the market regulation bureau (市市场监管局) publishes a company. Every
+   agency publishes as itself: fresh credentials (:meth:`operations.access.AccessControl.issue`)
+   on the SASL_SSL agency listener, to its own submission topic ``govbus.submit.<agency>``
+   (the repartition stage runs beside the processor). Without an agency listener (a broker
+   without one) they publish through the administrator's connection, and the report says
+   so (``published_as``).
 4. A duplicate, a non-authoritative write, a confirmation and a conflict (GM 22, S 20,
    GM 19), which the big data bureau then resolves (GM 19); a malformed message (dead
    letter).
@@ -39,6 +44,7 @@ from exchange.catalog_loader import check_catalog_file
 from exchange.coordination import Resolution
 from exchange.identity import IdentityKind, Subject
 from kafkaclient import Producer
+from operations.access import AccessControl, AgencyListener
 from operations.broker.local import LocalBroker
 from producers import AgencyPublisher, PublisherOptions
 from producers.model import Draft
@@ -70,6 +76,8 @@ class DemoReport:
     database: str = ""
     steps: list[dict[str, str]] = field(default_factory=list)
     received: list[dict[str, str]] = field(default_factory=list)
+    #: "agencies" (each with its own credentials) or "administrator" (no agency listener).
+    published_as: str = ""
 
 
 def new_person_id(rng: random.Random, region: str = "520102") -> str:
@@ -111,6 +119,8 @@ class _Story:
         self.rng = random.Random()  # noqa: S311 - demo subjects, not secrets
         self.run = uuid.uuid4().hex[:8]
         self.mine: set[str] = set()  # event ids of this run
+        #: Each agency's own client settings (empty: the administrator's connection).
+        self.clients: dict[str, dict[str, Any]] = {}
 
     def step(self, what: str, outcome: str, why: str) -> None:
         self.report.steps.append({"step": what, "outcome": outcome, "why": why})
@@ -130,6 +140,7 @@ class _Story:
         self.service = service
         imported = service.import_catalog(checked)
         self.say(f"catalog imported: {imported.entries} entries, {imported.agencies} agencies")
+        self._credentials()
         stop = threading.Event()
         config = ProcessorConfig(
             self.bootstrap,
@@ -173,12 +184,44 @@ class _Story:
         self._received()
 
     # -- the events --------------------------------------------------------------------
+    def _credentials(self) -> None:
+        """Each demo agency's client settings: its own principal on the agency listener."""
+        listener = self._listener()
+        if listener is None:
+            self.report.published_as = "administrator"
+            self.say("no agency listener: the agencies publish through the administrator")
+            return
+        access = AccessControl(self.bootstrap, extra_config=self.settings.kafka, listener=listener)
+        for agency in (PSB, MCA, HC, AMR):
+            self.clients[agency] = access.issue(agency, [])
+        self.report.published_as = "agencies"
+        self.say(f"agencies publish as themselves on {listener.bootstrap} (SASL_SSL)")
+
+    def _listener(self) -> AgencyListener | None:
+        settings = self.settings
+        if settings.agency_bootstrap and settings.ca_location:
+            return AgencyListener(
+                settings.agency_bootstrap, settings.ca_location, settings.agency_probe_bootstrap
+            )
+        status = LocalBroker(settings.home, settings.kafka_version).status()
+        if status.agency_bootstrap and status.ca_location:
+            return AgencyListener(status.agency_bootstrap, status.ca_location)
+        return None
+
+    def _client(self, agency: str) -> tuple[str, dict[str, Any]]:
+        """(bootstrap, settings) an agency connects with."""
+        own = self.clients.get(agency)
+        if own is None:
+            return self.bootstrap, dict(self.settings.kafka)
+        return str(own["bootstrap.servers"]), own
+
     def _publisher(self, agency: str) -> AgencyPublisher:
+        bootstrap, config = self._client(agency)
         return AgencyPublisher(
-            self.bootstrap,
+            bootstrap,
             agency,
             self.catalog,
-            extra_config=self.settings.kafka,
+            extra_config=config,
             state_dir=self.settings.home / "demo-publisher",
             options=PublisherOptions(source_system=f"demo-{self.run}"),
         )
@@ -306,7 +349,8 @@ class _Story:
             "trace_id": None,
             "legal_basis": None,
         }
-        with Producer(self.bootstrap, extra_config=self.settings.kafka) as producer:
+        bootstrap, config = self._client(pub.agency_id)
+        with Producer(bootstrap, extra_config=config) as producer:
             producer.produce(
                 topic_name(TopicKind.SUBMIT, pub.agency_id),
                 encode("ChangeEvent", record),
@@ -339,7 +383,8 @@ class _Story:
 
     def _malformed(self) -> None:
         bad = f"not avro {self.run}".encode()
-        with Producer(self.bootstrap, extra_config=self.settings.kafka) as producer:
+        bootstrap, config = self._client(PSB)
+        with Producer(bootstrap, extra_config=config) as producer:
             producer.produce(topic_name(TopicKind.SUBMIT, PSB), bad, key=b"?")
         dlq = topic_name(TopicKind.SUBMIT_DLQ, PSB)
         deadline = datetime.now(UTC).timestamp() + RECEIPT_TIMEOUT_S

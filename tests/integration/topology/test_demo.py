@@ -14,10 +14,11 @@ DEMO_TIMEOUT_S = 600
 
 def _keep(name: str) -> bool:
     """Environment the demo inherits: none of the session's GOVBUS_* settings except how
-    to log in (the local broker admits only its administrator: GOVBUS_CREDENTIALS_FILE)."""
+    to log in (the local broker admits only its administrator: GOVBUS_CREDENTIALS_FILE)
+    and where agencies connect (its SASL_SSL agency listener and CA)."""
     return (
         not name.startswith("GOVBUS_")
-        or name == "GOVBUS_CREDENTIALS_FILE"
+        or name in ("GOVBUS_CREDENTIALS_FILE", "GOVBUS_AGENCY_BOOTSTRAP", "GOVBUS_CA_LOCATION")
         or name.startswith("GOVBUS_KAFKA__")
     )
 
@@ -35,6 +36,8 @@ def test_demo_story(bootstrap: str, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr + done.stdout
     report = json.loads(done.stdout)
     assert report["broker_started_here"] is False  # it used the broker it was given
+    # Every agency published as itself: its own credentials, its own submission topic.
+    assert report["published_as"] == "agencies"
     assert (tmp_path / "govbus.db").is_file()
     outcomes = [s["outcome"] for s in report["steps"]]
     assert outcomes == [
