@@ -170,13 +170,15 @@ class Bench:
         self.t = tracker
 
     @contextmanager
-    def running(self, launcher: Any, label: str, partitions: int) -> Iterator[Running]:
+    def running(
+        self, launcher: Any, label: str, partitions: int, *, submit: bool = False
+    ) -> Iterator[Running]:
         self.t.step(f"{label}: starting", self.o.warmup)
         with Running(
             self.broker,
             self.work_dir,
             launcher,
-            Workload(partitions, self.o.warmup, self.o.seed),
+            Workload(partitions, self.o.warmup, self.o.seed, submit),
             label=label,
             progress=self.t.on_events,
         ) as run:
@@ -208,7 +210,8 @@ class Bench:
         }
 
     def govbus_throughput(self, setup: Setup, label: str, verify: bool = False) -> dict[str, Any]:
-        with self.running(govbus_launcher(self.bootstrap, setup), label, setup.partitions) as run:
+        launcher = govbus_launcher(self.bootstrap, setup)
+        with self.running(launcher, label, setup.partitions, submit=setup.submit) as run:
             measured = run.throughput(self.o.events, self.t.on_events)
         out = {**setup.describe(), **measured.describe(), **rss_mib(run.peak_rss)}
         if verify:
@@ -224,12 +227,17 @@ class Bench:
         ) as run:
             run.throughput(self.o.broker_warmup, self.t.on_events)
 
-    def latency(self, interval: float, max_eps: float) -> list[dict[str, Any]]:
-        """A deployment at commit interval ``interval``; the paced points on it."""
-        setup = Setup(partitions=self.o.partitions, commit_interval_s=interval)
-        label = f"govbus commit {interval} s"
-        with self.running(govbus_launcher(self.bootstrap, setup), label, setup.partitions) as run:
-            return self.latency_points(run, interval, max_eps)
+    def latency(
+        self, interval: float, max_eps: float, *, submit: bool = False
+    ) -> list[dict[str, Any]]:
+        """A deployment at commit interval ``interval``; the paced points on it (``submit``:
+        the provider publishes through the repartition stage)."""
+        setup = Setup(partitions=self.o.partitions, commit_interval_s=interval, submit=submit)
+        label = f"govbus commit {interval} s" + (" via repartition" if submit else "")
+        launcher = govbus_launcher(self.bootstrap, setup)
+        with self.running(launcher, label, setup.partitions, submit=submit) as run:
+            points = self.latency_points(run, interval, max_eps)
+        return [{**p, "submit": submit} for p in points]
 
     def latency_points(self, run: Running, interval: float, max_eps: float) -> list[dict[str, Any]]:
         points = []
@@ -299,6 +307,10 @@ def run_bench(
         max_eps = report["govbus"]["events_per_s"]
         points = [p for i in options.commit_intervals for p in bench.latency(i, max_eps)]
         report["latency"] = {"max_events_per_s": max_eps, "points": points}
+        if "variants" in sections:
+            # The repartition stage's hop at the first commit interval, same loads.
+            first = options.commit_intervals[0]
+            report["latency"]["points_repartition"] = bench.latency(first, max_eps, submit=True)
     if options.profile is not None:
         report["profile"] = bench.profile(options.profile)
     report["ratios"] = ratios(report)
@@ -369,7 +381,11 @@ def comparisons(bench: Bench, options: Options) -> list[tuple[str, Measure]]:
                 out.append((peer, functools.partial(bench.peer, peer)))
     if "variants" in sections:
         off, alo = replace(base, audit=False), replace(base, exactly_once=False)
+        hop = replace(base, submit=True)
         out.append(("audit_off", lambda _v: bench.govbus_throughput(off, "govbus audit off")))
+        out.append(
+            ("repartition", lambda _v: bench.govbus_throughput(hop, "govbus via repartition"))
+        )
         out.append(
             ("at_least_once", lambda _v: bench.govbus_throughput(alo, "govbus at-least-once"))
         )
@@ -408,6 +424,10 @@ def ratios(report: dict[str, Any]) -> dict[str, float | None]:
         out["audit_cost"] = round(1 - gov / off, 3)
     if alo and gov:
         out["exactly_once_cost"] = round(1 - gov / alo, 3)
+    hop = _eps(variants.get("repartition"))
+    if hop and gov:
+        # Share of the direct-to-ingest throughput lost to the repartition stage's hop.
+        out["repartition_cost"] = round(1 - hop / gov, 3)
     scaling = report.get("scaling", [])
     if scaling and _eps(scaling[0]):
         for row in scaling:

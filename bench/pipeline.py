@@ -24,9 +24,14 @@ class Setup:
     exactly_once: bool = True
     commit_interval_s: float = 0.5
     batch_size: int = 500
+    #: The provider publishes to its submission topic (govbus.submit.<agency>): every event
+    #: takes the repartition stage's hop; False: straight to the ingest topic, as the bus
+    #: or an administrator may, so the stage idles (the cost of the hop is the difference).
+    submit: bool = False
 
     def describe(self) -> dict[str, Any]:
         return {
+            "submit": self.submit,
             "partitions": self.partitions,
             "workers": self.workers,
             "audit": self.audit,

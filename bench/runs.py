@@ -75,6 +75,8 @@ class Workload:
     partitions: int
     warmup: int
     seed: int
+    #: Publish to the provider's submission topic (through the repartition stage).
+    submit: bool = False
 
 
 class Running:
@@ -98,6 +100,7 @@ class Running:
         self.seed = workload.seed
         self.warmup = workload.warmup
         self.sent = 0
+        self.input_topic = self.scenario.input_topic(workload.submit)
         create_topics(broker, self.scenario, workload.partitions)
         self.workers = Workers(launcher(self.scenario, work_dir), log_dir=work_dir, env=broker.env)
         try:
@@ -132,7 +135,7 @@ class Running:
         target = self.watcher.seen + len(events)
         budget = READY_TIMEOUT_S if self.sent == 0 else DRAIN_TIMEOUT_S
         started = time.perf_counter()
-        sender = send_burst(self.bootstrap, self.scenario.ingest_topic, events, self.broker.config)
+        sender = send_burst(self.bootstrap, self.input_topic, events, self.broker.config)
         while True:
             self.workers.check_alive()
             done = self.watcher.wait_count(target, 1.0, progress)
@@ -155,9 +158,7 @@ class Running:
         """Publish ``count`` events at ``rate``/s; send-to-readable latency percentiles."""
         events = self.events(count)
         target = self.watcher.seen + count
-        paced = send_paced(
-            self.bootstrap, self.scenario.ingest_topic, events, rate, self.broker.config
-        )
+        paced = send_paced(self.bootstrap, self.input_topic, events, rate, self.broker.config)
         seconds: list[float] = []
         last_progress = time.perf_counter()
         while self.watcher.seen < target:

@@ -82,6 +82,14 @@ class Scenario:
         return topic_name(TopicKind.INGEST, self.entry)
 
     @property
+    def submit_topic(self) -> str:
+        """The provider's own submission topic (the repartition stage's input)."""
+        return topic_name(TopicKind.SUBMIT, self.provider)
+
+    def input_topic(self, submit: bool) -> str:
+        return self.submit_topic if submit else self.ingest_topic
+
+    @property
     def open_topic(self) -> str:
         return topic_name(TopicKind.OPEN, self.entry)
 
