@@ -50,6 +50,10 @@ WATCH_FETCH_WAIT_MS = 10
 Progress = Callable[[int], None]
 
 
+#: How long a watcher waits for a new topic's partitions to appear in the metadata.
+METADATA_WAIT_S = 30.0
+
+
 class FeedWatcher:
     """Reads ``topic`` read_committed from the beginning and counts (or times) records."""
 
@@ -61,8 +65,14 @@ class FeedWatcher:
             f"bench-watch-{uuid.uuid4().hex[:8]}",
             extra_config={**config, "fetch.wait.max.ms": WATCH_FETCH_WAIT_MS},
         )
-        meta = self._consumer.topic(topic)
-        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
+        # A topic created a moment ago may have no partitions in the metadata yet: assigning
+        # none would watch nothing, forever.
+        deadline = time.perf_counter() + METADATA_WAIT_S
+        partitions = self._consumer.topic(topic).partitions
+        while not partitions and time.perf_counter() < deadline:
+            time.sleep(0.2)
+            partitions = self._consumer.topic(topic).partitions
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
 
     def close(self) -> None:
         self._consumer.close()
