@@ -49,16 +49,20 @@ class Bus:
 
 @contextmanager
 def running_processor(
-    bootstrap: str, config: Mapping[str, str], loaded: LoadedCatalog
+    bootstrap: str,
+    config: Mapping[str, str],
+    loaded: LoadedCatalog,
+    *,
+    commit_interval_s: float = 0.1,
 ) -> Iterator[Processor]:
     """The gate and fan-out on ``loaded`` (a fixed reference), with the repartition stage
-    beside it (as ``govbus run`` runs them, :func:`topology.run.run_beside`), in a thread of
-    its own and groups of its own, committing every 0.1 s, as the principal of ``config``,
-    while the block runs."""
+    beside it (as ``govbus run`` runs them, :func:`topology.repartitioner.run_beside`), in a
+    thread of its own and groups of its own, as the principal of ``config``, while the block
+    runs; a transaction stays open at most ``commit_interval_s`` under load."""
     processor_config = ProcessorConfig(
         bootstrap,
         group_id=f"govbus-test-{uuid.uuid4().hex}",
-        commit_interval_s=0.1,
+        commit_interval_s=commit_interval_s,
         extra_config=dict(config),
     )
     reference = StaticReference(loaded.catalog, loaded.grants)
