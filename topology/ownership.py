@@ -17,6 +17,11 @@ Check (:func:`check_input`), before any worker starts:
 3. Any group but the one being started: refuse with a :class:`ConfigError` naming the
    topic, the owning group and the fix (run with ``--group <owner>``).
 
+The same holds for the repartition stage beside the processors: one group
+(:func:`topology.repartitioner.repartition_group` of the processors' group) owns the
+submission topics, else every submission would be moved to its ingest topic twice. Steps
+1-3 are repeated for the catalog's submission topics and that group.
+
 It checks what the cluster shows at start-up: two groups started within the same moment
 on an input nobody has read yet both pass (the audit verification then shows the fork).
 """
@@ -29,10 +34,25 @@ from typing import Any
 
 from base.errors import ConfigError
 from consumers.reference import ReferenceView
+from exchange.catalog import Catalog
 from exchange.catalog_loader import load_catalog
 from kafkaclient import Admin
 from kafkaclient.groups import GroupInput, groups_reading
 from schemas.topics import TopicKind, topic_name
+from topology.repartitioner import GROUP_SUFFIX, repartition_group
+
+
+def _catalog(
+    bootstrap: str,
+    catalog: Path | None,
+    namespace: str | None,
+    extra_config: Mapping[str, Any] | None,
+) -> Catalog:
+    """The catalog file's, else the namespace's state topics'."""
+    if catalog is not None:
+        return load_catalog(catalog).catalog
+    with ReferenceView(bootstrap, extra_config=extra_config, namespace=namespace) as view:
+        return view.refresh().catalog
 
 
 def ingest_topics(
@@ -43,11 +63,7 @@ def ingest_topics(
     extra_config: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Step 1: the ingest topics of the catalog file, else of the namespace's state topics."""
-    if catalog is not None:
-        entries = load_catalog(catalog).catalog.entries
-    else:
-        with ReferenceView(bootstrap, extra_config=extra_config, namespace=namespace) as view:
-            entries = view.refresh().catalog.entries
+    entries = _catalog(bootstrap, catalog, namespace, extra_config).entries
     return sorted(topic_name(TopicKind.INGEST, e.id) for e in entries)
 
 
@@ -80,13 +96,14 @@ def check_input(
     extra_config: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Refuse (ConfigError) when another group holds an ingest topic the workers of
-    ``group`` would read; return the topics checked."""
+    ``group`` would read, or a submission topic their repartition stage would read; return
+    the ingest topics checked."""
     # Step 1: the input.
-    topics = ingest_topics(
-        bootstrap, catalog=catalog, namespace=namespace, extra_config=extra_config
-    )
+    loaded = _catalog(bootstrap, catalog, namespace, extra_config)
+    topics = sorted(topic_name(TopicKind.INGEST, e.id) for e in loaded.entries)
+    admin = Admin(bootstrap, extra_config=extra_config)
     # Step 2: who holds it.
-    holding = groups_reading(Admin(bootstrap, extra_config=extra_config), topics)
+    holding = groups_reading(admin, topics)
     # Step 3: nobody else.
     owners = foreign_owners(holding, group)
     if owners:
@@ -99,4 +116,19 @@ def check_input(
             f"({_how(owner, topic)}){other_groups}: a second group would decide that input again "
             f"and fork its audit chains; run with --group {owner.group}"
         )
+    _check_submissions(admin, loaded, group)
     return topics
+
+
+def _check_submissions(admin: Admin, catalog: Catalog, group: str) -> None:
+    """Steps 1-3 for the repartition stage: its group alone holds the submission topics."""
+    topics = sorted(topic_name(TopicKind.SUBMIT, a.id) for a in catalog.agencies)
+    owners = foreign_owners(groups_reading(admin, topics), repartition_group(group))
+    if owners:
+        topic, (owner, *_) = next(iter(sorted(owners.items())))
+        processors = owner.group.removesuffix(GROUP_SUFFIX)
+        raise ConfigError(
+            f"submission topic {topic} is repartitioned by group {owner.group} "
+            f"({_how(owner, topic)}): a second group would move every submission again; "
+            f"run with --group {processors}"
+        )

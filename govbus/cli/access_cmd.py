@@ -81,12 +81,17 @@ def issue_payload(
     config: dict[str, str],
     credentials_file: Path | None,
 ) -> dict[str, Any]:
-    """``name``, ``topics`` and ``client_config`` (the password only when no file is used)."""
+    """``name``, ``topics`` and ``client_config`` (the password only when no file is used).
+
+    ``topics.submit`` is the one topic the agency writes (everything it publishes);
+    ``topics.ingest`` (kept for scripts that read it) lists the ingest topics of the entries
+    it is a source of, which the bus fills from its submissions."""
     payload: dict[str, Any] = {
         "name": agency_id,
         "topics": {
             "feed": topic_name(TopicKind.FEED, agency_id),
             "receipts": topic_name(TopicKind.RECEIPTS, agency_id),
+            "submit": topic_name(TopicKind.SUBMIT, agency_id),
             "ingest": sorted(topic_name(TopicKind.INGEST, e) for e in entries),
         },
         "client_config": config,

@@ -212,6 +212,7 @@ def test_agency_add_answers_a_usable_client_config_and_show_reports_the_acls(
     assert cfg["bootstrap.servers"] == scenario.broker.agency_bootstrap
     assert cfg["sasl.username"] == name and len(cfg["sasl.password"]) >= 40
     assert out["topics"]["feed"] == f"govbus.feed.{name}" and out["topics"]["ingest"] == []
+    assert out["topics"]["submit"] == f"govbus.submit.{name}"  # the one topic it writes
 
     code, shown = scenario.run("agency", "show", name)
     assert code == 0 and shown["has_credentials"] is True and shown["registered"] is True
