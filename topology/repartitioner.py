@@ -64,8 +64,11 @@ class Repartitioner(Processor):
         """Every topic a plan can route to, and the partition counts of the ingest topics."""
         defs = bus_topics([e.id for e in catalog.entries], [a.id for a in catalog.agencies])
         self._admin.ensure_topics([TopicSpec.of(d) for d in defs])
-        ingest = {d.name for d in defs if d.kind is TopicKind.INGEST}
-        self._partitions = {t: n for t, n in self._admin.topics().items() if t in ingest}
+        # A topic created a moment ago may not be listed yet: it has its policy's count.
+        existing = self._admin.topics()
+        self._partitions = {
+            d.name: existing.get(d.name) or d.partitions for d in defs if d.kind is TopicKind.INGEST
+        }
 
     def _restore(self, partitions: list[TopicPartition]) -> None:
         log.info("repartitioning %s", ", ".join(f"{t.topic}/{t.partition}" for t in partitions))

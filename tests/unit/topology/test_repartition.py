@@ -23,6 +23,8 @@ from tests.unit.topology.test_processor_plan import Partition, change_event, wri
 from topology.encoding import Encoder
 from topology.plan import Input, Plan, PlanOptions, plan_message
 from topology.repartition import Routing, plan_submission, plan_submission_quarantine
+from topology.repartitioner import repartition_config, repartition_group
+from topology.run import worker_config
 
 DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
@@ -178,3 +180,17 @@ def test_event_ids_are_kept_as_keys() -> None:
     ev = event("city-mca", entry="no.such.entry", event_id=str(uuid.uuid4()))
     plan = submit("city-mca", encode("ChangeEvent", ev))
     assert {w.key for w in plan.writes} == {ev["event_id"].encode()}
+
+
+def test_the_stage_runs_in_its_own_group_with_its_own_ids_beside_the_processors() -> None:
+    """Its own group (offsets of the submission topics) and transactional id (fencing),
+    under the processors' ``govbus-`` prefix (their ACLs); no audit chain of its own."""
+    processors = worker_config(
+        "127.0.0.1:9", group_id="govbus-processor", worker=2, commit_interval_s=0.5, batch_size=9
+    )
+    stage = repartition_config(processors)
+    assert stage.group_id == repartition_group("govbus-processor") == "govbus-processor-repartition"
+    assert stage.transactional_id == "govbus-processor-repartition-worker-2"
+    assert stage.consumer_config["group.instance.id"] == "govbus-processor-repartition-worker-2"
+    assert stage.audit is False
+    assert (stage.bootstrap, stage.batch_size, stage.exactly_once) == ("127.0.0.1:9", 9, True)
