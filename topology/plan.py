@@ -67,6 +67,8 @@ class Input:
     offset: int
     key: bytes | None
     value: bytes
+    #: The partition's incarnation (topology.state): 0 until the bus is restored.
+    incarnation: int = 0
     #: The record's headers, in order (the repartition stage's PROVIDER_HEADER).
     headers: tuple[tuple[str, bytes], ...] = ()
 
@@ -77,8 +79,10 @@ class Input:
 
     @property
     def position(self) -> str:
-        """``topic/partition/offset``: derived record ids (topology.records) use it."""
-        return f"{self.topic}/{self.partition}/{self.offset}"
+        """``topic/partition/offset`` (``topic/partition/offset@incarnation`` after a
+        restore): derived record ids (topology.records) use it."""
+        where = f"{self.topic}/{self.partition}/{self.offset}"
+        return f"{where}@{self.incarnation}" if self.incarnation else where
 
     @property
     def subject_hint(self) -> str | None:

@@ -129,7 +129,7 @@ def forwarded(p: Partition, sender: str, ev: dict[str, Any]) -> Plan:
         p.offset,
         SUBJECT.encode(),
         encode("ChangeEvent", ev),
-        ((PROVIDER_HEADER, sender.encode()),),
+        headers=((PROVIDER_HEADER, sender.encode()),),
     )
     p.offset += 1
     hint = msg.subject_hint or ""
