@@ -73,7 +73,14 @@ _E = TypeVar("_E", bound=StrEnum)
 
 _TOP = {"version": True, "name": True, "agencies": True, "entries": True, "grants": False}
 _AGENCY = {"id": True, "name": True, "name_zh": True, "kind": True}
-_ITEM = {"name": True, "label_zh": True, "type": True, "tag": True, "provider": False}
+_ITEM = {
+    "name": True,
+    "label_zh": True,
+    "type": True,
+    "tag": True,
+    "provider": False,
+    "length": False,
+}
 _WITHDRAWAL = {"reason": True, "filed_on": True, "effective_on": True}
 _ENTRY = {
     "id": True,
@@ -376,9 +383,20 @@ def _item(
             f"data item {name} names no provider (one number, one source)",
             entry_id,
         )
+    length = body.get("length")
+    if length is not None and (
+        not isinstance(length, int) or isinstance(length, bool) or length < 1
+    ):
+        reader.add(
+            "invalid_value",
+            FORM_ARTICLE,
+            f"{where}: 'length' must be a positive whole number of characters",
+            entry_id,
+        )
+        return None
     if name is None or label is None or kind is None or tag is None or provider is None:
         return None
-    return DataItem(name, label, kind, tag, provider)
+    return DataItem(name, label, kind, tag, provider, length)
 
 
 def _lifecycle(reader: _Reader, body: dict[str, Any], entry_id: str) -> Lifecycle | None:

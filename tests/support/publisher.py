@@ -49,7 +49,7 @@ entries:
     update_cycle: realtime
     state: published
     items:
-      - {{name: name, label_zh: 姓名, type: string, tag: person_name}}
+      - {{name: name, label_zh: 姓名, type: string, tag: person_name, length: 50}}
       - {{name: birth_date, label_zh: 出生日期, type: date, tag: date}}
       - {{name: household_size, label_zh: 户内人数, type: integer, tag: free}}
       - {{name: marital_status, label_zh: 婚姻状况, type: string, tag: withheld, provider: mca-{s}}}
