@@ -48,15 +48,18 @@ class Bus:
 
 @contextmanager
 def running_processor(
-    bootstrap: str, config: Mapping[str, str], loaded: LoadedCatalog
+    bootstrap: str,
+    config: Mapping[str, str],
+    loaded: LoadedCatalog,
+    group_id: str | None = None,
 ) -> Iterator[Processor]:
     """The gate and fan-out on ``loaded`` (a fixed reference), in a thread of its own and a
-    group of its own, committing every 0.1 s, as the principal of ``config``, while the
-    block runs."""
+    group of its own (``group_id``: a restart continues that group's work), committing
+    every 0.1 s, as the principal of ``config``, while the block runs."""
     processor = Processor(
         ProcessorConfig(
             bootstrap,
-            group_id=f"govbus-test-{uuid.uuid4().hex}",
+            group_id=group_id or f"govbus-test-{uuid.uuid4().hex}",
             commit_interval_s=0.1,
             extra_config=dict(config),
         ),
