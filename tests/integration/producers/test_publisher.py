@@ -195,8 +195,8 @@ def bad_cases(world: World) -> list[Bad]:
         Bad(
             r.ITEM_TOO_LONG,
             "GM 21",
-            update({"name": "张" * 51}),
-            field="name",
+            update({"household_size": "1000"}),
+            field="household_size",
         ),
         Bad(r.ITEM_NOT_IN_CATALOG, "S 20", update({"salary": "1"}), field="salary"),
         Bad(
