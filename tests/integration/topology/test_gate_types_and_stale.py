@@ -17,6 +17,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from producers.model import Draft
+from producers.publisher import AgencyPublisher
 from schemas import encode
 from schemas.topics import TopicKind, topic_name
 from tests.support.processor import PERSON, PERSON_KEY, Bus, running_processor
@@ -159,3 +161,26 @@ def test_a_stale_change_is_still_stale_after_a_processor_restart_gm_22(
         until=1,
     )
     assert [_items(f) for f in feed] == [{"name": "张三"}]
+
+
+def test_an_agency_orders_its_changes_through_the_publisher_gm_22(bus: Bus) -> None:
+    """The publisher lets the agency name its source system and sequence (Draft); a resend
+    of an older change (a lower sequence) is answered stale, the newer value stays."""
+    n = bus.names
+    basic, psb = n.entry("psb.person.basic"), n.agency("city-psb")
+    with AgencyPublisher(
+        bus.bootstrap, psb, bus.loaded.catalog, extra_config=bus.config
+    ) as publisher:
+        drafts = [
+            Draft(PERSON, "update", {"name": name}, source_system="户籍系统", source_sequence=seq)
+            for name, seq in (("张三", 100), ("张叁", 99))
+        ]
+        results = publisher.publish_many(basic, drafts)
+        publisher.flush()
+        ids = [r.event_id for r in results]
+        got = publisher.wait_receipts(ids, timeout_s=60.0)
+    assert [(got[i].outcome, got[i].reason_code) for i in ids] == [
+        ("accepted", "authoritative_source"),
+        ("stale", "source_sequence_not_newer"),
+    ]
+    assert [_items(f) for f in bus.feed("city-hc", until=1)] == [{"name": "张三"}]

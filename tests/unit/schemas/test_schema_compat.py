@@ -16,10 +16,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -334,3 +336,26 @@ def test_same_fingerprint_in_two_records_is_refused() -> None:
     with pytest.raises(SchemaError) as err:
         SchemaRegistry([receipt, clash])
     assert err.value.code == "fingerprint_collision"
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "default"),
+    [("Receipt", "outcome", "stopped"), ("Decision", "kind", "event")],
+)
+def test_stale_is_written_and_a_later_symbol_reads_as_the_enum_default(
+    record: str, field: str, default: str
+) -> None:
+    """GM 22: a stale outcome is on the wire (Receipt v2, Decision v3); a symbol a later
+    version adds reads as the enum's default for readers of these versions."""
+    reg = default_registry()
+    current = reg.current(record).definition
+    stale = {**SAMPLES[record], field: "stale"}
+    assert decode(record, encode(record, stale))[field] == "stale"
+    later = json.loads(json.dumps(current))
+    [spec] = [f for f in later["fields"] if f["name"] == field]
+    spec["type"]["symbols"].append("a_later_outcome")
+    buffer = BytesIO()
+    schemaless_writer(buffer, parse_schema(later), {**SAMPLES[record], field: "a_later_outcome"})
+    buffer.seek(0)
+    read = schemaless_reader(buffer, parse_schema(later), parse_schema(current))
+    assert isinstance(read, dict) and read[field] == default
