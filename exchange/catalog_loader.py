@@ -16,14 +16,17 @@ File layout (unknown keys are errors)::
     agencies: [{id, name, name_zh, kind}]
     entries:
       - {id, title, title_zh, provider?, source_business, category, key_kind, sensitivity,
-         share_type, open_type, update_cycle, items: [{name, label_zh, type, tag, provider?}],
+         share_type, open_type, update_cycle,
+         items: [{name, label_zh, type, tag, provider?, length?}],
          state?, withdrawal?: {reason, filed_on, effective_on}, share_basis?, open_basis?,
          open_conditions?, open_desensitised?, base_library?}
     grants:
       - {id, consumer, entry, items, granted_by, purpose, basis, valid_from, valid_until?,
          revoked_at?}
 
-An item without ``provider`` takes the entry's. Grant dates are days in legal time:
+An item without ``provider`` takes the entry's; ``length`` is the item's declared length
+(数据长度, GM 11), the most characters a value may have (checked by the publisher and the
+gate, GM 21). Grant dates are days in legal time:
 ``valid_from`` from 00:00, ``valid_until`` through 24:00 of that day (D1).
 """
 
