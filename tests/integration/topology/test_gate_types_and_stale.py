@@ -13,10 +13,12 @@ each record's order, so after a processor restart an older change is still stale
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kafkaclient import Admin
 from producers.model import Draft
 from producers.publisher import AgencyPublisher
 from schemas import encode
@@ -168,6 +170,12 @@ def test_an_agency_orders_its_changes_through_the_publisher_gm_22(bus: Bus) -> N
     of an older change (a lower sequence) is answered stale, the newer value stays."""
     n = bus.names
     basic, psb = n.entry("psb.person.basic"), n.agency("city-psb")
+    needed = {topic_name(TopicKind.INGEST, basic), topic_name(TopicKind.RECEIPTS, psb)}
+    admin = Admin(bus.bootstrap, extra_config=bus.config)
+    deadline = time.monotonic() + 60.0
+    while not needed <= set(admin.topics()):  # the processor creates them as it starts
+        assert time.monotonic() < deadline, needed - set(admin.topics())
+        time.sleep(0.2)
     with AgencyPublisher(
         bus.bootstrap, psb, bus.loaded.catalog, extra_config=bus.config
     ) as publisher:
