@@ -20,7 +20,11 @@ Commit protocol (exactly once; ``ProcessorConfig.exactly_once``):
    its state (the subject's records, the chain's new head) is staged, not committed.
    From the start of step 4 to the end of step 5 the transaction is *in doubt*: it may
    hold part of a message's records.
-6. Commit when ``commit_interval_s`` has passed since the transaction began: the chains'
+6. Commit adaptively: as soon as the input is drained (the batch read was not full: no
+   message was waiting behind it), and under load at the latest when ``commit_interval_s``
+   has passed since the transaction began. A lone event is committed right after it is
+   planned, so its outputs are visible within one transaction's round trips; under load
+   batches fill and a transaction spans many of them. Then, in order: the chains'
    new heads to the changelog (6a), then ``send_offsets_to_transaction`` with the
    positions after the processed messages and the group metadata, then
    ``commit_transaction``. Outputs, changelog and input offsets become visible
@@ -291,7 +295,12 @@ class Processor:
             finally:
                 self._batch_next.clear()
             self._meter.batch(time.monotonic() - began)
-        if self._txn.open and time.monotonic() - self._txn.started >= self.config.commit_interval_s:
+        # Step 6: commit when drained (nothing was waiting behind this batch), or when the
+        # transaction has been open for commit_interval_s under load.
+        drained = len(msgs) < self.config.batch_size
+        if self._txn.open and (
+            drained or time.monotonic() - self._txn.started >= self.config.commit_interval_s
+        ):
             self._commit()
         return len(msgs)
 
@@ -333,9 +342,14 @@ class Processor:
 
     # Step 2: state follows the assignment.
     def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
-        for tp in partitions:
-            restored = self._state.restore(tp.topic, tp.partition)
-            log.info("restored %s/%d: %d changelog records", tp.topic, tp.partition, restored)
+        began = time.monotonic()
+        restored = self._state.restore_many([(tp.topic, tp.partition) for tp in partitions])
+        log.info(
+            "restored %d partition(s): %d changelog records in %.2f s",
+            len(partitions),
+            restored,
+            time.monotonic() - began,
+        )
 
     def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
@@ -465,7 +479,8 @@ class Processor:
             self._batch_next.setdefault((topic, partition), offset)
         for msg in msgs:
             topic, partition, offset = coordinates(msg)
-            inp = Input(topic, partition, offset, msg.key(), msg.value() or b"")
+            incarnation = self._state.incarnation(topic, partition)
+            inp = Input(topic, partition, offset, msg.key(), msg.value() or b"", incarnation)
             failure = self._failures.get((topic, partition, offset))
             # Step 9: a message that failed is retried in a transaction of its own.
             if failure is not None and self._txn.next:
