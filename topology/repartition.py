@@ -20,7 +20,7 @@ For one submission (:func:`plan_submission`):
 3. Entry: an entry the catalog does not have, or whose ingest topic does not exist, is
    dead-lettered there too (``unknown_entry``, stage ``validate``), and the sender gets a
    ``rejected`` receipt when it is a registered agency.
-4. Partition: the canonical subject of the event (:func:`exchange.gate.canonical_subject`)
+4. Partition: the canonical subject of the event (:func:`exchange.admission.check_subject`)
    when it is valid, else the message key, else the subject key as sent;
    :func:`schemas.partitioning.partition_for` of its bytes among the ingest topic's
    partitions (Java kafka-clients' murmur2).
@@ -39,8 +39,9 @@ from datetime import datetime
 from typing import Any
 
 from base.errors import SchemaError
+from exchange.admission import check_subject
 from exchange.catalog import Catalog
-from exchange.gate import IncomingEvent, canonical_subject, reject
+from exchange.gate import IncomingEvent, reject
 from exchange.identity import Subject
 from exchange.outcomes import ReasonCode
 from schemas.partitioning import partition_for
@@ -84,7 +85,7 @@ def plan_submission(
         why = (ReasonCode.UNKNOWN_ENTRY, text, ROUTE)
         return _rejected(msg, sender, event, why, now, encoder, options, routing.catalog)
     # Step 4.
-    subject = canonical_subject(entry.key_kind, event.subject_kind, event.subject_key)
+    subject = check_subject(entry, event.subject_kind, event.subject_key, now)
     if isinstance(subject, Subject):
         partition_key = subject.key
     else:
