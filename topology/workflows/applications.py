@@ -31,6 +31,7 @@ from exchange.workflows.cases import Act, Transition
 from exchange.workflows.roles import SYSTEM, Action, Actor, authorize
 from exchange.workflows.timing import reminder_at
 from storage.workflows import CaseChange, CaseRow, TimerRow, TransitionRow
+from topology.workflows import casework
 from topology.workflows.casework import CaseKind, Casework
 from topology.workflows.clock import Clock
 from topology.workflows.grants import sync_grants
@@ -45,15 +46,12 @@ REPLY_TIMERS = (REMINDER, DEADLINE)
 
 def case_row(app: sa.ShareApplication, now: datetime) -> CaseRow:
     answer = app.answer
-    return CaseRow(
-        id=app.id,
-        kind=sa.KIND,
-        profile=app.profile,
-        state=app.state.value,
-        document=sa.to_document(app),
-        version=app.version,
+    return casework.case_row(
+        app,
+        sa.KIND,
+        sa.to_document(app),
         opened_at=app.submitted_at,
-        updated_at=now,
+        now=now,
         obligation=sa.OBLIGATION,
         applicant=app.applicant,
         respondent=app.provider,
@@ -77,20 +75,7 @@ def transition_row(app: sa.ShareApplication, t: Transition[sa.State]) -> Transit
         details.setdefault("items", list(app.granted_items))
         until = app.granted_until
         details.setdefault("valid_until", None if until is None else until.isoformat())
-    return TransitionRow(
-        subject_kind=sa.KIND,
-        subject_id=app.id,
-        action=t.action.value,
-        from_state=None if t.from_state is None else t.from_state.value,
-        to_state=t.to_state.value,
-        actor=t.actor.id,
-        actor_role=t.actor.role.value,
-        actor_agency=t.actor.agency,
-        at=t.at,
-        reason=t.reason,
-        article=t.article,
-        details=details,
-    )
+    return casework.transition_row(sa.KIND, app.id, t, details)
 
 
 def timers_for(

@@ -11,15 +11,75 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from datetime import datetime
+from enum import Enum
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from base.errors import NotFound, StateError
+from exchange.workflows.cases import Transition
 from exchange.workflows.roles import Action, Actor, Scope, authorize, scope_of
-from storage.workflows import CaseChange, CaseQuery, TransitionRow, WorkflowStore
+from storage.workflows import CaseChange, CaseQuery, CaseRow, TransitionRow, WorkflowStore
 from topology.reference_service import ReferenceService
 from topology.workflows.deployment import Deployment
 
 C = TypeVar("C")
+
+
+class Case(Protocol):
+    """What every case has (exchange.workflows: the applications, changes, obligations)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def profile(self) -> str: ...
+    @property
+    def state(self) -> Enum: ...
+    @property
+    def version(self) -> int: ...
+
+
+def case_row(
+    case: Case,
+    kind: str,
+    document: Mapping[str, Any],
+    *,
+    opened_at: datetime,
+    now: datetime,
+    **columns: Any,
+) -> CaseRow:
+    """The ``cases`` row of ``case``: its identity, state and document as of ``now``, and
+    the kind's own ``columns`` (applicant, respondent, entry, clock, ...)."""
+    return CaseRow(
+        id=case.id,
+        kind=kind,
+        profile=case.profile,
+        state=case.state.value,
+        document=document,
+        version=case.version,
+        opened_at=opened_at,
+        updated_at=now,
+        **columns,
+    )
+
+
+def transition_row(
+    kind: str, case_id: str, t: Transition[Any], details: Mapping[str, Any]
+) -> TransitionRow:
+    """The ``transitions`` row of one step of a case: who, when, what, why, on which article."""
+    return TransitionRow(
+        subject_kind=kind,
+        subject_id=case_id,
+        action=t.action.value,
+        from_state=None if t.from_state is None else t.from_state.value,
+        to_state=t.to_state.value,
+        actor=t.actor.id,
+        actor_role=t.actor.role.value,
+        actor_agency=t.actor.agency,
+        at=t.at,
+        reason=t.reason,
+        article=t.article,
+        details=details,
+    )
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from exchange.workflows.roles import (
 from schemas.state import entry_document
 from storage.workflows import CaseChange, CaseQuery, CaseRow, TimerRow, TransitionRow
 from topology.reference_service import ImportReport
+from topology.workflows import casework
 from topology.workflows.casework import CaseKind, Casework
 
 #: Timer kinds: publish an approved change; at 00:00 of the day a published withdrawal
@@ -58,15 +59,12 @@ STOP = "stop"
 
 
 def case_row(change: cc.CatalogChange, now: datetime) -> CaseRow:
-    return CaseRow(
-        id=change.id,
-        kind=cc.KIND,
-        profile=change.profile,
-        state=change.state.value,
-        document=cc.to_document(change),
-        version=change.version,
+    return casework.case_row(
+        change,
+        cc.KIND,
+        cc.to_document(change),
         opened_at=change.submitted_at,
-        updated_at=now,
+        now=now,
         applicant=change.agency,
         entry_id=change.entry_id,
         answered_at=change.published_at,
@@ -74,20 +72,8 @@ def case_row(change: cc.CatalogChange, now: datetime) -> CaseRow:
 
 
 def transition_row(change: cc.CatalogChange, t: Transition[cc.State]) -> TransitionRow:
-    return TransitionRow(
-        subject_kind=cc.KIND,
-        subject_id=change.id,
-        action=t.action.value,
-        from_state=None if t.from_state is None else t.from_state.value,
-        to_state=t.to_state.value,
-        actor=t.actor.id,
-        actor_role=t.actor.role.value,
-        actor_agency=t.actor.agency,
-        at=t.at,
-        reason=t.reason,
-        article=t.article,
-        details={"entry": change.entry_id, **{k: v for k, v in t.details.items() if v is not None}},
-    )
+    details = {k: v for k, v in t.details.items() if v is not None}
+    return casework.transition_row(cc.KIND, change.id, t, {"entry": change.entry_id, **details})
 
 
 def timers_for(change: cc.CatalogChange, now: datetime) -> list[TimerRow]:

@@ -22,20 +22,18 @@ from exchange.workflows.cases import Act, Transition
 from exchange.workflows.roles import SYSTEM, Action, Actor, authorize
 from exchange.workflows.timing import reminder_at
 from storage.workflows import CaseChange, CaseRow, TimerRow, TransitionRow
+from topology.workflows import casework
 from topology.workflows.applications import DEADLINE, REMINDER, last_day
 from topology.workflows.casework import CaseKind, Casework
 
 
 def case_row(ob: co.CatalogObligation, now: datetime) -> CaseRow:
-    return CaseRow(
-        id=ob.id,
-        kind=co.KIND,
-        profile=ob.profile,
-        state=ob.state.value,
-        document=co.to_document(ob),
-        version=ob.version,
+    return casework.case_row(
+        ob,
+        co.KIND,
+        co.to_document(ob),
         opened_at=ob.recorded_at,
-        updated_at=now,
+        now=now,
         obligation=ob.obligation,
         applicant=ob.agency,
         respondent=ob.agency,
@@ -48,20 +46,8 @@ def case_row(ob: co.CatalogObligation, now: datetime) -> CaseRow:
 
 
 def transition_row(ob: co.CatalogObligation, t: Transition[co.State]) -> TransitionRow:
-    return TransitionRow(
-        subject_kind=co.KIND,
-        subject_id=ob.id,
-        action=t.action.value,
-        from_state=None if t.from_state is None else t.from_state.value,
-        to_state=t.to_state.value,
-        actor=t.actor.id,
-        actor_role=t.actor.role.value,
-        actor_agency=t.actor.agency,
-        at=t.at,
-        reason=t.reason,
-        article=t.article,
-        details={"obligation": ob.obligation, "agency": ob.agency, **dict(t.details)},
-    )
+    details = {"obligation": ob.obligation, "agency": ob.agency, **dict(t.details)}
+    return casework.transition_row(co.KIND, ob.id, t, details)
 
 
 def maintenance_id(agency: str, year: int) -> str:
