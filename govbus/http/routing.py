@@ -1,0 +1,82 @@
+"""What the routes of every kind of case share: the path parameter, paging, the route
+decorators (tags, error responses, the action each needs) and the transitions' shape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Path, Query
+
+from exchange.workflows.roles import Action
+from govbus.http.deps import CASE_ERRORS, ERRORS, action
+from govbus.http.models import ID_PATTERN, TransitionOut, Transitions
+from storage.workflows import TransitionRow
+
+F = TypeVar("F", bound=Callable[..., Any])
+CaseId = Annotated[str, Path(pattern=ID_PATTERN, description="Case id.")]
+#: One page of a list.
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+
+
+class CaseRoutes:
+    """The decorators of the routes of one kind of case, under ``base`` and ``tag``."""
+
+    def __init__(self, router: APIRouter, base: str, tag: str) -> None:
+        self.router = router
+        self.base = base
+        self.tag = tag
+
+    def listing(self, summary: str) -> Callable[[F], F]:
+        """``GET base``: the cases the caller may see."""
+        return self.router.get(
+            self.base,
+            tags=[self.tag],
+            summary=summary,
+            responses=ERRORS,
+            openapi_extra=action(Action.LIST),
+        )
+
+    def read(self, suffix: str, summary: str) -> Callable[[F], F]:
+        """``GET base + suffix`` (``/{case_id}``, ``/{case_id}/transitions``): one case."""
+        return self.router.get(
+            self.base + suffix,
+            tags=[self.tag],
+            summary=summary,
+            responses=CASE_ERRORS,
+            openapi_extra=action(Action.READ),
+        )
+
+    def step(self, path: str, name: Action, summary: str) -> Callable[[F], F]:
+        """``POST base/{case_id}/path``: one step of a case, taken as ``name``."""
+        return self.router.post(
+            f"{self.base}/{{case_id}}/{path}",
+            tags=[self.tag],
+            summary=summary,
+            responses=CASE_ERRORS,
+            openapi_extra=action(name),
+        )
+
+
+def transitions_out(rows: Sequence[TransitionRow]) -> Transitions:
+    """A case's transitions as the API shows them."""
+    return Transitions(
+        transitions=[
+            TransitionOut(
+                id=t.id,
+                action=t.action,
+                from_state=t.from_state,
+                to_state=t.to_state,
+                actor=t.actor,
+                actor_role=t.actor_role,
+                actor_agency=t.actor_agency,
+                at=t.at,
+                reason=t.reason,
+                article=t.article,
+                details=dict(t.details),
+                audit_seq=t.audit_seq,
+            )
+            for t in rows
+        ]
+    )
