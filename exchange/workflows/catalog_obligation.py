@@ -32,7 +32,7 @@ from base.errors import StateError, WorkflowError
 from exchange.deadlines import compute_deadline, end_of_day, legal_date
 from exchange.profiles import Profile, StartEvent
 from exchange.workdays import WorkCalendar
-from exchange.workflows.cases import Act, Transition, text
+from exchange.workflows.cases import Act, Transition, advance, text
 from exchange.workflows.roles import Action
 
 KIND = "catalog_obligation"
@@ -89,18 +89,6 @@ class CatalogObligation:
 
 
 Step = tuple[CatalogObligation, Transition[State]]
-
-
-def _step(
-    ob: CatalogObligation,
-    new: CatalogObligation,
-    action: Action,
-    act: Act,
-    reason: str = "",
-    article: str = "",
-) -> Step:
-    moved = replace(new, version=ob.version + 1)
-    return moved, Transition(action, ob.state, new.state, act.actor, act.at, reason, article)
 
 
 def _opened(ob: CatalogObligation, act: Act) -> Step:
@@ -209,7 +197,7 @@ def fulfil(ob: CatalogObligation, act: Act, *, reason: str) -> Step:
         fulfilment=why,
         late=ob.is_overdue(act.at),
     )
-    return _step(ob, new, Action.FULFIL, act, why, ob.due_basis)
+    return advance(ob, new, Action.FULFIL, act, why, ob.due_basis)
 
 
 def on_deadline(ob: CatalogObligation, act: Act) -> Step | None:
@@ -217,14 +205,14 @@ def on_deadline(ob: CatalogObligation, act: Act) -> Step | None:
     if not ob.is_overdue(act.at) or ob.overdue:
         return None
     new = replace(ob, overdue=True)
-    return _step(ob, new, Action.MISS_DEADLINE, act, "逾期未更新", ob.due_basis)
+    return advance(ob, new, Action.MISS_DEADLINE, act, "逾期未更新", ob.due_basis)
 
 
 def remind(ob: CatalogObligation, act: Act) -> Step | None:
     """At most one working day is left: remind the agency (no state change)."""
     if ob.state is not State.OPEN or ob.due_by is None or act.at >= ob.due_by:
         return None
-    return _step(ob, ob, Action.REMIND, act, "更新期限将至", ob.due_basis)
+    return advance(ob, ob, Action.REMIND, act, "更新期限将至", ob.due_basis)
 
 
 # -- documents ----------------------------------------------------------------------------
