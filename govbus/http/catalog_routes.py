@@ -46,13 +46,10 @@ def _obligation(flows: Flows, ob: co.CatalogObligation) -> Obligation:
 
 
 # -- changes ------------------------------------------------------------------------------------
-@router.post(
-    CHANGES,
-    tags=["catalog"],
-    summary="报送目录或目录变更 (submit a new entry or a change, G 11, S 18, J 11)",
-    status_code=201,
-    responses={**ERRORS, 409: CASE_ERRORS[409]},
-    openapi_extra=action(Action.SUBMIT_CHANGE),
+@changes.opening(
+    Action.SUBMIT_CHANGE,
+    "报送目录或目录变更 (submit a new entry or a change, G 11, S 18, J 11)",
+    {**ERRORS, 409: CASE_ERRORS[409]},
 )
 def submit_change(body: ChangeRequest, actor: CurrentActor, flows: Flows) -> Change:
     return _change(flows.catalog.submit(actor, body.entry.document(), reason=body.reason))
@@ -126,13 +123,10 @@ def cancel(case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flo
 
 
 # -- update obligations -------------------------------------------------------------------------
-@router.post(
-    OBLIGATIONS,
-    tags=["catalog"],
-    summary="登记目录更新义务 (the day a law or circumstance changed, G 13, GM 15)",
-    status_code=201,
-    responses={**ERRORS, 404: CASE_ERRORS[404]},
-    openapi_extra=action(Action.RECORD_OBLIGATION),
+@obligations.opening(
+    Action.RECORD_OBLIGATION,
+    "登记目录更新义务 (the day a law or circumstance changed, G 13, GM 15)",
+    {**ERRORS, 404: CASE_ERRORS[404]},
 )
 def record_obligation(body: ObligationRequest, actor: CurrentActor, flows: Flows) -> Obligation:
     notice = co.Notice(

@@ -99,13 +99,10 @@ def profile(actor: CurrentActor, flows: Flows) -> dict[str, Any]:
 
 
 # -- sharing applications ------------------------------------------------------------------------
-@router.post(
-    APPS,
-    tags=["applications"],
-    summary="提出共享申请 (apply for conditional data, G 15 ¶2, S 25 ¶2)",
-    status_code=201,
-    responses={**ERRORS, 404: CASE_ERRORS[404]},
-    openapi_extra=action(Action.APPLY),
+@cases.opening(
+    Action.APPLY,
+    "提出共享申请 (apply for conditional data, G 15 ¶2, S 25 ¶2)",
+    {**ERRORS, 404: CASE_ERRORS[404]},
 )
 def apply(body: ApplyRequest, actor: CurrentActor, flows: Flows) -> Application:
     request = sa.Request(

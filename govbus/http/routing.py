@@ -28,6 +28,19 @@ class CaseRoutes:
         self.base = base
         self.tag = tag
 
+    def opening(
+        self, name: Action, summary: str, responses: dict[int | str, dict[str, Any]]
+    ) -> Callable[[F], F]:
+        """``POST base``: a new case, opened as ``name`` (201)."""
+        return self.router.post(
+            self.base,
+            tags=[self.tag],
+            summary=summary,
+            status_code=201,
+            responses=responses,
+            openapi_extra=action(name),
+        )
+
     def listing(self, summary: str) -> Callable[[F], F]:
         """``GET base``: the cases the caller may see."""
         return self.router.get(
@@ -62,21 +75,5 @@ class CaseRoutes:
 def transitions_out(rows: Sequence[TransitionRow]) -> Transitions:
     """A case's transitions as the API shows them."""
     return Transitions(
-        transitions=[
-            TransitionOut(
-                id=t.id,
-                action=t.action,
-                from_state=t.from_state,
-                to_state=t.to_state,
-                actor=t.actor,
-                actor_role=t.actor_role,
-                actor_agency=t.actor_agency,
-                at=t.at,
-                reason=t.reason,
-                article=t.article,
-                details=dict(t.details),
-                audit_seq=t.audit_seq,
-            )
-            for t in rows
-        ]
+        transitions=[TransitionOut.model_validate(t, from_attributes=True) for t in rows]
     )
