@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from tests.support.databases import database_kinds, fresh_database
 from tests.support.processor import Bus, running_processor
 from tests.support.publisher import World, make_world
 from tests.support.scenario import Names
+from tests.support.workflow import OpenWorkflows, workflow_env
 
 #: A Docker engine that does not answer a ping in this time is treated as absent.
 DOCKER_PING_TIMEOUT_S = 3
@@ -146,6 +148,18 @@ def bus(bootstrap: str, kafka_config: dict[str, str]) -> Iterator[Bus]:
     loaded = names.load()
     with running_processor(bootstrap, kafka_config, loaded) as processor:
         yield Bus(bootstrap, kafka_config, names, loaded, processor)
+
+
+@pytest.fixture
+def open_workflows(
+    database_url: str, bootstrap: str, kafka_config: dict[str, str]
+) -> Iterator[OpenWorkflows]:
+    """Opens the workflow service (tests.support.workflow) under a jurisdiction profile,
+    on this test's database and the session's broker; closed when the test ends."""
+    with ExitStack() as opened:
+        yield lambda profile: opened.enter_context(
+            workflow_env(database_url, bootstrap, kafka_config, profile=profile)
+        )
 
 
 @pytest.fixture
