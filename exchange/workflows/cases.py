@@ -75,6 +75,16 @@ def advance(
     )
 
 
+def iso(value: datetime | None) -> str | None:
+    """A stored document's time: ISO 8601, or None."""
+    return None if value is None else value.isoformat()
+
+
+def moment(value: object) -> datetime | None:
+    """A time read back from a stored document (:func:`iso`), or None."""
+    return None if value is None else datetime.fromisoformat(str(value))
+
+
 def text(value: str, what: str, article: str, *, required: bool = True) -> str:
     """``value`` stripped; a :class:`WorkflowError` (``missing_<what>``, ``long_<what>``)
     when it is required and empty, or longer than :data:`MAX_TEXT`."""

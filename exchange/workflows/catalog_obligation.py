@@ -32,7 +32,7 @@ from base.errors import StateError, WorkflowError
 from exchange.deadlines import compute_deadline, end_of_day, legal_date
 from exchange.profiles import Profile, StartEvent
 from exchange.workdays import WorkCalendar
-from exchange.workflows.cases import Act, Transition, advance, text
+from exchange.workflows.cases import Act, Transition, advance, iso, moment, text
 from exchange.workflows.roles import Action
 
 KIND = "catalog_obligation"
@@ -216,14 +216,6 @@ def remind(ob: CatalogObligation, act: Act) -> Step | None:
 
 
 # -- documents ----------------------------------------------------------------------------
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _time(value: object) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(str(value))
-
-
 def to_document(ob: CatalogObligation) -> dict[str, Any]:
     return {
         "id": ob.id,
@@ -238,10 +230,10 @@ def to_document(ob: CatalogObligation) -> dict[str, Any]:
         "state": ob.state.value,
         "recorded_at": ob.recorded_at.isoformat(),
         "recorded_by": ob.recorded_by,
-        "due_by": _iso(ob.due_by),
+        "due_by": iso(ob.due_by),
         "due_basis": ob.due_basis or None,
         "overdue": ob.overdue,
-        "fulfilled_at": _iso(ob.fulfilled_at),
+        "fulfilled_at": iso(ob.fulfilled_at),
         "fulfilment": ob.fulfilment or None,
         "late": ob.late,
         "version": ob.version,
@@ -249,7 +241,7 @@ def to_document(ob: CatalogObligation) -> dict[str, Any]:
 
 
 def from_document(doc: Mapping[str, Any]) -> CatalogObligation:
-    recorded = _time(doc["recorded_at"])
+    recorded = moment(doc["recorded_at"])
     if recorded is None:  # pragma: no cover - always written
         raise ValueError("recorded_at is required")
     return CatalogObligation(
@@ -264,10 +256,10 @@ def from_document(doc: Mapping[str, Any]) -> CatalogObligation:
         recorded_by=str(doc["recorded_by"]),
         entry_id=doc.get("entry_id"),
         matter=doc.get("matter"),
-        due_by=_time(doc.get("due_by")),
+        due_by=moment(doc.get("due_by")),
         due_basis=str(doc.get("due_basis") or ""),
         overdue=bool(doc.get("overdue")),
-        fulfilled_at=_time(doc.get("fulfilled_at")),
+        fulfilled_at=moment(doc.get("fulfilled_at")),
         fulfilment=str(doc.get("fulfilment") or ""),
         late=bool(doc.get("late")),
         version=int(doc.get("version") or 1),

@@ -45,7 +45,7 @@ from exchange.profiles import (
     StartEvent,
 )
 from exchange.workdays import WorkCalendar
-from exchange.workflows.cases import Act, Transition, advance, text
+from exchange.workflows.cases import Act, Transition, advance, iso, moment, text
 from exchange.workflows.roles import Action
 from exchange.workflows.timing import reply_deadline
 
@@ -564,14 +564,6 @@ def remind(app: ShareApplication, act: Act) -> Step | None:
 
 
 # -- documents (the stored form) --------------------------------------------------------
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _time(value: object) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(str(value))
-
-
 def _required_time(value: object) -> datetime:
     return datetime.fromisoformat(str(value))
 
@@ -594,8 +586,8 @@ def to_document(app: ShareApplication) -> dict[str, Any]:
         "state": app.state.value,
         "submitted_at": app.submitted_at.isoformat(),
         "received_at": app.received_at.isoformat(),
-        "accepted_at": _iso(app.accepted_at),
-        "due_by": _iso(app.due_by),
+        "accepted_at": iso(app.accepted_at),
+        "due_by": iso(app.due_by),
         "due_basis": app.due_basis or None,
         "overdue": app.overdue,
         "answer": None
@@ -605,7 +597,7 @@ def to_document(app: ShareApplication) -> dict[str, Any]:
             "at": answer.at.isoformat(),
             "by": answer.by,
             "items": list(answer.items),
-            "valid_until": _iso(answer.valid_until),
+            "valid_until": iso(answer.valid_until),
             "reasons": answer.reasons or None,
             "legal_basis": answer.legal_basis or None,
             "deemed": answer.deemed,
@@ -621,7 +613,7 @@ def to_document(app: ShareApplication) -> dict[str, Any]:
         },
         "grant_id": app.grant_id,
         "grants_issued": app.grants_issued,
-        "grant_from": _iso(app.grant_from),
+        "grant_from": iso(app.grant_from),
         "version": app.version,
     }
 
@@ -645,8 +637,8 @@ def from_document(doc: Mapping[str, Any]) -> ShareApplication:
         state=State(doc["state"]),
         submitted_at=_required_time(doc["submitted_at"]),
         received_at=_required_time(doc["received_at"]),
-        accepted_at=_time(doc.get("accepted_at")),
-        due_by=_time(doc.get("due_by")),
+        accepted_at=moment(doc.get("accepted_at")),
+        due_by=moment(doc.get("due_by")),
         due_basis=str(doc.get("due_basis") or ""),
         overdue=bool(doc.get("overdue")),
         answer=None
@@ -656,7 +648,7 @@ def from_document(doc: Mapping[str, Any]) -> ShareApplication:
             _required_time(a["at"]),
             str(a["by"]),
             tuple(str(i) for i in a.get("items") or ()),
-            _time(a.get("valid_until")),
+            moment(a.get("valid_until")),
             str(a.get("reasons") or ""),
             str(a.get("legal_basis") or ""),
             bool(a.get("deemed")),
@@ -669,7 +661,7 @@ def from_document(doc: Mapping[str, Any]) -> ShareApplication:
         ),
         grant_id=doc.get("grant_id"),
         grants_issued=int(doc.get("grants_issued") or 0),
-        grant_from=_time(doc.get("grant_from")),
+        grant_from=moment(doc.get("grant_from")),
         version=int(doc.get("version") or 1),
     )
 
