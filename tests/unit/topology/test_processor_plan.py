@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,12 +22,11 @@ from exchange.onesource import AuthoritativeRecord
 from schemas import decode, encode
 from schemas.audit import verify
 from schemas.topics import TopicKind, topic_name
-from tests.support.scenario import event
+from tests.support.scenario import DEMO, event
 from topology.encoding import Encoder
 from topology.plan import Input, Plan, PlanOptions, Reference, plan_message, plan_quarantine
 from topology.state import ChainHead, decode_records
 
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)  # grant-2024-0001 active, grant-2024-0002 expired
 PERSON = "11010519491231002X"
 SUBJECT = f"resident_id:{PERSON}"
