@@ -26,7 +26,7 @@ from govbus.http.catalog_models import (
 )
 from govbus.http.deps import CASE_ERRORS, ERRORS, CurrentActor, Flows, action
 from govbus.http.models import ReasonRequest, Transitions
-from govbus.http.routing import CaseId, CaseRoutes, Limit, Offset, transitions_out
+from govbus.http.routing import CaseId, CaseRoutes, Limit, Offset, page_of, transitions_out
 
 router = APIRouter()
 CHANGES = "/v1/catalog/changes"
@@ -78,9 +78,7 @@ def list_changes(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Changes:
-    found = flows.catalog.list(
-        actor, states=[s.value for s in state or ()], limit=limit, offset=offset
-    )
+    found = page_of(flows.catalog, actor, state, None, limit, offset)
     return Changes(changes=[_change(c) for c in found])
 
 
@@ -161,13 +159,7 @@ def list_obligations(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Obligations:
-    found = flows.obligations.list(
-        actor,
-        states=[s.value for s in state or ()],
-        overdue=overdue,
-        limit=limit,
-        offset=offset,
-    )
+    found = page_of(flows.obligations, actor, state, overdue, limit, offset)
     return Obligations(obligations=[_obligation(flows, o) for o in found])
 
 

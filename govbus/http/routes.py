@@ -31,7 +31,7 @@ from govbus.http.models import (
     TokenResponse,
     Transitions,
 )
-from govbus.http.routing import CaseId, CaseRoutes, Limit, Offset, transitions_out
+from govbus.http.routing import CaseId, CaseRoutes, Limit, Offset, page_of, transitions_out
 
 router = APIRouter()
 APPS = "/v1/applications"
@@ -120,13 +120,7 @@ def list_applications(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Applications:
-    found = flows.applications.list(
-        actor,
-        states=[s.value for s in state or ()],
-        overdue=overdue,
-        limit=limit,
-        offset=offset,
-    )
+    found = page_of(flows.applications, actor, state, overdue, limit, offset)
     return Applications(applications=[_out(flows, a) for a in found])
 
 

@@ -4,16 +4,19 @@ decorators (tags, error responses, the action each needs) and the transitions' s
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from enum import Enum
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query
 
-from exchange.workflows.roles import Action
+from exchange.workflows.roles import Action, Actor
 from govbus.http.deps import CASE_ERRORS, ERRORS, action
 from govbus.http.models import ID_PATTERN, TransitionOut, Transitions
 from storage.workflows import TransitionRow
+from topology.workflows.casework import Casework
 
 F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C")
 CaseId = Annotated[str, Path(pattern=ID_PATTERN, description="Case id.")]
 #: One page of a list.
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -76,4 +79,18 @@ def transitions_out(rows: Sequence[TransitionRow]) -> Transitions:
     """A case's transitions as the API shows them."""
     return Transitions(
         transitions=[TransitionOut.model_validate(t, from_attributes=True) for t in rows]
+    )
+
+
+def page_of(
+    cases: Casework[C],
+    actor: Actor,
+    states: Sequence[Enum] | None,
+    overdue: bool | None,
+    limit: int,
+    offset: int,
+) -> list[C]:
+    """One page of the cases the caller may see, in ``states`` (any when none given)."""
+    return cases.list(
+        actor, states=[s.value for s in states or ()], overdue=overdue, limit=limit, offset=offset
     )
