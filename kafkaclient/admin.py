@@ -20,7 +20,7 @@ from confluent_kafka.cimpl import NewPartitions, NewTopic
 
 from base.errors import GovbusError, KafkaError, KafkaTimeoutError
 from kafkaclient.base import CONNECTION_DEFAULTS, ClientBase, merge_config, with_credentials
-from schemas.topics import TopicDef
+from schemas.topics import MIN_INSYNC, Replication, TopicDef
 
 #: Topic creation on one node answers in well under a second; allow for a cold controller.
 ADMIN_TIMEOUT_S = 30.0
@@ -34,15 +34,44 @@ RESULT_SLACK_S = 2.0
 
 @dataclass(frozen=True)
 class TopicSpec:
+    """A topic to create. ``replication_factor`` None: sized to the cluster
+    (:class:`schemas.topics.Replication`, from the broker count the admin client sees);
+    ``min.insync.replicas`` follows the factor unless ``config`` sets it."""
+
     name: str
     partitions: int = 1
-    replication_factor: int = 1
+    replication_factor: int | None = None
     config: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, definition: TopicDef) -> TopicSpec:
         """The spec of a bus topic, with the partitions and config of its kind."""
-        return cls(definition.name, definition.partitions, 1, definition.config)
+        return cls(definition.name, definition.partitions, None, definition.config)
+
+    def sized(self, cluster: Replication) -> NewTopic:
+        """The request that creates this topic on a cluster whose topics get ``cluster``."""
+        factor = cluster.factor if self.replication_factor is None else self.replication_factor
+        config = {MIN_INSYNC: str(Replication.for_factor(factor).min_insync), **self.config}
+        return NewTopic(
+            self.name, num_partitions=self.partitions, replication_factor=factor, config=config
+        )
+
+
+@dataclass(frozen=True)
+class PartitionHealth:
+    """The replication health of the cluster's partitions (``govbus monitor``)."""
+
+    brokers: int
+    #: The active KRaft controller's node id (-1: none known).
+    controller: int
+    partitions: int
+    #: Partitions with fewer in-sync replicas than replicas.
+    under_replicated: int
+    #: Partitions without a leader: neither read nor written.
+    offline: int
+    #: Partitions whose in-sync replicas are fewer than the topic's ``min.insync.replicas``
+    #: (writes with acks=all refused); counted against the cluster's default.
+    under_min_isr: int
 
 
 class Admin(ClientBase[AdminClient]):
@@ -65,6 +94,7 @@ class Admin(ClientBase[AdminClient]):
                 {"bootstrap.servers": bootstrap or None},
             )
         )
+        self._replication: Replication | None = None
 
     def _open(self, config: dict[str, Any]) -> AdminClient:
         return AdminClient(config)
@@ -110,6 +140,44 @@ class Admin(ClientBase[AdminClient]):
         future = self.client.describe_cluster(request_timeout=timeout_s)
         self.result(future, f"connecting to {self._config.get('bootstrap.servers')}", timeout_s)
 
+    def brokers(self, timeout_s: float = ADMIN_TIMEOUT_S) -> int:
+        """How many brokers the cluster has now (a metadata request)."""
+        began = time.monotonic()
+        try:
+            meta = self.client.list_topics(timeout=timeout_s)
+        except confluent_kafka.KafkaException as exc:
+            raise self._failed(exc, "list brokers", began) from exc
+        return len(meta.brokers)
+
+    def replication(self, timeout_s: float = ADMIN_TIMEOUT_S) -> Replication:
+        """How topics are replicated on this cluster, asked once per client."""
+        if self._replication is None:
+            self._replication = Replication.for_brokers(self.brokers(timeout_s))
+        return self._replication
+
+    def partition_health(self, timeout_s: float = ADMIN_TIMEOUT_S) -> PartitionHealth:
+        """Brokers, the active controller and the partitions that are under-replicated,
+        offline or below two in-sync replicas of three, from one metadata request."""
+        began = time.monotonic()
+        future = self.client.describe_cluster(request_timeout=timeout_s)
+        described = self.result(future, "describe cluster", timeout_s)
+        try:
+            meta = self.client.list_topics(timeout=timeout_s)
+        except confluent_kafka.KafkaException as exc:
+            raise self._failed(exc, "list topics", began) from exc
+        parts = [p for t in meta.topics.values() for p in t.partitions.values()]
+        controller = described.controller
+        return PartitionHealth(
+            brokers=len(meta.brokers),
+            controller=int(controller.id) if controller is not None else -1,
+            partitions=len(parts),
+            under_replicated=sum(1 for p in parts if len(p.isrs) < len(p.replicas)),
+            offline=sum(1 for p in parts if p.leader < 0),
+            under_min_isr=sum(
+                1 for p in parts if len(p.isrs) < Replication.for_factor(len(p.replicas)).min_insync
+            ),
+        )
+
     def cluster_id(self, timeout_s: float = ADMIN_TIMEOUT_S) -> str:
         future = self.client.describe_cluster(request_timeout=timeout_s)
         return str(self.result(future, "describe cluster", timeout_s).cluster_id)
@@ -139,15 +207,9 @@ class Admin(ClientBase[AdminClient]):
         """Create the topics that do not exist yet; return the names created."""
         if not specs:
             return []
-        new = [
-            NewTopic(
-                s.name,
-                num_partitions=s.partitions,
-                replication_factor=s.replication_factor,
-                config=dict(s.config),
-            )
-            for s in specs
-        ]
+        needs_size = any(s.replication_factor is None for s in specs)
+        cluster = self.replication(timeout_s) if needs_size else Replication.for_brokers(1)
+        new = [s.sized(cluster) for s in specs]
         futures = self.client.create_topics(
             new, operation_timeout=timeout_s, request_timeout=timeout_s
         )
