@@ -58,6 +58,15 @@ class TopicSpec:
 
 
 @dataclass(frozen=True)
+class Replicas:
+    """One partition's leader (-1: none), replicas and in-sync replicas (node ids)."""
+
+    leader: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class PartitionHealth:
     """The replication health of the cluster's partitions (``govbus monitor``)."""
 
@@ -154,6 +163,21 @@ class Admin(ClientBase[AdminClient]):
         if self._replication is None:
             self._replication = Replication.for_brokers(self.brokers(timeout_s))
         return self._replication
+
+    def replicas(self, topic: str, timeout_s: float = ADMIN_TIMEOUT_S) -> dict[int, Replicas]:
+        """Partition -> its leader and replicas, for one topic (empty: no such topic)."""
+        began = time.monotonic()
+        try:
+            meta = self.client.list_topics(topic, timeout=timeout_s)
+        except confluent_kafka.KafkaException as exc:
+            raise self._failed(exc, f"describe {topic}", began) from exc
+        found = meta.topics.get(topic)
+        if found is None or found.error is not None:
+            return {}
+        return {
+            n: Replicas(p.leader, tuple(p.replicas), tuple(p.isrs))
+            for n, p in found.partitions.items()
+        }
 
     def partition_health(self, timeout_s: float = ADMIN_TIMEOUT_S) -> PartitionHealth:
         """Brokers, the active controller and the partitions that are under-replicated,

@@ -13,6 +13,7 @@ from base.errors import BrokerError, ConfigError
 from base.settings import Settings
 from govbus.cli.group import command_group
 from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
+from operations.broker.cluster import local_broker
 from operations.broker.deploy import (
     ADMIN_PASSWORD_ENV,
     CONTROLLER_PASSWORD_ENV,
@@ -22,7 +23,6 @@ from operations.broker.deploy import (
     Ports,
     configure,
 )
-from operations.broker.cluster import local_broker
 from operations.broker.local import BrokerStatus
 from operations.broker.provision import resolve
 from topology.connection import connected
