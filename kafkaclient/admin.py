@@ -20,10 +20,13 @@ from confluent_kafka.cimpl import NewPartitions, NewTopic
 
 from base.errors import GovbusError, KafkaError, KafkaTimeoutError
 from kafkaclient.base import CONNECTION_DEFAULTS, ClientBase, merge_config, with_credentials
+from kafkaclient.quorum import quorum_leader
 from schemas.topics import MIN_INSYNC, Replication, TopicDef
 
 #: Topic creation on one node answers in well under a second; allow for a cold controller.
 ADMIN_TIMEOUT_S = 30.0
+#: How long the metadata quorum may take to name its leader (kafkaclient.quorum).
+QUORUM_TIMEOUT_S = 5.0
 #: How often a wait on an admin future serves the client's callbacks and looks at the
 #: evidence (credentials refused: no need to wait the whole budget).
 WAIT_SLICE_S = 0.1
@@ -71,8 +74,10 @@ class PartitionHealth:
     """The replication health of the cluster's partitions (``govbus monitor``)."""
 
     brokers: int
-    #: The active KRaft controller's node id (-1: none known).
-    controller: int
+    #: The active KRaft controller's node id (the metadata quorum's leader); -1: the quorum
+    #: has none (or could not be asked while the brokers answer); None: not asked (a
+    #: listener whose protocol :mod:`kafkaclient.quorum` does not speak).
+    controller: int | None
     partitions: int
     #: Partitions with fewer in-sync replicas than replicas.
     under_replicated: int
@@ -183,17 +188,19 @@ class Admin(ClientBase[AdminClient]):
         """Brokers, the active controller and the partitions that are under-replicated,
         offline or below two in-sync replicas of three, from one metadata request."""
         began = time.monotonic()
-        future = self.client.describe_cluster(request_timeout=timeout_s)
-        described = self.result(future, "describe cluster", timeout_s)
         try:
             meta = self.client.list_topics(timeout=timeout_s)
         except confluent_kafka.KafkaException as exc:
             raise self._failed(exc, "list topics", began) from exc
         parts = [p for t in meta.topics.values() for p in t.partitions.values()]
-        controller = described.controller
+        # DescribeCluster names a random broker as controller in KRaft: ask the quorum.
+        try:
+            controller = quorum_leader(self._config, timeout_s=min(timeout_s, QUORUM_TIMEOUT_S))
+        except KafkaError:
+            controller = -1
         return PartitionHealth(
             brokers=len(meta.brokers),
-            controller=int(controller.id) if controller is not None else -1,
+            controller=controller,
             partitions=len(parts),
             under_replicated=sum(1 for p in parts if len(p.isrs) < len(p.replicas)),
             offline=sum(1 for p in parts if p.leader < 0),

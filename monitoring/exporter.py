@@ -234,7 +234,8 @@ def _fill_cluster(add: Add, snap: Snapshot) -> None:
     if c is None:
         return
     add("govbus_cluster_brokers", (), c.brokers)
-    add("govbus_cluster_active_controller", (), c.controller)
+    if c.controller is not None:
+        add("govbus_cluster_active_controller", (), c.controller)
     add("govbus_cluster_partitions", (), c.partitions)
     add("govbus_cluster_under_replicated_partitions", (), c.under_replicated)
     add("govbus_cluster_offline_partitions", (), c.offline)

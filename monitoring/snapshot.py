@@ -77,7 +77,7 @@ class ClusterRow:
     and the partitions that lost replicas (GM 28, S 45: no single copy of the data)."""
 
     brokers: int
-    controller: int  # the active controller's node id; -1 when none is known
+    controller: int | None  # the active controller's node id; -1: none; None: not asked
     partitions: int
     under_replicated: int  # fewer in-sync replicas than replicas
     offline: int  # no leader: neither read nor written

@@ -61,7 +61,11 @@ def _print_cluster(snapshot: Snapshot) -> None:
     if c is None:
         console.print("集群 cluster: [bold red]无法获取[/] (see problems)")
         return
-    controller = str(c.controller) if c.controller >= 0 else "[bold red]无 none[/]"
+    controller = (
+        "未知 unknown"
+        if c.controller is None
+        else (str(c.controller) if c.controller >= 0 else "[bold red]无 none[/]")
+    )
     bad = c.under_replicated or c.offline or c.under_min_isr
     mark = "[bold red]" if bad else "[bold]"
     console.print(

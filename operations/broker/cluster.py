@@ -25,7 +25,8 @@ Start protocol:
 4. Make (or keep) the TLS material and the shared secrets; write every node's
    ``server.properties``; format every node's storage once, with one cluster id.
 5. Start the missing nodes' JVMs, each in its own session, heap capped.
-6. Poll metadata until every node is a registered broker.
+6. Poll until every started node answers on its own listener, every node is a registered
+   broker and the controller quorum has a leader.
 7. Ensure the processors' principal; write the pid files and ``state.json``.
 """
 
@@ -45,6 +46,7 @@ from base.credentials import write_private
 from base.errors import BrokerStartError, GovbusError
 from base.settings import Settings
 from kafkaclient.admin import Admin
+from kafkaclient.quorum import quorum_leader
 from operations.access import PROCESSOR_CREDENTIALS, AccessControl, AgencyListener
 from operations.broker.config import CONTROLLER_USER, BrokerLayout, Listener, render
 from operations.broker.config import server_properties as properties_of
@@ -301,16 +303,28 @@ class LocalCluster(LocalBroker):
                         f"node {i} exited with code {proc.returncode} before answering; last "
                         f"log lines:\n{self._log_tail(log_file=self.node_files(i).log_file)}"
                     )
-            try:
-                if client.brokers(timeout_s=READY_PROBE_TIMEOUT_S) >= self.nodes:
-                    return
-            except GovbusError:
-                pass
+            if self._ready(client, procs, admin):
+                return
             time.sleep(POLL_INTERVAL_S)
         raise BrokerStartError(
             f"the cluster did not register {self.nodes} brokers within {timeout_s:.0f}s; "
             f"last log lines of node 1:\n{self._log_tail(log_file=self.node_files(1).log_file)}"
         )
+
+    def _ready(self, client: Admin, procs: dict[int, Popen[bytes]], admin: dict[str, str]) -> bool:
+        """Every started node answers on its own ADMIN listener, the cluster counts all its
+        brokers and the quorum has a leader (a node left alone serves stale metadata)."""
+        addresses = admin["bootstrap.servers"].split(",")
+        for i in procs:
+            own = Admin(addresses[i - 1], extra_config=admin)
+            if not own.ping(timeout_s=READY_PROBE_TIMEOUT_S):
+                return False
+        try:
+            if client.brokers(timeout_s=READY_PROBE_TIMEOUT_S) < self.nodes:
+                return False
+            return (quorum_leader(admin, timeout_s=READY_PROBE_TIMEOUT_S) or 0) >= 0
+        except GovbusError:
+            return False
 
     def _record(
         self, ports: list[NodePorts], bootstrap: str, agency_bootstrap: str, tls: TlsFiles
