@@ -160,6 +160,12 @@ def _configure_command(broker: typer.Typer) -> None:
         controller_port: int = typer.Option(Ports.controller),
         agency_port: int = typer.Option(Ports.agency),
         external_port: int = typer.Option(Ports.external),
+        node_id: int = typer.Option(1, min=1, help="This node's id in a cluster (1..n)."),
+        quorum: str = typer.Option(
+            "",
+            help="A cluster's controllers, host:port in node-id order "
+            "(kafka-1:9093,kafka-2:9093,kafka-3:9093); '' for one broker.",
+        ),
         as_json: bool = JSON_OPT,
     ) -> None:
         """Write a broker configuration for another host (docker-compose's apache/kafka).
@@ -181,6 +187,8 @@ def _configure_command(broker: typer.Typer) -> None:
                     external_host,
                     bind,
                     Ports(admin_port, controller_port, agency_port, external_port),
+                    node_id,
+                    tuple(q.strip() for q in quorum.split(",") if q.strip()),
                 ),
                 admin_password=passwords[ADMIN_PASSWORD_ENV],
                 controller_password=passwords[CONTROLLER_PASSWORD_ENV],

@@ -103,6 +103,10 @@ def server_properties(layout: BrokerLayout) -> dict[str, str]:
     """The broker's configuration, in a stable order."""
     check_static_password("the administrator's password", layout.admin_password)
     check_static_password("the controller's password", layout.controller_password)
+    if layout.quorum and not 1 <= layout.node_id <= len(layout.quorum):
+        raise ConfigError(
+            f"node id {layout.node_id} is not one of the quorum's 1..{len(layout.quorum)}"
+        )
     listeners = (layout.admin, *layout.agency, layout.controller)
     advertised = (layout.admin, *layout.agency)
     protocols = [f"{layout.admin.name}:SASL_PLAINTEXT"]
