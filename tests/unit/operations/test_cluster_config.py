@@ -4,6 +4,8 @@ for an acknowledged write, no unclean leader; one node stays configured as befor
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -12,6 +14,7 @@ from govbus.cli.main import app
 from kafkaclient import TopicSpec
 from kafkaclient.quorum import _read_uvarint, _uvarint, quorum_leader
 from operations.broker.config import BrokerLayout, Listener, server_properties
+from operations.broker.deploy import Addresses, configure
 from schemas.topics import Replication, TopicKind, bus_topics
 
 PASSWORD = "x" * 20
@@ -102,3 +105,21 @@ def test_only_one_broker_or_a_cluster_of_three() -> None:
     done = CliRunner().invoke(app, ["broker", "start", "--nodes", "2"])
     assert done.exit_code != 0
     assert "--nodes 2" in done.output
+
+
+def test_a_compose_node_is_configured_as_one_of_three(tmp_path: Path) -> None:
+    quorum = ("kafka-1:9093", "kafka-2:9093", "kafka-3:9093")
+    done = configure(
+        tmp_path / "config",
+        tmp_path / "ca",
+        Addresses("kafka-2", "localhost", node_id=2, quorum=quorum),
+        admin_password=PASSWORD,
+        controller_password=PASSWORD,
+    )
+    props = dict(
+        line.split("=", 1) for line in Path(done.properties).read_text().splitlines() if line
+    )
+    assert props["node.id"] == "2"
+    assert props["controller.quorum.voters"] == "1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093"
+    assert props["offsets.topic.replication.factor"] == "3"
+    assert props["min.insync.replicas"] == "2"
