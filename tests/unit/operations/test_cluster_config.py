@@ -82,14 +82,15 @@ def test_bus_topics_are_sized_to_the_cluster_they_are_made_on() -> None:
     ingest = next(d for d in defs if d.kind is TopicKind.INGEST)
     new = TopicSpec.of(ingest).sized(Replication.for_brokers(3))
     assert (new.replication_factor, new.num_partitions) == (3, ingest.partitions)
-    assert new.config["min.insync.replicas"] == "2"
-    assert new.config["max.message.bytes"] == ingest.config["max.message.bytes"]
+    config = new.config or {}
+    assert config["min.insync.replicas"] == "2"
+    assert config["max.message.bytes"] == ingest.config["max.message.bytes"]
     # One broker: one replica, one in sync, as before.
     single = TopicSpec.of(ingest).sized(Replication.for_brokers(1))
-    assert (single.replication_factor, single.config["min.insync.replicas"]) == (1, "1")
+    assert (single.replication_factor, (single.config or {})["min.insync.replicas"]) == (1, "1")
     # An explicit factor wins, and its own in-sync minimum follows it (never above it).
     pinned = TopicSpec("t", 1, 1).sized(Replication.for_brokers(3))
-    assert (pinned.replication_factor, pinned.config["min.insync.replicas"]) == (1, "1")
+    assert (pinned.replication_factor, (pinned.config or {})["min.insync.replicas"]) == (1, "1")
 
 
 def test_the_quorum_is_asked_only_over_a_protocol_spoken_here() -> None:
