@@ -53,8 +53,7 @@ test-integration: broker-jars
 ## (every topic on three replicas, two in sync; docs/reliability.md). Under 5 minutes.
 CLUSTER_TESTS ?= tests/integration/topology/test_exactly_once.py \
 	tests/integration/topology/test_processor.py \
-	tests/integration/topology/test_bus_end_to_end.py \
-	tests/integration/kafkaclient/test_transactions.py
+	tests/integration/topology/test_bus_end_to_end.py
 test-cluster: broker-jars
 	GOVBUS_TEST_CLUSTER=3 $(VENV)/bin/pytest $(CLUSTER_TESTS) $(PYTEST_ARGS)
 

@@ -43,7 +43,7 @@ from subprocess import Popen
 
 from base.broker_files import ADMIN_USER, BrokerFiles
 from base.credentials import write_private
-from base.errors import BrokerStartError, GovbusError
+from base.errors import BrokerStartError, GovbusError, PortInUseError
 from base.settings import Settings
 from kafkaclient.admin import Admin
 from kafkaclient.quorum import quorum_leader
@@ -62,6 +62,7 @@ from operations.broker.local import (
     LocalBroker,
     free_port,
     new_cluster_id,
+    port_is_free,
     terminate,
 )
 from operations.broker.provision import require_tool, resolve
@@ -71,6 +72,9 @@ from operations.broker.tls import TlsFiles, ensure_tls
 CLUSTER_START_TIMEOUT_S = 240.0
 #: The nodes of ``govbus broker start --nodes 3``.
 CLUSTER_NODES = 3
+#: Ports clients know a node by: refused, never moved, when another process holds them.
+#: The controller's is internal, and moves when it must.
+CLIENT_PORTS = frozenset({"broker_port", "agency_port"})
 
 
 @dataclass(frozen=True)
@@ -245,6 +249,13 @@ class LocalCluster(LocalBroker):
 
             def port(key: str, old: dict[str, object] = old, running: bool = running) -> int:
                 kept = int(str(old.get(key, 0) or 0))
+                if kept and not running and key in CLIENT_PORTS and not port_is_free(kept):
+                    raise PortInUseError(
+                        f"port {kept} of node {old.get('node_id')} (kept across restarts, "
+                        f"{self.state_file}) is in use by another process: stop that "
+                        f"process, or delete {self.state_file} to let the cluster choose new "
+                        "ports (clients must then be given the new addresses)"
+                    )
                 if kept and (running or kept not in taken):
                     taken.add(kept)
                     return kept
