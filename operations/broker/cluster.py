@@ -368,7 +368,13 @@ def recorded_nodes(settings: Settings) -> int:
 def local_broker(settings: Settings, nodes: int | None = None) -> LocalBroker:
     """The local broker of ``settings``: a cluster of ``nodes`` (by default as recorded by
     the last start) when more than one, else the single broker."""
-    count = recorded_nodes(settings) if nodes is None else nodes
+    recorded = recorded_nodes(settings)
+    if nodes == 1 and recorded > 1:
+        raise BrokerStartError(
+            f"{settings.broker_dir} holds a cluster of {recorded} nodes: start it with "
+            "`govbus broker start`, or use another GOVBUS_HOME for a single broker"
+        )
+    count = recorded if nodes is None else nodes
     if count > 1:
         cluster = LocalCluster.of(settings)
         cluster.nodes = count

@@ -4,17 +4,22 @@ for an acknowledged write, no unclean leader; one node stays configured as befor
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from base.errors import ConfigError
+from base.broker_files import BrokerFiles
+from base.errors import BrokerStartError, ConfigError
+from base.settings import Settings
 from govbus.cli.main import app
 from kafkaclient import TopicSpec
 from kafkaclient.quorum import _read_uvarint, _uvarint, quorum_leader
+from operations.broker.cluster import LocalCluster, local_broker
 from operations.broker.config import BrokerLayout, Listener, server_properties
 from operations.broker.deploy import Addresses, configure
+from operations.broker.local import LocalBroker
 from schemas.topics import Replication, TopicKind, bus_topics
 
 PASSWORD = "x" * 20
@@ -124,3 +129,18 @@ def test_a_compose_node_is_configured_as_one_of_three(tmp_path: Path) -> None:
     assert props["controller.quorum.voters"] == "1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093"
     assert props["offsets.topic.replication.factor"] == "3"
     assert props["min.insync.replicas"] == "2"
+
+
+def test_the_next_start_starts_what_was_started_last(tmp_path: Path) -> None:
+    settings = Settings.load(environ={"GOVBUS_HOME": str(tmp_path)})
+    assert type(local_broker(settings)) is LocalBroker  # nothing recorded: one broker
+    settings.broker_dir.mkdir(parents=True)
+    nodes = [{"node_id": i, "broker_port": 9000 + i} for i in (1, 2, 3)]
+    (settings.broker_dir / "state.json").write_text(json.dumps({"nodes": nodes}))
+    found = local_broker(settings)
+    assert isinstance(found, LocalCluster) and found.nodes == 3
+    assert BrokerFiles(settings.broker_dir).node_dirs() == [
+        settings.broker_dir / f"node-{i}" for i in (1, 2, 3)
+    ]
+    with pytest.raises(BrokerStartError, match="cluster of 3 nodes"):
+        local_broker(settings, 1)
