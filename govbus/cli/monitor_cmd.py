@@ -56,7 +56,8 @@ def catalog_source(
     return lambda: view.refresh().catalog
 
 
-def _print_cluster(snapshot: Snapshot) -> None:
+def print_cluster(snapshot: Snapshot) -> None:
+    """The brokers' health in one line (`--once`)."""
     c = snapshot.cluster
     if c is None:
         console.print("集群 cluster: [bold red]无法获取[/] (see problems)")
@@ -76,7 +77,7 @@ def _print_cluster(snapshot: Snapshot) -> None:
 
 
 def _print(snapshot: Snapshot) -> None:
-    _print_cluster(snapshot)
+    print_cluster(snapshot)
     groups = Table(title="consumer groups")
     for col in ("group", "status", "members", "topic", "lag", "lag s"):
         groups.add_column(col)
