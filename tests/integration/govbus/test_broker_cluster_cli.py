@@ -8,18 +8,21 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from base.settings import Settings
-from kafkaclient import Admin, TopicSpec
+from kafkaclient import Admin, Replicas, TopicSpec
 from topology.connection import connected
 
 GOVBUS = [sys.executable, "-m", "govbus"]
 #: Three cold JVMs and a quorum election on a busy 2-core machine.
 CLI_TIMEOUT_S = 600
+#: A created topic reaches every broker's metadata within this.
+METADATA_WAIT_S = 30.0
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -66,7 +69,8 @@ def test_start_three_nodes_status_stop(cli_env: dict[str, str]) -> None:
         assert not Admin(admins[1]).ping(timeout_s=3)
         # A topic made here gets three replicas, two in sync.
         admin.ensure_topics([TopicSpec("test.cluster.cli", 3)])
-        assert {len(p.replicas) for p in admin.replicas("test.cluster.cli").values()} == {3}
+        replicas = _described(admin, "test.cluster.cli")
+        assert {len(p.replicas) for p in replicas.values()} == {3}
         assert admin.topic_config("test.cluster.cli")["min.insync.replicas"] == "2"
         # status and a second start, without --nodes, cover the three nodes.
         status = json.loads(run(["broker", "status", "--json"], cli_env).stdout)
@@ -82,6 +86,17 @@ def test_start_three_nodes_status_stop(cli_env: dict[str, str]) -> None:
     assert not any(n["running"] for n in after["nodes"])
     for n in nodes:
         assert not Path(f"/proc/{n['pid']}").exists() or _is_zombie(n["pid"])
+
+
+def _described(admin: Admin, topic: str) -> dict[int, Replicas]:
+    """The topic's partitions once every broker's metadata knows it (creation is async)."""
+    deadline = time.monotonic() + METADATA_WAIT_S
+    while time.monotonic() < deadline:
+        found = admin.replicas(topic)
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"{topic} not in the metadata within {METADATA_WAIT_S}s")
 
 
 def _is_zombie(pid: int) -> bool:
