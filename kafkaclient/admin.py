@@ -15,7 +15,8 @@ import confluent_kafka
 from confluent_kafka.admin import AdminClient
 
 # The defining module: the admin package re-exports it without declaring it.
-from confluent_kafka.admin._config import ConfigResource
+from confluent_kafka.admin._config import ConfigResource, ConfigSource
+from confluent_kafka.admin._listoffsets import OffsetSpec
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 
 from base.errors import GovbusError, KafkaError, KafkaTimeoutError
@@ -88,6 +89,8 @@ class PartitionHealth:
     under_min_isr: int
 
 
+#: ListOffsets' "the end of the partition" (confluent-kafka leaves the factory untyped).
+LATEST: OffsetSpec = OffsetSpec.latest()  # type: ignore[no-untyped-call]
 #: Metadata records one CreateTopics request may make: well under the KRaft controller's
 #: limit of 10,000 records per batch (``QuorumController.MAX_RECORDS_PER_USER_OP``).
 MAX_RECORDS_PER_REQUEST = 5_000
@@ -261,6 +264,21 @@ class Admin(ClientBase[AdminClient]):
         entries = self.result(future, f"configuration of {name}", timeout_s)
         return {key: str(entry.value) for key, entry in entries.items()}
 
+    def topic_overrides(self, name: str, timeout_s: float = ADMIN_TIMEOUT_S) -> dict[str, str]:
+        """The configuration set on the topic itself (not the broker's defaults): what a
+        copy of the topic must be created with."""
+        futures = self.client.describe_configs(
+            [ConfigResource("topic", name)], request_timeout=timeout_s
+        )
+        (future,) = futures.values()
+        entries = self.result(future, f"configuration of {name}", timeout_s)
+        topic_set = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+        return {
+            k: str(e.value)
+            for k, e in entries.items()
+            if int(getattr(e.source, "value", e.source)) == topic_set
+        }
+
     def ensure_topics(
         self, specs: Sequence[TopicSpec], timeout_s: float = ADMIN_TIMEOUT_S
     ) -> list[str]:
@@ -287,6 +305,25 @@ class Admin(ClientBase[AdminClient]):
                     raise
                 created.append(name)
         return created
+
+    def end_offsets(
+        self, partitions: Sequence[tuple[str, int]], timeout_s: float = ADMIN_TIMEOUT_S
+    ) -> dict[tuple[str, int], int]:
+        """The high watermark of each partition, in one ListOffsets request per leader
+        (``Consumer.watermarks`` asks once per partition)."""
+        if not partitions:
+            return {}
+        wanted = {confluent_kafka.TopicPartition(t, p): LATEST for t, p in partitions}
+        futures = self.client.list_offsets(
+            wanted,
+            isolation_level=confluent_kafka.IsolationLevel.READ_UNCOMMITTED,
+            request_timeout=timeout_s,
+        )
+        ends: dict[tuple[str, int], int] = {}
+        for tp, fut in futures.items():
+            info = self.result(fut, f"end offset of {tp.topic}/{tp.partition}", timeout_s)
+            ends[(tp.topic, tp.partition)] = int(info.offset)
+        return ends
 
     def grow_partitions(
         self, counts: Mapping[str, int], timeout_s: float = ADMIN_TIMEOUT_S

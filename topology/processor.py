@@ -342,9 +342,14 @@ class Processor:
 
     # Step 2: state follows the assignment.
     def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
-        for tp in partitions:
-            restored = self._state.restore(tp.topic, tp.partition)
-            log.info("restored %s/%d: %d changelog records", tp.topic, tp.partition, restored)
+        began = time.monotonic()
+        restored = self._state.restore_many([(tp.topic, tp.partition) for tp in partitions])
+        log.info(
+            "restored %d partition(s): %d changelog records in %.2f s",
+            len(partitions),
+            restored,
+            time.monotonic() - began,
+        )
 
     def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
@@ -474,7 +479,8 @@ class Processor:
             self._batch_next.setdefault((topic, partition), offset)
         for msg in msgs:
             topic, partition, offset = coordinates(msg)
-            inp = Input(topic, partition, offset, msg.key(), msg.value() or b"")
+            incarnation = self._state.incarnation(topic, partition)
+            inp = Input(topic, partition, offset, msg.key(), msg.value() or b"", incarnation)
             failure = self._failures.get((topic, partition, offset))
             # Step 9: a message that failed is retried in a transaction of its own.
             if failure is not None and self._txn.next:

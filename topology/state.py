@@ -11,6 +11,11 @@ The same changelog partition keeps the head of the partition's audit hash chain
 subject starts with ``#``), written in the transaction that commits the records it
 names; a restored worker continues the chain from there.
 
+After ``govbus restore`` the changelog partition also holds an *incarnation* under
+:data:`INCARNATION_KEY`: the restored ingest topics start again at offset 0, so the
+positions that derived record ids are made of (:attr:`topology.plan.Input.position`) name
+the incarnation too, and a new input never takes the id of one decided before the restore.
+
 Within a transaction the table stages changes; :meth:`commit` makes them the committed
 state, :meth:`rollback` forgets them (the transaction was aborted).
 """
@@ -20,12 +25,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from base.errors import GovbusError, KafkaError, KafkaTimeoutError
 from exchange.onesource import AuthoritativeRecord
-from kafkaclient import OFFSET_BEGINNING, Consumer, TopicPartition
+from kafkaclient import OFFSET_BEGINNING, Admin, Consumer, TopicPartition, coordinates
 from schemas.topics import TopicKind, entry_of, topic_name
 
 #: Restoring a partition of ~10^6 subjects reads ~100 MB; allow minutes, not forever.
@@ -39,12 +44,22 @@ Records = dict[str, AuthoritativeRecord]
 #: (seq, record_hash) of a chain's newest record; (0, None) before its first.
 ChainHead = tuple[int, bytes | None]
 AUDIT_HEAD_KEY = "#audit-chain-head"
+#: The partition's incarnation (0 until its first restore): ``{"incarnation": n}``.
+INCARNATION_KEY = "#incarnation"
 _NO_HEAD: ChainHead = (0, None)
 
 
 def encode_head(head: ChainHead) -> bytes:
     seq, digest = head
     return json.dumps({"seq": seq, "hash": digest.hex() if digest else None}).encode()
+
+
+def encode_incarnation(incarnation: int) -> bytes:
+    return json.dumps({"incarnation": incarnation}).encode()
+
+
+def decode_incarnation(data: bytes | None) -> int:
+    return 0 if data is None else int(json.loads(data)["incarnation"])
 
 
 def decode_head(data: bytes) -> ChainHead:
@@ -84,18 +99,39 @@ def decode_records(subject: str, data: bytes) -> Records:
     }
 
 
-def _watermarks(consumer: Consumer, tp: TopicPartition) -> tuple[int, int]:
-    """(low, high) of ``tp``; a topic created moments ago may not be in the client's
-    metadata yet, so unknown-partition answers are retried until WATERMARK_TIMEOUT_S."""
+def _end_offsets(admin: Admin, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """The high watermark of each changelog partition, in one request per leader; a topic
+    created moments ago may not be in the broker's metadata yet, so errors are retried
+    until WATERMARK_TIMEOUT_S."""
     deadline = time.monotonic() + WATERMARK_TIMEOUT_S
     while True:
         try:
-            consumer.topic(tp.topic, 5.0)
-            return consumer.watermarks(tp.topic, tp.partition, 5.0)
+            return admin.end_offsets(partitions, timeout_s=10.0)
         except KafkaError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+class _Loaded:
+    """What a restore read so far, per ingest partition."""
+
+    def __init__(self, keys: list[PartitionKey]) -> None:
+        self.tables: dict[PartitionKey, dict[str, Records]] = {key: {} for key in keys}
+        self.heads: dict[PartitionKey, ChainHead] = dict.fromkeys(keys, _NO_HEAD)
+        self.incarnations: dict[PartitionKey, int] = dict.fromkeys(keys, 0)
+
+    def take(self, key: PartitionKey, subject: str, value: bytes | None) -> None:
+        """One changelog record: a subject's records (None: deleted), the chain's head or
+        the partition's incarnation."""
+        if subject == AUDIT_HEAD_KEY:
+            self.heads[key] = decode_head(value) if value is not None else _NO_HEAD
+        elif subject == INCARNATION_KEY:
+            self.incarnations[key] = decode_incarnation(value)
+        elif value is None:
+            self.tables[key].pop(subject, None)
+        else:
+            self.tables[key][subject] = decode_records(subject, value)
 
 
 class OneSourceState:
@@ -106,47 +142,64 @@ class OneSourceState:
         self._staged: dict[PartitionKey, dict[str, Records]] = {}
         self._heads: dict[PartitionKey, ChainHead] = {}
         self._staged_heads: dict[PartitionKey, ChainHead] = {}
+        self._incarnations: dict[PartitionKey, int] = {}
+        self._admin_client: Admin | None = None
 
     def restore(self, ingest_topic: str, partition: int) -> int:
         """Load ``partition``'s committed state from its changelog; return records read."""
-        table: dict[str, Records] = {}
-        head = _NO_HEAD
-        tp = TopicPartition(changelog_topic(ingest_topic), partition, OFFSET_BEGINNING)
-        # A private, never-committing group: restore reads, it does not consume.
-        with Consumer(
-            self._bootstrap, f"govbus-restore-{uuid.uuid4().hex}", extra_config=self._extra
-        ) as consumer:
-            low, high = _watermarks(consumer, tp)
-            count = 0
-            if high > low:
-                consumer.assign([tp])
+        return self.restore_many([(ingest_topic, partition)])
+
+    def restore_many(self, partitions: Sequence[PartitionKey]) -> int:
+        """Load the committed state of ``partitions`` (ingest topic, partition) from their
+        changelogs with one consumer: the end offsets in one request per leader, then only
+        the partitions that hold records are read (an empty changelog costs nothing, however
+        many entries the catalog has). Returns the records read."""
+        wanted = {(changelog_topic(t), p): (t, p) for t, p in partitions}
+        loaded = _Loaded(list(wanted.values()))
+        count = 0
+        ends = {k: e for k, e in _end_offsets(self._admin(), list(wanted)).items() if e > 0}
+        if ends:
+            # A private, never-committing group: restore reads, it does not consume.
+            with Consumer(
+                self._bootstrap, f"govbus-restore-{uuid.uuid4().hex}", extra_config=self._extra
+            ) as consumer:
+                consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in ends])
                 deadline = time.monotonic() + RESTORE_TIMEOUT_S
-                while True:
+                pending = dict(ends)
+                while pending:
                     for msg in consumer.consume(RESTORE_BATCH, timeout_s=0.2):
+                        topic, partition, _ = coordinates(msg)
                         subject = (msg.key() or b"").decode("utf-8")
-                        value = msg.value()
-                        if subject == AUDIT_HEAD_KEY:
-                            head = decode_head(value) if value is not None else _NO_HEAD
-                        elif value is None:
-                            table.pop(subject, None)
-                        else:
-                            table[subject] = decode_records(subject, value)
+                        loaded.take(wanted[(topic, partition)], subject, msg.value())
                         count += 1
-                    position = consumer.position([tp])[0].offset
                     # read_committed stops at the last stable offset; aborted records and
                     # control markers are skipped but still advance the position.
-                    if position >= high:
-                        break
-                    if time.monotonic() > deadline:
+                    at = consumer.position([TopicPartition(t, p) for t, p in pending])
+                    for tp in at:
+                        if tp.offset >= pending[(tp.topic, tp.partition)]:
+                            del pending[(tp.topic, tp.partition)]
+                    if pending and time.monotonic() > deadline:
+                        (t, p), high = next(iter(pending.items()))
                         raise KafkaTimeoutError(
-                            f"restoring {tp.topic}/{partition} did not reach offset {high} "
-                            f"within {RESTORE_TIMEOUT_S}s (at {position})"
+                            f"restoring {t}/{p} did not reach offset {high} within "
+                            f"{RESTORE_TIMEOUT_S}s ({len(pending)} partition(s) behind)"
                         )
-        self._committed[(ingest_topic, partition)] = table
-        self._staged.pop((ingest_topic, partition), None)
-        self._heads[(ingest_topic, partition)] = head
-        self._staged_heads.pop((ingest_topic, partition), None)
+        for key, table in loaded.tables.items():
+            self._committed[key] = table
+            self._staged.pop(key, None)
+            self._heads[key] = loaded.heads[key]
+            self._staged_heads.pop(key, None)
+            self._incarnations[key] = loaded.incarnations[key]
         return count
+
+    def _admin(self) -> Admin:
+        if self._admin_client is None:
+            self._admin_client = Admin(self._bootstrap, extra_config=self._extra)
+        return self._admin_client
+
+    def incarnation(self, ingest_topic: str, partition: int) -> int:
+        """The partition's incarnation: how many times it was restored from a backup."""
+        return self._incarnations.get((ingest_topic, partition), 0)
 
     def owns(self, ingest_topic: str, partition: int) -> bool:
         return (ingest_topic, partition) in self._committed
@@ -156,6 +209,7 @@ class OneSourceState:
         self._staged.pop((ingest_topic, partition), None)
         self._heads.pop((ingest_topic, partition), None)
         self._staged_heads.pop((ingest_topic, partition), None)
+        self._incarnations.pop((ingest_topic, partition), None)
 
     def chain_head(self, ingest_topic: str, partition: int) -> ChainHead:
         """The newest (staged, else committed) record of the partition's audit chain."""
