@@ -4,8 +4,8 @@ The topic is created with its partition count and configuration (but its replica
 ``min.insync.replicas`` follows the target cluster's size, as for every topic govbus makes,
 so a cluster's backup restores onto one broker and a broker's onto a cluster), and every
 record goes back to its partition in its order, with its key, value, timestamp and headers,
-through an idempotent producer (no duplicates on retry). Offsets are new; order per partition, and so
-every audit hash chain, is as it was.
+through an idempotent producer (no duplicates on retry). Offsets are new; order per
+partition, and so every audit hash chain, is as it was.
 """
 
 from __future__ import annotations
