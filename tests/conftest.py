@@ -1,8 +1,10 @@
 """Shared fixtures: one real Kafka broker per test session, unique names, databases.
 
 Broker, in order: ``GOVBUS_BOOTSTRAP`` from the environment (with ``GOVBUS_CREDENTIALS_FILE``
-when it asks for credentials); a testcontainers Kafka (KRaft) when a Docker engine answers;
-else the project's own local broker process. When none can be had, every test that needs it
+when it asks for credentials); ``GOVBUS_TEST_CLUSTER=3``: the project's local cluster of
+three KRaft nodes (:mod:`operations.broker.cluster`, every topic on three replicas, two in
+sync); a testcontainers Kafka (KRaft) when a Docker engine answers; else the project's own
+local broker process. When none can be had, every test that needs it
 fails with the reason. It never skips.
 
 The local broker admits no unauthenticated client: tests act as its administrator through
@@ -25,6 +27,7 @@ from hypothesis import settings as hypothesis_settings
 
 from base.errors import GovbusError
 from base.settings import Settings
+from operations.broker.cluster import LocalCluster
 from operations.broker.local import LocalBroker
 from tests.support.broker import BrokerSource
 from tests.support.databases import database_kinds, fresh_database
@@ -60,7 +63,8 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerSource]:
     if env:
         yield BrokerSource(env, "environment", client_config=dict(Settings.load().kafka))
         return
-    if _docker_answers():
+    cluster = int(os.environ.get("GOVBUS_TEST_CLUSTER", "1") or "1")
+    if cluster <= 1 and _docker_answers():
         from testcontainers.kafka import KafkaContainer
 
         container = KafkaContainer().with_kraft()
@@ -71,11 +75,19 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerSource]:
             container.stop()
         return
     settings = Settings.load()
-    local = LocalBroker(
-        settings.home,
-        settings.kafka_version,
-        settings.broker_heap,
-        state_dir=tmp_path_factory.mktemp("broker"),
+    directory = tmp_path_factory.mktemp("broker")
+    local = (
+        LocalCluster(
+            settings.home,
+            settings.kafka_version,
+            settings.broker_heap,
+            nodes=cluster,
+            state_dir=directory,
+        )
+        if cluster > 1
+        else LocalBroker(
+            settings.home, settings.kafka_version, settings.broker_heap, state_dir=directory
+        )
     )
     try:
         status = local.start()
@@ -99,7 +111,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerSource]:
     try:
         yield BrokerSource(
             str(status.bootstrap),
-            "local",
+            "local cluster" if cluster > 1 else "local",
             agency_bootstrap=str(status.agency_bootstrap),
             ca_location=str(status.ca_location),
             processor_credentials=str(status.processor_credentials),
