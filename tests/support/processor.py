@@ -70,8 +70,21 @@ def running_processor(
     reference = StaticReference(loaded.catalog, loaded.grants)
     processor = Processor(processor_config, reference)
     repartitioner = Repartitioner(repartition_config(processor_config), reference)
+    with running(processor, repartitioner):
+        yield processor
+
+
+@contextmanager
+def running(processor: Processor, repartitioner: Processor | None = None) -> Iterator[Processor]:
+    """``processor`` (and ``repartitioner`` beside it) in a thread of its own while the
+    block runs; stopped after it."""
     stop = threading.Event()
-    thread = threading.Thread(target=run_beside, args=(processor, repartitioner, stop), daemon=True)
+    if repartitioner is None:
+        thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
+    else:
+        thread = threading.Thread(
+            target=run_beside, args=(processor, repartitioner, stop), daemon=True
+        )
     thread.start()
     try:
         yield processor

@@ -22,6 +22,7 @@ from schemas.topics import PROVIDER_HEADER, TopicKind, topic_name
 from tests.unit.topology.test_processor_plan import Partition, change_event, written
 from topology.encoding import Encoder
 from topology.plan import Input, Plan, PlanOptions, plan_message
+from topology.processor import ProcessorConfig
 from topology.repartition import Routing, plan_submission, plan_submission_quarantine
 from topology.repartitioner import repartition_config, repartition_group
 from topology.run import worker_config
@@ -186,7 +187,7 @@ def test_the_stage_runs_in_its_own_group_with_its_own_ids_beside_the_processors(
     """Its own group (offsets of the submission topics) and transactional id (fencing),
     under the processors' ``govbus-`` prefix (their ACLs); no audit chain of its own."""
     processors = worker_config(
-        "127.0.0.1:9", group_id="govbus-processor", worker=2, commit_interval_s=0.5, batch_size=9
+        ProcessorConfig("127.0.0.1:9", group_id="govbus-processor", worker=2, batch_size=9)
     )
     stage = repartition_config(processors)
     assert stage.group_id == repartition_group("govbus-processor") == "govbus-processor-repartition"
