@@ -10,19 +10,22 @@ each is desensitised (G 14-18, GM 9, S 22, S 32, J 8, J 14).
 
 Masking is computed once per *grant class* (entry, item set, masking profile), not once
 per recipient: :func:`plan_fanout` returns one :class:`Delivery` per class with all its
-recipients. Each delivery records which items a rule masked or dropped.
+recipients. Each delivery records which items a rule masked or dropped, and, for each
+agency receiving a conditional entry, the grants that entitle exactly the items it carries
+(:func:`exchange.grants.attribution`; G 17, S 29): recipients of one class share the
+bytes, not their grants.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeAlias
 
 from base.errors import PolicyError
 from exchange.catalog import Agency, CatalogEntry, ItemValue, OpenType, Sensitivity, in_force
-from exchange.grants import Grant, entitlement
+from exchange.grants import Grant, GrantUse, attribution, entitlement
 from exchange.identity import mask_subject
 from exchange.masking import ConsumerKind, MaskingRules, apply_rule, default_masking_rules
 
@@ -64,7 +67,8 @@ class Delivery:
 
     ``items`` are the items present (dropped ones left out); ``rules_applied`` lists
     (item, rule) for every item a rule changed or dropped; ``subject_rule`` names the
-    rule that masked the subject key, if any.
+    rule that masked the subject key, if any. ``grants`` maps each agency recipient of a
+    conditional entry to the grants that entitle the delivered items (G 17, S 29).
     """
 
     key: GrantClassKey
@@ -75,6 +79,13 @@ class Delivery:
     rules_applied: tuple[tuple[str, str], ...]
     subject_rule: str | None
     recipients: tuple[Recipient, ...]
+    grants: Mapping[str, tuple[GrantUse, ...]] = field(default_factory=dict)
+
+    def grants_of(self, recipient: Recipient) -> tuple[GrantUse, ...]:
+        """The grants ``recipient`` receives this delivery under; () for none needed."""
+        if isinstance(recipient, OpenFeed):
+            return ()
+        return self.grants.get(recipient.id, ())
 
 
 def open_items(entry: CatalogEntry, at: datetime) -> frozenset[str] | None:
@@ -111,6 +122,7 @@ def _deliver(
     key: GrantClassKey,
     recipients: tuple[Recipient, ...],
     rules: MaskingRules,
+    grants: Mapping[str, list[Grant]],
 ) -> Delivery:
     entry = change.entry
     values: dict[str, ItemValue] = {}
@@ -127,6 +139,11 @@ def _deliver(
     subject_rule = rules.subject_rule(key.profile, entry.key_kind)
     # A canonical subject "resident_id:<number>" keeps its kind; the rule masks the number.
     subject = mask_subject(change.subject, lambda number: apply_rule(subject_rule, number))
+    by_agency = {
+        r.id: attribution(entry, r, grants.get(r.id, ()), values, change.at)
+        for r in recipients
+        if not isinstance(r, OpenFeed)
+    }
     return Delivery(
         key=key,
         event_id=change.event_id,
@@ -136,6 +153,7 @@ def _deliver(
         rules_applied=tuple(applied),
         subject_rule=subject_rule.name if subject_rule.changes else None,
         recipients=recipients,
+        grants={agency: uses for agency, uses in by_agency.items() if uses},
     )
 
 
@@ -174,4 +192,7 @@ def plan_fanout(
         key = _class_for(change, recipient, by_consumer, rules)
         if key is not None:
             classes.setdefault(key, []).append(recipient)
-    return [_deliver(change, key, tuple(members), rules) for key, members in classes.items()]
+    return [
+        _deliver(change, key, tuple(members), rules, by_consumer)
+        for key, members in classes.items()
+    ]

@@ -44,7 +44,6 @@ from exchange.gate import GateResult, IncomingEvent, decide, reject
 from exchange.grants import Grant, is_active
 from exchange.onesource import AuthoritativeRecord
 from exchange.outcomes import ReasonCode
-from exchange.policy import OpenFeed
 from schemas.topics import MAX_EVENT_BYTES, entry_of
 from topology import records, routes
 from topology.encoding import NO_GRANT, Encoder
@@ -125,7 +124,9 @@ class Plan:
 @dataclass(frozen=True)
 class Reference:
     """The reference data a batch is planned with: the catalog, and the grants active at
-    the batch's time with their (grant id, purpose) by (agency, entry)."""
+    the batch's time. ``grant_index`` ((grant id, purpose) by (agency, entry)) keeps one
+    grant per pair, for the bench's faust gate; the processor attributes each delivery to
+    its grants (``exchange.policy.Delivery.grants_of``)."""
 
     catalog: Catalog
     grants: tuple[Grant, ...] = ()
@@ -371,12 +372,12 @@ class _Draft:
         self.write(
             routes.accepted(event.entry), self.encoder.encode("ChangeEvent", canonical), subject.key
         )
-        self._fan_out(event, raw, result, reference)
+        self._fan_out(event, raw, result)
         return self.plan(Staged(str(subject), merged), raw["event_time"])
 
-    def _fan_out(
-        self, event: IncomingEvent, raw: dict[str, Any], result: GateResult, reference: Reference
-    ) -> None:
+    def _fan_out(self, event: IncomingEvent, raw: dict[str, Any], result: GateResult) -> None:
+        """Every delivery to each recipient, under the grants that entitle exactly the items
+        it carries (``Delivery.grants_of``; G 17, S 29), with its audit record."""
         for delivery in result.deliveries:
             payloads = self.encoder.feed(
                 records.feed_record(
@@ -385,19 +386,14 @@ class _Draft:
                     operation=raw["operation"],
                     event_time=raw["event_time"],
                     at=self.now,
-                    grant_id=None,
-                    purpose=None,
+                    grants=NO_GRANT,
                 )
             )
             key = delivery.subject.encode()
             for recipient in delivery.recipients:
                 topic, kind = routes.delivery(recipient, event.entry)
-                grant = (
-                    NO_GRANT
-                    if isinstance(recipient, OpenFeed)
-                    else records.grant_of(reference.grant_index, recipient.id, event.entry)
-                )
-                self.write(topic, payloads.under(grant), key)
+                grants = delivery.grants_of(recipient)
+                self.write(topic, payloads.under(grants), key)
                 rid = records.recipient_id(recipient)
                 self.audit(
                     event.event_id,
@@ -411,8 +407,7 @@ class _Draft:
                         article=None,
                         at=self.now,
                         recipient=rid,
-                        grant_id=grant[0],
-                        purpose=grant[1],
+                        grants=grants,
                         items=delivery.items,
                         masked=delivery.rules_applied,
                         position=self.position,

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from exchange.gate import GateResult, IncomingEvent
+from exchange.grants import GrantUse
 from exchange.onesource import Conflict
 from exchange.policy import Delivery, OpenFeed, Recipient
 from schemas.topics import MAX_OUTPUT_BYTES
@@ -152,6 +153,7 @@ def decision(
     recipient: str | None = None,
     grant_id: str | None = None,
     purpose: str | None = None,
+    grants: tuple[GrantUse, ...] | None = None,
     items: tuple[str, ...] = (),
     masked: tuple[tuple[str, str], ...] = (),
     position: str,
@@ -166,8 +168,7 @@ def decision(
         "reason_code": reason_code,
         "article": article,
         "recipient": recipient,
-        "grant_id": grant_id,
-        "purpose": purpose,
+        **_grant_fields(grant_id, purpose, grants),
         "items_delivered": list(items),
         "masked_items": [{"name": n, "rule": r} for n, r in masked],
         "occurred_at": at,
@@ -185,9 +186,12 @@ def feed_record(
     operation: str,
     event_time: datetime,
     at: datetime,
-    grant_id: str | None,
-    purpose: str | None,
+    grant_id: str | None = None,
+    purpose: str | None = None,
+    grants: tuple[GrantUse, ...] | None = None,
 ) -> dict[str, Any]:
+    """The FeedRecord of ``delivery``; its grants from ``grants`` (exact, FeedRecord v2)
+    or, for callers that know one grant, ``grant_id`` and ``purpose``."""
     masked = dict(delivery.rules_applied)
     return {
         "event_id": event.event_id,
@@ -206,9 +210,35 @@ def feed_record(
         "provider": event.provider,
         "event_time": event_time,
         "delivered_at": at,
-        "grant_id": grant_id,
-        "purpose": purpose,
+        **_grant_fields(grant_id, purpose, grants),
     }
+
+
+#: Joins several grants' ids or purposes in the fields older readers know.
+LEGACY_JOIN = "; "
+
+
+def grant_fields(grants: tuple[GrantUse, ...]) -> dict[str, Any]:
+    """The grant fields of FeedRecord (v2) and Decision (v3) for ``grants``: ``grants``
+    exact; ``grant_id`` and ``purpose`` for readers of the older versions (several
+    grants' ids and purposes joined by :data:`LEGACY_JOIN`, in the order of ``grants``)."""
+    if not grants:
+        return {"grant_id": None, "purpose": None, "grants": []}
+    return {
+        "grant_id": LEGACY_JOIN.join(g.grant_id for g in grants),
+        "purpose": LEGACY_JOIN.join(g.purpose for g in grants),
+        "grants": [
+            {"grant_id": g.grant_id, "purpose": g.purpose, "items": list(g.items)} for g in grants
+        ],
+    }
+
+
+def _grant_fields(
+    grant_id: str | None, purpose: str | None, grants: tuple[GrantUse, ...] | None
+) -> dict[str, Any]:
+    if grants is not None:
+        return grant_fields(grants)
+    return {"grant_id": grant_id, "purpose": purpose, "grants": []}
 
 
 def recipient_id(recipient: Recipient) -> str:
@@ -219,6 +249,9 @@ def grant_of(
     grants_by_agency: Mapping[tuple[str, str], tuple[str, str]], agency: str, entry: str
 ) -> tuple[str | None, str | None]:
     """(grant id, purpose) under which ``agency`` receives ``entry``; (None, None) when the
-    entry is shared unconditionally."""
+    entry is shared unconditionally.
+
+    One grant per (agency, entry) only: with several, use the delivery's attribution
+    (:meth:`exchange.policy.Delivery.grants_of`) instead (the processor does)."""
     found = grants_by_agency.get((agency, entry))
     return (None, None) if found is None else found
