@@ -3,6 +3,10 @@ each is desensitised (G 14-18, GM 9, S 22, S 32, J 8, J 14).
 
 * Agencies receive the items of their entitlement (:func:`exchange.grants.entitlement`)
   that the change carries, masked by the ``share`` profile for the entry's sensitivity.
+  Of an unconditional entry, given a subscription index
+  (:class:`exchange.subscriptions.SubscriptionIndex`), only the agencies that subscribed
+  to it, and legacy agencies (G 15 ¶1, S 25 ¶1); without an index (fixed reference data:
+  benchmarks, replays), every registered agency.
 * The public open feed receives every item of an entry in force whose open type is
   unconditional, masked by the ``open`` profile (internal data only desensitised,
   GM 9). Secret data never reaches it (GM 9; G 18 (一)), whatever the rule file says.
@@ -24,10 +28,19 @@ from datetime import datetime
 from typing import TypeAlias
 
 from base.errors import PolicyError
-from exchange.catalog import Agency, CatalogEntry, ItemValue, OpenType, Sensitivity, in_force
+from exchange.catalog import (
+    Agency,
+    CatalogEntry,
+    ItemValue,
+    OpenType,
+    Sensitivity,
+    ShareType,
+    in_force,
+)
 from exchange.grants import Grant, GrantUse, attribution, entitlement
 from exchange.identity import mask_subject
 from exchange.masking import ConsumerKind, MaskingRules, apply_rule, default_masking_rules
+from exchange.subscriptions import SubscriptionIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +113,18 @@ def _class_for(
     recipient: Recipient,
     grants: Mapping[str, list[Grant]],
     rules: MaskingRules,
+    subscriptions: SubscriptionIndex | None,
 ) -> GrantClassKey | None:
     entry = change.entry
     if isinstance(recipient, OpenFeed):
         allowed = open_items(entry, change.at)
         consumer = ConsumerKind.OPEN
+    elif (
+        subscriptions is not None
+        and entry.share_type is ShareType.UNCONDITIONAL
+        and not subscriptions.receives_unconditional(recipient.id, entry.id)
+    ):
+        return None  # G 15 ¶1, S 25 ¶1: unconditional data goes to who subscribed
     else:
         allowed = entitlement(entry, recipient, grants.get(recipient.id, ()), change.at)
         consumer = ConsumerKind.SHARE
@@ -162,8 +182,13 @@ def plan_fanout(
     recipients: Iterable[Recipient],
     grants: Iterable[Grant] = (),
     rules: MaskingRules | None = None,
+    *,
+    subscriptions: SubscriptionIndex | None = None,
 ) -> list[Delivery]:
     """One delivery per grant class, each listing its recipients (in the order given).
+
+    ``subscriptions``: who receives unconditional entries (G 15 ¶1, S 25 ¶1); None: every
+    registered agency (reference data without subscriptions).
 
     Raises :class:`PolicyError` when the change carries an item its entry does not
     have (S 20: nothing beyond the catalog), and :class:`GrantError` for a grant that
@@ -189,7 +214,7 @@ def plan_fanout(
         if identity in seen:
             continue
         seen.add(identity)
-        key = _class_for(change, recipient, by_consumer, rules)
+        key = _class_for(change, recipient, by_consumer, rules, subscriptions)
         if key is not None:
             classes.setdefault(key, []).append(recipient)
     return [

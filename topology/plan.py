@@ -44,6 +44,7 @@ from exchange.gate import GateResult, IncomingEvent, decide, reject
 from exchange.grants import Grant, is_active
 from exchange.onesource import AuthoritativeRecord
 from exchange.outcomes import ReasonCode
+from exchange.subscriptions import SubscriptionIndex, SubscriptionState
 from schemas.topics import MAX_EVENT_BYTES, entry_of
 from topology import records, routes
 from topology.encoding import NO_GRANT, Encoder
@@ -123,19 +124,32 @@ class Plan:
 
 @dataclass(frozen=True)
 class Reference:
-    """The reference data a batch is planned with: the catalog, and the grants active at
-    the batch's time. ``grant_index`` ((grant id, purpose) by (agency, entry)) keeps one
-    grant per pair, for the bench's faust gate; the processor attributes each delivery to
-    its grants (``exchange.policy.Delivery.grants_of``)."""
+    """The reference data a batch is planned with: the catalog, the grants active at the
+    batch's time and who subscribed to unconditional entries. ``grant_index`` ((grant id,
+    purpose) by (agency, entry)) keeps one grant per pair, for the bench's faust gate; the
+    processor attributes each delivery to its grants (``Delivery.grants_of``)."""
 
     catalog: Catalog
     grants: tuple[Grant, ...] = ()
     grant_index: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    #: Who receives unconditional entries (G 15 ¶1, S 25 ¶1); None: every agency.
+    subscriptions: SubscriptionIndex | None = None
 
     @classmethod
-    def at(cls, catalog: Catalog, grants: Sequence[Grant], now: datetime) -> Reference:
+    def at(
+        cls,
+        catalog: Catalog,
+        grants: Sequence[Grant],
+        now: datetime,
+        subscriptions: SubscriptionState | None = None,
+    ) -> Reference:
         active = tuple(g for g in grants if is_active(g, now))
-        return cls(catalog, active, {(g.consumer, g.entry_id): (g.id, g.purpose) for g in active})
+        return cls(
+            catalog,
+            active,
+            {(g.consumer, g.entry_id): (g.id, g.purpose) for g in active},
+            None if subscriptions is None else subscriptions.index(now),
+        )
 
 
 @dataclass(frozen=True)
@@ -187,6 +201,7 @@ def plan_message(  # noqa: PLR0913 - the plan step's inputs: message, state, ref
             states,
             now,
             max_future_skew=options.max_future_skew,
+            subscriptions=reference.subscriptions,
         )
     if result.rejected:
         draft.dead_letter(event, result.reason_code, result.reason_text, VALIDATE)

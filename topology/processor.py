@@ -303,8 +303,15 @@ class Processor:
             self._ensure_topics(snapshot.catalog)
             self._subscribe(snapshot.catalog)
             self._planned_with = None
-        reference = Reference.at(snapshot.catalog, snapshot.grants, datetime.now(UTC))
-        if self._planned_with is None or reference.grants != self._planned_with.grants:
+        reference = Reference.at(
+            snapshot.catalog, snapshot.grants, datetime.now(UTC), snapshot.subscriptions
+        )
+        before = self._planned_with
+        if (
+            before is None
+            or reference.grants != before.grants
+            or reference.subscriptions != before.subscriptions
+        ):
             self._planned_with = reference
 
     def _ensure_topics(self, catalog: Catalog) -> None:
