@@ -115,6 +115,10 @@ class ReferenceWriter(Closing):
         document = subscriptions_document(agency_id, legacy_unconditional, subscriptions)
         self._send(self.topics.subscriptions, agency_id, document)
 
+    def remove_subscriptions(self, agency_id: str) -> None:
+        """Tombstone: the agency (revoked) has no subscriptions."""
+        self._send(self.topics.subscriptions, agency_id, None)
+
     def _send(self, topic: str, key: str, document: Mapping[str, Any] | None) -> None:
         value = None if document is None else encode(document)
         self._producer.produce(topic, value, key.encode(), on_delivery=self._delivered)
