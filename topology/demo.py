@@ -38,6 +38,7 @@ from consumers.reference import ReferenceView
 from exchange.catalog_loader import check_catalog_file
 from exchange.coordination import Resolution
 from exchange.identity import IdentityKind, Subject
+from exchange.workflows.roles import OPERATOR
 from kafkaclient import Producer
 from operations.broker.local import LocalBroker
 from producers import AgencyPublisher, PublisherOptions
@@ -48,10 +49,14 @@ from schemas.topics import TopicKind, topic_name
 from storage import migrate
 from storage.engine import make_engine
 from storage.reference import ReferenceStore
+from storage.subscriptions import SubscriptionStore
+from storage.workflows import WorkflowStore
 from topology.connection import connected
 from topology.coordination import CoordinationDesk
 from topology.processor import Processor, ProcessorConfig
 from topology.reference_service import GrantTerms, ReferenceService
+from topology.workflows.clock import SystemClock
+from topology.workflows.subscriptions import Subscriptions
 
 DEMO_CATALOG = Path(__file__).resolve().parents[1] / "examples" / "catalog-demo.yaml"
 PSB, AMR, MCA, HC, BDB = "city-psb", "city-amr", "city-mca", "city-hc", "city-bdb"
@@ -60,6 +65,13 @@ BASIC, CONTACT, COMPANY = "psb.person.basic", "psb.person.contact", "amr.company
 RECEIPT_TIMEOUT_S = 60.0
 COMMIT_INTERVAL_S = 0.2
 DEMO_COMPANY = "91350100M000100Y43"
+#: (agency, unconditional entry) the demo's consuming agencies subscribe to (G 15; S 25).
+DEMO_SUBSCRIPTIONS = tuple(
+    (agency, entry)
+    for entry, provider in ((BASIC, PSB), (COMPANY, AMR))
+    for agency in (PSB, AMR, MCA, HC, BDB)
+    if agency != provider
+)
 
 
 @dataclass
@@ -129,6 +141,7 @@ class _Story:
         self.service = service
         imported = service.import_catalog(checked)
         self.say(f"catalog imported: {imported.entries} entries, {imported.agencies} agencies")
+        self._subscribe(service)
         stop = threading.Event()
         processor = Processor(
             ProcessorConfig(
@@ -164,6 +177,23 @@ class _Story:
             raise GovbusError(f"the processor failed: {failures[0]!r}") from failures[0]
         self._audited()
         self._received()
+
+    def _subscribe(self, service: ReferenceService) -> None:
+        """Every consuming agency subscribes to the unconditional entries its duties need
+        (G 15 ¶1, S 25 ¶1), as the operator at its request; kept from an earlier run."""
+        flows = Subscriptions(
+            SubscriptionStore(service.store.engine),
+            WorkflowStore(service.store.engine),
+            service,
+            SystemClock(),
+        )
+        made = 0
+        for agency, entry in DEMO_SUBSCRIPTIONS:
+            if any(r.entry_id == entry for r in flows.store.list_subscriptions(agency)):
+                continue
+            flows.subscribe(OPERATOR, entry, f"演示：{agency} 履职所需", agency=agency)
+            made += 1
+        self.say(f"subscriptions: {made} made, {len(DEMO_SUBSCRIPTIONS) - made} kept (G 15; S 25)")
 
     # -- the events --------------------------------------------------------------------
     def _publisher(self, agency: str) -> AgencyPublisher:
