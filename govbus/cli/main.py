@@ -23,6 +23,7 @@ from govbus.cli import (
     reference_cmd,
     run_cmd,
     serve_cmd,
+    subscription_cmd,
     topics_cmd,
     user_cmd,
 )
@@ -53,6 +54,7 @@ for _module in (
     compliance_cmd,
     serve_cmd,
     user_cmd,
+    subscription_cmd,
 ):
     _module.register(app)
 
