@@ -11,9 +11,10 @@ this revision gets ``legacy_unconditional = true``: it keeps receiving every unc
 entry until it makes its first subscription (then only what it subscribed to). Agencies
 registered after it start with ``false`` (the column's default).
 
-``govbus db upgrade`` prints this; ``govbus catalog publish`` (or any publish of the
-store) carries the flag to the processors on ``govbus.state.subscriptions``, where an
-agency without a record is treated as legacy too.
+``govbus db upgrade`` says so when it crosses this revision. The next publication of the
+store (``govbus catalog import``) carries the flags to the processors on
+``govbus.state.subscriptions``; until then an agency without a record there is treated as
+legacy too, so nothing changes for a running deployment.
 """
 
 import sqlalchemy as sa
