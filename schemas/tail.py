@@ -112,13 +112,21 @@ class TailWriter:
         schemaless_writer(out, self._schema, dict(values))
         return out.getvalue()
 
-    def __call__(self, encoded: bytes, values: Mapping[str, Any]) -> bytes:
-        """``encoded`` (written with the tail at its defaults) with the tail ``values``
-        (fields not named keep their default)."""
+    def encode_tail(self, values: Mapping[str, Any]) -> bytes:
+        """The bytes of the tail fields set to ``values`` (fields not named: their default);
+        a caller that sets the same values often keeps these and :meth:`splice` s them."""
+        return self._body({**self._defaults, **values})
+
+    def splice(self, encoded: bytes, tail: bytes) -> bytes:
+        """``encoded`` (written with the tail at its defaults) ending in ``tail`` instead."""
         if not encoded.endswith(self.default_tail):
             raise EncodingError(
                 f"the message does not end with {list(self._names)} at their defaults",
                 code="tail_not_default",
             )
-        body = self._body({**self._defaults, **values})
-        return encoded[: len(encoded) - len(self.default_tail)] + body
+        return encoded[: len(encoded) - len(self.default_tail)] + tail
+
+    def __call__(self, encoded: bytes, values: Mapping[str, Any]) -> bytes:
+        """``encoded`` (written with the tail at its defaults) with the tail ``values``
+        (fields not named keep their default)."""
+        return self.splice(encoded, self.encode_tail(values))

@@ -9,6 +9,7 @@ encode), not encoded again (G 14, G 17; S 22, S 29).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,30 +26,44 @@ Attribution = tuple[GrantUse, ...]
 NO_GRANT: Attribution = ()
 
 
+#: Grant tails kept per encoder: an agency's attribution repeats from event to event.
+TAIL_CACHE_SIZE = 4096
+
+
 class Encoder:
     """Encodes with the current schema versions; checked once at start."""
 
     def __init__(self, registry: SchemaRegistry | None = None) -> None:
         self.registry = registry or default_registry()
         self.encode: Callable[[str, Mapping[str, Any]], bytes] = self.registry.encode
-        self._set_grant = self.registry.tail_writer("FeedRecord", FEED_GRANT_FIELDS)
+        self._grant_tail = self.registry.tail_writer("FeedRecord", FEED_GRANT_FIELDS)
+        self._tail_of: Callable[[Attribution], bytes] = functools.lru_cache(TAIL_CACHE_SIZE)(
+            self._encode_tail
+        )
         check_schema(self.registry)  # audit records are sealed by appending their hash
+
+    def _encode_tail(self, grants: Attribution) -> bytes:
+        return self._grant_tail.encode_tail(grant_fields(grants))
 
     def feed(self, record: Mapping[str, Any]) -> FeedPayloads:
         """One delivery's feed record (built with no grant), encoded once."""
-        return FeedPayloads(self.encode("FeedRecord", record), self._set_grant)
+        return FeedPayloads(self.encode("FeedRecord", record), self._grant_tail, self._tail_of)
 
 
 class FeedPayloads:
     """The bytes of one delivery's feed record per attribution, each made once."""
 
-    def __init__(self, base: bytes, set_grant: TailWriter) -> None:
+    def __init__(
+        self, base: bytes, writer: TailWriter, tail_of: Callable[[Attribution], bytes]
+    ) -> None:
         self._base = base
-        self._set_grant = set_grant
+        self._writer = writer
+        self._tail_of = tail_of
         self._by_grant: dict[Attribution, bytes] = {NO_GRANT: base}
 
     def under(self, grants: Attribution) -> bytes:
         payload = self._by_grant.get(grants)
         if payload is None:
-            payload = self._by_grant[grants] = self._set_grant(self._base, grant_fields(grants))
+            payload = self._writer.splice(self._base, self._tail_of(grants))
+            self._by_grant[grants] = payload
         return payload
