@@ -242,6 +242,15 @@ class CatalogAdmission:
 
 
 @dataclass(frozen=True)
+class City:
+    """The city a profile governs: its name and a district's division code (GB/T 2260), the
+    first six digits of its residents' ID numbers and of its organisations' credit codes."""
+
+    name_zh: str
+    region_code: str
+
+
+@dataclass(frozen=True)
 class Profile:
     id: str
     title: str
@@ -253,6 +262,9 @@ class Profile:
     catalog_lifecycle: CatalogLifecycle
     source: str
     catalog_admission: CatalogAdmission | None = None
+    #: The city the profile governs (its name and administrative division code, GB/T 2260);
+    #: None for a profile not tied to one city.
+    city: City | None = None
 
     def obligation(self, name: str) -> Obligation | None:
         """The obligation, or None when the profile has none of that name."""
@@ -379,7 +391,7 @@ class _Reader:
                 "subject_authorisation",
                 "catalog_lifecycle",
             },
-            {"catalog_admission"},
+            {"catalog_admission", "city"},
         )
         profile_id = self.text(top["id"], "id")
         if profile_id != stem:
@@ -400,7 +412,17 @@ class _Reader:
             catalog_lifecycle=self.lifecycle(top["catalog_lifecycle"]),
             source=self.source,
             catalog_admission=self.admission(top.get("catalog_admission")),
+            city=self.city(top.get("city")),
         )
+
+    def city(self, data: object) -> City | None:
+        if data is None:
+            return None
+        body = self.mapping(data, "city", {"name_zh", "region_code"})
+        code = str(body["region_code"])
+        if not re.fullmatch(r"[1-9][0-9]{5}", code):
+            raise self.fail("city.region_code", f"{code!r} is not a six-digit division code")
+        return City(self.text(body["name_zh"], "city.name_zh"), code)
 
     def obligations(self, data: object) -> tuple[Obligation, ...]:
         entries = self.mapping(data, "obligations", set(), set(OBLIGATION_NAMES))
@@ -630,6 +652,7 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
         "subject_authorisation": _plain(profile.subject_authorisation),
         "catalog_lifecycle": _plain(profile.catalog_lifecycle),
         "catalog_admission": _plain(profile.catalog_admission),
+        "city": _plain(profile.city),
         "source": profile.source,
     }
 

@@ -45,6 +45,35 @@ class TopicSpec:
         return cls(definition.name, definition.partitions, 1, definition.config)
 
 
+#: Metadata records one CreateTopics request may make: well under the KRaft controller's
+#: limit of 10,000 records per batch (``QuorumController.MAX_RECORDS_PER_USER_OP``).
+MAX_RECORDS_PER_REQUEST = 5_000
+#: Records a topic makes besides one per partition: its TopicRecord and its config records.
+RECORDS_PER_TOPIC = 1
+
+
+def topic_records(topic: NewTopic) -> int:
+    """How many metadata records creating ``topic`` makes on the controller (about)."""
+    return RECORDS_PER_TOPIC + len(topic.config or {}) + max(topic.num_partitions, 1)
+
+
+def creation_chunks(
+    topics: Sequence[NewTopic], budget: int = MAX_RECORDS_PER_REQUEST
+) -> list[list[NewTopic]]:
+    """``topics`` in order, cut into requests of at most ``budget`` metadata records each
+    (a single larger topic goes alone)."""
+    chunks: list[list[NewTopic]] = []
+    used = budget
+    for topic in topics:
+        cost = topic_records(topic)
+        if used + cost > budget:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(topic)
+        used += cost
+    return chunks
+
+
 class Admin(ClientBase[AdminClient]):
     """A lazily created ``AdminClient``."""
 
@@ -148,18 +177,22 @@ class Admin(ClientBase[AdminClient]):
             )
             for s in specs
         ]
-        futures = self.client.create_topics(
-            new, operation_timeout=timeout_s, request_timeout=timeout_s
-        )
         created = []
-        for name, fut in futures.items():
-            try:
-                self.result(fut, f"create topic {name}", timeout_s)
-            except KafkaError as exc:
-                if exc.code == "TOPIC_ALREADY_EXISTS":
-                    continue
-                raise
-            created.append(name)
+        # One CreateTopics request per chunk: the KRaft controller refuses a request whose
+        # metadata records exceed its batch limit (POLICY_VIOLATION: excessively large
+        # batch), and then creates none of its topics.
+        for chunk in creation_chunks(new):
+            futures = self.client.create_topics(
+                chunk, operation_timeout=timeout_s, request_timeout=timeout_s
+            )
+            for name, fut in futures.items():
+                try:
+                    self.result(fut, f"create topic {name}", timeout_s)
+                except KafkaError as exc:
+                    if exc.code == "TOPIC_ALREADY_EXISTS":
+                        continue
+                    raise
+                created.append(name)
         return created
 
     def grow_partitions(

@@ -13,7 +13,11 @@
    S 22): one change reaches it, the next does not.
 6. A table of what each agency (and the open feed) received, and why.
 
-Subjects are new on every run, so the demo can run again on the same broker and store.
+The demo city is the one :data:`DEMO_PROFILE` governs (the demo catalog uses conditional
+sharing and a 涉密 entry, which that profile admits): its catalog is checked under that
+profile, and every run makes new people and a new company of that city
+(:mod:`topology.demo_city`), so the demo can run again on the same broker and store. What
+people read is Chinese; the ``--json`` report keeps the wire codes beside it.
 """
 
 from __future__ import annotations
@@ -24,20 +28,19 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
-
-from stdnum.iso7064 import mod_11_2
 
 from base.errors import GovbusError
 from base.settings import Settings
 from consumers.reader import read_labelled, read_to_end
 from consumers.reference import ReferenceView
-from exchange.catalog_loader import check_catalog_file
+from exchange.catalog_loader import admission, check_catalog_file
 from exchange.coordination import Resolution
 from exchange.identity import IdentityKind, Subject
+from exchange.profiles import load_profiles
 from exchange.workflows.roles import OPERATOR
 from kafkaclient import Producer
 from operations.broker.local import LocalBroker
@@ -53,6 +56,7 @@ from storage.subscriptions import SubscriptionStore
 from storage.workflows import WorkflowStore
 from topology.connection import connected
 from topology.coordination import CoordinationDesk
+from topology.demo_city import DemoCity, Names, outcome_zh
 from topology.processor import Processor, ProcessorConfig
 from topology.reference_service import GrantTerms, ReferenceService
 from topology.workflows.clock import SystemClock
@@ -64,7 +68,12 @@ BASIC, CONTACT, COMPANY = "psb.person.basic", "psb.person.contact", "amr.company
 #: Each step waits for its receipts; the processor commits every 0.2 s.
 RECEIPT_TIMEOUT_S = 60.0
 COMMIT_INTERVAL_S = 0.2
-DEMO_COMPANY = "91350100M000100Y43"
+#: Names of the demo's second person, one per run.
+GIVEN_NAMES = ("王五", "李四", "赵六", "孙七", "周八", "吴九", "郑十", "陈一")
+#: How long the demo's grant to 市卫健委 runs from today (it is revoked within the run).
+GRANT_VALIDITY = timedelta(days=90)
+#: The jurisdiction profile the demo catalog is written for (its city, its admission rules).
+DEMO_PROFILE = "shenyang-2019"
 #: (agency, unconditional entry) the demo's consuming agencies subscribe to (G 15; S 25).
 DEMO_SUBSCRIPTIONS = tuple(
     (agency, entry)
@@ -81,13 +90,6 @@ class DemoReport:
     database: str = ""
     steps: list[dict[str, str]] = field(default_factory=list)
     received: list[dict[str, str]] = field(default_factory=list)
-
-
-def new_person_id(rng: random.Random, region: str = "520102") -> str:
-    """A valid 18-digit resident ID (GB 11643) of a random person from 贵阳市南明区."""
-    body = f"{region}{rng.randint(1950, 2005)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
-    body += f"{rng.randint(0, 999):03d}"
-    return body + mod_11_2.calc_check_digit(body)
 
 
 def run_demo(
@@ -124,23 +126,39 @@ class _Story:
         self.mine: set[str] = set()  # event ids of this run
 
     def step(self, what: str, outcome: str, why: str) -> None:
-        self.report.steps.append({"step": what, "outcome": outcome, "why": why})
-        self.say(f"{what}: [bold]{outcome}[/] ({why})")
+        """One line of the story: ``outcome`` is a wire code (the JSON keeps it), people
+        read its Chinese word."""
+        shown = outcome_zh(outcome)
+        self.report.steps.append(
+            {"step": what, "outcome": outcome, "outcome_zh": shown, "why": why}
+        )
+        self.say(f"{what}：[bold]{shown}[/]（{why}）")
 
     def tell(self) -> None:
         url = self.settings.effective_database_url
         migrate.upgrade(url)
         self.report.database = url
-        checked = check_catalog_file(self.catalog_file)
+        profile = load_profiles().get(DEMO_PROFILE)
+        checked = check_catalog_file(self.catalog_file, admission(profile))
         if checked.catalog is None:
-            raise GovbusError(f"demo catalog invalid: {checked.issues[0].message}")
+            raise GovbusError(
+                f"演示目录无效 (demo catalog invalid under {DEMO_PROFILE}): "
+                f"{checked.issues[0].message}"
+            )
         self.catalog = checked.catalog
+        self.names = Names(checked.catalog)
+        if profile.city is None:
+            raise GovbusError(f"profile {DEMO_PROFILE} names no city; add `city:` to it")
+        self.city = DemoCity(profile.city, self.rng)
         service = ReferenceService(
             ReferenceStore(make_engine(url)), self.bootstrap, extra_config=self.settings.kafka
         )
         self.service = service
         imported = service.import_catalog(checked)
-        self.say(f"catalog imported: {imported.entries} entries, {imported.agencies} agencies")
+        self.say(
+            f"{self.city.city.name_zh}（{DEMO_PROFILE}）目录已导入："
+            f"{imported.entries} 个目录条目，{imported.agencies} 个部门"
+        )
         self._subscribe(service)
         stop = threading.Event()
         processor = Processor(
@@ -193,7 +211,8 @@ class _Story:
                 continue
             flows.subscribe(OPERATOR, entry, f"演示：{agency} 履职所需", agency=agency)
             made += 1
-        self.say(f"subscriptions: {made} made, {len(DEMO_SUBSCRIPTIONS) - made} kept (G 15; S 25)")
+        kept = len(DEMO_SUBSCRIPTIONS) - made
+        self.say(f"各部门订阅无条件共享目录：新订阅 {made} 项，已有 {kept} 项（G 15；S 25）")
 
     # -- the events --------------------------------------------------------------------
     def _publisher(self, agency: str) -> AgencyPublisher:
@@ -214,20 +233,23 @@ class _Story:
         self._alive()
         result = pub.publish(entry, draft)
         pub.flush()
+        who = f"{self.names.agency(pub.agency_id)} → {self.names.entry(entry)}"
         if result.refusal is not None:
-            self.step(f"{pub.agency_id} → {entry}", "refused locally", result.refusal.reason)
+            self.step(who, "refused locally", result.refusal.reason)
             return None
         self.mine.add(result.event_id)
         receipt = pub.wait_receipts([result.event_id], RECEIPT_TIMEOUT_S).get(result.event_id)
         outcome = receipt.outcome if receipt else "no receipt yet"
-        why = f"{receipt.reason_code}, {receipt.article}" if receipt else "timeout"
-        self.step(f"{pub.agency_id} → {entry} {dict(draft.items)}", outcome, why)
+        why = f"{receipt.reason_code}, {receipt.article}" if receipt else "等待超时"
+        self.step(f"{who}【{self.names.items(entry, draft.items)}】", outcome, why)
         return result.event_id
 
     def _events(self, stop: threading.Event) -> None:
         self.stop = stop
-        person = new_person_id(self.rng)
-        legacy = "320311770706001"  # 15 digits: becomes 320311197707060018
+        person = self.city.person().resident_id
+        legacy = self.city.person().legacy_id  # 15 digits: normalised to 18 by the gate
+        company = self.city.credit_code()
+        city = self.city.city.name_zh.removesuffix("市")
         with (
             self._publisher(PSB) as psb,
             self._publisher(MCA) as mca,
@@ -239,13 +261,11 @@ class _Story:
             first = self._send(
                 psb, BASIC, Draft(person, "create", {"name": "张三", "gender": "男"})
             )
-            self._send(psb, BASIC, Draft(legacy, "update", {"name": f"王五{self.run[:2]}"}))
+            self._send(psb, BASIC, Draft(legacy, "update", {"name": self.rng.choice(GIVEN_NAMES)}))
             self._send(
                 amr,
                 COMPANY,
-                Draft(
-                    DEMO_COMPANY, "update", {"company_name": f"贵阳示范科技有限公司{self.run[:4]}"}
-                ),
+                Draft(company, "update", {"company_name": f"{city}示范科技有限公司"}),
             )
             self._raw(
                 psb,
@@ -253,7 +273,7 @@ class _Story:
                 person,
                 {"name": "张三", "gender": "男"},
                 event_id=first,
-                what=f"{PSB} resends its event {str(first)[:8]}",
+                what=f"{self.names.agency(PSB)}重发事件 {str(first)[:8]}",
             )
             self._send(mca, BASIC, Draft(person, "update", {"name": "张叁"}))
             self._raw(mca, BASIC, person, {"name": "张叁"})
@@ -270,12 +290,21 @@ class _Story:
                     items=["phone"],
                     purpose="传染病密切接触者流行病学调查",
                     basis="《中华人民共和国传染病防治法》",
+                    valid_until=datetime.now(UTC) + GRANT_VALIDITY,
                 )
             )
-            self.step(f"grant {grant.id[:8]} to {HC}", "granted", "conditional sharing, G 14; S 22")
+            self.step(
+                f"{self.names.agency(PSB)}授权{self.names.agency(HC)}（{grant.id}）",
+                "granted",
+                "有条件共享 G 14; S 22",
+            )
             self._send(psb, CONTACT, Draft(person, "update", {"phone": "13985012345"}))
             self.service.revoke_grant(grant.id)
-            self.step(f"grant {grant.id[:8]} to {HC}", "revoked", "from the next event, G 15")
+            self.step(
+                f"撤销对{self.names.agency(HC)}的授权（{grant.id}）",
+                "revoked",
+                "自下一条事件起生效 G 15",
+            )
             self._send(psb, CONTACT, Draft(person, "update", {"phone": "13985067890"}))
 
     def _resolve(self, report: str | None) -> None:
@@ -284,7 +313,7 @@ class _Story:
         desk = CoordinationDesk(self.bootstrap, extra_config=self.settings.kafka)
         raised = [c for c in desk.cases().conflicts if str(c["reported_event_id"]) == str(report)]
         if not raised:
-            self.step(f"{BDB} resolves the conflict", "no conflict found", "GM 19")
+            self.step(f"{self.names.agency(BDB)}协调冲突", "no conflict found", "GM 19")
             return
         record = desk.resolve(
             str(raised[0]["conflict_id"]),
@@ -293,7 +322,7 @@ class _Story:
             note="核实：以市公安局登记为准",
         )
         self.step(
-            f"{BDB} resolves conflict {record['conflict_id'][:8]}",
+            f"{self.names.agency(BDB)}协调冲突 {record['conflict_id'][:8]}",
             "resolved",
             f"{record['resolution']}, {record['article']}",
         )
@@ -343,9 +372,15 @@ class _Story:
             found = self._receipts(pub.agency_id, event_id)
             receipt = found[-1] if len(found) > before else None
         outcome = receipt["outcome"] if receipt else "no receipt yet"
-        why = f"{receipt['reason_code']}, {receipt['article']}" if receipt else "timeout"
+        why = f"{receipt['reason_code']}, {receipt['article']}" if receipt else "等待超时"
         self.step(
-            what or f"{pub.agency_id} → {entry} {items} (bypassing the publisher)", outcome, why
+            what
+            or (
+                f"{self.names.agency(pub.agency_id)} → {self.names.entry(entry)}"
+                f"【{self.names.items(entry, items)}】（绕过发布端校验）"
+            ),
+            outcome,
+            why,
         )
 
     def _receipts(self, agency: str, event_id: str) -> list[dict[str, Any]]:
@@ -375,12 +410,12 @@ class _Story:
             ):
                 if r.value["original_value"] == bad:
                     self.step(
-                        "malformed message",
+                        "格式错误的消息",
                         "dead letter",
-                        f"{r.value['reason_code']}, bytes kept in {dlq}",
+                        f"{r.value['reason_code']}，原始字节保存在 {dlq}",
                     )
                     return
-        self.step("malformed message", "no dead letter yet", "timeout")
+        self.step("格式错误的消息", "no dead letter yet", "等待超时")
 
     # -- the audit stream ------------------------------------------------------------------
     def _audited(self) -> None:
@@ -391,52 +426,64 @@ class _Story:
         # The demo's own chains: other users of the same broker may have their own.
         report = verify(messages, include=of_entries(e.id for e in self.catalog.entries))
         self.step(
-            "govbus audit verify",
+            "审计链校验 govbus audit verify",
             "intact" if report.ok else f"NOT intact ({len(report.findings)} findings)",
-            f"{report.records} records in {len(report.heads)} hash chains, S 42",
+            f"{len(report.heads)} 条哈希链共 {report.records} 条审计记录，S 42",
         )
 
     # -- what each agency received ----------------------------------------------------------
     def _received(self) -> None:
+        """Per recipient: what it received of this run and why. ``recipient``, ``entry``,
+        ``items`` keep the wire names (JSON); ``*_zh`` fields are what people read."""
         recipients = [(a, topic_name(TopicKind.FEED, a)) for a in (MCA, HC, AMR, BDB, PSB)]
         recipients += [(f"open:{e}", topic_name(TopicKind.OPEN, e)) for e in (BASIC, COMPANY)]
         for who, topic in recipients:
+            label = (
+                f"开放数据：{self.names.entry(who[5:])}"
+                if who.startswith("open:")
+                else self.names.agency(who)
+            )
             mine = [r for r in self._read(topic, "FeedRecord") if str(r["event_id"]) in self.mine]
             for r in mine:
-                self.report.received.append(_row(who, r))
+                self.report.received.append({**self._row(who, r), "recipient_zh": label})
             if not mine:
                 self.report.received.append(
                     {
                         "recipient": who,
+                        "recipient_zh": label,
                         "entry": "-",
+                        "entry_zh": "-",
                         "subject": "-",
                         "items": "nothing",
+                        "items_zh": "无",
                         "why": _nothing_why(who),
                     }
                 )
 
+    def _row(self, who: str, r: dict[str, Any]) -> dict[str, str]:
+        def shown(i: dict[str, Any], name: str) -> str:
+            return f"{name}={i['value']}" + (f" [{i['mask_rule']}]" if i["masked"] else "")
 
-def _row(who: str, r: dict[str, Any]) -> dict[str, str]:
-    items = ", ".join(
-        f"{i['name']}={i['value']}" + (f" [{i['mask_rule']}]" if i["masked"] else "")
-        for i in r["items"]
-    )
-    if who.startswith("open:"):
-        why = "open feed, desensitised (GM 9; G 18)"
-    elif r["grant_id"]:
-        why = f"grant {str(r['grant_id'])[:8]}: {r['purpose']} (G 14; S 22)"
-    else:
-        why = "unconditional sharing (G 15; S 25)"
-    return {
-        "recipient": who,
-        "entry": r["entry"],
-        "subject": r["canonical_subject"],
-        "items": items,
-        "why": why,
-    }
+        entry = self.catalog.entry(r["entry"])
+        labels = {i.name: i.label_zh for i in entry.items} if entry else {}
+        if who.startswith("open:"):
+            why = "开放数据，已脱敏（GM 9; G 18）"
+        elif r["grant_id"]:
+            why = f"授权 {r['grant_id']}：{r['purpose']}（G 14; S 22）"
+        else:
+            why = "无条件共享（G 15; S 25）"
+        return {
+            "recipient": who,
+            "entry": r["entry"],
+            "entry_zh": self.names.entry(r["entry"]),
+            "subject": r["canonical_subject"],
+            "items": ", ".join(shown(i, i["name"]) for i in r["items"]),
+            "items_zh": "，".join(shown(i, labels.get(i["name"], i["name"])) for i in r["items"]),
+            "why": why,
+        }
 
 
 def _nothing_why(who: str) -> str:
     if who == PSB:
-        return "the provider is not sent its own data"
-    return "no accepted change it is entitled to in this run"
+        return "提供部门不接收自己的数据"
+    return "本次演示中没有它有权接收的已接受变更"

@@ -20,7 +20,11 @@ Commit protocol (exactly once; ``ProcessorConfig.exactly_once``):
    its state (the subject's records, the chain's new head) is staged, not committed.
    From the start of step 4 to the end of step 5 the transaction is *in doubt*: it may
    hold part of a message's records.
-6. Commit when ``commit_interval_s`` has passed since the transaction began: the chains'
+6. Commit adaptively: as soon as the input is drained (the batch read was not full: no
+   message was waiting behind it), and under load at the latest when ``commit_interval_s``
+   has passed since the transaction began. A lone event is committed right after it is
+   planned, so its outputs are visible within one transaction's round trips; under load
+   batches fill and a transaction spans many of them. Then, in order: the chains'
    new heads to the changelog (6a), then ``send_offsets_to_transaction`` with the
    positions after the processed messages and the group metadata, then
    ``commit_transaction``. Outputs, changelog and input offsets become visible
@@ -291,7 +295,12 @@ class Processor:
             finally:
                 self._batch_next.clear()
             self._meter.batch(time.monotonic() - began)
-        if self._txn.open and time.monotonic() - self._txn.started >= self.config.commit_interval_s:
+        # Step 6: commit when drained (nothing was waiting behind this batch), or when the
+        # transaction has been open for commit_interval_s under load.
+        drained = len(msgs) < self.config.batch_size
+        if self._txn.open and (
+            drained or time.monotonic() - self._txn.started >= self.config.commit_interval_s
+        ):
             self._commit()
         return len(msgs)
 

@@ -151,6 +151,11 @@ class ReferenceService:
 
         Refused with :class:`CatalogError`, nothing written: an invalid catalog, or an
         entry the bus's profile does not admit (the first such issue, its article cited).
+
+        Steps: 1. create the topics; 2. write the SQL store; 3. publish the store to the
+        state topics. Topics come first, so a failure never leaves the store ahead of them;
+        each step is idempotent, so an import that failed half-way is resumed by running it
+        again.
         """
         catalog = result.catalog
         if catalog is None:
@@ -169,11 +174,16 @@ class ReferenceService:
                     error.add_note(f"{len(refused) - 1} more entry issue(s) under the profile")
                 raise error
         kept = tuple(e for e in catalog.entries if e.id not in held)
-        self.store.import_catalog(replace(catalog, entries=kept), result.grants)
         published = tuple(e.id for e in kept if e.lifecycle.state is LifecycleState.PUBLISHED)
+        # Step 1: the topics (idempotent, in requests the controller accepts). A failure
+        # here leaves the SQL store as it was: the store is never ahead of the topics.
         created = self._bus_topics(published, [a.id for a in catalog.agencies])
         with self._writer() as writer:
             created += tuple(writer.ensure_topics())
+            # Step 2: the SQL store, in one transaction.
+            self.store.import_catalog(replace(catalog, entries=kept), result.grants)
+            # Step 3: the whole store to the state topics. A failure here is resumed by
+            # running the import again (steps 1-3 are idempotent).
             publish_store(writer, self.store)
         return ImportReport(
             entries=len(catalog.entries),

@@ -30,9 +30,11 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit_json(asdict(report))
             return
-        table = Table(title="What each agency received, and why")
-        for col in ("recipient", "entry", "subject", "items", "why"):
-            table.add_column(col)
+        table = Table(title="各部门收到了什么，为什么")
+        for col in ("接收方", "目录条目", "主体", "数据项", "依据"):
+            table.add_column(col, overflow="fold")
         for row in report.received:
-            table.add_row(row["recipient"], row["entry"], row["subject"], row["items"], row["why"])
+            table.add_row(
+                row["recipient_zh"], row["entry_zh"], row["subject"], row["items_zh"], row["why"]
+            )
         console.print(table)

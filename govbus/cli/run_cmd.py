@@ -67,7 +67,11 @@ def _run_command(app: typer.Typer) -> None:
             None, envvar="GOVBUS_STATE_NAMESPACE", help="State-topic namespace."
         ),
         group: str = typer.Option("govbus-processor", help="Consumer group of the processors."),
-        commit_interval: float = typer.Option(0.5, help="Seconds between transaction commits."),
+        commit_interval: float = typer.Option(
+            0.5,
+            help="Longest a transaction stays open under load (seconds); a drained input "
+            "commits at once.",
+        ),
         batch_size: int = typer.Option(500, help="Messages per consume() call."),
         metrics_port: int = typer.Option(0, help="Serve /metrics on HOST:PORT (one worker)."),
         metrics_host: str = typer.Option("127.0.0.1", help="Address for /metrics."),

@@ -48,16 +48,20 @@ class Bus:
 
 @contextmanager
 def running_processor(
-    bootstrap: str, config: Mapping[str, str], loaded: LoadedCatalog
+    bootstrap: str,
+    config: Mapping[str, str],
+    loaded: LoadedCatalog,
+    *,
+    commit_interval_s: float = 0.1,
 ) -> Iterator[Processor]:
     """The gate and fan-out on ``loaded`` (a fixed reference), in a thread of its own and a
-    group of its own, committing every 0.1 s, as the principal of ``config``, while the
-    block runs."""
+    group of its own, as the principal of ``config``, while the block runs; a transaction
+    stays open at most ``commit_interval_s`` under load."""
     processor = Processor(
         ProcessorConfig(
             bootstrap,
             group_id=f"govbus-test-{uuid.uuid4().hex}",
-            commit_interval_s=0.1,
+            commit_interval_s=commit_interval_s,
             extra_config=dict(config),
         ),
         StaticReference(loaded.catalog, loaded.grants),

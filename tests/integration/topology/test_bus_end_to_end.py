@@ -122,7 +122,7 @@ def test_grant_and_revoke_apply_from_the_next_event(
     assert revoked.exit_code == 0, revoked.output
     third = send("13800000003")
     assert feed(hc) == [second]
-    assert feed(mca) == [first, second, third]  # 市民政局's grant runs to 2026-12-31
+    assert feed(mca) == [first, second, third]  # 市民政局's grant holds until revoked
     tailed = cli.invoke(app, ["feed", "tail", "--agency", hc, "--json"], env=env)
     assert tailed.exit_code == 0, tailed.output
     records = json.loads(tailed.output)["records"]

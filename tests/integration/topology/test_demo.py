@@ -56,6 +56,15 @@ def test_demo_story(bootstrap: str, tmp_path: Path) -> None:
         "intact",  # every decision sealed into the audit hash chains (S 42)
     ], report["steps"]
     received = report["received"]
+    # What a city's staff read (issue 15 item 7): Chinese names, no Python reprs, people and
+    # companies of the demo profile's city (沈阳市和平区 210102), new on every run.
+    assert all(s["outcome_zh"] and "{" not in s["step"] for s in report["steps"]), report["steps"]
+    assert {r["recipient_zh"] for r in received} >= {"市民政局", "市卫健委", "市市场监管局"}
+    subjects = {r["subject"] for r in received if not r["recipient"].startswith("open:")}
+    people = {s for s in subjects if s.startswith("resident_id:")}
+    companies = {s for s in subjects if s.startswith("credit_code:")}
+    assert people and all(s.removeprefix("resident_id:")[:6] == "210102" for s in people)
+    assert companies and all(s.removeprefix("credit_code:")[2:8] == "210102" for s in companies)
 
     def rows(who: str, entry: str) -> list[dict[str, Any]]:
         return [r for r in received if r["recipient"] == who and r["entry"] == entry]
