@@ -15,7 +15,7 @@ import confluent_kafka
 from confluent_kafka.admin import AdminClient
 
 # The defining module: the admin package re-exports it without declaring it.
-from confluent_kafka.admin._config import ConfigResource
+from confluent_kafka.admin._config import ConfigResource, ConfigSource
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 
 from base.errors import GovbusError, KafkaError, KafkaTimeoutError
@@ -161,6 +161,21 @@ class Admin(ClientBase[AdminClient]):
         (future,) = futures.values()
         entries = self.result(future, f"configuration of {name}", timeout_s)
         return {key: str(entry.value) for key, entry in entries.items()}
+
+    def topic_overrides(self, name: str, timeout_s: float = ADMIN_TIMEOUT_S) -> dict[str, str]:
+        """The configuration set on the topic itself (not the broker's defaults): what a
+        copy of the topic must be created with."""
+        futures = self.client.describe_configs(
+            [ConfigResource("topic", name)], request_timeout=timeout_s
+        )
+        (future,) = futures.values()
+        entries = self.result(future, f"configuration of {name}", timeout_s)
+        topic_set = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+        return {
+            k: str(e.value)
+            for k, e in entries.items()
+            if int(getattr(e.source, "value", e.source)) == topic_set
+        }
 
     def ensure_topics(
         self, specs: Sequence[TopicSpec], timeout_s: float = ADMIN_TIMEOUT_S

@@ -64,11 +64,15 @@ class Input:
     offset: int
     key: bytes | None
     value: bytes
+    #: The partition's incarnation (topology.state): 0 until the bus is restored.
+    incarnation: int = 0
 
     @property
     def position(self) -> str:
-        """``topic/partition/offset``: derived record ids (topology.records) use it."""
-        return f"{self.topic}/{self.partition}/{self.offset}"
+        """``topic/partition/offset`` (``topic/partition/offset@incarnation`` after a
+        restore): derived record ids (topology.records) use it."""
+        where = f"{self.topic}/{self.partition}/{self.offset}"
+        return f"{where}@{self.incarnation}" if self.incarnation else where
 
     @property
     def subject_hint(self) -> str | None:

@@ -481,7 +481,8 @@ class Processor:
             self._batch_next.setdefault((topic, partition), offset)
         for msg in msgs:
             topic, partition, offset = coordinates(msg)
-            inp = Input(topic, partition, offset, msg.key(), msg.value() or b"")
+            incarnation = self._state.incarnation(topic, partition)
+            inp = Input(topic, partition, offset, msg.key(), msg.value() or b"", incarnation)
             failure = self._failures.get((topic, partition, offset))
             # Step 9: a message that failed is retried in a transaction of its own.
             if failure is not None and self._txn.next:

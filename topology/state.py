@@ -11,6 +11,11 @@ The same changelog partition keeps the head of the partition's audit hash chain
 subject starts with ``#``), written in the transaction that commits the records it
 names; a restored worker continues the chain from there.
 
+After ``govbus restore`` the changelog partition also holds an *incarnation* under
+:data:`INCARNATION_KEY`: the restored ingest topics start again at offset 0, so the
+positions that derived record ids are made of (:attr:`topology.plan.Input.position`) name
+the incarnation too, and a new input never takes the id of one decided before the restore.
+
 Within a transaction the table stages changes; :meth:`commit` makes them the committed
 state, :meth:`rollback` forgets them (the transaction was aborted).
 """
@@ -39,12 +44,22 @@ Records = dict[str, AuthoritativeRecord]
 #: (seq, record_hash) of a chain's newest record; (0, None) before its first.
 ChainHead = tuple[int, bytes | None]
 AUDIT_HEAD_KEY = "#audit-chain-head"
+#: The partition's incarnation (0 until its first restore): ``{"incarnation": n}``.
+INCARNATION_KEY = "#incarnation"
 _NO_HEAD: ChainHead = (0, None)
 
 
 def encode_head(head: ChainHead) -> bytes:
     seq, digest = head
     return json.dumps({"seq": seq, "hash": digest.hex() if digest else None}).encode()
+
+
+def encode_incarnation(incarnation: int) -> bytes:
+    return json.dumps({"incarnation": incarnation}).encode()
+
+
+def decode_incarnation(data: bytes | None) -> int:
+    return 0 if data is None else int(json.loads(data)["incarnation"])
 
 
 def decode_head(data: bytes) -> ChainHead:
@@ -106,11 +121,13 @@ class OneSourceState:
         self._staged: dict[PartitionKey, dict[str, Records]] = {}
         self._heads: dict[PartitionKey, ChainHead] = {}
         self._staged_heads: dict[PartitionKey, ChainHead] = {}
+        self._incarnations: dict[PartitionKey, int] = {}
 
     def restore(self, ingest_topic: str, partition: int) -> int:
         """Load ``partition``'s committed state from its changelog; return records read."""
         table: dict[str, Records] = {}
         head = _NO_HEAD
+        incarnation = 0
         tp = TopicPartition(changelog_topic(ingest_topic), partition, OFFSET_BEGINNING)
         # A private, never-committing group: restore reads, it does not consume.
         with Consumer(
@@ -127,6 +144,8 @@ class OneSourceState:
                         value = msg.value()
                         if subject == AUDIT_HEAD_KEY:
                             head = decode_head(value) if value is not None else _NO_HEAD
+                        elif subject == INCARNATION_KEY:
+                            incarnation = decode_incarnation(value)
                         elif value is None:
                             table.pop(subject, None)
                         else:
@@ -146,7 +165,12 @@ class OneSourceState:
         self._staged.pop((ingest_topic, partition), None)
         self._heads[(ingest_topic, partition)] = head
         self._staged_heads.pop((ingest_topic, partition), None)
+        self._incarnations[(ingest_topic, partition)] = incarnation
         return count
+
+    def incarnation(self, ingest_topic: str, partition: int) -> int:
+        """The partition's incarnation: how many times it was restored from a backup."""
+        return self._incarnations.get((ingest_topic, partition), 0)
 
     def owns(self, ingest_topic: str, partition: int) -> bool:
         return (ingest_topic, partition) in self._committed
@@ -156,6 +180,7 @@ class OneSourceState:
         self._staged.pop((ingest_topic, partition), None)
         self._heads.pop((ingest_topic, partition), None)
         self._staged_heads.pop((ingest_topic, partition), None)
+        self._incarnations.pop((ingest_topic, partition), None)
 
     def chain_head(self, ingest_topic: str, partition: int) -> ChainHead:
         """The newest (staged, else committed) record of the partition's audit chain."""

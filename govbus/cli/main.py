@@ -10,6 +10,7 @@ import typer
 
 from govbus.cli import (
     audit_cmd,
+    backup_cmd,
     broker_cmd,
     catalog_cmd,
     compliance_cmd,
@@ -50,6 +51,7 @@ for _module in (
     run_cmd,
     conflicts_cmd,
     audit_cmd,
+    backup_cmd,
     monitor_cmd,
     compliance_cmd,
     serve_cmd,
