@@ -16,6 +16,7 @@ from confluent_kafka.admin import AdminClient
 
 # The defining module: the admin package re-exports it without declaring it.
 from confluent_kafka.admin._config import ConfigResource, ConfigSource
+from confluent_kafka.admin._listoffsets import OffsetSpec
 from confluent_kafka.cimpl import NewPartitions, NewTopic
 
 from base.errors import GovbusError, KafkaError, KafkaTimeoutError
@@ -45,6 +46,8 @@ class TopicSpec:
         return cls(definition.name, definition.partitions, 1, definition.config)
 
 
+#: ListOffsets' "the end of the partition" (confluent-kafka leaves the factory untyped).
+LATEST: OffsetSpec = OffsetSpec.latest()  # type: ignore[no-untyped-call]
 #: Metadata records one CreateTopics request may make: well under the KRaft controller's
 #: limit of 10,000 records per batch (``QuorumController.MAX_RECORDS_PER_USER_OP``).
 MAX_RECORDS_PER_REQUEST = 5_000
@@ -209,6 +212,25 @@ class Admin(ClientBase[AdminClient]):
                     raise
                 created.append(name)
         return created
+
+    def end_offsets(
+        self, partitions: Sequence[tuple[str, int]], timeout_s: float = ADMIN_TIMEOUT_S
+    ) -> dict[tuple[str, int], int]:
+        """The high watermark of each partition, in one ListOffsets request per leader
+        (``Consumer.watermarks`` asks once per partition)."""
+        if not partitions:
+            return {}
+        wanted = {confluent_kafka.TopicPartition(t, p): LATEST for t, p in partitions}
+        futures = self.client.list_offsets(
+            wanted,
+            isolation_level=confluent_kafka.IsolationLevel.READ_UNCOMMITTED,
+            request_timeout=timeout_s,
+        )
+        ends: dict[tuple[str, int], int] = {}
+        for tp, fut in futures.items():
+            info = self.result(fut, f"end offset of {tp.topic}/{tp.partition}", timeout_s)
+            ends[(tp.topic, tp.partition)] = int(info.offset)
+        return ends
 
     def grow_partitions(
         self, counts: Mapping[str, int], timeout_s: float = ADMIN_TIMEOUT_S

@@ -349,9 +349,14 @@ class Processor:
 
     # Step 2: state follows the assignment.
     def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
-        for tp in partitions:
-            restored = self._state.restore(tp.topic, tp.partition)
-            log.info("restored %s/%d: %d changelog records", tp.topic, tp.partition, restored)
+        began = time.monotonic()
+        restored = self._state.restore_many([(tp.topic, tp.partition) for tp in partitions])
+        log.info(
+            "restored %d partition(s): %d changelog records in %.2f s",
+            len(partitions),
+            restored,
+            time.monotonic() - began,
+        )
 
     def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}

@@ -25,12 +25,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from base.errors import GovbusError, KafkaError, KafkaTimeoutError
 from exchange.onesource import AuthoritativeRecord
-from kafkaclient import OFFSET_BEGINNING, Consumer, TopicPartition
+from kafkaclient import OFFSET_BEGINNING, Admin, Consumer, TopicPartition, coordinates
 from schemas.topics import TopicKind, entry_of, topic_name
 
 #: Restoring a partition of ~10^6 subjects reads ~100 MB; allow minutes, not forever.
@@ -99,18 +99,39 @@ def decode_records(subject: str, data: bytes) -> Records:
     }
 
 
-def _watermarks(consumer: Consumer, tp: TopicPartition) -> tuple[int, int]:
-    """(low, high) of ``tp``; a topic created moments ago may not be in the client's
-    metadata yet, so unknown-partition answers are retried until WATERMARK_TIMEOUT_S."""
+def _end_offsets(admin: Admin, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """The high watermark of each changelog partition, in one request per leader; a topic
+    created moments ago may not be in the broker's metadata yet, so errors are retried
+    until WATERMARK_TIMEOUT_S."""
     deadline = time.monotonic() + WATERMARK_TIMEOUT_S
     while True:
         try:
-            consumer.topic(tp.topic, 5.0)
-            return consumer.watermarks(tp.topic, tp.partition, 5.0)
+            return admin.end_offsets(partitions, timeout_s=10.0)
         except KafkaError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+class _Loaded:
+    """What a restore read so far, per ingest partition."""
+
+    def __init__(self, keys: list[PartitionKey]) -> None:
+        self.tables: dict[PartitionKey, dict[str, Records]] = {key: {} for key in keys}
+        self.heads: dict[PartitionKey, ChainHead] = dict.fromkeys(keys, _NO_HEAD)
+        self.incarnations: dict[PartitionKey, int] = dict.fromkeys(keys, 0)
+
+    def take(self, key: PartitionKey, subject: str, value: bytes | None) -> None:
+        """One changelog record: a subject's records (None: deleted), the chain's head or
+        the partition's incarnation."""
+        if subject == AUDIT_HEAD_KEY:
+            self.heads[key] = decode_head(value) if value is not None else _NO_HEAD
+        elif subject == INCARNATION_KEY:
+            self.incarnations[key] = decode_incarnation(value)
+        elif value is None:
+            self.tables[key].pop(subject, None)
+        else:
+            self.tables[key][subject] = decode_records(subject, value)
 
 
 class OneSourceState:
@@ -122,51 +143,59 @@ class OneSourceState:
         self._heads: dict[PartitionKey, ChainHead] = {}
         self._staged_heads: dict[PartitionKey, ChainHead] = {}
         self._incarnations: dict[PartitionKey, int] = {}
+        self._admin_client: Admin | None = None
 
     def restore(self, ingest_topic: str, partition: int) -> int:
         """Load ``partition``'s committed state from its changelog; return records read."""
-        table: dict[str, Records] = {}
-        head = _NO_HEAD
-        incarnation = 0
-        tp = TopicPartition(changelog_topic(ingest_topic), partition, OFFSET_BEGINNING)
-        # A private, never-committing group: restore reads, it does not consume.
-        with Consumer(
-            self._bootstrap, f"govbus-restore-{uuid.uuid4().hex}", extra_config=self._extra
-        ) as consumer:
-            low, high = _watermarks(consumer, tp)
-            count = 0
-            if high > low:
-                consumer.assign([tp])
+        return self.restore_many([(ingest_topic, partition)])
+
+    def restore_many(self, partitions: Sequence[PartitionKey]) -> int:
+        """Load the committed state of ``partitions`` (ingest topic, partition) from their
+        changelogs with one consumer: the end offsets in one request per leader, then only
+        the partitions that hold records are read (an empty changelog costs nothing, however
+        many entries the catalog has). Returns the records read."""
+        wanted = {(changelog_topic(t), p): (t, p) for t, p in partitions}
+        loaded = _Loaded(list(wanted.values()))
+        count = 0
+        ends = {k: e for k, e in _end_offsets(self._admin(), list(wanted)).items() if e > 0}
+        if ends:
+            # A private, never-committing group: restore reads, it does not consume.
+            with Consumer(
+                self._bootstrap, f"govbus-restore-{uuid.uuid4().hex}", extra_config=self._extra
+            ) as consumer:
+                consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in ends])
                 deadline = time.monotonic() + RESTORE_TIMEOUT_S
-                while True:
+                pending = dict(ends)
+                while pending:
                     for msg in consumer.consume(RESTORE_BATCH, timeout_s=0.2):
+                        topic, partition, _ = coordinates(msg)
                         subject = (msg.key() or b"").decode("utf-8")
-                        value = msg.value()
-                        if subject == AUDIT_HEAD_KEY:
-                            head = decode_head(value) if value is not None else _NO_HEAD
-                        elif subject == INCARNATION_KEY:
-                            incarnation = decode_incarnation(value)
-                        elif value is None:
-                            table.pop(subject, None)
-                        else:
-                            table[subject] = decode_records(subject, value)
+                        loaded.take(wanted[(topic, partition)], subject, msg.value())
                         count += 1
-                    position = consumer.position([tp])[0].offset
                     # read_committed stops at the last stable offset; aborted records and
                     # control markers are skipped but still advance the position.
-                    if position >= high:
-                        break
-                    if time.monotonic() > deadline:
+                    at = consumer.position([TopicPartition(t, p) for t, p in pending])
+                    for tp in at:
+                        if tp.offset >= pending[(tp.topic, tp.partition)]:
+                            del pending[(tp.topic, tp.partition)]
+                    if pending and time.monotonic() > deadline:
+                        (t, p), high = next(iter(pending.items()))
                         raise KafkaTimeoutError(
-                            f"restoring {tp.topic}/{partition} did not reach offset {high} "
-                            f"within {RESTORE_TIMEOUT_S}s (at {position})"
+                            f"restoring {t}/{p} did not reach offset {high} within "
+                            f"{RESTORE_TIMEOUT_S}s ({len(pending)} partition(s) behind)"
                         )
-        self._committed[(ingest_topic, partition)] = table
-        self._staged.pop((ingest_topic, partition), None)
-        self._heads[(ingest_topic, partition)] = head
-        self._staged_heads.pop((ingest_topic, partition), None)
-        self._incarnations[(ingest_topic, partition)] = incarnation
+        for key, table in loaded.tables.items():
+            self._committed[key] = table
+            self._staged.pop(key, None)
+            self._heads[key] = loaded.heads[key]
+            self._staged_heads.pop(key, None)
+            self._incarnations[key] = loaded.incarnations[key]
         return count
+
+    def _admin(self) -> Admin:
+        if self._admin_client is None:
+            self._admin_client = Admin(self._bootstrap, extra_config=self._extra)
+        return self._admin_client
 
     def incarnation(self, ingest_topic: str, partition: int) -> int:
         """The partition's incarnation: how many times it was restored from a backup."""

@@ -83,6 +83,14 @@ def _run_command(app: typer.Typer) -> None:
         settings = Settings.load()
         connection = connected_settings(bootstrap, False)
         address = connection.bootstrap
+        # On the local broker the processors run as their own principal (least privilege),
+        # through the authenticated listener, unless an address or credentials were given.
+        status = None if (bootstrap or settings.bootstrap) else LocalBroker.of(settings).status()
+        credentials = None
+        if status is not None and status.processor_credentials:
+            credentials = Path(status.processor_credentials)
+        # What a person must fix locally comes first: the group, the credentials.
+        _preflight(address, credentials, group)
         try:
             check_input(
                 address,
@@ -107,16 +115,10 @@ def _run_command(app: typer.Typer) -> None:
             argv += ["--catalog", str(catalog)]
         if namespace:
             argv += ["--namespace", namespace]
-        # On the local broker the processors run as their own principal (least privilege),
-        # through the authenticated listener, unless an address or credentials were given.
-        status = None if (bootstrap or settings.bootstrap) else LocalBroker.of(settings).status()
-        credentials = None
-        if status is not None and status.processor_credentials:
-            credentials = Path(status.processor_credentials)
+        if credentials is not None:
             argv += ["--credentials-file", str(credentials)]
         if metrics_port and workers == 1:
             argv += ["--metrics-port", str(metrics_port), "--metrics-host", metrics_host]
-        _preflight(address, credentials, group)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         raise typer.Exit(supervise(workers, argv))
 
