@@ -1,6 +1,7 @@
-"""Reader of the state topics: the processors' view of agencies, catalog entries and grants.
+"""Reader of the state topics: the processors' view of agencies, catalog entries, grants and
+subscriptions.
 
-:class:`ReferenceView` keeps the latest record of every key of the three compacted state
+:class:`ReferenceView` keeps the latest record of every key of the four compacted state
 topics (format: :mod:`producers.reference`) and turns them into a domain
 :class:`ReferenceSnapshot`. A processor calls :meth:`ReferenceView.refresh` before each
 batch: a grant added or revoked in the SQL store (and published) applies from the next

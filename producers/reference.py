@@ -1,4 +1,5 @@
-"""State topics: the reference data (agencies, catalog entries, grants) for the processors.
+"""State topics: the reference data (agencies, catalog entries, grants, subscriptions) for the
+processors.
 
 The SQL store is the record; these compacted topics carry it to the gate and fan-out,
 which read them with :class:`consumers.reference.ReferenceView` (no restart needed).

@@ -8,10 +8,11 @@ Commit protocol (exactly once; ``ProcessorConfig.exactly_once``):
 2. Assignment: for each ingest partition assigned, restore its one-source state and the
    head of its audit hash chain from its changelog partition (read_committed) before
    processing any message from it.
-3. Batch: ``consume(n)``; refresh the reference data (catalog, agencies, grants) up to
-   the current end of the state topics, so a grant added or revoked before an event was
-   published applies to that event. Note each partition's first message in the batch:
-   where a rewind starts if the batch must be read again.
+3. Batch: ``consume(n)``; refresh the reference data (catalog, agencies, grants,
+   subscriptions) up to the current end of the state topics, so a grant or subscription
+   added or revoked before an event was published applies to that event. Note each
+   partition's first message in the batch: where a rewind starts if the batch must be
+   read again.
 4. Plan each message: the pure planning step (:func:`topology.plan.plan_message`:
    decode, decide, route, build, encode once per grant class, seal the audit records into
    the partition's hash chain), given the subject's records and the chain's head.
