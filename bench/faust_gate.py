@@ -297,9 +297,9 @@ def gate_event(
             article=result.article,
         )
         return plan.out
-    if result.new_states and key is not None:
+    if (result.new_states or result.refreshed) and key is not None:
         # The gate accepted only when the key is the canonical subject (GM 18).
-        table[key] = encode_records({**states, **result.new_states})
+        table[key] = encode_records({**states, **result.refreshed, **result.new_states})
     plan.decided(ev, raw, result)
     return plan.out
 

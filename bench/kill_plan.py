@@ -39,9 +39,16 @@ def resident_id(n: int, region: str = "110105") -> str:
 
 
 def change_event(
-    entry: str, provider: str, number: str, name: str, *, authoritative: bool = True
+    entry: str,
+    provider: str,
+    number: str,
+    name: str,
+    *,
+    authoritative: bool = True,
+    sequence: int = 1,
 ) -> dict[str, Any]:
-    """A ChangeEvent record setting the ``name`` of resident ``number``."""
+    """A ChangeEvent record setting the ``name`` of resident ``number``, ``sequence``-th of
+    its source system (a source's later change has a higher sequence; GM 22)."""
     return {
         "event_id": str(uuid.uuid4()),
         "entry": entry,
@@ -53,7 +60,7 @@ def change_event(
         "items": [{"name": "name", "before": None, "after": name}],
         "source_system": "kill-test",
         "event_time": datetime.now(UTC),
-        "source_sequence": 1,
+        "source_sequence": sequence,
         "trace_id": None,
         "legal_basis": None,
     }
@@ -63,18 +70,21 @@ def plan(entry: str, providers: Sequence[str], events: int, rng: random.Random) 
     """``events`` sends to ``entry`` from ``providers`` (source, non-source, reporter)."""
     source, other, reporter = providers
     sent: Plan = []
-    for _ in range(events):
+    for i in range(1, events + 1):
         number = resident_id(rng.randrange(SUBJECTS))
         key = f"resident_id:{number}"
         roll = rng.random()
         if roll < 0.1 and sent:
             sent.append(rng.choice(sent))  # a resend: the same event id again
         elif roll < 0.65:
-            sent.append((key, change_event(entry, source, number, rng.choice(NAMES))))
+            name = rng.choice(NAMES)
+            sent.append((key, change_event(entry, source, number, name, sequence=i)))
         elif roll < 0.75:
-            sent.append((key, change_event(entry, other, number, rng.choice(NAMES))))
+            name = rng.choice(NAMES)
+            sent.append((key, change_event(entry, other, number, name, sequence=i)))
         else:
-            report = change_event(entry, reporter, number, rng.choice(NAMES), authoritative=False)
+            name = rng.choice(NAMES)
+            report = change_event(entry, reporter, number, name, authoritative=False, sequence=i)
             sent.append((key, report))
     return sent
 
@@ -88,6 +98,6 @@ def replay(
     for key, e in sent:
         incoming = IncomingEvent.from_record(e, key.encode())
         result = decide(incoming, entry, catalog, tuple(grants), states.get(key, {}), now)
-        states[key] = {**states.get(key, {}), **result.new_states}
+        states[key] = {**states.get(key, {}), **result.refreshed, **result.new_states}
         results.append(result)
     return results

@@ -169,13 +169,18 @@ class UpdateCycle:
 
 @dataclass(frozen=True, slots=True)
 class DataItem:
-    """One data item (field) of an entry with its authoritative provider (GM 22)."""
+    """One data item (field) of an entry with its authoritative provider (GM 22).
+
+    ``length``: the declared length (数据长度, GM 11: the catalog describes each item's
+    format), the most characters a value's text may have; None: none declared.
+    """
 
     name: str
     label_zh: str
     type: ItemType
     tag: ItemTag
     provider: str
+    length: int | None = None
 
 
 class LifecycleState(StrEnum):

@@ -16,14 +16,17 @@ File layout (unknown keys are errors)::
     agencies: [{id, name, name_zh, kind}]
     entries:
       - {id, title, title_zh, provider?, source_business, category, key_kind, sensitivity,
-         share_type, open_type, update_cycle, items: [{name, label_zh, type, tag, provider?}],
+         share_type, open_type, update_cycle,
+         items: [{name, label_zh, type, tag, provider?, length?}],
          state?, withdrawal?: {reason, filed_on, effective_on}, share_basis?, open_basis?,
          open_conditions?, open_desensitised?, base_library?}
     grants:
       - {id, consumer, entry, items, granted_by, purpose, basis, valid_from, valid_until?,
          revoked_at?}
 
-An item without ``provider`` takes the entry's. Grant dates are days in legal time:
+An item without ``provider`` takes the entry's; ``length`` is the item's declared length
+(数据长度, GM 11), the most characters a value may have (checked by the publisher and the
+gate, GM 21). Grant dates are days in legal time:
 ``valid_from`` from 00:00, ``valid_until`` through 24:00 of that day (D1).
 """
 
@@ -73,7 +76,14 @@ _E = TypeVar("_E", bound=StrEnum)
 
 _TOP = {"version": True, "name": True, "agencies": True, "entries": True, "grants": False}
 _AGENCY = {"id": True, "name": True, "name_zh": True, "kind": True}
-_ITEM = {"name": True, "label_zh": True, "type": True, "tag": True, "provider": False}
+_ITEM = {
+    "name": True,
+    "label_zh": True,
+    "type": True,
+    "tag": True,
+    "provider": False,
+    "length": False,
+}
 _WITHDRAWAL = {"reason": True, "filed_on": True, "effective_on": True}
 _ENTRY = {
     "id": True,
@@ -376,9 +386,20 @@ def _item(
             f"data item {name} names no provider (one number, one source)",
             entry_id,
         )
+    length = body.get("length")
+    if length is not None and (
+        not isinstance(length, int) or isinstance(length, bool) or length < 1
+    ):
+        reader.add(
+            "invalid_value",
+            FORM_ARTICLE,
+            f"{where}: 'length' must be a positive whole number of characters",
+            entry_id,
+        )
+        return None
     if name is None or label is None or kind is None or tag is None or provider is None:
         return None
-    return DataItem(name, label, kind, tag, provider)
+    return DataItem(name, label, kind, tag, provider, length)
 
 
 def _lifecycle(reader: _Reader, body: dict[str, Any], entry_id: str) -> Lifecycle | None:

@@ -2,16 +2,24 @@
 
 Steps, each with the article it enforces:
 
-1. The event belongs to the topic's entry, and the entry is in force (GM 14, S 27 ¶2).
-2. The provider is a registered agency (G 32, S 3), the event changes items (GM 21), and
-   its ``event_time`` is not later than the decision time plus the allowed clock skew
-   (G 13: data true and accurate; an event stamped in the future would order wrongly).
-3. Identity (GM 18 ¶2): the subject key is valid for the entry's key kind; a market
-   entity without a credit code may be keyed by its business licence number. The key is
-   normalised, so 15- and 18-digit ID numbers of one person are one canonical subject.
+1. The event belongs to the topic's entry, and the entry is in force
+   (:func:`exchange.admission.check_entry`: GM 10, GM 14, S 27 ¶2).
+2. The provider is a registered agency (G 32, S 3), and the event's ``event_time`` is not
+   later than the decision time plus the allowed clock skew (G 13: data true and
+   accurate; an event stamped in the future would order wrongly).
+3. The items and the identity, by the admission rules the agency publisher runs too
+   (:mod:`exchange.admission`): the event changes items, each named once, each a data
+   item of the entry, each value of the item's declared type and length (GM 21, S 20),
+   whatever the producer did; the subject key is valid for the entry's key kind (GM 18
+   ¶2; a market entity without a credit code may be keyed by its business licence
+   number), normalised, so 15- and 18-digit ID numbers of one person are one canonical
+   subject.
 4. The message key equals the canonical subject: the bus keeps one subject's changes in
    one partition, in order; a producer that keys otherwise is refused, not re-keyed.
-5. One number, one source (GM 19, GM 22, S 20): :func:`exchange.onesource.decide_event`.
+5. One number, one source (GM 19, GM 22, S 20): :func:`exchange.onesource.decide_event`,
+   with the event's place in its provider's history (:class:`SourceOrder`: source system,
+   source sequence, event time), so a change older than the authoritative record is
+   ``stale`` and never applied, however long ago the record was set.
 6. Accepted items are fanned out by policy (:func:`exchange.policy.plan_fanout`) to every
    registered agency but the provider itself, and to the open feed.
 
@@ -27,26 +35,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from base.errors import GovbusError
-from exchange.catalog import Catalog, ItemValue, KeyKind, in_force
+from exchange.admission import Refusal, check_entry, check_items, check_subject
+from exchange.catalog import Catalog, ItemValue
 from exchange.grants import Grant
-from exchange.identity import IdentityKind, Subject, check
+from exchange.identity import Subject
 from exchange.onesource import (
     AuthoritativeRecord,
     ChangeEvent,
     Conflict,
     Operation,
+    SourceOrder,
     decide_event,
 )
 from exchange.outcomes import DESCRIPTIONS, OUTCOME_OF, Outcome, ReasonCode
 from exchange.policy import OPEN_FEED, AcceptedChange, Delivery, Recipient, plan_fanout
 from exchange.subscriptions import SubscriptionIndex
-
-#: Which subject kinds an entry keyed by ``KeyKind`` accepts (GM 18 ¶2 licence fallback).
-ACCEPTED_KINDS: Mapping[KeyKind, frozenset[str]] = {
-    KeyKind.RESIDENT_ID: frozenset({"resident_id"}),
-    KeyKind.CREDIT_CODE: frozenset({"credit_code", "business_licence"}),
-    KeyKind.BUSINESS_LICENCE: frozenset({"business_licence"}),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +67,24 @@ class IncomingEvent:
     message_key: bytes | None
     #: When the change happened at the provider (ChangeEvent.event_time); None: not known.
     event_time: datetime | None = None
+    #: The items in the producer's order, each as often as named (``items`` keeps the last).
+    named: tuple[tuple[str, ItemValue], ...] | None = None
+    #: Where the change stands in its provider's history; None: not ordered (never stale).
+    order: SourceOrder | None = None
+
+    @property
+    def item_list(self) -> tuple[tuple[str, ItemValue], ...]:
+        """(name, value) as the producer named them."""
+        return self.named if self.named is not None else tuple(self.items.items())
 
     @classmethod
     def from_record(cls, raw: Mapping[str, Any], message_key: bytes | None) -> IncomingEvent:
-        """From a decoded ChangeEvent record (schemas/avro/ChangeEvent.avsc)."""
+        """From a decoded ChangeEvent record (schemas/avro/ChangeEvent.avsc): its
+        ``source_system``, ``source_sequence`` and ``event_time`` are its order."""
+        event_time = raw.get("event_time")
+        order = None
+        if isinstance(event_time, datetime) and event_time.utcoffset() is not None:
+            order = SourceOrder(str(raw["source_system"]), int(raw["source_sequence"]), event_time)
         return cls(
             event_id=str(raw["event_id"]),
             entry=raw["entry"],
@@ -78,7 +95,9 @@ class IncomingEvent:
             authoritative=raw["authoritative"],
             items={i["name"]: i["after"] for i in raw["items"]},
             message_key=message_key,
-            event_time=raw.get("event_time"),
+            event_time=event_time,
+            named=tuple((i["name"], i["after"]) for i in raw["items"]),
+            order=order,
         )
 
 
@@ -92,6 +111,8 @@ class GateResult:
     article: str
     subject: Subject | None = None
     new_states: Mapping[str, AuthoritativeRecord] = field(default_factory=dict)
+    #: Records of unchanged items moved on in the source's order: kept, not propagated.
+    refreshed: Mapping[str, AuthoritativeRecord] = field(default_factory=dict)
     accepted: Mapping[str, ItemValue] = field(default_factory=dict)
     conflicts: tuple[Conflict, ...] = ()
     deliveries: tuple[Delivery, ...] = ()
@@ -110,24 +131,9 @@ def reject(code: ReasonCode, text: str, article: str, subject: Subject | None = 
     return GateResult(Outcome.REJECTED, code, text, article, subject=subject)
 
 
-def canonical_subject(entry_kind: KeyKind, subject_kind: str, key: str) -> Subject | GateResult:
-    """The canonical subject, or a rejection naming why (GM 18 ¶2)."""
-    if subject_kind not in ACCEPTED_KINDS[entry_kind]:
-        return reject(
-            ReasonCode.SUBJECT_KIND_MISMATCH,
-            f"entry is keyed by {entry_kind.value}, the event by {subject_kind}",
-            "GM 18",
-        )
-    kind = IdentityKind(subject_kind)
-    result = check(key, kind)
-    if not result.valid:
-        reason = result.reason
-        return reject(
-            ReasonCode.identity(reason) if reason else ReasonCode.IDENTITY_AMBIGUOUS,
-            f"{subject_kind} {key!r} is invalid: {reason}",
-            "GM 18",
-        )
-    return Subject(kind, result.normalized)
+def refused(refusal: Refusal, subject: Subject | None = None) -> GateResult:
+    """The rejection of an admission rule's refusal (:mod:`exchange.admission`)."""
+    return reject(refusal.reason, refusal.message, refusal.article or "", subject)
 
 
 def _change_refused(exc: GovbusError) -> ReasonCode:
@@ -162,18 +168,14 @@ def decide(  # noqa: PLR0913 - the gate's inputs, one each
             f"event for {event.entry} arrived on {topic_entry}'s topic",
             "GM 11",
         )
-    entry = catalog.entry(event.entry)
-    if entry is None or not in_force(entry, at):
-        return reject(
-            ReasonCode.ENTRY_NOT_PUBLISHED, f"entry {event.entry} is not in force", "GM 14"
-        )
-    # Step 2: the provider, the change, the time.
+    entry = check_entry(catalog, event.entry, at)
+    if isinstance(entry, Refusal):
+        return refused(entry)
+    # Step 2: the provider, the time.
     if catalog.agency(event.provider) is None:
         return reject(
             ReasonCode.UNKNOWN_PROVIDER, f"{event.provider} is not a registered agency", "S 3"
         )
-    if not event.items:
-        return reject(ReasonCode.EMPTY_CHANGE, "the event changes no data item", "GM 21")
     if (
         max_future_skew is not None
         and event.event_time is not None
@@ -185,10 +187,13 @@ def decide(  # noqa: PLR0913 - the gate's inputs, one each
             f"{max_future_skew.total_seconds():g} s after the bus's time {at.isoformat()}",
             "G 13",
         )
-    # Step 3: identity.
-    subject = canonical_subject(entry.key_kind, event.subject_kind, event.subject_key)
-    if isinstance(subject, GateResult):
-        return subject
+    # Step 3: the items, the identity (the publisher's rules, run again).
+    bad_items = check_items(entry, event.item_list)
+    if bad_items is not None:
+        return refused(bad_items)
+    subject = check_subject(entry, event.subject_kind, event.subject_key, at)
+    if isinstance(subject, Refusal):
+        return refused(subject)
     # Step 4: partitioning by canonical subject.
     if event.message_key != subject.key:
         return reject(
@@ -200,7 +205,7 @@ def decide(  # noqa: PLR0913 - the gate's inputs, one each
     # Step 5: one number, one source.
     operation = Operation(event.operation) if event.authoritative else Operation.REPORT
     change = ChangeEvent(
-        event.event_id, event.provider, entry.id, str(subject), operation, event.items
+        event.event_id, event.provider, entry.id, str(subject), operation, event.items, event.order
     )
     try:
         decided = decide_event(entry, states, change)
@@ -222,6 +227,7 @@ def decide(  # noqa: PLR0913 - the gate's inputs, one each
         article=first.article,
         subject=subject,
         new_states=decided.new_states,
+        refreshed=decided.refreshed,
         accepted=decided.accepted,
         conflicts=decided.conflicts,
         deliveries=deliveries,

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 
 from exchange.identity import Reason
-from exchange.onesource import DecisionKind
+from exchange.onesource import STALE_BY_SEQUENCE, STALE_BY_TIME, DecisionKind
 
 
 class Outcome(StrEnum):
@@ -23,6 +23,8 @@ class Outcome(StrEnum):
     CONFIRMATION = "confirmation"
     CONFLICT = "conflict"
     REJECTED = "rejected"
+    #: Older than the authoritative record, never applied (Receipt v2, Decision v3).
+    STALE = "stale"
 
 
 #: The event outcome of the most serious item decision (exchange.onesource).
@@ -32,19 +34,34 @@ OUTCOME_OF: Mapping[DecisionKind, Outcome] = {
     DecisionKind.STOPPED: Outcome.STOPPED,
     DecisionKind.CONFIRMATION: Outcome.CONFIRMATION,
     DecisionKind.CONFLICT: Outcome.CONFLICT,
+    DecisionKind.STALE: Outcome.STALE,
 }
 
 
 class ReasonCode(StrEnum):
-    """Why: every code a receipt, a dead letter or an audit record of the gate carries.
+    """Why: every code a receipt, a dead letter, an audit record of the gate or a refusal
+    of the agency publisher carries: one set (the admission rules, :mod:`exchange.admission`,
+    are the same on both sides).
 
     Dead letters of undecodable bytes carry the schema error's own code instead
     (``unknown_fingerprint``, ``bad_marker``...: :mod:`schemas.registry`).
     """
 
+    # Admission (exchange.admission): the publisher refuses, the gate rejects.
+    UNKNOWN_ENTRY = "unknown_entry"
+    ENTRY_NOT_PUBLISHED = "entry_not_published"
+    ENTRY_WITHDRAWN = "entry_withdrawn"
+    DUPLICATE_ITEM = "duplicate_item"
+    ITEM_TYPE_MISMATCH = "item_type_mismatch"
+    ITEM_TOO_LONG = "item_too_long"
+    # Refusals of the agency publisher only (producers.publisher, exchange.ingest_checks).
+    UNKNOWN_AGENCY = "unknown_agency"
+    PROVIDER_MISMATCH = "provider_mismatch"
+    SCHEMA_INVALID = "schema_invalid"
+    DUPLICATE_EVENT_ID = "duplicate_event_id"
+    BAD_ROW = "bad_row"
     # Rejections by the gate (exchange.gate, steps 1-4).
     WRONG_TOPIC = "wrong_topic"
-    ENTRY_NOT_PUBLISHED = "entry_not_published"
     UNKNOWN_PROVIDER = "unknown_provider"
     EMPTY_CHANGE = "empty_change"
     EVENT_TIME_IN_FUTURE = "event_time_in_future"
@@ -72,6 +89,8 @@ class ReasonCode(StrEnum):
     MULTI_SOURCE_VERIFIED = "multi_source_verified"
     VALUE_DIFFERS = "value_differs"
     SOURCE_HAS_NO_VALUE = "source_has_no_value"
+    SOURCE_SEQUENCE_NOT_NEWER = STALE_BY_SEQUENCE
+    EVENT_TIME_OLDER = STALE_BY_TIME
     # The processor's own dead letters.
     UNDECODABLE = "undecodable"
     PROCESSING_FAILED = "processing_failed"
@@ -95,4 +114,10 @@ DESCRIPTIONS: Mapping[ReasonCode, str] = {
         "the report differs from the authoritative value; raised to the bureau"
     ),
     ReasonCode.SOURCE_HAS_NO_VALUE: "the source holds no value; raised to the bureau",
+    ReasonCode.SOURCE_SEQUENCE_NOT_NEWER: (
+        "the source sequence is not newer than the authoritative record's; not applied"
+    ),
+    ReasonCode.EVENT_TIME_OLDER: (
+        "the event time is older than the authoritative record's; not applied"
+    ),
 }

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from base.errors import DeliveryError, KafkaTimeoutError
-from exchange.ingest_checks import Refusal
+from exchange.admission import Refusal
 
 #: How long :meth:`PublishResult.wait` serves delivery reports by default.
 DELIVERY_WAIT_S = 30.0

@@ -7,9 +7,10 @@ For each :class:`~producers.model.Draft`, :meth:`AgencyPublisher.publish`:
    (``skipped_already_acknowledged``: a restart does not resend);
 2. refuses a second event with an id still in flight in this run (``duplicate_event_id``);
 3. runs the catalog and identity checks of :func:`exchange.ingest_checks.admit` (agency
-   registered, entry published, items in the entry, this agency the source of every item
-   it writes unless the draft is a non-authoritative report, identity key of the entry's
-   kind);
+   registered; then the admission rules the gate runs again, :mod:`exchange.admission`:
+   entry in force, identity key of the entry's kind, items of the entry, each named once,
+   each value of the item's declared type and length; then this agency the source of
+   every item it writes unless the draft is a non-authoritative report);
 4. builds the ChangeEvent and encodes it; a record that does not fit the schema is
    refused with the field (``schema_invalid``);
 5. sends it with idempotence and acks=all, keyed by the canonical subject key
@@ -36,13 +37,8 @@ from typing import Any
 
 from base.errors import DeliveryError, KafkaError, PublishError, SchemaError
 from exchange.catalog import Catalog, CatalogEntry
-from exchange.ingest_checks import (
-    Admitted,
-    ProposedChange,
-    Refusal,
-    RefusalReason,
-    admit,
-)
+from exchange.ingest_checks import Admitted, ProposedChange, Refusal, admit
+from exchange.outcomes import ReasonCode
 from kafkaclient import Admin, Closing, Producer
 from producers.journal import Ack, Journal
 from producers.model import Draft, PublisherOptions, PublishResult, Receipt
@@ -136,7 +132,7 @@ class AgencyPublisher(Closing):
                 entry_id,
                 topic,
                 Refusal.of(
-                    RefusalReason.DUPLICATE_EVENT_ID,
+                    ReasonCode.DUPLICATE_EVENT_ID,
                     f"event id {event_id} is already being sent in this run",
                     field="event_id",
                 ),
@@ -160,7 +156,7 @@ class AgencyPublisher(Closing):
         topic = _ingest_topic(entry_id)
         if not topic:
             return Refusal.of(
-                RefusalReason.SCHEMA_INVALID,
+                ReasonCode.SCHEMA_INVALID,
                 f"entry id {entry_id!r} cannot name a Kafka topic",
                 field="entry",
             )
@@ -176,7 +172,7 @@ class AgencyPublisher(Closing):
         try:
             value = encode("ChangeEvent", record)
         except SchemaError as exc:
-            return Refusal.of(RefusalReason.SCHEMA_INVALID, str(exc), field=exc.field)
+            return Refusal.of(ReasonCode.SCHEMA_INVALID, str(exc), field=exc.field)
         return Prepared(
             event_id, topic, admitted.canonical_subject.encode(), value, source_system, sequence
         )

@@ -18,7 +18,7 @@ Keys are UTF-8 ids. Values are UTF-8 JSON objects in the catalog-YAML layout of
   revoked agency is a tombstone (null value): it is no longer registered.
 * entry: ``{"id", "title", "title_zh", "provider", "source_business", "category",
   "key_kind", "sensitivity", "share_type", "open_type", "update_cycle", "items": [{"name",
-  "label_zh", "type", "tag", "provider"}], "state", "withdrawal"?: {"reason", "filed_on",
+  "label_zh", "type", "tag", "provider", "length"?}], "state", "withdrawal"?: {"reason", "filed_on",
   "effective_on"}, "share_basis"?, "open_basis"?, "open_conditions"?,
   "open_desensitised"?}``; every lifecycle state is published (the domain decides what is
   in force). A null value removes the entry.

@@ -38,7 +38,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from exchange.ingest_checks import Refusal, RefusalReason
+from exchange.admission import Refusal
+from exchange.outcomes import ReasonCode
 from producers.model import Draft
 
 #: Namespace of derived event ids (UUID v5).
@@ -117,7 +118,7 @@ def derived_event_id(origin: tuple[str, str, str], line: int, content: Mapping[s
 
 
 def _refusal(line: int, message: str) -> Row:
-    return Row(line, refusal=Refusal.of(RefusalReason.BAD_ROW, message))
+    return Row(line, refusal=Refusal.of(ReasonCode.BAD_ROW, message))
 
 
 # -- JSON Lines ------------------------------------------------------------------------

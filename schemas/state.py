@@ -33,13 +33,16 @@ def agency_document(agency: Agency) -> dict[str, Any]:
 
 
 def _item(item: DataItem) -> dict[str, Any]:
-    return {
+    doc: dict[str, Any] = {
         "name": item.name,
         "label_zh": item.label_zh,
         "type": item.type.value,
         "tag": item.tag.value,
         "provider": item.provider,
     }
+    if item.length is not None:
+        doc["length"] = item.length
+    return doc
 
 
 def entry_document(entry: CatalogEntry) -> dict[str, Any]:

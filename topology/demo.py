@@ -354,7 +354,8 @@ class _Story:
             "items": [{"name": k, "before": None, "after": v} for k, v in items.items()],
             "source_system": f"demo-{self.run}",
             "event_time": datetime.now(UTC),
-            "source_sequence": 0,
+            # The source system's order (GM 22: an older change would be stale).
+            "source_sequence": time.time_ns() // 1000,
             "trace_id": None,
             "legal_basis": None,
         }

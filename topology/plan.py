@@ -18,8 +18,10 @@ For one message (:func:`plan_message`):
    future skew of ``event_time``. A rejection: a dead letter (stage ``validate``), a
    ``rejected`` receipt, an audit record.
 4. Route (:mod:`topology.routes`) and build (:mod:`topology.records`) what was decided:
-   the receipt, the audit record of the outcome, conflicts; for an accepted change the
-   changelog record of the subject's records, the canonical stream and every delivery
+   the receipt, the audit record of the outcome (``stale`` included: an older change is
+   answered and audited, never applied), conflicts; the changelog record of the
+   subject's records when the decision changed them (accepted, or an unchanged item moved
+   on in its source's order); for an accepted change the canonical stream and every delivery
    (feed records encoded once per grant class, :mod:`topology.encoding`; the open feed),
    each with its audit record.
 5. Seal every audit record, in order, into the input partition's hash chain from the head
@@ -373,15 +375,17 @@ class _Draft:
                 routes.CONFLICTS, self.encoder.encode("Conflict", conflict), routes.conflict_key(c)
             )
             self.conflicts.append(event.entry)
-        if not result.new_states or subject is None:
+        if subject is None or not (result.new_states or result.refreshed):
             return self.plan()
-        merged = {**states, **result.new_states}
+        merged = {**states, **result.refreshed, **result.new_states}
         self.write(
             changelog_topic(self.msg.topic),
             encode_records(merged),
             subject.key,
             self.msg.partition,
         )
+        if not result.new_states:  # moved on in the source's order only: kept, not sent
+            return self.plan(Staged(str(subject), merged))
         # The canonical stream: what was accepted, under the canonical subject.
         canonical = {
             **raw,

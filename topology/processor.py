@@ -7,7 +7,9 @@ Commit protocol (exactly once; ``ProcessorConfig.exactly_once``):
    nothing a crashed worker wrote half-way ever becomes visible.
 2. Assignment: for each ingest partition assigned, restore its one-source state and the
    head of its audit hash chain from its changelog partition (read_committed) before
-   processing any message from it.
+   processing any message from it. Rebalancing is incremental (cooperative-sticky): a
+   worker is told only of the partitions it gains or loses, restores only those, and
+   keeps processing the partitions it keeps while others move.
 3. Batch: ``consume(n)``; refresh the reference data (catalog, agencies, grants,
    subscriptions) up to the current end of the state topics, so a grant or subscription
    added or revoked before an event was published applies to that event. Note each
@@ -110,6 +112,8 @@ log = logging.getLogger("govbus.processor")
 POLL_TIMEOUT_S = 0.1
 #: Consumer metadata refresh: new ingest topics are found within this many ms.
 METADATA_REFRESH_MS = 5000
+#: Partitions move one by one between workers, never all revoked at once.
+ASSIGNMENT_STRATEGY = "cooperative-sticky"
 #: Transaction timeout on the broker: a worker that hangs longer is aborted by the broker.
 TRANSACTION_TIMEOUT_MS = 60000
 
@@ -226,6 +230,9 @@ class Processor:
             config.group_id,
             extra_config={
                 "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS,
+                # Incremental rebalancing (KIP-429): a worker joining or leaving moves only
+                # the partitions that change hands; the others keep flowing (step 2).
+                "partition.assignment.strategy": ASSIGNMENT_STRATEGY,
                 **extra,
                 **config.consumer_config,
             },
@@ -235,6 +242,8 @@ class Processor:
         self._snapshot: ReferenceSnapshot | None = None
         self._planned_with: Reference | None = None
         self._subscribed: tuple[str, ...] = ()
+        #: Partitions restored since start: each gained partition once (step 2).
+        self.restored_partitions = 0
         self._txn = _Transaction()
         #: First unprocessed message of each partition of the batch being processed.
         self._batch_next: dict[PartitionKey, int] = {}
@@ -352,8 +361,10 @@ class Processor:
     def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         began = time.monotonic()
         restored = self._state.restore_many([(tp.topic, tp.partition) for tp in partitions])
+        self.restored_partitions += len(partitions)
         log.info(
-            "restored %d partition(s): %d changelog records in %.2f s",
+            "worker %d restored %d partition(s): %d changelog records in %.2f s",
+            self.config.worker,
             len(partitions),
             restored,
             time.monotonic() - began,

@@ -219,7 +219,7 @@ LEGACY_JOIN = "; "
 
 
 def grant_fields(grants: tuple[GrantUse, ...]) -> dict[str, Any]:
-    """The grant fields of FeedRecord (v2) and Decision (v3) for ``grants``: ``grants``
+    """The grant fields of FeedRecord (v2) and Decision (v4) for ``grants``: ``grants``
     exact; ``grant_id`` and ``purpose`` for readers of the older versions (several
     grants' ids and purposes joined by :data:`LEGACY_JOIN`, in the order of ``grants``)."""
     if not grants:

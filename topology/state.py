@@ -2,9 +2,10 @@
 
 Each ingest partition ``govbus.ingest.<entry>``/p has its state in changelog partition
 ``govbus.state.onesource.<entry>``/p (same partition count), keyed by canonical subject,
-valued by the JSON of that subject's authoritative records. Changelog records are written
-in the same transaction as the outputs they justify, so after a crash the restored
-state and the committed outputs agree.
+valued by the JSON of that subject's authoritative records, each with the source order of
+the change that set it (so a restarted processor still judges an older change stale).
+Changelog records are written in the same transaction as the outputs they justify, so
+after a crash the restored state and the committed outputs agree.
 
 The same changelog partition keeps the head of the partition's audit hash chain
 (:mod:`schemas.audit`) under the reserved key :data:`AUDIT_HEAD_KEY` (no canonical
@@ -29,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from base.errors import GovbusError, KafkaError, KafkaTimeoutError
-from exchange.onesource import AuthoritativeRecord
+from exchange.onesource import AuthoritativeRecord, SourceOrder
 from kafkaclient import OFFSET_BEGINNING, Admin, Consumer, TopicPartition, coordinates
 from schemas.topics import TopicKind, entry_of, topic_name
 
@@ -72,17 +73,24 @@ def changelog_topic(ingest_topic: str) -> str:
     return topic_name(TopicKind.STATE, "onesource." + entry_of(ingest_topic))
 
 
+def _record_document(record: AuthoritativeRecord) -> dict[str, Any]:
+    """``{value, provider, event_id, seen, order?}``: ``order`` (the source order of the
+    change that set the value, :meth:`SourceOrder.to_dict`) is left out when not known,
+    so records written before orders were kept read the same."""
+    doc: dict[str, Any] = {
+        "value": record.value,
+        "provider": record.provider,
+        "event_id": record.event_id,
+        "seen": list(record.seen_event_ids),
+    }
+    if record.order is not None:
+        doc["order"] = record.order.to_dict()
+    return doc
+
+
 def encode_records(records: Mapping[str, AuthoritativeRecord]) -> bytes:
     return json.dumps(
-        {
-            item: {
-                "value": r.value,
-                "provider": r.provider,
-                "event_id": r.event_id,
-                "seen": list(r.seen_event_ids),
-            }
-            for item, r in records.items()
-        },
+        {item: _record_document(r) for item, r in records.items()},
         ensure_ascii=False,
         separators=(",", ":"),
         default=str,
@@ -93,7 +101,13 @@ def decode_records(subject: str, data: bytes) -> Records:
     raw: dict[str, Any] = json.loads(data)
     return {
         item: AuthoritativeRecord(
-            subject, item, r["value"], r["provider"], r["event_id"], tuple(r["seen"])
+            subject,
+            item,
+            r["value"],
+            r["provider"],
+            r["event_id"],
+            tuple(r["seen"]),
+            SourceOrder.from_dict(r.get("order")),
         )
         for item, r in raw.items()
     }

@@ -42,6 +42,8 @@ class ItemIn(Strict):
     type: ItemType
     tag: ItemTag
     provider: Ident | None = None
+    #: The declared length (数据长度, GM 11): the most characters a value may have.
+    length: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
 
 
 class EntryIn(Strict):

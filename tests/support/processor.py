@@ -51,16 +51,18 @@ def running_processor(
     bootstrap: str,
     config: Mapping[str, str],
     loaded: LoadedCatalog,
+    group_id: str | None = None,
     *,
     commit_interval_s: float = 0.1,
 ) -> Iterator[Processor]:
     """The gate and fan-out on ``loaded`` (a fixed reference), in a thread of its own and a
-    group of its own, as the principal of ``config``, while the block runs; a transaction
-    stays open at most ``commit_interval_s`` under load."""
+    group of its own (``group_id``: a restart continues that group's work), as the
+    principal of ``config``, while the block runs; a transaction stays open at most
+    ``commit_interval_s`` under load."""
     processor = Processor(
         ProcessorConfig(
             bootstrap,
-            group_id=f"govbus-test-{uuid.uuid4().hex}",
+            group_id=group_id or f"govbus-test-{uuid.uuid4().hex}",
             commit_interval_s=commit_interval_s,
             extra_config=dict(config),
         ),

@@ -51,7 +51,7 @@ entries:
     items:
       - {{name: name, label_zh: 姓名, type: string, tag: person_name}}
       - {{name: birth_date, label_zh: 出生日期, type: date, tag: date}}
-      - {{name: household_size, label_zh: 户内人数, type: integer, tag: free}}
+      - {{name: household_size, label_zh: 户内人数, type: integer, tag: free, length: 3}}
       - {{name: marital_status, label_zh: 婚姻状况, type: string, tag: withheld, provider: mca-{s}}}
   - id: company-{s}
     title: Companies

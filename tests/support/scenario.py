@@ -3,6 +3,7 @@ reading topics to the end (read_committed)."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 import uuid
@@ -17,6 +18,9 @@ from kafkaclient import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from schemas import decode, encode
 from schemas.topics import TopicKind, topic_name
 
+#: Source sequences of the events built here: growing, as a source system's (exchange.onesource
+#: judges a change not newer than the authoritative record stale).
+SEQUENCES = itertools.count(time.time_ns() // 1000)
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "catalog-demo.yaml"
 READ_TIMEOUT_S = 60.0
 
@@ -59,8 +63,8 @@ def event(
     operation: str = "update",
     authoritative: bool = True,
 ) -> dict[str, Any]:
-    """A ChangeEvent record (a new event id) about a person (``subject_kind`` resident_id;
-    override it for another kind of subject)."""
+    """A ChangeEvent record (a new event id, the next source sequence) about a person
+    (``subject_kind`` resident_id; override it for another kind of subject)."""
     return {
         "event_id": str(uuid.uuid4()),
         "entry": entry,
@@ -72,7 +76,7 @@ def event(
         "items": [{"name": k, "before": None, "after": v} for k, v in items.items()],
         "source_system": "test",
         "event_time": datetime.now(UTC),
-        "source_sequence": 1,
+        "source_sequence": next(SEQUENCES),
         "trace_id": None,
         "legal_basis": None,
     }

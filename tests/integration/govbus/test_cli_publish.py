@@ -44,7 +44,7 @@ SUMMARY_FIELDS = {
 }
 
 
-OUTCOMES = {"accepted", "duplicate", "stopped", "confirmation", "conflict", "rejected"}
+OUTCOMES = {"accepted", "duplicate", "stopped", "confirmation", "conflict", "rejected", "stale"}
 
 
 runner = CliRunner()
@@ -122,7 +122,7 @@ def test_jsonl_with_chinese_text_refusals_per_line_and_nothing_twice(
     assert summary["receipts"] is None and summary["pending_receipts"] is None
     refused = {r["line"]: (r["reason"], r["article"]) for r in summary["refused"]}
     assert refused == {
-        2: ("invalid_identity_key", "GM 18 ¶2"),
+        2: ("identity_checksum", "GM 18 ¶2"),  # one code with the gate (exchange.admission)
         4: ("bad_row", None),
         5: ("not_the_source", "GM 22; S 20"),
     }

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from base.errors import DeliveryError, PublishError
-from exchange.ingest_checks import RefusalReason
+from exchange.outcomes import ReasonCode
 from kafkaclient import Producer
 from producers import AgencyPublisher, Draft, PublisherOptions, PublishStatus, Receipt
 from producers.rows import InputFormat, read_rows
@@ -136,7 +136,7 @@ def _canonical(number: str) -> str:
 
 @dataclass(frozen=True)
 class Bad:
-    reason: RefusalReason
+    reason: ReasonCode
     article: str | None
     draft: Draft
     entry: str = "person"
@@ -144,11 +144,34 @@ class Bad:
     field: str | None = None
 
 
+#: Every code the publisher refuses with (one set with the gate's: exchange.admission).
+PUBLISHER_REFUSALS = frozenset(
+    {
+        ReasonCode.UNKNOWN_AGENCY,
+        ReasonCode.PROVIDER_MISMATCH,
+        ReasonCode.UNKNOWN_ENTRY,
+        ReasonCode.ENTRY_NOT_PUBLISHED,
+        ReasonCode.ENTRY_WITHDRAWN,
+        ReasonCode.EMPTY_CHANGE,
+        ReasonCode.IDENTITY_CHECKSUM,
+        ReasonCode.IDENTITY_CHARACTERS,
+        ReasonCode.ITEM_NOT_IN_CATALOG,
+        ReasonCode.DUPLICATE_ITEM,
+        ReasonCode.ITEM_TYPE_MISMATCH,
+        ReasonCode.ITEM_TOO_LONG,
+        ReasonCode.NOT_THE_SOURCE,
+        ReasonCode.SCHEMA_INVALID,
+        ReasonCode.DUPLICATE_EVENT_ID,
+        ReasonCode.BAD_ROW,
+    }
+)
+
+
 def bad_cases(world: World) -> list[Bad]:
     """Every kind of local refusal: the article it cites, the field it names."""
     ok = {"name": "张三"}
     company = credit_code("MA01234X")
-    r = RefusalReason
+    r = ReasonCode
 
     def update(items: Mapping[str, str | None], **draft: Any) -> Draft:
         return Draft(ZHANG, "update", items, **draft)
@@ -163,12 +186,18 @@ def bad_cases(world: World) -> list[Bad]:
         Bad(r.ENTRY_WITHDRAWN, "S 27 ¶2", update({"old_address": "旧址"}), entry="gone"),
         Bad(r.EMPTY_CHANGE, "GM 21", update({})),
         Bad(
-            r.INVALID_IDENTITY_KEY,
+            r.IDENTITY_CHECKSUM,
             "GM 18 ¶2",
             Draft(BAD_CHECKSUM, "update", ok),
             field="subject_key",
         ),
-        Bad(r.INVALID_IDENTITY_KEY, "GM 18 ¶2", Draft(company, "update", ok), field="subject_key"),
+        Bad(r.IDENTITY_CHARACTERS, "GM 18 ¶2", Draft(company, "update", ok), field="subject_key"),
+        Bad(
+            r.ITEM_TOO_LONG,
+            "GM 21",
+            update({"household_size": "1000"}),
+            field="household_size",
+        ),
         Bad(r.ITEM_NOT_IN_CATALOG, "S 20", update({"salary": "1"}), field="salary"),
         Bad(
             r.NOT_THE_SOURCE,
@@ -208,10 +237,11 @@ def test_each_kind_of_invalid_event_is_refused_locally_and_nothing_is_sent(
     bootstrap: str, kafka_config: dict[str, str], live: World, tmp_path: Path
 ) -> None:
     cases = list(bad_cases(live))
-    assert {c.reason for c in cases} == set(RefusalReason) - {
-        RefusalReason.DUPLICATE_EVENT_ID,
-        RefusalReason.BAD_ROW,
-    }  # duplicates: next test; bad rows: the input reader
+    assert {c.reason for c in cases} == PUBLISHER_REFUSALS - {
+        ReasonCode.DUPLICATE_EVENT_ID,
+        ReasonCode.BAD_ROW,
+        ReasonCode.DUPLICATE_ITEM,
+    }  # duplicate ids: next test; bad rows: the input reader; a draft names an item once
     for case in cases:
         agency, entry = _resolve(live, case)
         publisher = AgencyPublisher(
@@ -262,7 +292,7 @@ def test_same_event_id_twice_in_one_run_is_refused(
         )
         publisher.flush()
     assert first.status is PublishStatus.DELIVERED
-    assert second.refusal is not None and second.refusal.reason is RefusalReason.DUPLICATE_EVENT_ID
+    assert second.refusal is not None and second.refusal.reason is ReasonCode.DUPLICATE_EVENT_ID
     assert (
         message_count(bootstrap, topic_name(TopicKind.INGEST, live.person), config=kafka_config)
         == 1

@@ -21,7 +21,7 @@ from operations.access import AccessControl, AgencyListener
 from schemas import encode
 from schemas.topics import TopicKind, topic_name
 from tests.support.broker import BrokerSource
-from tests.support.scenario import read_topic
+from tests.support.scenario import SEQUENCES, read_topic
 from tests.support.workflow import WorkflowEnv, running_bus, workflow_env
 
 PERSON = "11010519491231002X"
@@ -76,7 +76,7 @@ def _event(entry_id: str, provider: str) -> dict[str, Any]:
         "items": [{"name": "photo_ref", "before": None, "after": "P-2026-0001"}],
         "source_system": "户籍系统",
         "event_time": datetime.now(UTC),
-        "source_sequence": 1,
+        "source_sequence": next(SEQUENCES),
         "trace_id": None,
         "legal_basis": None,
     }

@@ -36,6 +36,7 @@ from kafkaclient import Admin, Producer
 from schemas import decode, encode
 from schemas.audit import FORKED, REPLAYED, AuditReport, of_entries, verify
 from schemas.topics import TopicKind, topic_name
+from tests.support.scenario import SEQUENCES
 from topology.ownership import check_input
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import StaticReference
@@ -74,7 +75,7 @@ def _event(entry: str, provider: str, name: str) -> bytes:
             "items": [{"name": "name", "before": None, "after": name}],
             "source_system": "test",
             "event_time": datetime.now(UTC),
-            "source_sequence": 1,
+            "source_sequence": next(SEQUENCES),
             "trace_id": None,
             "legal_basis": None,
         },

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from stdnum.iso7064 import mod_11_10
 
 from base.errors import GovbusError
-from exchange.catalog import CatalogEntry, KeyKind, LifecycleState, in_force
+from exchange.catalog import CatalogEntry, ItemType, KeyKind, LifecycleState, in_force
 from exchange.catalog_loader import check_catalog_file
 from exchange.gate import GateResult, IncomingEvent, decide
 from exchange.identity import IdentityKind, check
@@ -39,7 +39,7 @@ AT = datetime(2025, 6, 2, 3, 0, tzinfo=UTC)
 #: The processor producer's message limit (librdkafka message.max.bytes default): no value
 #: an agency can get onto an ingest topic is larger.
 MESSAGE_LIMIT = 1_000_000
-OUTCOMES = {"accepted", "duplicate", "stopped", "confirmation", "conflict", "rejected"}
+OUTCOMES = {"accepted", "duplicate", "stopped", "confirmation", "conflict", "rejected", "stale"}
 SUBJECTS = {
     KeyKind.RESIDENT_ID: ("resident_id", "11010519491231002X"),
     KeyKind.CREDIT_CODE: ("credit_code", "91110000600037341L"),
@@ -88,11 +88,22 @@ def _record(
     }
 
 
+#: Values each item type admits (GM 21: exchange.admission), within any declared length.
+TYPED: Mapping[ItemType, st.SearchStrategy[str]] = {
+    ItemType.STRING: st.text(any_char, max_size=18),
+    ItemType.INTEGER: st.integers().map(str),
+    ItemType.DECIMAL: st.decimals(allow_nan=False, allow_infinity=False).map(str),
+    ItemType.BOOLEAN: st.sampled_from(["true", "false"]),
+    ItemType.DATE: st.dates().map(lambda d: d.isoformat()),
+    ItemType.DATETIME: st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat()),
+}
+
+
 @st.composite
 def valid_records(draw: st.DrawFn, entries: list[CatalogEntry] = ENTRIES) -> dict[str, Any]:
     entry = draw(st.sampled_from(entries))
-    names = draw(st.lists(st.sampled_from([i.name for i in entry.items]), min_size=1))
-    return _record(entry, {n: draw(values) for n in names})
+    items = draw(st.lists(st.sampled_from(entry.items), min_size=1, unique=True))
+    return _record(entry, {i.name: draw(st.none() | TYPED[i.type]) for i in items})
 
 
 @st.composite
@@ -152,8 +163,8 @@ class Table:
         except GovbusError:
             return None
         _check(result, event, topic_entry)
-        if result.new_states:
-            self.records.setdefault(key, {}).update(result.new_states)
+        if result.new_states or result.refreshed:
+            self.records.setdefault(key, {}).update({**result.refreshed, **result.new_states})
         return result
 
 
@@ -305,4 +316,5 @@ def test_sizes_up_to_the_message_limit(size: int, fill: str, where: str) -> None
     assert len(message) <= MESSAGE_LIMIT
     result = Table().decide(message, b"resident_id:11010519491231002X", entry.id)
     assert result is not None
-    assert result.rejected == (where in ("subject_key", "provider")), result
+    # An item the entry does not have is refused too (S 20: exchange.admission).
+    assert result.rejected == (where in ("subject_key", "provider", "name")), result

@@ -76,6 +76,7 @@ def test_members_are_their_wire_strings() -> None:
         "confirmation",
         "conflict",
         "rejected",
+        "stale",
     }
 
 

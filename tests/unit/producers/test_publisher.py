@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from base.errors import PolicyError, PublishError
-from exchange.ingest_checks import ProposedChange, Refusal, RefusalReason, admit
+from exchange.ingest_checks import ProposedChange, Refusal, admit
+from exchange.outcomes import ReasonCode
 from producers.journal import ACKS_FILE, Ack, Journal
 from producers.rows import InputFormat, read_rows
 from tests.support.publisher import (
@@ -85,7 +86,7 @@ def test_not_the_source_is_refused_unless_marked_non_authoritative(
     foreign = [i for i in items if ITEM_SOURCES[i] != writer]
     if authoritative and foreign:
         assert isinstance(got, Refusal)
-        assert got.reason is RefusalReason.NOT_THE_SOURCE
+        assert got.reason is ReasonCode.NOT_THE_SOURCE
         assert got.field in foreign and got.article == "GM 22; S 20"
     else:
         assert not isinstance(got, Refusal), got
@@ -174,7 +175,7 @@ def test_rows_get_stable_derived_event_ids_and_bad_rows_their_line(tmp_path: Pat
     other_entry = read_rows(path, InputFormat.JSONL, agency_id="a", entry_id="f")
     assert [r.line for r in first] == [1, 3, 4, 5, 6]
     bad = {r.line: r.refusal.reason for r in first if r.refusal is not None}
-    assert bad == {3: RefusalReason.BAD_ROW, 5: RefusalReason.BAD_ROW}
+    assert bad == {3: ReasonCode.BAD_ROW, 5: ReasonCode.BAD_ROW}
     ids = [r.draft.event_id for r in first if r.draft is not None]
     assert ids == [r.draft.event_id for r in again if r.draft is not None]
     assert len(set(ids)) == 3  # same content on another line is another event

@@ -6,7 +6,10 @@ ChangeEvent v2 (adds ``legal_basis``, default null) proves schema resolution wor
 ConflictResolution v1 (GM 19) closes a Conflict; its golden message is pinned like the others.
 Decision v2 adds the audit hash chain's `chain` and `seq` (S 42), default null.
 DeadLetter v2 adds the size and SHA-256 of a value or key stored truncated, default null.
-FeedRecord v2 and Decision v3 add ``grants`` (each grant a delivery rests on, its purpose and
+Receipt v2 (``outcome``) and Decision v3 (``kind``) add the enum symbol ``stale`` (GM 22:
+an older change is recorded, never applied) at the end, with an enum default, so a reader
+of these versions reads a symbol added later as its default.
+FeedRecord v2 and Decision v4 add ``grants`` (each grant a delivery rests on, its purpose and
 items; G 17, S 29), default empty.
 """
 
@@ -15,10 +18,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -86,6 +91,15 @@ GOLDEN_HEX = {
         9ae4bf9de999a9e5be85e98187e8b584e6a0bce8aea4e8af81040ce5a793e5908d0ce4bd8fe59d8000020ce4
         bd8fe59d801a6b6565705f64697374726963740080979e99d4630000
     """,
+    ("Decision", 3): """
+        c301337263cd3d3fb0444837633965363637392d373432352d343064652d393434622d653037666331663930
+        61653710024830663866616435622d643963622d343639662d613136352d3730383637373238393530651447
+        592d524b2d303030310224e8b4b5e998b3e5b882e585ace5ae89e5b180023c7265736964656e745f69643a31
+        313031303531393439313233313030325800020847203135024ee8b4b5e998b3e5b882e4babae58a9be8b584
+        e6ba90e5928ce7a4bee4bc9ae4bf9de99a9ce5b180021c6772616e742d323032342d303137023ce7a4bee4bc
+        9ae4bf9de999a9e5be85e98187e8b584e6a0bce8aea4e8af81040ce5a793e5908d0ce4bd8fe59d8000020ce4
+        bd8fe59d801a6b6565705f64697374726963740080979e99d46300000000
+    """,
     ("Decision", 2): """
         c3015016c594ec0751fb4837633965363637392d373432352d343064652d393434622d653037666331663930
         61653710024830663866616435622d643963622d343639662d613136352d3730383637373238393530651447
@@ -95,8 +109,8 @@ GOLDEN_HEX = {
         9ae4bf9de999a9e5be85e98187e8b584e6a0bce8aea4e8af81040ce5a793e5908d0ce4bd8fe59d8000020ce4
         bd8fe59d801a6b6565705f64697374726963740080979e99d46300000000
     """,
-    ("Decision", 3): """
-        c301ce9689b083d42d684837633965363637392d373432352d343064652d393434622d653037666331663930
+    ("Decision", 4): """
+        c301fefbeb63777acc574837633965363637392d373432352d343064652d393434622d653037666331663930
         61653710024830663866616435622d643963622d343639662d613136352d3730383637373238393530651447
         592d524b2d303030310224e8b4b5e998b3e5b882e585ace5ae89e5b180023c7265736964656e745f69643a31
         313031303531393439313233313030325800020847203135024ee8b4b5e998b3e5b882e4babae58a9be8b584
@@ -129,6 +143,13 @@ GOLDEN_HEX = {
         676f766275732e6175646974068010023c7265736964656e745f69643a313130313035313934393132333130
         303258
     """,
+    ("Receipt", 2): """
+        c30171eaee438b0bd63e4830663866616435622d643963622d343639662d613136352d373038363737323839
+        3530651447592d524b2d3030303124e8b4b5e998b3e5b882e585ace5ae89e5b180081a76616c75655f646966
+        6665727330e4b88ee69d83e5a881e69da5e6ba90e4b88de4b880e887b4020a474d20313980979e99d4630218
+        676f766275732e6175646974068010023c7265736964656e745f69643a313130313035313934393132333130
+        303258
+    """,
     ("WorkflowEvent", 1): """
         c301043d6a3343cb857f542273686172655f6170706c69636174696f6e1a6170702d323032362d3030303108
         6465656d02127375626d6974746564021e6465656d65645f617070726f7665640c676f766275730c73797374
@@ -149,6 +170,22 @@ def _without_docs(schema: Any) -> Any:
     if isinstance(schema, list):
         return [_without_docs(v) for v in schema]
     return schema
+
+
+def _evolved(old: Any, new: Any) -> bool:
+    """``new`` is ``old``, or ``old``'s enum with symbols added at the end and a default."""
+    old, new = _without_docs(old), _without_docs(new)
+    if old == new:
+        return True
+    if not (isinstance(old, dict) and isinstance(new, dict) and old.get("type") == "enum"):
+        return False
+    symbols = list(old["symbols"])
+    return (
+        new["symbols"][: len(symbols)] == symbols
+        and new.get("default") in new["symbols"]
+        and {k: v for k, v in new.items() if k not in ("symbols", "default")}
+        == {k: v for k, v in old.items() if k not in ("symbols", "default")}
+    )
 
 
 def resolved(writer: Any, reader: Any, value: dict[str, Any]) -> dict[str, Any]:
@@ -200,7 +237,7 @@ def test_later_fields_have_defaults_and_shared_fields_keep_their_type(
     old = {f["name"]: f for f in _fields(reg.version(record, version).definition)}
     for f in _fields(reg.current(record).definition):
         if f["name"] in old:
-            assert _without_docs(f["type"]) == _without_docs(old[f["name"]]["type"]), f["name"]
+            assert _evolved(old[f["name"]]["type"], f["type"]), f["name"]
         else:
             assert "default" in f, f"{record}.{f['name']} was added without a default"
 
@@ -320,3 +357,26 @@ def test_same_fingerprint_in_two_records_is_refused() -> None:
     with pytest.raises(SchemaError) as err:
         SchemaRegistry([receipt, clash])
     assert err.value.code == "fingerprint_collision"
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "default"),
+    [("Receipt", "outcome", "stopped"), ("Decision", "kind", "event")],
+)
+def test_stale_is_written_and_a_later_symbol_reads_as_the_enum_default(
+    record: str, field: str, default: str
+) -> None:
+    """GM 22: a stale outcome is on the wire (Receipt v2, Decision v3); a symbol a later
+    version adds reads as the enum's default for readers of these versions."""
+    reg = default_registry()
+    current = reg.current(record).definition
+    stale = {**SAMPLES[record], field: "stale"}
+    assert decode(record, encode(record, stale))[field] == "stale"
+    later = json.loads(json.dumps(current))
+    [spec] = [f for f in later["fields"] if f["name"] == field]
+    spec["type"]["symbols"].append("a_later_outcome")
+    buffer = BytesIO()
+    schemaless_writer(buffer, parse_schema(later), {**SAMPLES[record], field: "a_later_outcome"})
+    buffer.seek(0)
+    read = schemaless_reader(buffer, parse_schema(later), parse_schema(current))
+    assert isinstance(read, dict) and read[field] == default

@@ -1,0 +1,81 @@
+"""Workers come and go without stopping the bus (issue 19 item 3): rebalancing is
+incremental (KIP-429, cooperative-sticky), so a worker that joins takes only its share and
+the first worker keeps, without restoring them again, the partitions it keeps."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+from schemas.topics import POLICIES, TopicKind, topic_name
+from tests.support.processor import PERSON, PERSON_KEY, PROCESSOR_STOP_S
+from tests.support.scenario import Names, event, publish_events, read_topic
+from topology.processor import Processor, ProcessorConfig
+from topology.reference import StaticReference
+
+WAIT_S = 90.0
+SETTLED_S = 5.0
+
+
+@contextmanager
+def _worker(processor: Processor) -> Iterator[Processor]:
+    stop = threading.Event()
+    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield processor
+    finally:
+        stop.set()
+        thread.join(timeout=PROCESSOR_STOP_S)
+
+
+def _settled(check: object, what: str) -> None:
+    """Wait until ``check()`` has held for SETTLED_S (a rebalance has two phases)."""
+    deadline = time.monotonic() + WAIT_S
+    since = None
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            since = since or time.monotonic()
+            if time.monotonic() - since >= SETTLED_S:
+                return
+        else:
+            since = None
+        time.sleep(0.2)
+    raise AssertionError(f"not settled within {WAIT_S} s: {what}")
+
+
+def test_a_joining_worker_moves_only_its_share(
+    bootstrap: str, kafka_config: dict[str, str]
+) -> None:
+    names = Names()
+    loaded = names.load()
+    group = f"govbus-test-{uuid.uuid4().hex}"
+    total = len(loaded.catalog.entries) * POLICIES[TopicKind.INGEST].partitions
+
+    def processor(worker: int) -> Processor:
+        config = ProcessorConfig(
+            bootstrap, group_id=group, worker=worker, extra_config=dict(kafka_config)
+        )
+        return Processor(config, StaticReference(loaded.catalog, loaded.grants))
+
+    with ExitStack() as stack:
+        first = stack.enter_context(_worker(processor(0)))
+        _settled(lambda: first.restored_partitions == total, "the first worker holds all")
+        second = stack.enter_context(_worker(processor(1)))
+        _settled(lambda: second.restored_partitions > 0, "the second worker has its share")
+        # Eager rebalancing would have revoked all and restored the kept ones again.
+        assert first.restored_partitions == total
+        assert 0 < second.restored_partitions < total
+        # Both keep deciding: an event reaches its receipt whichever worker holds it.
+        basic, psb = names.entry("psb.person.basic"), names.agency("city-psb")
+        publish_events(
+            bootstrap,
+            [(PERSON_KEY, event(basic, psb, PERSON, {"name": "张三"}))],
+            config=kafka_config,
+        )
+        receipts = topic_name(TopicKind.RECEIPTS, psb)
+        seen = read_topic(bootstrap, receipts, config=kafka_config, until=1, record="Receipt")
+        assert [r["outcome"] for r in seen] == ["accepted"]
