@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from base.errors import GovbusError
 from base.settings import Settings
@@ -28,6 +30,13 @@ from tests.support.databases import database_kinds, fresh_database
 from tests.support.processor import Bus, running_processor
 from tests.support.publisher import World, make_world
 from tests.support.scenario import Names
+
+# Property tests assert behaviour, never speed: no per-example deadline, no "too slow"
+# health check (a busy CI machine must not fail them; speed is measured in bench/).
+hypothesis_settings.register_profile(
+    "govbus", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("govbus")
 
 #: A Docker engine that does not answer a ping in this time is treated as absent.
 DOCKER_PING_TIMEOUT_S = 3
