@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from base.errors import KafkaError, SchemaError
@@ -50,9 +50,6 @@ def test_agency_documents_round_trip(ident: str, name: str, name_zh: str, kind: 
     assert result.catalog is not None and result.catalog.agencies == (agency,)
 
 
-# No deadline: each example loads the demo catalog, which takes over 200 ms on a busy machine
-# (a timed assertion is not this test's point).
-@settings(deadline=None)
 @given(
     items=st.frozensets(st.sampled_from(["household_address", "phone"]), min_size=1),
     start=_moment,
