@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 GOVBUS := $(VENV)/bin/govbus
 PYTEST_ARGS ?=
 
-.PHONY: install broker-jars demo test test-unit test-integration check lint typecheck contracts clean
+.PHONY: install broker-jars demo test test-unit test-integration test-cluster check lint typecheck contracts clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,14 @@ test-unit: install
 ## tests/integration/: the real broker, PostgreSQL (when configured), tools.
 test-integration: broker-jars
 	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
+
+## The exactly-once and end-to-end tests again on a local cluster of three KRaft nodes
+## (every topic on three replicas, two in sync; docs/reliability.md). Under 5 minutes.
+CLUSTER_TESTS ?= tests/integration/topology/test_exactly_once.py \
+	tests/integration/topology/test_processor.py \
+	tests/integration/topology/test_bus_end_to_end.py
+test-cluster: broker-jars
+	GOVBUS_TEST_CLUSTER=3 $(VENV)/bin/pytest $(CLUSTER_TESTS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

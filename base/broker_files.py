@@ -51,8 +51,21 @@ class BrokerFiles:
             return {}
         return loaded if isinstance(loaded, dict) else {}
 
+    def node_dirs(self) -> list[Path]:
+        """A local cluster's node directories (``node-<id>``), as ``state.json`` records
+        them; empty for the single broker."""
+        nodes = self.read_state().get("nodes")
+        if not isinstance(nodes, list):
+            return []
+        return [self.dir / f"node-{n['node_id']}" for n in nodes if isinstance(n, dict)]
+
     def live_pid(self) -> int | None:
-        """The broker's pid when the pid file names a live Kafka process on this config."""
+        """The broker's pid when the pid file names a live Kafka process on this config;
+        for a local cluster, the first live node's."""
+        for node in self.node_dirs():
+            pid = BrokerFiles(node).live_pid()
+            if pid is not None:
+                return pid
         try:
             pid = int(self.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):

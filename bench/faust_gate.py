@@ -2,11 +2,13 @@
 
 A trial of faust's exactly-once mode (issue 6 item 4) against the kill test; the gate the
 bus runs is :mod:`topology.processor` (confluent-kafka transactions). Same domain, same
-records: an agent on every entry's ingest topic decodes each ChangeEvent, decides it
-with :func:`exchange.gate.decide` against a faust Table (canonical subject -> JSON of the
-authoritative records, changelog-backed, copartitioned with ingest), and writes the
-receipt, the audit records, conflicts, the canonical stream, each agency feed and the
-open feed (and dead letters), as :class:`topology.processor._Outputs` does.
+records, same planning step: an agent on every entry's ingest topic plans each message
+with :func:`topology.plan.plan_message`, the processor's own pure step, against a faust
+Table (canonical subject -> JSON of the authoritative records; per input partition, the
+head of its audit chain; changelog-backed, copartitioned with ingest), and sends what the
+plan writes: the receipt, the sealed audit records, conflicts, the canonical stream, each
+agency feed and the open feed (and dead letters). The plan's own changelog record is left
+out: the faust Table writes the state's changelog.
 
 Two ways of sending, both with faust's transactions (one transactional producer per
 input partition, ``<app id>-<group>-<partition>``, fenced on restart; read_committed
@@ -44,27 +46,31 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import faust
 
-from base.errors import ConfigError, SchemaError
-from base.settings import DEFAULT_DEAD_LETTER_VALUE_BYTES
+from base.errors import ConfigError
 from exchange.catalog import Catalog
 from exchange.catalog_loader import load_catalog
-from exchange.gate import GateResult, IncomingEvent, decide
-from exchange.grants import Grant, is_active
-from exchange.identity import Subject
-from exchange.policy import OpenFeed
 from kafkaclient import Admin, TopicSpec
-from schemas import decode, encode
-from schemas.topics import TopicKind, bus_topics, entry_of, topic_name
-from topology import records
+from schemas.topics import TopicKind, bus_topics, topic_name
+from topology.encoding import Encoder
 from topology.faust_auth import broker_credentials, worker_connection
-from topology.state import decode_records, encode_records
+from topology.plan import Input, PlanOptions, Reference, plan_message
+from topology.sealing import chain_name
+from topology.state import (
+    AUDIT_HEAD_KEY,
+    ChainHead,
+    changelog_topic,
+    decode_head,
+    decode_records,
+    encode_head,
+    encode_records,
+)
 
 log = logging.getLogger("govbus.faust_gate")
 SINK_MODES = ("faust", "source-txn")
@@ -80,6 +86,9 @@ TABLE_NAME = "onesource"
 INGEST_PARTITIONS = 3
 
 Output = tuple[str, bytes | None, bytes]
+#: The processor's defaults: the same limits, audit records sealed into the same chains.
+OPTIONS = PlanOptions()
+NO_HEAD: ChainHead = (0, None)
 
 
 def ensure_bus_topics(
@@ -91,27 +100,22 @@ def ensure_bus_topics(
     Admin(bootstrap, extra_config=kafka_config).ensure_topics([TopicSpec.of(d) for d in defs])
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Reference:
-    """The fixed catalog and grants the worker decides with."""
+    """The fixed catalog and grants the worker plans with, the topics it may write, and
+    the encoder of its records."""
 
-    catalog: Catalog
-    grants: tuple[Grant, ...]
-    grant_index: Mapping[tuple[str, str], tuple[str, str]]
+    reference: Reference
     known_topics: frozenset[str]
+    encoder: Encoder
 
     @classmethod
     def load(cls, path: Path, now: datetime) -> _Reference:
         loaded = load_catalog(path)
         catalog = loaded.catalog
-        active = tuple(g for g in loaded.grants if is_active(g, now))
         defs = bus_topics([e.id for e in catalog.entries], [a.id for a in catalog.agencies])
-        return cls(
-            catalog,
-            active,
-            {(g.consumer, g.entry_id): (g.id, g.purpose) for g in active},
-            frozenset(d.name for d in defs),
-        )
+        known = frozenset(d.name for d in defs)
+        return cls(Reference.at(catalog, loaded.grants, now), known, Encoder())
 
 
 class GateTable(faust.Table[bytes, bytes]):
@@ -127,181 +131,35 @@ class GateTable(faust.Table[bytes, bytes]):
         return fut
 
 
-@dataclass
-class _Plan:
-    """The records one ingest record (``tp``: topic, partition, offset; ``key``,
-    ``value``) produces, built with topology.records (nothing sent yet)."""
-
-    ref: _Reference
-    now: datetime
-    tp: tuple[str, int, int]
-    key: bytes | None
-    value: bytes
-    out: list[Output] = field(default_factory=list)
-
-    @property
-    def position(self) -> str:
-        return "/".join(str(part) for part in self.tp)
-
-    def add(self, topic: str, record: str, value: dict[str, Any], key: str | None) -> None:
-        if topic in self.ref.known_topics:
-            self.out.append(
-                (topic, key.encode() if key is not None else None, encode(record, value))
-            )
-
-    def audit(self, key: str, **fields: Any) -> None:
-        self.add(
-            topic_name(TopicKind.AUDIT),
-            "Decision",
-            records.decision(at=self.now, position=self.position, **fields),
-            key,
-        )
-
-    def dead_letter(  # noqa: PLR0913 - the faust peer keeps its own shape
-        self,
-        tp: tuple[str, int, int],
-        key: bytes | None,
-        value: bytes,
-        ev: IncomingEvent | None,
-        code: str,
-        text: str,
-        stage: str,
-    ) -> None:
-        topic, partition, offset = tp
-        entry = entry_of(topic)
-        event_id = ev.event_id if ev else None
-        record = records.dead_letter(
-            event_id=event_id,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            key=self.key,
-            value=self.value,
-            reason_code=code,
-            reason_text=text,
-            stage=stage,
-            at=self.now,
-            value_bound=DEFAULT_DEAD_LETTER_VALUE_BYTES,
-        )
-        self.add(topic_name(TopicKind.DLQ, entry), "DeadLetter", record, event_id)
-        self.audit(
-            event_id or self.position,
-            kind="dead_letter",
-            event_id=event_id,
-            entry=entry,
-            provider=ev.provider if ev else None,
-            subject=None,
-            reason_code=code,
-            article=None,
-        )
-
-    def receipt(self, ev: IncomingEvent, result: GateResult) -> None:
-        if self.ref.catalog.agency(ev.provider) is not None:
-            topic = topic_name(TopicKind.RECEIPTS, ev.provider)
-            self.add(topic, "Receipt", records.receipt(ev, result, self.now), ev.event_id)
-
-    def decided(self, ev: IncomingEvent, raw: dict[str, Any], result: GateResult) -> None:
-        subject = result.canonical_subject or ""
-        self.receipt(ev, result)
-        self.audit(
-            ev.event_id,
-            kind=result.outcome,
-            event_id=ev.event_id,
-            entry=ev.entry,
-            provider=ev.provider,
-            subject=subject,
-            reason_code=result.reason_code,
-            article=result.article,
-            items=tuple(sorted(result.accepted)),
-        )
-        for c in result.conflicts:
-            conflict = records.conflict(ev.entry, c, self.now)
-            self.add(topic_name(TopicKind.CONFLICTS), "Conflict", conflict, f"{c.subject}|{c.item}")
-        if not result.new_states:
-            return
-        canonical = {
-            **raw,
-            "subject_key": Subject.parse(subject).number,
-            "items": [i for i in raw["items"] if i["name"] in result.accepted],
-        }
-        self.add(topic_name(TopicKind.ACCEPTED, ev.entry), "ChangeEvent", canonical, subject)
-        self._fan_out(ev, raw, result)
-
-    def _fan_out(self, ev: IncomingEvent, raw: dict[str, Any], result: GateResult) -> None:
-        for delivery in result.deliveries:
-            for recipient in delivery.recipients:
-                grant: tuple[str | None, str | None] = (None, None)
-                if isinstance(recipient, OpenFeed):
-                    topic, kind = topic_name(TopicKind.OPEN, ev.entry), "open_delivery"
-                else:
-                    topic = topic_name(TopicKind.FEED, recipient.id)
-                    grant = records.grant_of(self.ref.grant_index, recipient.id, ev.entry)
-                    kind = "delivery"
-                if topic not in self.ref.known_topics:
-                    continue
-                feed = records.feed_record(
-                    ev,
-                    delivery,
-                    operation=raw["operation"],
-                    event_time=raw["event_time"],
-                    at=self.now,
-                    grant_id=grant[0],
-                    purpose=grant[1],
-                )
-                self.add(topic, "FeedRecord", feed, delivery.subject)
-                self.audit(
-                    ev.event_id,
-                    kind=kind,
-                    event_id=ev.event_id,
-                    entry=ev.entry,
-                    provider=ev.provider,
-                    subject=delivery.subject,
-                    reason_code=None,
-                    article=None,
-                    recipient=records.recipient_id(recipient),
-                    grant_id=grant[0],
-                    purpose=grant[1],
-                    items=delivery.items,
-                    masked=delivery.rules_applied,
-                )
+def _head_key(topic: str, partition: int) -> bytes:
+    """The table key of an input partition's audit chain head (no subject starts with #)."""
+    return f"{AUDIT_HEAD_KEY}:{chain_name(topic, partition)}".encode()
 
 
-def gate_event(
-    ref: _Reference, table: GateTable, tp: tuple[str, int, int], key: bytes | None, value: bytes
-) -> list[Output]:
-    """Decide one ingest record; update the table; return the records to send."""
-    topic = tp[0]
-    now = datetime.now(UTC)
-    plan = _Plan(ref, now, tp, key, value)
-    try:
-        raw = decode("ChangeEvent", value)
-    except SchemaError as exc:
-        plan.dead_letter(tp, key, value, None, exc.code or "undecodable", str(exc), "decode")
-        return plan.out
-    ev = IncomingEvent.from_record(raw, key)
-    stored = table.get(key) if key is not None else None
-    subject = (key or b"").decode("utf-8", errors="replace")
-    states = decode_records(subject, stored) if stored is not None else {}
-    result = decide(ev, entry_of(topic), ref.catalog, ref.grants, states, now)
-    if result.rejected:
-        plan.dead_letter(tp, key, value, ev, result.reason_code, result.reason_text, "validate")
-        plan.receipt(ev, result)
-        plan.audit(
-            ev.event_id,
-            kind="rejected",
-            event_id=ev.event_id,
-            entry=ev.entry,
-            provider=ev.provider,
-            subject=result.canonical_subject,
-            reason_code=result.reason_code,
-            article=result.article,
-        )
-        return plan.out
-    if (result.new_states or result.refreshed) and key is not None:
+def gate_event(ref: _Reference, table: GateTable, msg: Input) -> list[Output]:
+    """Plan one ingest record with the processor's own step (topology.plan.plan_message);
+    update the table (the subject's records, the partition's chain head); return the
+    records to send. The changelog records are the table's: faust writes them."""
+    head_key = _head_key(msg.topic, msg.partition)
+    stored_head = table.get(head_key)
+    head = decode_head(stored_head) if stored_head is not None else NO_HEAD
+    subject, key = msg.subject_hint, msg.key
+    stored = None if key is None or key.startswith(b"#") else table.get(key)
+    states = decode_records(subject or "", stored) if stored is not None else {}
+    plan = plan_message(
+        msg, states, head, ref.reference, datetime.now(UTC), encoder=ref.encoder, options=OPTIONS
+    )
+    if plan.state is not None and msg.key is not None:
         # The gate accepted only when the key is the canonical subject (GM 18).
-        table[key] = encode_records({**states, **result.refreshed, **result.new_states})
-    plan.decided(ev, raw, result)
-    return plan.out
+        table[msg.key] = encode_records(plan.state.records)
+    if plan.head != head:
+        table[head_key] = encode_head(plan.head)
+    changelog = changelog_topic(msg.topic)
+    return [
+        (w.topic, w.key, w.value)
+        for w in plan.writes
+        if w.topic != changelog and w.topic in ref.known_topics
+    ]
 
 
 @dataclass(frozen=True)
@@ -323,7 +181,7 @@ def create_app(bootstrap: str, options: GateOptions) -> faust.App:
         raise ConfigError(f"sink_mode must be one of {SINK_MODES}, not {options.sink_mode!r}")
     ref = _Reference.load(options.catalog_path, datetime.now(UTC))
     app = _faust_app(bootstrap, options)
-    ingest = sorted(topic_name(TopicKind.INGEST, e.id) for e in ref.catalog.entries)
+    ingest = sorted(topic_name(TopicKind.INGEST, e.id) for e in ref.reference.catalog.entries)
     source = app.topic(
         *ingest, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
@@ -367,6 +225,11 @@ def _faust_app(bootstrap: str, options: GateOptions) -> faust.App:
     )
 
 
+def _input(event: faust.EventT[bytes]) -> Input:
+    msg = event.message
+    return Input(msg.topic, msg.partition, msg.offset, event.key, event.value)
+
+
 def _faust_gate(app: faust.App, ref: _Reference, table: GateTable, source: faust.TopicT) -> None:
     """``faust`` mode: every output through ``topic.send``; faust commits on its timer."""
     sinks: dict[str, faust.TopicT] = {}
@@ -381,9 +244,7 @@ def _faust_gate(app: faust.App, ref: _Reference, table: GateTable, source: faust
     @app.agent(source)
     async def gate(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            msg = event.message
-            tp = (msg.topic, msg.partition, msg.offset)
-            for topic, key, value in gate_event(ref, table, tp, event.key, event.value):
+            for topic, key, value in gate_event(ref, table, _input(event)):
                 await sink(topic).send(key=key, value=value)
 
 
@@ -402,12 +263,11 @@ def _source_txn_gate(
     async def gate(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             msg = event.message
-            tp = (msg.topic, msg.partition, msg.offset)
             # Step 2: the transactional producer of the source partition.
             tid = f"{app.conf.id}-{app.assignor.group_for_topic(msg.topic)}-{msg.partition}"
             # Step 3: one lock over decide, send, table write and ack.
             async with lock:
-                for topic, key, value in gate_event(ref, table, tp, event.key, event.value):
+                for topic, key, value in gate_event(ref, table, _input(event)):
                     unsent.append(
                         await app.producer.send(
                             topic, key, value, None, None, None, transactional_id=tid

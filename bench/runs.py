@@ -40,7 +40,9 @@ def create_topics(broker: BenchBroker, scenario: Scenario, partitions: int) -> N
     """The scenario's bus topics (settings of schemas.topics), its ingest topic with
     ``partitions`` partitions."""
     specs = [
-        TopicSpec(d.name, partitions if d.kind is TopicKind.INGEST else d.partitions, 1, d.config)
+        TopicSpec(
+            d.name, partitions if d.kind is TopicKind.INGEST else d.partitions, config=d.config
+        )
         for d in bus_topics([scenario.entry], [scenario.provider, *scenario.consumers])
     ]
     Admin(broker.bootstrap, extra_config=broker.config).ensure_topics(specs)

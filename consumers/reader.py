@@ -40,9 +40,9 @@ def read_to_end(
     group_id: str | None = None,
     extra_config: Mapping[str, Any] | None = None,
     limit: int | None = None,
-    timeout_s: float = READ_TIMEOUT_S,
 ) -> Iterator[Read]:
     """Yield the committed records of ``topic`` up to its end as of the call."""
+    timeout_s = READ_TIMEOUT_S
     group = group_id or f"govbus-reader-{uuid.uuid4().hex}"
     with Consumer(bootstrap, group, extra_config=extra_config) as consumer:
         meta = consumer.topic(topic, timeout_s)

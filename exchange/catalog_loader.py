@@ -33,7 +33,7 @@ gate, GM 21). Grant dates are days in legal time:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -516,36 +516,53 @@ def entry_issues(
     entry: CatalogEntry, agency_ids: frozenset[str], allowed: AllowedTypes = AllowedTypes()
 ) -> list[CatalogIssue]:
     """Every rule one entry breaks on its own (GM 9, G 18, S 22, S 23, J 8, S 34, GM 22)."""
-    found: list[CatalogIssue] = []
+    found = [
+        CatalogIssue(code, article, message, entry.id)
+        for code, article, message in (
+            *_item_issues(entry, agency_ids),
+            *_classification_issues(entry, allowed),
+            *_basis_issues(entry, allowed),
+        )
+    ]
+    found.extend(admission_issues(entry, allowed))
+    return found
 
-    def add(code: str, article: str, message: str) -> None:
-        found.append(CatalogIssue(code, article, message, entry.id))
 
-    sens, share, opening = entry.sensitivity, entry.share_type, entry.open_type
+#: (code, article, message) of one broken rule, before it names its entry.
+_Issue = tuple[str, str, str]
+
+
+def _item_issues(entry: CatalogEntry, agency_ids: frozenset[str]) -> Iterator[_Issue]:
+    """The entry's data items and providers (GM 22)."""
     if not entry.items:
-        add("no_items", FORM_ARTICLE, "an entry needs at least one data item")
+        yield ("no_items", FORM_ARTICLE, "an entry needs at least one data item")
     for name, count in sorted(Counter(i.name for i in entry.items).items()):
         if count > 1:
-            add("duplicate_item", "GM 22", f"data item {name} is listed {count} times")
+            yield ("duplicate_item", "GM 22", f"data item {name} is listed {count} times")
     for item in entry.items:
         if not item.provider:
-            add("missing_provider", "GM 22", f"data item {item.name} names no provider")
+            yield ("missing_provider", "GM 22", f"data item {item.name} names no provider")
     for provider in sorted({i.provider for i in entry.items} | {entry.provider}):
         if provider and provider not in agency_ids:
-            add("unknown_provider", "GM 22", f"provider {provider} is not a registered agency")
+            yield ("unknown_provider", "GM 22", f"provider {provider} is not a registered agency")
+
+
+def _classification_issues(entry: CatalogEntry, allowed: AllowedTypes) -> Iterator[_Issue]:
+    """Sensitivity against sharing and opening (GM 9, G 18)."""
+    sens, share, opening = entry.sensitivity, entry.share_type, entry.open_type
     if sens is Sensitivity.SECRET and share is ShareType.UNCONDITIONAL:
-        add(
+        yield (
             "secret_shared_unconditionally",
             "GM 9",
             "涉密数据 may only be shared conditionally or not at all",
         )
     if sens is Sensitivity.SECRET and opening is not OpenType.NOT_OPEN:
-        add("secret_opened", "G 18 (一)", "涉密数据 must not be opened")
+        yield ("secret_opened", "G 18 (一)", "涉密数据 must not be opened")
     if sens is Sensitivity.PUBLIC and (
         (allowed.sharing and share is not ShareType.UNCONDITIONAL)
         or opening is not OpenType.UNCONDITIONAL
     ):
-        add(
+        yield (
             "public_data_restricted",
             "GM 9",
             "公开数据 is shared unconditionally and fully opened",
@@ -555,34 +572,37 @@ def entry_issues(
         and opening is OpenType.UNCONDITIONAL
         and not entry.open_desensitised
     ):
-        add(
+        yield (
             "internal_opened_without_desensitisation",
             "GM 9",
             "内部数据 opens unconditionally only desensitised (set open_desensitised)",
         )
+
+
+def _basis_issues(entry: CatalogEntry, allowed: AllowedTypes) -> Iterator[_Issue]:
+    """Base libraries, withheld data, and the legal basis of restrictions (S 22, S 23, J 8)."""
+    share, opening = entry.share_type, entry.open_type
     if allowed.sharing and entry.base_library is not None and share is not ShareType.UNCONDITIONAL:
-        add(
+        yield (
             "base_library_restricted",
             BASE_LIBRARY_ARTICLE,
             f"base library ({entry.base_library.value}) items are a common need of every "
             "agency and shared unconditionally",
         )
     if allowed.sharing and share is ShareType.NOT_SHARED and opening is not OpenType.NOT_OPEN:
-        add("not_shared_but_opened", "S 22", "data withheld from agencies cannot be opened")
+        yield ("not_shared_but_opened", "S 22", "data withheld from agencies cannot be opened")
     if allowed.sharing and share is not ShareType.UNCONDITIONAL and not entry.share_basis:
-        add(
+        yield (
             "missing_share_basis",
             "S 23",
             f"{share.value} sharing needs its legal basis (share_basis)",
         )
     if opening is not OpenType.UNCONDITIONAL and not entry.open_basis:
-        add(
+        yield (
             "missing_open_basis",
             "J 8 ¶5; S 34 ¶1",
             f"{opening.value} opening needs its basis (open_basis)",
         )
-    found.extend(admission_issues(entry, allowed))
-    return found
 
 
 def catalog_issues(

@@ -618,18 +618,19 @@ class _Reader:
         return self.basis(self.mapping(data, where, {"basis"})["basis"], f"{where}.basis")
 
 
+def period_to_dict(p: Period) -> dict[str, Any]:
+    """A period as JSON: amount, unit, when it starts, its basis, what it applies to."""
+    return {
+        "amount": p.amount,
+        "unit": p.unit.value,
+        "starts_from": p.starts_from.value,
+        "basis": p.basis,
+        "applies_to": list(p.applies_to),
+    }
+
+
 def profile_to_dict(profile: Profile) -> dict[str, Any]:
     """A JSON-ready view; every obligation name is present (null when the profile has none)."""
-
-    def period(p: Period) -> dict[str, Any]:
-        return {
-            "amount": p.amount,
-            "unit": p.unit.value,
-            "starts_from": p.starts_from.value,
-            "basis": p.basis,
-            "applies_to": list(p.applies_to),
-        }
-
     obligations: dict[str, Any] = {}
     for name in OBLIGATION_NAMES:
         found = profile.obligation(name)
@@ -637,7 +638,7 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
             None
             if found is None
             else {
-                "periods": [period(p) for p in found.periods],
+                "periods": [period_to_dict(p) for p in found.periods],
                 "cases": list(found.cases),
                 "note": found.note or None,
             }

@@ -10,7 +10,7 @@ merges defaults < extra config < explicit arguments; a closed client refuses reu
 
 from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 
-from kafkaclient.admin import Admin, TopicSpec
+from kafkaclient.admin import Admin, PartitionHealth, Replicas, TopicSpec
 from kafkaclient.base import ClientState, Closing, TopicMetadata
 from kafkaclient.consumer import Consumer, coordinates
 from kafkaclient.producer import Producer
@@ -24,7 +24,9 @@ __all__ = [
     "Closing",
     "Consumer",
     "Message",
+    "PartitionHealth",
     "Producer",
+    "Replicas",
     "TopicMetadata",
     "TopicPartition",
     "TopicSpec",

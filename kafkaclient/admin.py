@@ -21,10 +21,13 @@ from confluent_kafka.cimpl import NewPartitions, NewTopic
 
 from base.errors import GovbusError, KafkaError, KafkaTimeoutError
 from kafkaclient.base import CONNECTION_DEFAULTS, ClientBase, merge_config, with_credentials
-from schemas.topics import TopicDef
+from kafkaclient.quorum import quorum_leader
+from schemas.topics import MIN_INSYNC, Replication, TopicDef
 
 #: Topic creation on one node answers in well under a second; allow for a cold controller.
 ADMIN_TIMEOUT_S = 30.0
+#: How long the metadata quorum may take to name its leader (kafkaclient.quorum).
+QUORUM_TIMEOUT_S = 5.0
 #: How often a wait on an admin future serves the client's callbacks and looks at the
 #: evidence (credentials refused: no need to wait the whole budget).
 WAIT_SLICE_S = 0.1
@@ -35,15 +38,55 @@ RESULT_SLACK_S = 2.0
 
 @dataclass(frozen=True)
 class TopicSpec:
+    """A topic to create. ``replication_factor`` None: sized to the cluster
+    (:class:`schemas.topics.Replication`, from the broker count the admin client sees);
+    ``min.insync.replicas`` follows the factor unless ``config`` sets it."""
+
     name: str
     partitions: int = 1
-    replication_factor: int = 1
+    replication_factor: int | None = None
     config: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, definition: TopicDef) -> TopicSpec:
         """The spec of a bus topic, with the partitions and config of its kind."""
-        return cls(definition.name, definition.partitions, 1, definition.config)
+        return cls(definition.name, definition.partitions, None, definition.config)
+
+    def sized(self, cluster: Replication) -> NewTopic:
+        """The request that creates this topic on a cluster whose topics get ``cluster``."""
+        factor = cluster.factor if self.replication_factor is None else self.replication_factor
+        config = {MIN_INSYNC: str(Replication.for_factor(factor).min_insync), **self.config}
+        return NewTopic(
+            self.name, num_partitions=self.partitions, replication_factor=factor, config=config
+        )
+
+
+@dataclass(frozen=True)
+class Replicas:
+    """One partition's leader (-1: none), replicas and in-sync replicas (node ids)."""
+
+    leader: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class PartitionHealth:
+    """The replication health of the cluster's partitions (``govbus monitor``)."""
+
+    brokers: int
+    #: The active KRaft controller's node id (the metadata quorum's leader); -1: the quorum
+    #: has none (or could not be asked while the brokers answer); None: not asked (a
+    #: listener whose protocol :mod:`kafkaclient.quorum` does not speak).
+    controller: int | None
+    partitions: int
+    #: Partitions with fewer in-sync replicas than replicas.
+    under_replicated: int
+    #: Partitions without a leader: neither read nor written.
+    offline: int
+    #: Partitions whose in-sync replicas are fewer than the topic's ``min.insync.replicas``
+    #: (writes with acks=all refused); counted against the cluster's default.
+    under_min_isr: int
 
 
 #: ListOffsets' "the end of the partition" (confluent-kafka leaves the factory untyped).
@@ -97,6 +140,7 @@ class Admin(ClientBase[AdminClient]):
                 {"bootstrap.servers": bootstrap or None},
             )
         )
+        self._replication: Replication | None = None
 
     def _open(self, config: dict[str, Any]) -> AdminClient:
         return AdminClient(config)
@@ -142,6 +186,61 @@ class Admin(ClientBase[AdminClient]):
         future = self.client.describe_cluster(request_timeout=timeout_s)
         self.result(future, f"connecting to {self._config.get('bootstrap.servers')}", timeout_s)
 
+    def brokers(self, timeout_s: float = ADMIN_TIMEOUT_S) -> int:
+        """How many brokers the cluster has now (a metadata request)."""
+        began = time.monotonic()
+        try:
+            meta = self.client.list_topics(timeout=timeout_s)
+        except confluent_kafka.KafkaException as exc:
+            raise self._failed(exc, "list brokers", began) from exc
+        return len(meta.brokers)
+
+    def replication(self, timeout_s: float = ADMIN_TIMEOUT_S) -> Replication:
+        """How topics are replicated on this cluster, asked once per client."""
+        if self._replication is None:
+            self._replication = Replication.for_brokers(self.brokers(timeout_s))
+        return self._replication
+
+    def replicas(self, topic: str, timeout_s: float = ADMIN_TIMEOUT_S) -> dict[int, Replicas]:
+        """Partition -> its leader and replicas, for one topic (empty: no such topic)."""
+        began = time.monotonic()
+        try:
+            meta = self.client.list_topics(topic, timeout=timeout_s)
+        except confluent_kafka.KafkaException as exc:
+            raise self._failed(exc, f"describe {topic}", began) from exc
+        found = meta.topics.get(topic)
+        if found is None or found.error is not None:
+            return {}
+        return {
+            n: Replicas(p.leader, tuple(p.replicas), tuple(p.isrs))
+            for n, p in found.partitions.items()
+        }
+
+    def partition_health(self, timeout_s: float = ADMIN_TIMEOUT_S) -> PartitionHealth:
+        """Brokers, the active controller and the partitions that are under-replicated,
+        offline or below two in-sync replicas of three, from one metadata request."""
+        began = time.monotonic()
+        try:
+            meta = self.client.list_topics(timeout=timeout_s)
+        except confluent_kafka.KafkaException as exc:
+            raise self._failed(exc, "list topics", began) from exc
+        parts = [p for t in meta.topics.values() for p in t.partitions.values()]
+        # DescribeCluster names a random broker as controller in KRaft: ask the quorum.
+        try:
+            controller = quorum_leader(self._config, timeout_s=min(timeout_s, QUORUM_TIMEOUT_S))
+        except KafkaError:
+            controller = -1
+        return PartitionHealth(
+            brokers=len(meta.brokers),
+            controller=controller,
+            partitions=len(parts),
+            under_replicated=sum(1 for p in parts if len(p.isrs) < len(p.replicas)),
+            offline=sum(1 for p in parts if p.leader < 0),
+            under_min_isr=sum(
+                1 for p in parts if len(p.isrs) < Replication.for_factor(len(p.replicas)).min_insync
+            ),
+        )
+
     def cluster_id(self, timeout_s: float = ADMIN_TIMEOUT_S) -> str:
         future = self.client.describe_cluster(request_timeout=timeout_s)
         return str(self.result(future, "describe cluster", timeout_s).cluster_id)
@@ -186,15 +285,9 @@ class Admin(ClientBase[AdminClient]):
         """Create the topics that do not exist yet; return the names created."""
         if not specs:
             return []
-        new = [
-            NewTopic(
-                s.name,
-                num_partitions=s.partitions,
-                replication_factor=s.replication_factor,
-                config=dict(s.config),
-            )
-            for s in specs
-        ]
+        needs_size = any(s.replication_factor is None for s in specs)
+        cluster = self.replication(timeout_s) if needs_size else Replication.for_brokers(1)
+        new = [s.sized(cluster) for s in specs]
         created = []
         # One CreateTopics request per chunk: the KRaft controller refuses a request whose
         # metadata records exceed its batch limit (POLICY_VIOLATION: excessively large

@@ -18,7 +18,7 @@ from kafkaclient.base import (
     merge_config,
     with_credentials,
 )
-from kafkaclient.convert import convert
+from kafkaclient.convert import convert, converted
 
 #: Default wait for one batch; short enough for a responsive shutdown.
 CONSUME_TIMEOUT_S = 1.0
@@ -92,16 +92,12 @@ class Consumer(ClientBase[confluent_kafka.Consumer]):
 
     # -- membership and assignment ---------------------------------------------------------
     def subscribe(self, topics: Sequence[str], **callbacks: Any) -> None:
-        try:
+        with converted("subscribe"):
             self.client.subscribe(list(topics), **callbacks)
-        except confluent_kafka.KafkaException as exc:
-            raise convert(exc, "subscribe") from exc
 
     def assign(self, partitions: Partitions) -> None:
-        try:
+        with converted("assign"):
             self.client.assign(list(partitions))
-        except confluent_kafka.KafkaException as exc:
-            raise convert(exc, "assign") from exc
 
     def assignment(self) -> list[confluent_kafka.TopicPartition]:
         return list(self.client.assignment())
@@ -112,32 +108,24 @@ class Consumer(ClientBase[confluent_kafka.Consumer]):
     # -- flow ------------------------------------------------------------------------------
     def pause(self, partitions: Partitions) -> None:
         """Stop fetching ``partitions`` (positions are kept) until :meth:`resume`."""
-        try:
+        with converted("pause"):
             self.client.pause(list(partitions))
-        except confluent_kafka.KafkaException as exc:
-            raise convert(exc, "pause") from exc
 
     def resume(self, partitions: Partitions) -> None:
-        try:
+        with converted("resume"):
             self.client.resume(list(partitions))
-        except confluent_kafka.KafkaException as exc:
-            raise convert(exc, "resume") from exc
 
     def seek(self, partition: confluent_kafka.TopicPartition) -> None:
         """Fetch ``partition`` from its ``offset`` next (an assigned partition only)."""
-        try:
+        with converted(f"seek {partition.topic}[{partition.partition}]"):
             self.client.seek(partition)
-        except confluent_kafka.KafkaException as exc:
-            raise convert(exc, f"seek {partition.topic}[{partition.partition}]") from exc
 
     def consume(
         self, num_messages: int = BATCH_SIZE, timeout_s: float = CONSUME_TIMEOUT_S
     ) -> list[confluent_kafka.Message]:
         """One batch of messages. Partition EOF events are dropped; other errors raise."""
-        try:
+        with converted("consume"):
             batch = self.client.consume(num_messages=num_messages, timeout=timeout_s)
-        except confluent_kafka.KafkaException as exc:
-            raise convert(exc, "consume") from exc
         out = []
         for msg in batch:
             err = msg.error()
@@ -153,26 +141,20 @@ class Consumer(ClientBase[confluent_kafka.Consumer]):
     # -- offsets ---------------------------------------------------------------------------
     def commit(self, offsets: Partitions | None = None) -> None:
         """Synchronous commit of ``offsets`` (or of the current positions)."""
-        try:
+        with converted("commit"):
             if offsets is None:
                 self.client.commit(asynchronous=False)
             else:
                 self.client.commit(offsets=list(offsets), asynchronous=False)
-        except confluent_kafka.KafkaException as exc:
-            raise convert(exc, "commit") from exc
 
     def store_offset(self, message: confluent_kafka.Message) -> None:
         """Mark ``message`` processed: the next :meth:`commit` covers it."""
-        try:
+        with converted("storing an offset"):
             self.client.store_offsets(message=message)
-        except confluent_kafka.KafkaException as exc:
-            raise convert(exc, "storing an offset") from exc
 
     def position(self, partitions: Partitions) -> list[confluent_kafka.TopicPartition]:
-        try:
+        with converted("position"):
             return list(self.client.position(list(partitions)))
-        except confluent_kafka.KafkaException as exc:
-            raise convert(exc, "position") from exc
 
     def committed(
         self, partitions: Partitions, timeout_s: float = METADATA_TIMEOUT_S

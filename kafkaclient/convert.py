@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import confluent_kafka
 
@@ -79,6 +81,15 @@ _TXN_CODES = frozenset(
         confluent_kafka.KafkaError.INVALID_PRODUCER_EPOCH,
     }
 )
+
+
+@contextmanager
+def converted(context: str) -> Iterator[None]:
+    """librdkafka's ``KafkaException`` raised in the block, as :func:`convert` maps it."""
+    try:
+        yield
+    except confluent_kafka.KafkaException as exc:
+        raise convert(exc, context) from exc
 
 
 def fenced(exc: errors.KafkaError) -> bool:

@@ -115,6 +115,42 @@ MONITOR_METRICS: tuple[MetricSpec, ...] = (
         ("entry", "reason"),
     ),
     MetricSpec(
+        "govbus_cluster_brokers",
+        "gauge",
+        "Brokers the cluster reports as registered.",
+        (),
+    ),
+    MetricSpec(
+        "govbus_cluster_active_controller",
+        "gauge",
+        "Node id of the active KRaft controller (the metadata quorum's leader); -1: none.",
+        (),
+    ),
+    MetricSpec(
+        "govbus_cluster_partitions",
+        "gauge",
+        "Partitions of every topic of the cluster.",
+        (),
+    ),
+    MetricSpec(
+        "govbus_cluster_under_replicated_partitions",
+        "gauge",
+        "Partitions with fewer in-sync replicas than replicas (a copy is lost or behind).",
+        (),
+    ),
+    MetricSpec(
+        "govbus_cluster_offline_partitions",
+        "gauge",
+        "Partitions without a leader: neither written nor read.",
+        (),
+    ),
+    MetricSpec(
+        "govbus_cluster_under_min_isr_partitions",
+        "gauge",
+        "Partitions with fewer in-sync replicas than min.insync.replicas: writes refused.",
+        (),
+    ),
+    MetricSpec(
         "govbus_monitor_refresh_seconds",
         "gauge",
         "Duration of the monitor's last round.",
@@ -187,8 +223,23 @@ def _fill(f: dict[str, Family], snap: Snapshot) -> None:
 
     _fill_consumers(add, snap)
     _fill_entries(add, snap)
+    _fill_cluster(add, snap)
     add("govbus_monitor_refresh_seconds", (), snap.refresh_seconds)
     add("govbus_monitor_last_refresh_timestamp_seconds", (), snap.at)
+
+
+def _fill_cluster(add: Add, snap: Snapshot) -> None:
+    """Brokers, controller and partition health (absent when the round could not tell)."""
+    c = snap.cluster
+    if c is None:
+        return
+    add("govbus_cluster_brokers", (), c.brokers)
+    if c.controller is not None:
+        add("govbus_cluster_active_controller", (), c.controller)
+    add("govbus_cluster_partitions", (), c.partitions)
+    add("govbus_cluster_under_replicated_partitions", (), c.under_replicated)
+    add("govbus_cluster_offline_partitions", (), c.offline)
+    add("govbus_cluster_under_min_isr_partitions", (), c.under_min_isr)
 
 
 def _fill_consumers(add: Add, snap: Snapshot) -> None:

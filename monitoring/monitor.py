@@ -5,7 +5,8 @@ A round: the catalog (entries, agencies) names the bus topics to watch; the last
 and earliest offsets of their partitions; consumer groups, their committed offsets and
 lag (:mod:`monitoring.lag`); new records of the accepted topics (last change per entry and
 provider), of govbus.conflicts and govbus.conflicts.resolved (open cases, GM 19) and of the
-dead-letter topics. Nothing joins a group or commits.
+dead-letter topics; the brokers' health (brokers, active controller, under-replicated,
+offline and under-min-ISR partitions). Nothing joins a group or commits.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from monitoring.burrow import MIN_SAMPLES, WINDOW_SIZE, Windows
 from monitoring.exporter import MonitorMetrics
 from monitoring.follow import Follower, Record
 from monitoring.lag import LagReader, Watched
-from monitoring.snapshot import Snapshot
+from monitoring.snapshot import ClusterRow, Snapshot
 from monitoring.tracking import DeadLetters, LastChanges, OpenCases
 from schemas import decode
 from schemas.topics import POLICIES, TopicKind, bus_topics, name_part
@@ -91,6 +92,7 @@ class Monitor:
         earliest = partition_offsets(self._admin, partitions, "earliest", strict=False)
         lag = self._lag.read(watched, ends, earliest, now)
         problems = self._follow(catalog, watched, ends, earliest, now)
+        cluster = self._cluster(problems)
         entries = [e.id for e in catalog.entries]
         snapshot = Snapshot(
             at=now,
@@ -102,6 +104,7 @@ class Monitor:
             dead_letters=self._dead.rows(entries),
             refresh_seconds=time.monotonic() - began,
             problems=tuple(problems),
+            cluster=cluster,
         )
         self.last = snapshot
         if self._metrics is not None:
@@ -122,6 +125,22 @@ class Monitor:
     def close(self) -> None:
         self._follower.close()
         self._probe.close()
+
+    def _cluster(self, problems: list[str]) -> ClusterRow | None:
+        """Brokers, controller and partition health; a failure is a problem of the round."""
+        try:
+            h = self._admin.partition_health()
+        except GovbusError as exc:
+            problems.append(f"cluster health: {exc}")
+            return None
+        return ClusterRow(
+            brokers=h.brokers,
+            controller=h.controller,
+            partitions=h.partitions,
+            under_replicated=h.under_replicated,
+            offline=h.offline,
+            under_min_isr=h.under_min_isr,
+        )
 
     # -- what to watch ------------------------------------------------------------------
     def _watched(self, catalog: Catalog) -> dict[str, Watched]:

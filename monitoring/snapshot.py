@@ -72,6 +72,19 @@ class DeadLetterRow:
 
 
 @dataclass(frozen=True)
+class ClusterRow:
+    """The brokers' health: how many answer, which node is the active KRaft controller,
+    and the partitions that lost replicas (GM 28, S 45: no single copy of the data)."""
+
+    brokers: int
+    controller: int | None  # the active controller's node id; -1: none; None: not asked
+    partitions: int
+    under_replicated: int  # fewer in-sync replicas than replicas
+    offline: int  # no leader: neither read nor written
+    under_min_isr: int  # fewer in sync than min.insync.replicas: acks=all writes refused
+
+
+@dataclass(frozen=True)
 class Snapshot:
     at: float
     lags: tuple[LagRow, ...] = ()
@@ -82,6 +95,8 @@ class Snapshot:
     dead_letters: tuple[DeadLetterRow, ...] = ()
     refresh_seconds: float = 0.0
     problems: tuple[str, ...] = field(default_factory=tuple)
+    #: None when the round could not describe the cluster (counted in ``problems``).
+    cluster: ClusterRow | None = None
 
     def overdue_by_provider(self) -> dict[str, int]:
         """provider -> number of its entries overdue (0 for providers with none)."""

@@ -1,9 +1,11 @@
 """Writing a backed-up topic into an empty cluster (``govbus restore``; GM 29, S 45).
 
-The topic is created with its partition count and configuration, and every record goes
-back to its partition in its order, with its key, value, timestamp and headers, through an
-idempotent producer (no duplicates on retry). Offsets are new; order per partition, and so
-every audit hash chain, is as it was.
+The topic is created with its partition count and configuration (but its replication:
+``min.insync.replicas`` follows the target cluster's size, as for every topic govbus makes,
+so a cluster's backup restores onto one broker and a broker's onto a cluster), and every
+record goes back to its partition in its order, with its key, value, timestamp and headers,
+through an idempotent producer (no duplicates on retry). Offsets are new; order per
+partition, and so every audit hash chain, is as it was.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from base.errors import GovbusError, KafkaError
 from kafkaclient import Admin, Message, Producer, TopicSpec
+from schemas.topics import MIN_INSYNC
 
 
 def write_copy(
@@ -28,7 +31,8 @@ def write_copy(
     in order; returns how many. Refused when ``name`` exists already: a restore goes into
     an empty cluster, never over data."""
     admin = Admin(bootstrap, extra_config=extra_config)
-    if not admin.ensure_topics([TopicSpec(name, partitions, config=dict(config))]):
+    sized = {k: v for k, v in config.items() if k != MIN_INSYNC}
+    if not admin.ensure_topics([TopicSpec(name, partitions, config=sized)]):
         raise GovbusError(
             f"topic {name} exists already: restore into an empty cluster (a new broker's "
             "bootstrap), or delete the topic first"

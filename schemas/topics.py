@@ -28,6 +28,11 @@ Sizes (``max.message.bytes``): ingest topics take one event of at most
 :data:`MAX_EVENT_BYTES` (1 MiB batches); every other topic takes what the processor writes
 for such an event (2 MiB batches, the processor's messages at most
 :data:`MAX_OUTPUT_BYTES`). Topics that exist already keep their configuration.
+
+Replication is not a property of a kind but of the cluster a topic is made on
+(:class:`Replication`): every bus topic gets ``min(3, brokers)`` replicas, and
+``min.insync.replicas=2`` when it has three, so that a write acknowledged to a producer
+with ``acks=all`` is on two nodes and the loss of one node loses nothing and stops nothing.
 """
 
 from __future__ import annotations
@@ -94,7 +99,30 @@ class TopicDef:
     config: Mapping[str, str] = field(default_factory=dict)
 
 
-_DURABLE = {"min.insync.replicas": "1", "max.message.bytes": str(MAX_MESSAGE_BYTES)}
+_DURABLE = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+#: Replicas of a topic on a cluster of this many brokers or more.
+MAX_REPLICAS = 3
+MIN_INSYNC = "min.insync.replicas"
+
+
+@dataclass(frozen=True)
+class Replication:
+    """How many copies of every partition a topic gets, and how many must have a write
+    before it is acknowledged (``min.insync.replicas``), on a cluster of some size."""
+
+    factor: int
+    min_insync: int
+
+    @classmethod
+    def for_brokers(cls, brokers: int) -> Replication:
+        """``min(3, brokers)`` replicas; two in sync when there are three, else one."""
+        factor = max(1, min(MAX_REPLICAS, brokers))
+        return cls(factor, 2 if factor >= MAX_REPLICAS else 1)
+
+    @classmethod
+    def for_factor(cls, factor: int) -> Replication:
+        return cls.for_brokers(factor)
+
 
 POLICIES: Mapping[TopicKind, TopicPolicy] = {
     TopicKind.INGEST: TopicPolicy(

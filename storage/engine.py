@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
-from base.errors import StorageError
+from base.errors import DuplicateError, StorageError
 
 #: A SQLite writer waits this long for a lock held by another process before failing.
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -50,13 +50,22 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 @contextmanager
-def transaction(engine: Engine, what: str) -> Iterator[Connection]:
+def transaction(engine: Engine, what: str, *, duplicates: bool = False) -> Iterator[Connection]:
     """One transaction on ``engine``; SQLAlchemy's errors become :class:`StorageError`
-    naming ``what`` (a conflict with existing data said as such)."""
+    naming ``what`` (a conflict with existing data said as such). With ``duplicates``, a
+    key already taken is a :class:`DuplicateError` (``duplicate``)."""
     try:
         with engine.begin() as conn:
             yield conn
     except IntegrityError as exc:
+        if duplicates and unique_violation(exc):
+            raise DuplicateError(f"{what}: the id exists already", code="duplicate") from exc
         raise StorageError(f"{what}: conflicts with existing data ({exc.orig})") from exc
     except SQLAlchemyError as exc:
         raise StorageError(f"{what}: {exc.__class__.__name__}: {exc}") from exc
+
+
+def unique_violation(exc: IntegrityError) -> bool:
+    """A primary or unique key already taken (SQLite's message, PostgreSQL's SQLSTATE)."""
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return sqlstate == "23505" or "UNIQUE constraint failed" in str(exc.orig)

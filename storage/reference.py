@@ -8,20 +8,20 @@ to :class:`base.errors.StorageError` where they enter. Rows map to the domain ty
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, RowMapping, Table, and_, or_, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from base.errors import DuplicateError, StorageError
 from exchange.catalog import Agency, AgencyKind, Catalog, CatalogEntry
 from exchange.catalog_loader import AllowedTypes, check_catalog_data
 from exchange.grants import Grant
 from schemas.state import entry_document
+from storage.engine import transaction
 from storage.tables import DEFAULT_AGENCY_KIND, agencies, catalog_entries, grants
 
 #: The rules of every city that shares (no profile's admission).
@@ -127,12 +127,6 @@ def _in(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def _unique_violation(exc: IntegrityError) -> bool:
-    """A primary or unique key already taken (SQLite's message, PostgreSQL's SQLSTATE)."""
-    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return sqlstate == "23505" or "UNIQUE constraint failed" in str(exc.orig)
-
-
 def _already_registered(agency_id: str, revoked_at: datetime | None) -> DuplicateError:
     if revoked_at is None:
         return DuplicateError(f"agency {agency_id} is already registered", code="agency_exists")
@@ -147,17 +141,8 @@ class ReferenceStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    @contextmanager
-    def _tx(self, what: str) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except IntegrityError as exc:
-            if _unique_violation(exc):
-                raise DuplicateError(f"{what}: the id exists already", code="duplicate") from exc
-            raise StorageError(f"{what}: conflicts with existing data ({exc.orig})") from exc
-        except SQLAlchemyError as exc:
-            raise StorageError(f"{what}: {exc.__class__.__name__}: {exc}") from exc
+    def _tx(self, what: str) -> AbstractContextManager[Connection]:
+        return transaction(self.engine, what, duplicates=True)
 
     # -- agencies --------------------------------------------------------------
     def add_agency(

@@ -1,8 +1,10 @@
 """Shared fixtures: one real Kafka broker per test session, unique names, databases.
 
 Broker, in order: ``GOVBUS_BOOTSTRAP`` from the environment (with ``GOVBUS_CREDENTIALS_FILE``
-when it asks for credentials); a testcontainers Kafka (KRaft) when a Docker engine answers;
-else the project's own local broker process. When none can be had, every test that needs it
+when it asks for credentials); ``GOVBUS_TEST_CLUSTER=3``: the project's local cluster of
+three KRaft nodes (:mod:`operations.broker.cluster`, every topic on three replicas, two in
+sync); a testcontainers Kafka (KRaft) when a Docker engine answers; else the project's own
+local broker process. When none can be had, every test that needs it
 fails with the reason. It never skips.
 
 The local broker admits no unauthenticated client: tests act as its administrator through
@@ -16,6 +18,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -24,12 +27,14 @@ from hypothesis import settings as hypothesis_settings
 
 from base.errors import GovbusError
 from base.settings import Settings
+from operations.broker.cluster import LocalCluster
 from operations.broker.local import LocalBroker
 from tests.support.broker import BrokerSource
 from tests.support.databases import database_kinds, fresh_database
 from tests.support.processor import Bus, running_processor
 from tests.support.publisher import World, make_world
 from tests.support.scenario import Names
+from tests.support.workflow import OpenWorkflows, workflow_env
 
 # Property tests assert behaviour, never speed: no per-example deadline, no "too slow"
 # health check (a busy CI machine must not fail them; speed is measured in bench/).
@@ -58,7 +63,8 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerSource]:
     if env:
         yield BrokerSource(env, "environment", client_config=dict(Settings.load().kafka))
         return
-    if _docker_answers():
+    cluster = int(os.environ.get("GOVBUS_TEST_CLUSTER", "1") or "1")
+    if cluster <= 1 and _docker_answers():
         from testcontainers.kafka import KafkaContainer
 
         container = KafkaContainer().with_kraft()
@@ -69,11 +75,19 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerSource]:
             container.stop()
         return
     settings = Settings.load()
-    local = LocalBroker(
-        settings.home,
-        settings.kafka_version,
-        settings.broker_heap,
-        state_dir=tmp_path_factory.mktemp("broker"),
+    directory = tmp_path_factory.mktemp("broker")
+    local = (
+        LocalCluster(
+            settings.home,
+            settings.kafka_version,
+            settings.broker_heap,
+            nodes=cluster,
+            state_dir=directory,
+        )
+        if cluster > 1
+        else LocalBroker(
+            settings.home, settings.kafka_version, settings.broker_heap, state_dir=directory
+        )
     )
     try:
         status = local.start()
@@ -97,7 +111,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerSource]:
     try:
         yield BrokerSource(
             str(status.bootstrap),
-            "local",
+            "local cluster" if cluster > 1 else "local",
             agency_bootstrap=str(status.agency_bootstrap),
             ca_location=str(status.ca_location),
             processor_credentials=str(status.processor_credentials),
@@ -155,6 +169,18 @@ def bus(bootstrap: str, kafka_config: dict[str, str]) -> Iterator[Bus]:
     loaded = names.load()
     with running_processor(bootstrap, kafka_config, loaded) as processor:
         yield Bus(bootstrap, kafka_config, names, loaded, processor)
+
+
+@pytest.fixture
+def open_workflows(
+    database_url: str, bootstrap: str, kafka_config: dict[str, str]
+) -> Iterator[OpenWorkflows]:
+    """Opens the workflow service (tests.support.workflow) under a jurisdiction profile,
+    on this test's database and the session's broker; closed when the test ends."""
+    with ExitStack() as opened:
+        yield lambda profile: opened.enter_context(
+            workflow_env(database_url, bootstrap, kafka_config, profile=profile)
+        )
 
 
 @pytest.fixture

@@ -49,12 +49,24 @@ def create_app(
         store="memory://",
     )
     # internal=True: faust declares (creates) these topics itself; the broker never
-    # auto-creates topics (auto.create.topics.enable=false).
+    # auto-creates topics (auto.create.topics.enable=false). One replica, so one in sync
+    # suffices (a cluster's brokers default to min.insync.replicas=2: docs/reliability.md).
+    heartbeat_config = {"min.insync.replicas": "1"}
     pings = app.topic(
-        ping_topic, value_type=bytes, value_serializer="raw", internal=True, partitions=1
+        ping_topic,
+        value_type=bytes,
+        value_serializer="raw",
+        internal=True,
+        partitions=1,
+        config=heartbeat_config,
     )
     acks = app.topic(
-        ack_topic, value_type=bytes, value_serializer="raw", internal=True, partitions=1
+        ack_topic,
+        value_type=bytes,
+        value_serializer="raw",
+        internal=True,
+        partitions=1,
+        config=heartbeat_config,
     )
 
     @app.task  # type: ignore[untyped-decorator]

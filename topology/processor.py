@@ -571,10 +571,6 @@ def topic_def_changelog(changelog: str, partitions: int) -> TopicSpec:
     return TopicSpec(
         changelog,
         partitions,
-        1,
-        {
-            "cleanup.policy": "compact",
-            "min.insync.replicas": "1",
-            "max.message.bytes": str(MAX_MESSAGE_BYTES),
-        },
+        None,
+        {"cleanup.policy": "compact", "max.message.bytes": str(MAX_MESSAGE_BYTES)},
     )

@@ -20,7 +20,7 @@ import hashlib
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from exchange.gate import GateResult, IncomingEvent
 from exchange.grants import GrantUse
@@ -79,37 +79,42 @@ def receipt(event: IncomingEvent, result: GateResult, at: datetime) -> dict[str,
     }
 
 
-def dead_letter(
-    *,
-    event_id: str | None,
-    topic: str,
-    partition: int,
-    offset: int,
-    key: bytes | None,
-    value: bytes,
-    reason_code: str,
-    reason_text: str,
-    stage: str,
-    at: datetime,
-    value_bound: int,
-) -> dict[str, Any]:
+class DeadLetterFields(TypedDict):
+    """What a dead letter says: the message (where it was read, its bytes), why, when, and
+    how much of its value it keeps."""
+
+    event_id: str | None
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    reason_code: str
+    reason_text: str
+    stage: str
+    at: datetime
+    value_bound: int
+
+
+def dead_letter(**f: Unpack[DeadLetterFields]) -> dict[str, Any]:
     """The DeadLetter record; the value cut at ``value_bound`` bytes, the key at
     :data:`DEAD_LETTER_KEY_BYTES` (each with its size and SHA-256 when cut)."""
-    value_kept, value_size, value_sha256 = kept(value, value_bound)
+    key = f["key"]
+    value_kept, value_size, value_sha256 = kept(f["value"], f["value_bound"])
     key_kept, key_size, key_sha256 = (
         (None, None, None) if key is None else kept(key, DEAD_LETTER_KEY_BYTES)
     )
     return {
-        "event_id": event_id,
-        "source_topic": topic,
-        "source_partition": partition,
-        "source_offset": offset,
+        "event_id": f["event_id"],
+        "source_topic": f["topic"],
+        "source_partition": f["partition"],
+        "source_offset": f["offset"],
         "original_key": key_kept,
         "original_value": value_kept,
-        "reason_code": reason_code,
-        "reason_text": reason(reason_text),
-        "stage": stage,
-        "failed_at": at,
+        "reason_code": f["reason_code"],
+        "reason_text": reason(f["reason_text"]),
+        "stage": f["stage"],
+        "failed_at": f["at"],
         "original_value_size": value_size,
         "original_value_sha256": value_sha256,
         "original_key_size": key_size,
@@ -140,38 +145,46 @@ def conflict(entry: str, c: Conflict, at: datetime) -> dict[str, Any]:
     }
 
 
-def decision(
-    *,
-    kind: str,
-    event_id: str | None,
-    entry: str,
-    provider: str | None,
-    subject: str | None,
-    reason_code: str | None,
-    article: str | None,
-    at: datetime,
-    recipient: str | None = None,
-    grant_id: str | None = None,
-    purpose: str | None = None,
-    grants: tuple[GrantUse, ...] | None = None,
-    items: tuple[str, ...] = (),
-    masked: tuple[tuple[str, str], ...] = (),
-    position: str,
-) -> dict[str, Any]:
+class DecisionFields(TypedDict):
+    """What an audit record (Avro ``Decision``) says; a delivery's adds its recipient,
+    grants and purposes, the items delivered and those masked."""
+
+    kind: str
+    event_id: str | None
+    entry: str
+    provider: str | None
+    subject: str | None
+    reason_code: str | None
+    article: str | None
+    at: datetime
+    #: The input's ``topic/partition/offset``: the audit id derives from it.
+    position: str
+    recipient: NotRequired[str | None]
+    grant_id: NotRequired[str | None]
+    purpose: NotRequired[str | None]
+    #: The grants that entitle the items delivered (Decision v4); when given, they set
+    #: grant_id and purpose too (:func:`grant_fields`).
+    grants: NotRequired[tuple[GrantUse, ...] | None]
+    items: NotRequired[tuple[str, ...]]
+    masked: NotRequired[tuple[tuple[str, str], ...]]
+
+
+def decision(**f: Unpack[DecisionFields]) -> dict[str, Any]:
+    recipient = f.get("recipient")
     return {
-        "audit_id": derived_id("audit", kind, position, recipient),
-        "kind": kind,
-        "event_id": event_id,
-        "entry": entry,
-        "provider": provider,
-        "canonical_subject": subject,
-        "reason_code": reason_code,
-        "article": article,
+        "audit_id": derived_id("audit", f["kind"], f["position"], recipient),
+        "kind": f["kind"],
+        "event_id": f["event_id"],
+        "entry": f["entry"],
+        "provider": f["provider"],
+        "canonical_subject": f["subject"],
+        "reason_code": f["reason_code"],
+        "article": f["article"],
         "recipient": recipient,
-        **_grant_fields(grant_id, purpose, grants),
-        "items_delivered": list(items),
-        "masked_items": [{"name": n, "rule": r} for n, r in masked],
-        "occurred_at": at,
+        **_grant_fields(f.get("grant_id"), f.get("purpose"), f.get("grants")),
+        "items_delivered": list(f.get("items", ())),
+        "masked_items": [{"name": n, "rule": r} for n, r in f.get("masked", ())],
+        "occurred_at": f["at"],
         "chain": None,
         "seq": None,
         "prev_hash": None,
@@ -179,16 +192,21 @@ def decision(
     }
 
 
+class FeedFields(TypedDict):
+    """A feed record's event facts, its time of delivery and the grants it is under:
+    ``grants`` (exact, FeedRecord v2), or for callers that know one grant ``grant_id`` and
+    ``purpose``."""
+
+    operation: str
+    event_time: datetime
+    at: datetime
+    grant_id: NotRequired[str | None]
+    purpose: NotRequired[str | None]
+    grants: NotRequired[tuple[GrantUse, ...] | None]
+
+
 def feed_record(
-    event: IncomingEvent,
-    delivery: Delivery,
-    *,
-    operation: str,
-    event_time: datetime,
-    at: datetime,
-    grant_id: str | None = None,
-    purpose: str | None = None,
-    grants: tuple[GrantUse, ...] | None = None,
+    event: IncomingEvent, delivery: Delivery, **f: Unpack[FeedFields]
 ) -> dict[str, Any]:
     """The FeedRecord of ``delivery``; its grants from ``grants`` (exact, FeedRecord v2)
     or, for callers that know one grant, ``grant_id`` and ``purpose``."""
@@ -197,7 +215,7 @@ def feed_record(
         "event_id": event.event_id,
         "entry": event.entry,
         "canonical_subject": delivery.subject,
-        "operation": operation,
+        "operation": f["operation"],
         "items": [
             {
                 "name": name,
@@ -208,9 +226,9 @@ def feed_record(
             for name in delivery.items
         ],
         "provider": event.provider,
-        "event_time": event_time,
-        "delivered_at": at,
-        **_grant_fields(grant_id, purpose, grants),
+        "event_time": f["event_time"],
+        "delivered_at": f["at"],
+        **_grant_fields(f.get("grant_id"), f.get("purpose"), f.get("grants")),
     }
 
 

@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -50,7 +50,7 @@ from base.errors import (
     GovbusError,
     KafkaError,
 )
-from base.settings import DEFAULT_DEAD_LETTER_VALUE_BYTES, DEFAULT_MAX_FUTURE_SKEW_S, Settings
+from base.settings import Settings
 from consumers.reference import ReferenceView
 from exchange.catalog_loader import load_catalog
 from kafkaclient import Admin, Backoff, transient
@@ -92,32 +92,12 @@ def build_processor(
     return Processor(config, _reference(config, catalog, namespace), metrics)
 
 
-def worker_config(
-    bootstrap: str,
-    *,
-    extra_config: Mapping[str, Any] | None = None,
-    group_id: str,
-    worker: int,
-    commit_interval_s: float,
-    batch_size: int,
-    audit: bool = True,
-    exactly_once: bool = True,
-    max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S,
-    dead_letter_value_bytes: int = DEFAULT_DEAD_LETTER_VALUE_BYTES,
-) -> ProcessorConfig:
-    return ProcessorConfig(
-        bootstrap,
-        group_id=group_id,
-        worker=worker,
-        commit_interval_s=commit_interval_s,
-        batch_size=batch_size,
-        audit=audit,
-        exactly_once=exactly_once,
-        max_future_skew_s=max_future_skew_s,
-        dead_letter_value_bytes=dead_letter_value_bytes,
-        extra_config=dict(extra_config or {}),
+def worker_config(config: ProcessorConfig) -> ProcessorConfig:
+    """``config`` as one static member of its group (the worker number names it)."""
+    return replace(
+        config,
         consumer_config={
-            "group.instance.id": f"{group_id}-worker-{worker}",
+            "group.instance.id": f"{config.group_id}-worker-{config.worker}",
             "session.timeout.ms": SESSION_TIMEOUT_MS,
         },
     )
@@ -259,16 +239,18 @@ def _prepare(
                 "choose another --metrics-port"
             ) from exc
     config = worker_config(
-        connection.bootstrap,
-        extra_config=connection.config,
-        group_id=args.group,
-        worker=args.worker,
-        commit_interval_s=args.commit_interval,
-        batch_size=args.batch_size,
-        audit=not args.no_audit,
-        exactly_once=not args.at_least_once,
-        max_future_skew_s=settings.max_future_skew_s,
-        dead_letter_value_bytes=settings.dead_letter_value_bytes,
+        ProcessorConfig(
+            connection.bootstrap,
+            group_id=args.group,
+            worker=args.worker,
+            commit_interval_s=args.commit_interval,
+            batch_size=args.batch_size,
+            audit=not args.no_audit,
+            exactly_once=not args.at_least_once,
+            max_future_skew_s=settings.max_future_skew_s,
+            dead_letter_value_bytes=settings.dead_letter_value_bytes,
+            extra_config=dict(connection.config),
+        )
     )
     return connection, config, _reference(config, args.catalog, args.namespace), metrics
 

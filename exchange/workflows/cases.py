@@ -9,10 +9,10 @@ or raises and changes nothing. Time is in the act: nothing here reads a clock.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from base.errors import WorkflowError
 from exchange.workflows.roles import Action, Actor
@@ -43,6 +43,46 @@ class Transition(Generic[S]):
     reason: str = ""
     article: str = ""
     details: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Versioned(Protocol):
+    """A case of any machine: a frozen dataclass with a state and a version."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def state(self) -> StrEnum: ...
+    @property
+    def version(self) -> int: ...
+
+
+C = TypeVar("C", bound=Versioned)
+
+
+def advance(
+    case: C,
+    new: C,
+    action: Action,
+    act: Act,
+    reason: str = "",
+    article: str = "",
+    **details: Any,
+) -> tuple[C, Transition[Any]]:
+    """``new`` as the next version of ``case``, and the transition that took it there."""
+    moved = replace(new, version=case.version + 1)
+    return moved, Transition(
+        action, case.state, new.state, act.actor, act.at, reason, article, details
+    )
+
+
+def iso(value: datetime | None) -> str | None:
+    """A stored document's time: ISO 8601, or None."""
+    return None if value is None else value.isoformat()
+
+
+def moment(value: object) -> datetime | None:
+    """A time read back from a stored document (:func:`iso`), or None."""
+    return None if value is None else datetime.fromisoformat(str(value))
 
 
 def text(value: str, what: str, article: str, *, required: bool = True) -> str:

@@ -46,7 +46,7 @@ from base.errors import StateError, WorkflowError
 from exchange.catalog import CatalogEntry, LifecycleState, in_force
 from exchange.deadlines import legal_date
 from exchange.profiles import CatalogLifecycle, LifecycleStep, Profile
-from exchange.workflows.cases import Act, Transition, text
+from exchange.workflows.cases import Act, Transition, advance, text
 from exchange.workflows.roles import Action, Role
 
 KIND = "catalog_change"
@@ -286,22 +286,6 @@ def _first_state(reviews: tuple[LifecycleStep, ...]) -> State:
     return WAITING[reviews[0]] if reviews else State.APPROVED
 
 
-def _step(
-    change: CatalogChange,
-    new: CatalogChange,
-    action: Action,
-    act: Act,
-    reason: str = "",
-    article: str = "",
-    **details: Any,
-) -> Step:
-    moved = replace(new, version=change.version + 1)
-    transition = Transition(
-        action, change.state, new.state, act.actor, act.at, reason, article, details
-    )
-    return moved, transition
-
-
 def _require_state(change: CatalogChange, action: Action, allowed: frozenset[State]) -> None:
     if change.state not in allowed:
         names = ", ".join(sorted(s.value for s in allowed))
@@ -392,7 +376,7 @@ def resubmit(
         consent_basis=plan.consent_basis,
         filing=plan.filing,
     )
-    return _step(change, new, Action.RESUBMIT, act, plan.reason, plan.article)
+    return advance(change, new, Action.RESUBMIT, act, plan.reason, plan.article)
 
 
 def _passed(change: CatalogChange) -> CatalogChange:
@@ -408,7 +392,7 @@ def review(change: CatalogChange, profile: Profile, act: Act, *, reason: str = "
     article = change.consent_basis or _lifecycle(profile).basis
     why = text(reason, "reason", article, required=False)
     consent = {"consent": True} if change.consent_basis else {}
-    return _step(change, _passed(change), Action.REVIEW, act, why, article, **consent)
+    return advance(change, _passed(change), Action.REVIEW, act, why, article, **consent)
 
 
 def ratify(change: CatalogChange, profile: Profile, act: Act, *, reason: str = "") -> Step:
@@ -416,7 +400,7 @@ def ratify(change: CatalogChange, profile: Profile, act: Act, *, reason: str = "
     _require_pending(change, LifecycleStep.GOVERNMENT_APPROVAL, Action.RATIFY)
     article = _lifecycle(profile).basis
     why = text(reason, "reason", article, required=False)
-    return _step(change, _passed(change), Action.RATIFY, act, why, article)
+    return advance(change, _passed(change), Action.RATIFY, act, why, article)
 
 
 def return_for_revision(change: CatalogChange, profile: Profile, act: Act, *, reasons: str) -> Step:
@@ -438,14 +422,14 @@ def return_for_revision(change: CatalogChange, profile: Profile, act: Act, *, re
         passed=0,
         returned=Returned(act.actor.id, act.at, pending, why),
     )
-    return _step(change, new, Action.RETURN, act, why, article, step=pending.value)
+    return advance(change, new, Action.RETURN, act, why, article, step=pending.value)
 
 
 def cancel(change: CatalogChange, act: Act, *, reason: str = "") -> Step:
     """The agency drops its change before it is approved."""
     _require_state(change, Action.CANCEL, frozenset({*PENDING, State.RETURNED}))
     why = text(reason, "reason", "", required=False)
-    return _step(change, replace(change, state=State.CANCELLED), Action.CANCEL, act, why)
+    return advance(change, replace(change, state=State.CANCELLED), Action.CANCEL, act, why)
 
 
 def publish(change: CatalogChange, profile: Profile, act: Act) -> Step:
@@ -458,7 +442,7 @@ def publish(change: CatalogChange, profile: Profile, act: Act) -> Step:
         else rules.basis
     )
     new = replace(change, state=State.PUBLISHED, published_at=act.at)
-    return _step(change, new, Action.PUBLISH, act, "发布", article)
+    return advance(change, new, Action.PUBLISH, act, "发布", article)
 
 
 # -- documents (the stored form) --------------------------------------------------------

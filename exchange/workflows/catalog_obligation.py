@@ -32,7 +32,7 @@ from base.errors import StateError, WorkflowError
 from exchange.deadlines import compute_deadline, end_of_day, legal_date
 from exchange.profiles import Profile, StartEvent
 from exchange.workdays import WorkCalendar
-from exchange.workflows.cases import Act, Transition, text
+from exchange.workflows.cases import Act, Transition, advance, iso, moment, text
 from exchange.workflows.roles import Action
 
 KIND = "catalog_obligation"
@@ -89,18 +89,6 @@ class CatalogObligation:
 
 
 Step = tuple[CatalogObligation, Transition[State]]
-
-
-def _step(
-    ob: CatalogObligation,
-    new: CatalogObligation,
-    action: Action,
-    act: Act,
-    reason: str = "",
-    article: str = "",
-) -> Step:
-    moved = replace(new, version=ob.version + 1)
-    return moved, Transition(action, ob.state, new.state, act.actor, act.at, reason, article)
 
 
 def _opened(ob: CatalogObligation, act: Act) -> Step:
@@ -209,7 +197,7 @@ def fulfil(ob: CatalogObligation, act: Act, *, reason: str) -> Step:
         fulfilment=why,
         late=ob.is_overdue(act.at),
     )
-    return _step(ob, new, Action.FULFIL, act, why, ob.due_basis)
+    return advance(ob, new, Action.FULFIL, act, why, ob.due_basis)
 
 
 def on_deadline(ob: CatalogObligation, act: Act) -> Step | None:
@@ -217,25 +205,17 @@ def on_deadline(ob: CatalogObligation, act: Act) -> Step | None:
     if not ob.is_overdue(act.at) or ob.overdue:
         return None
     new = replace(ob, overdue=True)
-    return _step(ob, new, Action.MISS_DEADLINE, act, "逾期未更新", ob.due_basis)
+    return advance(ob, new, Action.MISS_DEADLINE, act, "逾期未更新", ob.due_basis)
 
 
 def remind(ob: CatalogObligation, act: Act) -> Step | None:
     """At most one working day is left: remind the agency (no state change)."""
     if ob.state is not State.OPEN or ob.due_by is None or act.at >= ob.due_by:
         return None
-    return _step(ob, ob, Action.REMIND, act, "更新期限将至", ob.due_basis)
+    return advance(ob, ob, Action.REMIND, act, "更新期限将至", ob.due_basis)
 
 
 # -- documents ----------------------------------------------------------------------------
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _time(value: object) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(str(value))
-
-
 def to_document(ob: CatalogObligation) -> dict[str, Any]:
     return {
         "id": ob.id,
@@ -250,10 +230,10 @@ def to_document(ob: CatalogObligation) -> dict[str, Any]:
         "state": ob.state.value,
         "recorded_at": ob.recorded_at.isoformat(),
         "recorded_by": ob.recorded_by,
-        "due_by": _iso(ob.due_by),
+        "due_by": iso(ob.due_by),
         "due_basis": ob.due_basis or None,
         "overdue": ob.overdue,
-        "fulfilled_at": _iso(ob.fulfilled_at),
+        "fulfilled_at": iso(ob.fulfilled_at),
         "fulfilment": ob.fulfilment or None,
         "late": ob.late,
         "version": ob.version,
@@ -261,7 +241,7 @@ def to_document(ob: CatalogObligation) -> dict[str, Any]:
 
 
 def from_document(doc: Mapping[str, Any]) -> CatalogObligation:
-    recorded = _time(doc["recorded_at"])
+    recorded = moment(doc["recorded_at"])
     if recorded is None:  # pragma: no cover - always written
         raise ValueError("recorded_at is required")
     return CatalogObligation(
@@ -276,10 +256,10 @@ def from_document(doc: Mapping[str, Any]) -> CatalogObligation:
         recorded_by=str(doc["recorded_by"]),
         entry_id=doc.get("entry_id"),
         matter=doc.get("matter"),
-        due_by=_time(doc.get("due_by")),
+        due_by=moment(doc.get("due_by")),
         due_basis=str(doc.get("due_basis") or ""),
         overdue=bool(doc.get("overdue")),
-        fulfilled_at=_time(doc.get("fulfilled_at")),
+        fulfilled_at=moment(doc.get("fulfilled_at")),
         fulfilment=str(doc.get("fulfilment") or ""),
         late=bool(doc.get("late")),
         version=int(doc.get("version") or 1),

@@ -45,7 +45,7 @@ from exchange.profiles import (
     StartEvent,
 )
 from exchange.workdays import WorkCalendar
-from exchange.workflows.cases import Act, Transition, text
+from exchange.workflows.cases import Act, Transition, advance, iso, moment, text
 from exchange.workflows.roles import Action
 from exchange.workflows.timing import reply_deadline
 
@@ -196,22 +196,6 @@ def _rules(profile: Profile) -> ShareApplicationRules:
             code="no_share_applications",
         )
     return sharing.application
-
-
-def _step(
-    app: ShareApplication,
-    new: ShareApplication,
-    action: Action,
-    act: Act,
-    reason: str = "",
-    article: str = "",
-    **details: Any,
-) -> Step:
-    moved = replace(new, version=app.version + 1)
-    transition = Transition(
-        action, app.state, new.state, act.actor, act.at, reason, article, details
-    )
-    return moved, transition
 
 
 def _narrowed(
@@ -373,7 +357,7 @@ def accept(app: ShareApplication, profile: Profile, calendar: WorkCalendar, act:
     _require_state(app, Action.ACCEPT, frozenset({State.SUBMITTED}))
     accepted = replace(app, state=State.ACCEPTED, accepted_at=act.at)
     new = _deadline_fields(accepted, profile, calendar)
-    return _step(app, new, Action.ACCEPT, act, article=new.due_basis)
+    return advance(app, new, Action.ACCEPT, act, article=new.due_basis)
 
 
 def _answered(app: ShareApplication, at: datetime) -> ShareApplication:
@@ -407,7 +391,7 @@ def approve(
     )
     approved = replace(_answered(app, act.at), state=State.APPROVED, answer=answer)
     new = _grant(approved, act.at)
-    return _step(app, new, Action.APPROVE, act, answer.reasons, app.due_basis or "G 15 ¶2")
+    return advance(app, new, Action.APPROVE, act, answer.reasons, app.due_basis or "G 15 ¶2")
 
 
 def refuse(
@@ -439,14 +423,14 @@ def refuse(
     )
     new = replace(_answered(app, act.at), state=State.REFUSED, answer=answer)
     why = answer.reasons or answer.legal_basis
-    return _step(app, new, Action.REFUSE, act, why, article, legal_basis=answer.legal_basis)
+    return advance(app, new, Action.REFUSE, act, why, article, legal_basis=answer.legal_basis)
 
 
 def withdraw(app: ShareApplication, act: Act, *, reason: str = "") -> Step:
     """The applicant withdraws before the answer."""
     _require_state(app, Action.WITHDRAW, AWAITING)
     new = replace(app, state=State.WITHDRAWN)
-    return _step(app, new, Action.WITHDRAW, act, text(reason, "reason", "", required=False))
+    return advance(app, new, Action.WITHDRAW, act, text(reason, "reason", "", required=False))
 
 
 def dispute(app: ShareApplication, profile: Profile, act: Act, *, reason: str) -> Step:
@@ -466,7 +450,7 @@ def dispute(app: ShareApplication, profile: Profile, act: Act, *, reason: str) -
     why = text(reason, "reason", rules.dispute_basis)
     raised = Dispute(act.at, act.actor.id, why, disputed=app.state)
     new = replace(app, state=State.COORDINATION, dispute=raised)
-    return _step(app, new, Action.DISPUTE, act, why, rules.dispute_basis)
+    return advance(app, new, Action.DISPUTE, act, why, rules.dispute_basis)
 
 
 def _close_dispute(
@@ -478,7 +462,7 @@ def _close_dispute(
     outcome = ruling.outcome.value
     if ruling.outcome is Outcome.UPHOLD:
         new = replace(app, state=app.dispute.disputed)
-        return _step(app, new, action, act, why, article, outcome=outcome)
+        return advance(app, new, action, act, why, article, outcome=outcome)
     chosen, until = _narrowed(app, ruling.items, ruling.valid_until, article)
     if until <= act.at:
         raise WorkflowError(
@@ -487,7 +471,7 @@ def _close_dispute(
     answer = Answer(AnswerKind.APPROVED, act.at, act.actor.id, chosen, until, why)
     new = _grant(replace(app, state=State.APPROVED, answer=answer), act.at)
     replaced = app.grant_id if app.state in GRANTED or app.dispute.disputed in GRANTED else None
-    return _step(app, new, action, act, why, article, outcome=outcome, replaces=replaced)
+    return advance(app, new, action, act, why, article, outcome=outcome, replaces=replaced)
 
 
 def settle(app: ShareApplication, profile: Profile, act: Act, ruling: Ruling) -> Step:
@@ -509,7 +493,7 @@ def refer(app: ShareApplication, profile: Profile, act: Act, *, reason: str) -> 
         )
     why = text(reason, "reason", rules.dispute_basis)
     new = replace(app, state=State.GOVERNMENT)
-    return _step(app, new, Action.REFER, act, why, rules.dispute_basis)
+    return advance(app, new, Action.REFER, act, why, rules.dispute_basis)
 
 
 def decide(app: ShareApplication, profile: Profile, act: Act, ruling: Ruling) -> Step:
@@ -523,7 +507,7 @@ def revoke(app: ShareApplication, act: Act, *, reason: str) -> Step:
     """The provider revokes what it granted; delivery stops from the next event."""
     _require_state(app, Action.REVOKE, GRANTED)
     why = text(reason, "reason", "G 15")
-    return _step(app, replace(app, state=State.REVOKED), Action.REVOKE, act, why, "G 15")
+    return advance(app, replace(app, state=State.REVOKED), Action.REVOKE, act, why, "G 15")
 
 
 def expire(app: ShareApplication, act: Act) -> Step | None:
@@ -532,7 +516,7 @@ def expire(app: ShareApplication, act: Act) -> Step | None:
     if app.state not in GRANTED or until is None or act.at < until:
         return None
     new = replace(app, state=State.EXPIRED)
-    return _step(app, new, Action.EXPIRE, act, "validity ended", "G 15")
+    return advance(app, new, Action.EXPIRE, act, "validity ended", "G 15")
 
 
 def on_deadline(
@@ -565,10 +549,10 @@ def on_deadline(
             deemed=True,
         )
         new = _grant(replace(app, state=State.DEEMED_APPROVED, answer=answer), start)
-        return _step(app, new, Action.DEEM, act, answer.reasons, deemed.basis)
+        return advance(app, new, Action.DEEM, act, answer.reasons, deemed.basis)
     why = "逾期未答复" if deemed is None else f"逾期未答复；{share_type or '已停止'}数据不视为同意"
     new = replace(app, overdue=True)
-    return _step(app, new, Action.MISS_DEADLINE, act, why, app.due_basis)
+    return advance(app, new, Action.MISS_DEADLINE, act, why, app.due_basis)
 
 
 def remind(app: ShareApplication, act: Act) -> Step | None:
@@ -576,18 +560,10 @@ def remind(app: ShareApplication, act: Act) -> Step | None:
     once the deadline itself has passed."""
     if app.state not in AWAITING or (app.due_by is not None and act.at >= app.due_by):
         return None
-    return _step(app, app, Action.REMIND, act, "答复期限将至", app.due_basis)
+    return advance(app, app, Action.REMIND, act, "答复期限将至", app.due_basis)
 
 
 # -- documents (the stored form) --------------------------------------------------------
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _time(value: object) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(str(value))
-
-
 def _required_time(value: object) -> datetime:
     return datetime.fromisoformat(str(value))
 
@@ -610,8 +586,8 @@ def to_document(app: ShareApplication) -> dict[str, Any]:
         "state": app.state.value,
         "submitted_at": app.submitted_at.isoformat(),
         "received_at": app.received_at.isoformat(),
-        "accepted_at": _iso(app.accepted_at),
-        "due_by": _iso(app.due_by),
+        "accepted_at": iso(app.accepted_at),
+        "due_by": iso(app.due_by),
         "due_basis": app.due_basis or None,
         "overdue": app.overdue,
         "answer": None
@@ -621,7 +597,7 @@ def to_document(app: ShareApplication) -> dict[str, Any]:
             "at": answer.at.isoformat(),
             "by": answer.by,
             "items": list(answer.items),
-            "valid_until": _iso(answer.valid_until),
+            "valid_until": iso(answer.valid_until),
             "reasons": answer.reasons or None,
             "legal_basis": answer.legal_basis or None,
             "deemed": answer.deemed,
@@ -637,7 +613,7 @@ def to_document(app: ShareApplication) -> dict[str, Any]:
         },
         "grant_id": app.grant_id,
         "grants_issued": app.grants_issued,
-        "grant_from": _iso(app.grant_from),
+        "grant_from": iso(app.grant_from),
         "version": app.version,
     }
 
@@ -661,8 +637,8 @@ def from_document(doc: Mapping[str, Any]) -> ShareApplication:
         state=State(doc["state"]),
         submitted_at=_required_time(doc["submitted_at"]),
         received_at=_required_time(doc["received_at"]),
-        accepted_at=_time(doc.get("accepted_at")),
-        due_by=_time(doc.get("due_by")),
+        accepted_at=moment(doc.get("accepted_at")),
+        due_by=moment(doc.get("due_by")),
         due_basis=str(doc.get("due_basis") or ""),
         overdue=bool(doc.get("overdue")),
         answer=None
@@ -672,7 +648,7 @@ def from_document(doc: Mapping[str, Any]) -> ShareApplication:
             _required_time(a["at"]),
             str(a["by"]),
             tuple(str(i) for i in a.get("items") or ()),
-            _time(a.get("valid_until")),
+            moment(a.get("valid_until")),
             str(a.get("reasons") or ""),
             str(a.get("legal_basis") or ""),
             bool(a.get("deemed")),
@@ -685,7 +661,7 @@ def from_document(doc: Mapping[str, Any]) -> ShareApplication:
         ),
         grant_id=doc.get("grant_id"),
         grants_issued=int(doc.get("grants_issued") or 0),
-        grant_from=_time(doc.get("grant_from")),
+        grant_from=moment(doc.get("grant_from")),
         version=int(doc.get("version") or 1),
     )
 

@@ -21,7 +21,7 @@ from base.settings import Settings
 from consumers.reader import read_labelled
 from govbus.cli.broker_cmd import bootstrap_for
 from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, fail, failed
-from schemas.audit import Head, heads_document, of_entries, signing, verify
+from schemas.audit import AuditReport, Head, heads_document, of_entries, signing, verify
 from schemas.topics import TopicKind, topic_name
 from topology.connection import connected
 
@@ -47,6 +47,29 @@ def _expected(path: Path | None, trust: Path | None, as_json: bool) -> dict[str,
         except SignatureError as exc:
             fail(f"{path}: {exc}", as_json=as_json, kind="SignatureError")
     return heads
+
+
+def _signed(key: Path, report: AuditReport, as_json: bool) -> dict[str, str]:
+    """The signature of ``report``'s heads with the private ``key`` (a checkpoint)."""
+    try:
+        return signing.sign(key, heads_document(report.heads))
+    except SignatureError as exc:
+        fail(str(exc), as_json=as_json, kind="SignatureError")
+
+
+def _print_report(topic: str, report: AuditReport, signature: dict[str, str] | None) -> None:
+    state = "[green]intact[/]" if report.ok else "[bold red]NOT intact[/]"
+    console.print(
+        f"{topic}: {state}: {report.records} chained record(s) in "
+        f"{len(report.heads)} chain(s), {report.unchained} unchained"
+    )
+    if signature is not None:
+        console.print(f"heads signed ({signature['algorithm']}): {signature['value']}")
+    if report.findings:
+        table = Table("finding", "chain", "seq", "at (partition/offset)", "detail")
+        for f in report.findings:
+            table.add_row(f.kind, f.chain, str(f.seq or "-"), f.where or "-", f.detail)
+        console.print(table)
 
 
 def register(app: typer.Typer) -> None:
@@ -104,26 +127,10 @@ def register(app: typer.Typer) -> None:
         except GovbusError as exc:
             failed(exc, as_json=as_json)
         report = verify(messages, include=of_entries(entry) if entry else None, expected=expected)
-        signature = None
-        if sign is not None:
-            try:
-                signature = signing.sign(sign, heads_document(report.heads))
-            except SignatureError as exc:
-                fail(str(exc), as_json=as_json, kind="SignatureError")
+        signature = None if sign is None else _signed(sign, report, as_json)
         if as_json:
             emit_json({"topic": topic, **report.to_dict(), "signature": signature})
         else:
-            state = "[green]intact[/]" if report.ok else "[bold red]NOT intact[/]"
-            console.print(
-                f"{topic}: {state}: {report.records} chained record(s) in "
-                f"{len(report.heads)} chain(s), {report.unchained} unchained"
-            )
-            if signature is not None:
-                console.print(f"heads signed ({signature['algorithm']}): {signature['value']}")
-            if report.findings:
-                table = Table("finding", "chain", "seq", "at (partition/offset)", "detail")
-                for f in report.findings:
-                    table.add_row(f.kind, f.chain, str(f.seq or "-"), f.where or "-", f.detail)
-                console.print(table)
+            _print_report(topic, report, signature)
         if not report.ok:
             raise typer.Exit(EXIT_FAILURE)

@@ -1,4 +1,6 @@
-"""``govbus broker start|stop|status``: the local single-node Kafka broker."""
+"""``govbus broker start|stop|status``: the local Kafka broker, one node or a cluster of
+three (``--nodes 3``, :mod:`operations.broker.cluster`); ``stop`` and ``status`` cover every
+node of what was started last."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from base.errors import BrokerError, ConfigError
 from base.settings import Settings
 from govbus.cli.group import command_group
 from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
+from operations.broker.cluster import local_broker
 from operations.broker.deploy import (
     ADMIN_PASSWORD_ENV,
     CONTROLLER_PASSWORD_ENV,
@@ -20,7 +23,7 @@ from operations.broker.deploy import (
     Ports,
     configure,
 )
-from operations.broker.local import BrokerStatus, LocalBroker
+from operations.broker.local import BrokerStatus
 from operations.broker.provision import resolve
 from topology.connection import connected
 
@@ -70,10 +73,19 @@ def _show(status: BrokerStatus, as_json: bool, verb: str) -> None:
             f"CA {status.ca_location}\nprocessor credentials: {status.processor_credentials}",
             markup=False,
         )
+    for node in status.nodes or ():
+        state = f"运行中 pid {node['pid']}" if node["running"] else "未运行"
+        console.print(
+            f"节点 node {node['node_id']}: {state}, admin {node['bootstrap']}, "
+            f"agency {node['agency_bootstrap']}, log {node['log_file']}",
+            markup=False,
+        )
 
 
 def register(app: typer.Typer) -> None:
-    broker = command_group(app, "broker", "Run the local single-node Apache Kafka broker (KRaft).")
+    broker = command_group(
+        app, "broker", "Run the local Apache Kafka broker (KRaft): one node, or a cluster of three."
+    )
     _lifecycle_commands(broker)
     _configure_command(broker)
 
@@ -84,12 +96,23 @@ def _lifecycle_commands(broker: typer.Typer) -> None:
     @broker.command("start")
     def start(
         port: int = typer.Option(None, help="Broker port on 127.0.0.1 (default: a free one)."),
+        nodes: int = typer.Option(
+            None,
+            help="1: one broker; 3: a cluster of three KRaft nodes, every topic on three "
+            "(default: as at the last start, else 1).",
+        ),
         as_json: bool = JSON_OPT,
     ) -> None:
         """Resolve Kafka's jars, format storage and start the broker; wait until it answers."""
         settings = Settings.load()
+        if nodes is not None and nodes not in (1, 3):
+            fail(
+                f"--nodes {nodes}: 只支持 1 或 3 (one broker, or a 3-node cluster)",
+                as_json=as_json,
+                code=EXIT_USAGE,
+            )
         try:
-            status = LocalBroker.of(settings).start(port=port)
+            status = local_broker(settings, nodes).start(port=port)
         except BrokerError as exc:
             fail(str(exc), as_json=as_json, kind=type(exc).__name__)
         _show(status, as_json, "running")
@@ -98,7 +121,7 @@ def _lifecycle_commands(broker: typer.Typer) -> None:
     def provision(as_json: bool = JSON_OPT) -> None:
         """Resolve Kafka's jars from Maven Central into the cache, without starting."""
         settings = Settings.load()
-        b = LocalBroker.of(settings)
+        b = local_broker(settings)
         try:
             runtime = resolve(b.home, b.version, maven_settings=b.maven_settings)
         except BrokerError as exc:
@@ -112,12 +135,12 @@ def _lifecycle_commands(broker: typer.Typer) -> None:
     @broker.command("stop")
     def stop(as_json: bool = JSON_OPT) -> None:
         """Stop the broker gracefully (SIGTERM, wait, then SIGKILL)."""
-        _show(LocalBroker.of(Settings.load()).stop(), as_json, "stopped")
+        _show(local_broker(Settings.load()).stop(), as_json, "stopped")
 
     @broker.command("status")
     def status(as_json: bool = JSON_OPT) -> None:
         """Say whether the broker runs, with its address, pid and Kafka version."""
-        _show(LocalBroker.of(Settings.load()).status(), as_json, "running")
+        _show(local_broker(Settings.load()).status(), as_json, "running")
 
 
 def _configure_command(broker: typer.Typer) -> None:
@@ -137,6 +160,12 @@ def _configure_command(broker: typer.Typer) -> None:
         controller_port: int = typer.Option(Ports.controller),
         agency_port: int = typer.Option(Ports.agency),
         external_port: int = typer.Option(Ports.external),
+        node_id: int = typer.Option(1, min=1, help="This node's id in a cluster (1..n)."),
+        quorum: str = typer.Option(
+            "",
+            help="A cluster's controllers, host:port in node-id order "
+            "(kafka-1:9093,kafka-2:9093,kafka-3:9093); '' for one broker.",
+        ),
         as_json: bool = JSON_OPT,
     ) -> None:
         """Write a broker configuration for another host (docker-compose's apache/kafka).
@@ -158,6 +187,8 @@ def _configure_command(broker: typer.Typer) -> None:
                     external_host,
                     bind,
                     Ports(admin_port, controller_port, agency_port, external_port),
+                    node_id,
+                    tuple(q.strip() for q in quorum.split(",") if q.strip()),
                 ),
                 admin_password=passwords[ADMIN_PASSWORD_ENV],
                 controller_password=passwords[CONTROLLER_PASSWORD_ENV],

@@ -22,6 +22,7 @@ from exchange.profiles import (
     Profile,
     Unit,
     load_profiles,
+    period_to_dict,
     profile_to_dict,
 )
 from exchange.workdays import HOLIDAYS_DIR_ENV, holiday_dirs_from_env, load_work_calendar
@@ -71,13 +72,8 @@ def _iso(day: date | None) -> str | None:
 
 
 def _period_json(due: PeriodDue) -> dict[str, Any]:
-    p = due.period
     return {
-        "amount": p.amount,
-        "unit": p.unit.value,
-        "starts_from": p.starts_from.value,
-        "basis": p.basis,
-        "applies_to": list(p.applies_to),
+        **period_to_dict(due.period),
         "due_date": _iso(due.due_date),
         "due_by": None if due.due_by is None else due.due_by.isoformat(),
     }

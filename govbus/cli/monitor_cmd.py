@@ -56,7 +56,28 @@ def catalog_source(
     return lambda: view.refresh().catalog
 
 
+def print_cluster(snapshot: Snapshot) -> None:
+    """The brokers' health in one line (`--once`)."""
+    c = snapshot.cluster
+    if c is None:
+        console.print("集群 cluster: [bold red]无法获取[/] (see problems)")
+        return
+    controller = (
+        "未知 unknown"
+        if c.controller is None
+        else (str(c.controller) if c.controller >= 0 else "[bold red]无 none[/]")
+    )
+    bad = c.under_replicated or c.offline or c.under_min_isr
+    mark = "[bold red]" if bad else "[bold]"
+    console.print(
+        f"集群 cluster: {c.brokers} brokers, 控制器 active controller {controller}, "
+        f"{c.partitions} partitions: {mark}副本不足 under-replicated {c.under_replicated}, "
+        f"离线 offline {c.offline}, 低于最小同步副本 under min ISR {c.under_min_isr}[/]"
+    )
+
+
 def _print(snapshot: Snapshot) -> None:
+    print_cluster(snapshot)
     groups = Table(title="consumer groups")
     for col in ("group", "status", "members", "topic", "lag", "lag s"):
         groups.add_column(col)
@@ -101,7 +122,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve Prometheus metrics: consumer lag per feed and group (records, seconds,
         Burrow status), update-cycle compliance (GM 11, G 13), open conflicts (GM 19),
-        dead letters. Runs until SIGTERM or Ctrl-C."""
+        dead letters, and the brokers' health (active controller, under-replicated and
+        offline partitions). Runs until SIGTERM or Ctrl-C."""
         address = resolve_bootstrap(bootstrap, as_json)
         source = catalog_source(address, catalog, namespace, as_json)
         config = MonitorConfig(

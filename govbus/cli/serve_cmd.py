@@ -13,11 +13,10 @@ from datetime import timedelta
 import typer
 
 from base.errors import GovbusError
-from base.settings import Settings
 from exchange.profiles import profiles_dir_from_env
 from exchange.workdays import holiday_dirs_from_env
-from govbus.cli.output import EXIT_USAGE, console, fail
-from topology.connection import connected
+from govbus.cli.broker_cmd import connected_settings
+from govbus.cli.output import console, fail
 from topology.workflows.accounts import DEFAULT_TOKEN_TTL
 from topology.workflows.context import WorkflowOptions, Workflows
 
@@ -26,12 +25,7 @@ NAMESPACE_ENV = "GOVBUS_STATE_NAMESPACE"
 
 def open_workflows(bootstrap: str = "", *, token_ttl: timedelta = DEFAULT_TOKEN_TTL) -> Workflows:
     """The workflows of this deployment, from its settings (migrates the database)."""
-    settings = connected(Settings.load(), bootstrap)
-    if not settings.bootstrap:
-        fail(
-            "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
-            code=EXIT_USAGE,
-        )
+    settings = connected_settings(bootstrap, as_json=False)
     options = WorkflowOptions(
         profile_id=settings.profile,
         extra_config=settings.kafka,

@@ -3,10 +3,9 @@ method of the application layer (:mod:`topology.workflows`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 
 from exchange.profiles import profile_to_dict
 from exchange.workflows import share_application as sa
@@ -20,7 +19,6 @@ from govbus.http.deps import (
     token_of,
 )
 from govbus.http.models import (
-    ID_PATTERN,
     Application,
     Applications,
     ApplyRequest,
@@ -31,15 +29,13 @@ from govbus.http.models import (
     RefuseRequest,
     TokenRequest,
     TokenResponse,
-    TransitionOut,
     Transitions,
 )
-from storage.workflows import TransitionRow
+from govbus.http.routing import CaseId, CaseRoutes, Limit, Offset, page_of, transitions_out
 
 router = APIRouter()
-F = TypeVar("F", bound=Callable[..., Any])
-CaseId = Annotated[str, Path(pattern=ID_PATTERN, description="Case id.")]
 APPS = "/v1/applications"
+cases = CaseRoutes(router, APPS, "applications")
 
 
 def _out(flows: Flows, app: sa.ShareApplication) -> Application:
@@ -103,13 +99,10 @@ def profile(actor: CurrentActor, flows: Flows) -> dict[str, Any]:
 
 
 # -- sharing applications ------------------------------------------------------------------------
-@router.post(
-    APPS,
-    tags=["applications"],
-    summary="提出共享申请 (apply for conditional data, G 15 ¶2, S 25 ¶2)",
-    status_code=201,
-    responses={**ERRORS, 404: CASE_ERRORS[404]},
-    openapi_extra=action(Action.APPLY),
+@cases.opening(
+    Action.APPLY,
+    "提出共享申请 (apply for conditional data, G 15 ¶2, S 25 ¶2)",
+    {**ERRORS, 404: CASE_ERRORS[404]},
 )
 def apply(body: ApplyRequest, actor: CurrentActor, flows: Flows) -> Application:
     request = sa.Request(
@@ -118,96 +111,39 @@ def apply(body: ApplyRequest, actor: CurrentActor, flows: Flows) -> Application:
     return _out(flows, flows.applications.apply(actor, request))
 
 
-@router.get(
-    APPS,
-    tags=["applications"],
-    summary="共享申请列表 (applications the caller may see)",
-    responses=ERRORS,
-    openapi_extra=action(Action.LIST),
-)
+@cases.listing("共享申请列表 (applications the caller may see)")
 def list_applications(
     actor: CurrentActor,
     flows: Flows,
     state: Annotated[list[sa.State] | None, Query()] = None,
     overdue: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> Applications:
-    found = flows.applications.list(
-        actor,
-        states=[s.value for s in state or ()],
-        overdue=overdue,
-        limit=limit,
-        offset=offset,
-    )
+    found = page_of(flows.applications, actor, state, overdue, limit, offset)
     return Applications(applications=[_out(flows, a) for a in found])
 
 
-@router.get(
-    APPS + "/{case_id}",
-    tags=["applications"],
-    summary="查看共享申请 (one application)",
-    responses=CASE_ERRORS,
-    openapi_extra=action(Action.READ),
-)
+@cases.read("/{case_id}", "查看共享申请 (one application)")
 def get_application(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Application:
     return _out(flows, flows.applications.get(actor, case_id))
 
 
-@router.get(
-    APPS + "/{case_id}/transitions",
-    tags=["applications"],
-    summary="办理记录 (who did what, when, why)",
-    responses=CASE_ERRORS,
-    openapi_extra=action(Action.READ),
-)
+@cases.read("/{case_id}/transitions", "办理记录 (who did what, when, why)")
 def transitions(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Transitions:
     return transitions_out(flows.applications.history(actor, case_id))
-
-
-def transitions_out(rows: Sequence[TransitionRow]) -> Transitions:
-    """A case's transitions as the API shows them."""
-    return Transitions(
-        transitions=[
-            TransitionOut(
-                id=t.id,
-                action=t.action,
-                from_state=t.from_state,
-                to_state=t.to_state,
-                actor=t.actor,
-                actor_role=t.actor_role,
-                actor_agency=t.actor_agency,
-                at=t.at,
-                reason=t.reason,
-                article=t.article,
-                details=dict(t.details),
-                audit_seq=t.audit_seq,
-            )
-            for t in rows
-        ]
-    )
 
 
 def _ruling(body: OutcomeRequest) -> sa.Ruling:
     return sa.Ruling(body.outcome, body.reason, body.items, body.valid_until)
 
 
-def _step(path: str, name: Action, summary: str) -> Callable[[F], F]:
-    return router.post(
-        f"{APPS}/{{case_id}}/{path}",
-        tags=["applications"],
-        summary=summary,
-        responses=CASE_ERRORS,
-        openapi_extra=action(name),
-    )
-
-
-@_step("accept", Action.ACCEPT, "受理 (the provider takes the application up)")
+@cases.step("accept", Action.ACCEPT, "受理 (the provider takes the application up)")
 def accept(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Application:
     return _out(flows, flows.applications.accept(actor, case_id))
 
 
-@_step("approve", Action.APPROVE, "同意共享 (approve, possibly fewer items or shorter)")
+@cases.step("approve", Action.APPROVE, "同意共享 (approve, possibly fewer items or shorter)")
 def approve(
     case_id: CaseId, body: ApproveRequest, actor: CurrentActor, flows: Flows
 ) -> Application:
@@ -217,7 +153,7 @@ def approve(
     return _out(flows, app)
 
 
-@_step("refuse", Action.REFUSE, "不同意共享 (refuse: reasons, G 15 ¶2; legal basis, S 25 ¶3)")
+@cases.step("refuse", Action.REFUSE, "不同意共享 (refuse: reasons, G 15 ¶2; legal basis, S 25 ¶3)")
 def refuse(case_id: CaseId, body: RefuseRequest, actor: CurrentActor, flows: Flows) -> Application:
     app = flows.applications.refuse(
         actor, case_id, reasons=body.reasons, legal_basis=body.legal_basis
@@ -225,33 +161,33 @@ def refuse(case_id: CaseId, body: RefuseRequest, actor: CurrentActor, flows: Flo
     return _out(flows, app)
 
 
-@_step("withdraw", Action.WITHDRAW, "撤回申请 (the applicant withdraws)")
+@cases.step("withdraw", Action.WITHDRAW, "撤回申请 (the applicant withdraws)")
 def withdraw(
     case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flows
 ) -> Application:
     return _out(flows, flows.applications.withdraw(actor, case_id, reason=body.reason))
 
 
-@_step("dispute", Action.DISPUTE, "提请协调 (dispute: the bureau coordinates, G 15 ¶3, S 28)")
+@cases.step("dispute", Action.DISPUTE, "提请协调 (dispute: the bureau coordinates, G 15 ¶3, S 28)")
 def dispute(case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flows) -> Application:
     return _out(flows, flows.applications.dispute(actor, case_id, reason=body.reason))
 
 
-@_step("settle", Action.SETTLE, "协调处理结果 (the bureau settles the dispute)")
+@cases.step("settle", Action.SETTLE, "协调处理结果 (the bureau settles the dispute)")
 def settle(case_id: CaseId, body: OutcomeRequest, actor: CurrentActor, flows: Flows) -> Application:
     return _out(flows, flows.applications.settle(actor, case_id, _ruling(body)))
 
 
-@_step("refer", Action.REFER, "报市政府决定 (the bureau refers the dispute, S 28)")
+@cases.step("refer", Action.REFER, "报市政府决定 (the bureau refers the dispute, S 28)")
 def refer(case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flows) -> Application:
     return _out(flows, flows.applications.refer(actor, case_id, reason=body.reason))
 
 
-@_step("decide", Action.DECIDE, "市政府决定 (the city government decides, S 28)")
+@cases.step("decide", Action.DECIDE, "市政府决定 (the city government decides, S 28)")
 def decide(case_id: CaseId, body: OutcomeRequest, actor: CurrentActor, flows: Flows) -> Application:
     return _out(flows, flows.applications.decide(actor, case_id, _ruling(body)))
 
 
-@_step("revoke", Action.REVOKE, "撤销共享权限 (the provider revokes the grant)")
+@cases.step("revoke", Action.REVOKE, "撤销共享权限 (the provider revokes the grant)")
 def revoke(case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flows) -> Application:
     return _out(flows, flows.applications.revoke(actor, case_id, reason=body.reason))

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from exchange.workflows.roles import Action
 from govbus.http.deps import CASE_ERRORS, ERRORS, CurrentActor, Flows, action
 from govbus.http.models import ID_PATTERN, Strict, Text, Transitions
-from govbus.http.routes import transitions_out
+from govbus.http.routing import transitions_out
 from storage.subscriptions import SubscriptionRow
 from topology.workflows.subscriptions import state_of
 

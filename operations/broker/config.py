@@ -38,6 +38,8 @@ REAUTH_MS = 10 * 60 * 1000
 _FORBIDDEN_IN_PASSWORD = frozenset('"\\\n\r\t ')
 #: Below this a password set by hand is too easy to guess (ours are 43 characters).
 MIN_STATIC_PASSWORD = 16
+#: Replicas of every partition on a cluster of at least this many nodes (schemas.topics).
+CLUSTER_REPLICAS = 3
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,21 @@ class BrokerLayout:
     broker_pem: str
     admin_password: str
     controller_password: str
+    #: This node's id, and the quorum's voters (``host:port`` of each node's controller
+    #: listener, node ids 1..n in order); empty: one node, ``quorum_voter``.
+    node_id: int = 1
+    quorum: tuple[str, ...] = ()
+
+    @property
+    def voters(self) -> str:
+        """``controller.quorum.voters``: ``1@host:port,2@host:port,...``."""
+        addresses = self.quorum or (self.quorum_voter,)
+        return ",".join(f"{i}@{a}" for i, a in enumerate(addresses, start=1))
+
+    @property
+    def replicas(self) -> int:
+        """Replicas of internal topics: one per node, at most :data:`CLUSTER_REPLICAS`."""
+        return min(CLUSTER_REPLICAS, max(1, len(self.quorum)))
 
 
 def check_static_password(name: str, password: str) -> None:
@@ -86,6 +103,10 @@ def server_properties(layout: BrokerLayout) -> dict[str, str]:
     """The broker's configuration, in a stable order."""
     check_static_password("the administrator's password", layout.admin_password)
     check_static_password("the controller's password", layout.controller_password)
+    if layout.quorum and not 1 <= layout.node_id <= len(layout.quorum):
+        raise ConfigError(
+            f"node id {layout.node_id} is not one of the quorum's 1..{len(layout.quorum)}"
+        )
     listeners = (layout.admin, *layout.agency, layout.controller)
     advertised = (layout.admin, *layout.agency)
     protocols = [f"{layout.admin.name}:SASL_PLAINTEXT"]
@@ -94,8 +115,8 @@ def server_properties(layout: BrokerLayout) -> dict[str, str]:
     admin, controller = layout.admin.name.lower(), layout.controller.name.lower()
     props = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.voters": f"1@{layout.quorum_voter}",
+        "node.id": str(layout.node_id),
+        "controller.quorum.voters": layout.voters,
         "listeners": ",".join(f"{x.name}://{x.bind}" for x in listeners),
         "advertised.listeners": ",".join(f"{x.name}://{x.advertised}" for x in advertised),
         "controller.listener.names": layout.controller.name,
@@ -134,19 +155,33 @@ def server_properties(layout: BrokerLayout) -> dict[str, str]:
     props |= {
         "log.dirs": layout.data_dir,
         "num.partitions": "1",
-        # One node: internal topics must not ask for replicas that cannot exist,
-        # or transactions and consumer groups stall.
-        "offsets.topic.replication.factor": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        # Internal topics (consumer offsets, transaction state) are replicated like the
+        # bus's: on one node they must not ask for replicas that cannot exist, or
+        # transactions and consumer groups stall; on three, one node may be lost.
+        **replication_properties(layout.replicas),
         "group.initial.rebalance.delay.ms": "0",
         # Topics are created deliberately (govbus topics ensure), never by a typo.
         "auto.create.topics.enable": "false",
         "log.retention.hours": "-1",
     }
     return props
+
+
+def replication_properties(replicas: int) -> dict[str, str]:
+    """Replication of internal topics and the brokers' defaults for ``replicas`` copies:
+    with three, an acknowledged write (acks=all) is on two nodes at least
+    (``min.insync.replicas=2``), and a replica that missed writes never becomes leader."""
+    min_isr = str(2 if replicas >= CLUSTER_REPLICAS else 1)
+    return {
+        "default.replication.factor": str(replicas),
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": str(replicas),
+        "transaction.state.log.replication.factor": str(replicas),
+        "transaction.state.log.min.isr": min_isr,
+        "share.coordinator.state.topic.replication.factor": str(replicas),
+        "share.coordinator.state.topic.min.isr": min_isr,
+        "unclean.leader.election.enable": "false",
+    }
 
 
 def render(props: dict[str, str]) -> str:

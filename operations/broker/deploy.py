@@ -64,6 +64,10 @@ class Addresses:
     external_host: str
     bind: str = ""
     ports: Ports = Ports()  # frozen: one shared default is safe
+    #: One node of a cluster (docker-compose's three-broker layout): its id, and every
+    #: node's controller ``host:port`` in node-id order; empty: the single broker.
+    node_id: int = 1
+    quorum: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,8 @@ def configure(
         broker_pem=str(tls.broker_pem),
         admin_password=admin_password,
         controller_password=controller_password,
+        node_id=addresses.node_id,
+        quorum=addresses.quorum,
     )
     path = write_private(out / "server.properties", render(server_properties(layout)))
     return Configured(

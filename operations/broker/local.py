@@ -107,6 +107,9 @@ class BrokerStatus:
     processor_credentials: str | None = None
     #: The administrator's credentials file (mode 0600): client config of the ADMIN listener.
     admin_credentials: str | None = None
+    #: A cluster's nodes (``govbus broker start --nodes 3``), one :class:`NodeStatus` dict
+    #: each; None for the single broker.
+    nodes: tuple[dict[str, object], ...] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -381,8 +384,17 @@ class LocalBroker:
         )
         write_private(self.properties_file, render(server_properties(layout)))
 
-    def _format_storage(self, java: str, runtime: KafkaRuntime) -> None:
-        if (self.dir / "data" / "meta.properties").exists():
+    def _format_storage(
+        self,
+        java: str,
+        runtime: KafkaRuntime,
+        files: BrokerFiles | None = None,
+        cluster_id: str | None = None,
+    ) -> None:
+        """Format ``files``' storage (this broker's by default) once, as cluster
+        ``cluster_id`` (a new one by default)."""
+        node = files or self.files
+        if (node.dir / "data" / "meta.properties").exists():
             return
         cmd = [
             java,
@@ -392,9 +404,9 @@ class LocalBroker:
             "kafka.tools.StorageTool",
             "format",
             "-t",
-            new_cluster_id(),
+            cluster_id or new_cluster_id(),
             "-c",
-            str(self.properties_file),
+            str(node.properties_file),
         ]
         done = subprocess.run(
             cmd, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S, check=False
@@ -405,7 +417,10 @@ class LocalBroker:
                 + (done.stdout + done.stderr)[-2000:]
             )
 
-    def _spawn(self, java: str, runtime: KafkaRuntime) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, java: str, runtime: KafkaRuntime, files: BrokerFiles | None = None
+    ) -> subprocess.Popen[bytes]:
+        node = files or self.files
         cmd = [
             java,
             f"-Xms{MIN_HEAP}",
@@ -417,16 +432,16 @@ class LocalBroker:
             "-cp",
             runtime.classpath,
             "kafka.Kafka",
-            str(self.properties_file),
+            str(node.properties_file),
         ]
-        with self.log_file.open("ab") as log:
+        with node.log_file.open("ab") as log:
             return subprocess.Popen(
                 cmd,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                cwd=self.dir,
+                cwd=node.dir,
             )
 
     def _log_opts(self) -> list[str]:
@@ -459,11 +474,17 @@ class LocalBroker:
     def _live_pid(self) -> int | None:
         return self.files.live_pid()
 
-    def _log_tail(self, lines: int = 20) -> str:
+    def _log_tail(self, lines: int = 20, log_file: Path | None = None) -> str:
         try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+            text = (log_file or self.log_file).read_text(errors="replace")
+            return "\n".join(text.splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
+
+
+def terminate(pid: int, *, grace_s: float) -> None:
+    """SIGTERM ``pid``, wait up to ``grace_s`` for it to end, then SIGKILL it."""
+    _terminate(pid, grace_s=grace_s)
 
 
 def _terminate(pid: int, *, grace_s: float) -> None:

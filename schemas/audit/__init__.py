@@ -174,15 +174,13 @@ def verify(
     """Check every chain in ``messages`` (any order); ``include`` selects chains by name;
     ``record_name`` is the sealed record they hold (Decision, WorkflowEvent)."""
     reg = registry or default_registry()
-    findings: list[Finding] = []
-    chains: dict[str, dict[int, list[Claim]]] = {}
-    decided: dict[str, dict[str, list[tuple[int, bytes, str]]]] = {}
+    seen = _Chains(INPUT_ID.get(record_name, INPUT_ID[RECORD]))
     records = unchained = 0
     for where, message in messages:
         try:
             record = reg.decode(record_name, message)
         except SchemaError as exc:
-            findings.append(Finding(UNDECODABLE, "", None, where, str(exc)))
+            seen.findings.append(Finding(UNDECODABLE, "", None, where, str(exc)))
             continue
         chain, seq = record.get("chain"), record.get("seq")
         if chain is None or seq is None:
@@ -191,39 +189,59 @@ def verify(
         if include is not None and not include(chain):
             continue
         records += 1
-        digest = record.get(HASH_FIELD)
-        hashed = None
-        if isinstance(digest, bytes):
-            hashed = _unsealed(message, digest)
-        if not isinstance(digest, bytes) or hashed is None:
-            findings.append(Finding(UNSEALED, chain, seq, where, "no record_hash at the end"))
-            continue
-        if hashlib.sha256(hashed).digest() != digest:
-            # Still in its place: the links around it are judged by the hash it claims.
-            findings.append(Finding(ALTERED, chain, seq, where, "content does not match hash"))
-        claims = chains.setdefault(chain, {}).setdefault(seq, [])
-        if any(digest == d for _, d, _ in claims):
-            findings.append(Finding(DUPLICATE, chain, seq, where, f"seq {seq} appears again"))
-            continue
-        prev = record.get("prev_hash")
-        claims.append((prev if isinstance(prev, bytes) else None, digest, where))
-        ident = record.get(INPUT_ID.get(record_name, INPUT_ID[RECORD]))
-        if ident is not None:
-            by_id = decided.setdefault(chain, {})
-            by_id.setdefault(str(ident), []).append((seq, digest, where))
-    heads: dict[str, Head] = {}
-    for chain, by_seq in sorted(chains.items()):
-        path = _follow(by_seq)
-        findings += _fork(chain, by_seq)
-        findings += _replay(chain, decided.get(chain, {}))
-        findings += _links(chain, path)
-        top, (_, digest, _) = path[-1]
-        heads[chain] = Head(top, digest.hex())
+        seen.add(chain, seq, record, message, where)
+    heads = seen.judge()
+    findings = seen.findings
     for chain, head in sorted((expected or {}).items()):
         if include is not None and not include(chain):
             continue
-        findings += _against(chain, head, chains.get(chain, {}))
+        findings += _against(chain, head, seen.chains.get(chain, {}))
     return AuditReport(records, unchained, heads, tuple(findings))
+
+
+class _Chains:
+    """The claims of the records read so far, by chain and seq, and what is wrong."""
+
+    def __init__(self, input_id: str) -> None:
+        #: The record's field naming the input it decides (a replay decides it twice).
+        self.input_id = input_id
+        self.findings: list[Finding] = []
+        self.chains: dict[str, dict[int, list[Claim]]] = {}
+        self.decided: dict[str, dict[str, list[tuple[int, bytes, str]]]] = {}
+
+    def add(
+        self, chain: str, seq: int, record: Mapping[str, Any], message: bytes, where: str
+    ) -> None:
+        digest = record.get(HASH_FIELD)
+        hashed = _unsealed(message, digest) if isinstance(digest, bytes) else None
+        if not isinstance(digest, bytes) or hashed is None:
+            self.findings.append(Finding(UNSEALED, chain, seq, where, "no record_hash at the end"))
+            return
+        if hashlib.sha256(hashed).digest() != digest:
+            # Still in its place: the links around it are judged by the hash it claims.
+            self.findings.append(Finding(ALTERED, chain, seq, where, "content does not match hash"))
+        claims = self.chains.setdefault(chain, {}).setdefault(seq, [])
+        if any(digest == d for _, d, _ in claims):
+            self.findings.append(Finding(DUPLICATE, chain, seq, where, f"seq {seq} appears again"))
+            return
+        prev = record.get("prev_hash")
+        claims.append((prev if isinstance(prev, bytes) else None, digest, where))
+        ident = record.get(self.input_id)
+        if ident is not None:
+            by_id = self.decided.setdefault(chain, {})
+            by_id.setdefault(str(ident), []).append((seq, digest, where))
+
+    def judge(self) -> dict[str, Head]:
+        """Each chain's head, after adding the findings of its forks, replays and links."""
+        heads: dict[str, Head] = {}
+        for chain, by_seq in sorted(self.chains.items()):
+            path = _follow(by_seq)
+            self.findings += _fork(chain, by_seq)
+            self.findings += _replay(chain, self.decided.get(chain, {}))
+            self.findings += _links(chain, path)
+            top, (_, digest, _) = path[-1]
+            heads[chain] = Head(top, digest.hex())
+        return heads
 
 
 def _follow(by_seq: Claims) -> list[tuple[int, Claim]]:

@@ -68,6 +68,13 @@ def running_processor(
         ),
         StaticReference(loaded.catalog, loaded.grants),
     )
+    with running(processor):
+        yield processor
+
+
+@contextmanager
+def running(processor: Processor) -> Iterator[Processor]:
+    """``processor`` in a thread of its own while the block runs; stopped after it."""
     stop = threading.Event()
     thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
     thread.start()

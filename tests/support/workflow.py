@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -200,6 +200,10 @@ class WorkflowEnv:
         return self.call(
             "POST", "/v1/catalog/changes", user, json={"entry": document, "reason": reason}
         )
+
+
+#: The ``open_workflows`` fixture (tests/conftest.py): a workflow service under a profile.
+OpenWorkflows = Callable[[str], WorkflowEnv]
 
 
 @contextmanager

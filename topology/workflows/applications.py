@@ -28,12 +28,12 @@ from exchange.profiles import Profile, ProfileSet
 from exchange.workdays import LEGAL_TIMEZONE, WorkCalendar
 from exchange.workflows import share_application as sa
 from exchange.workflows.cases import Act, Transition
-from exchange.workflows.roles import SYSTEM, Action, Actor, Scope, authorize, scope_of
+from exchange.workflows.roles import SYSTEM, Action, Actor, authorize
 from exchange.workflows.timing import reminder_at
-from storage.workflows import CaseChange, CaseQuery, CaseRow, TimerRow, TransitionRow, WorkflowStore
-from topology.reference_service import ReferenceService
+from storage.workflows import CaseChange, CaseRow, TimerRow, TransitionRow
+from topology.workflows import casework
+from topology.workflows.casework import CaseKind, Casework
 from topology.workflows.clock import Clock
-from topology.workflows.deployment import Deployment
 from topology.workflows.grants import sync_grants
 
 #: Timer kinds (``timers.kind``).
@@ -46,15 +46,12 @@ REPLY_TIMERS = (REMINDER, DEADLINE)
 
 def case_row(app: sa.ShareApplication, now: datetime) -> CaseRow:
     answer = app.answer
-    return CaseRow(
-        id=app.id,
-        kind=sa.KIND,
-        profile=app.profile,
-        state=app.state.value,
-        document=sa.to_document(app),
-        version=app.version,
+    return casework.case_row(
+        app,
+        sa.KIND,
+        sa.to_document(app),
         opened_at=app.submitted_at,
-        updated_at=now,
+        now=now,
         obligation=sa.OBLIGATION,
         applicant=app.applicant,
         respondent=app.provider,
@@ -78,20 +75,7 @@ def transition_row(app: sa.ShareApplication, t: Transition[sa.State]) -> Transit
         details.setdefault("items", list(app.granted_items))
         until = app.granted_until
         details.setdefault("valid_until", None if until is None else until.isoformat())
-    return TransitionRow(
-        subject_kind=sa.KIND,
-        subject_id=app.id,
-        action=t.action.value,
-        from_state=None if t.from_state is None else t.from_state.value,
-        to_state=t.to_state.value,
-        actor=t.actor.id,
-        actor_role=t.actor.role.value,
-        actor_agency=t.actor.agency,
-        at=t.at,
-        reason=t.reason,
-        article=t.article,
-        details=details,
-    )
+    return casework.transition_row(sa.KIND, app.id, t, details)
 
 
 def timers_for(
@@ -129,21 +113,17 @@ def last_day(due_by: datetime) -> date:
     return (due_by.astimezone(LEGAL_TIMEZONE) - timedelta(days=1)).date()
 
 
-class ShareApplications:
+class ShareApplications(Casework[sa.ShareApplication]):
     """The steps of a sharing application, for any caller (HTTP, CLI, the timer worker)."""
 
-    def __init__(
-        self,
-        store: WorkflowStore,
-        reference: ReferenceService,
-        deployment: Deployment,
-        *,
-        after_change: Callable[[str], None] | None = None,
-    ) -> None:
-        self.store = store
-        self.reference = reference
-        self.deployment = deployment
-        self.after_change = after_change
+    case = CaseKind(
+        sa.KIND,
+        sa.from_document,
+        lambda app: (app.applicant, app.provider),
+        noun="application",
+        missing="application",
+        missing_code="unknown_application",
+    )
 
     @property
     def profiles(self) -> ProfileSet:
@@ -165,38 +145,6 @@ class ShareApplications:
     @property
     def clock(self) -> Clock:
         return self.deployment.clock
-
-    # -- reading ------------------------------------------------------------------------
-    def load(self, case_id: str) -> sa.ShareApplication:
-        row = self.store.get(case_id)
-        if row is None or row.kind != sa.KIND:
-            raise NotFound(f"no application {case_id}", code="unknown_application")
-        return sa.from_document(row.document)
-
-    def get(self, actor: Actor, case_id: str) -> sa.ShareApplication:
-        app = self.load(case_id)
-        authorize(actor, Action.READ, applicant=app.applicant, provider=app.provider)
-        return app
-
-    def history(self, actor: Actor, case_id: str) -> list[TransitionRow]:
-        self.get(actor, case_id)
-        return self.store.transitions_of(sa.KIND, case_id)
-
-    def list(
-        self,
-        actor: Actor,
-        *,
-        states: Sequence[str] = (),
-        overdue: bool | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[sa.ShareApplication]:
-        authorize(actor, Action.LIST, applicant=actor.agency or "", provider=actor.agency or "")
-        party = None if scope_of(actor.role, Action.LIST) is Scope.ANY else actor.agency
-        rows = self.store.list_cases(
-            CaseQuery(sa.KIND, party, states, overdue, limit=limit, offset=offset)
-        )
-        return [sa.from_document(r.document) for r in rows]
 
     def entry(self, entry_id: str) -> CatalogEntry:
         return self.reference.entry(entry_id)
@@ -326,18 +274,9 @@ class ShareApplications:
         # Step 3
         add, cancel = timers_for(app, new, self.calendar, now)
         change = CaseChange(case_row(new, now), app.version, transition_row(new, transition))
-        if not self.store.apply(replace(change, new_timers=add, cancel_kinds=cancel)):
-            raise StateError(
-                f"application {case_id} changed while this step was taken; read it again",
-                code="concurrent_change",
-            )
-        # Steps 4 and 5
-        self.notify(case_id)
+        # Steps 4 and 5 (after the write)
+        self.write_step(case_id, replace(change, new_timers=add, cancel_kinds=cancel))
         return new
-
-    def notify(self, case_id: str) -> None:
-        if self.after_change is not None:
-            self.after_change(case_id)
 
     # -- timers (topology.workflows.timers) ------------------------------------------------
     def on_timer(self, timer: TimerRow, now: datetime) -> CaseChange | None:

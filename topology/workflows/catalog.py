@@ -27,7 +27,7 @@ silently, it opens a change request for it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -43,15 +43,14 @@ from exchange.workflows.roles import (
     SYSTEM,
     Action,
     Actor,
-    Scope,
     authorize,
     authorize_role,
-    scope_of,
 )
 from schemas.state import entry_document
-from storage.workflows import CaseChange, CaseQuery, CaseRow, TimerRow, TransitionRow, WorkflowStore
-from topology.reference_service import ImportReport, ReferenceService
-from topology.workflows.deployment import Deployment
+from storage.workflows import CaseChange, CaseQuery, CaseRow, TimerRow, TransitionRow
+from topology.reference_service import ImportReport
+from topology.workflows import casework
+from topology.workflows.casework import CaseKind, Casework
 
 #: Timer kinds: publish an approved change; at 00:00 of the day a published withdrawal
 #: takes effect, take its provider's right to write the entry away (its ACLs).
@@ -60,15 +59,12 @@ STOP = "stop"
 
 
 def case_row(change: cc.CatalogChange, now: datetime) -> CaseRow:
-    return CaseRow(
-        id=change.id,
-        kind=cc.KIND,
-        profile=change.profile,
-        state=change.state.value,
-        document=cc.to_document(change),
-        version=change.version,
+    return casework.case_row(
+        change,
+        cc.KIND,
+        cc.to_document(change),
         opened_at=change.submitted_at,
-        updated_at=now,
+        now=now,
         applicant=change.agency,
         entry_id=change.entry_id,
         answered_at=change.published_at,
@@ -76,20 +72,8 @@ def case_row(change: cc.CatalogChange, now: datetime) -> CaseRow:
 
 
 def transition_row(change: cc.CatalogChange, t: Transition[cc.State]) -> TransitionRow:
-    return TransitionRow(
-        subject_kind=cc.KIND,
-        subject_id=change.id,
-        action=t.action.value,
-        from_state=None if t.from_state is None else t.from_state.value,
-        to_state=t.to_state.value,
-        actor=t.actor.id,
-        actor_role=t.actor.role.value,
-        actor_agency=t.actor.agency,
-        at=t.at,
-        reason=t.reason,
-        article=t.article,
-        details={"entry": change.entry_id, **{k: v for k, v in t.details.items() if v is not None}},
-    )
+    details = {k: v for k, v in t.details.items() if v is not None}
+    return casework.transition_row(cc.KIND, change.id, t, {"entry": change.entry_id, **details})
 
 
 def timers_for(change: cc.CatalogChange, now: datetime) -> list[TimerRow]:
@@ -114,51 +98,17 @@ def withdrawal_proposal(
     return cc.Proposal(entry, entry_document(entry), reason)
 
 
-class CatalogChanges:
+class CatalogChanges(Casework[cc.CatalogChange]):
     """The steps of a catalog change, for any caller (HTTP, CLI, the timer worker)."""
 
-    def __init__(
-        self,
-        store: WorkflowStore,
-        reference: ReferenceService,
-        deployment: Deployment,
-        *,
-        after_change: Callable[[str], None] | None = None,
-    ) -> None:
-        self.store = store
-        self.reference = reference
-        self.deployment = deployment
-        self.after_change = after_change
-
-    # -- reading ------------------------------------------------------------------------
-    def load(self, case_id: str) -> cc.CatalogChange:
-        row = self.store.get(case_id)
-        if row is None or row.kind != cc.KIND:
-            raise NotFound(f"no catalog change {case_id}", code="unknown_change")
-        return cc.from_document(row.document)
-
-    def get(self, actor: Actor, case_id: str) -> cc.CatalogChange:
-        change = self.load(case_id)
-        authorize(actor, Action.READ, applicant=change.agency, provider=change.agency)
-        return change
-
-    def history(self, actor: Actor, case_id: str) -> list[TransitionRow]:
-        self.get(actor, case_id)
-        return self.store.transitions_of(cc.KIND, case_id)
-
-    def list(
-        self,
-        actor: Actor,
-        *,
-        states: Sequence[str] = (),
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[cc.CatalogChange]:
-        own = actor.agency or ""
-        authorize(actor, Action.LIST, applicant=own, provider=own)
-        party = None if scope_of(actor.role, Action.LIST) is Scope.ANY else actor.agency
-        rows = self.store.list_cases(CaseQuery(cc.KIND, party, states, limit=limit, offset=offset))
-        return [cc.from_document(r.document) for r in rows]
+    case = CaseKind(
+        cc.KIND,
+        cc.from_document,
+        lambda change: (change.agency, change.agency),
+        noun="change",
+        missing="catalog change",
+        missing_code="unknown_change",
+    )
 
     # -- steps ----------------------------------------------------------------------------
     def submit(
@@ -284,10 +234,6 @@ class CatalogChanges:
             timers_for(new, now),
         )
 
-    def notify(self, case_id: str) -> None:
-        if self.after_change is not None:
-            self.after_change(case_id)
-
     # -- plumbing -------------------------------------------------------------------------
     def _step(
         self,
@@ -308,12 +254,7 @@ class CatalogChanges:
             transition_row(new, transition),
             timers_for(new, now),
         )
-        if not self.store.apply(written):
-            raise StateError(
-                f"change {case_id} changed while this step was taken; read it again",
-                code="concurrent_change",
-            )
-        self.notify(case_id)
+        self.write_step(case_id, written)
         return self.load(case_id)  # published already, when this was the last review
 
 

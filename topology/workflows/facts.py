@@ -39,12 +39,7 @@ def obligation_facts(store: WorkflowStore, calendar: WorkCalendar, now: datetime
         ob = co.from_document(row.document)
         is_open = ob.state is co.State.OPEN
         overdue = is_open and (ob.overdue or ob.is_overdue(now))
-        soon = (
-            is_open
-            and not overdue
-            and ob.due_by is not None
-            and due_within_one_workday(last_day(ob.due_by), now, calendar)
-        )
+        soon = is_open and not overdue and _due_soon(ob.due_by, now, calendar)
         took = None
         if ob.fulfilled_at is not None:
             took = workdays_between(start_of_day(ob.arose_on), ob.fulfilled_at, calendar)
@@ -74,12 +69,7 @@ def share_facts(
         answer = app.answer
         awaiting = app.state in sa.AWAITING
         overdue = awaiting and (app.overdue or app.is_overdue(now))
-        soon = (
-            awaiting
-            and not overdue
-            and app.due_by is not None
-            and due_within_one_workday(last_day(app.due_by), now, calendar)
-        )
+        soon = awaiting and not overdue and _due_soon(app.due_by, now, calendar)
         took = None
         obligation = profiles.get(app.profile).obligation(sa.OBLIGATION)
         start = None if obligation is None else start_of_clock(obligation, app.events)
@@ -100,6 +90,11 @@ def share_facts(
             )
         )
     return facts
+
+
+def _due_soon(due_by: datetime | None, now: datetime, calendar: WorkCalendar) -> bool:
+    """A deadline whose last day is within one workday of ``now``."""
+    return due_by is not None and due_within_one_workday(last_day(due_by), now, calendar)
 
 
 def workflow_facts(

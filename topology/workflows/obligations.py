@@ -12,32 +12,28 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from base.errors import NotFound, StateError, WorkflowError
+from base.errors import NotFound, WorkflowError
 from exchange.catalog import LifecycleState, start_of_day
 from exchange.workflows import catalog_obligation as co
 from exchange.workflows.cases import Act, Transition
-from exchange.workflows.roles import SYSTEM, Action, Actor, Scope, authorize, scope_of
+from exchange.workflows.roles import SYSTEM, Action, Actor, authorize
 from exchange.workflows.timing import reminder_at
-from storage.workflows import CaseChange, CaseQuery, CaseRow, TimerRow, TransitionRow, WorkflowStore
-from topology.reference_service import ReferenceService
+from storage.workflows import CaseChange, CaseRow, TimerRow, TransitionRow
+from topology.workflows import casework
 from topology.workflows.applications import DEADLINE, REMINDER, last_day
-from topology.workflows.deployment import Deployment
+from topology.workflows.casework import CaseKind, Casework
 
 
 def case_row(ob: co.CatalogObligation, now: datetime) -> CaseRow:
-    return CaseRow(
-        id=ob.id,
-        kind=co.KIND,
-        profile=ob.profile,
-        state=ob.state.value,
-        document=co.to_document(ob),
-        version=ob.version,
+    return casework.case_row(
+        ob,
+        co.KIND,
+        co.to_document(ob),
         opened_at=ob.recorded_at,
-        updated_at=now,
+        now=now,
         obligation=ob.obligation,
         applicant=ob.agency,
         respondent=ob.agency,
@@ -50,20 +46,8 @@ def case_row(ob: co.CatalogObligation, now: datetime) -> CaseRow:
 
 
 def transition_row(ob: co.CatalogObligation, t: Transition[co.State]) -> TransitionRow:
-    return TransitionRow(
-        subject_kind=co.KIND,
-        subject_id=ob.id,
-        action=t.action.value,
-        from_state=None if t.from_state is None else t.from_state.value,
-        to_state=t.to_state.value,
-        actor=t.actor.id,
-        actor_role=t.actor.role.value,
-        actor_agency=t.actor.agency,
-        at=t.at,
-        reason=t.reason,
-        article=t.article,
-        details={"obligation": ob.obligation, "agency": ob.agency, **dict(t.details)},
-    )
+    details = {"obligation": ob.obligation, "agency": ob.agency, **dict(t.details)}
+    return casework.transition_row(co.KIND, ob.id, t, details)
 
 
 def maintenance_id(agency: str, year: int) -> str:
@@ -72,52 +56,17 @@ def maintenance_id(agency: str, year: int) -> str:
     return f"mnt-{year}-{digest}"
 
 
-class CatalogObligations:
-    def __init__(
-        self,
-        store: WorkflowStore,
-        reference: ReferenceService,
-        deployment: Deployment,
-        *,
-        after_change: Callable[[str], None] | None = None,
-    ) -> None:
-        self.store = store
-        self.reference = reference
-        self.deployment = deployment
-        self.after_change = after_change
+class CatalogObligations(Casework[co.CatalogObligation]):
+    """The steps of a catalog update obligation, for any caller (HTTP, CLI, the timers)."""
 
-    # -- reading ------------------------------------------------------------------------
-    def load(self, case_id: str) -> co.CatalogObligation:
-        row = self.store.get(case_id)
-        if row is None or row.kind != co.KIND:
-            raise NotFound(f"no catalog obligation {case_id}", code="unknown_obligation_case")
-        return co.from_document(row.document)
-
-    def get(self, actor: Actor, case_id: str) -> co.CatalogObligation:
-        ob = self.load(case_id)
-        authorize(actor, Action.READ, applicant=ob.agency, provider=ob.agency)
-        return ob
-
-    def history(self, actor: Actor, case_id: str) -> list[TransitionRow]:
-        self.get(actor, case_id)
-        return self.store.transitions_of(co.KIND, case_id)
-
-    def list(
-        self,
-        actor: Actor,
-        *,
-        states: Sequence[str] = (),
-        overdue: bool | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[co.CatalogObligation]:
-        own = actor.agency or ""
-        authorize(actor, Action.LIST, applicant=own, provider=own)
-        party = None if scope_of(actor.role, Action.LIST) is Scope.ANY else actor.agency
-        rows = self.store.list_cases(
-            CaseQuery(co.KIND, party, states, overdue, limit=limit, offset=offset)
-        )
-        return [co.from_document(r.document) for r in rows]
+    case = CaseKind(
+        co.KIND,
+        co.from_document,
+        lambda ob: (ob.agency, ob.agency),
+        noun="obligation",
+        missing="catalog obligation",
+        missing_code="unknown_obligation_case",
+    )
 
     # -- steps ----------------------------------------------------------------------------
     def record(self, actor: Actor, notice: co.Notice) -> co.CatalogObligation:
@@ -182,12 +131,7 @@ class CatalogObligations:
             transition_row(new, transition),
             cancel_kinds=(REMINDER, DEADLINE),
         )
-        if not self.store.apply(change):
-            raise StateError(
-                f"obligation {case_id} changed while this step was taken; read it again",
-                code="concurrent_change",
-            )
-        self.notify(case_id)
+        self.write_step(case_id, change)
         return new
 
     # -- timers (topology.workflows.timers) ------------------------------------------------
@@ -201,10 +145,6 @@ class CatalogObligations:
         cancel = (REMINDER,) if timer.kind == DEADLINE else ()
         change = CaseChange(case_row(new, now), ob.version, transition_row(new, transition))
         return replace(change, cancel_kinds=cancel)
-
-    def notify(self, case_id: str) -> None:
-        if self.after_change is not None:
-            self.after_change(case_id)
 
     # -- plumbing -------------------------------------------------------------------------
     def _create(

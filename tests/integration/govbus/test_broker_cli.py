@@ -17,12 +17,10 @@ import pytest
 from base.settings import Settings
 from kafkaclient import Admin
 from tests.support.cli import json_object
+from tests.support.scenario import DEMO
 from topology.connection import connected
 
 GOVBUS = [sys.executable, "-m", "govbus"]
-
-
-DEMO_CATALOG = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 
 
 #: A cold start resolves the jars (Maven's cache is warm after the first run) and boots the JVM.
@@ -79,7 +77,7 @@ def test_start_status_second_start_stop(cli_env: dict[str, str]) -> None:
             elsewhere.bootstrap == "kafka.example:9092" and "sasl.password" not in elsewhere.kafka
         )
         # Commands on this host find the local broker and its administrator by themselves.
-        ensured = run(["topics", "ensure", "--catalog", str(DEMO_CATALOG), "--json"], cli_env)
+        ensured = run(["topics", "ensure", "--catalog", str(DEMO), "--json"], cli_env)
         assert ensured.returncode == 0, ensured.stderr + ensured.stdout
         made = json.loads(ensured.stdout)
         assert made["created"] > 0 and made["existing"] == 0

@@ -5,20 +5,18 @@ broker and SQLite or PostgreSQL, the workflows' HTTP API reviewing what the CLI 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import invoke_json
-from tests.support.workflow import WorkflowEnv, workflow_env
+from tests.support.workflow import OpenWorkflows, WorkflowEnv
 
 
 @pytest.fixture
-def env(database_url: str, bootstrap: str, kafka_config: dict[str, str]) -> Iterator[WorkflowEnv]:
+def env(open_workflows: OpenWorkflows) -> WorkflowEnv:
     # The demo catalog is written for Shenyang (conditional opening, 涉密 entries).
-    with workflow_env(database_url, bootstrap, kafka_config, profile="shenyang-2019") as made:
-        yield made
+    return open_workflows("shenyang-2019")
 
 
 def _import(env: WorkflowEnv, catalog: Path, home: Path) -> tuple[int, object]:

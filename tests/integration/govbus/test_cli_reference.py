@@ -21,9 +21,7 @@ from consumers.reference import ReferenceView
 from exchange.catalog import LEGAL_TZ
 from govbus.cli.main import app
 from kafkaclient import Admin
-
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
-
+from tests.support.scenario import DEMO
 
 REFRESH_S = 30.0
 

@@ -8,7 +8,6 @@ be made conditional (GM 12, S 26)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,29 +18,22 @@ from kafkaclient import Admin
 from schemas.state import state_topics
 from schemas.topics import TopicKind, topic_name
 from tests.support.scenario import read_topic
-from tests.support.workflow import WorkflowEnv, workflow_env
+from tests.support.workflow import OpenWorkflows, WorkflowEnv
 
 
 @pytest.fixture
-def guiyang(
-    database_url: str, bootstrap: str, kafka_config: dict[str, str]
-) -> Iterator[WorkflowEnv]:
-    with workflow_env(database_url, bootstrap, kafka_config, profile="guiyang-2021") as env:
-        yield env
+def guiyang(open_workflows: OpenWorkflows) -> WorkflowEnv:
+    return open_workflows("guiyang-2021")
 
 
 @pytest.fixture
-def shenyang(
-    database_url: str, bootstrap: str, kafka_config: dict[str, str]
-) -> Iterator[WorkflowEnv]:
-    with workflow_env(database_url, bootstrap, kafka_config, profile="shenyang-2019") as env:
-        yield env
+def shenyang(open_workflows: OpenWorkflows) -> WorkflowEnv:
+    return open_workflows("shenyang-2019")
 
 
 @pytest.fixture
-def jinan(database_url: str, bootstrap: str, kafka_config: dict[str, str]) -> Iterator[WorkflowEnv]:
-    with workflow_env(database_url, bootstrap, kafka_config, profile="jinan-2024") as env:
-        yield env
+def jinan(open_workflows: OpenWorkflows) -> WorkflowEnv:
+    return open_workflows("jinan-2024")
 
 
 def _post(env: WorkflowEnv, case: str, step: str, user: str, **body: Any) -> Any:

@@ -5,22 +5,20 @@ metrics show it (G 30, S 47); each agency's yearly full maintenance (GM 15 ¶1).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.workflow import WorkflowEnv, workflow_env
+from tests.support.workflow import OpenWorkflows, WorkflowEnv, workflow_env
 
 OBLIGATIONS = "/v1/catalog/obligations"
 
 
 @pytest.fixture
-def env(database_url: str, bootstrap: str, kafka_config: dict[str, str]) -> Iterator[WorkflowEnv]:
-    with workflow_env(database_url, bootstrap, kafka_config, profile="guiyang-2021") as made:
-        yield made
+def env(open_workflows: OpenWorkflows) -> WorkflowEnv:
+    return open_workflows("guiyang-2021")
 
 
 def _notice(env: WorkflowEnv, **changes: Any) -> dict[str, Any]:

@@ -5,7 +5,6 @@ compliance report (G 30, S 47)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -16,14 +15,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from exchange.catalog import LEGAL_TZ
 from govbus.http.app import create_app
 from monitoring.compliance import Facts, Window, build_report, report_to_dict
-from tests.support.workflow import WorkflowEnv, workflow_env
+from tests.support.workflow import OpenWorkflows, WorkflowEnv
 from topology.workflows.facts import overdue_answers
 
 
 @pytest.fixture
-def env(database_url: str, bootstrap: str, kafka_config: dict[str, str]) -> Iterator[WorkflowEnv]:
-    with workflow_env(database_url, bootstrap, kafka_config) as made:
-        yield made
+def env(open_workflows: OpenWorkflows) -> WorkflowEnv:
+    return open_workflows("guiyang-2021")
 
 
 def _samples(env: WorkflowEnv, user: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

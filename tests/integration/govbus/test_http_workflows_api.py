@@ -5,7 +5,6 @@ audit chain (S 42)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,22 +15,24 @@ from exchange.workflows.roles import PERMISSIONS, Action, Role, Scope
 from producers.workflow_audit import workflow_audit_topic
 from schemas.audit import verify
 from tests.support.scenario import read_topic
-from tests.support.workflow import PASSWORD, USERS, WorkflowEnv, valid_until, workflow_env
+from tests.support.workflow import (
+    PASSWORD,
+    USERS,
+    OpenWorkflows,
+    WorkflowEnv,
+    valid_until,
+)
 from topology.workflows.accounts import DEFAULT_TOKEN_TTL
 
 
 @pytest.fixture
-def env(database_url: str, bootstrap: str, kafka_config: dict[str, str]) -> Iterator[WorkflowEnv]:
-    with workflow_env(database_url, bootstrap, kafka_config) as made:
-        yield made
+def env(open_workflows: OpenWorkflows) -> WorkflowEnv:
+    return open_workflows("guiyang-2021")
 
 
 @pytest.fixture
-def shenyang(
-    database_url: str, bootstrap: str, kafka_config: dict[str, str]
-) -> Iterator[WorkflowEnv]:
-    with workflow_env(database_url, bootstrap, kafka_config, profile="shenyang-2019") as made:
-        yield made
+def shenyang(open_workflows: OpenWorkflows) -> WorkflowEnv:
+    return open_workflows("shenyang-2019")
 
 
 def _routes(env: WorkflowEnv) -> list[tuple[str, str, str | None]]:

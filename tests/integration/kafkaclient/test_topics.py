@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from typer.testing import CliRunner
 
 from govbus.cli.main import app
 from kafkaclient import Admin
-
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
+from tests.support.scenario import DEMO
 
 
 def test_topics_ensure_creates_then_reports_existing(

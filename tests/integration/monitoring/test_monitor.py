@@ -316,6 +316,11 @@ def test_cli_monitor_once_json(scene: Scene, tmp_path: Path) -> None:
     assert set(doc["entries_overdue"]) == {
         scene.names.agency(a) for a in ("city-psb", "city-amr", "city-mca")
     }
+    # The brokers' health (issue 18 item 4): all there, a controller, nothing offline.
+    cluster = doc["cluster"]
+    assert cluster["brokers"] >= 1 and cluster["partitions"] > 0
+    assert cluster["offline"] == cluster["under_replicated"] == cluster["under_min_isr"] == 0
+    assert cluster["controller"] != -1
 
 
 def test_cli_monitor_refuses_a_missing_catalog(bootstrap: str, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
@@ -18,6 +17,7 @@ from exchange.grants import Grant
 from storage import migrate
 from storage.engine import make_engine
 from storage.reference import ReferenceStore
+from tests.support.scenario import DEMO
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -141,7 +141,6 @@ def test_grant_for_unknown_agency_is_refused(store: ReferenceStore) -> None:
 
 
 # -- revision 0002: grants name their provider and basis; agencies a kind and name_zh ---------
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 
 
 def test_0002_adds_the_new_columns(database_url: str) -> None:

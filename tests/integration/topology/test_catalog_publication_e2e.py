@@ -7,9 +7,8 @@ event on it with its own credentials, through the agency listener, and a running
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from operations.access import AccessControl, AgencyListener
 from schemas import encode
 from schemas.topics import TopicKind, topic_name
 from tests.support.broker import BrokerSource
-from tests.support.scenario import SEQUENCES, read_topic
+from tests.support.scenario import event, read_topic
 from tests.support.workflow import WorkflowEnv, running_bus, workflow_env
 
 PERSON = "11010519491231002X"
@@ -65,21 +64,8 @@ def _ingest_acls(access: AccessControl, agency: str, entry_id: str) -> set[str]:
 
 
 def _event(entry_id: str, provider: str) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "entry": entry_id,
-        "provider": provider,
-        "subject_key": PERSON,
-        "subject_kind": "resident_id",
-        "operation": "update",
-        "authoritative": True,
-        "items": [{"name": "photo_ref", "before": None, "after": "P-2026-0001"}],
-        "source_system": "户籍系统",
-        "event_time": datetime.now(UTC),
-        "source_sequence": next(SEQUENCES),
-        "trace_id": None,
-        "legal_basis": None,
-    }
+    record = event(entry_id, provider, PERSON, {"photo_ref": "P-2026-0001"})
+    return {**record, "source_system": "户籍系统"}
 
 
 def test_an_entry_approved_through_the_api_is_published_and_its_events_reach_a_feed_g11(

@@ -36,14 +36,13 @@ from kafkaclient import Admin, Producer
 from schemas import decode, encode
 from schemas.audit import FORKED, REPLAYED, AuditReport, of_entries, verify
 from schemas.topics import TopicKind, topic_name
-from tests.support.scenario import SEQUENCES
+from tests.support.scenario import DEMO, SEQUENCES
 from topology.ownership import check_input
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import StaticReference
 
 pytestmark = pytest.mark.broker
 
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 PERSON = "11010519491231002X"
 KEY = f"resident_id:{PERSON}".encode()
 WAIT_S = 90.0

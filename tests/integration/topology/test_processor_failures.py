@@ -16,26 +16,22 @@ import dataclasses
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from exchange.catalog_loader import LoadedCatalog
-from exchange.onesource import AuthoritativeRecord
 from monitoring.metrics import ProcessorMetrics
 from schemas import encode
 from schemas.audit import verify
 from schemas.topics import TopicKind, topic_name
 from tests.support.scenario import Names, event, publish_events, read_topic, resident_id
-from topology.encoding import Encoder
-from topology.plan import Input, Plan, PlanOptions, Reference, Write, plan_message
+from topology.plan import Input, Plan, Write, plan_message
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import StaticReference
-from topology.state import ChainHead
 
 JOIN_TIMEOUT_S = 60.0
 FAIL = "fail-"  # an item value starting so makes the injected step fail
@@ -65,18 +61,9 @@ class FailingStep:
     error: type[BaseException] = RuntimeError
     calls: Counter[str] = field(default_factory=Counter)
 
-    def __call__(
-        self,
-        msg: Input,
-        states: Mapping[str, AuthoritativeRecord],
-        head: ChainHead,
-        reference: Reference,
-        now: datetime,
-        *,
-        encoder: Encoder,
-        options: PlanOptions,
-    ) -> Plan:
-        plan = plan_message(msg, states, head, reference, now, encoder=encoder, options=options)
+    def __call__(self, msg: Input, *rest: Any, **options: Any) -> Plan:
+        """topology.processor.PlanStep: plan_message's arguments, passed on as given."""
+        plan = plan_message(msg, *rest, **options)
         if FAIL.encode() not in msg.value:
             return plan
         self.calls[msg.position] += 1

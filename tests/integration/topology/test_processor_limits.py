@@ -9,36 +9,26 @@ providers (S 3), the audit trail (S 42).
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from base.errors import DeliveryError
-from exchange.catalog_loader import LoadedCatalog
 from kafkaclient import Admin, Producer
 from schemas import encode
 from schemas.topics import MAX_EVENT_BYTES, TopicKind, topic_name
+from tests.support import processor
 from tests.support.scenario import Names, event, publish, read_topic, resident_id
-from topology.processor import Processor, ProcessorConfig
-from topology.reference import StaticReference
 
 TOPICS_TIMEOUT_S = 60.0
 
 
-@dataclass
-class Bus:
-    bootstrap: str
-    config: dict[str, str]
-    names: Names
-    loaded: LoadedCatalog
-    processor: Processor
+class Bus(processor.Bus):
+    """The shared running processor, read patiently, written to as an agency client."""
 
     def topic(self, kind: TopicKind, base: str) -> str:
         part = (
@@ -74,23 +64,8 @@ class Bus:
 def bus(bootstrap: str, kafka_config: dict[str, str]) -> Iterator[Bus]:
     names = Names()
     loaded = names.load()
-    processor = Processor(
-        ProcessorConfig(
-            bootstrap,
-            group_id=f"govbus-test-{uuid.uuid4().hex}",
-            commit_interval_s=0.1,
-            extra_config=kafka_config,
-        ),
-        StaticReference(loaded.catalog, loaded.grants),
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        yield Bus(bootstrap, kafka_config, names, loaded, processor)
-    finally:
-        stop.set()
-        thread.join(timeout=60)
+    with processor.running_processor(bootstrap, kafka_config, loaded) as running:
+        yield Bus(bootstrap, kafka_config, names, loaded, running)
 
 
 def _sized(bus: Bus, provider: str, size: int, person: int = 3) -> tuple[str, bytes, bytes, str]:

@@ -4,32 +4,18 @@ the first worker keeps, without restoring them again, the partitions it keeps.""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 
 from schemas.topics import POLICIES, TopicKind, topic_name
-from tests.support.processor import PERSON, PERSON_KEY, PROCESSOR_STOP_S
+from tests.support.processor import PERSON, PERSON_KEY, running
 from tests.support.scenario import Names, event, publish_events, read_topic
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import StaticReference
 
 WAIT_S = 90.0
 SETTLED_S = 5.0
-
-
-@contextmanager
-def _worker(processor: Processor) -> Iterator[Processor]:
-    stop = threading.Event()
-    thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        yield processor
-    finally:
-        stop.set()
-        thread.join(timeout=PROCESSOR_STOP_S)
 
 
 def _settled(check: object, what: str) -> None:
@@ -62,9 +48,9 @@ def test_a_joining_worker_moves_only_its_share(
         return Processor(config, StaticReference(loaded.catalog, loaded.grants))
 
     with ExitStack() as stack:
-        first = stack.enter_context(_worker(processor(0)))
+        first = stack.enter_context(running(processor(0)))
         _settled(lambda: first.restored_partitions == total, "the first worker holds all")
-        second = stack.enter_context(_worker(processor(1)))
+        second = stack.enter_context(running(processor(1)))
         _settled(lambda: second.restored_partitions > 0, "the second worker has its share")
         # Eager rebalancing would have revoked all and restored the kept ones again.
         assert first.restored_partitions == total

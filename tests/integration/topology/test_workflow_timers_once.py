@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
@@ -15,7 +14,7 @@ import pytest
 import uvicorn
 
 from govbus.http.app import create_app
-from tests.support.workflow import PASSWORD, WorkflowEnv, valid_until, workflow_env
+from tests.support.workflow import PASSWORD, OpenWorkflows, WorkflowEnv, valid_until
 from topology.workflows.context import Workflows
 
 WAIT_S = 60.0
@@ -62,11 +61,8 @@ class Served:
 
 
 @pytest.fixture
-def shenyang(
-    database_url: str, bootstrap: str, kafka_config: dict[str, str]
-) -> Iterator[WorkflowEnv]:
-    with workflow_env(database_url, bootstrap, kafka_config, profile="shenyang-2019") as env:
-        yield env
+def shenyang(open_workflows: OpenWorkflows) -> WorkflowEnv:
+    return open_workflows("shenyang-2019")
 
 
 def _apply(served: Served, env: WorkflowEnv) -> str:

@@ -39,9 +39,7 @@ from exchange.catalog_loader import (
     check_catalog_text,
     load_catalog,
 )
-
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
-
+from tests.support.scenario import DEMO
 
 BASE: dict[str, Any] = {
     "version": 1,

@@ -13,7 +13,6 @@ import itertools
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -33,8 +32,8 @@ from exchange.workflows import catalog_change as cc
 from exchange.workflows.cases import Act
 from exchange.workflows.roles import SYSTEM, Action, Actor, Role
 from schemas.state import entry_document
+from tests.support.scenario import DEMO
 
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 CATALOG = load_catalog(DEMO).catalog
 PROFILES = load_profiles()
 PSB = Actor("psb-clerk", Role.AGENCY, "city-psb")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
@@ -29,8 +28,8 @@ from exchange.gate import GateResult, IncomingEvent, decide
 from exchange.identity import IdentityKind, check
 from exchange.onesource import AuthoritativeRecord
 from schemas import HEADER_SIZE, decode, encode
+from tests.support.scenario import DEMO
 
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 _LOADED = check_catalog_file(DEMO)
 assert _LOADED.catalog is not None, _LOADED.issues
 CATALOG = _LOADED.catalog

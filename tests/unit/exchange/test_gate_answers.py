@@ -4,7 +4,6 @@ far in the future is rejected (G 13: accurate data), the bound passed in, time i
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +11,8 @@ from exchange.catalog_loader import load_catalog
 from exchange.gate import GateResult, IncomingEvent, decide
 from exchange.identity import Reason
 from exchange.outcomes import Outcome, ReasonCode
+from tests.support.scenario import DEMO
 
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 PERSON = "11010519491231002X"
 SKEW = timedelta(minutes=5)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +14,7 @@ from base.errors import GrantError
 from exchange.catalog import LEGAL_TZ, CatalogEntry, DataItem, ShareType
 from exchange.catalog_loader import load_catalog
 from exchange.grants import Agency, Grant, check_grant, entitlement, is_active
-
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
-
+from tests.support.scenario import DEMO
 
 LOADED = load_catalog(DEMO)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -23,9 +21,7 @@ from exchange.onesource import (
     decide,
     decide_event,
 )
-
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
-
+from tests.support.scenario import DEMO
 
 CATALOG = load_catalog(DEMO).catalog
 

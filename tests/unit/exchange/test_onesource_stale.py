@@ -8,7 +8,6 @@ Order: the provider's source sequence within one source system, else the event t
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -28,8 +27,8 @@ from exchange.onesource import (
     decide,
     decide_event,
 )
+from tests.support.scenario import DEMO
 
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 CATALOG = load_catalog(DEMO).catalog
 SUBJECT = "resident_id:52010219900101123X"
 SOURCE = "city-psb"

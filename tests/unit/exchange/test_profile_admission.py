@@ -25,9 +25,9 @@ from exchange.catalog_loader import (
     check_catalog_text,
 )
 from exchange.profiles import PACKAGED_PROFILES_DIR, load_profile, load_profiles
+from tests.support.scenario import DEMO
 
 PROFILES = load_profiles()
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 
 
 def _issues(profile_id: str, path: Path = DEMO) -> dict[tuple[str, str | None], Any]:

@@ -11,7 +11,6 @@ import itertools
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -33,8 +32,8 @@ from exchange.workflows.roles import (
     authorize,
 )
 from exchange.workflows.timing import due_within_one_workday, reminder_at, workdays_between
+from tests.support.scenario import DEMO
 
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 CATALOG = load_catalog(DEMO).catalog
 PROFILES = load_profiles()
 CALENDAR = load_work_calendar()

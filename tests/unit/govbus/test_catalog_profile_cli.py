@@ -14,8 +14,8 @@ from typing import Any
 from typer.testing import CliRunner
 
 from govbus.cli.main import app
+from tests.support.scenario import DEMO
 
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 runner = CliRunner()
 
 

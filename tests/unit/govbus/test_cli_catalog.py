@@ -8,9 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from govbus.cli.main import app
-
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
-
+from tests.support.scenario import DEMO
 
 runner = CliRunner()
 

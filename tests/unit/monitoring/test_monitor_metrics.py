@@ -15,6 +15,7 @@ from monitoring.exporter import MONITOR_METRICS, MonitorMetrics
 from monitoring.metrics import ProcessorMetrics
 from monitoring.snapshot import (
     CaseRow,
+    ClusterRow,
     DeadLetterRow,
     EntryRow,
     FeedRow,
@@ -45,6 +46,12 @@ PINNED_MONITOR = {
     "govbus_conflicts_open": ("gauge", ["entry", "provider"]),
     "govbus_conflict_oldest_age_seconds": ("gauge", ["entry", "provider"]),
     "govbus_dlq_records_total": ("counter", ["entry", "reason"]),
+    "govbus_cluster_brokers": ("gauge", []),
+    "govbus_cluster_active_controller": ("gauge", []),
+    "govbus_cluster_partitions": ("gauge", []),
+    "govbus_cluster_under_replicated_partitions": ("gauge", []),
+    "govbus_cluster_offline_partitions": ("gauge", []),
+    "govbus_cluster_under_min_isr_partitions": ("gauge", []),
     "govbus_monitor_refresh_seconds": ("gauge", []),
     "govbus_monitor_last_refresh_timestamp_seconds": ("gauge", []),
     "govbus_monitor_refresh_failures_total": ("counter", []),
@@ -82,6 +89,7 @@ def _full_snapshot() -> Snapshot:
         cases=(CaseRow("e", "q", 2, 30.0),),
         dead_letters=(DeadLetterRow("e", "identity_checksum", 4),),
         refresh_seconds=0.2,
+        cluster=ClusterRow(2, 3, 120, 40, 1, 2),
     )
 
 
@@ -121,6 +129,12 @@ def test_snapshot_values_reach_the_exposition() -> None:
     assert v("govbus_consumer_group_status", {"group": "g", "status": "ok"}) == 0
     assert v("govbus_entries_overdue", {"provider": "p"}) == 1
     assert v("govbus_dlq_records_total", {"entry": "e", "reason": "identity_checksum"}) == 4
+    # A broker lost (GM 28): its partitions under-replicated, one without a leader.
+    assert v("govbus_cluster_brokers") == 2
+    assert v("govbus_cluster_active_controller") == 3
+    assert v("govbus_cluster_under_replicated_partitions") == 40
+    assert v("govbus_cluster_offline_partitions") == 1
+    assert v("govbus_cluster_under_min_isr_partitions") == 2
     # A round that finds nothing replaces the previous one: vanished series go.
     bundle = MonitorMetrics()
     registry2 = CollectorRegistry()
@@ -128,6 +142,8 @@ def test_snapshot_values_reach_the_exposition() -> None:
     bundle.publish(_full_snapshot())
     bundle.publish(Snapshot(at=1.0))
     assert registry2.get_sample_value("govbus_entries_overdue", {"provider": "p"}) is None
+    # A round that could not describe the cluster says nothing about it (no false zero).
+    assert registry2.get_sample_value("govbus_cluster_offline_partitions") is None
     bundle.failed()
     assert registry2.get_sample_value("govbus_monitor_refresh_failures_total") == 1
 

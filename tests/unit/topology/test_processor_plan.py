@@ -9,12 +9,10 @@ desensitised (GM 9, G 18), tamper-evident audit chains (S 42), accurate data (G 
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,11 +22,11 @@ from exchange.onesource import AuthoritativeRecord
 from schemas import decode, encode
 from schemas.audit import verify
 from schemas.topics import TopicKind, topic_name
+from tests.support.scenario import DEMO, event
 from topology.encoding import Encoder
 from topology.plan import Input, Plan, PlanOptions, Reference, plan_message, plan_quarantine
 from topology.state import ChainHead, decode_records
 
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)  # grant-2024-0001 active, grant-2024-0002 expired
 PERSON = "11010519491231002X"
 SUBJECT = f"resident_id:{PERSON}"
@@ -47,21 +45,8 @@ def change_event(
     authoritative: bool = True,
     event_time: datetime = NOW,
 ) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "entry": entry,
-        "provider": provider,
-        "subject_key": subject_key,
-        "subject_kind": "resident_id",
-        "operation": "update",
-        "authoritative": authoritative,
-        "items": [{"name": k, "before": None, "after": v} for k, v in items.items()],
-        "source_system": "test",
-        "event_time": event_time,
-        "source_sequence": 1,
-        "trace_id": None,
-        "legal_basis": None,
-    }
+    record = event(entry, provider, subject_key, items, authoritative=authoritative)
+    return {**record, "event_time": event_time}
 
 
 @dataclass
@@ -355,8 +340,7 @@ def test_two_overlapping_grants_are_named_each_with_its_purpose_and_items_G17_S2
     assert audit["grants"] == expected
     assert audit["items_delivered"] == ["household_address", "phone"]
     # Only the phone: only the grant that entitles it.
-    later = change_event(CONTACT, "city-psb", {"phone": "13900139000"})
-    plan = p.send({**later, "source_sequence": 2})  # newer than the first (GM 22: not stale)
+    plan = p.send(change_event(CONTACT, "city-psb", {"phone": "13900139000"}))
     [mca] = written(plan, TopicKind.FEED, "city-mca")
     assert [g["grant_id"] for g in mca["grants"]] == ["grant-b"]
     assert (mca["grant_id"], mca["purpose"]) == ("grant-b", "临时救助对象走访核实")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -22,9 +21,7 @@ from exchange.catalog import LEGAL_TZ, Agency, AgencyKind
 from exchange.catalog_loader import check_catalog_data, check_catalog_text, load_catalog
 from exchange.grants import Grant
 from schemas.state import agency_document, encode, entry_document, grant_document, state_topics
-
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
-
+from tests.support.scenario import DEMO
 
 # -- documents: the state values round-trip through the loader -----------------------------
 _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1).filter(

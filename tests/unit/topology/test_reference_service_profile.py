@@ -15,9 +15,9 @@ from exchange.profiles import load_profiles
 from storage import migrate
 from storage.engine import make_engine
 from storage.reference import ReferenceStore
+from tests.support.scenario import DEMO
 from topology.reference_service import ReferenceService
 
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 PROFILES = load_profiles()
 UNREACHABLE = "127.0.0.1:9"
 

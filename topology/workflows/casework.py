@@ -1,0 +1,168 @@
+"""What every kind of case (办件: a sharing application, a catalog change, an obligation)
+does the same way: read it, check who may see it, list a page of them, apply a step's
+change only if the case still has the version read, and wake the audit relay after.
+
+Each kind's application service (:mod:`topology.workflows.applications`,
+:mod:`topology.workflows.catalog`, :mod:`topology.workflows.obligations`) subclasses
+:class:`Casework` with its :class:`CaseKind` and adds its own steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from base.errors import NotFound, StateError
+from exchange.workflows.cases import Transition
+from exchange.workflows.roles import Action, Actor, Scope, authorize, scope_of
+from storage.workflows import CaseChange, CaseQuery, CaseRow, TransitionRow, WorkflowStore
+from topology.reference_service import ReferenceService
+from topology.workflows.deployment import Deployment
+
+C = TypeVar("C")
+
+
+class Case(Protocol):
+    """What every case has (exchange.workflows: the applications, changes, obligations)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def profile(self) -> str: ...
+    @property
+    def state(self) -> Enum: ...
+    @property
+    def version(self) -> int: ...
+
+
+def case_row(
+    case: Case,
+    kind: str,
+    document: Mapping[str, Any],
+    *,
+    opened_at: datetime,
+    now: datetime,
+    **columns: Any,
+) -> CaseRow:
+    """The ``cases`` row of ``case``: its identity, state and document as of ``now``, and
+    the kind's own ``columns`` (applicant, respondent, entry, clock, ...)."""
+    return CaseRow(
+        id=case.id,
+        kind=kind,
+        profile=case.profile,
+        state=case.state.value,
+        document=document,
+        version=case.version,
+        opened_at=opened_at,
+        updated_at=now,
+        **columns,
+    )
+
+
+def transition_row(
+    kind: str, case_id: str, t: Transition[Any], details: Mapping[str, Any]
+) -> TransitionRow:
+    """The ``transitions`` row of one step of a case: who, when, what, why, on which article."""
+    return TransitionRow(
+        subject_kind=kind,
+        subject_id=case_id,
+        action=t.action.value,
+        from_state=None if t.from_state is None else t.from_state.value,
+        to_state=t.to_state.value,
+        actor=t.actor.id,
+        actor_role=t.actor.role.value,
+        actor_agency=t.actor.agency,
+        at=t.at,
+        reason=t.reason,
+        article=t.article,
+        details=details,
+    )
+
+
+@dataclass(frozen=True)
+class CaseKind(Generic[C]):
+    """One kind of case as its service reads and names it."""
+
+    #: ``cases.kind``.
+    kind: str
+    #: The case from its stored document.
+    from_document: Callable[[Mapping[str, Any]], C]
+    #: (applicant, provider) of a case: who may read it (exchange.workflows.roles).
+    parties: Callable[[C], tuple[str, str]]
+    #: What a case is called in messages ("application", "change", ...).
+    noun: str
+    #: NotFound: its message ("no <missing> <id>") and code.
+    missing: str
+    missing_code: str
+
+
+class Casework(Generic[C]):
+    """Reading and writing the cases of one :class:`CaseKind`."""
+
+    case: ClassVar[CaseKind[Any]]
+
+    def __init__(
+        self,
+        store: WorkflowStore,
+        reference: ReferenceService,
+        deployment: Deployment,
+        *,
+        after_change: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.reference = reference
+        self.deployment = deployment
+        self.after_change = after_change
+
+    # -- reading ------------------------------------------------------------------------
+    def load(self, case_id: str) -> C:
+        row = self.store.get(case_id)
+        if row is None or row.kind != self.case.kind:
+            raise NotFound(f"no {self.case.missing} {case_id}", code=self.case.missing_code)
+        found: C = self.case.from_document(row.document)
+        return found
+
+    def get(self, actor: Actor, case_id: str) -> C:
+        found = self.load(case_id)
+        applicant, provider = self.case.parties(found)
+        authorize(actor, Action.READ, applicant=applicant, provider=provider)
+        return found
+
+    def history(self, actor: Actor, case_id: str) -> list[TransitionRow]:
+        self.get(actor, case_id)
+        return self.store.transitions_of(self.case.kind, case_id)
+
+    def list(
+        self,
+        actor: Actor,
+        *,
+        states: Sequence[str] = (),
+        overdue: bool | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[C]:
+        own = actor.agency or ""
+        authorize(actor, Action.LIST, applicant=own, provider=own)
+        party = None if scope_of(actor.role, Action.LIST) is Scope.ANY else actor.agency
+        rows = self.store.list_cases(
+            CaseQuery(self.case.kind, party, states, overdue, limit=limit, offset=offset)
+        )
+        return [self.case.from_document(r.document) for r in rows]
+
+    # -- writing ------------------------------------------------------------------------
+    def write_step(self, case_id: str, change: CaseChange) -> None:
+        """Write ``change`` if the case still has the version read (else a 409), then
+        wake the audit relay."""
+        if not self.store.apply(change):
+            raise StateError(
+                f"{self.case.noun} {case_id} changed while this step was taken; read it again",
+                code="concurrent_change",
+            )
+        self.notify(case_id)
+
+    def notify(self, case_id: str) -> None:
+        if self.after_change is not None:
+            self.after_change(case_id)
