@@ -113,18 +113,21 @@ def decode_records(subject: str, data: bytes) -> Records:
     }
 
 
-def _end_offsets(admin: Admin, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
-    """The high watermark of each changelog partition, in one request per leader; a topic
-    created moments ago may not be in the broker's metadata yet, so errors are retried
-    until WATERMARK_TIMEOUT_S."""
+def _end_offsets(
+    bootstrap: str, extra: Mapping[str, Any], partitions: list[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    """The high watermark of each changelog partition, in one request per leader. A topic
+    created moments ago may not be in a client's metadata yet (UNKNOWN_TOPIC_OR_PART): each
+    retry asks with a new client, which loads fresh metadata, until WATERMARK_TIMEOUT_S."""
     deadline = time.monotonic() + WATERMARK_TIMEOUT_S
     while True:
         try:
-            return admin.end_offsets(partitions, timeout_s=10.0)
+            with Admin(bootstrap, extra_config=extra) as admin:
+                return admin.end_offsets(partitions, timeout_s=10.0)
         except KafkaError:
             if time.monotonic() > deadline:
                 raise
-            time.sleep(0.2)
+            time.sleep(0.5)
 
 
 class _Loaded:
@@ -157,7 +160,6 @@ class OneSourceState:
         self._heads: dict[PartitionKey, ChainHead] = {}
         self._staged_heads: dict[PartitionKey, ChainHead] = {}
         self._incarnations: dict[PartitionKey, int] = {}
-        self._admin_client: Admin | None = None
 
     def restore(self, ingest_topic: str, partition: int) -> int:
         """Load ``partition``'s committed state from its changelog; return records read."""
@@ -171,7 +173,8 @@ class OneSourceState:
         wanted = {(changelog_topic(t), p): (t, p) for t, p in partitions}
         loaded = _Loaded(list(wanted.values()))
         count = 0
-        ends = {k: e for k, e in _end_offsets(self._admin(), list(wanted)).items() if e > 0}
+        ends = _end_offsets(self._bootstrap, self._extra, list(wanted))
+        ends = {k: e for k, e in ends.items() if e > 0}
         if ends:
             # A private, never-committing group: restore reads, it does not consume.
             with Consumer(
@@ -205,11 +208,6 @@ class OneSourceState:
             self._staged_heads.pop(key, None)
             self._incarnations[key] = loaded.incarnations[key]
         return count
-
-    def _admin(self) -> Admin:
-        if self._admin_client is None:
-            self._admin_client = Admin(self._bootstrap, extra_config=self._extra)
-        return self._admin_client
 
     def incarnation(self, ingest_topic: str, partition: int) -> int:
         """The partition's incarnation: how many times it was restored from a backup."""

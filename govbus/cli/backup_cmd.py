@@ -12,26 +12,17 @@ from pathlib import Path
 import typer
 
 from base.errors import GovbusError
-from base.settings import Settings
-from govbus.cli.broker_cmd import bootstrap_for
-from govbus.cli.output import EXIT_FAILURE, console, emit_json, fail, failed
+from govbus.cli.broker_cmd import connected_settings
+from govbus.cli.output import EXIT_FAILURE, console, emit_json, failed
 from topology import backup
-from topology.connection import connected
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 BOOTSTRAP_OPT = typer.Option("", help="Kafka bootstrap (default: settings).")
 
 
 def _target(bootstrap: str, as_json: bool) -> backup.Target:
-    settings = Settings.load()
-    address = bootstrap or bootstrap_for(settings)
-    if not address:
-        fail(
-            "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
-            as_json=as_json,
-        )
-    kafka = connected(settings, address).kafka
-    return backup.Target(address, settings.effective_database_url, dict(kafka))
+    settings = connected_settings(bootstrap, as_json)
+    return backup.Target(settings.bootstrap, settings.effective_database_url, dict(settings.kafka))
 
 
 def _show(report: backup.BackupReport, as_json: bool, done: str) -> None:
