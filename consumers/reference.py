@@ -1,6 +1,7 @@
-"""Reader of the state topics: the processors' view of agencies, catalog entries and grants.
+"""Reader of the state topics: the processors' view of agencies, catalog entries, grants and
+subscriptions.
 
-:class:`ReferenceView` keeps the latest record of every key of the three compacted state
+:class:`ReferenceView` keeps the latest record of every key of the four compacted state
 topics (format: :mod:`producers.reference`) and turns them into a domain
 :class:`ReferenceSnapshot`. A processor calls :meth:`ReferenceView.refresh` before each
 batch: a grant added or revoked in the SQL store (and published) applies from the next
@@ -26,6 +27,12 @@ Invalid records never raise: each is skipped and reported as a :class:`Reference
 
 Grants whose consumer is not (or no longer) registered stay in ``grants``: they are inert,
 since only registered agencies receive anything.
+
+Subscriptions (``snapshot.subscriptions``, :class:`exchange.subscriptions.SubscriptionState`):
+one record per agency; a registered agency without a record is a legacy agency (it
+receives every unconditional entry, as before subscriptions existed: a deployment whose
+subscriptions topic was never written delivers as it did). A record that does not parse is
+a problem, and its agency is treated as having no record.
 """
 
 from __future__ import annotations
@@ -33,8 +40,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import confluent_kafka
@@ -48,6 +56,7 @@ from exchange.catalog_loader import (
     check_catalog_data,
 )
 from exchange.grants import Grant, check_grant
+from exchange.subscriptions import Subscription, SubscriptionState
 from kafkaclient import Admin, Closing, Consumer, TopicSpec, retrying, transient
 from schemas.state import StateTopics, agency_document, state_topics
 
@@ -92,6 +101,7 @@ class ReferenceSnapshot:
     grants: tuple[Grant, ...]
     version: int
     problems: tuple[ReferenceProblem, ...] = field(default=())
+    subscriptions: SubscriptionState = field(default_factory=SubscriptionState)
 
 
 _EMPTY = ReferenceSnapshot(Catalog(STATE_CATALOG_NAME, (), ()), (), 0)
@@ -246,7 +256,13 @@ class ReferenceView(Closing):
         )
         catalog = Catalog(STATE_CATALOG_NAME, tuple(agencies.values()), tuple(entries))
         grants = _grants(self.topics.grants, self._records[self.topics.grants], catalog, problems)
-        return ReferenceSnapshot(catalog, tuple(grants), version, tuple(problems))
+        subscriptions = _subscriptions(
+            self.topics.subscriptions,
+            self._records[self.topics.subscriptions],
+            agencies.keys(),
+            problems,
+        )
+        return ReferenceSnapshot(catalog, tuple(grants), version, tuple(problems), subscriptions)
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
@@ -417,3 +433,43 @@ def _grants(
             continue
         found.append(grant)
     return found
+
+
+def _subscriptions(
+    topic: str,
+    records: Mapping[str, bytes],
+    registered: Collection[str],
+    problems: list[ReferenceProblem],
+) -> SubscriptionState:
+    """Every agency's subscriptions; registered agencies without a valid record are legacy."""
+    found: list[Subscription] = []
+    modern: set[str] = set()
+    for key in sorted(records):
+        doc = _document(topic, key, records[key], problems)
+        if doc is None:
+            continue
+        try:
+            legacy, subscriptions = _subscription_record(key, doc)
+        except (KeyError, TypeError, ValueError) as exc:
+            problems.append(
+                ReferenceProblem(topic, key, "bad_subscriptions", f"{type(exc).__name__}: {exc}")
+            )
+            continue
+        if not legacy:
+            modern.add(key)
+        found.extend(subscriptions)
+    return SubscriptionState(tuple(found), frozenset(a for a in registered if a not in modern))
+
+
+def _subscription_record(key: str, doc: Mapping[str, Any]) -> tuple[bool, list[Subscription]]:
+    legacy = doc["legacy_unconditional"]
+    if not isinstance(legacy, bool) or not isinstance(doc["subscriptions"], list):
+        raise TypeError("legacy_unconditional must be a boolean, subscriptions a list")
+    subscriptions = []
+    for item in doc["subscriptions"]:
+        at = datetime.fromisoformat(str(item["subscribed_at"]))
+        if at.tzinfo is None:
+            raise ValueError(f"subscribed_at {item['subscribed_at']!r} has no offset")
+        fields = (str(item["id"]), key, str(item["entry"]), str(item["purpose"]))
+        subscriptions.append(Subscription(*fields, subscribed_at=at))
+    return legacy, subscriptions

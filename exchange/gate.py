@@ -52,6 +52,7 @@ from exchange.onesource import (
 )
 from exchange.outcomes import DESCRIPTIONS, OUTCOME_OF, Outcome, ReasonCode
 from exchange.policy import OPEN_FEED, AcceptedChange, Delivery, Recipient, plan_fanout
+from exchange.subscriptions import SubscriptionIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,11 +182,13 @@ def decide(  # noqa: PLR0913 - the gate's inputs, one each
     at: datetime,
     *,
     max_future_skew: timedelta | None = None,
+    subscriptions: SubscriptionIndex | None = None,
 ) -> GateResult:
     """Decide one event at ``at`` (see the module docstring for the steps).
 
     ``max_future_skew``: how far past ``at`` an ``event_time`` may lie (the providers'
     clocks are not ours); None checks nothing (callers that replay history).
+    ``subscriptions``: who receives unconditional entries (:func:`exchange.policy.plan_fanout`).
     """
     # Step 1: the entry.
     if event.entry != topic_entry:
@@ -244,7 +247,7 @@ def decide(  # noqa: PLR0913 - the gate's inputs, one each
         recipients: list[Recipient] = [a for a in catalog.agencies if a.id != event.provider]
         recipients.append(OPEN_FEED)
         accepted = AcceptedChange(entry, str(subject), decided.accepted, event.event_id, at)
-        deliveries = tuple(plan_fanout(accepted, recipients, grants))
+        deliveries = tuple(plan_fanout(accepted, recipients, grants, subscriptions=subscriptions))
     return GateResult(
         outcome=OUTCOME_OF[decided.outcome],
         reason_code=code,

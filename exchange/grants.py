@@ -23,7 +23,16 @@ from datetime import datetime
 from base.errors import GrantError
 from exchange.catalog import Agency, CatalogEntry, ShareType, in_force
 
-__all__ = ["Agency", "Grant", "active_grants", "check_grant", "entitlement", "is_active"]
+__all__ = [
+    "Agency",
+    "Grant",
+    "GrantUse",
+    "active_grants",
+    "attribution",
+    "check_grant",
+    "entitlement",
+    "is_active",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,3 +133,36 @@ def active_grants(
     return tuple(
         g for g in grants if g.consumer == agency.id and g.entry_id == entry.id and is_active(g, at)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class GrantUse:
+    """One grant a delivery rests on: its id, its purpose, and exactly the delivered
+    items it entitles (G 17 purpose limitation, S 29)."""
+
+    grant_id: str
+    purpose: str
+    items: tuple[str, ...]
+
+
+def attribution(
+    entry: CatalogEntry,
+    agency: Agency,
+    grants: Iterable[Grant],
+    items: Iterable[str],
+    at: datetime,
+) -> tuple[GrantUse, ...]:
+    """The grants under which ``agency`` receives ``items`` of ``entry`` at ``at``.
+
+    Each active grant of the agency for the entry that covers any of ``items``, with the
+    items it covers, sorted by grant id; an item two grants cover is named under both.
+    Empty for an entry that is not conditional (unconditional data needs no grant).
+    """
+    if entry.share_type is not ShareType.CONDITIONAL:
+        return ()
+    carried = frozenset(items)
+    uses = (
+        GrantUse(g.id, g.purpose, tuple(sorted(g.items & carried)))
+        for g in active_grants(entry, agency, grants, at)
+    )
+    return tuple(sorted((u for u in uses if u.items), key=lambda u: u.grant_id))

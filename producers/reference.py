@@ -1,4 +1,5 @@
-"""State topics: the reference data (agencies, catalog entries, grants) for the processors.
+"""State topics: the reference data (agencies, catalog entries, grants, subscriptions) for the
+processors.
 
 The SQL store is the record; these compacted topics carry it to the gate and fan-out,
 which read them with :class:`consumers.reference.ReferenceView` (no restart needed).
@@ -8,6 +9,7 @@ Topics (``schemas.topics.TopicKind.STATE``: compacted, one partition)::
     govbus.state[.<namespace>].agencies   key: agency id   value: agency document, or null
     govbus.state[.<namespace>].catalog    key: entry id    value: entry document, or null
     govbus.state[.<namespace>].grants     key: grant id    value: grant document, or null
+    govbus.state[.<namespace>].subscriptions  key: agency id  value: its subscriptions, or null
 
 Keys are UTF-8 ids. Values are UTF-8 JSON objects in the catalog-YAML layout of
 :mod:`exchange.catalog_loader`, written by :mod:`schemas.state`:
@@ -25,6 +27,12 @@ Keys are UTF-8 ids. Values are UTF-8 JSON objects in the catalog-YAML layout of
   two null when unset. A revoked grant keeps its record with ``revoked_at`` set, so the
   audit trail can still name it; a null value removes it.
 
+* subscriptions: ``{"id": <agency>, "legacy_unconditional": bool, "subscriptions": [{"id",
+  "entry", "purpose", "subscribed_at"}]}``, the agency's active subscriptions to
+  unconditional entries (G 15 ¶1, S 25 ¶1). A registered agency with no record here is a
+  legacy agency (it receives every unconditional entry, as before subscriptions existed);
+  every agency registered since gets a record with ``legacy_unconditional`` false.
+
 The optional namespace (letters, digits, ``.``, ``_``, ``-``) isolates a set of state
 topics, e.g. per test or per deployment: ``namespace="t1"`` gives ``govbus.state.t1.grants``.
 Writers and readers must use the same namespace.
@@ -37,7 +45,7 @@ records on the broker.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import confluent_kafka
@@ -45,9 +53,16 @@ import confluent_kafka
 from base.errors import DeliveryError, GovbusError
 from exchange.catalog import Agency
 from exchange.grants import Grant
+from exchange.subscriptions import Subscription
 from kafkaclient import Admin, Closing, Producer, TopicSpec
 from kafkaclient.producer import FLUSH_TIMEOUT_S
-from schemas.state import agency_document, encode, grant_document, state_topics
+from schemas.state import (
+    agency_document,
+    encode,
+    grant_document,
+    state_topics,
+    subscriptions_document,
+)
 
 
 class ReferenceWriter(Closing):
@@ -93,6 +108,17 @@ class ReferenceWriter(Closing):
 
     def remove_grant(self, grant_id: str) -> None:
         self._send(self.topics.grants, grant_id, None)
+
+    def put_subscriptions(
+        self, agency_id: str, legacy_unconditional: bool, subscriptions: Sequence[Subscription]
+    ) -> None:
+        """The agency's active subscriptions and legacy flag (one record per agency)."""
+        document = subscriptions_document(agency_id, legacy_unconditional, subscriptions)
+        self._send(self.topics.subscriptions, agency_id, document)
+
+    def remove_subscriptions(self, agency_id: str) -> None:
+        """Tombstone: the agency (revoked) has no subscriptions."""
+        self._send(self.topics.subscriptions, agency_id, None)
 
     def _send(self, topic: str, key: str, document: Mapping[str, Any] | None) -> None:
         value = None if document is None else encode(document)

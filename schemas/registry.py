@@ -30,7 +30,7 @@ from schemas.codec import (
     load_version,
     read_fingerprint,
 )
-from schemas.tail import check_tail, set_tail
+from schemas.tail import TailWriter, check_tail, set_tail
 
 AVRO_DIR = "avro"
 RELEASED_DIR = "released"
@@ -142,6 +142,12 @@ class SchemaRegistry:
         once: ``names`` must be the last fields, each ``["null", "string"]``)."""
         check_tail(self.current(record_name).definition, names)
         return set_tail
+
+    def tail_writer(self, record_name: str, names: Sequence[str]) -> TailWriter:
+        """For messages of the current version written with the last fields ``names`` at
+        their defaults: a function that sets them, of any type, without encoding the rest
+        again (checked here, once: ``names`` must be the last fields, each with a default)."""
+        return TailWriter(self.current(record_name).definition, names)
 
     def decode(self, record_name: str, data: bytes) -> dict[str, Any]:
         """Decode a message of any released version of ``record_name`` as the current version."""

@@ -4,19 +4,21 @@ values of the state topics (see :mod:`producers.reference`).
 Each function is the inverse of :func:`exchange.catalog_loader.check_catalog_data` for one
 record: ``check_catalog_data({"version": 1, "name": ..., "agencies": [agency_document(a)],
 "entries": [entry_document(e)], "grants": [grant_document(g)]})`` gives back equal
-objects. Only JSON types are used: dates and times are ISO 8601 text (times always with
+objects (:func:`subscriptions_document` has no catalog form: the state topic only). Only
+JSON types are used: dates and times are ISO 8601 text (times always with
 their offset), absent optional fields are left out, sets are sorted lists.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from exchange.catalog import Agency, CatalogEntry, DataItem
 from exchange.grants import Grant
+from exchange.subscriptions import Subscription
 from schemas.topics import TopicDef, TopicKind, topic_def
 
 
@@ -97,24 +99,48 @@ def grant_document(grant: Grant) -> dict[str, Any]:
     }
 
 
-#: The names of the three state topics (the part after ``govbus.state.[<namespace>.]``).
+def subscriptions_document(
+    agency_id: str, legacy_unconditional: bool, subscriptions: Sequence[Subscription]
+) -> dict[str, Any]:
+    """One agency's subscriptions to unconditional entries (G 15 ¶1, S 25 ¶1): ``{id,
+    legacy_unconditional, subscriptions: [{id, entry, purpose, subscribed_at}]}`` (the
+    active ones, sorted by id; ``legacy_unconditional``: it still receives every
+    unconditional entry, :mod:`exchange.subscriptions`)."""
+    return {
+        "id": agency_id,
+        "legacy_unconditional": legacy_unconditional,
+        "subscriptions": [
+            {
+                "id": s.id,
+                "entry": s.entry_id,
+                "purpose": s.purpose,
+                "subscribed_at": s.subscribed_at.isoformat(),
+            }
+            for s in sorted(subscriptions, key=lambda s: s.id)
+        ],
+    }
+
+
+#: The names of the state topics (the part after ``govbus.state.[<namespace>.]``).
 AGENCIES = "agencies"
 CATALOG = "catalog"
 GRANTS = "grants"
+SUBSCRIPTIONS = "subscriptions"
 
 
 @dataclass(frozen=True)
 class StateTopics:
-    """The three state topics of one namespace, with their creation specs."""
+    """The state topics of one namespace, with their creation specs."""
 
     agencies: str
     catalog: str
     grants: str
+    subscriptions: str
     defs: tuple[TopicDef, ...]
 
     @property
-    def names(self) -> tuple[str, str, str]:
-        return (self.agencies, self.catalog, self.grants)
+    def names(self) -> tuple[str, ...]:
+        return (self.agencies, self.catalog, self.grants, self.subscriptions)
 
 
 def state_topics(namespace: str | None = None) -> StateTopics:
@@ -123,8 +149,9 @@ def state_topics(namespace: str | None = None) -> StateTopics:
     Raises :class:`base.errors.SchemaError` for a namespace Kafka cannot name.
     """
     prefix = f"{namespace}." if namespace else ""
-    defs = [topic_def(TopicKind.STATE, prefix + name) for name in (AGENCIES, CATALOG, GRANTS)]
-    return StateTopics(defs[0].name, defs[1].name, defs[2].name, tuple(defs))
+    names = (AGENCIES, CATALOG, GRANTS, SUBSCRIPTIONS)
+    defs = [topic_def(TopicKind.STATE, prefix + name) for name in names]
+    return StateTopics(defs[0].name, defs[1].name, defs[2].name, defs[3].name, tuple(defs))
 
 
 def encode(document: Mapping[str, Any]) -> bytes:

@@ -12,7 +12,10 @@ class and sets each conditional grant's id and purpose this way (G 14; S 22).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from io import BytesIO
 from typing import Any
+
+from fastavro import parse_schema, schemaless_writer
 
 from base.errors import EncodingError, SchemaError
 
@@ -69,3 +72,61 @@ def _long(n: int) -> bytes:
         z >>= 7
     out.append(z)
     return bytes(out)
+
+
+class TailWriter:
+    """Sets a record's last fields, of any type, on a message written with their defaults.
+
+    The generalisation of :func:`set_tail` for tails that are not only optional strings
+    (FeedRecord v2's ``grant_id``, ``purpose`` and ``grants``): the encoding of the last
+    fields is the encoding of a record of just those fields, so the default tail's bytes
+    are computed once and replaced by the encoding of the values given.
+    """
+
+    def __init__(self, definition: Mapping[str, Any], names: Sequence[str]) -> None:
+        fields = list(definition.get("fields", []))
+        last = fields[len(fields) - len(names) :] if names else []
+        if (
+            not names
+            or [f["name"] for f in last] != list(names)
+            or any("default" not in f for f in last)
+        ):
+            raise SchemaError(
+                f"{definition.get('name')}: {list(names)} are not its last fields, each with a"
+                " default",
+                code="bad_tail",
+            )
+        tail = {
+            "type": "record",
+            "name": f"{definition.get('name')}Tail",
+            "namespace": definition.get("namespace"),
+            "fields": last,
+        }
+        self._schema = parse_schema(tail)
+        self._names = tuple(names)
+        self._defaults = {f["name"]: f["default"] for f in last}
+        self.default_tail = self._body(self._defaults)
+
+    def _body(self, values: Mapping[str, Any]) -> bytes:
+        out = BytesIO()
+        schemaless_writer(out, self._schema, dict(values))
+        return out.getvalue()
+
+    def encode_tail(self, values: Mapping[str, Any]) -> bytes:
+        """The bytes of the tail fields set to ``values`` (fields not named: their default);
+        a caller that sets the same values often keeps these and :meth:`splice` s them."""
+        return self._body({**self._defaults, **values})
+
+    def splice(self, encoded: bytes, tail: bytes) -> bytes:
+        """``encoded`` (written with the tail at its defaults) ending in ``tail`` instead."""
+        if not encoded.endswith(self.default_tail):
+            raise EncodingError(
+                f"the message does not end with {list(self._names)} at their defaults",
+                code="tail_not_default",
+            )
+        return encoded[: len(encoded) - len(self.default_tail)] + tail
+
+    def __call__(self, encoded: bytes, values: Mapping[str, Any]) -> bytes:
+        """``encoded`` (written with the tail at its defaults) with the tail ``values``
+        (fields not named keep their default)."""
+        return self.splice(encoded, self.encode_tail(values))

@@ -1,9 +1,14 @@
 """The SQL store's tables. Alembic owns their DDL; kept in sync with the migrations
-(head: 0003).
+(head: 0004).
 
 Reference data (0001, 0002): ``agencies.kind`` holds an :class:`exchange.catalog.AgencyKind`
 value; ``grants.granted_by`` is the providing agency (G 15 ¶2, S 25 ¶3) and
 ``grants.basis`` the legal basis of the grant.
+
+Subscriptions (0004): ``subscriptions`` holds each agency's subscriptions to
+unconditional entries (G 15 ¶1, S 25 ¶1) with who made and who cancelled them;
+``agencies.legacy_unconditional`` is true for agencies registered before 0004 (they receive
+every unconditional entry until their first subscription) and false for every later one.
 
 Workflows (0003):
 
@@ -65,6 +70,7 @@ agencies = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     Column("name_zh", Text, nullable=False, server_default=""),
+    Column("legacy_unconditional", Boolean, nullable=False, server_default=false()),
     CheckConstraint(f"kind IN ({_KINDS})", name="ck_agencies_kind"),
 )
 
@@ -200,4 +206,18 @@ leases = Table(
     Column("name", String(64), primary_key=True),
     Column("owner", String(64), nullable=True),
     Column("until", DateTime(timezone=True), nullable=True),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("agency_id", String(64), ForeignKey("agencies.id"), nullable=False, index=True),
+    Column("entry_id", String(128), ForeignKey("catalog_entries.id"), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("subscribed_at", DateTime(timezone=True), nullable=False),
+    Column("subscribed_by", String(64), nullable=False),
+    Column("cancelled_at", DateTime(timezone=True), nullable=True),
+    Column("cancelled_by", String(64), nullable=True),
+    Column("cancel_reason", Text, nullable=True),
 )

@@ -46,6 +46,7 @@ from exchange.catalog_loader import admission, check_catalog_file
 from exchange.coordination import Resolution
 from exchange.identity import IdentityKind, Subject
 from exchange.profiles import load_profiles
+from exchange.workflows.roles import OPERATOR
 from kafkaclient import Producer
 from operations.access import AccessControl, AgencyListener
 from operations.broker.local import LocalBroker
@@ -57,12 +58,16 @@ from schemas.topics import TopicKind, topic_name
 from storage import migrate
 from storage.engine import make_engine
 from storage.reference import ReferenceStore
+from storage.subscriptions import SubscriptionStore
+from storage.workflows import WorkflowStore
 from topology.connection import connected
 from topology.coordination import CoordinationDesk
 from topology.demo_city import DemoCity, Names, outcome_zh
 from topology.processor import Processor, ProcessorConfig
 from topology.reference_service import GrantTerms, ReferenceService
 from topology.repartitioner import Repartitioner, repartition_config, run_beside
+from topology.workflows.clock import SystemClock
+from topology.workflows.subscriptions import Subscriptions
 
 DEMO_CATALOG = Path(__file__).resolve().parents[1] / "examples" / "catalog-demo.yaml"
 PSB, AMR, MCA, HC, BDB = "city-psb", "city-amr", "city-mca", "city-hc", "city-bdb"
@@ -76,6 +81,13 @@ GIVEN_NAMES = ("王五", "李四", "赵六", "孙七", "周八", "吴九", "郑�
 GRANT_VALIDITY = timedelta(days=90)
 #: The jurisdiction profile the demo catalog is written for (its city, its admission rules).
 DEMO_PROFILE = "shenyang-2019"
+#: (agency, unconditional entry) the demo's consuming agencies subscribe to (G 15; S 25).
+DEMO_SUBSCRIPTIONS = tuple(
+    (agency, entry)
+    for entry, provider in ((BASIC, PSB), (COMPANY, AMR))
+    for agency in (PSB, AMR, MCA, HC, BDB)
+    if agency != provider
+)
 
 
 @dataclass
@@ -158,6 +170,7 @@ class _Story:
             f"{self.city.city.name_zh}（{DEMO_PROFILE}）目录已导入："
             f"{imported.entries} 个目录条目，{imported.agencies} 个部门"
         )
+        self._subscribe(service)
         self._credentials()
         stop = threading.Event()
         config = ProcessorConfig(
@@ -200,6 +213,24 @@ class _Story:
             raise GovbusError(f"the processor failed: {failures[0]!r}") from failures[0]
         self._audited()
         self._received()
+
+    def _subscribe(self, service: ReferenceService) -> None:
+        """Every consuming agency subscribes to the unconditional entries its duties need
+        (G 15 ¶1, S 25 ¶1), as the operator at its request; kept from an earlier run."""
+        flows = Subscriptions(
+            SubscriptionStore(service.store.engine),
+            WorkflowStore(service.store.engine),
+            service,
+            SystemClock(),
+        )
+        made = 0
+        for agency, entry in DEMO_SUBSCRIPTIONS:
+            if any(r.entry_id == entry for r in flows.store.list_subscriptions(agency)):
+                continue
+            flows.subscribe(OPERATOR, entry, f"演示：{agency} 履职所需", agency=agency)
+            made += 1
+        kept = len(DEMO_SUBSCRIPTIONS) - made
+        self.say(f"各部门订阅无条件共享目录：新订阅 {made} 项，已有 {kept} 项（G 15；S 25）")
 
     # -- the events --------------------------------------------------------------------
     def _credentials(self) -> None:

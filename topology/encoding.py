@@ -1,24 +1,33 @@
 """Encoding the processor's records (schemas/avro), each payload once.
 
 A feed record is encoded once per grant class (one :class:`exchange.policy.Delivery`:
-its items and masking) without a grant; every recipient shares those bytes, and a
-conditional grant's id and purpose are appended to them per grant (:mod:`schemas.tail`:
-the same bytes as a full encode), not encoded again (G 14; S 22).
+its items and masking) without a grant; every recipient shares those bytes, and the
+grants that entitle a recipient's items (ids, purposes, the items each covers) are set
+on them per attribution (:class:`schemas.tail.TailWriter`: the same bytes as a full
+encode), not encoded again (G 14, G 17; S 22, S 29).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from exchange.grants import GrantUse
 from schemas import SchemaRegistry, default_registry
 from schemas.audit import check_schema
+from schemas.tail import TailWriter
+from topology.records import grant_fields
 
-#: FeedRecord's last fields, set per conditional grant (schemas.tail).
-FEED_GRANT_FIELDS = ("grant_id", "purpose")
-#: (grant id, purpose) a feed record is delivered under; (None, None): unconditional.
-GrantRef = tuple[str | None, str | None]
-NO_GRANT: GrantRef = (None, None)
+#: FeedRecord's last fields, set per recipient's grants (schemas.tail).
+FEED_GRANT_FIELDS = ("grant_id", "purpose", "grants")
+#: The grants a feed record is delivered under; (): unconditional data, the open feed.
+Attribution = tuple[GrantUse, ...]
+NO_GRANT: Attribution = ()
+
+
+#: Grant tails kept per encoder: an agency's attribution repeats from event to event.
+TAIL_CACHE_SIZE = 4096
 
 
 class Encoder:
@@ -27,26 +36,34 @@ class Encoder:
     def __init__(self, registry: SchemaRegistry | None = None) -> None:
         self.registry = registry or default_registry()
         self.encode: Callable[[str, Mapping[str, Any]], bytes] = self.registry.encode
-        self._set_grant = self.registry.tail_setter("FeedRecord", FEED_GRANT_FIELDS)
+        self._grant_tail = self.registry.tail_writer("FeedRecord", FEED_GRANT_FIELDS)
+        self._tail_of: Callable[[Attribution], bytes] = functools.lru_cache(TAIL_CACHE_SIZE)(
+            self._encode_tail
+        )
         check_schema(self.registry)  # audit records are sealed by appending their hash
+
+    def _encode_tail(self, grants: Attribution) -> bytes:
+        return self._grant_tail.encode_tail(grant_fields(grants))
 
     def feed(self, record: Mapping[str, Any]) -> FeedPayloads:
         """One delivery's feed record (built with no grant), encoded once."""
-        return FeedPayloads(self.encode("FeedRecord", record), self._set_grant)
+        return FeedPayloads(self.encode("FeedRecord", record), self._grant_tail, self._tail_of)
 
 
 class FeedPayloads:
-    """The bytes of one delivery's feed record per grant, each made once."""
+    """The bytes of one delivery's feed record per attribution, each made once."""
 
     def __init__(
-        self, base: bytes, set_grant: Callable[[bytes, Sequence[str | None]], bytes]
+        self, base: bytes, writer: TailWriter, tail_of: Callable[[Attribution], bytes]
     ) -> None:
         self._base = base
-        self._set_grant = set_grant
-        self._by_grant: dict[GrantRef, bytes] = {NO_GRANT: base}
+        self._writer = writer
+        self._tail_of = tail_of
+        self._by_grant: dict[Attribution, bytes] = {NO_GRANT: base}
 
-    def under(self, grant: GrantRef) -> bytes:
-        payload = self._by_grant.get(grant)
+    def under(self, grants: Attribution) -> bytes:
+        payload = self._by_grant.get(grants)
         if payload is None:
-            payload = self._by_grant[grant] = self._set_grant(self._base, grant)
+            payload = self._writer.splice(self._base, self._tail_of(grants))
+            self._by_grant[grants] = payload
         return payload

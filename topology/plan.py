@@ -49,7 +49,7 @@ from exchange.gate import GateResult, IncomingEvent, decide, reject
 from exchange.grants import Grant, is_active
 from exchange.onesource import AuthoritativeRecord
 from exchange.outcomes import ReasonCode
-from exchange.policy import OpenFeed
+from exchange.subscriptions import SubscriptionIndex, SubscriptionState
 from schemas.topics import MAX_EVENT_BYTES, PROVIDER_HEADER, entry_of
 from topology import records, routes
 from topology.encoding import NO_GRANT, Encoder
@@ -142,17 +142,32 @@ class Plan:
 
 @dataclass(frozen=True)
 class Reference:
-    """The reference data a batch is planned with: the catalog, and the grants active at
-    the batch's time with their (grant id, purpose) by (agency, entry)."""
+    """The reference data a batch is planned with: the catalog, the grants active at the
+    batch's time and who subscribed to unconditional entries. ``grant_index`` ((grant id,
+    purpose) by (agency, entry)) keeps one grant per pair, for the bench's faust gate; the
+    processor attributes each delivery to its grants (``Delivery.grants_of``)."""
 
     catalog: Catalog
     grants: tuple[Grant, ...] = ()
     grant_index: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    #: Who receives unconditional entries (G 15 ¶1, S 25 ¶1); None: every agency.
+    subscriptions: SubscriptionIndex | None = None
 
     @classmethod
-    def at(cls, catalog: Catalog, grants: Sequence[Grant], now: datetime) -> Reference:
+    def at(
+        cls,
+        catalog: Catalog,
+        grants: Sequence[Grant],
+        now: datetime,
+        subscriptions: SubscriptionState | None = None,
+    ) -> Reference:
         active = tuple(g for g in grants if is_active(g, now))
-        return cls(catalog, active, {(g.consumer, g.entry_id): (g.id, g.purpose) for g in active})
+        return cls(
+            catalog,
+            active,
+            {(g.consumer, g.entry_id): (g.id, g.purpose) for g in active},
+            None if subscriptions is None else subscriptions.index(now),
+        )
 
 
 @dataclass(frozen=True)
@@ -204,6 +219,7 @@ def plan_message(  # noqa: PLR0913 - the plan step's inputs: message, state, ref
             states,
             now,
             max_future_skew=options.max_future_skew,
+            subscriptions=reference.subscriptions,
         )
     if result.rejected:
         draft.dead_letter(event, result.reason_code, result.reason_text, VALIDATE)
@@ -391,12 +407,12 @@ class _Draft:
         self.write(
             routes.accepted(event.entry), self.encoder.encode("ChangeEvent", canonical), subject.key
         )
-        self._fan_out(event, raw, result, reference)
+        self._fan_out(event, raw, result)
         return self.plan(Staged(str(subject), merged), raw["event_time"])
 
-    def _fan_out(
-        self, event: IncomingEvent, raw: dict[str, Any], result: GateResult, reference: Reference
-    ) -> None:
+    def _fan_out(self, event: IncomingEvent, raw: dict[str, Any], result: GateResult) -> None:
+        """Every delivery to each recipient, under the grants that entitle exactly the items
+        it carries (``Delivery.grants_of``; G 17, S 29), with its audit record."""
         for delivery in result.deliveries:
             payloads = self.encoder.feed(
                 records.feed_record(
@@ -405,19 +421,14 @@ class _Draft:
                     operation=raw["operation"],
                     event_time=raw["event_time"],
                     at=self.now,
-                    grant_id=None,
-                    purpose=None,
+                    grants=NO_GRANT,
                 )
             )
             key = delivery.subject.encode()
             for recipient in delivery.recipients:
                 topic, kind = routes.delivery(recipient, event.entry)
-                grant = (
-                    NO_GRANT
-                    if isinstance(recipient, OpenFeed)
-                    else records.grant_of(reference.grant_index, recipient.id, event.entry)
-                )
-                self.write(topic, payloads.under(grant), key)
+                grants = delivery.grants_of(recipient)
+                self.write(topic, payloads.under(grants), key)
                 rid = records.recipient_id(recipient)
                 self.audit(
                     event.event_id,
@@ -431,8 +442,7 @@ class _Draft:
                         article=None,
                         at=self.now,
                         recipient=rid,
-                        grant_id=grant[0],
-                        purpose=grant[1],
+                        grants=grants,
                         items=delivery.items,
                         masked=delivery.rules_applied,
                         position=self.position,

@@ -17,10 +17,11 @@ Commit protocol (exactly once; ``ProcessorConfig.exactly_once``):
    processing any message from it. Rebalancing is incremental (cooperative-sticky): a
    worker is told only of the partitions it gains or loses, restores only those, and
    keeps processing the partitions it keeps while others move.
-3. Batch: ``consume(n)``; refresh the reference data (catalog, agencies, grants) up to
-   the current end of the state topics, so a grant added or revoked before an event was
-   published applies to that event. Note each partition's first message in the batch:
-   where a rewind starts if the batch must be read again.
+3. Batch: ``consume(n)``; refresh the reference data (catalog, agencies, grants,
+   subscriptions) up to the current end of the state topics, so a grant or subscription
+   added or revoked before an event was published applies to that event. Note each
+   partition's first message in the batch: where a rewind starts if the batch must be
+   read again.
 4. Plan each message: the pure planning step (:func:`topology.plan.plan_message`:
    decode, decide, route, build, encode once per grant class, seal the audit records into
    the partition's hash chain), given the subject's records and the chain's head.
@@ -328,8 +329,15 @@ class Processor:
             self._ensure_topics(snapshot.catalog)
             self._subscribe(snapshot.catalog)
             self._planned_with = None
-        reference = Reference.at(snapshot.catalog, snapshot.grants, datetime.now(UTC))
-        if self._planned_with is None or reference.grants != self._planned_with.grants:
+        reference = Reference.at(
+            snapshot.catalog, snapshot.grants, datetime.now(UTC), snapshot.subscriptions
+        )
+        before = self._planned_with
+        if (
+            before is None
+            or reference.grants != before.grants
+            or reference.subscriptions != before.subscriptions
+        ):
             self._planned_with = reference
 
     def _ensure_topics(self, catalog: Catalog) -> None:

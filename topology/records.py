@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any, NotRequired, TypedDict, Unpack
 
 from exchange.gate import GateResult, IncomingEvent
+from exchange.grants import GrantUse
 from exchange.onesource import Conflict
 from exchange.policy import Delivery, OpenFeed, Recipient
 from schemas.topics import MAX_OUTPUT_BYTES
@@ -146,7 +147,7 @@ def conflict(entry: str, c: Conflict, at: datetime) -> dict[str, Any]:
 
 class DecisionFields(TypedDict):
     """What an audit record (Avro ``Decision``) says; a delivery's adds its recipient,
-    grant, purpose, the items delivered and those masked."""
+    grants and purposes, the items delivered and those masked."""
 
     kind: str
     event_id: str | None
@@ -161,6 +162,9 @@ class DecisionFields(TypedDict):
     recipient: NotRequired[str | None]
     grant_id: NotRequired[str | None]
     purpose: NotRequired[str | None]
+    #: The grants that entitle the items delivered (Decision v4); when given, they set
+    #: grant_id and purpose too (:func:`grant_fields`).
+    grants: NotRequired[tuple[GrantUse, ...] | None]
     items: NotRequired[tuple[str, ...]]
     masked: NotRequired[tuple[tuple[str, str], ...]]
 
@@ -177,8 +181,7 @@ def decision(**f: Unpack[DecisionFields]) -> dict[str, Any]:
         "reason_code": f["reason_code"],
         "article": f["article"],
         "recipient": recipient,
-        "grant_id": f.get("grant_id"),
-        "purpose": f.get("purpose"),
+        **_grant_fields(f.get("grant_id"), f.get("purpose"), f.get("grants")),
         "items_delivered": list(f.get("items", ())),
         "masked_items": [{"name": n, "rule": r} for n, r in f.get("masked", ())],
         "occurred_at": f["at"],
@@ -190,18 +193,23 @@ def decision(**f: Unpack[DecisionFields]) -> dict[str, Any]:
 
 
 class FeedFields(TypedDict):
-    """A feed record's event facts, its time of delivery and the grant it is under."""
+    """A feed record's event facts, its time of delivery and the grants it is under:
+    ``grants`` (exact, FeedRecord v2), or for callers that know one grant ``grant_id`` and
+    ``purpose``."""
 
     operation: str
     event_time: datetime
     at: datetime
-    grant_id: str | None
-    purpose: str | None
+    grant_id: NotRequired[str | None]
+    purpose: NotRequired[str | None]
+    grants: NotRequired[tuple[GrantUse, ...] | None]
 
 
 def feed_record(
     event: IncomingEvent, delivery: Delivery, **f: Unpack[FeedFields]
 ) -> dict[str, Any]:
+    """The FeedRecord of ``delivery``; its grants from ``grants`` (exact, FeedRecord v2)
+    or, for callers that know one grant, ``grant_id`` and ``purpose``."""
     masked = dict(delivery.rules_applied)
     return {
         "event_id": event.event_id,
@@ -220,9 +228,35 @@ def feed_record(
         "provider": event.provider,
         "event_time": f["event_time"],
         "delivered_at": f["at"],
-        "grant_id": f["grant_id"],
-        "purpose": f["purpose"],
+        **_grant_fields(f.get("grant_id"), f.get("purpose"), f.get("grants")),
     }
+
+
+#: Joins several grants' ids or purposes in the fields older readers know.
+LEGACY_JOIN = "; "
+
+
+def grant_fields(grants: tuple[GrantUse, ...]) -> dict[str, Any]:
+    """The grant fields of FeedRecord (v2) and Decision (v4) for ``grants``: ``grants``
+    exact; ``grant_id`` and ``purpose`` for readers of the older versions (several
+    grants' ids and purposes joined by :data:`LEGACY_JOIN`, in the order of ``grants``)."""
+    if not grants:
+        return {"grant_id": None, "purpose": None, "grants": []}
+    return {
+        "grant_id": LEGACY_JOIN.join(g.grant_id for g in grants),
+        "purpose": LEGACY_JOIN.join(g.purpose for g in grants),
+        "grants": [
+            {"grant_id": g.grant_id, "purpose": g.purpose, "items": list(g.items)} for g in grants
+        ],
+    }
+
+
+def _grant_fields(
+    grant_id: str | None, purpose: str | None, grants: tuple[GrantUse, ...] | None
+) -> dict[str, Any]:
+    if grants is not None:
+        return grant_fields(grants)
+    return {"grant_id": grant_id, "purpose": purpose, "grants": []}
 
 
 def recipient_id(recipient: Recipient) -> str:
@@ -233,6 +267,9 @@ def grant_of(
     grants_by_agency: Mapping[tuple[str, str], tuple[str, str]], agency: str, entry: str
 ) -> tuple[str | None, str | None]:
     """(grant id, purpose) under which ``agency`` receives ``entry``; (None, None) when the
-    entry is shared unconditionally."""
+    entry is shared unconditionally.
+
+    One grant per (agency, entry) only: with several, use the delivery's attribution
+    (:meth:`exchange.policy.Delivery.grants_of`) instead (the processor does)."""
     found = grants_by_agency.get((agency, entry))
     return (None, None) if found is None else found

@@ -44,6 +44,7 @@ from producers.reference import ReferenceWriter
 from schemas.state import agency_document, entry_document
 from schemas.topics import bus_topics
 from storage.reference import AgencyRow, ReferenceStore
+from storage.subscriptions import SubscriptionStore
 
 #: Articles cited when a grant is refused because the entry's sharing type needs none / allows none.
 UNCONDITIONAL_ARTICLE = "G 15 ¶1; S 25 ¶1"
@@ -306,6 +307,10 @@ class ReferenceService:
         created = self._bus_topics([], [agency_id])
         with self._writer() as writer:
             created += tuple(writer.ensure_topics())
+            # Registered after subscriptions exist: unconditional data only once subscribed
+            # (acknowledged first: a processor reads an agency without a record as legacy).
+            writer.put_subscriptions(row.id, False, ())
+            writer.flush()
             writer.put_agency(row.agency())
         return AgencyReport(row, tuple(sorted(created)))
 
@@ -336,6 +341,7 @@ class ReferenceService:
         with self._writer() as writer:
             writer.ensure_topics()
             writer.remove_agency(agency_id)
+            writer.remove_subscriptions(agency_id)
         return row
 
     def provided_entries(self, agency_id: str, at: datetime) -> list[str]:
@@ -436,6 +442,14 @@ class ReferenceService:
             writer.put_grant(stored)
         return stored
 
+    def publish_subscriptions(self, agency_id: str) -> None:
+        """Publish the agency's legacy flag and active subscriptions (G 15 ¶1, S 25 ¶1):
+        the processors apply them from their next batch."""
+        state = SubscriptionStore(self.store.engine).of_agency(agency_id)
+        with self._writer() as writer:
+            writer.ensure_topics()
+            writer.put_subscriptions(agency_id, state.legacy_unconditional, state.active)
+
     def publish_all(self) -> None:
         """Republish the whole store (repairs state topics after a failed publish)."""
         with self._writer() as writer:
@@ -444,7 +458,14 @@ class ReferenceService:
 
 
 def publish_store(writer: ReferenceWriter, store: ReferenceStore) -> PublishCounts:
-    """Publish the store's current content (revoked agencies as tombstones) and flush."""
+    """Publish the store's current content (revoked agencies as tombstones) and flush.
+
+    Each agency's subscriptions are acknowledged before any agency record: a processor
+    never sees a new agency without its record, which it would read as legacy (every
+    unconditional entry, G 15 ¶1, S 25 ¶1)."""
+    for state in SubscriptionStore(store.engine).all_agencies():
+        writer.put_subscriptions(state.agency_id, state.legacy_unconditional, state.active)
+    writer.flush()
     rows = store.list_agencies(include_revoked=True)
     live = [r for r in rows if r.revoked_at is None]
     for row in live:
@@ -458,5 +479,8 @@ def publish_store(writer: ReferenceWriter, store: ReferenceStore) -> PublishCoun
     grants = store.list_grants()
     for grant in grants:
         writer.put_grant(grant.grant())
+    for row in rows:
+        if row.revoked_at is not None:
+            writer.remove_subscriptions(row.id)
     writer.flush()
     return PublishCounts(len(live), len(rows) - len(live), len(entries), len(grants))

@@ -12,7 +12,8 @@ Roles are the parties of the regulations (regulations.md, "Parties"):
 * ``public``: a member of the public (公民、法人和其他组织); for the public-facing processes
   that follow (opening requests, error reports, complaints) it may read the profile only;
 * ``operator``: the platform's operator at the command line (``govbus catalog import``
-  opens change requests for published entries); no user of the HTTP service has it;
+  opens change requests for published entries; ``govbus subscription`` subscribes an
+  agency at its request); no user of the HTTP service has it;
 * ``system``: the bus itself acting on a deadline (deemed consent, S 25 ¶3) or publishing
   what was approved; no user can have it.
 
@@ -72,6 +73,9 @@ class Action(StrEnum):
     RECORD_OBLIGATION = "record_obligation"
     FULFIL = "fulfil"
     OPEN_MAINTENANCE = "open_maintenance"
+    # subscriptions to unconditional entries (G 15 ¶1, S 25 ¶1)
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
     # the bus on its timers
     DEEM = "deem"
     MISS_DEADLINE = "miss_deadline"
@@ -112,6 +116,8 @@ PERMISSIONS: Mapping[Role, Mapping[Action, Scope]] = MappingProxyType(
                 Action.CANCEL: Scope.APPLICANT,
                 Action.RECORD_OBLIGATION: Scope.APPLICANT,
                 Action.FULFIL: Scope.APPLICANT,
+                Action.SUBSCRIBE: Scope.APPLICANT,
+                Action.UNSUBSCRIBE: Scope.APPLICANT,
             }
         ),
         Role.BUREAU: MappingProxyType(
@@ -147,7 +153,15 @@ PERMISSIONS: Mapping[Role, Mapping[Action, Scope]] = MappingProxyType(
             }
         ),
         Role.PUBLIC: MappingProxyType(dict(_EVERYONE)),
-        Role.OPERATOR: MappingProxyType({Action.SUBMIT_CHANGE: Scope.ANY}),
+        Role.OPERATOR: MappingProxyType(
+            {
+                Action.SUBMIT_CHANGE: Scope.ANY,
+                # `govbus subscription add|cancel`: at an agency's request, for it
+                Action.SUBSCRIBE: Scope.ANY,
+                Action.UNSUBSCRIBE: Scope.ANY,
+                Action.LIST: Scope.ANY,
+            }
+        ),
         Role.SYSTEM: MappingProxyType(
             {
                 Action.DEEM: Scope.ANY,

@@ -13,6 +13,21 @@ from govbus.cli.output import console, emit_json, fail
 from storage import migrate
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
+#: The revision from which unconditional data goes to subscribing agencies (G 15, S 25).
+SUBSCRIPTIONS_REVISION = "0004"
+SUBSCRIPTIONS_NOTICE = (
+    "注意：自本版本起，无条件共享数据只发送给订阅了该目录的部门（G 15；S 25）。已登记的部门"
+    "保留原有接收（legacy_unconditional），直至其第一次订阅；新登记的部门需先订阅"
+    "（govbus subscription add 或 POST /v1/subscriptions）。"
+    " (Unconditional data now goes to subscribing agencies; agencies registered before this"
+    " upgrade keep receiving every unconditional entry until their first subscription.)"
+)
+
+
+def crossed_subscriptions(before: str | None, now: str | None) -> bool:
+    """Whether an upgrade from ``before`` to ``now`` introduced subscriptions on a database
+    that had agencies' data already (an empty database has nothing to keep)."""
+    return before is not None and before < SUBSCRIPTIONS_REVISION <= (now or "")
 
 
 def _safe_url(url: str) -> str:
@@ -45,7 +60,17 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JSON_OPT,
     ) -> None:
         """Apply the Alembic migrations up to REVISION."""
-        _report(lambda url: migrate.upgrade(url, revision), as_json, head_shown=False)
+        seen: list[str | None] = []
+
+        def step(url: str) -> str | None:
+            seen.append(migrate.current(url))
+            now = migrate.upgrade(url, revision)
+            seen.append(now)
+            return now
+
+        _report(step, as_json, head_shown=False)
+        if len(seen) == 2 and crossed_subscriptions(seen[0], seen[1]) and not as_json:
+            console.print(SUBSCRIPTIONS_NOTICE, markup=False)
 
     @db.command("current")
     def current(as_json: bool = JSON_OPT) -> None:

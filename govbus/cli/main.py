@@ -24,6 +24,7 @@ from govbus.cli import (
     reference_cmd,
     run_cmd,
     serve_cmd,
+    subscription_cmd,
     topics_cmd,
     user_cmd,
 )
@@ -55,6 +56,7 @@ for _module in (
     compliance_cmd,
     serve_cmd,
     user_cmd,
+    subscription_cmd,
 ):
     _module.register(app)
 

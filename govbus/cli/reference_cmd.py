@@ -329,6 +329,11 @@ def _agency_add_command(agency: typer.Typer) -> None:
             )
             return
         console.print(f"agency {done.agency.id} registered ({done.agency.kind})")
+        console.print(
+            f"无条件共享目录须先订阅方可接收（G 15；S 25）：govbus subscription add --agency "
+            f"{done.agency.id} --entry <目录> --purpose <用途>",
+            markup=False,
+        )
         if issued is not None:
             access_cmd.print_issued(issued)
 

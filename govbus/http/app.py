@@ -28,7 +28,7 @@ from base.errors import (
     StorageError,
 )
 from exchange.workflows.roles import Action, authorize
-from govbus.http import catalog_routes, routes
+from govbus.http import catalog_routes, routes, subscription_routes
 from govbus.http.deps import ERRORS, CurrentActor, Flows, action
 from govbus.http.models import Problem
 from monitoring.workflows import workflow_registry
@@ -126,4 +126,5 @@ def create_app(
 
     app.include_router(routes.router)
     app.include_router(catalog_routes.router)
+    app.include_router(subscription_routes.router)
     return app

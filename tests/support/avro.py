@@ -307,6 +307,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "recipient": "贵阳市人力资源和社会保障局",
         "grant_id": "grant-2024-017",
         "purpose": "社会保险待遇资格认证",
+        "grants": [
+            {"grant_id": "grant-2024-017", "purpose": "社会保险待遇资格认证", "items": ["住址"]}
+        ],
         "items_delivered": ["姓名", "住址"],
         "masked_items": [{"name": "住址", "rule": "keep_district"}],
         "occurred_at": T0,
@@ -334,6 +337,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "delivered_at": T0 + datetime.timedelta(milliseconds=250),
         "grant_id": "grant-2024-017",
         "purpose": "社会保险待遇资格认证",
+        "grants": [
+            {"grant_id": "grant-2024-017", "purpose": "社会保险待遇资格认证", "items": ["住址"]}
+        ],
     },
     "WorkflowEvent": {
         "transition_id": 42,

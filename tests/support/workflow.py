@@ -166,6 +166,11 @@ class WorkflowEnv:
             },
         )
 
+    def subscribe(self, user: str, entry: str, purpose: str = "履职所需") -> Response:
+        """``user`` subscribes its agency to the unconditional entry ``entry`` (base name)."""
+        body = {"entry": self.entry(entry), "purpose": purpose}
+        return self.call("POST", "/v1/subscriptions", user, json=body)
+
     def new_entry(self, base: str = "psb.person.photo", **changes: Any) -> dict[str, Any]:
         """A catalog entry of 市公安局 that the demo catalog lacks, as the API takes it:
         unconditionally shared, not opened (privacy), with ``changes`` applied."""

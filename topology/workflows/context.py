@@ -29,6 +29,7 @@ from storage import migrate
 from storage.accounts import AccountStore
 from storage.engine import make_engine
 from storage.reference import ReferenceStore
+from storage.subscriptions import SubscriptionStore
 from storage.workflows import WorkflowStore
 from topology.reference_service import ReferenceService
 from topology.workflows.accounts import DEFAULT_TOKEN_TTL, AccountService
@@ -38,6 +39,7 @@ from topology.workflows.catalog import CatalogChanges
 from topology.workflows.clock import Clock, SystemClock
 from topology.workflows.deployment import Deployment
 from topology.workflows.obligations import CatalogObligations
+from topology.workflows.subscriptions import Subscriptions
 from topology.workflows.timers import TimerTarget, TimerWorker
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ class Workflows:
     applications: ShareApplications
     catalog: CatalogChanges
     obligations: CatalogObligations
+    subscriptions: Subscriptions
     worker: TimerWorker
     relay: AuditRelay | None
     calendar: WorkCalendar
@@ -100,6 +103,7 @@ class Workflows:
         applications = ShareApplications(store, reference, deployment)
         catalog = CatalogChanges(store, reference, deployment)
         obligations = CatalogObligations(store, reference, deployment)
+        subscriptions = Subscriptions(SubscriptionStore(engine), store, reference, clock)
         targets: dict[str, TimerTarget] = {
             sa.KIND: applications,
             cc.KIND: catalog,
@@ -124,6 +128,7 @@ class Workflows:
             applications=applications,
             catalog=catalog,
             obligations=obligations,
+            subscriptions=subscriptions,
             worker=worker,
             relay=relay,
             calendar=calendar,
@@ -131,6 +136,7 @@ class Workflows:
         )
         for service in (applications, catalog, obligations):
             service.after_change = self.changed
+        subscriptions.after_change = self.changed
         return self
 
     def changed(self, case_id: str) -> None:

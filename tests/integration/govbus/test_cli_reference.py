@@ -284,3 +284,31 @@ def test_text_output_names_the_grant(cli: Cli) -> None:
     result = runner.invoke(app, ["grant", "list", "--agency", cli.agency("mca")], env=cli.env)
     assert result.exit_code == 0
     assert "grant-2024-0001" in result.stdout and cli.entry("psb.person.contact") in result.stdout
+
+
+def test_subscription_add_cancel_list_reach_the_processors_view_G15_S25(cli: Cli) -> None:
+    """`govbus subscription` subscribes an agency at its request (the same application
+    layer as the HTTP API): the processors' view has it at once; a cancellation removes it;
+    an agency imported after migration 0004 is not legacy."""
+    code, out = cli.run("catalog", "import", str(cli.catalog))
+    assert code == 0, out
+    hc, basic = cli.agency("hc"), cli.entry("psb.person.basic")
+    code, out = cli.run(
+        "subscription", "add", "--agency", hc, "--entry", basic, "--purpose", "传染病防控核查"
+    )
+    assert code == 0, out
+    sub = out["subscription"]
+    assert (sub["agency"], sub["entry"], sub["state"]) == (hc, basic, "active")
+    with _view(cli) as view:
+        state = view.refresh().subscriptions
+        assert {(s.agency, s.entry_id) for s in state.subscriptions} == {(hc, basic)}
+        assert hc not in state.legacy and cli.agency("mca") not in state.legacy
+        code, out = cli.run("subscription", "cancel", sub["id"], "--reason", "核查结束")
+        assert code == 0 and out["subscription"]["state"] == "cancelled", out
+        assert view.refresh().subscriptions.subscriptions == ()
+    code, out = cli.run("subscription", "list", "--agency", hc, "--all")
+    assert code == 0 and [s["cancel_reason"] for s in out["subscriptions"]] == ["核查结束"]
+    # A conditional entry is applied for, never subscribed to (G 15 ¶2): one line, its article.
+    contact = cli.entry("psb.person.contact")
+    code, out = cli.run("subscription", "add", "--agency", hc, "--entry", contact, "--purpose", "x")
+    assert code != 0 and out["reason"] == "subscription_on_conditional", out

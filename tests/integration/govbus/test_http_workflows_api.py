@@ -76,6 +76,7 @@ BODIES: dict[Action, dict[str, Any]] = {
     Action.CANCEL: {"reason": "另行报送"},
     Action.FULFIL: {"reason": "已更新目录"},
     Action.OPEN_MAINTENANCE: {"year": 2026},
+    Action.UNSUBSCRIBE: {"reason": "职责调整"},
 }
 
 
@@ -105,15 +106,19 @@ def _cases(env: WorkflowEnv) -> Walked:
         },
     )
     assert recorded.status_code == 201, recorded.text
+    subscribed = env.subscribe("hc-clerk", "amr.company.registration")
+    assert subscribed.status_code == 201, subscribed.text
     hc, psb = env.agency("city-hc"), env.agency("city-psb")
     return Walked(
         cases={
             "/v1/applications": created.json()["id"],
             "/v1/catalog/changes": change.json()["id"],
             "/v1/catalog/obligations": recorded.json()["id"],
+            "/v1/subscriptions": subscribed.json()["id"],
         },
         parties={
             "/v1/applications": (hc, psb),
+            "/v1/subscriptions": (hc, hc),
             "/v1/catalog/changes": (psb, psb),
             "/v1/catalog/obligations": (psb, psb),
             # a new case of each kind, as the bodies below make it
@@ -132,6 +137,8 @@ def _body(env: WorkflowEnv, action: Action, path: str) -> dict[str, Any] | None:
             "legal_basis": "b",
             "valid_until": valid_until(),
         }
+    if action is Action.SUBSCRIBE:
+        return {"entry": env.entry("psb.person.basic"), "purpose": "履职所需"}
     if action is Action.SUBMIT_CHANGE and path.endswith("withdrawals"):
         entry = env.entry("psb.person.contact")
         return {"entry_id": entry, "reason": "停用", "effective_on": "2026-07-01"}
@@ -194,7 +201,7 @@ def test_every_endpoint_for_every_role_is_allowed_or_403(env: WorkflowEnv) -> No
             own = None if agency is None else env.agency(agency)
             creates = method == "POST" and "{case_id}" not in path
             parties = None if prefix is None else walked.parties[prefix]
-            if creates and action is Action.APPLY:
+            if creates and action in (Action.APPLY, Action.SUBSCRIBE):
                 parties = (own or "", env.agency("city-psb"))  # one applies for oneself
             elif not creates and "{case_id}" not in path:
                 parties = None  # lists: one's own cases

@@ -93,6 +93,11 @@ def test_an_entry_approved_through_the_api_is_published_and_its_events_reach_a_f
     ratified = env.call("POST", f"/v1/catalog/changes/{case}/ratify", "gov", json={})
     assert ratified.status_code == 200 and ratified.json()["state"] == "published", ratified.text
     assert _ingest_acls(access, psb, entry_id) >= {"write", "describe"}
+    # 市卫健委 subscribes to the new unconditional entry (G 15 ¶1, S 25 ¶1).
+    subscribed = env.call(
+        "POST", "/v1/subscriptions", "hc-clerk", json={"entry": entry_id, "purpose": "核验证件照片"}
+    )
+    assert subscribed.status_code == 201, subscribed.text
     # The provider publishes with its own credentials, through the agency listener.
     ev = _event(entry_id, psb)
     topic = topic_name(TopicKind.INGEST, entry_id)

@@ -358,3 +358,29 @@ def test_a_grant_period_in_legal_time(env: Env) -> None:
     snap = env.view.refresh(REFRESH_S)
     got = next(g for g in snap.grants if g.id == grant.id)
     assert got.valid_from == start and got.valid_until == start + timedelta(days=30)
+
+
+def test_subscription_records_and_legacy_agencies_in_the_view_G15_S25(env: Env) -> None:
+    """Agencies imported after migration 0004 are not legacy; a registered agency without a
+    record on the subscriptions topic is (a deployment whose topic was never written keeps
+    delivering); a record that does not parse is a problem and counts as no record."""
+    _imported(env)
+    hc, mca, amr = env.agency("hc"), env.agency("mca"), env.agency("amr")
+    snap = env.view.refresh(REFRESH_S)
+    assert not {hc, mca, amr} & snap.subscriptions.legacy
+    topic = env.view.topics.subscriptions
+    with Producer(env.bootstrap, extra_config=env.config) as producer:
+        producer.produce(topic, None, mca.encode())  # tombstone: no record any more
+        producer.produce(
+            topic, b'{"id": "%s", "legacy_unconditional": 1}' % amr.encode(), amr.encode()
+        )
+    snap = env.view.refresh(REFRESH_S)
+    assert mca in snap.subscriptions.legacy and amr in snap.subscriptions.legacy
+    assert hc not in snap.subscriptions.legacy
+    assert [(p.key, p.code) for p in snap.problems if p.topic == topic] == [
+        (amr, "bad_subscriptions")
+    ]
+    # The processors' index at any time: the legacy agencies receive unconditional data.
+    index = snap.subscriptions.index(datetime.now(UTC))
+    assert index.receives_unconditional(mca, env.entry("psb.person.basic"))
+    assert not index.receives_unconditional(hc, env.entry("psb.person.basic"))

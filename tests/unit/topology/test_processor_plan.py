@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -308,6 +308,42 @@ def test_conditional_data_goes_only_to_active_grants_and_granted_fields_G14_S22(
     assert written(plan, TopicKind.OPEN, CONTACT) == []
     [delivery] = [a for a in written(plan, TopicKind.AUDIT) if a["kind"] == "delivery"]
     assert (delivery["recipient"], delivery["grant_id"]) == ("city-mca", "grant-2024-0001")
+
+
+def test_two_overlapping_grants_are_named_each_with_its_purpose_and_items_G17_S29() -> None:
+    """Two active grants of 市民政局 for one entry: the feed record and the audit record
+    name both, each with the items it entitles, not one grant for the union."""
+    loaded = load_catalog(DEMO)
+    [base] = [g for g in loaded.grants if g.id == "grant-2024-0001"]
+    address = replace(base, id="grant-a", items=frozenset({"household_address"}))
+    both = replace(base, id="grant-b", purpose="临时救助对象走访核实")
+    p = Partition(entry=CONTACT, reference=Reference.at(loaded.catalog, [both, address], NOW))
+    plan = p.send(
+        change_event(
+            CONTACT,
+            "city-psb",
+            {"household_address": "北京市东城区东华门街道1号", "phone": "13800138000"},
+        )
+    )
+    second = "临时救助对象走访核实"
+    expected = [
+        {"grant_id": "grant-a", "purpose": base.purpose, "items": ["household_address"]},
+        {"grant_id": "grant-b", "purpose": second, "items": ["household_address", "phone"]},
+    ]
+    [mca] = written(plan, TopicKind.FEED, "city-mca")
+    assert mca["grants"] == expected
+    # Readers of FeedRecord v1 see both grants too, never one of them alone.
+    assert mca["grant_id"] == "grant-a; grant-b"
+    assert mca["purpose"] == f"{base.purpose}; 临时救助对象走访核实"
+    [audit] = [a for a in written(plan, TopicKind.AUDIT) if a["kind"] == "delivery"]
+    assert audit["recipient"] == "city-mca"
+    assert audit["grants"] == expected
+    assert audit["items_delivered"] == ["household_address", "phone"]
+    # Only the phone: only the grant that entitles it.
+    plan = p.send(change_event(CONTACT, "city-psb", {"phone": "13900139000"}))
+    [mca] = written(plan, TopicKind.FEED, "city-mca")
+    assert [g["grant_id"] for g in mca["grants"]] == ["grant-b"]
+    assert (mca["grant_id"], mca["purpose"]) == ("grant-b", "临时救助对象走访核实")
 
 
 def test_recipients_of_one_grant_class_share_the_same_bytes() -> None:

@@ -121,6 +121,7 @@ def test_state_topic_names_and_namespace() -> None:
         "govbus.state.agencies",
         "govbus.state.catalog",
         "govbus.state.grants",
+        "govbus.state.subscriptions",  # G 15 ¶1, S 25 ¶1
     )
     assert state_topics("t1").grants == "govbus.state.t1.grants"
     with pytest.raises(SchemaError):

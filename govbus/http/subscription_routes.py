@@ -1,0 +1,127 @@
+"""Subscriptions to unconditional entries (G 15 ¶1, S 25 ¶1): an agency takes the data its
+duties need directly, without approval, by subscribing with a stated purpose. Each route
+parses its body, takes the caller from the token and calls one method of
+:class:`topology.workflows.subscriptions.Subscriptions`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, Field
+
+from exchange.workflows.roles import Action
+from govbus.http.deps import CASE_ERRORS, ERRORS, CurrentActor, Flows, action
+from govbus.http.models import ID_PATTERN, Strict, Text, Transitions
+from govbus.http.routing import transitions_out
+from storage.subscriptions import SubscriptionRow
+from topology.workflows.subscriptions import state_of
+
+router = APIRouter()
+#: ``case_id``: the walk of the permission table fills every id path parameter by that name.
+CaseId = Annotated[str, Path(pattern=ID_PATTERN, description="Subscription id.")]
+SUBSCRIPTIONS = "/v1/subscriptions"
+TAG = "subscriptions"
+
+
+class SubscribeRequest(Strict):
+    entry: Annotated[str, Field(pattern=ID_PATTERN)]
+    purpose: Annotated[Text, Field(min_length=1)]
+
+
+class CancelRequest(Strict):
+    reason: Annotated[Text, Field(min_length=1)]
+
+
+class SubscriptionOut(BaseModel):
+    id: str
+    agency: str
+    entry: str
+    purpose: str
+    state: str
+    subscribed_at: datetime
+    subscribed_by: str
+    cancelled_at: datetime | None
+    cancelled_by: str | None
+    cancel_reason: str | None
+
+
+class SubscriptionList(BaseModel):
+    subscriptions: list[SubscriptionOut]
+
+
+def subscription_out(row: SubscriptionRow) -> SubscriptionOut:
+    return SubscriptionOut(
+        id=row.id,
+        agency=row.agency_id,
+        entry=row.entry_id,
+        purpose=row.purpose,
+        state=state_of(row),
+        subscribed_at=row.subscribed_at,
+        subscribed_by=row.subscribed_by,
+        cancelled_at=row.cancelled_at,
+        cancelled_by=row.cancelled_by,
+        cancel_reason=row.cancel_reason,
+    )
+
+
+@router.post(
+    SUBSCRIPTIONS,
+    tags=[TAG],
+    summary="订阅无条件共享数据 (subscribe to an unconditional entry, G 15 ¶1, S 25 ¶1)",
+    status_code=201,
+    responses={**CASE_ERRORS},
+    openapi_extra=action(Action.SUBSCRIBE),
+)
+def subscribe(body: SubscribeRequest, actor: CurrentActor, flows: Flows) -> SubscriptionOut:
+    return subscription_out(flows.subscriptions.subscribe(actor, body.entry, body.purpose))
+
+
+@router.get(
+    SUBSCRIPTIONS,
+    tags=[TAG],
+    summary="订阅列表 (subscriptions the caller may see)",
+    responses=ERRORS,
+    openapi_extra=action(Action.LIST),
+)
+def list_subscriptions(
+    actor: CurrentActor, flows: Flows, include_cancelled: bool = False
+) -> SubscriptionList:
+    found = flows.subscriptions.list(actor, include_cancelled=include_cancelled)
+    return SubscriptionList(subscriptions=[subscription_out(r) for r in found])
+
+
+@router.get(
+    SUBSCRIPTIONS + "/{case_id}",
+    tags=[TAG],
+    summary="查看订阅 (one subscription)",
+    responses=CASE_ERRORS,
+    openapi_extra=action(Action.READ),
+)
+def get_subscription(case_id: CaseId, actor: CurrentActor, flows: Flows) -> SubscriptionOut:
+    return subscription_out(flows.subscriptions.get(actor, case_id))
+
+
+@router.get(
+    SUBSCRIPTIONS + "/{case_id}/transitions",
+    tags=[TAG],
+    summary="订阅记录 (who subscribed or cancelled, when, why)",
+    responses=CASE_ERRORS,
+    openapi_extra=action(Action.READ),
+)
+def subscription_transitions(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Transitions:
+    return transitions_out(flows.subscriptions.history(actor, case_id))
+
+
+@router.post(
+    SUBSCRIPTIONS + "/{case_id}/cancel",
+    tags=[TAG],
+    summary="取消订阅 (cancel a subscription: delivery stops from the next event)",
+    responses=CASE_ERRORS,
+    openapi_extra=action(Action.UNSUBSCRIBE),
+)
+def cancel_subscription(
+    case_id: CaseId, body: CancelRequest, actor: CurrentActor, flows: Flows
+) -> SubscriptionOut:
+    return subscription_out(flows.subscriptions.cancel(actor, case_id, body.reason))
