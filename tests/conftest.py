@@ -36,6 +36,10 @@ from tests.support.publisher import World, make_world
 from tests.support.scenario import Names
 from tests.support.workflow import OpenWorkflows, workflow_env
 
+#: The session's single broker holds every test's topics (each test names its own catalog:
+#: thousands of partitions by the end); 512m ran out of heap (OutOfMemoryError) in CI.
+SESSION_BROKER_HEAP = "2g"
+
 # Property tests assert behaviour, never speed: no per-example deadline, no "too slow"
 # health check (a busy CI machine must not fail them; speed is measured in bench/).
 hypothesis_settings.register_profile(
@@ -86,7 +90,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerSource]:
         )
         if cluster > 1
         else LocalBroker(
-            settings.home, settings.kafka_version, settings.broker_heap, state_dir=directory
+            settings.home, settings.kafka_version, SESSION_BROKER_HEAP, state_dir=directory
         )
     )
     try:
