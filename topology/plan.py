@@ -93,6 +93,27 @@ class Input:
         return None if self.key is None else self.key.decode("utf-8", errors="replace")
 
 
+def dead_letter_of(
+    msg: Input, event_id: str | None, why: tuple[str, str, str], at: datetime, value_bound: int
+) -> dict[str, Any]:
+    """The DeadLetter record of ``msg``, for ``why`` (reason code, reason text, stage): its
+    coordinates, key and bytes (cut to ``value_bound``), as every stage writes one."""
+    code, text, stage = why
+    return records.dead_letter(
+        event_id=event_id,
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        key=msg.key,
+        value=msg.value,
+        reason_code=code,
+        reason_text=text,
+        stage=stage,
+        at=at,
+        value_bound=value_bound,
+    )
+
+
 class Write(NamedTuple):
     """One record to produce inside the transaction (a tuple: a plan has dozens)."""
 
@@ -300,19 +321,7 @@ class _Draft:
         msg = self.msg
         entry = entry_of(msg.topic)
         event_id = event.event_id if event else None
-        record = records.dead_letter(
-            event_id=event_id,
-            topic=msg.topic,
-            partition=msg.partition,
-            offset=msg.offset,
-            key=msg.key,
-            value=msg.value,
-            reason_code=code,
-            reason_text=text,
-            stage=stage,
-            at=self.now,
-            value_bound=self.value_bound,
-        )
+        record = dead_letter_of(msg, event_id, (code, text, stage), self.now, self.value_bound)
         self.write(
             routes.dead_letters(entry),
             self.encoder.encode("DeadLetter", record),

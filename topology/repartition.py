@@ -36,7 +36,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from base.errors import SchemaError
 from exchange.admission import check_subject
@@ -48,7 +47,7 @@ from schemas.partitioning import partition_for
 from schemas.topics import PROVIDER_HEADER, TopicKind, agency_of, topic_name
 from topology import records, routes
 from topology.encoding import Encoder
-from topology.plan import Input, Plan, PlanOptions, Tally, Write
+from topology.plan import Input, Plan, PlanOptions, Tally, Write, dead_letter_of
 from topology.state import ChainHead
 
 #: DeadLetter.stage values of this step (the released enum: the dead letter's topic,
@@ -128,21 +127,9 @@ def _rejected(  # noqa: PLR0913 - the message, who, why, and the step's settings
 ) -> Plan:
     """A dead letter on the sender's submission dlq; a receipt when there is an event to
     name and a registered sender to tell."""
-    code, text, stage = why
+    code, text, _stage = why
     event_id = event.event_id if event else None
-    letter: dict[str, Any] = records.dead_letter(
-        event_id=event_id,
-        topic=msg.topic,
-        partition=msg.partition,
-        offset=msg.offset,
-        key=msg.key,
-        value=msg.value,
-        reason_code=code,
-        reason_text=text,
-        stage=stage,
-        at=now,
-        value_bound=options.dead_letter_value_bytes,
-    )
+    letter = dead_letter_of(msg, event_id, why, now, options.dead_letter_value_bytes)
     dlq = topic_name(TopicKind.SUBMIT_DLQ, sender)
     key = event_id.encode() if event_id else None
     writes = [Write(dlq, encoder.encode("DeadLetter", letter), key)]
