@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -21,7 +22,8 @@ from fastapi.testclient import TestClient
 from exchange.catalog import LEGAL_TZ
 from exchange.catalog_loader import check_catalog_text
 from govbus.http.app import create_app
-from tests.support.scenario import Names
+from schemas.topics import TopicKind, topic_name
+from tests.support.scenario import Names, event, publish_events, read_topic
 from topology.workflows.clock import ManualClock
 from topology.workflows.context import WorkflowOptions, Workflows
 
@@ -269,3 +271,40 @@ def running_bus(env: WorkflowEnv, workdir: Path) -> Iterator[subprocess.Popen[by
         finally:
             proc.terminate()
             proc.wait(timeout=60)
+
+
+#: The person the delivery tests publish about, and the message key the bus expects.
+DELIVERY_PERSON = "11010519491231002X"
+DELIVERY_KEY = f"resident_id:{DELIVERY_PERSON}"
+RECEIPT_TIMEOUT_S = 60.0
+
+
+def send_accepted(env: WorkflowEnv, entry: str, items: dict[str, str | None]) -> str:
+    """Publish a change of ``entry`` (base name) as its provider 市公安局 and wait for its
+    ``accepted`` receipt; returns the event id."""
+    psb = env.agency("city-psb")
+    e = event(env.entry(entry), psb, DELIVERY_PERSON, items)
+    publish_events(env.bootstrap, [(DELIVERY_KEY, e)], config=env.config)
+    deadline = time.monotonic() + RECEIPT_TIMEOUT_S
+    while time.monotonic() < deadline:
+        for r in read_topic(
+            env.bootstrap,
+            topic_name(TopicKind.RECEIPTS, psb),
+            config=env.config,
+            record="Receipt",
+            settle_s=0.3,
+        ):
+            if str(r["event_id"]) == e["event_id"]:
+                assert r["outcome"] == "accepted", r
+                return str(e["event_id"])
+    raise AssertionError(f"no receipt for {e['event_id']}")
+
+
+def feed_of(env: WorkflowEnv, agency: str) -> list[dict[str, Any]]:
+    """The committed records of ``agency``'s (base name) feed."""
+    return read_topic(
+        env.bootstrap,
+        topic_name(TopicKind.FEED, env.agency(agency)),
+        config=env.config,
+        record="FeedRecord",
+    )

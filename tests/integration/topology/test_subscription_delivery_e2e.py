@@ -6,7 +6,6 @@ receiving every unconditional entry until it subscribes."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,14 +14,14 @@ import pytest
 from sqlalchemy import update
 
 from exchange.workflows.roles import OPERATOR
-from schemas.topics import TopicKind, topic_name
 from storage.tables import agencies
-from tests.support.scenario import event, publish_events, read_topic
-from tests.support.workflow import WorkflowEnv, running_bus, workflow_env
-
-PERSON = "11010519491231002X"
-KEY = f"resident_id:{PERSON}"
-RECEIPT_TIMEOUT_S = 60.0
+from tests.support.workflow import (
+    WorkflowEnv,
+    feed_of,
+    running_bus,
+    send_accepted,
+    workflow_env,
+)
 
 
 @pytest.fixture
@@ -46,32 +45,11 @@ def running(
 
 
 def _send(env: WorkflowEnv, name: str) -> str:
-    """Publish a change of 人口基本信息 (unconditional) as its provider; wait for its receipt."""
-    psb = env.agency("city-psb")
-    e = event(env.entry("psb.person.basic"), psb, PERSON, {"name": name})
-    publish_events(env.bootstrap, [(KEY, e)], config=env.config)
-    deadline = time.monotonic() + RECEIPT_TIMEOUT_S
-    while time.monotonic() < deadline:
-        for r in read_topic(
-            env.bootstrap,
-            topic_name(TopicKind.RECEIPTS, psb),
-            config=env.config,
-            record="Receipt",
-            settle_s=0.3,
-        ):
-            if str(r["event_id"]) == e["event_id"]:
-                assert r["outcome"] == "accepted", r
-                return str(e["event_id"])
-    raise AssertionError(f"no receipt for {e['event_id']}")
+    return send_accepted(env, "psb.person.basic", {"name": name})
 
 
 def _feed(env: WorkflowEnv, agency: str) -> list[dict[str, Any]]:
-    return read_topic(
-        env.bootstrap,
-        topic_name(TopicKind.FEED, env.agency(agency)),
-        config=env.config,
-        record="FeedRecord",
-    )
+    return feed_of(env, agency)
 
 
 def _events(env: WorkflowEnv, agency: str) -> list[str]:

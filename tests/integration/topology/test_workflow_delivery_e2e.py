@@ -7,7 +7,6 @@ workflows' clock is a hand-moved one, so a deadline falls without waiting."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,13 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from govbus.http.app import create_app
-from schemas.topics import TopicKind, topic_name
-from tests.support.scenario import event, publish_events, read_topic
-from tests.support.workflow import WorkflowEnv, running_bus, workflow_env
-
-PERSON = "11010519491231002X"
-KEY = f"resident_id:{PERSON}"
-RECEIPT_TIMEOUT_S = 60.0
+from tests.support.workflow import (
+    WorkflowEnv,
+    feed_of,
+    running_bus,
+    send_accepted,
+    workflow_env,
+)
 
 
 @pytest.fixture
@@ -37,32 +36,11 @@ def running(
 
 
 def _send(env: WorkflowEnv, phone: str) -> str:
-    """Publish a change of 居民联系方式 as its provider and wait for its receipt."""
-    psb = env.agency("city-psb")
-    e = event(env.entry("psb.person.contact"), psb, PERSON, {"phone": phone})
-    publish_events(env.bootstrap, [(KEY, e)], config=env.config)
-    deadline = time.monotonic() + RECEIPT_TIMEOUT_S
-    while time.monotonic() < deadline:
-        for r in read_topic(
-            env.bootstrap,
-            topic_name(TopicKind.RECEIPTS, psb),
-            config=env.config,
-            record="Receipt",
-            settle_s=0.3,
-        ):
-            if str(r["event_id"]) == e["event_id"]:
-                assert r["outcome"] == "accepted", r
-                return str(e["event_id"])
-    raise AssertionError(f"no receipt for {e['event_id']}")
+    return send_accepted(env, "psb.person.contact", {"phone": phone})
 
 
 def _feed(env: WorkflowEnv, agency: str) -> list[dict[str, Any]]:
-    return read_topic(
-        env.bootstrap,
-        topic_name(TopicKind.FEED, env.agency(agency)),
-        config=env.config,
-        record="FeedRecord",
-    )
+    return feed_of(env, agency)
 
 
 def test_an_approval_through_the_api_delivers_from_the_next_event_and_a_revocation_stops_it(
