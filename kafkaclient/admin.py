@@ -257,27 +257,25 @@ class Admin(ClientBase[AdminClient]):
 
     def topic_config(self, name: str, timeout_s: float = ADMIN_TIMEOUT_S) -> dict[str, str]:
         """The topic's effective configuration (``cleanup.policy``, ``max.message.bytes``)."""
-        futures = self.client.describe_configs(
-            [ConfigResource("topic", name)], request_timeout=timeout_s
-        )
-        (future,) = futures.values()
-        entries = self.result(future, f"configuration of {name}", timeout_s)
-        return {key: str(entry.value) for key, entry in entries.items()}
+        return {key: str(entry.value) for key, entry in self._described(name, timeout_s).items()}
 
     def topic_overrides(self, name: str, timeout_s: float = ADMIN_TIMEOUT_S) -> dict[str, str]:
         """The configuration set on the topic itself (not the broker's defaults): what a
         copy of the topic must be created with."""
+        topic_set = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+        return {
+            k: str(e.value)
+            for k, e in self._described(name, timeout_s).items()
+            if int(getattr(e.source, "value", e.source)) == topic_set
+        }
+
+    def _described(self, name: str, timeout_s: float) -> dict[str, Any]:
+        """DescribeConfigs of topic ``name``: its entries by name."""
         futures = self.client.describe_configs(
             [ConfigResource("topic", name)], request_timeout=timeout_s
         )
         (future,) = futures.values()
-        entries = self.result(future, f"configuration of {name}", timeout_s)
-        topic_set = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
-        return {
-            k: str(e.value)
-            for k, e in entries.items()
-            if int(getattr(e.source, "value", e.source)) == topic_set
-        }
+        return dict(self.result(future, f"configuration of {name}", timeout_s))
 
     def ensure_topics(
         self, specs: Sequence[TopicSpec], timeout_s: float = ADMIN_TIMEOUT_S
