@@ -29,7 +29,7 @@ from base.errors import GovbusError
 from base.settings import Settings
 from operations.broker.cluster import LocalCluster
 from operations.broker.local import LocalBroker
-from tests.support.broker import BrokerSource
+from tests.support.broker import BrokerSource, RedactedConfig
 from tests.support.databases import database_kinds, fresh_database
 from tests.support.processor import Bus, running_processor
 from tests.support.publisher import World, make_world
@@ -133,14 +133,6 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerSource]:
 @pytest.fixture(scope="session")
 def bootstrap(broker: BrokerSource) -> str:
     return broker.bootstrap
-
-
-class RedactedConfig(dict[str, str]):
-    """Client settings whose repr hides the password: pytest prints fixture values in a
-    failure report, and CI logs must not hold even a test broker's secret."""
-
-    def __repr__(self) -> str:
-        return repr({k: "***" if "password" in k else v for k, v in self.items()})
 
 
 @pytest.fixture(scope="session")

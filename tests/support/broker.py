@@ -5,6 +5,14 @@ from __future__ import annotations
 import os
 
 
+class RedactedConfig(dict[str, str]):
+    """Client settings whose repr hides the password: pytest prints fixture values in a
+    failure report, and CI logs must not hold even a test broker's secret."""
+
+    def __repr__(self) -> str:
+        return repr({k: "***" if "password" in k else v for k, v in self.items()})
+
+
 class BrokerSource:
     """Where the session's broker came from, and its bootstrap address.
 

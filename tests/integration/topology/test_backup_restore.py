@@ -24,6 +24,7 @@ from schemas.topics import TopicKind, topic_name
 from storage import migrate
 from storage.engine import make_engine
 from storage.reference import ReferenceStore
+from tests.support.broker import RedactedConfig
 from tests.support.processor import PERSON, PERSON_KEY, Bus, running_processor
 from tests.support.scenario import event, publish_events, read_topic
 from topology import backup
@@ -32,20 +33,43 @@ from topology.reference_service import ReferenceService
 NOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def empty_broker(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """A second local broker, new and empty: where a restore goes."""
+def _local_broker(state_dir: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """A local broker of its own, new and empty: (bootstrap, admin client config)."""
     settings = Settings.load()
-    local = LocalBroker(
-        settings.home, settings.kafka_version, "384m", state_dir=tmp_path / "restored-broker"
-    )
+    local = LocalBroker(settings.home, settings.kafka_version, "384m", state_dir=state_dir)
     status = local.start()
     try:
         config = local.admin_config()
         config.pop("bootstrap.servers", None)
-        yield str(status.bootstrap), config
+        yield str(status.bootstrap), RedactedConfig(config)
     finally:
         local.stop()
+
+
+@pytest.fixture(scope="module")
+def source_broker(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """The bus backed up: a broker of this module's own. A backup takes the whole broker, and
+    the session broker holds every other test's topics, some tampered with on purpose (the
+    audit tamper tests write forged records to ``govbus.audit``)."""
+    yield from _local_broker(tmp_path_factory.mktemp("source-broker"))
+
+
+@pytest.fixture(scope="module")
+def bootstrap(source_broker: tuple[str, dict[str, str]]) -> str:
+    return source_broker[0]
+
+
+@pytest.fixture(scope="module")
+def kafka_config(source_broker: tuple[str, dict[str, str]]) -> dict[str, str]:
+    return source_broker[1]
+
+
+@pytest.fixture
+def empty_broker(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """A second local broker, new and empty: where a restore goes."""
+    yield from _local_broker(tmp_path / "restored-broker")
 
 
 def _store(url: str) -> ReferenceStore:

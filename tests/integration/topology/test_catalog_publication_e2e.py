@@ -1,8 +1,9 @@
 """End to end on the real broker: a new catalog entry submitted through the HTTP API,
 reviewed by the bureau and approved by the government (G 11, GM 14), is published by the
-bus: its topics, its state record and its provider's ACLs. The provider then publishes an
-event on it with its own credentials, through the agency listener, and a running
-`govbus run` delivers it to a consumer's feed (unconditional sharing, G 15 ¶1)."""
+bus: its topics and its state record. The provider publishes with its own credentials,
+through the agency listener, to its own submission topic (issue 15): an event on the entry
+before the government approves it is refused with a receipt naming the reason; after, a
+running `govbus run` delivers it to a consumer's feed (unconditional sharing, G 15 ¶1)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from base.errors import KafkaError
-from kafkaclient import Message, Producer
+from kafkaclient import Admin, Message, Producer
 from operations.access import AccessControl, AgencyListener
 from schemas import encode
 from schemas.topics import TopicKind, topic_name
@@ -58,9 +59,25 @@ def _produce(config: dict[str, str], topic: str, key: str, value: bytes) -> list
     return errors
 
 
-def _ingest_acls(access: AccessControl, agency: str, entry_id: str) -> set[str]:
-    topic = topic_name(TopicKind.INGEST, entry_id)
-    return {a.operation for a in access.show(agency).acls if a.name == topic}
+def _receipt(env: WorkflowEnv, agency: str, event_id: str) -> dict[str, Any]:
+    """The receipt of ``event_id`` in ``agency``'s receipts topic, waiting up to WAIT_S."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        for r in read_topic(
+            env.bootstrap,
+            topic_name(TopicKind.RECEIPTS, agency),
+            config=env.config,
+            record="Receipt",
+            settle_s=0.5,
+        ):
+            if str(r["event_id"]) == event_id:
+                return r
+    raise AssertionError(f"no receipt for {event_id} in {WAIT_S} s")
+
+
+def _ingest_topic_exists(env: WorkflowEnv, entry_id: str) -> bool:
+    with Admin(env.bootstrap, extra_config=env.config) as admin:
+        return topic_name(TopicKind.INGEST, entry_id) in admin.topics()
 
 
 def _event(entry_id: str, provider: str) -> dict[str, Any]:
@@ -88,20 +105,31 @@ def test_an_entry_approved_through_the_api_is_published_and_its_events_reach_a_f
     assert (
         env.call("POST", f"/v1/catalog/changes/{case}/review", "bureau", json={}).status_code == 200
     )
-    assert _ingest_acls(access, psb, entry_id) == set()
+    # Reviewed but not yet approved: not in the catalog, so the bus refuses the event and
+    # tells its provider why (GM 10), and no ingest topic exists for the entry.
+    submit = topic_name(TopicKind.SUBMIT, psb)
+    early = _event(entry_id, psb)
+    assert _produce(psb_config, submit, KEY, encode("ChangeEvent", early)) == []
+    refused = _receipt(env, psb, early["event_id"])
+    assert (refused["outcome"], refused["reason_code"]) == ("rejected", "unknown_entry"), refused
+    assert not _ingest_topic_exists(env, entry_id)
     env.clock.advance(timedelta(hours=1))
     ratified = env.call("POST", f"/v1/catalog/changes/{case}/ratify", "gov", json={})
     assert ratified.status_code == 200 and ratified.json()["state"] == "published", ratified.text
-    assert _ingest_acls(access, psb, entry_id) >= {"write", "describe"}
+    assert _ingest_topic_exists(env, entry_id)
     # 市卫健委 subscribes to the new unconditional entry (G 15 ¶1, S 25 ¶1).
     subscribed = env.call(
         "POST", "/v1/subscriptions", "hc-clerk", json={"entry": entry_id, "purpose": "核验证件照片"}
     )
     assert subscribed.status_code == 201, subscribed.text
-    # The provider publishes with its own credentials, through the agency listener.
+    # The provider publishes with its own credentials, through the agency listener, to its
+    # own submission topic; the bus alone writes the entry's ingest topic.
     ev = _event(entry_id, psb)
-    topic = topic_name(TopicKind.INGEST, entry_id)
-    assert _produce(psb_config, topic, KEY, encode("ChangeEvent", ev)) == []
+    ingest = topic_name(TopicKind.INGEST, entry_id)
+    assert [e.code for e in _produce(psb_config, ingest, KEY, encode("ChangeEvent", ev))] == [
+        "TOPIC_AUTHORIZATION_FAILED"
+    ]
+    assert _produce(psb_config, submit, KEY, encode("ChangeEvent", ev)) == []
     # The processor picks the entry up from the state topic, subscribes, decides, delivers.
     deadline = time.monotonic() + WAIT_S
     feed: list[dict[str, Any]] = []
@@ -120,3 +148,4 @@ def test_an_entry_approved_through_the_api_is_published_and_its_events_reach_a_f
     assert feed, f"the event on {entry_id} did not reach 市卫健委's feed in {WAIT_S} s"
     assert feed[0]["entry"] == entry_id
     assert [(i["name"], i["value"]) for i in feed[0]["items"]] == [("photo_ref", "P-2026-0001")]
+    assert _receipt(env, psb, ev["event_id"])["outcome"] == "accepted"
