@@ -36,7 +36,10 @@ Start protocol:
 4. Make (or keep) the TLS material and the administrator's and quorum's secrets, write
    ``server.properties`` (mode 0600) and format the storage directory once (static
    quorum, ``controller.quorum.voters``, so formatted *without* ``--standalone``).
-5. Start the JVM in its own session, output appended to ``broker.log``, heap capped.
+5. Start the JVM in its own session, output appended to ``broker.log``, heap capped: the
+   configured heap, or more when the partitions already in the data directory need it
+   (:func:`operations.broker.sizing.heap_for`); its open-file limit raised
+   (:mod:`operations.broker.limits`).
 6. Poll a metadata request until it answers: an open port is not readiness.
 7. Only then write the pid file and ``state.json``.
 """
@@ -47,6 +50,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -70,7 +74,9 @@ from operations.broker.config import (
     render,
     server_properties,
 )
+from operations.broker.limits import broker_preexec
 from operations.broker.provision import KafkaRuntime, require_tool, resolve
+from operations.broker.sizing import heap_for
 from operations.broker.tls import TlsFiles, ensure_tls
 
 #: A cold JVM start plus KRaft election takes 5-15 s on 2 cores; leave room for a busy CI.
@@ -421,10 +427,11 @@ class LocalBroker:
         self, java: str, runtime: KafkaRuntime, files: BrokerFiles | None = None
     ) -> subprocess.Popen[bytes]:
         node = files or self.files
+        heap = heap_for(self.heap, hosted_partitions(node.dir / "data"))
         cmd = [
             java,
             f"-Xms{MIN_HEAP}",
-            f"-Xmx{self.heap}",
+            f"-Xmx{heap}",
             "-XX:+UseG1GC",
             "-XX:+ExitOnOutOfMemoryError",
             "-Djava.awt.headless=true",
@@ -442,6 +449,7 @@ class LocalBroker:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 cwd=node.dir,
+                preexec_fn=broker_preexec,
             )
 
     def _log_opts(self) -> list[str]:
@@ -480,6 +488,18 @@ class LocalBroker:
             return "\n".join(text.splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
+
+
+_PARTITION_DIR = re.compile(r"^(?!__cluster_metadata-).+-\d+$")
+
+
+def hosted_partitions(data_dir: Path) -> int:
+    """The partitions a broker's log directory holds (``<topic>-<n>`` folders; not the
+    KRaft metadata log, not folders of deleted topics)."""
+    try:
+        return sum(1 for d in data_dir.iterdir() if d.is_dir() and _PARTITION_DIR.match(d.name))
+    except FileNotFoundError:
+        return 0
 
 
 def terminate(pid: int, *, grace_s: float) -> None:

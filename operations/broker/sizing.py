@@ -1,0 +1,145 @@
+"""How big a broker a city's bus needs: partitions, open files and heap (issue 19 items 4, 6).
+
+Pure functions. The partition count follows from how topics are made, not from a guess:
+
+- per catalog entry (:func:`schemas.topics.bus_topics`, ``per="entry"``): ingest, accepted,
+  dlq and open topics, and the processor's one-source changelog
+  ``govbus.state.onesource.<entry>`` with as many partitions as the ingest topic
+  (``topology.processor.Processor._ensure_topics``). The processor makes them for every
+  entry of the catalog it reads, withdrawn ones included; ``govbus catalog import`` makes
+  them for published entries first.
+- per agency (``per="agency"``): submission, submission dead letters, receipts and feed.
+- once: the topics of no entry or agency (conflicts, resolutions, audit), the four state
+  topics (:func:`schemas.state.state_topics`), ``govbus.audit.workflows`` when ``govbus
+  serve`` runs, and Kafka's own ``__consumer_offsets`` and ``__transaction_state`` (50
+  partitions each, Kafka's defaults, which the bus's broker configuration keeps) made at
+  the first consumer group and the first transaction.
+
+Open files and heap are measured (``python -m bench.capacity``, bench/README.md): a broker
+holds about one descriptor per log segment plus its connections, and its live heap grows
+linearly with the partitions it hosts. The constants below are those measurements' fit;
+docs/capacity.md turns them into a capacity model.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from schemas.state import state_topics
+from schemas.topics import POLICIES, TopicKind
+
+#: Kafka's defaults for its internal topics (offsets.topic.num.partitions,
+#: transaction.state.log.num.partitions); operations.broker.config does not change them.
+CONSUMER_OFFSETS_PARTITIONS = 50
+TRANSACTION_STATE_PARTITIONS = 50
+
+#: Measured (bench/README.md, "Capacity"): the broker's live heap after a full GC is about
+#: BASE + PER_PARTITION x partitions.
+HEAP_BASE_MIB = 60.0
+HEAP_KIB_PER_PARTITION = 30.0
+#: Descriptors besides the log segments: jars, sockets of the listeners, the JVM's own.
+FD_BASE = 250
+#: The smallest heap the local broker gets (base.settings: broker_heap).
+MIN_HEAP_MIB = 512
+#: Heap = live set x this, so that G1 has room to work without back-to-back collections.
+HEAP_HEADROOM = 2.0
+HEAP_STEP_MIB = 256
+
+
+def _per(scope: str) -> int:
+    return sum(p.partitions for p in POLICIES.values() if p.per == scope)
+
+
+def partitions_per_entry() -> int:
+    """Partitions one catalog entry costs: its bus topics and its changelog."""
+    return _per("entry") + POLICIES[TopicKind.INGEST].partitions
+
+
+def partitions_per_agency() -> int:
+    """Partitions one registered agency costs."""
+    return _per("agency")
+
+
+def fixed_partitions(*, serve: bool = False) -> int:
+    """Partitions that do not grow with the catalog: shared bus topics, state topics,
+    the workflows' audit (``serve``) and Kafka's internal topics."""
+    shared = _per_none(serve=serve)
+    state = sum(d.partitions for d in state_topics().defs)
+    return shared + state + CONSUMER_OFFSETS_PARTITIONS + TRANSACTION_STATE_PARTITIONS
+
+
+def _per_none(*, serve: bool) -> int:
+    return sum(
+        p.partitions
+        for p in POLICIES.values()
+        if p.per is None and (serve or p.kind is not TopicKind.WORKFLOW_AUDIT)
+    )
+
+
+def partitions(entries: int, agencies: int, *, serve: bool = False) -> int:
+    """Every partition of one bus with ``entries`` catalog entries and ``agencies``
+    agencies, on one broker (a cluster hosts each ``replication`` times)."""
+    return (
+        entries * partitions_per_entry()
+        + agencies * partitions_per_agency()
+        + fixed_partitions(serve=serve)
+    )
+
+
+@dataclass(frozen=True)
+class BrokerSize:
+    """What one broker hosting ``partitions`` partition replicas needs."""
+
+    partitions: int
+    #: Open file descriptors with one segment per partition (a fresh bus).
+    open_files: int
+    #: Memory maps (``vm.max_map_count``): an offset and a time index per segment.
+    memory_maps: int
+    live_heap_mib: int
+    #: The ``-Xmx`` to give it (MiB).
+    heap_mib: int
+
+    @property
+    def heap(self) -> str:
+        """``heap_mib`` as a JVM size (``1536m``)."""
+        return f"{self.heap_mib}m"
+
+
+def live_heap_mib(partitions: int) -> float:
+    return HEAP_BASE_MIB + partitions * HEAP_KIB_PER_PARTITION / 1024
+
+
+def broker_size(partitions: int, *, segments_per_partition: float = 1.0) -> BrokerSize:
+    """The broker for ``partitions`` replicas with ``segments_per_partition`` log segments
+    each on average (1 on a fresh bus; each partition written to rolls a segment every
+    ``segment.ms``, 7 days by default, or 1 GiB, and forever-retained topics keep them)."""
+    segments = math.ceil(partitions * segments_per_partition)
+    live = live_heap_mib(partitions)
+    heap = max(MIN_HEAP_MIB, math.ceil(live * HEAP_HEADROOM / HEAP_STEP_MIB) * HEAP_STEP_MIB)
+    return BrokerSize(
+        partitions=partitions,
+        open_files=segments + FD_BASE,
+        memory_maps=2 * segments,
+        live_heap_mib=math.ceil(live),
+        heap_mib=heap,
+    )
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kKmMgG]?)\s*$")
+_UNIT_MIB = {"": 1 / (1024 * 1024), "k": 1 / 1024, "m": 1, "g": 1024}
+
+
+def heap_mib(size: str) -> float:
+    """A JVM heap size (``512m``, ``2g``, ``1048576k``, bytes) in MiB; ValueError if not one."""
+    match = _SIZE.match(size)
+    if match is None:
+        raise ValueError(f"{size!r} is not a JVM heap size (e.g. 512m, 2g)")
+    return int(match.group(1)) * _UNIT_MIB[match.group(2).lower()]
+
+
+def heap_for(configured: str, partitions: int) -> str:
+    """The larger of the configured heap and the one ``partitions`` need."""
+    needed = broker_size(partitions)
+    return configured if heap_mib(configured) >= needed.heap_mib else needed.heap
