@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from base.settings import KAFKA_VERSION
+from operations.broker.sizing import broker_size, heap_mib, partitions
 from tests.support.compose import ROOT, _compose, _no_duplicates, _StrictLoader, _with
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
@@ -239,3 +240,16 @@ def test_broker_configure_refuses_missing_or_unusable_passwords(tmp_path: Path) 
         assert done.exit_code == 1, done.output
         assert named in json.loads(done.stdout)["error"]
         assert not (tmp_path / "c").exists() and not (tmp_path / "ca").exists()
+
+
+def test_the_broker_is_sized_for_a_city() -> None:
+    """Issue 19 item 4: the compose broker holds a 2,000-entry, 200-agency city
+    (operations/broker/sizing.py): its heap, and open files for several segments per
+    partition (a partition written to rolls a segment every 7 days, and the bus keeps them)."""
+    kafka = _compose()["services"]["kafka"]
+    city = broker_size(partitions(2000, 200, serve=True), segments_per_partition=4)
+    opts = {o[:4]: o[4:] for o in kafka["environment"]["KAFKA_HEAP_OPTS"].split()}
+    assert heap_mib(opts["-Xmx"]) >= city.heap_mib
+    assert heap_mib(opts["-Xms"]) <= heap_mib(opts["-Xmx"])
+    nofile = kafka["ulimits"]["nofile"]
+    assert nofile["soft"] == nofile["hard"] >= city.open_files
