@@ -35,12 +35,17 @@ from schemas.topics import POLICIES, TopicKind
 CONSUMER_OFFSETS_PARTITIONS = 50
 TRANSACTION_STATE_PARTITIONS = 50
 
-#: Measured (bench/README.md, "Capacity"): the broker's live heap after a full GC is about
-#: BASE + PER_PARTITION x partitions.
-HEAP_BASE_MIB = 60.0
-HEAP_KIB_PER_PARTITION = 30.0
-#: Descriptors besides the log segments: jars, sockets of the listeners, the JVM's own.
-FD_BASE = 250
+#: Measured (bench/README.md, "Capacity"; Kafka 4.1.1, one broker): the broker's live heap
+#: after a full GC (jcmd GC.run) was 185 MiB at 335 partitions, 241 at 2,469, 370 at 5,769
+#: and 521 at 11,269; BASE + PER_PARTITION x partitions lies on or above every point.
+HEAP_BASE_MIB = 180.0
+HEAP_KIB_PER_PARTITION = 34.0
+#: Descriptors besides the log segments: jars, the listeners' and clients' sockets, the
+#: JVM's own (measured: 122-128 with one worker and an administrator connected; each
+#: further client connection holds one more).
+FD_BASE = 150
+#: Memory maps besides the segments' two index maps: the JVM's own (measured: 445-454).
+MAP_BASE = 500
 #: The smallest heap the local broker gets (base.settings: broker_heap).
 MIN_HEAP_MIB = 512
 #: Heap = live set x this, so that G1 has room to work without back-to-back collections.
@@ -95,7 +100,8 @@ class BrokerSize:
     partitions: int
     #: Open file descriptors with one segment per partition (a fresh bus).
     open_files: int
-    #: Memory maps (``vm.max_map_count``): an offset and a time index per segment.
+    #: Memory maps (``vm.max_map_count``): an offset and a time index per segment, and
+    #: the JVM's own.
     memory_maps: int
     live_heap_mib: int
     #: The ``-Xmx`` to give it (MiB).
@@ -121,7 +127,7 @@ def broker_size(partitions: int, *, segments_per_partition: float = 1.0) -> Brok
     return BrokerSize(
         partitions=partitions,
         open_files=segments + FD_BASE,
-        memory_maps=2 * segments,
+        memory_maps=2 * segments + MAP_BASE,
         live_heap_mib=math.ceil(live),
         heap_mib=heap,
     )

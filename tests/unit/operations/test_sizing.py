@@ -41,7 +41,7 @@ def test_heap_grows_with_partitions_and_never_below_the_minimum() -> None:
     assert small.heap_mib == MIN_HEAP_MIB
     assert big.heap_mib > MIN_HEAP_MIB and big.heap_mib % 256 == 0
     assert big.heap_mib >= 2 * big.live_heap_mib
-    assert big.open_files > big.partitions and big.memory_maps == 2 * big.partitions
+    assert big.open_files > big.partitions and big.memory_maps > 2 * big.partitions
     assert broker_size(1000, segments_per_partition=4).open_files > broker_size(1000).open_files
     assert heap_for("4g", 24_000) == "4g"
     assert heap_for("512m", 300) == "512m"
