@@ -27,8 +27,8 @@ Prints one JSON object per point, and writes them all to
 
     python -m bench.capacity [--entries 6,50,200] [--agencies 20,100] [--out DIR]
 
-A point that does not fit (the broker or the import fails) is recorded with its error,
-and the next point runs.
+A point that does not fit (the import fails, the broker exits or holds as many files as its
+limit allows) is recorded with its error, and the next point runs.
 """
 
 from __future__ import annotations
@@ -205,6 +205,10 @@ def measure(entries: int, agencies: int, settings: Settings) -> dict[str, Any]:
                 while worker.restored() < total:
                     if not Path(f"/proc/{status.pid}").exists() or local.status().pid is None:
                         raise RuntimeError(f"the broker exited: {_last_error(local)}")
+                    if _out_of_files(status.pid):
+                        # The broker does not exit then: it stops making partitions and
+                        # accepting connections, and the worker would wait forever.
+                        raise RuntimeError(f"the broker ran out of files: {_last_error(local)}")
                     if time.monotonic() - began > READY_TIMEOUT_S or not worker.thread.is_alive():
                         raise RuntimeError(f"not ready: {worker.error or 'timeout'}")
                     time.sleep(0.05)
@@ -235,6 +239,16 @@ def measure(entries: int, agencies: int, settings: Settings) -> dict[str, Any]:
         finally:
             local.stop()
     return point
+
+
+def _out_of_files(pid: int) -> bool:
+    """The broker holds all the files its limit allows (within a few)."""
+    limits = Path(f"/proc/{pid}/limits").read_text()
+    nofile = next(line for line in limits.splitlines() if line.startswith("Max open files"))
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd")) >= int(nofile.split()[3]) - 16
+    except (FileNotFoundError, ValueError):
+        return False
 
 
 def _last_error(local: LocalBroker) -> str:
