@@ -7,7 +7,7 @@ Each event of the scenario's sequence (:func:`bench.scenario.make_events`) is pl
 order on one ingest partition, its state and audit chain head carried from plan to plan as
 the processor's loop carries them; nothing is produced. Per consumer count and audit
 setting: the median over ``rounds`` of plans per second (CPU of this process only), the
-records per event and the audit records per event. Audit cost = 1 - on/off.
+records per event, and the audit records and their bytes per event. Audit cost = 1 - on/off.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def plan_rate(scenario: Scenario, events: int, seed: int, *, audit: bool) -> dic
     batch = make_events(scenario, events, seed)
     states: dict[str, dict[str, AuthoritativeRecord]] = {}
     head: ChainHead = (0, None)
-    writes = audited = 0
+    writes = audited = audit_bytes = 0
     started = time.process_time()
     for offset, (key, value) in enumerate(zip(batch.keys, batch.values, strict=True)):
         msg = Input(scenario.ingest_topic, 0, offset, key, value)
@@ -55,12 +55,15 @@ def plan_rate(scenario: Scenario, events: int, seed: int, *, audit: bool) -> dic
         if plan.state is not None:
             states[plan.state.subject] = dict(plan.state.records)
         writes += len(plan.writes)
-        audited += sum(1 for w in plan.writes if w.topic == AUDIT)
+        sealed = [len(w.value) for w in plan.writes if w.topic == AUDIT]
+        audited += len(sealed)
+        audit_bytes += sum(sealed)
     seconds = time.process_time() - started
     return {
         "plans_per_s": round(events / seconds, 1),
         "records_per_event": round(writes / events, 2),
         "audit_records_per_event": round(audited / events, 2),
+        "audit_bytes_per_event": round(audit_bytes / events),
     }
 
 
@@ -84,6 +87,7 @@ def measure(consumers: int, events: int, seed: int, rounds: int) -> dict[str, An
         "records_per_event": runs[True][0]["records_per_event"],
         "records_per_event_audit_off": runs[False][0]["records_per_event"],
         "audit_records_per_event": runs[True][0]["audit_records_per_event"],
+        "audit_bytes_per_event": runs[True][0]["audit_bytes_per_event"],
     }
 
 
@@ -106,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['consumers']:>3} consumers: {r['plans_per_s_audit_on']:>8,.0f} plans/s audit on, "
             f"{r['plans_per_s_audit_off']:>8,.0f} off (audit costs {r['audit_cost']:.1%}); "
             f"{r['records_per_event']:g} records/event "
-            f"({r['audit_records_per_event']:g} audit, {r['records_per_event_audit_off']:g} "
-            "without audit)"
+            f"({r['audit_records_per_event']:g} audit of {r['audit_bytes_per_event']:,} bytes "
+            f"in all, {r['records_per_event_audit_off']:g} without audit)"
         )
     return 0
 
