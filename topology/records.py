@@ -26,6 +26,7 @@ from exchange.gate import GateResult, IncomingEvent
 from exchange.grants import GrantUse
 from exchange.onesource import Conflict
 from exchange.policy import Delivery, OpenFeed, Recipient
+from schemas.audit.trail import LEGACY_JOIN
 from schemas.topics import MAX_OUTPUT_BYTES
 
 GOVBUS_NS = uuid.UUID("6f1c3a52-2f0e-4d5e-9a51-6b8f8c1e7a10")
@@ -247,10 +248,6 @@ def feed_record(
         "delivered_at": f["at"],
         **_grant_fields(f.get("grant_id"), f.get("purpose"), f.get("grants")),
     }
-
-
-#: Joins several grants' ids or purposes in the fields older readers know.
-LEGACY_JOIN = "; "
 
 
 def grant_fields(grants: tuple[GrantUse, ...]) -> dict[str, Any]:

@@ -29,8 +29,9 @@ DELIVERY = "delivery"
 OPEN_DELIVERY = "open_delivery"
 #: The recipient id of the open feed (``exchange.policy.OpenFeed``).
 OPEN = "open"
-#: How several grants were joined in the fields of records before Decision v4.
-_LEGACY_JOIN = "; "
+#: Joins several grants' ids or purposes in the fields readers of FeedRecord v1 and
+#: Decision v1-v3 know (``grant_id``, ``purpose``; :func:`topology.records.grant_fields`).
+LEGACY_JOIN = "; "
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def _legacy_grants(decision: Mapping[str, Any], items: tuple[str, ...]) -> tuple
     grant_id = decision.get("grant_id")
     if not grant_id:
         return ()
-    ids = str(grant_id).split(_LEGACY_JOIN)
-    purposes = str(decision.get("purpose") or "").split(_LEGACY_JOIN)
+    ids = str(grant_id).split(LEGACY_JOIN)
+    purposes = str(decision.get("purpose") or "").split(LEGACY_JOIN)
     purposes += [""] * (len(ids) - len(purposes))
     return tuple(GrantUse(i, p, tuple(sorted(items))) for i, p in zip(ids, purposes, strict=False))
