@@ -13,10 +13,10 @@ from base.errors import ConfigError, ProfileError
 from base.settings import Settings
 from exchange.catalog_loader import CheckResult, admission, check_catalog_file
 from exchange.profiles import Profile, load_profiles, profiles_dir_from_env
+from govbus.cli.common import JSON_OPT
 from govbus.cli.group import command_group
 from govbus.cli.output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, console, emit_json, fail
 
-JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 FILE_ARG = typer.Argument(..., help="Catalog YAML file.")
 
 
