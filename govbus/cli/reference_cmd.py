@@ -33,8 +33,8 @@ from exchange.workdays import holiday_dirs_from_env, load_work_calendar
 from exchange.workflows import catalog_change as cc
 from exchange.workflows.roles import OPERATOR
 from govbus.cli import access_cmd
+from govbus.cli.catalog_cmd import print_issues, running_profile
 from govbus.cli.catalog_cmd import report as validation_report
-from govbus.cli.catalog_cmd import running_profile
 from govbus.cli.common import (
     BOOTSTRAP_OPT,
     JSON_OPT,
@@ -179,13 +179,7 @@ def _catalog_commands(catalog: typer.Typer) -> None:
         result = check_catalog_file(file, admission(profile))
         if not result.valid:
             if not as_json:
-                for issue in result.issues:
-                    where = f" [{issue.entry}]" if issue.entry else ""
-                    err_console.print(
-                        f"  {issue.code} ({issue.article}){where}: {issue.message}",
-                        markup=False,
-                        soft_wrap=True,
-                    )
+                print_issues(result.issues, err_console)
             fail(
                 f"catalog {file} is invalid under profile {profile.id} (GOVBUS_PROFILE):"
                 f" {len(result.issues)} problem(s); nothing imported",
