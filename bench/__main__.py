@@ -1,7 +1,8 @@
 """``python -m bench``: govbus throughput, latency and memory as ratios to raw Kafka and to
 Python peers, in one run on one broker (issue 9). See bench/README.md.
 
-    python -m bench [--events N] [--quick] [--rounds R] [--only SECTIONS] [--profile]
+    python -m bench [--events N] [--quick] [--rounds R] [--only SECTIONS] [--variants V]
+                    [--consumers N] [--profile]
                     [--bootstrap HOST:PORT] [--out DIR] [--json]
 
 Broker (:mod:`bench.broker`): ``--bootstrap``, else the configured one (``GOVBUS_BOOTSTRAP``,
@@ -24,7 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench.broker import bench_broker
-from bench.harness import SECTIONS, Options, Tracker, run_bench
+from bench.harness import SECTIONS, VARIANTS, Options, Tracker, run_bench
 from bench.peers import PEERS
 from bench.report import plot_latency, print_report, write_json
 
@@ -64,6 +65,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, help="rounds of govbus/peers/variants (2; median)")
     p.add_argument("--broker-warmup", type=int, help="untimed govbus events first (3000; 0: none)")
     p.add_argument("--only", type=_names(SECTIONS), help=f"subset of {','.join(SECTIONS)}")
+    p.add_argument("--variants", type=_names(VARIANTS), help=f"subset of {','.join(VARIANTS)}")
+    p.add_argument("--consumers", type=int, help="consuming agencies of the scenario (5)")
     p.add_argument("--profile", action="store_true", help="one more govbus run under pyinstrument")
     p.add_argument("--bootstrap", default="", help="default: the configured broker or a local one")
     p.add_argument("--out", type=Path, default=RESULTS, help="directory for JSON, PNG, profile")
@@ -83,6 +86,8 @@ def options_from(args: argparse.Namespace, stamp: str) -> Options:
         "scaling": args.scaling,
         "peers": args.peers,
         "sections": args.only,
+        "variants": args.variants,
+        "consumers": args.consumers,
         "rounds": args.rounds,
         "broker_warmup": args.broker_warmup,
     }

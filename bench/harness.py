@@ -41,6 +41,7 @@ GOALS = {
 }
 DEFAULT_INTERVAL = Setup().commit_interval_s
 SECTIONS = ("raw", "govbus", "peers", "variants", "scaling", "latency")
+VARIANTS = ("audit_off", "repartition", "at_least_once")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,11 @@ class Options:
     scaling: tuple[int, ...] = (1, 2, 4)
     peers: tuple[str, ...] = PEERS
     sections: tuple[str, ...] = SECTIONS
+    #: The variants measured in the ``variants`` section.
+    variants: tuple[str, ...] = VARIANTS
+    #: Consuming agencies of the scenario (5: three full grants, two per-field ones;
+    #: more: full grants), so the fan-out per event is ``consumers`` + the open feed.
+    consumers: int = len(CONSUMERS)
     partitions: int = 3
     #: Rounds of the main comparison (govbus, peers, variants), in rotated order; each
     #: result is the median of its rounds.
@@ -79,6 +85,8 @@ class Options:
             "scaling_partitions_and_workers": list(self.scaling),
             "peers": list(self.peers),
             "sections": list(self.sections),
+            "variants": list(self.variants),
+            "consumers": self.consumers,
             "partitions": self.partitions,
             "rounds": self.rounds,
             "broker_warmup_events": self.broker_warmup,
@@ -87,7 +95,7 @@ class Options:
     def planned_steps(self) -> int:
         """How many progress steps the run will take (see :class:`Tracker`)."""
         sections = set(self.sections)
-        compared = ("govbus" in sections) + 2 * ("variants" in sections)
+        compared = ("govbus" in sections) + len(self.variants) * ("variants" in sections)
         compared += len(self.peers) if "peers" in sections else 0
         steps = 1 if "raw" in sections else 0
         if self.broker_warmup and sections - {"raw"}:
@@ -178,7 +186,7 @@ class Bench:
             self.broker,
             self.work_dir,
             launcher,
-            Workload(partitions, self.o.warmup, self.o.seed, submit),
+            Workload(partitions, self.o.warmup, self.o.seed, submit, self.o.consumers),
             label=label,
             progress=self.t.on_events,
         ) as run:
@@ -187,7 +195,7 @@ class Bench:
 
     def raw(self) -> dict[str, Any]:
         self.t.step("raw confluent-kafka", self.o.events + self.o.warmup)
-        scenario = new_scenario()
+        scenario = new_scenario(self.o.consumers)
         create_topics(self.broker, scenario, self.o.partitions)
         events = make_events(scenario, self.o.events + self.o.warmup, self.o.seed)
         # The warm-up topic: the scenario's canonical stream (same partitions, unused here).
@@ -323,6 +331,7 @@ def run_bench(
 
 def _header(broker: BenchBroker, options: Options) -> dict[str, Any]:
     """What a report says before anything is measured: when, where, with what settings."""
+    partial = len(set(PARTIAL_GRANTS) & set(CONSUMERS[: options.consumers]))
     return {
         "benchmark": "pipeline",
         "run_id": uuid.uuid4().hex[:8],
@@ -331,12 +340,12 @@ def _header(broker: BenchBroker, options: Options) -> dict[str, Any]:
         "machine": machine(),
         "settings": options.describe(),
         "scenario": {
-            "agency_feeds": len(CONSUMERS),
-            "full_grants": len(CONSUMERS) - len(PARTIAL_GRANTS),
-            "per_field_grants": len(PARTIAL_GRANTS),
+            "agency_feeds": options.consumers,
+            "full_grants": options.consumers - partial,
+            "per_field_grants": partial,
             "open_feed": "desensitised (GM 9)",
             "subjects": SUBJECTS,
-            "feed_records_per_event": len(CONSUMERS) + 1,
+            "feed_records_per_event": options.consumers + 1,
         },
         "goals": GOALS,
     }
@@ -380,16 +389,19 @@ def comparisons(bench: Bench, options: Options) -> list[tuple[str, Measure]]:
             if available(peer):
                 out.append((peer, functools.partial(bench.peer, peer)))
     if "variants" in sections:
-        off, alo = replace(base, audit=False), replace(base, exactly_once=False)
-        hop = replace(base, submit=True)
-        out.append(("audit_off", lambda _v: bench.govbus_throughput(off, "govbus audit off")))
-        out.append(
-            ("repartition", lambda _v: bench.govbus_throughput(hop, "govbus via repartition"))
-        )
-        out.append(
-            ("at_least_once", lambda _v: bench.govbus_throughput(alo, "govbus at-least-once"))
-        )
+        variants = {
+            "audit_off": (replace(base, audit=False), "govbus audit off"),
+            "repartition": (replace(base, submit=True), "govbus via repartition"),
+            "at_least_once": (replace(base, exactly_once=False), "govbus at-least-once"),
+        }
+        for name in options.variants:
+            setup, label = variants[name]
+            out.append((name, functools.partial(_variant, bench, setup, label)))
     return out
+
+
+def _variant(bench: Bench, setup: Setup, label: str, _verify: bool) -> dict[str, Any]:
+    return bench.govbus_throughput(setup, label)
 
 
 def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from bench.measure import (
     send_burst,
     send_paced,
 )
-from bench.scenario import Events, Scenario, make_events, new_scenario
+from bench.scenario import CONSUMERS, Events, Scenario, make_events, new_scenario
 from kafkaclient import Admin, TopicSpec
 from schemas.topics import TopicKind, bus_topics
 
@@ -79,6 +79,8 @@ class Workload:
     seed: int
     #: Publish to the provider's submission topic (through the repartition stage).
     submit: bool = False
+    #: Consuming agencies of the scenario (bench.scenario.Scenario.consumer_count).
+    consumers: int = len(CONSUMERS)
 
 
 class Running:
@@ -98,7 +100,7 @@ class Running:
         self.bootstrap = broker.bootstrap
         self.progress = progress
         self.label = label
-        self.scenario = new_scenario()
+        self.scenario = new_scenario(workload.consumers)
         self.seed = workload.seed
         self.warmup = workload.warmup
         self.sent = 0

@@ -1,4 +1,5 @@
-"""The benchmark's scenario: one provider, five consuming agencies, one person entry.
+"""The benchmark's scenario: one provider, five consuming agencies (or N: ``--consumers``),
+one person entry.
 
 Every accepted change fans out to **five agency feeds and the open feed**:
 
@@ -35,6 +36,8 @@ from schemas.topics import TopicKind, topic_name
 SUBJECTS = 2_000
 PROVIDER = "psb"
 CONSUMERS = ("mca", "hc", "hrss", "edu", "tax")
+#: Consuming agencies beyond the five above (``--consumers N``) are named c6, c7, ... and
+#: granted every item, as the three full grants are.
 FULL_GRANTS = ("mca", "hc", "hrss")
 PARTIAL_GRANTS = {"edu": ("name", "phone"), "tax": ("household_address", "birth_date")}
 ITEMS = (
@@ -64,6 +67,15 @@ class Scenario:
     """Ids, topics and catalog of one measurement (unique per ``suffix``)."""
 
     suffix: str
+    #: Consuming agencies: the five of :data:`CONSUMERS` (fewer: the first ones), then
+    #: c6, c7, ... with full grants (``python -m bench --consumers N``).
+    consumer_count: int = len(CONSUMERS)
+
+    @property
+    def consumer_names(self) -> tuple[str, ...]:
+        """The consumers' names without the scenario's prefix."""
+        extra = (f"c{n}" for n in range(len(CONSUMERS) + 1, self.consumer_count + 1))
+        return (*CONSUMERS[: self.consumer_count], *extra)
 
     @property
     def provider(self) -> str:
@@ -71,7 +83,7 @@ class Scenario:
 
     @property
     def consumers(self) -> tuple[str, ...]:
-        return tuple(f"b{self.suffix}-{c}" for c in CONSUMERS)
+        return tuple(f"b{self.suffix}-{c}" for c in self.consumer_names)
 
     @property
     def entry(self) -> str:
@@ -105,9 +117,7 @@ class Scenario:
     def grants(self) -> dict[str, tuple[str, ...]]:
         """Consumer agency id -> granted items."""
         every = tuple(name for name, *_ in ITEMS)
-        out = {f"b{self.suffix}-{c}": every for c in FULL_GRANTS}
-        out.update({f"b{self.suffix}-{c}": items for c, items in PARTIAL_GRANTS.items()})
-        return out
+        return {f"b{self.suffix}-{c}": PARTIAL_GRANTS.get(c, every) for c in self.consumer_names}
 
     def catalog_document(self) -> dict[str, Any]:
         agencies = [
@@ -180,8 +190,8 @@ class Scenario:
         return path
 
 
-def new_scenario() -> Scenario:
-    return Scenario(uuid.uuid4().hex[:8])
+def new_scenario(consumers: int = len(CONSUMERS)) -> Scenario:
+    return Scenario(uuid.uuid4().hex[:8], consumers)
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,13 @@ a token is ever written. Each account change is recorded as a transition (subjec
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, RowMapping, select, update
+from sqlalchemy import RowMapping, select, update
 
 from base.errors import StorageError
-from storage.engine import transaction
+from storage.engine import Store
 from storage.reference import _in, _utc
 from storage.tables import agencies, tokens, users
 from storage.workflows import TransitionRow, insert_transition
@@ -32,13 +31,7 @@ class UserRow:
     disabled_at: datetime | None = None
 
 
-class AccountStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def _tx(self, what: str) -> AbstractContextManager[Connection]:
-        return transaction(self.engine, what)
-
+class AccountStore(Store):
     def add_user(self, user: UserRow, transition: TransitionRow) -> None:
         """A new account; an id used before is refused; an agency must be registered."""
         with self._tx(f"add user {user.id}") as conn:

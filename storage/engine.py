@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -63,6 +63,19 @@ def transaction(engine: Engine, what: str, *, duplicates: bool = False) -> Itera
         raise StorageError(f"{what}: conflicts with existing data ({exc.orig})") from exc
     except SQLAlchemyError as exc:
         raise StorageError(f"{what}: {exc.__class__.__name__}: {exc}") from exc
+
+
+class Store:
+    """A store on one engine: each of its methods is one :func:`transaction`."""
+
+    #: Whether a key already taken is a :class:`DuplicateError` (else a StorageError).
+    duplicates: ClassVar[bool] = False
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _tx(self, what: str) -> AbstractContextManager[Connection]:
+        return transaction(self.engine, what, duplicates=self.duplicates)
 
 
 def unique_violation(exc: IntegrityError) -> bool:

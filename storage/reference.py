@@ -9,19 +9,18 @@ to :class:`base.errors.StorageError` where they enter. Rows map to the domain ty
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, Table, and_, or_, select, update
+from sqlalchemy import Connection, RowMapping, Table, and_, or_, select, update
 
 from base.errors import DuplicateError, StorageError
 from exchange.catalog import Agency, AgencyKind, Catalog, CatalogEntry
 from exchange.catalog_loader import AllowedTypes, check_catalog_data
 from exchange.grants import Grant
 from schemas.state import entry_document
-from storage.engine import transaction
+from storage.engine import Store
 from storage.tables import DEFAULT_AGENCY_KIND, agencies, catalog_entries, grants
 
 #: The rules of every city that shares (no profile's admission).
@@ -137,12 +136,8 @@ def _already_registered(agency_id: str, revoked_at: datetime | None) -> Duplicat
     )
 
 
-class ReferenceStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def _tx(self, what: str) -> AbstractContextManager[Connection]:
-        return transaction(self.engine, what, duplicates=True)
+class ReferenceStore(Store):
+    duplicates = True
 
     # -- agencies --------------------------------------------------------------
     def add_agency(

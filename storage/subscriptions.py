@@ -8,15 +8,14 @@ who, when, why) in one transaction, so the workflow audit relay seals every chan
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, RowMapping, select, update
+from sqlalchemy import RowMapping, select, update
 
 from base.errors import DuplicateError, StorageError
 from exchange.subscriptions import Subscription
-from storage.engine import transaction
+from storage.engine import Store
 from storage.reference import _in, _utc
 from storage.tables import agencies, subscriptions
 from storage.workflows import TransitionRow, insert_transition
@@ -54,13 +53,7 @@ class AgencySubscriptions:
     active: tuple[Subscription, ...]
 
 
-class SubscriptionStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def _tx(self, what: str) -> AbstractContextManager[Connection]:
-        return transaction(self.engine, what)
-
+class SubscriptionStore(Store):
     def subscribe(self, row: SubscriptionRow, transition: TransitionRow) -> None:
         """Store a subscription and its transition, and end the agency's legacy status.
 

@@ -22,16 +22,15 @@ Timers follow the scheduler pattern of leases on due rows (Polar's ``scheduler``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, and_, func, or_, select, update
+from sqlalchemy import Connection, RowMapping, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from base.errors import StorageError
-from storage.engine import transaction
+from storage.engine import Store
 from storage.reference import _in, _utc
 from storage.tables import cases, leases, timers, transitions
 
@@ -130,13 +129,7 @@ class Lease:
     outcome: str
 
 
-class WorkflowStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def _tx(self, what: str) -> AbstractContextManager[Connection]:
-        return transaction(self.engine, what)
-
+class WorkflowStore(Store):
     # -- cases ---------------------------------------------------------------------------
     def create(
         self, case: CaseRow, transition: TransitionRow, new_timers: Sequence[TimerRow] = ()

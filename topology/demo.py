@@ -48,7 +48,7 @@ from exchange.identity import IdentityKind, Subject
 from exchange.profiles import load_profiles
 from exchange.workflows.roles import OPERATOR
 from kafkaclient import Producer
-from operations.access import AccessControl, AgencyListener
+from operations.access import AccessControl
 from operations.broker.local import LocalBroker
 from producers import AgencyPublisher, PublisherOptions
 from producers.model import Draft
@@ -60,6 +60,7 @@ from storage.engine import make_engine
 from storage.reference import ReferenceStore
 from storage.subscriptions import SubscriptionStore
 from storage.workflows import WorkflowStore
+from topology.access import agency_listener
 from topology.connection import connected
 from topology.coordination import CoordinationDesk
 from topology.demo_city import DemoCity, Names, outcome_zh
@@ -235,7 +236,7 @@ class _Story:
     # -- the events --------------------------------------------------------------------
     def _credentials(self) -> None:
         """Each demo agency's client settings: its own principal on the agency listener."""
-        listener = self._listener()
+        listener = agency_listener(self.settings)
         if listener is None:
             self.report.published_as = "administrator"
             self.say("没有部门接入监听器：各部门经管理员连接发布 (no agency listener)")
@@ -247,17 +248,6 @@ class _Story:
         self.say(
             f"各部门以本部门身份（各自的凭据，SASL_SSL {listener.bootstrap}）发布到本部门的提交主题"
         )
-
-    def _listener(self) -> AgencyListener | None:
-        settings = self.settings
-        if settings.agency_bootstrap and settings.ca_location:
-            return AgencyListener(
-                settings.agency_bootstrap, settings.ca_location, settings.agency_probe_bootstrap
-            )
-        status = LocalBroker(settings.home, settings.kafka_version).status()
-        if status.agency_bootstrap and status.ca_location:
-            return AgencyListener(status.agency_bootstrap, status.ca_location)
-        return None
 
     def _client(self, agency: str) -> tuple[str, dict[str, Any]]:
         """(bootstrap, settings) an agency connects with."""

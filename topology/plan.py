@@ -21,14 +21,16 @@ For one message (:func:`plan_message`):
    rejection: a dead letter (stage ``validate``), a ``rejected`` receipt to the sender,
    an audit record.
 4. Route (:mod:`topology.routes`) and build (:mod:`topology.records`) what was decided:
-   the receipt, the audit record of the outcome (``stale`` included: an older change is
-   answered and audited, never applied), conflicts; the changelog record of the
-   subject's records when the decision changed them (accepted, or an unchanged item moved
-   on in its source's order); for an accepted change the canonical stream and every delivery
-   (feed records encoded once per grant class, :mod:`topology.encoding`; the open feed),
-   each with its audit record.
-5. Seal every audit record, in order, into the input partition's hash chain from the head
-   given (:mod:`topology.sealing`); the plan carries the new head.
+   the receipt, conflicts; the changelog record of the subject's records when the decision
+   changed them (accepted, or an unchanged item moved on in its source's order); for an
+   accepted change the canonical stream and every delivery (feed records encoded once per
+   grant class, :mod:`topology.encoding`; the open feed); then the event's one audit record
+   of the outcome (``stale`` included: an older change is answered and audited, never
+   applied), listing every delivery (Decision v5 ``deliveries``: recipient, topic, items,
+   masking, grants).
+5. Seal every audit record (one per event; two for a rejected one: its dead letter and
+   its outcome), in order, into the input partition's hash chain from the head given
+   (:mod:`topology.sealing`); the plan carries the new head.
 
 Every input is answered by a receipt (an event decided for a registered provider) or a
 dead letter with its reason (anything else), never by an audit record alone.
@@ -373,8 +375,16 @@ class _Draft:
         states: Mapping[str, AuthoritativeRecord],
         reference: Reference,
     ) -> Plan:
-        subject = result.subject
         self.receipt(event, result, reference.catalog)
+        for c in result.conflicts:
+            conflict = records.conflict(event.entry, c, self.now)
+            self.write(
+                routes.CONFLICTS, self.encoder.encode("Conflict", conflict), routes.conflict_key(c)
+            )
+            self.conflicts.append(event.entry)
+        deliveries: list[dict[str, Any]] = []
+        state, event_time = self._apply(event, raw, result, states, deliveries)
+        # The event's one audit record, its deliveries listed (Decision v5).
         self.audit(
             event.event_id,
             records.decision(
@@ -388,16 +398,24 @@ class _Draft:
                 at=self.now,
                 items=tuple(sorted(result.accepted)),
                 position=self.position,
+                deliveries=deliveries,
             ),
         )
-        for c in result.conflicts:
-            conflict = records.conflict(event.entry, c, self.now)
-            self.write(
-                routes.CONFLICTS, self.encoder.encode("Conflict", conflict), routes.conflict_key(c)
-            )
-            self.conflicts.append(event.entry)
+        return self.plan(state, event_time)
+
+    def _apply(
+        self,
+        event: IncomingEvent,
+        raw: dict[str, Any],
+        result: GateResult,
+        states: Mapping[str, AuthoritativeRecord],
+        deliveries: list[dict[str, Any]],
+    ) -> tuple[Staged | None, datetime | None]:
+        """The changelog, the canonical stream and the fan-out of what was decided; the
+        state to stage and the accepted change's event time."""
+        subject = result.subject
         if subject is None or not (result.new_states or result.refreshed):
-            return self.plan()
+            return None, None
         merged = {**states, **result.refreshed, **result.new_states}
         self.write(
             changelog_topic(self.msg.topic),
@@ -406,7 +424,7 @@ class _Draft:
             self.msg.partition,
         )
         if not result.new_states:  # moved on in the source's order only: kept, not sent
-            return self.plan(Staged(str(subject), merged))
+            return Staged(str(subject), merged), None
         # The canonical stream: what was accepted, under the canonical subject.
         canonical = {
             **raw,
@@ -416,12 +434,19 @@ class _Draft:
         self.write(
             routes.accepted(event.entry), self.encoder.encode("ChangeEvent", canonical), subject.key
         )
-        self._fan_out(event, raw, result)
-        return self.plan(Staged(str(subject), merged), raw["event_time"])
+        self._fan_out(event, raw, result, deliveries)
+        return Staged(str(subject), merged), raw["event_time"]
 
-    def _fan_out(self, event: IncomingEvent, raw: dict[str, Any], result: GateResult) -> None:
+    def _fan_out(
+        self,
+        event: IncomingEvent,
+        raw: dict[str, Any],
+        result: GateResult,
+        deliveries: list[dict[str, Any]],
+    ) -> None:
         """Every delivery to each recipient, under the grants that entitle exactly the items
-        it carries (``Delivery.grants_of``; G 17, S 29), with its audit record."""
+        it carries (``Delivery.grants_of``; G 17, S 29), listed in ``deliveries`` for the
+        event's audit record."""
         for delivery in result.deliveries:
             payloads = self.encoder.feed(
                 records.feed_record(
@@ -435,26 +460,10 @@ class _Draft:
             )
             key = delivery.subject.encode()
             for recipient in delivery.recipients:
-                topic, kind = routes.delivery(recipient, event.entry)
+                topic = routes.delivery(recipient, event.entry)
                 grants = delivery.grants_of(recipient)
                 self.write(topic, payloads.under(grants), key)
                 rid = records.recipient_id(recipient)
-                self.audit(
-                    event.event_id,
-                    records.decision(
-                        kind=kind,
-                        event_id=event.event_id,
-                        entry=event.entry,
-                        provider=event.provider,
-                        subject=delivery.subject,
-                        reason_code=None,
-                        article=None,
-                        at=self.now,
-                        recipient=rid,
-                        grants=grants,
-                        items=delivery.items,
-                        masked=delivery.rules_applied,
-                        position=self.position,
-                    ),
-                )
+                if self.audit_on:
+                    deliveries.append(records.delivered(rid, topic, delivery, grants))
                 self.deliveries.append((event.entry, rid))

@@ -26,6 +26,7 @@ from exchange.gate import GateResult, IncomingEvent
 from exchange.grants import GrantUse
 from exchange.onesource import Conflict
 from exchange.policy import Delivery, OpenFeed, Recipient
+from schemas.audit.trail import LEGACY_JOIN
 from schemas.topics import MAX_OUTPUT_BYTES
 
 GOVBUS_NS = uuid.UUID("6f1c3a52-2f0e-4d5e-9a51-6b8f8c1e7a10")
@@ -146,8 +147,9 @@ def conflict(entry: str, c: Conflict, at: datetime) -> dict[str, Any]:
 
 
 class DecisionFields(TypedDict):
-    """What an audit record (Avro ``Decision``) says; a delivery's adds its recipient,
-    grants and purposes, the items delivered and those masked."""
+    """What an audit record (Avro ``Decision`` v5) says: one per input event (two for a
+    rejected one: its dead letter and its outcome); an accepted change's record lists
+    every delivery it caused (:func:`delivered`)."""
 
     kind: str
     event_id: str | None
@@ -159,20 +161,18 @@ class DecisionFields(TypedDict):
     at: datetime
     #: The input's ``topic/partition/offset``: the audit id derives from it.
     position: str
-    recipient: NotRequired[str | None]
-    grant_id: NotRequired[str | None]
-    purpose: NotRequired[str | None]
-    #: The grants that entitle the items delivered (Decision v4); when given, they set
-    #: grant_id and purpose too (:func:`grant_fields`).
-    grants: NotRequired[tuple[GrantUse, ...] | None]
+    #: The items accepted (kind accepted).
     items: NotRequired[tuple[str, ...]]
-    masked: NotRequired[tuple[tuple[str, str], ...]]
+    #: The deliveries of an accepted change, each built by :func:`delivered`.
+    deliveries: NotRequired[list[dict[str, Any]]]
 
 
 def decision(**f: Unpack[DecisionFields]) -> dict[str, Any]:
-    recipient = f.get("recipient")
+    """The Decision record; its ``audit_id`` derives from the kind and the input's position
+    (one id per record, and at most two records per input)."""
     return {
-        "audit_id": derived_id("audit", f["kind"], f["position"], recipient),
+        # None: where records before v5 named a delivery's recipient (the ids stay the same).
+        "audit_id": derived_id("audit", f["kind"], f["position"], None),
         "kind": f["kind"],
         "event_id": f["event_id"],
         "entry": f["entry"],
@@ -180,15 +180,33 @@ def decision(**f: Unpack[DecisionFields]) -> dict[str, Any]:
         "canonical_subject": f["subject"],
         "reason_code": f["reason_code"],
         "article": f["article"],
-        "recipient": recipient,
-        **_grant_fields(f.get("grant_id"), f.get("purpose"), f.get("grants")),
+        "recipient": None,
+        "grant_id": None,
+        "purpose": None,
+        "grants": [],
         "items_delivered": list(f.get("items", ())),
-        "masked_items": [{"name": n, "rule": r} for n, r in f.get("masked", ())],
+        "masked_items": [],
+        "deliveries": f.get("deliveries", []),
         "occurred_at": f["at"],
         "chain": None,
         "seq": None,
         "prev_hash": None,
         "record_hash": None,
+    }
+
+
+def delivered(
+    recipient: str, topic: str, delivery: Delivery, grants: tuple[GrantUse, ...]
+) -> dict[str, Any]:
+    """One entry of a Decision's ``deliveries`` (Avro ``Delivery``): what ``recipient``
+    received on ``topic`` of ``delivery``, under ``grants``."""
+    return {
+        "recipient": recipient,
+        "topic": topic,
+        "items": list(delivery.items),
+        "masked_items": [{"name": n, "rule": r} for n, r in delivery.rules_applied],
+        "subject_rule": delivery.subject_rule,
+        "grants": _grant_list(grants),
     }
 
 
@@ -232,12 +250,8 @@ def feed_record(
     }
 
 
-#: Joins several grants' ids or purposes in the fields older readers know.
-LEGACY_JOIN = "; "
-
-
 def grant_fields(grants: tuple[GrantUse, ...]) -> dict[str, Any]:
-    """The grant fields of FeedRecord (v2) and Decision (v4) for ``grants``: ``grants``
+    """The grant fields of FeedRecord (v2) for ``grants``: ``grants``
     exact; ``grant_id`` and ``purpose`` for readers of the older versions (several
     grants' ids and purposes joined by :data:`LEGACY_JOIN`, in the order of ``grants``)."""
     if not grants:
@@ -245,10 +259,13 @@ def grant_fields(grants: tuple[GrantUse, ...]) -> dict[str, Any]:
     return {
         "grant_id": LEGACY_JOIN.join(g.grant_id for g in grants),
         "purpose": LEGACY_JOIN.join(g.purpose for g in grants),
-        "grants": [
-            {"grant_id": g.grant_id, "purpose": g.purpose, "items": list(g.items)} for g in grants
-        ],
+        "grants": _grant_list(grants),
     }
+
+
+def _grant_list(grants: tuple[GrantUse, ...]) -> list[dict[str, Any]]:
+    """``grants`` as the Avro ``GrantUse`` array of FeedRecord v2 and Decision v4/v5."""
+    return [{"grant_id": g.grant_id, "purpose": g.purpose, "items": list(g.items)} for g in grants]
 
 
 def _grant_fields(

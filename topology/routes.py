@@ -27,9 +27,6 @@ AUDIT = topic_name(TopicKind.AUDIT)
 CONFLICTS = topic_name(TopicKind.CONFLICTS)
 #: Names are checked once, not per record (a plan routes to every feed of a catalog).
 _named = functools.lru_cache(maxsize=4096)(topic_name)
-#: The audit record's ``kind`` of a delivery to an agency and to the open feed.
-DELIVERY = "delivery"
-OPEN_DELIVERY = "open_delivery"
 
 
 def receipts(catalog: Catalog, provider: str) -> str | None:
@@ -48,11 +45,11 @@ def accepted(entry: str) -> str:
     return _named(TopicKind.ACCEPTED, entry)
 
 
-def delivery(recipient: Recipient, entry: str) -> tuple[str, str]:
-    """(topic, audit kind) of a delivery of ``entry`` to ``recipient``."""
+def delivery(recipient: Recipient, entry: str) -> str:
+    """The topic of a delivery of ``entry`` to ``recipient``."""
     if isinstance(recipient, OpenFeed):
-        return _named(TopicKind.OPEN, entry), OPEN_DELIVERY
-    return _named(TopicKind.FEED, recipient.id), DELIVERY
+        return _named(TopicKind.OPEN, entry)
+    return _named(TopicKind.FEED, recipient.id)
 
 
 def conflict_key(conflict: Conflict) -> bytes:

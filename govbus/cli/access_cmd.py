@@ -21,9 +21,9 @@ from base.credentials import write_credentials
 from base.errors import AccessError
 from base.settings import Settings
 from govbus.cli.output import console, emit_json, fail
-from operations.access import AccessControl, AgencyListener, check_agency_id
-from operations.broker.local import LocalBroker
+from operations.access import AccessControl, check_agency_id
 from schemas.topics import TopicKind, topic_name
+from topology.access import agency_listener
 from topology.connection import connected
 from topology.reference_service import ReferenceService
 
@@ -33,18 +33,6 @@ CREDENTIALS_OPT = typer.Option(
     help="Write the client config with the password to this file (mode 0600) instead of "
     "printing the password.",
 )
-
-
-def agency_listener(settings: Settings) -> AgencyListener | None:
-    """The configured agency listener, else the running local broker's, else None."""
-    if settings.agency_bootstrap and settings.ca_location:
-        return AgencyListener(
-            settings.agency_bootstrap, settings.ca_location, settings.agency_probe_bootstrap
-        )
-    status = LocalBroker(settings.home, settings.kafka_version).status()
-    if status.agency_bootstrap and status.ca_location:
-        return AgencyListener(status.agency_bootstrap, status.ca_location)
-    return None
 
 
 def access_control(settings: Settings, admin_bootstrap: str) -> AccessControl:

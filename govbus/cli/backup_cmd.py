@@ -13,11 +13,9 @@ import typer
 
 from base.errors import GovbusError
 from govbus.cli.broker_cmd import connected_settings
+from govbus.cli.common import BOOTSTRAP_OPT, JSON_OPT
 from govbus.cli.output import EXIT_FAILURE, console, emit_json, failed
 from topology import backup
-
-JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
-BOOTSTRAP_OPT = typer.Option("", help="Kafka bootstrap (default: settings).")
 
 
 def _target(bootstrap: str, as_json: bool) -> backup.Target:

@@ -4,19 +4,21 @@ and the jurisdiction profile (``--profile``, default the running one, ``GOVBUS_P
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Console
 
 from base.errors import ConfigError, ProfileError
 from base.settings import Settings
-from exchange.catalog_loader import CheckResult, admission, check_catalog_file
+from exchange.catalog_loader import CatalogIssue, CheckResult, admission, check_catalog_file
 from exchange.profiles import Profile, load_profiles, profiles_dir_from_env
+from govbus.cli.common import JSON_OPT
 from govbus.cli.group import command_group
 from govbus.cli.output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, console, emit_json, fail
 
-JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 FILE_ARG = typer.Argument(..., help="Catalog YAML file.")
 
 
@@ -56,9 +58,14 @@ def _print(path: Path, result: CheckResult, profile: str) -> None:
         )
         return
     console.print(f"[bold red]invalid[/] under {profile}: {path} ({len(result.issues)} problem(s))")
-    for issue in result.issues:
+    print_issues(result.issues, console)
+
+
+def print_issues(issues: Iterable[CatalogIssue], to: Console) -> None:
+    """A catalog's problems, one a line: code (article) [entry]: message."""
+    for issue in issues:
         where = f" [{issue.entry}]" if issue.entry else ""
-        console.print(
+        to.print(
             f"  {issue.code} ({issue.article}){where}: {issue.message}",
             markup=False,
             soft_wrap=True,

@@ -17,6 +17,7 @@ from exchange.catalog import LEGAL_TZ
 from exchange.profiles import load_profiles, profiles_dir_from_env
 from exchange.workdays import holiday_dirs_from_env, load_work_calendar
 from govbus.cli.broker_cmd import resolve_bootstrap
+from govbus.cli.common import database
 from govbus.cli.group import command_group
 from govbus.cli.monitor_cmd import catalog_source
 from govbus.cli.output import EXIT_USAGE, console, emit_json, fail, failed
@@ -30,8 +31,6 @@ from monitoring.compliance import (
     report_to_dict,
 )
 from monitoring.compliance_read import read_facts
-from storage import migrate
-from storage.engine import make_engine
 from storage.workflows import WorkflowStore
 from topology.connection import connected
 from topology.workflows.facts import overdue_answers
@@ -85,9 +84,7 @@ def _print(report: ComplianceReport) -> None:
 
 def _overdue_answers(now: datetime) -> dict[str, int]:
     """Overdue answers per agency from the workflows' store (G 30, S 47)."""
-    url = Settings.load().effective_database_url
-    migrate.upgrade(url)
-    engine = make_engine(url)
+    engine = database(Settings.load())
     try:
         return overdue_answers(
             WorkflowStore(engine),

@@ -8,11 +8,11 @@ import typer
 
 from base.errors import StorageError
 from base.settings import Settings
+from govbus.cli.common import JSON_OPT
 from govbus.cli.group import command_group
 from govbus.cli.output import console, emit_json, fail
 from storage import migrate
 
-JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 #: The revision from which unconditional data goes to subscribing agencies (G 15, S 25).
 SUBSCRIPTIONS_REVISION = "0004"
 SUBSCRIPTIONS_NOTICE = (

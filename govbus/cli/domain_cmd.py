@@ -26,10 +26,10 @@ from exchange.profiles import (
     profile_to_dict,
 )
 from exchange.workdays import HOLIDAYS_DIR_ENV, holiday_dirs_from_env, load_work_calendar
+from govbus.cli.common import JSON_OPT
 from govbus.cli.group import command_group
 from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, fail
 
-JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 PROFILES_DIR_OPT = typer.Option(
     None,
     "--profiles-dir",

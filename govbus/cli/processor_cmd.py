@@ -13,11 +13,12 @@ import typer
 
 from base.errors import GovbusError
 from base.settings import Settings
-from govbus.cli.access_cmd import access_control, agency_listener
+from govbus.cli.access_cmd import access_control
 from govbus.cli.broker_cmd import bootstrap_for
 from govbus.cli.group import command_group
 from govbus.cli.output import console, emit_json, fail, failed
 from operations.access import PROCESSOR_USER, principal
+from topology.access import agency_listener
 
 
 def register(app: typer.Typer) -> None:

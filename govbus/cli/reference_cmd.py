@@ -17,15 +17,13 @@ are the source of may have changed); ``agency rotate-password|show`` are in
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from base.errors import DomainError, DuplicateError, GovbusError
+from base.errors import DuplicateError
 from base.settings import Settings
 from exchange.catalog import LEGAL_TZ, AgencyKind, start_of_day
 from exchange.catalog_loader import admission, check_catalog_file
@@ -35,9 +33,16 @@ from exchange.workdays import holiday_dirs_from_env, load_work_calendar
 from exchange.workflows import catalog_change as cc
 from exchange.workflows.roles import OPERATOR
 from govbus.cli import access_cmd
-from govbus.cli.broker_cmd import connected_settings
+from govbus.cli.catalog_cmd import print_issues, running_profile
 from govbus.cli.catalog_cmd import report as validation_report
-from govbus.cli.catalog_cmd import running_profile
+from govbus.cli.common import (
+    BOOTSTRAP_OPT,
+    JSON_OPT,
+    NAMESPACE_OPT,
+    database,
+    reference_service,
+    reported,
+)
 from govbus.cli.group import command_group
 from govbus.cli.output import (
     EXIT_FAILURE,
@@ -46,11 +51,8 @@ from govbus.cli.output import (
     emit_json,
     err_console,
     fail,
-    failed,
 )
 from schemas.state import grant_document
-from storage import migrate
-from storage.engine import make_engine
 from storage.reference import AgencyRow, ReferenceStore
 from storage.workflows import WorkflowStore
 from topology.reference_service import GrantTerms, ReferenceService
@@ -58,34 +60,7 @@ from topology.workflows.catalog import CatalogChanges, import_catalog
 from topology.workflows.clock import SystemClock
 from topology.workflows.deployment import Deployment
 
-JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
-BOOTSTRAP_OPT = typer.Option("", "--bootstrap", help="Kafka bootstrap (default: settings).")
-NAMESPACE_OPT = typer.Option(
-    "",
-    "--namespace",
-    envvar="GOVBUS_STATE_NAMESPACE",
-    help="State-topic namespace: govbus.state.<namespace>.* (default: none).",
-)
 KINDS = ", ".join(k.value for k in AgencyKind)
-
-
-# -- plumbing -----------------------------------------------------------------------------------
-@contextmanager
-def _reported(as_json: bool) -> Iterator[None]:
-    """Turn a govbus error into ``fail``: domain refusals carry their code and article."""
-    try:
-        yield
-    except DomainError as exc:
-        message = f"{exc} ({exc.article})" if exc.article else str(exc)
-        fail(
-            message,
-            as_json=as_json,
-            kind=type(exc).__name__,
-            reason=exc.code,
-            article=exc.article,
-        )
-    except GovbusError as exc:
-        failed(exc, as_json=as_json)
 
 
 def _with_fix(exc: DuplicateError, agency_id: str) -> DuplicateError:
@@ -98,25 +73,6 @@ def _with_fix(exc: DuplicateError, agency_id: str) -> DuplicateError:
     else:
         fix = "choose another id"
     return DuplicateError(f"{exc}: {fix}", code=exc.code)
-
-
-def _store(settings: Settings) -> ReferenceStore:
-    url = settings.effective_database_url
-    migrate.upgrade(url)
-    return ReferenceStore(make_engine(url))
-
-
-def _service(
-    bootstrap: str, namespace: str, as_json: bool, profile: Profile | None = None
-) -> ReferenceService:
-    settings = connected_settings(bootstrap, as_json)
-    return ReferenceService(
-        _store(settings),
-        settings.bootstrap,
-        namespace=namespace or None,
-        extra_config=settings.kafka,
-        profile=profile,
-    )
 
 
 def _moment(text: str, option: str, *, end_of_day: bool, as_json: bool) -> datetime:
@@ -192,7 +148,7 @@ def register(app: typer.Typer) -> None:
     grant = command_group(
         app, "grant", "Sharing grants of conditional entries (G 14, G 15, S 22, S 25)."
     )
-    access_cmd.register(agency, lambda b, j: _service(b, "", j), _reported)
+    access_cmd.register(agency, lambda b, j: reference_service(b, "", j), reported)
     _catalog_commands(catalog)
     _agency_add_command(agency)
     _agency_commands(agency)
@@ -223,13 +179,7 @@ def _catalog_commands(catalog: typer.Typer) -> None:
         result = check_catalog_file(file, admission(profile))
         if not result.valid:
             if not as_json:
-                for issue in result.issues:
-                    where = f" [{issue.entry}]" if issue.entry else ""
-                    err_console.print(
-                        f"  {issue.code} ({issue.article}){where}: {issue.message}",
-                        markup=False,
-                        soft_wrap=True,
-                    )
+                print_issues(result.issues, err_console)
             fail(
                 f"catalog {file} is invalid under profile {profile.id} (GOVBUS_PROFILE):"
                 f" {len(result.issues)} problem(s); nothing imported",
@@ -238,8 +188,8 @@ def _catalog_commands(catalog: typer.Typer) -> None:
                 profile=profile.id,
                 errors=validation_report(file, result, profile.id)["errors"],
             )
-        with _reported(as_json):
-            service = _service(bootstrap, namespace, as_json, profile)
+        with reported(as_json):
+            service = reference_service(bootstrap, namespace, as_json, profile)
             imported = import_catalog(_catalog_changes(service, profile), result, OPERATOR)
             service.sync_acls([a.id for a in service.store.list_agencies()])
         done, requests = imported.report, imported.change_requests
@@ -301,8 +251,8 @@ def _agency_add_command(agency: typer.Typer) -> None:
         if not no_credentials:
             access_cmd.require_listener(settings, name, as_json)
         issued: dict[str, Any] | None = None
-        with _reported(as_json):
-            service = _service(bootstrap, namespace, as_json)
+        with reported(as_json):
+            service = reference_service(bootstrap, namespace, as_json)
             try:
                 done = service.add_agency(
                     name,
@@ -347,8 +297,10 @@ def _agency_commands(agency: typer.Typer) -> None:
         as_json: bool = JSON_OPT,
     ) -> None:
         """List the registered agencies."""
-        with _reported(as_json):
-            rows = _store(Settings.load()).list_agencies(include_revoked=include_revoked)
+        with reported(as_json):
+            rows = ReferenceStore(database(Settings.load())).list_agencies(
+                include_revoked=include_revoked
+            )
         if as_json:
             emit_json({"agencies": [agency_json(r) for r in rows]})
             return
@@ -367,8 +319,8 @@ def _agency_commands(agency: typer.Typer) -> None:
         """Revoke a registration and the agency's broker access (ACLs, then credentials).
 
         Processors drop the agency from their next event; its next fetch is refused."""
-        with _reported(as_json):
-            service = _service(bootstrap, namespace, as_json)
+        with reported(as_json):
+            service = reference_service(bootstrap, namespace, as_json)
             row = service.revoke_agency(agency_id, force=force)
             access = access_cmd.access_control(Settings.load(), service.bootstrap)
             removed = access.revoke(agency_id)
@@ -416,8 +368,8 @@ def _grant_commands(grant: typer.Typer) -> None:
             if valid_until
             else None
         )
-        with _reported(as_json):
-            done = _service(bootstrap, namespace, as_json).add_grant(
+        with reported(as_json):
+            done = reference_service(bootstrap, namespace, as_json).add_grant(
                 GrantTerms(
                     consumer=agency_id,
                     entry_id=entry_id,
@@ -442,8 +394,8 @@ def _grant_commands(grant: typer.Typer) -> None:
         as_json: bool = JSON_OPT,
     ) -> None:
         """Revoke a grant; delivery stops from the processors' next event."""
-        with _reported(as_json):
-            done = _service(bootstrap, namespace, as_json).revoke_grant(grant_id)
+        with reported(as_json):
+            done = reference_service(bootstrap, namespace, as_json).revoke_grant(grant_id)
         if as_json:
             emit_json({"grant": grant_json(done)})
         else:
@@ -456,8 +408,8 @@ def _grant_commands(grant: typer.Typer) -> None:
         as_json: bool = JSON_OPT,
     ) -> None:
         """List grants, revoked and expired ones too."""
-        with _reported(as_json):
-            rows = _store(Settings.load()).list_grants(
+        with reported(as_json):
+            rows = ReferenceStore(database(Settings.load())).list_grants(
                 agency_id=agency_id or None, entry_id=entry_id or None
             )
         grants = [r.grant() for r in rows]

@@ -10,62 +10,31 @@ audit relay seals the transition into ``govbus.audit.workflows``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import typer
 
-from base.errors import DomainError, GovbusError
 from base.settings import Settings
 from exchange.workflows.roles import OPERATOR
-from govbus.cli.broker_cmd import connected_settings
+from govbus.cli.common import (
+    BOOTSTRAP_OPT,
+    JSON_OPT,
+    NAMESPACE_OPT,
+    database,
+    reference_service,
+    reported,
+)
 from govbus.cli.group import command_group
-from govbus.cli.output import console, emit_json, fail, failed
-from storage import migrate
-from storage.engine import make_engine
-from storage.reference import ReferenceStore
+from govbus.cli.output import console, emit_json
 from storage.subscriptions import SubscriptionRow, SubscriptionStore
 from storage.workflows import WorkflowStore
-from topology.reference_service import ReferenceService
 from topology.workflows.clock import SystemClock
 from topology.workflows.subscriptions import Subscriptions, state_of
 
-JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
-BOOTSTRAP_OPT = typer.Option("", "--bootstrap", help="Kafka bootstrap (default: settings).")
-NAMESPACE_OPT = typer.Option(
-    "",
-    "--namespace",
-    envvar="GOVBUS_STATE_NAMESPACE",
-    help="State-topic namespace: govbus.state.<namespace>.* (default: none).",
-)
-
-
-@contextmanager
-def _reported(as_json: bool) -> Iterator[None]:
-    """A govbus error as one line: domain refusals with their code and article."""
-    try:
-        yield
-    except DomainError as exc:
-        message = f"{exc} ({exc.article})" if exc.article else str(exc)
-        fail(
-            message, as_json=as_json, kind=type(exc).__name__, reason=exc.code, article=exc.article
-        )
-    except GovbusError as exc:
-        failed(exc, as_json=as_json)
-
 
 def _flows(bootstrap: str, namespace: str, as_json: bool) -> Subscriptions:
-    settings = connected_settings(bootstrap, as_json)
-    url = settings.effective_database_url
-    migrate.upgrade(url)
-    engine = make_engine(url)
-    reference = ReferenceService(
-        ReferenceStore(engine),
-        settings.bootstrap,
-        namespace=namespace or None,
-        extra_config=settings.kafka,
-    )
+    reference = reference_service(bootstrap, namespace, as_json)
+    engine = reference.store.engine
     return Subscriptions(SubscriptionStore(engine), WorkflowStore(engine), reference, SystemClock())
 
 
@@ -106,7 +75,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JSON_OPT,
     ) -> None:
         """Subscribe an agency to an entry; its feed carries it from the next event."""
-        with _reported(as_json):
+        with reported(as_json):
             row = _flows(bootstrap, namespace, as_json).subscribe(
                 OPERATOR, entry_id, purpose, agency=agency_id
             )
@@ -124,7 +93,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JSON_OPT,
     ) -> None:
         """Cancel a subscription; delivery stops from the processors' next event."""
-        with _reported(as_json):
+        with reported(as_json):
             row = _flows(bootstrap, namespace, as_json).cancel(OPERATOR, subscription_id, reason)
         if as_json:
             emit_json({"subscription": subscription_json(row)})
@@ -138,10 +107,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = JSON_OPT,
     ) -> None:
         """List subscriptions (active ones unless --all)."""
-        with _reported(as_json):
-            url = Settings.load().effective_database_url
-            migrate.upgrade(url)
-            rows = SubscriptionStore(make_engine(url)).list_subscriptions(
+        with reported(as_json):
+            rows = SubscriptionStore(database(Settings.load())).list_subscriptions(
                 agency_id or None, include_cancelled=include_cancelled
             )
         if as_json:

@@ -10,12 +10,11 @@ from base.errors import GovbusError
 from exchange.catalog import LifecycleState
 from exchange.catalog_loader import load_catalog
 from govbus.cli.broker_cmd import connected_settings
+from govbus.cli.common import JSON_OPT
 from govbus.cli.group import command_group
 from govbus.cli.output import console, emit_json, fail
 from kafkaclient import Admin, TopicSpec
 from schemas.topics import bus_topics
-
-JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 
 
 def register(app: typer.Typer) -> None:

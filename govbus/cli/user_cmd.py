@@ -16,24 +16,20 @@ import typer
 from base.errors import GovbusError
 from base.settings import Settings
 from exchange.workflows.roles import USER_ROLES
+from govbus.cli.common import JSON_OPT, database
 from govbus.cli.group import command_group
 from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
-from storage import migrate
 from storage.accounts import AccountStore, UserRow
-from storage.engine import make_engine
 from storage.workflows import WorkflowStore
 from topology.workflows.accounts import AccountService
 from topology.workflows.clock import SystemClock
 
 PASSWORD_ENV = "GOVBUS_USER_PASSWORD"  # noqa: S105 (a variable's name, not a password)
-JSON_OPT = typer.Option(False, "--json", help="Print one JSON object for scripts.")
 ROLES = ", ".join(r.value for r in USER_ROLES)
 
 
 def _accounts() -> AccountService:
-    url = Settings.load().effective_database_url
-    migrate.upgrade(url)
-    engine = make_engine(url)
+    engine = database(Settings.load())
     return AccountService(AccountStore(engine), WorkflowStore(engine), SystemClock())
 
 

@@ -13,10 +13,10 @@ from exchange.workflows.roles import Action, Actor
 from govbus.http.deps import CASE_ERRORS, ERRORS, action
 from govbus.http.models import ID_PATTERN, TransitionOut, Transitions
 from storage.workflows import TransitionRow
-from topology.workflows.casework import Casework
+from topology.workflows.casework import Case, Casework
 
 F = TypeVar("F", bound=Callable[..., Any])
-C = TypeVar("C")
+C = TypeVar("C", bound=Case)
 CaseId = Annotated[str, Path(pattern=ID_PATTERN, description="Case id.")]
 #: One page of a list.
 Limit = Annotated[int, Query(ge=1, le=500)]

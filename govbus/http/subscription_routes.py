@@ -12,17 +12,16 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
 from exchange.workflows.roles import Action
-from govbus.http.deps import CASE_ERRORS, ERRORS, CurrentActor, Flows, action
+from govbus.http.deps import CASE_ERRORS, CurrentActor, Flows
 from govbus.http.models import ID_PATTERN, Strict, Text, Transitions
-from govbus.http.routing import transitions_out
+from govbus.http.routing import CaseRoutes, transitions_out
 from storage.subscriptions import SubscriptionRow
 from topology.workflows.subscriptions import state_of
 
 router = APIRouter()
 #: ``case_id``: the walk of the permission table fills every id path parameter by that name.
 CaseId = Annotated[str, Path(pattern=ID_PATTERN, description="Subscription id.")]
-SUBSCRIPTIONS = "/v1/subscriptions"
-TAG = "subscriptions"
+subscriptions = CaseRoutes(router, "/v1/subscriptions", "subscriptions")
 
 
 class SubscribeRequest(Strict):
@@ -66,25 +65,16 @@ def subscription_out(row: SubscriptionRow) -> SubscriptionOut:
     )
 
 
-@router.post(
-    SUBSCRIPTIONS,
-    tags=[TAG],
-    summary="订阅无条件共享数据 (subscribe to an unconditional entry, G 15 ¶1, S 25 ¶1)",
-    status_code=201,
-    responses={**CASE_ERRORS},
-    openapi_extra=action(Action.SUBSCRIBE),
+@subscriptions.opening(
+    Action.SUBSCRIBE,
+    "订阅无条件共享数据 (subscribe to an unconditional entry, G 15 ¶1, S 25 ¶1)",
+    CASE_ERRORS,
 )
 def subscribe(body: SubscribeRequest, actor: CurrentActor, flows: Flows) -> SubscriptionOut:
     return subscription_out(flows.subscriptions.subscribe(actor, body.entry, body.purpose))
 
 
-@router.get(
-    SUBSCRIPTIONS,
-    tags=[TAG],
-    summary="订阅列表 (subscriptions the caller may see)",
-    responses=ERRORS,
-    openapi_extra=action(Action.LIST),
-)
+@subscriptions.listing("订阅列表 (subscriptions the caller may see)")
 def list_subscriptions(
     actor: CurrentActor, flows: Flows, include_cancelled: bool = False
 ) -> SubscriptionList:
@@ -92,34 +82,20 @@ def list_subscriptions(
     return SubscriptionList(subscriptions=[subscription_out(r) for r in found])
 
 
-@router.get(
-    SUBSCRIPTIONS + "/{case_id}",
-    tags=[TAG],
-    summary="查看订阅 (one subscription)",
-    responses=CASE_ERRORS,
-    openapi_extra=action(Action.READ),
-)
+@subscriptions.read("/{case_id}", "查看订阅 (one subscription)")
 def get_subscription(case_id: CaseId, actor: CurrentActor, flows: Flows) -> SubscriptionOut:
     return subscription_out(flows.subscriptions.get(actor, case_id))
 
 
-@router.get(
-    SUBSCRIPTIONS + "/{case_id}/transitions",
-    tags=[TAG],
-    summary="订阅记录 (who subscribed or cancelled, when, why)",
-    responses=CASE_ERRORS,
-    openapi_extra=action(Action.READ),
-)
+@subscriptions.read("/{case_id}/transitions", "订阅记录 (who subscribed or cancelled, when, why)")
 def subscription_transitions(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Transitions:
     return transitions_out(flows.subscriptions.history(actor, case_id))
 
 
-@router.post(
-    SUBSCRIPTIONS + "/{case_id}/cancel",
-    tags=[TAG],
-    summary="取消订阅 (cancel a subscription: delivery stops from the next event)",
-    responses=CASE_ERRORS,
-    openapi_extra=action(Action.UNSUBSCRIBE),
+@subscriptions.step(
+    "cancel",
+    Action.UNSUBSCRIBE,
+    "取消订阅 (cancel a subscription: delivery stops from the next event)",
 )
 def cancel_subscription(
     case_id: CaseId, body: CancelRequest, actor: CurrentActor, flows: Flows

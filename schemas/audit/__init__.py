@@ -5,9 +5,11 @@ after ``chain``, ``seq`` and ``prev_hash``: the processors' ``Decision`` records
 workflows' ``WorkflowEvent`` records (one chain, ``workflows``, on
 ``govbus.audit.workflows``); :func:`verify` takes the record name.
 
-Every ``Decision`` record the processors write belongs to one chain, the ingest partition
-whose message it records (``chain`` = ``"<topic>/<partition>"``), and has a ``seq`` in it
-from 1 without gaps. Sealing a record (the processor, :func:`seal`):
+Every ``Decision`` record the processors write (one per input event, its deliveries listed;
+who received a subject's data is read from them by :mod:`schemas.audit.trail`) belongs to
+one chain, the ingest partition whose message it records (``chain`` =
+``"<topic>/<partition>"``), and has a ``seq`` in it from 1 without gaps. Sealing a record
+(the processor, :func:`seal`):
 
 1. Encode it with ``chain``, ``seq``, ``prev_hash`` (the previous record's
    ``record_hash``; null at seq 1) and ``record_hash`` null. ``record_hash`` is the last
@@ -32,9 +34,10 @@ per chain at its first record:
   as broken links.
 * **replayed**: a record with the ``audit_id`` of an earlier record of its chain (and
   another hash). The processor derives ``audit_id`` from the input's position (topic,
-  partition, offset), the kind and the recipient (:mod:`topology.records`), and commits
-  each input's records once (exactly once), so the same id twice means the same input
-  decided twice: found as soon as a second group re-reads the input, before the two
+  partition, offset) and the kind (:mod:`topology.records`; one record per input, two
+  for a rejected one; records before Decision v5 added the delivery's recipient), and
+  commits each input's records once (exactly once), so the same id twice means the same
+  input decided twice: found as soon as a second group re-reads the input, before the two
   writers collide on a ``seq``. A ``WorkflowEvent`` is identified by its
   ``transition_id`` (:data:`INPUT_ID`): the same transition sealed twice is replayed.
 """

@@ -159,6 +159,11 @@ def _integers(low: int, high: int) -> st.SearchStrategy[int]:
     return st.one_of(st.sampled_from([low, high, 0, -1, 1]), st.integers(low, high))
 
 
+#: Strategies of the named records met so far, by full name (a later field may refer to
+#: a record by its name, as Decision's ``deliveries`` refers to GrantUse and MaskedItem).
+_NAMED: dict[str, st.SearchStrategy[Any]] = {}
+
+
 def strategy_for(schema: Any, ns: str = "") -> st.SearchStrategy[Any]:
     """Values that fit ``schema`` (the JSON of an .avsc), edge values included."""
     if isinstance(schema, list):
@@ -175,6 +180,8 @@ def strategy_for(schema: Any, ns: str = "") -> st.SearchStrategy[Any]:
     }
     if kind in simple:
         return simple[kind]
+    if isinstance(schema, str):  # a named type defined earlier in the schema
+        return _NAMED[_full(schema, ns)]
     if kind == "enum":
         return st.sampled_from(schema["symbols"])
     if kind == "array":
@@ -185,7 +192,9 @@ def strategy_for(schema: Any, ns: str = "") -> st.SearchStrategy[Any]:
         optional = {
             n: required.pop(n) for n in [f["name"] for f in schema["fields"] if "default" in f]
         }
-        return st.fixed_dictionaries(required, optional=optional)
+        made = st.fixed_dictionaries(required, optional=optional)
+        _NAMED[_full(schema["name"], schema.get("namespace", ns))] = made
+        return made
     raise NotImplementedError(kind)  # a new type in a schema needs a strategy here
 
 
@@ -312,6 +321,22 @@ SAMPLES: dict[str, dict[str, Any]] = {
         ],
         "items_delivered": ["姓名", "住址"],
         "masked_items": [{"name": "住址", "rule": "keep_district"}],
+        "deliveries": [
+            {
+                "recipient": "贵阳市人力资源和社会保障局",
+                "topic": "govbus.feed.贵阳市人力资源和社会保障局",
+                "items": ["姓名", "住址"],
+                "masked_items": [{"name": "住址", "rule": "keep_district"}],
+                "subject_rule": None,
+                "grants": [
+                    {
+                        "grant_id": "grant-2024-017",
+                        "purpose": "社会保险待遇资格认证",
+                        "items": ["住址"],
+                    }
+                ],
+            }
+        ],
         "occurred_at": T0,
         "chain": None,
         "seq": None,

@@ -285,19 +285,28 @@ def send_accepted(env: WorkflowEnv, entry: str, items: dict[str, str | None]) ->
     psb = env.agency("city-psb")
     e = event(env.entry(entry), psb, DELIVERY_PERSON, items)
     publish_events(env.bootstrap, [(DELIVERY_KEY, e)], config=env.config)
-    deadline = time.monotonic() + RECEIPT_TIMEOUT_S
+    receipt = receipt_of(env, psb, str(e["event_id"]))
+    assert receipt["outcome"] == "accepted", receipt
+    return str(e["event_id"])
+
+
+def receipt_of(
+    env: WorkflowEnv, agency: str, event_id: str, timeout_s: float = RECEIPT_TIMEOUT_S
+) -> dict[str, Any]:
+    """The receipt of ``event_id`` in ``agency``'s (full id) receipts topic, waiting up to
+    ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for r in read_topic(
             env.bootstrap,
-            topic_name(TopicKind.RECEIPTS, psb),
+            topic_name(TopicKind.RECEIPTS, agency),
             config=env.config,
             record="Receipt",
             settle_s=0.3,
         ):
-            if str(r["event_id"]) == e["event_id"]:
-                assert r["outcome"] == "accepted", r
-                return str(e["event_id"])
-    raise AssertionError(f"no receipt for {e['event_id']}")
+            if str(r["event_id"]) == event_id:
+                return r
+    raise AssertionError(f"no receipt for {event_id} in {timeout_s} s")
 
 
 def feed_of(env: WorkflowEnv, agency: str) -> list[dict[str, Any]]:

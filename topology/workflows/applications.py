@@ -18,7 +18,7 @@ One method per step, shared by the HTTP routers and the CLI. Each step:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -168,7 +168,7 @@ class ShareApplications(Casework[sa.ShareApplication]):
         return app
 
     def accept(self, actor: Actor, case_id: str) -> sa.ShareApplication:
-        return self._step(
+        return self.take_step(
             actor,
             case_id,
             Action.ACCEPT,
@@ -184,7 +184,7 @@ class ShareApplications(Casework[sa.ShareApplication]):
         valid_until: datetime | None = None,
         reason: str = "",
     ) -> sa.ShareApplication:
-        return self._step(
+        return self.take_step(
             actor,
             case_id,
             Action.APPROVE,
@@ -196,7 +196,7 @@ class ShareApplications(Casework[sa.ShareApplication]):
     def refuse(
         self, actor: Actor, case_id: str, *, reasons: str = "", legal_basis: str = ""
     ) -> sa.ShareApplication:
-        return self._step(
+        return self.take_step(
             actor,
             case_id,
             Action.REFUSE,
@@ -204,7 +204,7 @@ class ShareApplications(Casework[sa.ShareApplication]):
         )
 
     def withdraw(self, actor: Actor, case_id: str, *, reason: str = "") -> sa.ShareApplication:
-        return self._step(
+        return self.take_step(
             actor,
             case_id,
             Action.WITHDRAW,
@@ -212,7 +212,7 @@ class ShareApplications(Casework[sa.ShareApplication]):
         )
 
     def dispute(self, actor: Actor, case_id: str, *, reason: str) -> sa.ShareApplication:
-        return self._step(
+        return self.take_step(
             actor,
             case_id,
             Action.DISPUTE,
@@ -220,7 +220,7 @@ class ShareApplications(Casework[sa.ShareApplication]):
         )
 
     def settle(self, actor: Actor, case_id: str, ruling: sa.Ruling) -> sa.ShareApplication:
-        return self._step(
+        return self.take_step(
             actor,
             case_id,
             Action.SETTLE,
@@ -228,7 +228,7 @@ class ShareApplications(Casework[sa.ShareApplication]):
         )
 
     def refer(self, actor: Actor, case_id: str, *, reason: str) -> sa.ShareApplication:
-        return self._step(
+        return self.take_step(
             actor,
             case_id,
             Action.REFER,
@@ -236,7 +236,7 @@ class ShareApplications(Casework[sa.ShareApplication]):
         )
 
     def decide(self, actor: Actor, case_id: str, ruling: sa.Ruling) -> sa.ShareApplication:
-        return self._step(
+        return self.take_step(
             actor,
             case_id,
             Action.DECIDE,
@@ -244,7 +244,7 @@ class ShareApplications(Casework[sa.ShareApplication]):
         )
 
     def revoke(self, actor: Actor, case_id: str, *, reason: str) -> sa.ShareApplication:
-        return self._step(
+        return self.take_step(
             actor,
             case_id,
             Action.REVOKE,
@@ -258,25 +258,17 @@ class ShareApplications(Casework[sa.ShareApplication]):
         except GrantError as exc:
             raise NotFound(f"no catalog entry {entry_id}", code="unknown_entry") from exc
 
-    def _step(
+    def change_of(
         self,
-        actor: Actor,
-        case_id: str,
-        action: Action,
-        step: Callable[[sa.ShareApplication, Profile, Act], sa.Step],
-    ) -> sa.ShareApplication:
-        # Step 1
-        app = self.load(case_id)
-        authorize(actor, action, applicant=app.applicant, provider=app.provider)
-        # Step 2
-        now = self.clock.now()
-        new, transition = step(app, self.profiles.get(app.profile), Act(actor, now))
-        # Step 3
-        add, cancel = timers_for(app, new, self.calendar, now)
-        change = CaseChange(case_row(new, now), app.version, transition_row(new, transition))
-        # Steps 4 and 5 (after the write)
-        self.write_step(case_id, replace(change, new_timers=add, cancel_kinds=cancel))
-        return new
+        old: sa.ShareApplication,
+        new: sa.ShareApplication,
+        transition: Transition[sa.State],
+        now: datetime,
+    ) -> CaseChange:
+        add, cancel = timers_for(old, new, self.calendar, now)
+        return CaseChange(
+            case_row(new, now), old.version, transition_row(new, transition), add, cancel
+        )
 
     # -- timers (topology.workflows.timers) ------------------------------------------------
     def on_timer(self, timer: TimerRow, now: datetime) -> CaseChange | None:
@@ -289,11 +281,10 @@ class ShareApplications(Casework[sa.ShareApplication]):
         if step is None:  # answered meanwhile, or nothing due yet: the row is spent
             return None
         new, transition = step
-        add, cancel = timers_for(app, new, self.calendar, now)
+        change = self.change_of(app, new, transition, now)
         if timer.kind == DEADLINE:
-            cancel.append(REMINDER)
-        change = CaseChange(case_row(new, now), app.version, transition_row(new, transition))
-        return replace(change, new_timers=add, cancel_kinds=cancel)
+            return replace(change, cancel_kinds=[*change.cancel_kinds, REMINDER])
+        return change
 
     def _timer_step(self, timer: TimerRow, app: sa.ShareApplication, act: Act) -> sa.Step | None:
         if timer.kind == REMINDER:

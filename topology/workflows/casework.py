@@ -16,13 +16,14 @@ from enum import Enum
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from base.errors import NotFound, StateError
-from exchange.workflows.cases import Transition
+from exchange.profiles import Profile
+from exchange.workflows.cases import Act, Transition
 from exchange.workflows.roles import Action, Actor, Scope, authorize, scope_of
 from storage.workflows import CaseChange, CaseQuery, CaseRow, TransitionRow, WorkflowStore
 from topology.reference_service import ReferenceService
 from topology.workflows.deployment import Deployment
 
-C = TypeVar("C")
+C = TypeVar("C", bound="Case")
 
 
 class Case(Protocol):
@@ -153,6 +154,28 @@ class Casework(Generic[C]):
         return [self.case.from_document(r.document) for r in rows]
 
     # -- writing ------------------------------------------------------------------------
+    def take_step(
+        self,
+        actor: Actor,
+        case_id: str,
+        action: Action,
+        step: Callable[[C, Profile, Act], tuple[C, Transition[Any]]],
+    ) -> C:
+        """One step of a case: read it and check that ``actor`` may take ``action`` on it,
+        run the pure ``step`` with the case's profile at the clock's time, write its
+        :meth:`change_of` (:meth:`write_step`); the new case."""
+        case = self.load(case_id)
+        applicant, provider = self.case.parties(case)
+        authorize(actor, action, applicant=applicant, provider=provider)
+        now = self.deployment.clock.now()
+        new, transition = step(case, self.deployment.profiles.get(case.profile), Act(actor, now))
+        self.write_step(case_id, self.change_of(case, new, transition, now))
+        return new
+
+    def change_of(self, old: C, new: C, transition: Transition[Any], now: datetime) -> CaseChange:
+        """The guarded write of a step from ``old`` to ``new``: the kind's rows and timers."""
+        raise NotImplementedError
+
     def write_step(self, case_id: str, change: CaseChange) -> None:
         """Write ``change`` if the case still has the version read (else a 409), then
         wake the audit relay."""

@@ -227,12 +227,7 @@ class CatalogChanges(Casework[cc.CatalogChange]):
         self.reference.publish_entry(entry)
         # Step 2
         new, transition = cc.publish(change, profile, Act(SYSTEM, now))
-        return CaseChange(
-            case_row(new, now),
-            change.version,
-            transition_row(new, transition),
-            timers_for(new, now),
-        )
+        return self.change_of(change, new, transition, now)
 
     # -- plumbing -------------------------------------------------------------------------
     def _step(
@@ -242,20 +237,19 @@ class CatalogChanges(Casework[cc.CatalogChange]):
         action: Action,
         step: Callable[[cc.CatalogChange, Profile, Act], cc.Step],
     ) -> cc.CatalogChange:
-        change = self.load(case_id)
-        authorize(actor, action, applicant=change.agency, provider=change.agency)
-        now = self.deployment.clock.now()
-        new, transition = step(
-            change, self.deployment.profiles.get(change.profile), Act(actor, now)
-        )
-        written = CaseChange(
-            case_row(new, now),
-            change.version,
-            transition_row(new, transition),
-            timers_for(new, now),
-        )
-        self.write_step(case_id, written)
+        self.take_step(actor, case_id, action, step)
         return self.load(case_id)  # published already, when this was the last review
+
+    def change_of(
+        self,
+        old: cc.CatalogChange,
+        new: cc.CatalogChange,
+        transition: Transition[cc.State],
+        now: datetime,
+    ) -> CaseChange:
+        return CaseChange(
+            case_row(new, now), old.version, transition_row(new, transition), timers_for(new, now)
+        )
 
 
 def _imported(entry: CatalogEntry, today: date) -> cc.Proposal:

@@ -121,18 +121,9 @@ class CatalogObligations(Casework[co.CatalogObligation]):
         return tuple(opened)
 
     def fulfil(self, actor: Actor, case_id: str, *, reason: str) -> co.CatalogObligation:
-        ob = self.load(case_id)
-        authorize(actor, Action.FULFIL, applicant=ob.agency, provider=ob.agency)
-        now = self.deployment.clock.now()
-        new, transition = co.fulfil(ob, Act(actor, now), reason=reason)
-        change = CaseChange(
-            case_row(new, now),
-            ob.version,
-            transition_row(new, transition),
-            cancel_kinds=(REMINDER, DEADLINE),
+        return self.take_step(
+            actor, case_id, Action.FULFIL, lambda ob, _p, act: co.fulfil(ob, act, reason=reason)
         )
-        self.write_step(case_id, change)
-        return new
 
     # -- timers (topology.workflows.timers) ------------------------------------------------
     def on_timer(self, timer: TimerRow, now: datetime) -> CaseChange | None:
@@ -143,8 +134,20 @@ class CatalogObligations(Casework[co.CatalogObligation]):
             return None
         new, transition = step
         cancel = (REMINDER,) if timer.kind == DEADLINE else ()
-        change = CaseChange(case_row(new, now), ob.version, transition_row(new, transition))
-        return replace(change, cancel_kinds=cancel)
+        return replace(self.change_of(ob, new, transition, now), cancel_kinds=cancel)
+
+    def change_of(
+        self,
+        old: co.CatalogObligation,
+        new: co.CatalogObligation,
+        transition: Transition[co.State],
+        now: datetime,
+    ) -> CaseChange:
+        """A fulfilled obligation needs no reminder or deadline any more."""
+        done = (REMINDER, DEADLINE) if new.state is co.State.FULFILLED else ()
+        return CaseChange(
+            case_row(new, now), old.version, transition_row(new, transition), cancel_kinds=done
+        )
 
     # -- plumbing -------------------------------------------------------------------------
     def _create(

@@ -35,7 +35,6 @@ from kafkaclient import (
     OFFSET_BEGINNING,
     Admin,
     Consumer,
-    Message,
     Producer,
     TopicPartition,
     TopicSpec,
@@ -45,6 +44,7 @@ from schemas import decode, encode
 from schemas.partitioning import partition_for
 from schemas.topics import TopicKind, bus_topics, topic_def, topic_name
 from tests.support.broker import BrokerSource
+from tests.support.principal import produce_as
 from tests.support.processor import PERSON, running_processor
 from tests.support.scenario import Names, Reader, event, resident_id
 from topology.processor import Processor
@@ -127,24 +127,10 @@ def processor(scenario: Scenario) -> Iterator[Processor]:
 
 
 # -- helpers --------------------------------------------------------------------------------
-def produce(config: dict[str, str], topic: str, key: str, value: bytes) -> list[KafkaError]:
-    """Produce one record as the principal of ``config``; the delivery errors, if any."""
-    errors: list[KafkaError] = []
-
-    def on_delivery(error: Exception | None, _message: Message) -> None:
-        if error is not None:
-            assert isinstance(error, KafkaError), error  # the wrapper converts (base.errors)
-            errors.append(error)
-
-    with Producer(config["bootstrap.servers"], extra_config=config) as producer:
-        producer.produce(topic, value, key=key.encode(), on_delivery=on_delivery)
-    return errors
-
-
 def publish_event(config: dict[str, str], subject: str, ev: dict[str, Any]) -> None:
     """Submit ``ev`` as the principal of ``config``, to its own submission topic."""
     topic = topic_name(TopicKind.SUBMIT, config["sasl.username"])
-    assert produce(config, topic, subject, encode("ChangeEvent", ev)) == []
+    assert produce_as(config, topic, subject, encode("ChangeEvent", ev)) == []
 
 
 def open_reader(config: dict[str, str], topic: str, group: str) -> Consumer:
@@ -253,7 +239,7 @@ def test_broker_refuses_a_resolution_written_by_the_processors(scenario: Scenari
     resolved = topic_def(TopicKind.RESOLVED)
     admin = Admin(scenario.broker.bootstrap, extra_config=scenario.broker.client_config)
     admin.ensure_topics([TopicSpec.of(resolved)])
-    errors = produce(creds, resolved.name, str(uuid.uuid4()), b"forged")
+    errors = produce_as(creds, resolved.name, str(uuid.uuid4()), b"forged")
     assert [e.code for e in errors] == ["TOPIC_AUTHORIZATION_FAILED"]
 
 
@@ -293,7 +279,7 @@ def test_agencies_are_confined_by_the_broker_and_revocation_cuts_off_only_one(
         topic_name(TopicKind.INGEST, first["entry"]),
         topic_name(TopicKind.SUBMIT, amr),
     ):
-        errors = produce(a, topic, f"credit_code:{COMPANY}", encode("ChangeEvent", forged))
+        errors = produce_as(a, topic, f"credit_code:{COMPANY}", encode("ChangeEvent", forged))
         assert [e.code for e in errors] == ["TOPIC_AUTHORIZATION_FAILED"], topic
     # A wrong password is refused at the handshake.
     assert authentication_fails({**a, "sasl.password": a["sasl.password"][::-1]})

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from base.errors import KafkaError
-from kafkaclient import Admin, Message, Producer
+from kafkaclient import Admin
 from operations.access import AccessControl, AgencyListener
 from schemas import encode
 from schemas.topics import TopicKind, topic_name
 from tests.support.broker import BrokerSource
+from tests.support.principal import produce_as
 from tests.support.scenario import event, read_topic
-from tests.support.workflow import WorkflowEnv, running_bus, workflow_env
+from tests.support.workflow import WorkflowEnv, receipt_of, running_bus, workflow_env
 
 PERSON = "11010519491231002X"
 KEY = f"resident_id:{PERSON}"
@@ -43,36 +43,6 @@ def running(
         running_bus(env, tmp_path),
     ):
         yield env
-
-
-def _produce(config: dict[str, str], topic: str, key: str, value: bytes) -> list[KafkaError]:
-    """One record as the principal of ``config``; the delivery errors, if any."""
-    errors: list[KafkaError] = []
-
-    def on_delivery(error: Exception | None, _message: Message) -> None:
-        if error is not None:
-            assert isinstance(error, KafkaError), error
-            errors.append(error)
-
-    with Producer(config["bootstrap.servers"], extra_config=config) as producer:
-        producer.produce(topic, value, key=key.encode(), on_delivery=on_delivery)
-    return errors
-
-
-def _receipt(env: WorkflowEnv, agency: str, event_id: str) -> dict[str, Any]:
-    """The receipt of ``event_id`` in ``agency``'s receipts topic, waiting up to WAIT_S."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        for r in read_topic(
-            env.bootstrap,
-            topic_name(TopicKind.RECEIPTS, agency),
-            config=env.config,
-            record="Receipt",
-            settle_s=0.5,
-        ):
-            if str(r["event_id"]) == event_id:
-                return r
-    raise AssertionError(f"no receipt for {event_id} in {WAIT_S} s")
 
 
 def _ingest_topic_exists(env: WorkflowEnv, entry_id: str) -> bool:
@@ -109,8 +79,8 @@ def test_an_entry_approved_through_the_api_is_published_and_its_events_reach_a_f
     # tells its provider why (GM 10), and no ingest topic exists for the entry.
     submit = topic_name(TopicKind.SUBMIT, psb)
     early = _event(entry_id, psb)
-    assert _produce(psb_config, submit, KEY, encode("ChangeEvent", early)) == []
-    refused = _receipt(env, psb, early["event_id"])
+    assert produce_as(psb_config, submit, KEY, encode("ChangeEvent", early)) == []
+    refused = receipt_of(env, psb, early["event_id"], WAIT_S)
     assert (refused["outcome"], refused["reason_code"]) == ("rejected", "unknown_entry"), refused
     assert not _ingest_topic_exists(env, entry_id)
     env.clock.advance(timedelta(hours=1))
@@ -126,10 +96,10 @@ def test_an_entry_approved_through_the_api_is_published_and_its_events_reach_a_f
     # own submission topic; the bus alone writes the entry's ingest topic.
     ev = _event(entry_id, psb)
     ingest = topic_name(TopicKind.INGEST, entry_id)
-    assert [e.code for e in _produce(psb_config, ingest, KEY, encode("ChangeEvent", ev))] == [
+    assert [e.code for e in produce_as(psb_config, ingest, KEY, encode("ChangeEvent", ev))] == [
         "TOPIC_AUTHORIZATION_FAILED"
     ]
-    assert _produce(psb_config, submit, KEY, encode("ChangeEvent", ev)) == []
+    assert produce_as(psb_config, submit, KEY, encode("ChangeEvent", ev)) == []
     # The processor picks the entry up from the state topic, subscribes, decides, delivers.
     deadline = time.monotonic() + WAIT_S
     feed: list[dict[str, Any]] = []
@@ -148,4 +118,4 @@ def test_an_entry_approved_through_the_api_is_published_and_its_events_reach_a_f
     assert feed, f"the event on {entry_id} did not reach 市卫健委's feed in {WAIT_S} s"
     assert feed[0]["entry"] == entry_id
     assert [(i["name"], i["value"]) for i in feed[0]["items"]] == [("photo_ref", "P-2026-0001")]
-    assert _receipt(env, psb, ev["event_id"])["outcome"] == "accepted"
+    assert receipt_of(env, psb, ev["event_id"], WAIT_S)["outcome"] == "accepted"

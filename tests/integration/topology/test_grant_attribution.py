@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from exchange.catalog_loader import LoadedCatalog
+from exchange.grants import GrantUse
+from schemas.audit.trail import deliveries_of
 from schemas.topics import TopicKind, topic_name
 from tests.support.processor import PERSON, PERSON_KEY, running_processor
 from tests.support.scenario import Names, Reader, event, publish_events
@@ -52,13 +54,18 @@ def test_two_overlapping_grants_are_both_named_in_feed_and_audit_G17_S29(
     ]
     assert (phone["grant_id"], phone["purpose"]) == ("grant-2024-0001", first.purpose)
     # The audit records say the same (read_committed: they were committed with the feed).
+    # Each event's one audit record lists the delivery to 市民政局 (Decision v5).
     audit = [
-        a
+        (str(a["event_id"]), d)
         for a in reader.records(topic_name(TopicKind.AUDIT), "Decision")
-        if a["entry"] == contact and a["kind"] == "delivery" and a["recipient"] == mca
+        if a["entry"] == contact
+        for d in deliveries_of(a)
+        if d.recipient == mca
     ]
-    by_audit = {str(a["event_id"]): a for a in audit}
+    by_audit = dict(audit)
     assert len(audit) == 2
-    assert by_audit[address_event["event_id"]]["grants"] == address["grants"]
-    assert by_audit[phone_event["event_id"]]["grants"] == phone["grants"]
-    assert by_audit[phone_event["event_id"]]["purpose"] == first.purpose
+    for event_id, fed in ((address_event["event_id"], address), (phone_event["event_id"], phone)):
+        assert by_audit[event_id].grants == tuple(
+            GrantUse(g["grant_id"], g["purpose"], tuple(g["items"])) for g in fed["grants"]
+        )
+    assert [g.purpose for g in by_audit[phone_event["event_id"]].grants] == [first.purpose]

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from bench.broker import GIVEN, bench_broker
 from bench.harness import assess, combine, ratios
 from bench.runs import percentile
-from bench.scenario import Scenario, make_events
+from bench.scenario import ITEMS, Scenario, make_events
 
 
 def test_bench_scenario_fans_out_to_five_agencies_and_the_masked_open_feed(
@@ -109,3 +109,14 @@ def test_rounds_combine_to_the_median_rate_and_the_highest_memory() -> None:
     assert out["events_per_s"] == 1000.0
     assert out["events_per_s_rounds"] == [900.0, 1200.0, 1000.0]
     assert out["peak_rss_mib"] == 85.5 and out["feed_records"] == {"t": 5}
+
+
+def test_more_consumers_are_granted_every_item_and_fewer_keep_the_first_ones() -> None:
+    """``--consumers N``: the fan-out grows with full grants; the five stay as they were."""
+    five, fifty, two = Scenario("s", 5), Scenario("s", 50), Scenario("s", 2)
+    assert fifty.consumers[:5] == five.consumers and len(set(fifty.consumers)) == 50
+    every = tuple(name for name, *_ in ITEMS)
+    grants = fifty.grants()
+    assert {c: grants[c] for c in five.consumers} == five.grants()
+    assert all(grants[c] == every for c in fifty.consumers[5:])
+    assert two.consumers == five.consumers[:2] and set(two.grants()) == set(two.consumers)

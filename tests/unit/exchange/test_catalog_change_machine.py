@@ -26,15 +26,15 @@ from exchange.catalog import (
     ShareType,
     Withdrawal,
 )
-from exchange.catalog_loader import admission, check_catalog_text, load_catalog
+from exchange.catalog_loader import admission, check_catalog_text
 from exchange.profiles import LifecycleStep, Profile, load_profiles
 from exchange.workflows import catalog_change as cc
 from exchange.workflows.cases import Act
 from exchange.workflows.roles import SYSTEM, Action, Actor, Role
 from schemas.state import entry_document
+from tests.support.catalog import demo_entry
 from tests.support.scenario import DEMO
 
-CATALOG = load_catalog(DEMO).catalog
 PROFILES = load_profiles()
 PSB = Actor("psb-clerk", Role.AGENCY, "city-psb")
 BUREAU = Actor("bureau", Role.BUREAU)
@@ -43,14 +43,8 @@ AT = datetime(2026, 6, 1, 10, 0, tzinfo=LEGAL_TZ)
 TODAY = AT.date()
 
 
-def _entry(entry_id: str) -> CatalogEntry:
-    found = CATALOG.entry(entry_id)
-    assert found is not None, entry_id
-    return found
-
-
-BASIC = _entry("psb.person.basic")  # unconditional, a base library (population)
-CONTACT = _entry("psb.person.contact")  # conditional, not open
+BASIC = demo_entry("psb.person.basic")  # unconditional, a base library (population)
+CONTACT = demo_entry("psb.person.contact")  # conditional, not open
 PUBLISHED = Lifecycle(LifecycleState.PUBLISHED)
 #: A new entry of 市公安局: conditional, with its legal basis.
 PHOTO = replace(

@@ -6,16 +6,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 
-from exchange.catalog import LEGAL_TZ, CatalogEntry
-from exchange.catalog_loader import load_catalog
-from exchange.grants import Agency, Grant, GrantUse, attribution
+from exchange.catalog import LEGAL_TZ
+from exchange.grants import Grant, GrantUse, attribution
 from exchange.policy import OPEN_FEED, AcceptedChange, Recipient, plan_fanout
+from tests.support.catalog import demo_agency, demo_entry
 
-ROOT = Path(__file__).resolve().parents[3]
-LOADED = load_catalog(ROOT / "examples" / "catalog-demo.yaml")
-CATALOG = LOADED.catalog
 AT = datetime(2026, 6, 1, 9, 0, tzinfo=LEGAL_TZ)
 CONTACT, BASIC = "psb.person.contact", "psb.person.basic"
 ADDRESS_ONLY = Grant(
@@ -36,24 +32,12 @@ ADDRESS_AND_PHONE = replace(
 )
 
 
-def _entry(entry_id: str) -> CatalogEntry:
-    entry = CATALOG.entry(entry_id)
-    assert entry is not None
-    return entry
-
-
-def _agency(agency_id: str) -> Agency:
-    agency = CATALOG.agency(agency_id)
-    assert agency is not None
-    return agency
-
-
 def _change(entry: str, values: dict[str, str]) -> AcceptedChange:
-    return AcceptedChange(_entry(entry), "resident_id:11010519491231002X", values, "e-1", AT)
+    return AcceptedChange(demo_entry(entry), "resident_id:11010519491231002X", values, "e-1", AT)
 
 
 def _recipients(*ids: str) -> list[Recipient]:
-    return [*(_agency(i) for i in ids), OPEN_FEED]
+    return [*(demo_agency(i) for i in ids), OPEN_FEED]
 
 
 def test_two_overlapping_grants_are_both_named_with_the_items_each_entitles_G17_S29() -> None:
@@ -61,7 +45,7 @@ def test_two_overlapping_grants_are_both_named_with_the_items_each_entitles_G17_
     grants = [ADDRESS_AND_PHONE, ADDRESS_ONLY]
     [delivery] = plan_fanout(change, _recipients("city-mca"), grants)
     assert delivery.items == ("household_address", "phone")
-    assert delivery.grants_of(_agency("city-mca")) == (
+    assert delivery.grants_of(demo_agency("city-mca")) == (
         GrantUse("grant-a", "最低生活保障家庭经济状况核对", ("household_address",)),
         GrantUse("grant-b", "临时救助对象走访核实", ("household_address", "phone")),
     )
@@ -71,7 +55,7 @@ def test_a_grant_none_of_whose_items_is_carried_is_not_named_G17() -> None:
     change = _change(CONTACT, {"phone": "13800138000"})
     [delivery] = plan_fanout(change, _recipients("city-mca"), [ADDRESS_ONLY, ADDRESS_AND_PHONE])
     assert delivery.items == ("phone",)
-    assert delivery.grants_of(_agency("city-mca")) == (
+    assert delivery.grants_of(demo_agency("city-mca")) == (
         GrantUse("grant-b", "临时救助对象走访核实", ("phone",)),
     )
 
@@ -80,8 +64,8 @@ def test_an_expired_or_revoked_grant_is_not_named_even_when_it_covers_the_items(
     expired = replace(ADDRESS_ONLY, valid_until=datetime(2026, 3, 1, tzinfo=LEGAL_TZ))
     revoked = replace(ADDRESS_ONLY, id="grant-c", revoked_at=datetime(2026, 5, 1, tzinfo=LEGAL_TZ))
     uses = attribution(
-        _entry(CONTACT),
-        _agency("city-mca"),
+        demo_entry(CONTACT),
+        demo_agency("city-mca"),
         [expired, revoked, ADDRESS_AND_PHONE],
         ["household_address"],
         AT,
@@ -96,8 +80,8 @@ def test_recipients_of_one_class_share_bytes_but_each_names_its_own_grants_G17()
         change, _recipients("city-mca", "city-hc", "city-amr"), [ADDRESS_AND_PHONE, for_hc]
     )
     assert [r.id for r in delivery.recipients] == ["city-mca", "city-hc"]
-    assert [u.grant_id for u in delivery.grants_of(_agency("city-mca"))] == ["grant-b"]
-    assert delivery.grants_of(_agency("city-hc")) == (
+    assert [u.grant_id for u in delivery.grants_of(demo_agency("city-mca"))] == ["grant-b"]
+    assert delivery.grants_of(demo_agency("city-hc")) == (
         GrantUse("grant-h", "流行病学调查", ("household_address",)),
     )
 

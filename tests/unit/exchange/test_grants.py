@@ -11,9 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from base.errors import GrantError
-from exchange.catalog import LEGAL_TZ, CatalogEntry, DataItem, ShareType
+from exchange.catalog import LEGAL_TZ, DataItem, ShareType
 from exchange.catalog_loader import load_catalog
 from exchange.grants import Agency, Grant, check_grant, entitlement, is_active
+from tests.support.catalog import demo_agency, demo_entry
 from tests.support.scenario import DEMO
 
 LOADED = load_catalog(DEMO)
@@ -26,18 +27,6 @@ GRANTS = LOADED.grants
 
 
 AT = datetime(2025, 1, 10, 9, 30, tzinfo=LEGAL_TZ)
-
-
-def _entry(entry_id: str) -> CatalogEntry:
-    entry = CATALOG.entry(entry_id)
-    assert entry is not None
-    return entry
-
-
-def _agency(agency_id: str) -> Agency:
-    agency = CATALOG.agency(agency_id)
-    assert agency is not None
-    return agency
 
 
 def _grant(**changes: Any) -> Grant:
@@ -56,36 +45,36 @@ def _grant(**changes: Any) -> Grant:
 
 
 def test_unconditional_entry_goes_to_every_registered_agency_g_15_s_25() -> None:
-    entry = _entry("amr.company.registration")
+    entry = demo_entry("amr.company.registration")
     for agency in CATALOG.agencies:
         assert entitlement(entry, agency, (), AT) == entry.item_names
 
 
 def test_conditional_entry_only_via_grant_and_only_granted_items_g_14_s_22() -> None:
-    entry = _entry("psb.person.contact")
-    assert entitlement(entry, _agency("city-mca"), GRANTS, AT) == frozenset(
+    entry = demo_entry("psb.person.contact")
+    assert entitlement(entry, demo_agency("city-mca"), GRANTS, AT) == frozenset(
         {"household_address", "phone"}
     )
-    assert entitlement(entry, _agency("city-hc"), GRANTS, AT) == frozenset({"phone"})
-    assert entitlement(entry, _agency("city-amr"), GRANTS, AT) is None
-    assert entitlement(entry, _agency("city-bdb"), GRANTS, AT) is None
+    assert entitlement(entry, demo_agency("city-hc"), GRANTS, AT) == frozenset({"phone"})
+    assert entitlement(entry, demo_agency("city-amr"), GRANTS, AT) is None
+    assert entitlement(entry, demo_agency("city-bdb"), GRANTS, AT) is None
 
 
 def test_grants_of_other_agencies_do_not_count_g_14() -> None:
-    entry = _entry("psb.person.contact")
+    entry = demo_entry("psb.person.contact")
     mca_only = [g for g in GRANTS if g.consumer == "city-mca"]
-    assert entitlement(entry, _agency("city-hc"), mca_only, AT) is None
+    assert entitlement(entry, demo_agency("city-hc"), mca_only, AT) is None
 
 
 def test_not_shared_entry_is_never_given_even_with_a_grant_gm_9_s_22() -> None:
-    entry = _entry("psb.person.watchlist")
+    entry = demo_entry("psb.person.watchlist")
     grant = _grant(entry_id=entry.id, items=frozenset({"watch_category"}))
-    assert entitlement(entry, _agency("city-hc"), [grant], AT) is None
+    assert entitlement(entry, demo_agency("city-hc"), [grant], AT) is None
 
 
 def test_grant_period_is_half_open_and_revocation_ends_it_g_15() -> None:
-    entry = _entry("psb.person.contact")
-    hc = _agency("city-hc")
+    entry = demo_entry("psb.person.contact")
+    hc = demo_agency("city-hc")
     start = datetime(2024, 6, 1, tzinfo=LEGAL_TZ)
     end = datetime(2025, 6, 1, tzinfo=LEGAL_TZ)  # valid_until 2025-05-31, through 24:00
     assert entitlement(entry, hc, GRANTS, start - timedelta(seconds=1)) is None
@@ -98,16 +87,16 @@ def test_grant_period_is_half_open_and_revocation_ends_it_g_15() -> None:
 
 
 def test_grant_for_item_not_in_entry_is_a_named_error_s_22() -> None:
-    entry = _entry("psb.person.contact")
+    entry = demo_entry("psb.person.contact")
     bad = _grant(items=frozenset({"phone", "salary"}))
     with pytest.raises(GrantError) as caught:
-        entitlement(entry, _agency("city-hc"), [bad], AT)
+        entitlement(entry, demo_agency("city-hc"), [bad], AT)
     assert caught.value.code == "grant_item_not_in_entry"
     assert caught.value.article == "S 22"
 
 
 def test_grant_cannot_open_another_providers_item_g_15_s_25() -> None:
-    base = _entry("psb.person.basic")
+    base = demo_entry("psb.person.basic")
     conditional = replace(base, share_type=ShareType.CONDITIONAL, share_basis="basis")
     bypass = _grant(
         entry_id=base.id,
@@ -115,14 +104,16 @@ def test_grant_cannot_open_another_providers_item_g_15_s_25() -> None:
         granted_by="city-psb",
     )
     with pytest.raises(GrantError) as caught:
-        entitlement(conditional, _agency("city-hc"), [bypass], AT)
+        entitlement(conditional, demo_agency("city-hc"), [bypass], AT)
     assert caught.value.code == "grant_not_by_provider"
     own = _grant(entry_id=base.id, items=frozenset({"marital_status"}), granted_by="city-mca")
-    assert entitlement(conditional, _agency("city-hc"), [own], AT) == frozenset({"marital_status"})
+    assert entitlement(conditional, demo_agency("city-hc"), [own], AT) == frozenset(
+        {"marital_status"}
+    )
 
 
 def test_check_grant_rejects_empty_and_inverted_grants_s_22() -> None:
-    entry = _entry("psb.person.contact")
+    entry = demo_entry("psb.person.contact")
     with pytest.raises(GrantError) as empty:
         check_grant(_grant(items=frozenset()), entry)
     assert empty.value.code == "grant_without_items"
@@ -133,11 +124,11 @@ def test_check_grant_rejects_empty_and_inverted_grants_s_22() -> None:
 
 
 def test_entry_out_of_force_gives_nothing_gm_14_s_27() -> None:
-    withdrawn = _entry("amr.company.annual_report_2019")
+    withdrawn = demo_entry("amr.company.annual_report_2019")
     assert withdrawn.lifecycle.withdrawal is not None
     before = datetime(2024, 3, 31, 23, 59, tzinfo=LEGAL_TZ)
     after = datetime(2024, 4, 1, tzinfo=LEGAL_TZ)
-    agency = _agency("city-mca")
+    agency = demo_agency("city-mca")
     assert entitlement(withdrawn, agency, (), before) == withdrawn.item_names
     assert entitlement(withdrawn, agency, (), after) is None
 
@@ -182,7 +173,7 @@ def _grants(draw: st.DrawFn) -> Grant:
 def test_entitlement_never_exceeds_entry_or_active_grants_g_14_s_22(
     share: ShareType, grants: list[Grant], agency: str, day: int
 ) -> None:
-    probe = _entry("amr.company.registration")
+    probe = demo_entry("amr.company.registration")
     items = tuple(DataItem(n, n, probe.items[0].type, probe.items[0].tag, "p") for n in _ITEMS)
     entry = replace(probe, id="e", provider="p", items=items, share_type=share)
     at = _T0 + day * _DAY

@@ -7,8 +7,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from base.errors import PolicyError
-from exchange.catalog import CatalogEntry
-from exchange.catalog_loader import load_catalog
 from exchange.onesource import (
     OUTCOME_PRECEDENCE,
     SEEN_EVENTS_LIMIT,
@@ -21,10 +19,7 @@ from exchange.onesource import (
     decide,
     decide_event,
 )
-from tests.support.scenario import DEMO
-
-CATALOG = load_catalog(DEMO).catalog
-
+from tests.support.catalog import demo_entry
 
 SUBJECT = "52010219900101123X"
 
@@ -33,12 +28,6 @@ SOURCE = "city-psb"
 
 
 OTHER = "city-mca"
-
-
-def _entry(entry_id: str) -> CatalogEntry:
-    entry = CATALOG.entry(entry_id)
-    assert entry is not None
-    return entry
 
 
 def _record(value: str | None = "张三", event_id: str = "e0") -> AuthoritativeRecord:
@@ -202,7 +191,7 @@ def test_only_the_source_changes_state_and_replays_are_duplicates_gm_22(
 
 
 def test_event_with_foreign_item_is_stopped_but_own_items_propagate_gm_22() -> None:
-    entry = _entry("psb.person.basic")  # marital_status is city-mca's item
+    entry = demo_entry("psb.person.basic")  # marital_status is city-mca's item
     event = ChangeEvent(
         "ev1",
         SOURCE,
@@ -219,7 +208,7 @@ def test_event_with_foreign_item_is_stopped_but_own_items_propagate_gm_22() -> N
 
 
 def test_event_outcome_is_the_most_serious_item_gm_19() -> None:
-    entry = _entry("psb.person.basic")
+    entry = demo_entry("psb.person.basic")
     states = {
         "name": AuthoritativeRecord(SUBJECT, "name", "张三", SOURCE, "e0"),
         "gender": AuthoritativeRecord(SUBJECT, "gender", "男", SOURCE, "e0"),
@@ -243,7 +232,7 @@ def test_aggregate_follows_the_documented_precedence(kinds: set[DecisionKind]) -
 
 
 def test_empty_or_misdirected_event_is_refused() -> None:
-    entry = _entry("psb.person.basic")
+    entry = demo_entry("psb.person.basic")
     with pytest.raises(PolicyError) as empty:
         decide_event(entry, {}, ChangeEvent("e", SOURCE, entry.id, SUBJECT, Operation.UPDATE, {}))
     assert empty.value.code == "empty_change"

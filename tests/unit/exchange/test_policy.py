@@ -17,7 +17,6 @@ from base.errors import PolicyError
 from exchange.catalog import (
     LEGAL_TZ,
     AgencyKind,
-    CatalogEntry,
     ItemTag,
     ItemValue,
     KeyKind,
@@ -36,6 +35,7 @@ from exchange.masking import (
     parse_masking_rules,
 )
 from exchange.policy import OPEN_FEED, AcceptedChange, OpenFeed, Recipient, plan_fanout
+from tests.support.catalog import demo_entry
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -65,12 +65,6 @@ PERSON_VALUES: dict[str, ItemValue] = {
     "birth_date": date(1990, 1, 1),
     "marital_status": "已婚",
 }
-
-
-def _entry(entry_id: str) -> CatalogEntry:
-    entry = CATALOG.entry(entry_id)
-    assert entry is not None
-    return entry
 
 
 def _rule(tag: ItemTag) -> MaskRule:
@@ -199,7 +193,7 @@ def _recipients(n: int) -> list[Recipient]:
 
 
 def test_internal_data_opens_only_desensitised_gm_9() -> None:
-    change = AcceptedChange(_entry("psb.person.basic"), PERSON, PERSON_VALUES, "ev1", AT)
+    change = AcceptedChange(demo_entry("psb.person.basic"), PERSON, PERSON_VALUES, "ev1", AT)
     deliveries = plan_fanout(change, _recipients(0), GRANTS)
     assert len(deliveries) == 2
     shared = next(d for d in deliveries if OPEN_FEED not in d.recipients)
@@ -224,7 +218,7 @@ def test_internal_data_opens_only_desensitised_gm_9() -> None:
 
 
 def test_public_company_data_opens_in_clear_gm_9() -> None:
-    entry = _entry("amr.company.registration")
+    entry = demo_entry("amr.company.registration")
     values: dict[str, ItemValue] = {
         "credit_code": "91520100MA6DK0XX2F",
         "legal_representative": "张三",
@@ -242,7 +236,7 @@ def test_public_company_data_opens_in_clear_gm_9() -> None:
 def test_secret_not_open_and_conditional_entries_skip_the_open_feed_g_18_s_34(
     entry_id: str,
 ) -> None:
-    entry = _entry(entry_id)
+    entry = demo_entry(entry_id)
     values: dict[str, ItemValue] = {i.name: "x" for i in entry.items}
     deliveries = plan_fanout(
         AcceptedChange(entry, PERSON, values, "ev", AT), _recipients(0), GRANTS
@@ -251,7 +245,7 @@ def test_secret_not_open_and_conditional_entries_skip_the_open_feed_g_18_s_34(
 
 
 def test_partial_grants_get_only_their_items_g_14_s_22() -> None:
-    entry = _entry("psb.person.contact")
+    entry = demo_entry("psb.person.contact")
     values: dict[str, ItemValue] = {
         "phone": "13800001111",
         "household_address": "贵阳市南明区新华路1号",
@@ -272,7 +266,7 @@ def test_masking_runs_once_per_grant_class_not_per_agency(monkeypatch: pytest.Mo
         return real(rule, value)
 
     monkeypatch.setattr(policy_module, "apply_rule", counting)
-    change = AcceptedChange(_entry("psb.person.basic"), PERSON, PERSON_VALUES, "ev1", AT)
+    change = AcceptedChange(demo_entry("psb.person.basic"), PERSON, PERSON_VALUES, "ev1", AT)
     counts = []
     for n in (0, 200):
         calls["n"] = 0
@@ -284,13 +278,13 @@ def test_masking_runs_once_per_grant_class_not_per_agency(monkeypatch: pytest.Mo
 
 
 def test_change_with_item_outside_the_entry_is_refused_s_20() -> None:
-    change = AcceptedChange(_entry("psb.person.basic"), PERSON, {"salary": 1}, "ev", AT)
+    change = AcceptedChange(demo_entry("psb.person.basic"), PERSON, {"salary": 1}, "ev", AT)
     with pytest.raises(PolicyError) as caught:
         plan_fanout(change, _recipients(0))
     assert caught.value.code == "item_not_in_entry"
 
 
-_BASE = _entry("psb.person.basic")
+_BASE = demo_entry("psb.person.basic")
 
 
 _NAMES = sorted(_BASE.item_names)
@@ -373,7 +367,7 @@ def test_output_never_exceeds_the_grant_and_secret_never_opens_gm_9_g_14(
 
 def test_canonical_subject_keeps_its_kind_and_masks_the_number_gm_9() -> None:
     canonical = f"resident_id:{PERSON}"
-    change = AcceptedChange(_entry("psb.person.basic"), canonical, PERSON_VALUES, "ev1", AT)
+    change = AcceptedChange(demo_entry("psb.person.basic"), canonical, PERSON_VALUES, "ev1", AT)
     opened = next(d for d in plan_fanout(change, [OPEN_FEED], GRANTS))
     assert opened.subject == "resident_id:520102********123X"
 

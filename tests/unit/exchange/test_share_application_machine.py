@@ -16,7 +16,6 @@ import pytest
 
 from base.errors import PermissionDenied, StateError, WorkflowError
 from exchange.catalog import LEGAL_TZ, CatalogEntry, ShareType
-from exchange.catalog_loader import load_catalog
 from exchange.profiles import Profile, load_profiles
 from exchange.workdays import load_work_calendar
 from exchange.workflows import share_application as sa
@@ -32,20 +31,13 @@ from exchange.workflows.roles import (
     authorize,
 )
 from exchange.workflows.timing import due_within_one_workday, reminder_at, workdays_between
-from tests.support.scenario import DEMO
+from tests.support.catalog import demo_entry
 
-CATALOG = load_catalog(DEMO).catalog
 PROFILES = load_profiles()
 CALENDAR = load_work_calendar()
 
 
-def _entry(entry_id: str) -> CatalogEntry:
-    found = CATALOG.entry(entry_id)
-    assert found is not None, entry_id
-    return found
-
-
-CONTACT = _entry("psb.person.contact")
+CONTACT = demo_entry("psb.person.contact")
 APPLICANT = Actor("hc-clerk", Role.AGENCY, "city-hc")
 PROVIDER = Actor("psb-clerk", Role.AGENCY, "city-psb")
 BUREAU = Actor("bureau", Role.BUREAU)
@@ -395,7 +387,7 @@ def test_every_step_in_every_state_is_allowed_or_refused(
 def test_applications_the_rules_refuse(
     entry_id: str, items: list[str], code: str, article: str
 ) -> None:
-    entry = _entry(entry_id)
+    entry = demo_entry(entry_id)
     with pytest.raises(WorkflowError) as refused:
         sa.submit(
             sa.Request(entry_id, tuple(items), "p", "b", UNTIL),

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from base.errors import PolicyError
-from exchange.catalog import LEGAL_TZ, CatalogEntry
+from exchange.catalog import LEGAL_TZ
 from exchange.catalog_loader import load_catalog
-from exchange.grants import Agency
 from exchange.policy import OPEN_FEED, AcceptedChange, Recipient, plan_fanout
 from exchange.subscriptions import (
     Subscription,
@@ -23,25 +22,13 @@ from exchange.subscriptions import (
     is_active,
     subscription_index,
 )
+from tests.support.catalog import demo_agency, demo_entry
 
 ROOT = Path(__file__).resolve().parents[3]
 LOADED = load_catalog(ROOT / "examples" / "catalog-demo.yaml")
-CATALOG = LOADED.catalog
 AT = datetime(2026, 6, 1, 9, 0, tzinfo=LEGAL_TZ)
 BASIC, CONTACT, COMPANY = "psb.person.basic", "psb.person.contact", "amr.company.registration"
 CONSUMERS = ("city-mca", "city-hc", "city-amr", "city-bdb")
-
-
-def _entry(entry_id: str) -> CatalogEntry:
-    entry = CATALOG.entry(entry_id)
-    assert entry is not None
-    return entry
-
-
-def _agency(agency_id: str) -> Agency:
-    agency = CATALOG.agency(agency_id)
-    assert agency is not None
-    return agency
 
 
 def _sub(agency: str, entry: str, cancelled_at: datetime | None = None) -> Subscription:
@@ -50,8 +37,8 @@ def _sub(agency: str, entry: str, cancelled_at: datetime | None = None) -> Subsc
 
 def _receivers(entry: str, index: SubscriptionIndex | None) -> set[str]:
     values = {"name": "张三"} if entry == BASIC else {"household_address": "某地", "phone": "1"}
-    change = AcceptedChange(_entry(entry), "resident_id:11010519491231002X", values, "e", AT)
-    recipients: list[Recipient] = [*(_agency(a) for a in CONSUMERS), OPEN_FEED]
+    change = AcceptedChange(demo_entry(entry), "resident_id:11010519491231002X", values, "e", AT)
+    recipients: list[Recipient] = [*(demo_agency(a) for a in CONSUMERS), OPEN_FEED]
     found = plan_fanout(change, recipients, LOADED.grants, subscriptions=index)
     return {r.id for d in found for r in d.recipients}
 
@@ -102,10 +89,10 @@ def test_what_cannot_be_subscribed_to_is_refused_with_its_article(
     agency: str, entry: str, purpose: str, code: str
 ) -> None:
     with pytest.raises(SubscriptionError) as caught:
-        check_subscription(_entry(entry), _agency(agency), purpose, AT)
+        check_subscription(demo_entry(entry), demo_agency(agency), purpose, AT)
     assert caught.value.code == code and caught.value.article
     assert isinstance(caught.value, PolicyError)
 
 
 def test_an_unconditional_entry_in_force_can_be_subscribed_to() -> None:
-    check_subscription(_entry(BASIC), _agency("city-hc"), "传染病防控核查", AT)
+    check_subscription(demo_entry(BASIC), demo_agency("city-hc"), "传染病防控核查", AT)

@@ -100,7 +100,11 @@ def test_removed_duplicated_truncated_and_unsealed_records_are_found() -> None:
 
 def test_unchained_records_are_counted_not_judged() -> None:
     """Decision v1 records (before chaining) carry no chain."""
-    v1 = {k: v for k, v in SAMPLES["Decision"].items() if k not in ("chain", "seq", "grants")}
+    v1 = {
+        k: v
+        for k, v in SAMPLES["Decision"].items()
+        if k not in ("chain", "seq", "grants", "deliveries")
+    }
     old = default_registry().encode("Decision", v1, version=1)
     report = verify(_labelled([old, *_chain(2)]))
     assert report.ok and report.unchained == 1 and report.records == 2

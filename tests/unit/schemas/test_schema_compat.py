@@ -10,7 +10,8 @@ Receipt v2 (``outcome``) and Decision v3 (``kind``) add the enum symbol ``stale`
 an older change is recorded, never applied) at the end, with an enum default, so a reader
 of these versions reads a symbol added later as its default.
 FeedRecord v2 and Decision v4 add ``grants`` (each grant a delivery rests on, its purpose and
-items; G 17, S 29), default empty.
+items; G 17, S 29), default empty. Decision v5 adds ``deliveries`` (one audit record per
+event, listing every delivery: recipient, topic, items, masking, grants), default empty.
 """
 
 from __future__ import annotations
@@ -118,6 +119,21 @@ GOLDEN_HEX = {
         9ae4bf9de999a9e5be85e98187e8b584e6a0bce8aea4e8af81021c6772616e742d323032342d3031373ce7a4
         bee4bc9ae4bf9de999a9e5be85e98187e8b584e6a0bce8aea4e8af81020ce4bd8fe59d800000040ce5a793e5
         908d0ce4bd8fe59d8000020ce4bd8fe59d801a6b6565705f64697374726963740080979e99d46300000000
+    """,
+    ("Decision", 5): """
+        c30149f32a95c3c1aa5f4837633965363637392d373432352d343064652d393434622d653037666331663930
+        61653710024830663866616435622d643963622d343639662d613136352d3730383637373238393530651447
+        592d524b2d303030310224e8b4b5e998b3e5b882e585ace5ae89e5b180023c7265736964656e745f69643a31
+        313031303531393439313233313030325800020847203135024ee8b4b5e998b3e5b882e4babae58a9be8b584
+        e6ba90e5928ce7a4bee4bc9ae4bf9de99a9ce5b180021c6772616e742d323032342d303137023ce7a4bee4bc
+        9ae4bf9de999a9e5be85e98187e8b584e6a0bce8aea4e8af81021c6772616e742d323032342d3031373ce7a4
+        bee4bc9ae4bf9de999a9e5be85e98187e8b584e6a0bce8aea4e8af81020ce4bd8fe59d800000040ce5a793e5
+        908d0ce4bd8fe59d8000020ce4bd8fe59d801a6b6565705f646973747269637400024ee8b4b5e998b3e5b882
+        e4babae58a9be8b584e6ba90e5928ce7a4bee4bc9ae4bf9de99a9ce5b18066676f766275732e666565642ee8
+        b4b5e998b3e5b882e4babae58a9be8b584e6ba90e5928ce7a4bee4bc9ae4bf9de99a9ce5b180040ce5a793e5
+        908d0ce4bd8fe59d8000020ce4bd8fe59d801a6b6565705f64697374726963740000021c6772616e742d3230
+        32342d3031373ce7a4bee4bc9ae4bf9de999a9e5be85e98187e8b584e6a0bce8aea4e8af81020ce4bd8fe59d
+        8000000080979e99d46300000000
     """,
     ("FeedRecord", 1): """
         c3014d7f71bf5b97b0524830663866616435622d643963622d343639662d613136352d373038363737323839

@@ -21,6 +21,7 @@ from exchange.catalog_loader import load_catalog
 from exchange.onesource import AuthoritativeRecord
 from schemas import decode, encode
 from schemas.audit import verify
+from schemas.audit.trail import subject_trail
 from schemas.topics import TopicKind, topic_name
 from tests.support.scenario import DEMO, event
 from topology.encoding import Encoder
@@ -134,9 +135,18 @@ def test_an_accepted_event_is_answered_stored_streamed_and_fanned_out_GM22() -> 
         [feed] = written(plan, TopicKind.FEED, agency)
         assert items(feed) == {"name": "张三", "gender": "男"} and feed["grant_id"] is None
     assert written(plan, TopicKind.FEED, "city-psb") == []
-    # The audit trail: the outcome, each delivery, the open delivery.
-    kinds = Counter(a["kind"] for a in written(plan, TopicKind.AUDIT))
-    assert kinds == {"accepted": 1, "delivery": len(CONSUMERS), "open_delivery": 1}
+    # The audit trail: one record, the outcome, listing each delivery and the open one
+    # (Decision v5), in the order the feed records were written.
+    [audit] = written(plan, TopicKind.AUDIT)
+    assert audit["kind"] == "accepted" and audit["canonical_subject"] == SUBJECT
+    fed = [w.topic for w in plan.writes if w.topic.startswith(("govbus.feed.", "govbus.open."))]
+    assert [d["topic"] for d in audit["deliveries"]] == fed
+    assert sorted(d["recipient"] for d in audit["deliveries"]) == sorted([*CONSUMERS, "open"])
+    for d in audit["deliveries"]:
+        assert (sorted(d["items"]), d["grants"]) == (["gender", "name"], [])  # unconditional
+    [opened] = [d for d in audit["deliveries"] if d["recipient"] == "open"]
+    assert opened["topic"] == topic_name(TopicKind.OPEN, BASIC)
+    assert opened["masked_items"] and opened["subject_rule"] is not None
     assert plan.tally.events == ((BASIC, "accepted"),)
     assert sorted(plan.tally.deliveries) == sorted(
         [(BASIC, a) for a in CONSUMERS] + [(BASIC, "open")]
@@ -306,8 +316,12 @@ def test_conditional_data_goes_only_to_active_grants_and_granted_fields_G14_S22(
     for agency in ("city-hc", "city-amr", "city-bdb"):
         assert written(plan, TopicKind.FEED, agency) == [], agency
     assert written(plan, TopicKind.OPEN, CONTACT) == []
-    [delivery] = [a for a in written(plan, TopicKind.AUDIT) if a["kind"] == "delivery"]
-    assert (delivery["recipient"], delivery["grant_id"]) == ("city-mca", "grant-2024-0001")
+    [audit] = written(plan, TopicKind.AUDIT)
+    [delivery] = audit["deliveries"]
+    assert delivery["recipient"] == "city-mca"
+    assert [(g["grant_id"], g["purpose"]) for g in delivery["grants"]] == [
+        ("grant-2024-0001", "最低生活保障家庭经济状况核对")
+    ]
 
 
 def test_two_overlapping_grants_are_named_each_with_its_purpose_and_items_G17_S29() -> None:
@@ -335,10 +349,11 @@ def test_two_overlapping_grants_are_named_each_with_its_purpose_and_items_G17_S2
     # Readers of FeedRecord v1 see both grants too, never one of them alone.
     assert mca["grant_id"] == "grant-a; grant-b"
     assert mca["purpose"] == f"{base.purpose}; 临时救助对象走访核实"
-    [audit] = [a for a in written(plan, TopicKind.AUDIT) if a["kind"] == "delivery"]
-    assert audit["recipient"] == "city-mca"
-    assert audit["grants"] == expected
-    assert audit["items_delivered"] == ["household_address", "phone"]
+    [audit] = written(plan, TopicKind.AUDIT)
+    [delivery] = audit["deliveries"]
+    assert delivery["recipient"] == "city-mca"
+    assert delivery["grants"] == expected
+    assert delivery["items"] == ["household_address", "phone"]
     # Only the phone: only the grant that entitles it.
     plan = p.send(change_event(CONTACT, "city-psb", {"phone": "13900139000"}))
     [mca] = written(plan, TopicKind.FEED, "city-mca")
@@ -376,6 +391,24 @@ def test_audit_records_continue_the_partitions_chain_across_messages_S42() -> No
     chain = f"{p.topic}/{p.partition}"
     assert report.heads[chain].seq == len(messages) == p.head[0]
     assert report.heads[chain].hash == p.head[1].hex()  # type: ignore[union-attr]
+
+
+def test_one_audit_record_per_event_and_the_subject_trail_names_each_recipient_S42() -> None:
+    """Every event is audited once (Decision v5); a rejected one twice (dead letter and
+    outcome). Who received the subject's data is read back from those records alone."""
+    p = Partition()
+    plans = [p.send(change_event(BASIC, "city-psb", {"name": n})) for n in ("张三", "李四")]
+    plans.append(p.send(change_event(BASIC, "city-mca", {"name": "王五"})))  # stopped
+    assert [len(written(plan, TopicKind.AUDIT)) for plan in plans] == [1, 1, 1]
+    audit = [a for plan in plans for a in written(plan, TopicKind.AUDIT)]
+    trail = subject_trail(audit, SUBJECT)
+    recipients = sorted([*CONSUMERS, "open"])
+    assert sorted(t.delivery.recipient for t in trail) == sorted(recipients * 2)
+    assert {t.event_id for t in trail} == {str(a["event_id"]) for a in audit[:2]}
+    assert {t.delivery.topic for t in trail if t.delivery.recipient == "open"} == {
+        topic_name(TopicKind.OPEN, BASIC)
+    }
+    assert subject_trail(audit, "resident_id:110105194912310029") == ()
 
 
 def test_a_chain_continues_from_the_head_it_is_given_S42() -> None:
