@@ -45,7 +45,10 @@ def table(results: Sequence[Result]) -> str:
     ]
     for r in results:
         c = r.anomalies.counts()
-        resumed = ", ".join("never" if s is None else f"{s:.1f}" for s in r.resumed_s)
+        resumed = ", ".join(
+            ("never" if s is None else f"{s:.1f}") + (f" ({k})" if k != r.plan.fault else "")
+            for k, s in r.resumed_s
+        )
         rows.append(
             f"| {r.plan.fault} | {r.plan.runs} | {r.events} ({r.acknowledged}) | {c['lost']} "
             f"| {c['duplicated']} | {c['reordered']} | {c['aborted_reads']} | {resumed} |"

@@ -46,6 +46,7 @@ from kafkaclient import Admin
 from operations.broker.cluster import LocalCluster
 from schemas.audit import verify
 from schemas.topics import TopicKind, topic_name
+from topology.run import EXIT_RESTART
 
 WORKER_KILL, BROKER_KILL, BROKER_PAUSE, ROLLING_RESTART = (
     "worker-kill",
@@ -53,8 +54,10 @@ WORKER_KILL, BROKER_KILL, BROKER_PAUSE, ROLLING_RESTART = (
     "broker-pause",
     "rolling-restart",
 )
-FAULTS = (WORKER_KILL, BROKER_KILL, BROKER_PAUSE, ROLLING_RESTART)
-CLUSTER_FAULTS = (BROKER_KILL, BROKER_PAUSE, ROLLING_RESTART)
+#: The broker faults in turn in one stream (CI's short form: one cluster, one drain).
+CLUSTER_CYCLE = "cluster-cycle"
+FAULTS = (WORKER_KILL, BROKER_KILL, BROKER_PAUSE, ROLLING_RESTART, CLUSTER_CYCLE)
+CLUSTER_FAULTS = (BROKER_KILL, BROKER_PAUSE, ROLLING_RESTART, CLUSTER_CYCLE)
 PARTITIONS = 3
 WORKERS = 2
 #: The workers: the project's defaults but for a short commit interval (as the kill test).
@@ -92,12 +95,14 @@ SHORT = {
     BROKER_KILL: Plan(BROKER_KILL, runs=1, rate=15.0, gap_s=8.0),
     BROKER_PAUSE: Plan(BROKER_PAUSE, runs=1, rate=15.0, gap_s=8.0, pause_s=15.0),
     ROLLING_RESTART: Plan(ROLLING_RESTART, runs=1, rate=15.0, gap_s=5.0),
+    CLUSTER_CYCLE: Plan(CLUSTER_CYCLE, runs=3, rate=5.0, gap_s=3.0, pause_s=15.0),
 }
 LONG = {
     WORKER_KILL: Plan(WORKER_KILL, runs=20, rate=50.0, gap_s=8.0),
     BROKER_KILL: Plan(BROKER_KILL, runs=5, rate=30.0, gap_s=15.0, down_s=10.0),
     BROKER_PAUSE: Plan(BROKER_PAUSE, runs=3, rate=30.0, gap_s=15.0, pause_s=30.0),
     ROLLING_RESTART: Plan(ROLLING_RESTART, runs=3, rate=30.0, gap_s=10.0),
+    CLUSTER_CYCLE: Plan(CLUSTER_CYCLE, runs=6, rate=30.0, gap_s=10.0, pause_s=30.0),
 }
 
 
@@ -110,9 +115,11 @@ class Result:
     events: int
     acknowledged: int
     anomalies: Anomalies
-    resumed_s: tuple[float | None, ...]
+    #: (fault, seconds to resume or None) per fault injected.
+    resumed_s: tuple[tuple[str, float | None], ...]
     audit_chains_ok: bool
     aborted_records: int
+    worker_restarts: int
     seconds: float
 
     @property
@@ -120,7 +127,7 @@ class Result:
         return (
             self.anomalies.ok
             and self.audit_chains_ok
-            and all(r is not None for r in self.resumed_s)
+            and all(r is not None for _, r in self.resumed_s)
             and self.acknowledged > 0
         )
 
@@ -130,9 +137,10 @@ class Result:
             "events": self.events,
             "acknowledged": self.acknowledged,
             **self.anomalies.counts(),
-            "resumed_s": [None if r is None else round(r, 1) for r in self.resumed_s],
+            "resumed_s": [[k, None if r is None else round(r, 1)] for k, r in self.resumed_s],
             "audit_chains_ok": self.audit_chains_ok,
             "aborted_records_seen_uncommitted": self.aborted_records,
+            "worker_restarts_asked": self.worker_restarts,
             "seconds": round(self.seconds, 1),
             "ok": self.ok,
         }
@@ -146,6 +154,8 @@ class Workers:
     env: Mapping[str, str]
     log_dir: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    #: Workers restarted because they exited with ``EXIT_RESTART``.
+    restarts: int = 0
 
     def start_all(self) -> None:
         self.procs = [self._spawn(n) for n in range(len(self.commands))]
@@ -162,8 +172,13 @@ class Workers:
         self.procs[n] = self._spawn(n)
 
     def check_alive(self) -> None:
+        """Restart a worker that asked for it (``EXIT_RESTART``: fenced, or the broker went
+        away), as :func:`topology.supervisor.supervise` does; any other exit fails the run."""
         for n, proc in enumerate(self.procs):
-            if proc.poll() is not None:
+            if proc.poll() == EXIT_RESTART:
+                self.restarts += 1
+                self.procs[n] = self._spawn(n)
+            elif proc.poll() is not None:
                 log = (self.log_dir / f"worker-{n}.log").read_text(errors="replace")
                 raise RuntimeError(f"worker {n} exited ({proc.returncode}): {log[-2000:]}")
 
@@ -176,6 +191,14 @@ class Workers:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _watch(workers: Workers, seconds: float) -> None:
+    """Keep the workers running (:meth:`Workers.check_alive`) for ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        workers.check_alive()
+        time.sleep(0.2)
 
 
 def _until(what: str, probe: Callable[[], object], timeout_s: float = WAIT_S) -> None:
@@ -195,15 +218,19 @@ class Faults:
         self.plan, self.workers, self.admin, self.ingest = plan, workers, admin, ingest
         self.cluster = cluster
 
-    def inject(self, run: int) -> list[float]:
+    def inject(self, run: int) -> list[tuple[str, float]]:
+        """Fault number ``run``: (kind, wall-clock start) of each fault injected."""
         fault = self.plan.fault
+        if fault == CLUSTER_CYCLE:
+            fault = CLUSTER_FAULTS[run % 3]
         if fault == WORKER_KILL:
             at = time.time()
             self.workers.kill_and_restart(run % WORKERS)
-            return [at]
+            return [(fault, at)]
         cluster = self._cluster()
         if fault == ROLLING_RESTART:
-            return [self._restart_node(cluster, node) for node in sorted(cluster.node_pids())]
+            nodes = sorted(cluster.node_pids())
+            return [(fault, self._restart_node(cluster, node)) for node in nodes]
         leader = self.admin.replicas(self.ingest)[0].leader
         pid = cluster.node_pids()[leader]
         if pid is None:
@@ -211,14 +238,14 @@ class Faults:
         at = time.time()
         if fault == BROKER_KILL:
             os.kill(pid, signal.SIGKILL)
-            time.sleep(self.plan.down_s)
+            _watch(self.workers, self.plan.down_s)
             cluster.start()
         else:
             os.kill(pid, signal.SIGSTOP)
-            time.sleep(self.plan.pause_s)
+            _watch(self.workers, self.plan.pause_s)
             os.kill(pid, signal.SIGCONT)
         self._in_sync()
-        return [at]
+        return [(fault, at)]
 
     def _cluster(self) -> LocalCluster:
         if self.cluster is None:
@@ -233,11 +260,12 @@ class Faults:
             _until(f"node {node} stopped", lambda: cluster.node_pids()[node] is None, 120.0)
         cluster.start()
         self._in_sync()
-        time.sleep(self.plan.gap_s)
+        _watch(self.workers, self.plan.gap_s)
         return at
 
     def _in_sync(self) -> None:
         def synced() -> bool:
+            self.workers.check_alive()
             health = self.admin.partition_health()
             return health.brokers == 3 and health.under_replicated == 0
 
@@ -264,18 +292,17 @@ def run_scenario(
     admin = Admin(broker.bootstrap, extra_config=dict(broker.config))
     load = Load(broker.bootstrap, broker.config, scenario, catalog, plan.rate, PARTITIONS)
     faults = Faults(plan, workers, admin, scenario.ingest_topic, cluster)
-    fault_times: list[float] = []
+    fault_times: list[tuple[str, float]] = []
     workers.start_all()
     try:
         load.start()
         say(f"{plan.fault}: load at {plan.rate:.0f}/s; waiting for the first output")
         _until("the first output", lambda: _count(broker, scenario.open_topic) > 0)
         for run in range(plan.runs):
-            time.sleep(plan.gap_s)
-            workers.check_alive()
+            _watch(workers, plan.gap_s)
             fault_times += faults.inject(run)
             say(f"{plan.fault}: fault {run + 1}/{plan.runs} done")
-        time.sleep(plan.gap_s)
+        _watch(workers, plan.gap_s)
         sends = load.stop()
         acknowledged = sum(s.acknowledged for s in sends)
         say(f"{plan.fault}: {len(sends)} sent, {acknowledged} acknowledged; draining")
@@ -288,7 +315,9 @@ def run_scenario(
     uncommitted = reads_of(scenario, {t: u for t, (_, u) in views.items()})
     history = History(tuple(sends), tuple(reads), tuple(uncommitted), streams)
     anomalies = check(history)
-    resumed = tuple(resume_after(history, OPEN, at, range(PARTITIONS)) for at in fault_times)
+    resumed = tuple(
+        (kind, resume_after(history, OPEN, at, range(PARTITIONS))) for kind, at in fault_times
+    )
     return Result(
         plan=plan,
         events=len(sends),
@@ -297,6 +326,7 @@ def run_scenario(
         resumed_s=resumed,
         audit_chains_ok=_chains_ok(scenario, views[topic_name(TopicKind.AUDIT)][0]),
         aborted_records=len(aborted_positions(uncommitted)),
+        worker_restarts=workers.restarts,
         seconds=time.monotonic() - began,
     )
 
