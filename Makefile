@@ -38,8 +38,9 @@ contracts: install
 check: lint typecheck contracts
 
 ## The whole suite: static checks, then every test on the real broker and databases.
+## The cluster fault test needs the session's cluster: `make test-cluster` runs it.
 test: broker-jars check
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest --ignore=$(CLUSTER_ONLY_TESTS) $(PYTEST_ARGS)
 
 ## tests/unit/: no broker, no database server (under 60 s).
 test-unit: install
@@ -50,10 +51,14 @@ test-integration: broker-jars
 	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
 
 ## The exactly-once and end-to-end tests again on a local cluster of three KRaft nodes
-## (every topic on three replicas, two in sync; docs/reliability.md). Under 5 minutes.
+## (every topic on three replicas, two in sync; docs/reliability.md), and the broker fault test.
+## tests/integration/bench/test_faults_cluster.py kills, pauses and restarts the
+## session cluster's nodes (bench.faults, docs/reliability.md); only this run has one.
+CLUSTER_ONLY_TESTS := tests/integration/bench/test_faults_cluster.py
 CLUSTER_TESTS ?= tests/integration/topology/test_exactly_once.py \
 	tests/integration/topology/test_processor.py \
-	tests/integration/topology/test_bus_end_to_end.py
+	tests/integration/topology/test_bus_end_to_end.py \
+	$(CLUSTER_ONLY_TESTS)
 test-cluster: broker-jars
 	GOVBUS_TEST_CLUSTER=3 $(VENV)/bin/pytest $(CLUSTER_TESTS) $(PYTEST_ARGS)
 

@@ -120,6 +120,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerSource]:
             ca_location=str(status.ca_location),
             processor_credentials=str(status.processor_credentials),
             client_config=admin,
+            cluster=local if isinstance(local, LocalCluster) else None,
         )
     finally:
         for key, value in saved.items():

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from operations.broker.cluster import LocalCluster
 
 
 class RedactedConfig(dict[str, str]):
@@ -19,9 +23,10 @@ class BrokerSource:
     ``agency_bootstrap``/``ca_location``: its SASL_SSL agency listener (issue 7), known for
     the local broker or from ``GOVBUS_AGENCY_BOOTSTRAP``/``GOVBUS_CA_LOCATION``;
     ``processor_credentials``: the processors' credentials file (local broker only);
-    ``client_config``: the administrator's librdkafka settings without ``bootstrap.servers``."""
+    ``client_config``: the administrator's librdkafka settings without ``bootstrap.servers``;
+    ``cluster``: the local cluster itself (``GOVBUS_TEST_CLUSTER=3``), for fault tests."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only, each with a default
         self,
         bootstrap: str,
         kind: str,
@@ -30,6 +35,7 @@ class BrokerSource:
         ca_location: str = "",
         processor_credentials: str = "",
         client_config: dict[str, str] | None = None,
+        cluster: LocalCluster | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.client_config = dict(client_config or {})
@@ -37,3 +43,4 @@ class BrokerSource:
         self.agency_bootstrap = agency_bootstrap or os.environ.get("GOVBUS_AGENCY_BOOTSTRAP", "")
         self.ca_location = ca_location or os.environ.get("GOVBUS_CA_LOCATION", "")
         self.processor_credentials = processor_credentials
+        self.cluster = cluster

@@ -1,0 +1,47 @@
+"""The fault suite's short broker scenario on the session's 3-node cluster (issue 18 item
+2; ``make test-cluster`` runs it with ``GOVBUS_TEST_CLUSTER=3``, ``make test`` leaves it
+to that run): in one stream published through the agency publisher, with two workers
+running, the node leading ingest partition 0 is SIGKILLed and started again, then
+SIGSTOPped for 15 s (longer than the broker's and the workers' session timeouts) and
+SIGCONTed, then every node is restarted in turn. Every acknowledged event is in every
+output stream exactly once and in order per subject, nothing is read from an aborted
+transaction, the audit chains verify and the workers resumed after every fault.
+
+The cluster is the session's: after each fault the test waits until every partition is
+in sync again, so the tests after it find the cluster whole.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bench.broker import BenchBroker
+from bench.faults.run import CLUSTER_CYCLE, SHORT, run_scenario
+from tests.support.broker import BrokerSource
+
+
+def test_broker_kill_pause_and_rolling_restart_lose_nothing(
+    broker: BrokerSource, kafka_config: dict[str, str], tmp_path: Path
+) -> None:
+    assert broker.cluster is not None, (
+        f"the session's broker is {broker.kind}, not a local cluster: run this test with "
+        "GOVBUS_TEST_CLUSTER=3 (make test-cluster)"
+    )
+    bench = BenchBroker(broker.bootstrap, "session cluster", kafka_config, dict(os.environ))
+    plan = SHORT[CLUSTER_CYCLE]
+    result = run_scenario(bench, plan, tmp_path, cluster=broker.cluster, say=print)
+    print(result.describe())
+    assert result.acknowledged > 0
+    assert result.anomalies.counts() == {
+        "lost": 0,
+        "duplicated": 0,
+        "reordered": 0,
+        "aborted_reads": 0,
+        "unexpected": 0,
+    }
+    assert result.audit_chains_ok
+    # One kill, one pause, three node restarts: each followed by output on every partition.
+    kinds = [kind for kind, _ in result.resumed_s]
+    assert kinds == ["broker-kill", "broker-pause", *["rolling-restart"] * 3], kinds
+    assert all(s is not None for _, s in result.resumed_s), result.resumed_s
