@@ -64,6 +64,10 @@ WORKERS = 2
 SETUP = Setup(partitions=PARTITIONS, workers=WORKERS, commit_interval_s=0.2, batch_size=200)
 #: Waiting for the first output, for every acknowledged event's outputs, for replicas.
 WAIT_S = 240.0
+#: Waiting for the drain after the faults: once, after a rolling restart, one ingest partition
+#: gave no output for 330 s and then resumed by itself with nothing lost (not yet explained;
+#: docs/reliability.md). The wait is a bound on the run, not a measure: the time to resume is.
+DRAIN_WAIT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -348,7 +352,7 @@ def _drain(
         workers.check_alive()
         return _count(broker, scenario.open_topic) >= acknowledged
 
-    _until("every acknowledged event in the open feed", drained)
+    _until("every acknowledged event in the open feed", drained, DRAIN_WAIT_S)
     topics = [
         *scenario.output_topics,
         topic_name(TopicKind.RECEIPTS, scenario.provider),
