@@ -73,7 +73,9 @@ _SCALAR_KEYS = (
     "credentials_file",
     "max_future_skew_s",
     "dead_letter_value_bytes",
+    "log_level",
 )
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 #: Settings that are numbers (from TOML or environment text): their least value, integral.
 _NUMBERS: Mapping[str, tuple[float, bool]] = {
     "max_future_skew_s": (0.0, False),
@@ -107,6 +109,9 @@ class Settings:
     credentials_file: str = ""
     max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S
     dead_letter_value_bytes: int = DEFAULT_DEAD_LETTER_VALUE_BYTES
+    #: The long-running processes' log level (``GOVBUS_LOG_LEVEL``); with ``DEBUG`` and
+    #: ``GOVBUS_KAFKA__DEBUG=cgrp,eos,...`` they log librdkafka's debug contexts too.
+    log_level: str = "INFO"
     kafka: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -153,7 +158,16 @@ class Settings:
         for key, (least, integral) in _NUMBERS.items():
             if key in values:
                 values[key] = _number(key, values[key], least, integral)
+        if "log_level" in values:
+            values["log_level"] = _log_level(values["log_level"])
         return cls(**values)
+
+
+def _log_level(raw: object) -> str:
+    level = str(raw).upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}, not {raw!r}")
+    return level
 
 
 def _number(key: str, raw: object, least: float, integral: bool) -> float | int:

@@ -11,7 +11,7 @@ merges defaults < extra config < explicit arguments; a closed client refuses reu
 from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 
 from kafkaclient.admin import Admin, PartitionHealth, Replicas, TopicSpec
-from kafkaclient.base import ClientState, Closing, TopicMetadata
+from kafkaclient.base import ClientState, Closing, TopicMetadata, show_client_logs
 from kafkaclient.consumer import Consumer, coordinates
 from kafkaclient.producer import Producer
 from kafkaclient.retry import Backoff, retrying, transient
@@ -32,5 +32,6 @@ __all__ = [
     "TopicSpec",
     "coordinates",
     "retrying",
+    "show_client_logs",
     "transient",
 ]

@@ -37,6 +37,13 @@ rdkafka_log = logging.getLogger("kafkaclient.librdkafka")
 rdkafka_log.addHandler(logging.NullHandler())
 rdkafka_log.propagate = False
 
+
+def show_client_logs() -> None:
+    """Let librdkafka's own log lines reach the application's logging (a process that
+    configured it, at its level: ``DEBUG`` with the ``debug`` setting for debug contexts)."""
+    rdkafka_log.propagate = True
+
+
 #: Keys whose values must never reach a log line.
 SECRET_KEYS = frozenset({"sasl.password", "ssl.key.password", "ssl.keystore.password"})
 #: One metadata request on a loaded broker.

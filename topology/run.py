@@ -56,7 +56,7 @@ from base.errors import (
 from base.settings import Settings
 from consumers.reference import ReferenceView
 from exchange.catalog_loader import load_catalog
-from kafkaclient import Admin, Backoff, transient
+from kafkaclient import Admin, Backoff, show_client_logs, transient
 from kafkaclient.convert import fenced
 from monitoring.metrics import ProcessorMetrics
 from operations.access import PROCESSOR_ID_PREFIX
@@ -234,6 +234,9 @@ def _prepare(
 ) -> tuple[Connection, ProcessorConfig, ReferenceSource, ProcessorMetrics | None]:
     connection = worker_connection(args.bootstrap, args.credentials_file)
     settings = Settings.load()
+    logging.getLogger().setLevel(settings.log_level)
+    if settings.log_level == "DEBUG":
+        show_client_logs()
     metrics = None
     if args.metrics_port:
         registry = CollectorRegistry()

@@ -56,6 +56,16 @@ def table(results: Sequence[Result]) -> str:
     return "\n".join(rows)
 
 
+@contextmanager
+def _work_dir(keep: Path | None) -> Iterator[Path]:
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+        return
+    with tempfile.TemporaryDirectory(prefix="govbus-faults-") as tmp:
+        yield Path(tmp)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__)
     p.add_argument("--fault", action="append", choices=FAULTS, help="default: every fault")
@@ -66,6 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--rate", type=float, help="events per second (overrides the form)")
     p.add_argument("--bootstrap", default="", help="worker-kill's broker (default: a local one)")
     p.add_argument("--json", type=Path, help="write the results here too")
+    p.add_argument(
+        "--work-dir",
+        type=Path,
+        help="keep the runs' files (worker logs, cluster logs) here (default: a temporary "
+        "directory, removed after the run)",
+    )
     args = p.parse_args(argv)
     plans = LONG if args.long else SHORT
     chosen = [plans[f] for f in (args.fault or FAULTS)]
@@ -78,8 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for plan in chosen
     ]
     results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix="govbus-faults-") as tmp:
-        work = Path(tmp)
+    with _work_dir(args.work_dir) as work:
         single = [plan for plan in chosen if plan.fault not in CLUSTER_FAULTS]
         if single:
             with bench_broker(args.bootstrap) as broker:

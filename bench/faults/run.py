@@ -298,20 +298,26 @@ def run_scenario(
     faults = Faults(plan, workers, admin, scenario.ingest_topic, cluster)
     fault_times: list[tuple[str, float]] = []
     workers.start_all()
+
+    def said(what: str) -> None:
+        say(f"{plan.fault} +{time.monotonic() - began:.0f}s: {what}")
+
     try:
         load.start()
-        say(f"{plan.fault}: load at {plan.rate:.0f}/s; waiting for the first output")
+        said(f"load at {plan.rate:.0f}/s; waiting for the first output")
         _until("the first output", lambda: _count(broker, scenario.open_topic) > 0)
+        said("first output")
         for run in range(plan.runs):
             _watch(workers, plan.gap_s)
             fault_times += faults.inject(run)
-            say(f"{plan.fault}: fault {run + 1}/{plan.runs} done")
+            said(f"fault {run + 1}/{plan.runs} ({fault_times[-1][0]}) done")
         _watch(workers, plan.gap_s)
         sends = load.stop()
         acknowledged = sum(s.acknowledged for s in sends)
-        say(f"{plan.fault}: {len(sends)} sent, {acknowledged} acknowledged; draining")
+        said(f"{len(sends)} sent, {acknowledged} acknowledged; draining")
         streams = _streams(scenario)
-        views = _drain(broker, scenario, acknowledged, workers)
+        views = _drain(broker, scenario, acknowledged, workers, said)
+        said("drained and read")
     finally:
         load.halt()
         workers.stop()
@@ -344,7 +350,11 @@ def _count(broker: BenchBroker, topic: str) -> int:
 
 
 def _drain(
-    broker: BenchBroker, scenario: Scenario, acknowledged: int, workers: Workers
+    broker: BenchBroker,
+    scenario: Scenario,
+    acknowledged: int,
+    workers: Workers,
+    say: Callable[[str], None],
 ) -> dict[str, tuple[View, View]]:
     """Each output topic in both views, once the open feed holds every acknowledged event."""
 
@@ -353,6 +363,7 @@ def _drain(
         return _count(broker, scenario.open_topic) >= acknowledged
 
     _until("every acknowledged event in the open feed", drained, DRAIN_WAIT_S)
+    say("every acknowledged event in the open feed; reading every output")
     topics = [
         *scenario.output_topics,
         topic_name(TopicKind.RECEIPTS, scenario.provider),

@@ -40,3 +40,13 @@ def test_the_dead_letter_bound_is_a_whole_number_setting(tmp_path: Path) -> None
     for raw in ("0", "1.5", "many"):
         with pytest.raises(ConfigError, match="dead_letter_value_bytes"):
             Settings.load(environ={"GOVBUS_DEAD_LETTER_VALUE_BYTES": raw})
+
+
+def test_the_log_level_is_one_of_the_named_levels(tmp_path: Path) -> None:
+    assert Settings.load(environ={}).log_level == "INFO"
+    assert Settings.load(environ={"GOVBUS_LOG_LEVEL": "debug"}).log_level == "DEBUG"
+    toml = tmp_path / "govbus.toml"
+    toml.write_text('log_level = "warning"\n', encoding="utf-8")
+    assert Settings.load(environ={}, toml_path=toml).log_level == "WARNING"
+    with pytest.raises(ConfigError, match="log_level must be one of DEBUG, INFO"):
+        Settings.load(environ={"GOVBUS_LOG_LEVEL": "loud"})
