@@ -257,6 +257,10 @@ class Processor:
         #: Messages that failed (step 8), by (topic, partition, offset).
         self._failures: dict[tuple[str, int, int], _Failure] = {}
         self.processed = 0
+        #: When the last step began, and whether a restore is under way (the worker's
+        #: liveness watchdog reads both: topology.watchdog).
+        self.progress_at = time.monotonic()
+        self.restoring = False
 
     def _new_producer(self) -> Producer:
         config = self.config
@@ -295,6 +299,7 @@ class Processor:
 
     def step(self) -> int:
         """One batch (steps 3-10); returns the number of messages read."""
+        self.progress_at = time.monotonic()
         # Wait for the first message only, then take what is already there: consume(n, t)
         # would otherwise hold a partial batch for the whole timeout.
         msgs = self._consumer.consume(1, timeout_s=POLL_TIMEOUT_S)
@@ -370,7 +375,12 @@ class Processor:
 
     # Step 2: state follows the assignment.
     def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
-        self._restore(partitions)
+        self.restoring = True
+        try:
+            self._restore(partitions)
+        finally:
+            self.restoring = False
+            self.progress_at = time.monotonic()
 
     def _restore(self, partitions: list[TopicPartition]) -> None:
         began = time.monotonic()

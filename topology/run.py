@@ -25,19 +25,24 @@ Worker protocol:
    restart: "Static consumer fenced by other consumer with same group.instance.id"). The
    supervisor restarts it as soon as the broker answers, and does not count it as a
    crash. Any other error is a crash (:data:`EXIT_CRASH`), with its traceback unless it is
-   a Kafka error.
+   a Kafka error. So does a loop that stops finishing steps (:mod:`topology.watchdog`:
+   every thread's stack goes to the log first); ``kill -USR1`` writes the stacks of a
+   worker that is still running.
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
+import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -64,6 +69,7 @@ from topology.connection import connected
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import ReferenceSource, StaticReference
 from topology.repartitioner import Repartitioner, repartition_config, run_beside
+from topology.watchdog import Watchdog
 
 #: A restarted static member must rejoin before this; a vanished one is dropped after it.
 SESSION_TIMEOUT_MS = 10000
@@ -200,6 +206,8 @@ def run_worker(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # `kill -USR1 <pid>`: every thread's Python stack to stderr, for a worker that seems stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     transactional_id = f"{args.group}-worker-{args.worker}"
 
     def tell(exc: GovbusError) -> int:
@@ -219,7 +227,10 @@ def run_worker(argv: Sequence[str] | None = None) -> int:
         repartitioner = Repartitioner(
             repartition_config(config), _reference(config, args.catalog, args.namespace)
         )
-        run_beside(Processor(config, reference, metrics), repartitioner, stop)
+        processor = Processor(config, reference, metrics)
+        loops = {"processor": processor, "repartition stage": repartitioner}
+        with Watchdog(loops, partial(_stalled, args.worker)):
+            run_beside(processor, repartitioner, stop)
     except (AuthenticationError, AuthorizationError) as exc:  # a password or ACL changed
         return tell(exc)
     except KafkaError as exc:
@@ -227,6 +238,16 @@ def run_worker(argv: Sequence[str] | None = None) -> int:
         log.error("worker %d stops: %s", args.worker, " ".join(str(exc).split()))
         return EXIT_RESTART if transient(exc) or fenced(exc) else EXIT_CRASH
     return EXIT_CLEAN
+
+
+def _stalled(worker: int, loops: Mapping[str, float]) -> None:
+    """A loop stopped finishing steps (topology.watchdog): every thread's stack to the log,
+    then out at once, to be restarted (step 4); a stuck thread cannot be joined."""
+    said = ", ".join(f"the {name} has begun no step for {s:.0f} s" for name, s in loops.items())
+    log.error("worker %d stops: %s; the threads' stacks follow", worker, said)
+    faulthandler.dump_traceback(all_threads=True)
+    sys.stderr.flush()
+    os._exit(EXIT_RESTART)
 
 
 def _prepare(

@@ -68,6 +68,8 @@ WAIT_S = 240.0
 #: gave no output for 330 s and then resumed by itself with nothing lost (not yet explained;
 #: docs/reliability.md). The wait is a bound on the run, not a measure: the time to resume is.
 DRAIN_WAIT_S = 600.0
+#: The drain has given no new output this long: the workers are asked for their stacks.
+STALL_DUMP_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,13 @@ class Workers:
             elif proc.poll() is not None:
                 log = (self.log_dir / f"worker-{n}.log").read_text(errors="replace")
                 raise RuntimeError(f"worker {n} exited ({proc.returncode}): {log[-2000:]}")
+
+    def dump_stacks(self) -> None:
+        """Every worker writes its threads' Python stacks to its log (SIGUSR1,
+        :mod:`topology.run`)."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGUSR1)
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -358,9 +367,21 @@ def _drain(
 ) -> dict[str, tuple[View, View]]:
     """Each output topic in both views, once the open feed holds every acknowledged event."""
 
+    progress = {"count": -1, "since": time.monotonic(), "dumped": False}
+
     def drained() -> bool:
         workers.check_alive()
-        return _count(broker, scenario.open_topic) >= acknowledged
+        count = _count(broker, scenario.open_topic)
+        if count != progress["count"]:
+            progress.update(count=count, since=time.monotonic())
+        elif not progress["dumped"] and time.monotonic() - progress["since"] > STALL_DUMP_S:
+            progress["dumped"] = True
+            workers.dump_stacks()
+            say(
+                f"no new output for {STALL_DUMP_S:.0f} s at {count}/{acknowledged}: the "
+                "workers' thread stacks are in their logs"
+            )
+        return count >= acknowledged
 
     _until("every acknowledged event in the open feed", drained, DRAIN_WAIT_S)
     say("every acknowledged event in the open feed; reading every output")

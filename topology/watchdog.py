@@ -1,0 +1,90 @@
+"""A worker's liveness watchdog: a loop that stops finishing steps ends the worker.
+
+Why: librdkafka bounds each transactional call by its timeout, yet a fault run once saw
+the repartition stage's loop stay inside one step for five minutes after a broker
+restart (a rolling restart under load). Meanwhile its consumer stopped polling, so the
+group's rebalance waited ``max.poll.interval.ms`` (300 s) for it: nothing moved, on any
+partition. When the group finally gave its partitions to the other worker, the stuck
+transaction still committed, and one submission reached the ingest topic twice (the
+processor answered the copy as a ``duplicate``; docs/reliability.md).
+
+The protocol:
+
+1. Each loop (:class:`topology.processor.Processor`, the repartition stage too) stamps
+   ``progress_at`` (monotonic seconds) as each step begins, and sets ``restoring`` while it
+   restores state inside the rebalance callback (a restore is bounded by the group's
+   ``max.poll.interval.ms`` itself, and a large catalog may take minutes).
+2. The watchdog's thread looks every ``interval_s``: a loop that is not restoring and has
+   not begun a step for ``limit_s`` is stalled (:func:`stalled`).
+3. A stalled loop ends the worker at once through ``on_stall`` (the worker writes every
+   thread's stack to its log and exits with ``EXIT_RESTART``). The limit is below the
+   consumers' ``max.poll.interval.ms``, so the worker leaves before the group gives its
+   partitions away; its successor, with the same transactional ids, fences the stuck
+   transaction in ``init_transactions`` before it reads, and takes its partitions back
+   (static membership). Nothing is processed twice, and the stall ends within the limit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+#: Three transactional calls (send offsets, commit, abort) of a minute each, at most.
+LIMIT_S = 180.0
+#: How often the watchdog looks.
+INTERVAL_S = 1.0
+
+
+class Loop(Protocol):
+    """What the watchdog reads of a loop (step 1)."""
+
+    progress_at: float
+    restoring: bool
+
+
+def stalled(now: float, loops: Mapping[str, Loop], limit_s: float) -> dict[str, float]:
+    """Step 2: each stalled loop's name and the seconds since its last step began."""
+    return {
+        name: now - loop.progress_at
+        for name, loop in loops.items()
+        if not loop.restoring and now - loop.progress_at > limit_s
+    }
+
+
+class Watchdog:
+    """Watches ``loops`` in a daemon thread; calls ``on_stall`` once with the stalled ones."""
+
+    def __init__(
+        self,
+        loops: Mapping[str, Loop],
+        on_stall: Callable[[dict[str, float]], None],
+        *,
+        limit_s: float = LIMIT_S,
+        interval_s: float = INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._loops = dict(loops)
+        self._on_stall = on_stall
+        self._limit_s = limit_s
+        self._interval_s = interval_s
+        self._clock = clock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
+
+    def __enter__(self) -> Watchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            found = stalled(self._clock(), self._loops, self._limit_s)
+            if found:
+                # Step 3: the worker ends here (on_stall does not return in a worker).
+                self._on_stall(found)
+                return
