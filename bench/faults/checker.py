@@ -115,6 +115,18 @@ class Anomalies:
         }
 
 
+    def examples(self, most: int = 3) -> dict[str, list[str]]:
+        """Up to ``most`` of each kind found, as text (what a failed run shows)."""
+        kinds = {
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "reordered": self.reordered,
+            "aborted_reads": self.aborted_reads,
+            "unexpected": self.unexpected,
+        }
+        return {kind: [str(a) for a in found[:most]] for kind, found in kinds.items() if found}
+
+
 def check(history: History) -> Anomalies:
     """Every anomaly of ``history`` (see the module)."""
     by_id = {s.event_id: s for s in history.sends}

@@ -143,6 +143,7 @@ class Result:
             "events": self.events,
             "acknowledged": self.acknowledged,
             **self.anomalies.counts(),
+            "anomaly_examples": self.anomalies.examples(),
             "resumed_s": [[k, None if r is None else round(r, 1)] for k, r in self.resumed_s],
             "audit_chains_ok": self.audit_chains_ok,
             "aborted_records_seen_uncommitted": self.aborted_records,

@@ -103,6 +103,15 @@ def test_counts_name_every_kind() -> None:
     }
 
 
+def test_examples_show_what_was_found_and_only_that() -> None:
+    reads = (_read("e2", 0), _read("e1", 1), _read("e1", 2))
+    examples = check(History(SENDS, reads, (), (FEED,))).examples(most=1)
+    assert sorted(examples) == ["duplicated", "lost", "reordered"]
+    assert examples["lost"] == [str((FEED, "e3"))]
+    assert examples["duplicated"] == [str((FEED, "e1"))]
+    assert check(History(SENDS, (), (), ())).examples() == {}
+
+
 def test_resume_is_the_slowest_partitions_first_output_after_the_fault() -> None:
     sends = (
         Send(1, "a", "s1", 0, True, 5.0),
