@@ -20,7 +20,6 @@ from bench.faults.run import (
     FAULTS,
     LONG,
     SHORT,
-    WORKER_KILL,
     Result,
     new_run_dir,
     run_scenario,
@@ -28,9 +27,6 @@ from bench.faults.run import (
 from operations.broker.cluster import LocalCluster
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
-#: The long forms. worker-kill: issue 18's 20 SIGKILLs in a 100,000-event stream, 100
-#: events/s for 21 gaps of 48 s (run.py's LONG plan, 50/s and 8 s gaps, sent about 8,400).
-LONG_PLANS = {**LONG, WORKER_KILL: replace(LONG[WORKER_KILL], rate=100.0, gap_s=48.0)}
 
 
 @contextmanager
@@ -96,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "directory, removed after the run)",
     )
     args = p.parse_args(argv)
-    plans = LONG_PLANS if args.long else SHORT
+    plans = LONG if args.long else SHORT
     chosen = [plans[f] for f in (args.fault or FAULTS)]
     chosen = [
         replace(

@@ -114,7 +114,6 @@ class Anomalies:
             "unexpected": len(self.unexpected),
         }
 
-
     def examples(self, most: int = 3) -> dict[str, list[str]]:
         """Up to ``most`` of each kind found, as text (what a failed run shows)."""
         kinds = {

@@ -104,7 +104,8 @@ SHORT = {
     CLUSTER_CYCLE: Plan(CLUSTER_CYCLE, runs=3, rate=5.0, gap_s=3.0, pause_s=15.0),
 }
 LONG = {
-    WORKER_KILL: Plan(WORKER_KILL, runs=20, rate=50.0, gap_s=8.0),
+    # 100 events/s for 21 gaps of 48 s: 20 kills in a stream of about 100,000 events.
+    WORKER_KILL: Plan(WORKER_KILL, runs=20, rate=100.0, gap_s=48.0),
     BROKER_KILL: Plan(BROKER_KILL, runs=5, rate=30.0, gap_s=15.0, down_s=10.0),
     BROKER_PAUSE: Plan(BROKER_PAUSE, runs=3, rate=30.0, gap_s=15.0, pause_s=30.0),
     ROLLING_RESTART: Plan(ROLLING_RESTART, runs=3, rate=30.0, gap_s=10.0),
