@@ -9,7 +9,7 @@ from typing import Any
 
 import confluent_kafka
 
-from base.errors import DeliveryError, KafkaTimeoutError
+from base.errors import DeliveryError, KafkaError, KafkaTimeoutError, TransactionError
 from kafkaclient.base import (
     CONNECTION_DEFAULTS,
     ClientBase,
@@ -103,7 +103,18 @@ class Producer(ClientBase[confluent_kafka.Producer]):
                 # The local queue is full: serve delivery reports to make room, then retry.
                 self.client.poll(QUEUE_FULL_POLL_S)
             except confluent_kafka.KafkaException as exc:
-                raise convert(exc, f"producing to {topic}") from exc
+                raise self._produce_failed(exc, topic) from exc
+
+    def _produce_failed(self, exc: confluent_kafka.KafkaException, topic: str) -> KafkaError:
+        """A transactional producer refuses ``produce`` with ``_STATE`` while its transaction
+        is not open for writes (an abortable error was raised by an earlier request, say):
+        the transaction's failure, to be aborted and read again, never the message's."""
+        error = convert(exc, f"producing to {topic}")
+        if self._config.get("transactional.id") and error.code == "_STATE":
+            return TransactionError(
+                str(error), code=error.code, retriable=True, fatal=False, abortable=True
+            )
+        return error
 
     def poll(self, timeout_s: float = 0.0) -> int:
         return int(self.client.poll(timeout_s))

@@ -46,7 +46,9 @@ Failure semantics: no message is lost, and no single message stops a worker.
 7. A Kafka transaction error: an abortable one aborts the transaction, forgets the staged
    state and rewinds each partition of the transaction and of the batch to its first
    uncommitted message, which is then read again; a fatal one (fenced, say) stops the
-   worker, and step 1 of its successor aborts what it left open.
+   worker, and step 1 of its successor aborts what it left open. A write the producer
+   refuses because of its transaction's state (``_STATE`` after an earlier request's
+   abortable error, seen in a broker's restart) is such an error, not the message's.
 8. Any other error while a message is planned or written (a bug; a library raising on
    hostile input; a record too large for the topics): the transaction is in doubt, so it
    is aborted, never committed (what was produced is delivered into it first; a producer
