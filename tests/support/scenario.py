@@ -161,6 +161,30 @@ def read_topic(  # noqa: PLR0913 - the read's knobs, all keyword-only with defau
     return raw if record is None else [decode(record, value) for _, value in raw]
 
 
+def wait_receipt(
+    bootstrap: str,
+    agency: str,
+    event_id: str,
+    *,
+    config: Mapping[str, str],
+    timeout_s: float = READ_TIMEOUT_S,
+) -> dict[str, Any]:
+    """The receipt of ``event_id`` in ``agency``'s (full id) receipts topic, the topic read
+    again until it is there, up to ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for r in read_topic(
+            bootstrap,
+            topic_name(TopicKind.RECEIPTS, agency),
+            config=config,
+            record="Receipt",
+            settle_s=0.3,
+        ):
+            if str(r["event_id"]) == event_id:
+                return r
+    raise AssertionError(f"no receipt for {event_id} in {timeout_s} s")
+
+
 def _read_raw(
     bootstrap: str,
     topic: str,
