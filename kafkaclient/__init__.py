@@ -12,7 +12,7 @@ from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 
 from kafkaclient.admin import Admin, PartitionHealth, Replicas, TopicSpec
 from kafkaclient.base import ClientState, Closing, TopicMetadata, show_client_logs
-from kafkaclient.consumer import Consumer, coordinates
+from kafkaclient.consumer import Consumer, coordinates, read_from_beginning
 from kafkaclient.producer import Producer
 from kafkaclient.retry import Backoff, retrying, transient
 
@@ -31,6 +31,7 @@ __all__ = [
     "TopicPartition",
     "TopicSpec",
     "coordinates",
+    "read_from_beginning",
     "retrying",
     "show_client_logs",
     "transient",

@@ -188,11 +188,7 @@ class Admin(ClientBase[AdminClient]):
 
     def brokers(self, timeout_s: float = ADMIN_TIMEOUT_S) -> int:
         """How many brokers the cluster has now (a metadata request)."""
-        began = time.monotonic()
-        try:
-            meta = self.client.list_topics(timeout=timeout_s)
-        except confluent_kafka.KafkaException as exc:
-            raise self._failed(exc, "list brokers", began) from exc
+        meta = self._metadata("list brokers", timeout_s)
         return len(meta.brokers)
 
     def replication(self, timeout_s: float = ADMIN_TIMEOUT_S) -> Replication:
@@ -203,11 +199,7 @@ class Admin(ClientBase[AdminClient]):
 
     def replicas(self, topic: str, timeout_s: float = ADMIN_TIMEOUT_S) -> dict[int, Replicas]:
         """Partition -> its leader and replicas, for one topic (empty: no such topic)."""
-        began = time.monotonic()
-        try:
-            meta = self.client.list_topics(topic, timeout=timeout_s)
-        except confluent_kafka.KafkaException as exc:
-            raise self._failed(exc, f"describe {topic}", began) from exc
+        meta = self._metadata(f"describe {topic}", timeout_s, topic)
         found = meta.topics.get(topic)
         if found is None or found.error is not None:
             return {}
@@ -219,11 +211,7 @@ class Admin(ClientBase[AdminClient]):
     def partition_health(self, timeout_s: float = ADMIN_TIMEOUT_S) -> PartitionHealth:
         """Brokers, the active controller and the partitions that are under-replicated,
         offline or below two in-sync replicas of three, from one metadata request."""
-        began = time.monotonic()
-        try:
-            meta = self.client.list_topics(timeout=timeout_s)
-        except confluent_kafka.KafkaException as exc:
-            raise self._failed(exc, "list topics", began) from exc
+        meta = self._metadata("list topics", timeout_s)
         parts = [p for t in meta.topics.values() for p in t.partitions.values()]
         # DescribeCluster names a random broker as controller in KRaft: ask the quorum.
         try:
@@ -248,11 +236,7 @@ class Admin(ClientBase[AdminClient]):
     # -- topics --------------------------------------------------------------------------
     def topics(self, timeout_s: float = ADMIN_TIMEOUT_S) -> dict[str, int]:
         """Topic name -> partition count."""
-        began = time.monotonic()
-        try:
-            meta = self.client.list_topics(timeout=timeout_s)
-        except confluent_kafka.KafkaException as exc:
-            raise self._failed(exc, "list topics", began) from exc
+        meta = self._metadata("list topics", timeout_s)
         return {name: len(t.partitions) for name, t in meta.topics.items()}
 
     def topic_config(self, name: str, timeout_s: float = ADMIN_TIMEOUT_S) -> dict[str, str]:

@@ -245,18 +245,22 @@ class ClientBase(Closing, Generic[NativeT]):
     # -- metadata ------------------------------------------------------------------------
     def topic(self, name: str, timeout_s: float = METADATA_TIMEOUT_S) -> TopicMetadata:
         """``name`` as the broker describes it to this client (partitions, or why not)."""
-        began = time.monotonic()
-        try:
-            meta = self.client.list_topics(name, timeout=timeout_s)
-        except confluent_kafka.KafkaException as exc:
-            raise self._failed(exc, f"metadata of {name}", began) from exc
-        found = meta.topics.get(name)
+        found = self._metadata(f"metadata of {name}", timeout_s, name).topics.get(name)
         if found is None:
             return TopicMetadata(
                 name, (), KafkaError(f"{name} is not in the metadata", code="UNKNOWN_TOPIC_OR_PART")
             )
         error = None if found.error is None else convert(found.error, f"topic {name}")
         return TopicMetadata(name, tuple(sorted(found.partitions)), error)
+
+    def _metadata(self, what: str, timeout_s: float, topic: str | None = None) -> Any:
+        """One metadata request (of ``topic`` alone when named); a failure raises as
+        :meth:`_failed` explains it, named ``what``."""
+        began = time.monotonic()
+        try:
+            return self.client.list_topics(topic, timeout=timeout_s)
+        except confluent_kafka.KafkaException as exc:
+            raise self._failed(exc, what, began) from exc
 
     # -- failures ------------------------------------------------------------------------
     def _failed(

@@ -4,7 +4,7 @@ resume, seek, positions, committed offsets and watermarks, all typed and convert
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +199,40 @@ def coordinates(msg: confluent_kafka.Message) -> tuple[str, int, int]:
     if topic is None or partition is None or offset is None:
         raise KafkaError(f"message without coordinates: {topic}/{partition}/{offset}")
     return topic, partition, offset
+
+
+def read_from_beginning(  # noqa: PLR0913 - the read's knobs, all keyword-only
+    bootstrap: str,
+    topics: Sequence[str],
+    *,
+    group_id: str,
+    config: Mapping[str, Any] | None = None,
+    enough: Callable[[], bool] = lambda: True,
+    settle_s: float,
+    timeout_s: float,
+    batch: int = BATCH_SIZE,
+    poll_s: float = 0.2,
+) -> Iterator[list[confluent_kafka.Message]]:
+    """Every partition of ``topics`` read from its beginning, batch by batch.
+
+    The read ends once ``enough()`` holds (the caller's test of what it has taken from the
+    batches so far) and nothing new came for ``settle_s`` (to catch extras), or at
+    ``timeout_s``. assign(), not subscribe(): no group join, reading starts at once.
+    """
+    with Consumer(bootstrap, group_id, extra_config=config) as consumer:
+        consumer.assign(
+            [
+                confluent_kafka.TopicPartition(topic, p, confluent_kafka.OFFSET_BEGINNING)
+                for topic in topics
+                for p in sorted(consumer.topic(topic).partitions)
+            ]
+        )
+        deadline = time.monotonic() + timeout_s
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            got = consumer.consume(batch, timeout_s=poll_s)
+            if got:
+                quiet_since = time.monotonic()
+                yield got
+            elif enough() and time.monotonic() - quiet_since >= settle_s:
+                return

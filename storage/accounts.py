@@ -15,8 +15,8 @@ from sqlalchemy import RowMapping, select, update
 
 from base.errors import StorageError
 from storage.engine import Store
-from storage.reference import _in, _utc
-from storage.tables import agencies, tokens, users
+from storage.reference import _in, _utc, require_registered
+from storage.tables import tokens, users
 from storage.workflows import TransitionRow, insert_transition
 
 
@@ -36,13 +36,7 @@ class AccountStore(Store):
         """A new account; an id used before is refused; an agency must be registered."""
         with self._tx(f"add user {user.id}") as conn:
             if user.agency_id is not None:
-                known = conn.execute(
-                    select(agencies.c.id).where(
-                        agencies.c.id == user.agency_id, agencies.c.revoked_at.is_(None)
-                    )
-                ).first()
-                if known is None:
-                    raise StorageError(f"agency {user.agency_id} is not registered")
+                require_registered(conn, user.agency_id)
             conn.execute(
                 users.insert().values(
                     id=user.id,

@@ -126,6 +126,16 @@ def _in(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
+def require_registered(conn: Connection, agency_id: str) -> None:
+    """Raise :class:`StorageError` unless ``agency_id`` is a registered, unrevoked agency
+    (inside the caller's transaction ``conn``)."""
+    known = conn.execute(
+        select(agencies.c.id).where(agencies.c.id == agency_id, agencies.c.revoked_at.is_(None))
+    ).first()
+    if known is None:
+        raise StorageError(f"agency {agency_id} is not registered")
+
+
 def _already_registered(agency_id: str, revoked_at: datetime | None) -> DuplicateError:
     if revoked_at is None:
         return DuplicateError(f"agency {agency_id} is already registered", code="agency_exists")

@@ -16,7 +16,7 @@ from sqlalchemy import RowMapping, select, update
 from base.errors import DuplicateError, StorageError
 from exchange.subscriptions import Subscription
 from storage.engine import Store
-from storage.reference import _in, _utc
+from storage.reference import _in, _utc, require_registered
 from storage.tables import agencies, subscriptions
 from storage.workflows import TransitionRow, insert_transition
 
@@ -60,13 +60,7 @@ class SubscriptionStore(Store):
         Refused: an agency not registered (:class:`StorageError`), a second active
         subscription of one agency to one entry (:class:`DuplicateError`)."""
         with self._tx(f"subscribe {row.agency_id} to {row.entry_id}") as conn:
-            known = conn.execute(
-                select(agencies.c.id).where(
-                    agencies.c.id == row.agency_id, agencies.c.revoked_at.is_(None)
-                )
-            ).first()
-            if known is None:
-                raise StorageError(f"agency {row.agency_id} is not registered")
+            require_registered(conn, row.agency_id)
             active = conn.execute(
                 select(subscriptions.c.id).where(
                     subscriptions.c.agency_id == row.agency_id,

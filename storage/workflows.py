@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, RowMapping, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from base.errors import StorageError
@@ -273,17 +273,7 @@ class WorkflowStore(Store):
         self, now: datetime, limit: int = 50, *, case_id: str | None = None
     ) -> list[TimerRow]:
         """Step 1: rows due at ``now``, not done and not leased (or their lease lapsed)."""
-        moment = _in(now)
-        query = (
-            select(timers)
-            .where(
-                timers.c.done_at.is_(None),
-                timers.c.due_at <= moment,
-                or_(timers.c.lease_until.is_(None), timers.c.lease_until < moment),
-            )
-            .order_by(timers.c.due_at, timers.c.id)
-            .limit(limit)
-        )
+        query = select(timers).where(*_due(now)).order_by(timers.c.due_at, timers.c.id).limit(limit)
         if case_id is not None:
             query = query.where(timers.c.case_id == case_id)
         with self._tx("read due timers") as conn:
@@ -291,16 +281,10 @@ class WorkflowStore(Store):
 
     def take_timer(self, timer_id: int, owner: str, now: datetime, until: datetime) -> bool:
         """Step 2: lease one due row; True for exactly one of several callers."""
-        moment = _in(now)
         with self._tx("take timer") as conn:
             done = conn.execute(
                 update(timers)
-                .where(
-                    timers.c.id == timer_id,
-                    timers.c.done_at.is_(None),
-                    timers.c.due_at <= moment,
-                    or_(timers.c.lease_until.is_(None), timers.c.lease_until < moment),
-                )
+                .where(timers.c.id == timer_id, *_due(now))
                 .values(lease_owner=owner, lease_until=_in(until), attempts=timers.c.attempts + 1)
             )
         return done.rowcount == 1
@@ -375,6 +359,16 @@ class WorkflowStore(Store):
                 .where(and_(leases.c.name == name, leases.c.owner == owner))
                 .values(owner=None, until=None)
             )
+
+
+def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """A timer row due at ``now``: not done, its time come, not leased (or its lease lapsed)."""
+    moment = _in(now)
+    return (
+        timers.c.done_at.is_(None),
+        timers.c.due_at <= moment,
+        or_(timers.c.lease_until.is_(None), timers.c.lease_until < moment),
+    )
 
 
 # -- row mapping ------------------------------------------------------------------------------

@@ -352,20 +352,35 @@ class _Draft:
             receipt = records.receipt(event, result, self.now)
             self.write(topic, self.encoder.encode("Receipt", receipt), event.event_id.encode())
         if result.rejected:
-            self.audit(
-                event.event_id,
-                records.decision(
-                    kind=result.outcome,
-                    event_id=event.event_id,
-                    entry=event.entry,
-                    provider=event.provider,
-                    subject=result.canonical_subject,
-                    reason_code=result.reason_code,
-                    article=result.article,
-                    at=self.now,
-                    position=self.position,
-                ),
-            )
+            self.audit_outcome(event, result, subject=result.canonical_subject)
+
+    def audit_outcome(
+        self,
+        event: IncomingEvent,
+        result: GateResult,
+        *,
+        subject: str | None,
+        items: tuple[str, ...] = (),
+        deliveries: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Step 5 for the gate's judgement of ``event``: its Decision record (the accepted
+        ``items`` and their ``deliveries`` for an accepted change)."""
+        self.audit(
+            event.event_id,
+            records.decision(
+                kind=result.outcome,
+                event_id=event.event_id,
+                entry=event.entry,
+                provider=event.provider,
+                subject=subject,
+                reason_code=result.reason_code,
+                article=result.article,
+                at=self.now,
+                items=items,
+                position=self.position,
+                deliveries=deliveries or [],
+            ),
+        )
 
     def decided(
         self,
@@ -385,21 +400,12 @@ class _Draft:
         deliveries: list[dict[str, Any]] = []
         state, event_time = self._apply(event, raw, result, states, deliveries)
         # The event's one audit record, its deliveries listed (Decision v5).
-        self.audit(
-            event.event_id,
-            records.decision(
-                kind=result.outcome,
-                event_id=event.event_id,
-                entry=event.entry,
-                provider=event.provider,
-                subject=result.canonical_subject or "",
-                reason_code=result.reason_code,
-                article=result.article,
-                at=self.now,
-                items=tuple(sorted(result.accepted)),
-                position=self.position,
-                deliveries=deliveries,
-            ),
+        self.audit_outcome(
+            event,
+            result,
+            subject=result.canonical_subject or "",
+            items=tuple(sorted(result.accepted)),
+            deliveries=deliveries,
         )
         return self.plan(state, event_time)
 

@@ -401,11 +401,7 @@ class ReferenceService:
             valid_until=terms.valid_until,
         )
         check_grant(grant, entry)
-        stored = self.store.add_grant(grant).grant()
-        with self._writer() as writer:
-            writer.ensure_topics()
-            writer.put_grant(stored)
-        return stored
+        return self._published(self.store.add_grant(grant).grant())
 
     def _grantable(self, terms: GrantTerms) -> CatalogEntry:
         """The entry of ``terms``, when a grant can name it and its consumer."""
@@ -440,11 +436,14 @@ class ReferenceService:
         row = self.store.get_grant(grant_id)
         if row is None:  # pragma: no cover - read back after the update above
             raise GrantError(f"grant {grant_id} vanished", code="grant_unknown")
-        stored = row.grant()
+        return self._published(row.grant())
+
+    def _published(self, grant: Grant) -> Grant:
+        """``grant`` as stored, now also on the reference topic (the processors' copy)."""
         with self._writer() as writer:
             writer.ensure_topics()
-            writer.put_grant(stored)
-        return stored
+            writer.put_grant(grant)
+        return grant
 
     def publish_subscriptions(self, agency_id: str) -> None:
         """Publish the agency's legacy flag and active subscriptions (G 15 ¶1, S 25 ¶1):

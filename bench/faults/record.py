@@ -15,7 +15,7 @@ from typing import Any
 from bench.faults.checker import Position, Read, Send
 from bench.scenario import DISTRICTS, GIVEN, STREETS, SURNAMES, Scenario, residents
 from exchange.catalog_loader import load_catalog
-from kafkaclient import OFFSET_BEGINNING, Consumer, TopicPartition
+from kafkaclient import read_from_beginning
 from producers.model import Draft, PublisherOptions, PublishResult, PublishStatus
 from producers.publisher import AgencyPublisher
 from schemas import decode
@@ -162,23 +162,19 @@ def read_view(
     nothing more for ``SETTLE_S``."""
     isolation = "read_committed" if committed else "read_uncommitted"
     out: list[tuple[Position, float, bytes]] = []
-    extra = {**config, "isolation.level": isolation}
-    with Consumer(bootstrap, f"faults-read-{uuid.uuid4().hex}", extra_config=extra) as consumer:
-        meta = consumer.topic(topic)
-        consumer.assign(
-            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(meta.partitions)]
-        )
-        deadline = time.monotonic() + READ_TIMEOUT_S
-        quiet = time.monotonic()
-        while time.monotonic() < deadline:
-            batch = consumer.consume(1000, timeout_s=0.2)
-            for msg in batch:
-                position = Position(topic, msg.partition() or 0, msg.offset() or 0)
-                out.append((position, msg.timestamp()[1] / 1000, msg.value() or b""))
-            if batch:
-                quiet = time.monotonic()
-            elif len(out) >= until and time.monotonic() - quiet >= SETTLE_S:
-                break
+    for batch in read_from_beginning(
+        bootstrap,
+        [topic],
+        group_id=f"faults-read-{uuid.uuid4().hex}",
+        config={**config, "isolation.level": isolation},
+        enough=lambda: len(out) >= until,
+        settle_s=SETTLE_S,
+        timeout_s=READ_TIMEOUT_S,
+        batch=1000,
+    ):
+        for msg in batch:
+            position = Position(topic, msg.partition() or 0, msg.offset() or 0)
+            out.append((position, msg.timestamp()[1] / 1000, msg.value() or b""))
     return View(topic, tuple(out))
 
 

@@ -111,15 +111,6 @@ class LocalCluster(LocalBroker):
         super().__init__(home, version, heap, state_dir=state_dir, maven_settings=maven_settings)
         self.nodes = nodes
 
-    @classmethod
-    def of(cls, settings: Settings) -> LocalCluster:
-        return cls(
-            settings.home,
-            settings.kafka_version,
-            settings.broker_heap,
-            maven_settings=Path(settings.maven_settings) if settings.maven_settings else None,
-        )
-
     def node_files(self, node_id: int) -> BrokerFiles:
         return BrokerFiles(self.dir / f"node-{node_id}")
 

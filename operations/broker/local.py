@@ -59,6 +59,7 @@ import uuid
 from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
+from typing import Self
 
 from base.broker_files import ADMIN_USER, BrokerFiles
 from base.credentials import new_password, read_client_config, write_credentials, write_private
@@ -190,7 +191,7 @@ class LocalBroker:
         return self.files.properties_file
 
     @classmethod
-    def of(cls, settings: Settings) -> LocalBroker:
+    def of(cls, settings: Settings) -> Self:
         """The local broker of these settings (``GOVBUS_HOME``, version, heap, Maven)."""
         return cls(
             settings.home,

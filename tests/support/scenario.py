@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from exchange.catalog_loader import LoadedCatalog, check_catalog_text
-from kafkaclient import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from kafkaclient import Producer, read_from_beginning
 from schemas import decode, encode
 from schemas.topics import TopicKind, topic_name
 
@@ -161,6 +161,30 @@ def read_topic(  # noqa: PLR0913 - the read's knobs, all keyword-only with defau
     return raw if record is None else [decode(record, value) for _, value in raw]
 
 
+def wait_receipt(
+    bootstrap: str,
+    agency: str,
+    event_id: str,
+    *,
+    config: Mapping[str, str],
+    timeout_s: float = READ_TIMEOUT_S,
+) -> dict[str, Any]:
+    """The receipt of ``event_id`` in ``agency``'s (full id) receipts topic, the topic read
+    again until it is there, up to ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for r in read_topic(
+            bootstrap,
+            topic_name(TopicKind.RECEIPTS, agency),
+            config=config,
+            record="Receipt",
+            settle_s=0.3,
+        ):
+            if str(r["event_id"]) == event_id:
+                return r
+    raise AssertionError(f"no receipt for {event_id} in {timeout_s} s")
+
+
 def _read_raw(
     bootstrap: str,
     topic: str,
@@ -171,24 +195,16 @@ def _read_raw(
     timeout_s: float,
 ) -> list[RawRecord]:
     out: list[RawRecord] = []
-    with Consumer(bootstrap, f"test-read-{uuid.uuid4().hex}", extra_config=config) as consumer:
-        # assign(), not subscribe(): no group join, reading starts at once.
-        meta = consumer.topic(topic)
-        consumer.assign(
-            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(meta.partitions)]
-        )
-        deadline = time.monotonic() + timeout_s
-        quiet_since = time.monotonic()
-        while time.monotonic() < deadline:
-            batch = consumer.consume(500, timeout_s=0.2)
-            if batch:
-                quiet_since = time.monotonic()
-                out.extend((msg.key(), msg.value() or b"") for msg in batch)
-            elif until is not None and len(out) >= until:
-                if time.monotonic() - quiet_since >= settle_s:
-                    break
-            elif until is None and time.monotonic() - quiet_since >= settle_s:
-                break
+    for batch in read_from_beginning(
+        bootstrap,
+        [topic],
+        group_id=f"test-read-{uuid.uuid4().hex}",
+        config=config,
+        enough=lambda: until is None or len(out) >= until,
+        settle_s=settle_s,
+        timeout_s=timeout_s,
+    ):
+        out.extend((msg.key(), msg.value() or b"") for msg in batch)
     return out
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from exchange.catalog import LEGAL_TZ
 from exchange.catalog_loader import check_catalog_text
 from govbus.http.app import create_app
 from schemas.topics import TopicKind, topic_name
-from tests.support.scenario import Names, event, publish_events, read_topic
+from tests.support.scenario import Names, event, publish_events, read_topic, wait_receipt
 from topology.workflows.clock import ManualClock
 from topology.workflows.context import WorkflowOptions, Workflows
 
@@ -295,18 +294,7 @@ def receipt_of(
 ) -> dict[str, Any]:
     """The receipt of ``event_id`` in ``agency``'s (full id) receipts topic, waiting up to
     ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for r in read_topic(
-            env.bootstrap,
-            topic_name(TopicKind.RECEIPTS, agency),
-            config=env.config,
-            record="Receipt",
-            settle_s=0.3,
-        ):
-            if str(r["event_id"]) == event_id:
-                return r
-    raise AssertionError(f"no receipt for {event_id} in {timeout_s} s")
+    return wait_receipt(env.bootstrap, agency, event_id, config=env.config, timeout_s=timeout_s)
 
 
 def feed_of(env: WorkflowEnv, agency: str) -> list[dict[str, Any]]:

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -20,7 +18,7 @@ from govbus.cli.main import app
 from schemas.topics import TopicKind, topic_name
 from tests.support.processes import start_module
 from tests.support.processor import PERSON, PERSON_KEY
-from tests.support.scenario import Names, event, publish_events, read_topic
+from tests.support.scenario import Names, event, publish_events, read_topic, wait_receipt
 
 RECEIPT_TIMEOUT_S = 60.0
 
@@ -51,21 +49,6 @@ def running(env: dict[str, str], tmp_path: Path) -> Iterator[Names]:
         proc.wait(timeout=60)
 
 
-def _receipt(bootstrap: str, config: dict[str, str], agency: str, event_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + RECEIPT_TIMEOUT_S
-    while time.monotonic() < deadline:
-        for r in read_topic(
-            bootstrap,
-            topic_name(TopicKind.RECEIPTS, agency),
-            config=config,
-            record="Receipt",
-            settle_s=0.3,
-        ):
-            if str(r["event_id"]) == event_id:
-                return r
-    raise AssertionError(f"no receipt for {event_id}")
-
-
 def test_grant_and_revoke_apply_from_the_next_event(
     running: Names, env: dict[str, str], bootstrap: str, kafka_config: dict[str, str]
 ) -> None:
@@ -81,7 +64,10 @@ def test_grant_and_revoke_apply_from_the_next_event(
         e = event(contact, psb, PERSON, {"phone": phone})
         publish_events(bootstrap, [(PERSON_KEY, e)], config=kafka_config)
         event_id = str(e["event_id"])
-        assert _receipt(bootstrap, kafka_config, psb, event_id)["outcome"] == "accepted"
+        receipt = wait_receipt(
+            bootstrap, psb, event_id, config=kafka_config, timeout_s=RECEIPT_TIMEOUT_S
+        )
+        assert receipt["outcome"] == "accepted"
         return event_id
 
     def feed(agency: str) -> list[str]:
@@ -142,7 +128,10 @@ def test_conflicts_list_shows_both_values(
     source = event(basic, psb, PERSON, {"name": "张三"})
     report = event(basic, hc, PERSON, {"name": "张叁"}, authoritative=False)
     publish_events(bootstrap, [(PERSON_KEY, source), (PERSON_KEY, report)], config=kafka_config)
-    assert _receipt(bootstrap, kafka_config, hc, report["event_id"])["outcome"] == "conflict"
+    receipt = wait_receipt(
+        bootstrap, hc, report["event_id"], config=kafka_config, timeout_s=RECEIPT_TIMEOUT_S
+    )
+    assert receipt["outcome"] == "conflict"
     listed = CliRunner().invoke(app, ["conflicts", "list", "--entry", basic, "--json"], env=env)
     assert listed.exit_code == 0, listed.output
     (c,) = json.loads(listed.output)["conflicts"]

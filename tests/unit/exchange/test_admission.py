@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +21,8 @@ from exchange.catalog_loader import check_catalog_text, load_catalog
 from exchange.gate import GateResult, IncomingEvent, decide
 from exchange.ingest_checks import ProposedChange, admit
 from exchange.outcomes import Outcome, ReasonCode
+from tests.support.scenario import DEMO
 
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 PERSON = "11010519491231002X"
 COMPANY = "91110000600037341L"

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from exchange.catalog_loader import load_catalog
 from exchange.gate import GateResult, IncomingEvent, decide
 from exchange.onesource import SEEN_EVENTS_LIMIT, AuthoritativeRecord, SourceOrder
 from exchange.outcomes import Outcome, ReasonCode
+from tests.support.scenario import DEMO
 
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 LOADED = load_catalog(DEMO)
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 PERSON = "11010519491231002X"

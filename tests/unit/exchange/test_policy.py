@@ -36,11 +36,12 @@ from exchange.masking import (
 )
 from exchange.policy import OPEN_FEED, AcceptedChange, OpenFeed, Recipient, plan_fanout
 from tests.support.catalog import demo_entry
+from tests.support.scenario import DEMO
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-LOADED = load_catalog(ROOT / "examples" / "catalog-demo.yaml")
+LOADED = load_catalog(DEMO)
 
 
 CATALOG = LOADED.catalog

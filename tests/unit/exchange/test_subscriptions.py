@@ -5,7 +5,6 @@ agencies that subscribed, or to legacy agencies (registered before subscriptions
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -23,9 +22,9 @@ from exchange.subscriptions import (
     subscription_index,
 )
 from tests.support.catalog import demo_agency, demo_entry
+from tests.support.scenario import DEMO
 
-ROOT = Path(__file__).resolve().parents[3]
-LOADED = load_catalog(ROOT / "examples" / "catalog-demo.yaml")
+LOADED = load_catalog(DEMO)
 AT = datetime(2026, 6, 1, 9, 0, tzinfo=LEGAL_TZ)
 BASIC, CONTACT, COMPANY = "psb.person.basic", "psb.person.contact", "amr.company.registration"
 CONSUMERS = ("city-mca", "city-hc", "city-amr", "city-bdb")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from exchange.catalog_loader import load_catalog
 from schemas import decode, encode
 from schemas.partitioning import partition_for
 from schemas.topics import PROVIDER_HEADER, TopicKind, topic_name
+from tests.support.scenario import DEMO
 from tests.unit.topology.test_processor_plan import Partition, change_event, written
 from topology.encoding import Encoder
 from topology.plan import Input, Plan, PlanOptions, plan_message
@@ -27,7 +27,6 @@ from topology.repartition import Routing, plan_submission, plan_submission_quara
 from topology.repartitioner import repartition_config, repartition_group
 from topology.run import worker_config
 
-DEMO = Path(__file__).resolve().parents[3] / "examples" / "catalog-demo.yaml"
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 PERSON = "11010519491231002X"
 LEGACY = "110105491231002"  # the same person's 15-digit number
