@@ -69,7 +69,7 @@ from topology.connection import connected
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import ReferenceSource, StaticReference
 from topology.repartitioner import Repartitioner, repartition_config, run_beside
-from topology.watchdog import Watchdog
+from topology.watchdog import watching
 
 #: A restarted static member must rejoin before this; a vanished one is dropped after it.
 SESSION_TIMEOUT_MS = 10000
@@ -229,7 +229,7 @@ def run_worker(argv: Sequence[str] | None = None) -> int:
         )
         processor = Processor(config, reference, metrics)
         loops = {"processor": processor, "repartition stage": repartitioner}
-        with Watchdog(loops, partial(_stalled, args.worker)):
+        with watching(loops, partial(_stalled, args.worker)):
             run_beside(processor, repartitioner, stop)
     except (AuthenticationError, AuthorizationError) as exc:  # a password or ACL changed
         return tell(exc)

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Protocol
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Protocol
 
 #: Three transactional calls (send offsets, commit, abort) of a minute each, at most.
 LIMIT_S = 180.0
@@ -53,6 +54,19 @@ def stalled(now: float, loops: Mapping[str, Loop], limit_s: float) -> dict[str, 
     }
 
 
+@contextmanager
+def watching(
+    loops: Mapping[str, Loop], on_stall: Callable[[dict[str, float]], None], **options: Any
+) -> Iterator[Watchdog]:
+    """A :class:`Watchdog` over ``loops`` for the block."""
+    watchdog = Watchdog(loops, on_stall, **options)
+    watchdog.start()
+    try:
+        yield watchdog
+    finally:
+        watchdog.stop()
+
+
 class Watchdog:
     """Watches ``loops`` in a daemon thread; calls ``on_stall`` once with the stalled ones."""
 
@@ -73,11 +87,10 @@ class Watchdog:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
 
-    def __enter__(self) -> Watchdog:
+    def start(self) -> None:
         self._thread.start()
-        return self
 
-    def __exit__(self, *_exc: object) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join()
 

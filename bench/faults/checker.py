@@ -22,6 +22,15 @@ transactions included).
   the committed copy is the last one);
 - **unexpected**: a read of an event never sent.
 
+A client may write one event twice (an idempotent producer's retry across a leader change
+did, in a rolling restart): the bus answers the copy with a ``duplicate`` receipt and
+publishes nothing. Where the history holds the submission topic's records (stream
+:data:`SUBMITTED`) and those receipts (stream :data:`REANSWERED`), each event must have as
+many ``duplicate`` receipts as extra copies submitted, no more (one more is the bus
+answering twice: duplicated); the events submitted twice are reported as ``resubmitted``,
+not as an anomaly of the bus. The submission topic is not transactional, so its copies
+are never taken for aborted attempts.
+
 :func:`resume_after` measures the time to resume after a fault from the reads' record
 timestamps: no clock is read here; every time is in the history or an argument.
 """
@@ -31,6 +40,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+#: The submission topic's records: what the agency's client wrote.
+SUBMITTED = "submitted"
+#: The receipts that answer a copy of an event already answered (``duplicate``).
+REANSWERED = "receipts-duplicate"
 
 
 @dataclass(frozen=True, order=True)
@@ -97,6 +111,8 @@ class Anomalies:
     reordered: tuple[Reordering, ...] = ()
     aborted_reads: tuple[Read, ...] = ()
     unexpected: tuple[Read, ...] = ()
+    #: Events the client wrote more than once (information, not an anomaly of the bus).
+    resubmitted: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -139,13 +155,21 @@ def check(history: History) -> Anomalies:
         seen = Counter(r.event_id for r in reads_of.get(stream, ()))
         lost += [(stream, e) for e in sorted(acknowledged - set(seen))]
         duplicated += [(stream, e) for e, n in sorted(seen.items()) for _ in range(n - 1)]
+    copies = Counter(r.event_id for r in reads_of.get(SUBMITTED, ()))
+    answers = Counter(r.event_id for r in reads_of.get(REANSWERED, ()))
+    for event_id, n in sorted(answers.items()):
+        duplicated += [(REANSWERED, event_id)] * max(n - max(copies[event_id] - 1, 0), 0)
     unexpected = tuple(r for r in history.reads if r.event_id not in by_id)
+    transactional = [r for r in history.reads if r.stream != SUBMITTED]
     return Anomalies(
         lost=tuple(lost),
         duplicated=tuple(duplicated),
-        reordered=tuple(reorderings(history.reads, by_id)),
-        aborted_reads=aborted_reads(history.reads, history.uncommitted),
+        reordered=tuple(reorderings(transactional, by_id)),
+        aborted_reads=aborted_reads(
+            transactional, [r for r in history.uncommitted if r.stream != SUBMITTED]
+        ),
         unexpected=unexpected,
+        resubmitted=tuple(e for e, n in sorted(copies.items()) if n > 1),
     )
 
 

@@ -54,7 +54,15 @@ from bench.faults.accounting import (
     digest,
     letter_read,
 )
-from bench.faults.checker import Anomalies, History, Read, Send, aborted_positions, check
+from bench.faults.checker import (
+    REANSWERED,
+    Anomalies,
+    History,
+    Read,
+    Send,
+    aborted_positions,
+    check,
+)
 from bench.faults.record import AUDIT, OPEN, RECEIPTS, View, draft, feed_stream, read_view, reads_of
 from bench.faults.run import SETUP, Workers
 from bench.pipeline import worker_commands
@@ -586,7 +594,8 @@ def _receipts(
 
 def _delivered(reads: Sequence[Read], hostile_ids: set[str]) -> set[str]:
     """Hostile event ids read in a feed, the open feed or an accepted audit record."""
-    return {r.event_id for r in reads if r.stream != RECEIPTS and r.event_id in hostile_ids}
+    answers = (RECEIPTS, REANSWERED)
+    return {r.event_id for r in reads if r.stream not in answers and r.event_id in hostile_ids}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.faults.checker import Position, Read, Send
+from bench.faults.checker import REANSWERED, SUBMITTED, Position, Read, Send
 from bench.scenario import DISTRICTS, GIVEN, STREETS, SURNAMES, Scenario, residents
 from exchange.catalog_loader import load_catalog
 from kafkaclient import read_from_beginning
@@ -196,7 +196,11 @@ def _identify(scenario: Scenario, topic: str, value: bytes) -> tuple[str, str]:
     if topic == scenario.open_topic:
         return OPEN, str(decode("FeedRecord", value)["event_id"])
     if topic == topic_name(TopicKind.RECEIPTS, scenario.provider):
-        return RECEIPTS, str(decode("Receipt", value)["event_id"])
+        receipt: dict[str, Any] = decode("Receipt", value)
+        stream = REANSWERED if receipt["outcome"] == "duplicate" else RECEIPTS
+        return stream, str(receipt["event_id"])
+    if topic == topic_name(TopicKind.SUBMIT, scenario.provider):
+        return SUBMITTED, str(decode("ChangeEvent", value)["event_id"])
     record: dict[str, Any] = decode("Decision", value)
     if record["entry"] == scenario.entry and record["kind"] == "accepted":
         return AUDIT, str(record["event_id"])

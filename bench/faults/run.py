@@ -145,6 +145,7 @@ class Result:
             "acknowledged": self.acknowledged,
             **self.anomalies.counts(),
             "anomaly_examples": self.anomalies.examples(),
+            "resubmitted_by_client": list(self.anomalies.resubmitted),
             "resumed_s": [[k, None if r is None else round(r, 1)] for k, r in self.resumed_s],
             "audit_chains_ok": self.audit_chains_ok,
             "aborted_records_seen_uncommitted": self.aborted_records,
@@ -391,6 +392,7 @@ def _drain(
         *scenario.output_topics,
         topic_name(TopicKind.RECEIPTS, scenario.provider),
         topic_name(TopicKind.AUDIT),
+        topic_name(TopicKind.SUBMIT, scenario.provider),
     ]
     return {
         t: (

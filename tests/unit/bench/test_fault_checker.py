@@ -4,6 +4,8 @@ history has it, and a clean history has none."""
 from __future__ import annotations
 
 from bench.faults.checker import (
+    REANSWERED,
+    SUBMITTED,
     Anomalies,
     History,
     Position,
@@ -110,6 +112,30 @@ def test_examples_show_what_was_found_and_only_that() -> None:
     assert examples["lost"] == [str((FEED, "e3"))]
     assert examples["duplicated"] == [str((FEED, "e1"))]
     assert check(History(SENDS, (), (), ())).examples() == {}
+
+
+def _on(stream: str, event: str, offset: int) -> Read:
+    return Read(stream, event, Position(f"govbus.{stream}", 0, offset))
+
+
+def test_a_client_that_wrote_an_event_twice_gets_one_duplicate_answer_and_no_anomaly() -> None:
+    # A rolling restart: the agency's idempotent producer put e1 on the submission topic
+    # twice; the bus answered the copy `duplicate` and published it once.
+    feed = (_read("e1", 0), _read("e2", 1), _read("e3", 2))
+    submitted = (_on(SUBMITTED, "e1", 0), _on(SUBMITTED, "e1", 1), _on(SUBMITTED, "e2", 2))
+    reads = (*feed, *submitted, _on(REANSWERED, "e1", 7))
+    anomalies = check(History(SENDS, reads, reads, (FEED,)))
+    assert anomalies.ok, anomalies
+    assert anomalies.resubmitted == ("e1",)
+
+
+def test_a_duplicate_answer_without_a_second_submission_is_the_bus_answering_twice() -> None:
+    feed = (_read("e1", 0), _read("e2", 1), _read("e3", 2))
+    once = (_on(SUBMITTED, "e1", 0), _on(SUBMITTED, "e2", 1), _on(SUBMITTED, "e3", 2))
+    reads = (*feed, *once, _on(REANSWERED, "e2", 7))
+    anomalies = check(History(SENDS, reads, reads, (FEED,)))
+    assert anomalies.duplicated == ((REANSWERED, "e2"),)
+    assert anomalies.resubmitted == ()
 
 
 def test_resume_is_the_slowest_partitions_first_output_after_the_fault() -> None:

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 
 from topology.run import EXIT_RESTART
-from topology.watchdog import Watchdog, stalled
+from topology.watchdog import stalled, watching
 
 
 @dataclass
@@ -41,7 +41,7 @@ def test_the_watchdog_calls_on_stall_once_with_the_stalled_loops() -> None:
         calls.append(found)
         fired.set()
 
-    with Watchdog(
+    with watching(
         {"processor": loop}, on_stall, limit_s=5.0, interval_s=0.01, clock=lambda: now[0]
     ):
         now[0] = 4.0
