@@ -25,6 +25,16 @@ FLUSH_TIMEOUT_S = 30.0
 TXN_TIMEOUT_S = 60.0
 #: When the local queue is full we serve delivery reports for this long, then retry.
 QUEUE_FULL_POLL_S = 0.1
+#: A transactional producer's defaults, over :attr:`Producer.DEFAULTS`. When transactions
+#: go back to back (the processor commits as soon as its input is drained), the first
+#: AddPartitionsToTxn and the AddOffsetsToTxn of the next transaction often reach the
+#: coordinator while it is still writing the previous one's commit markers, and are
+#: refused with CONCURRENT_TRANSACTIONS. librdkafka retries them after
+#: ``retry.backoff.ms`` (100 ms by default, doubling towards ``retry.backoff.max.ms``), so
+#: a lone event waited 100-600 ms per transactional stage; the markers take a few ms.
+#: 10 ms retries soon after they are written (the Java client retries this case after
+#: 20 ms); other retries still back off exponentially up to librdkafka's 1 s maximum.
+TRANSACTIONAL_DEFAULTS: Mapping[str, Any] = {"retry.backoff.ms": 10}
 
 DeliveryCallback = Callable[[Exception | None, confluent_kafka.Message], None]
 Headers = Sequence[tuple[str, bytes]]
@@ -51,9 +61,12 @@ class Producer(ClientBase[confluent_kafka.Producer]):
         transactional_id: str | None = None,
         client_id: str | None = None,
     ) -> None:
+        defaults = self.DEFAULTS
+        if transactional_id is not None:
+            defaults = {**defaults, **TRANSACTIONAL_DEFAULTS}
         super().__init__(
             merge_config(
-                self.DEFAULTS,
+                defaults,
                 with_credentials(extra_config, credentials_file),
                 {
                     "bootstrap.servers": bootstrap or None,
