@@ -26,14 +26,15 @@ TXN_TIMEOUT_S = 60.0
 #: When the local queue is full we serve delivery reports for this long, then retry.
 QUEUE_FULL_POLL_S = 0.1
 #: A transactional producer's defaults, over :attr:`Producer.DEFAULTS`. When transactions
-#: go back to back (the processor commits as soon as its input is drained), the first
-#: AddPartitionsToTxn and the AddOffsetsToTxn of the next transaction often reach the
-#: coordinator while it is still writing the previous one's commit markers, and are
-#: refused with CONCURRENT_TRANSACTIONS. librdkafka retries them after
-#: ``retry.backoff.ms`` (100 ms by default, doubling towards ``retry.backoff.max.ms``), so
-#: a lone event waited 100-600 ms per transactional stage; the markers take a few ms.
-#: 10 ms retries soon after they are written (the Java client retries this case after
-#: 20 ms); other retries still back off exponentially up to librdkafka's 1 s maximum.
+#: go back to back (the processor commits as soon as its input is drained), the next
+#: transaction's AddOffsetsToTxn (``send_offsets_to_transaction``) often reaches the
+#: coordinator while it is still writing the previous commit's markers, and is refused with
+#: CONCURRENT_TRANSACTIONS. librdkafka retries that request after ``retry.backoff.ms``
+#: (100 ms by default, doubling with each retry up to ``retry.backoff.max.ms``, 1 s), so a
+#: commit waited 100 ms or more where the markers take a few ms (AddPartitionsToTxn has its own
+#: fixed 20 ms retry for this error; the Java client's is 20 ms too). 10 ms: the retry
+#: comes soon after the markers are written; every other retry backs off from 10 ms,
+#: still doubling up to the same 1 s maximum.
 TRANSACTIONAL_DEFAULTS: Mapping[str, Any] = {"retry.backoff.ms": 10}
 
 DeliveryCallback = Callable[[Exception | None, confluent_kafka.Message], None]
