@@ -172,7 +172,16 @@ def _scaling_rows(main: Table, report: dict[str, Any], ratios: dict[str, Any]) -
 
 def _latency_table(points: list[dict[str, Any]]) -> Table:
     lat = Table(title="govbus ingest-to-feed latency under paced load (ms)")
-    for column in ("commit interval", "load", "offered/s", "sent/s", "p50", "p95", "p99"):
+    for column in (
+        "commit interval",
+        "load",
+        "offered/s",
+        "sent/s",
+        "p50",
+        "p95",
+        "p99",
+        "p99.9",
+    ):
         lat.add_column(column)
     for p in points:
         lat.add_row(
@@ -183,6 +192,7 @@ def _latency_table(points: list[dict[str, Any]]) -> Table:
             _num(p["p50_ms"], 1),
             _num(p["p95_ms"], 1),
             _num(p["p99_ms"], 1),
+            _num(p.get("p99_9_ms"), 1),
         )
     return lat
 

@@ -199,6 +199,7 @@ def latency_summary(rate: float, count: int, seconds: list[float], send_s: float
         "p50_ms": round(percentile(ms, 50), 2),
         "p95_ms": round(percentile(ms, 95), 2),
         "p99_ms": round(percentile(ms, 99), 2),
+        "p99_9_ms": round(percentile(ms, 99.9), 2),
         "max_ms": round(max(ms), 2) if ms else None,
         "mean_ms": round(statistics.fmean(ms), 2) if ms else None,
     }

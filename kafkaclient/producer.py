@@ -25,6 +25,17 @@ FLUSH_TIMEOUT_S = 30.0
 TXN_TIMEOUT_S = 60.0
 #: When the local queue is full we serve delivery reports for this long, then retry.
 QUEUE_FULL_POLL_S = 0.1
+#: A transactional producer's defaults, over :attr:`Producer.DEFAULTS`. When transactions
+#: go back to back (the processor commits as soon as its input is drained), the next
+#: transaction's AddOffsetsToTxn (``send_offsets_to_transaction``) often reaches the
+#: coordinator while it is still writing the previous commit's markers, and is refused with
+#: CONCURRENT_TRANSACTIONS. librdkafka retries that request after ``retry.backoff.ms``
+#: (100 ms by default, doubling with each retry up to ``retry.backoff.max.ms``, 1 s), so a
+#: commit waited 100 ms or more where the markers take a few ms (AddPartitionsToTxn has its own
+#: fixed 20 ms retry for this error; the Java client's is 20 ms too). 10 ms: the retry
+#: comes soon after the markers are written; every other retry backs off from 10 ms,
+#: still doubling up to the same 1 s maximum.
+TRANSACTIONAL_DEFAULTS: Mapping[str, Any] = {"retry.backoff.ms": 10}
 
 DeliveryCallback = Callable[[Exception | None, confluent_kafka.Message], None]
 Headers = Sequence[tuple[str, bytes]]
@@ -51,9 +62,12 @@ class Producer(ClientBase[confluent_kafka.Producer]):
         transactional_id: str | None = None,
         client_id: str | None = None,
     ) -> None:
+        defaults = self.DEFAULTS
+        if transactional_id is not None:
+            defaults = {**defaults, **TRANSACTIONAL_DEFAULTS}
         super().__init__(
             merge_config(
-                self.DEFAULTS,
+                defaults,
                 with_credentials(extra_config, credentials_file),
                 {
                     "bootstrap.servers": bootstrap or None,

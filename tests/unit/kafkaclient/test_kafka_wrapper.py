@@ -37,6 +37,16 @@ def test_config_precedence() -> None:
     assert consumer.config["isolation.level"] == "read_committed"
 
 
+def test_transactional_producers_retry_concurrent_transactions_soon() -> None:
+    """A transactional producer retries after 10 ms (CONCURRENT_TRANSACTIONS between back
+    to back transactions), a plain one keeps librdkafka's default; extra config wins."""
+    txn = Producer("127.0.0.1:1", transactional_id="t")
+    assert txn.config["retry.backoff.ms"] == 10
+    assert "retry.backoff.ms" not in Producer("127.0.0.1:1").config
+    tuned = Producer("127.0.0.1:1", extra_config={"retry.backoff.ms": 50}, transactional_id="t")
+    assert tuned.config["retry.backoff.ms"] == 50
+
+
 def test_secrets_are_redacted_in_config() -> None:
     p = Producer("127.0.0.1:1", extra_config={"sasl.password": "hunter2"})
     assert p.config["sasl.password"] == "***"
