@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -44,3 +45,20 @@ class BrokerSource:
         self.ca_location = ca_location or os.environ.get("GOVBUS_CA_LOCATION", "")
         self.processor_credentials = processor_credentials
         self.cluster = cluster
+
+
+def seed_kafka_runtime(home: Path) -> None:
+    """Give ``home`` (a test's fresh ``GOVBUS_HOME``) the session's resolved Kafka jars, so
+    that a broker started there skips Maven (each cold resolution is a Maven JVM and a copy
+    of ~40 MB). For tests that are not about provisioning; the test of a cold home's first
+    start (tests/integration/govbus/test_broker_cli.py) and the unreachable repository's
+    keep a home without jars. A link, not a copy: nothing under it is written once
+    resolved (its marker file exists)."""
+    from base.settings import Settings
+    from operations.broker.provision import resolve
+
+    settings = Settings.load()
+    runtime = resolve(settings.home, settings.kafka_version)  # a no-op after broker-jars
+    target = home / "kafka" / settings.kafka_version
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.symlink_to(runtime.libs.parent, target_is_directory=True)

@@ -16,6 +16,7 @@ import pytest
 
 from base.settings import Settings
 from kafkaclient import Admin
+from tests.support.broker import seed_kafka_runtime
 from tests.support.cli import json_object
 from tests.support.scenario import DEMO
 from topology.connection import connected
@@ -105,6 +106,7 @@ def _is_zombie(pid: int) -> bool:
 
 
 def test_port_in_use_is_named(cli_env: dict[str, str]) -> None:
+    seed_kafka_runtime(Path(cli_env["GOVBUS_HOME"]))  # about the port, not about Maven
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()

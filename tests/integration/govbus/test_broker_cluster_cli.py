@@ -16,6 +16,7 @@ import pytest
 
 from base.settings import Settings
 from kafkaclient import Admin, Replicas, TopicSpec
+from tests.support.broker import seed_kafka_runtime
 from topology.connection import connected
 
 GOVBUS = [sys.executable, "-m", "govbus"]
@@ -35,6 +36,8 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
 def cli_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVBUS_")}
     env["GOVBUS_HOME"] = str(tmp_path / "home")
+    # The cluster, not Maven: a cold home's resolution is test_broker_cli's.
+    seed_kafka_runtime(tmp_path / "home")
     return env
 
 
