@@ -4,9 +4,8 @@ Why: librdkafka bounds each transactional call by its timeout, yet a fault run o
 the repartition stage's loop stay inside one step for five minutes after a broker
 restart (a rolling restart under load). Meanwhile its consumer stopped polling, so the
 group's rebalance waited ``max.poll.interval.ms`` (300 s) for it: nothing moved, on any
-partition. When the group finally gave its partitions to the other worker, the stuck
-transaction still committed, and one submission reached the ingest topic twice (the
-processor answered the copy as a ``duplicate``; docs/reliability.md).
+partition, until the group gave up on it (docs/reliability.md). A member that is given
+up on while its transaction is still open must not be the one to end it.
 
 The protocol:
 
