@@ -25,9 +25,10 @@ Worker protocol:
    restart: "Static consumer fenced by other consumer with same group.instance.id"). The
    supervisor restarts it as soon as the broker answers, and does not count it as a
    crash. Any other error is a crash (:data:`EXIT_CRASH`), with its traceback unless it is
-   a Kafka error. So does a loop that stops finishing steps (:mod:`topology.watchdog`:
-   every thread's stack goes to the log first); ``kill -USR1`` writes the stacks of a
-   worker that is still running.
+   a Kafka error. A loop that begins no step within the watchdog's limit (a client call
+   that ignored its timeout) ends the worker with :data:`EXIT_RESTART` too, after writing
+   every thread's stack to the log (:mod:`topology.watchdog`); ``kill -USR1`` writes the
+   stacks of a worker that is still running.
 """
 
 from __future__ import annotations
