@@ -3,10 +3,11 @@
 Why: a transactional call may not return within its timeout. In rolling restarts under
 load the repartition stage's loop stayed inside ``send_offsets_to_transaction`` (60 s
 timeout) for three to five minutes after its group coordinator's node restarted
-(librdkafka 2.16.0; confluentinc/librdkafka#5456 and #5511, open). Meanwhile its consumer stopped polling, so the
-group's rebalance waited ``max.poll.interval.ms`` (300 s) for it: nothing moved, on any
-partition, until the group gave up on it (docs/reliability.md). A member that is given
-up on while its transaction is still open must not be the one to end it.
+(librdkafka 2.16.0; confluentinc/librdkafka#5456 and #5511, open). Meanwhile its
+consumer stopped polling, so the group's rebalance waited ``max.poll.interval.ms`` (300 s)
+for it: nothing moved, on any partition, until the group gave up on it
+(docs/reliability.md). A member that is given up on while its transaction is still open
+must not be the one to end it.
 
 The protocol:
 
