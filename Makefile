@@ -52,8 +52,8 @@ test-integration: broker-jars
 
 ## The exactly-once and end-to-end tests again on a local cluster of three KRaft nodes
 ## (every topic on three replicas, two in sync; docs/reliability.md), and the broker fault test.
-## tests/integration/bench/test_faults_cluster.py kills, pauses and restarts the
-## session cluster's nodes (bench.faults, docs/reliability.md); only this run has one.
+## tests/integration/bench/test_faults_cluster.py kills and pauses the session cluster's
+## leader of ingest partition 0 (bench.faults, docs/reliability.md); only this run has one.
 CLUSTER_ONLY_TESTS := tests/integration/bench/test_faults_cluster.py
 CLUSTER_TESTS ?= tests/integration/topology/test_exactly_once.py \
 	tests/integration/topology/test_processor.py \

@@ -101,7 +101,11 @@ SHORT = {
     BROKER_KILL: Plan(BROKER_KILL, runs=1, rate=15.0, gap_s=8.0),
     BROKER_PAUSE: Plan(BROKER_PAUSE, runs=1, rate=15.0, gap_s=8.0, pause_s=15.0),
     ROLLING_RESTART: Plan(ROLLING_RESTART, runs=1, rate=15.0, gap_s=5.0),
-    CLUSTER_CYCLE: Plan(CLUSTER_CYCLE, runs=3, rate=5.0, gap_s=3.0, pause_s=15.0),
+    # CI's form: the leader's SIGKILL, then its SIGSTOP. Not the rolling restart: there
+    # librdkafka's send_offsets_to_transaction can hang past its timeout when the group
+    # coordinator's node restarts (#5456, #5511), and a run once stalled over 600 s after
+    # it (docs/reliability.md); `--fault rolling-restart` and the long form run it.
+    CLUSTER_CYCLE: Plan(CLUSTER_CYCLE, runs=2, rate=5.0, gap_s=3.0, pause_s=15.0),
 }
 LONG = {
     # 100 events/s for 21 gaps of 48 s: 20 kills in a stream of about 100,000 events.
