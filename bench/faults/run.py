@@ -64,9 +64,10 @@ WORKERS = 2
 SETUP = Setup(partitions=PARTITIONS, workers=WORKERS, commit_interval_s=0.2, batch_size=200)
 #: Waiting for the first output, for every acknowledged event's outputs, for replicas.
 WAIT_S = 240.0
-#: Waiting for the drain after the faults: once, after a rolling restart, one ingest partition
-#: gave no output for 330 s and then resumed by itself with nothing lost (not yet explained;
-#: docs/reliability.md). The wait is a bound on the run, not a measure: the time to resume is.
+#: Waiting for the drain after the faults: after a rolling restart the bus has given no
+#: output for minutes (librdkafka's send_offsets_to_transaction hang, ended by the workers'
+#: watchdog; once a longer stall not yet explained: docs/reliability.md). The wait is a
+#: bound on the run, not a measure: the time to resume is.
 DRAIN_WAIT_S = 600.0
 #: The drain has given no new output this long: the workers are asked for their stacks.
 STALL_DUMP_S = 60.0
