@@ -127,8 +127,10 @@ def partition_offsets(
     timeout_s: float = GROUPS_TIMEOUT_S,
     *,
     strict: bool = True,
+    committed: bool = True,
 ) -> dict[TP, int]:
-    """Earliest or latest (last stable) offset of each partition, as read_committed sees it.
+    """Earliest or latest (last stable) offset of each partition, as read_committed sees it;
+    with ``committed=False`` as read_uncommitted sees it (latest: the high watermark).
 
     Retriable errors (a new topic's leader still settling) are retried; partitions still
     failing then raise, or with ``strict=False`` are left out of the answer.
@@ -145,7 +147,9 @@ def partition_offsets(
             break
         futures = admin.client.list_offsets(
             {TopicPartition(t, p): spec for t, p in todo},
-            isolation_level=IsolationLevel.READ_COMMITTED,
+            isolation_level=(
+                IsolationLevel.READ_COMMITTED if committed else IsolationLevel.READ_UNCOMMITTED
+            ),
             request_timeout=timeout_s,
         )
         failed: list[TP] = []

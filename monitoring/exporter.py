@@ -115,6 +115,20 @@ MONITOR_METRICS: tuple[MetricSpec, ...] = (
         ("entry", "reason"),
     ),
     MetricSpec(
+        "govbus_open_transaction_partitions",
+        "gauge",
+        "Partitions of the bus topics whose last stable offset is behind their high "
+        "watermark (a transaction is open on them).",
+        (),
+    ),
+    MetricSpec(
+        "govbus_open_transaction_held_seconds",
+        "gauge",
+        "Longest time a partition of the topic has kept its last stable offset behind its "
+        "high watermark: read_committed readers wait there (minutes: a hanging transaction).",
+        ("topic",),
+    ),
+    MetricSpec(
         "govbus_cluster_brokers",
         "gauge",
         "Brokers the cluster reports as registered.",
@@ -224,6 +238,7 @@ def _fill(f: dict[str, Family], snap: Snapshot) -> None:
     _fill_consumers(add, snap)
     _fill_entries(add, snap)
     _fill_cluster(add, snap)
+    _fill_transactions(add, snap)
     add("govbus_monitor_refresh_seconds", (), snap.refresh_seconds)
     add("govbus_monitor_last_refresh_timestamp_seconds", (), snap.at)
 
@@ -240,6 +255,16 @@ def _fill_cluster(add: Add, snap: Snapshot) -> None:
     add("govbus_cluster_under_replicated_partitions", (), c.under_replicated)
     add("govbus_cluster_offline_partitions", (), c.offline)
     add("govbus_cluster_under_min_isr_partitions", (), c.under_min_isr)
+
+
+def _fill_transactions(add: Add, snap: Snapshot) -> None:
+    """Open transactions: how many partitions, and the longest held per topic."""
+    add("govbus_open_transaction_partitions", (), len(snap.open_transactions))
+    held: dict[str, float] = {}
+    for row in snap.open_transactions:
+        held[row.topic] = max(held.get(row.topic, 0.0), row.held_seconds)
+    for topic, seconds in held.items():
+        add("govbus_open_transaction_held_seconds", (topic,), seconds)
 
 
 def _fill_consumers(add: Add, snap: Snapshot) -> None:

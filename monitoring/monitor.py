@@ -1,12 +1,14 @@
 """``govbus monitor``: one round every interval reads the cluster beside the data path and
 publishes a :class:`~monitoring.snapshot.Snapshot` to the metrics bundle.
 
-A round: the catalog (entries, agencies) names the bus topics to watch; the last stable
-and earliest offsets of their partitions; consumer groups, their committed offsets and
-lag (:mod:`monitoring.lag`); new records of the accepted topics (last change per entry and
-provider), of govbus.conflicts and govbus.conflicts.resolved (open cases, GM 19) and of the
-dead-letter topics; the brokers' health (brokers, active controller, under-replicated,
-offline and under-min-ISR partitions). Nothing joins a group or commits.
+A round: the catalog (entries, agencies) names the bus topics to watch; the last stable,
+high-watermark and earliest offsets of their partitions (a last stable offset held behind
+the high watermark is an open, perhaps hanging, transaction: :mod:`monitoring.transactions`);
+consumer groups, their committed offsets and lag (:mod:`monitoring.lag`); new records of
+the accepted topics (last change per entry and provider), of govbus.conflicts and
+govbus.conflicts.resolved (open cases, GM 19) and of the dead-letter topics; the brokers'
+health (brokers, active controller, under-replicated, offline and under-min-ISR
+partitions). Nothing joins a group or commits.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from monitoring.follow import Follower, Record
 from monitoring.lag import LagReader, Watched
 from monitoring.snapshot import ClusterRow, Snapshot
 from monitoring.tracking import DeadLetters, LastChanges, OpenCases
+from monitoring.transactions import OpenTransactions
 from schemas import decode
 from schemas.topics import POLICIES, TopicKind, bus_topics, name_part
 
@@ -78,6 +81,7 @@ class Monitor:
         self._changes = LastChanges()
         self._cases = OpenCases()
         self._dead = DeadLetters()
+        self._transactions = OpenTransactions()
         self.last: Snapshot | None = None
 
     def refresh(self) -> Snapshot:
@@ -89,6 +93,7 @@ class Monitor:
         partitions = [(w.topic, p) for w in watched.values() for p in range(w.partitions)]
         # A partition whose offsets cannot be had this round is left out of it.
         ends = partition_offsets(self._admin, partitions, "latest", strict=False)
+        high = partition_offsets(self._admin, partitions, "latest", strict=False, committed=False)
         earliest = partition_offsets(self._admin, partitions, "earliest", strict=False)
         lag = self._lag.read(watched, ends, earliest, now)
         problems = self._follow(catalog, watched, ends, earliest, now)
@@ -105,6 +110,7 @@ class Monitor:
             refresh_seconds=time.monotonic() - began,
             problems=tuple(problems),
             cluster=cluster,
+            open_transactions=self._transactions.observe(ends, high, now),
         )
         self.last = snapshot
         if self._metrics is not None:

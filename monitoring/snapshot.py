@@ -85,6 +85,19 @@ class ClusterRow:
 
 
 @dataclass(frozen=True)
+class OpenTransactionRow:
+    """A partition whose last stable offset is behind its high watermark: a transaction is
+    open on it, and ``read_committed`` readers wait at ``stable_offset``
+    (:mod:`monitoring.transactions`)."""
+
+    topic: str
+    partition: int
+    stable_offset: int
+    high_watermark: int
+    held_seconds: float  # how long the stable offset has stayed where it is
+
+
+@dataclass(frozen=True)
 class Snapshot:
     at: float
     lags: tuple[LagRow, ...] = ()
@@ -97,6 +110,8 @@ class Snapshot:
     problems: tuple[str, ...] = field(default_factory=tuple)
     #: None when the round could not describe the cluster (counted in ``problems``).
     cluster: ClusterRow | None = None
+    #: Partitions of the watched topics with a transaction open, the longest held first.
+    open_transactions: tuple[OpenTransactionRow, ...] = ()
 
     def overdue_by_provider(self) -> dict[str, int]:
         """provider -> number of its entries overdue (0 for providers with none)."""

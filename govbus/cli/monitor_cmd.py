@@ -31,6 +31,8 @@ from monitoring.snapshot import Snapshot
 from topology.connection import connected
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON for scripts.")
+#: A transaction open this long is named (the alert GovbusTransactionHanging's threshold).
+HANGING_S = 300.0
 #: The port govbus monitor listens on unless told otherwise.
 DEFAULT_PORT = 9464
 
@@ -76,8 +78,22 @@ def print_cluster(snapshot: Snapshot) -> None:
     )
 
 
+def print_transactions(snapshot: Snapshot, held_s: float = HANGING_S) -> None:
+    """Open transactions in one line, and each partition held longer than ``held_s``."""
+    rows = snapshot.open_transactions
+    longest = f", 最久 longest {rows[0].held_seconds:.0f} s" if rows else ""
+    console.print(f"未结事务 open transactions: {len(rows)} partition(s){longest}")
+    for r in rows:
+        if r.held_seconds >= held_s:
+            console.print(
+                f"  [bold red]悬挂事务 hanging[/] {r.topic}/{r.partition}: "
+                f"LSO {r.stable_offset} < HW {r.high_watermark} for {r.held_seconds:.0f} s"
+            )
+
+
 def _print(snapshot: Snapshot) -> None:
     print_cluster(snapshot)
+    print_transactions(snapshot)
     groups = Table(title="consumer groups")
     for col in ("group", "status", "members", "topic", "lag", "lag s"):
         groups.add_column(col)

@@ -8,6 +8,7 @@ figure is exact.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -157,6 +158,52 @@ def test_transaction_markers_are_not_lag(scene: Scene) -> None:
         mon.close()
     assert _lag(snap, group, topic).lag_messages == 0
     assert _status(snap, group) == "ok"
+
+
+def test_a_transaction_left_open_holds_its_partition_until_it_ends(scene: Scene) -> None:
+    """A writer that began a transaction and went silent (a hung processor, G 12: real
+    time): the partition's last stable offset stays behind its high watermark and the
+    monitor says for how long, until the transaction ends."""
+    topic = scene.feed("city-bdb")
+    producer = Producer(
+        scene.bootstrap, extra_config=scene.config, transactional_id=f"test-{uuid.uuid4().hex}"
+    )
+    producer.init_transactions()
+    scene.produce(topic, [(1, scene.ms_ago(5), b"before")])  # committed before: no hold
+    producer.begin_transaction()
+    for _ in range(2):
+        producer.produce(topic, b"open", key=b"k", partition=1)
+    producer.flush()
+    registry = CollectorRegistry()
+    mon = scene.monitor(MonitorMetrics.create(registry))
+    try:
+        first = mon.refresh()
+        scene.clock[0] += 400.0  # the LSO has not moved in 400 s
+        held = mon.refresh()
+        exposed = registry.get_sample_value(
+            "govbus_open_transaction_held_seconds", {"topic": topic}
+        )
+        producer.abort_transaction()
+        # The coordinator writes the abort marker after it answers: a few rounds at most.
+        for _ in range(50):
+            scene.clock[0] += 15.0
+            after = mon.refresh()
+            if not [r for r in after.open_transactions if r.topic == topic]:
+                break
+            time.sleep(0.2)
+    finally:
+        mon.close()
+        producer.close()
+    rows = [r for r in held.open_transactions if r.topic == topic]
+    assert [(r.partition, r.stable_offset, r.high_watermark) for r in rows] == [(1, 1, 3)]
+    assert rows[0].held_seconds == pytest.approx(400.0)
+    assert [r.held_seconds for r in first.open_transactions if r.topic == topic] == [0.0]
+    assert exposed == pytest.approx(400.0)
+    # Aborted: the marker is written, the LSO reaches the high watermark, nothing held.
+    assert [r for r in after.open_transactions if r.topic == topic] == []
+    assert registry.get_sample_value("govbus_open_transaction_partitions") == len(
+        after.open_transactions
+    )
 
 
 def _accepted(entry: str, provider: str) -> bytes:

@@ -21,6 +21,7 @@ from monitoring.snapshot import (
     FeedRow,
     GroupRow,
     LagRow,
+    OpenTransactionRow,
     Snapshot,
 )
 
@@ -46,6 +47,8 @@ PINNED_MONITOR = {
     "govbus_conflicts_open": ("gauge", ["entry", "provider"]),
     "govbus_conflict_oldest_age_seconds": ("gauge", ["entry", "provider"]),
     "govbus_dlq_records_total": ("counter", ["entry", "reason"]),
+    "govbus_open_transaction_partitions": ("gauge", []),
+    "govbus_open_transaction_held_seconds": ("gauge", ["topic"]),
     "govbus_cluster_brokers": ("gauge", []),
     "govbus_cluster_active_controller": ("gauge", []),
     "govbus_cluster_partitions": ("gauge", []),
@@ -90,6 +93,10 @@ def _full_snapshot() -> Snapshot:
         dead_letters=(DeadLetterRow("e", "identity_checksum", 4),),
         refresh_seconds=0.2,
         cluster=ClusterRow(2, 3, 120, 40, 1, 2),
+        open_transactions=(
+            OpenTransactionRow("govbus.feed.a", 1, 7, 9, 420.0),
+            OpenTransactionRow("govbus.feed.a", 0, 3, 4, 2.0),
+        ),
     )
 
 
@@ -135,6 +142,9 @@ def test_snapshot_values_reach_the_exposition() -> None:
     assert v("govbus_cluster_under_replicated_partitions") == 40
     assert v("govbus_cluster_offline_partitions") == 1
     assert v("govbus_cluster_under_min_isr_partitions") == 2
+    # Two partitions of a feed with a transaction open; the topic's longest hold is exposed.
+    assert v("govbus_open_transaction_partitions") == 2
+    assert v("govbus_open_transaction_held_seconds", {"topic": "govbus.feed.a"}) == 420.0
     # A round that finds nothing replaces the previous one: vanished series go.
     bundle = MonitorMetrics()
     registry2 = CollectorRegistry()
