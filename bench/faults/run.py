@@ -39,6 +39,7 @@ from bench.faults.record import (
     read_view,
     reads_of,
 )
+from bench.faults.stall import diagnose
 from bench.pipeline import Setup, worker_commands
 from bench.runs import create_topics
 from bench.scenario import Scenario, new_scenario
@@ -389,6 +390,9 @@ def _drain(
                 f"no new output for {STALL_DUMP_S:.0f} s at {count}/{acknowledged}: the "
                 "workers' thread stacks are in their logs"
             )
+            watched = [scenario.submit_topic, scenario.ingest_topic, *scenario.output_topics]
+            for line in diagnose(broker, watched):
+                say(line)
         return count >= acknowledged
 
     _until("every acknowledged event in the open feed", drained, DRAIN_WAIT_S)
