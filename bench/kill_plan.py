@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,17 +38,19 @@ def resident_id(n: int, region: str = "110105") -> str:
     return body + ("X" if check == 10 else str(check))
 
 
-def change_event(
+def change_event(  # noqa: PLR0913 - the record's subject, what changes, and who says so
     entry: str,
     provider: str,
     number: str,
-    name: str,
+    items: Mapping[str, str | None],
     *,
     authoritative: bool = True,
     sequence: int = 1,
+    source_system: str = "kill-test",
 ) -> dict[str, Any]:
-    """A ChangeEvent record setting the ``name`` of resident ``number``, ``sequence``-th of
-    its source system (a source's later change has a higher sequence; GM 22)."""
+    """A ChangeEvent record (a new event id, now) setting the ``items`` of resident
+    ``number``, ``sequence``-th of its source system (a source's later change has a higher
+    sequence; GM 22). The bench's one builder of what an agency's publisher sends."""
     return {
         "event_id": str(uuid.uuid4()),
         "entry": entry,
@@ -57,8 +59,8 @@ def change_event(
         "subject_kind": "resident_id",
         "operation": "update",
         "authoritative": authoritative,
-        "items": [{"name": "name", "before": None, "after": name}],
-        "source_system": "kill-test",
+        "items": [{"name": k, "before": None, "after": v} for k, v in items.items()],
+        "source_system": source_system,
         "event_time": datetime.now(UTC),
         "source_sequence": sequence,
         "trace_id": None,
@@ -78,13 +80,15 @@ def plan(entry: str, providers: Sequence[str], events: int, rng: random.Random) 
             sent.append(rng.choice(sent))  # a resend: the same event id again
         elif roll < 0.65:
             name = rng.choice(NAMES)
-            sent.append((key, change_event(entry, source, number, name, sequence=i)))
+            sent.append((key, change_event(entry, source, number, {"name": name}, sequence=i)))
         elif roll < 0.75:
             name = rng.choice(NAMES)
-            sent.append((key, change_event(entry, other, number, name, sequence=i)))
+            sent.append((key, change_event(entry, other, number, {"name": name}, sequence=i)))
         else:
             name = rng.choice(NAMES)
-            report = change_event(entry, reporter, number, name, authoritative=False, sequence=i)
+            report = change_event(
+                entry, reporter, number, {"name": name}, authoritative=False, sequence=i
+            )
             sent.append((key, report))
     return sent
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -294,6 +294,17 @@ def _partitions(consumer: Consumer, topic: str, deadline: float) -> list[int]:
         time.sleep(METADATA_RETRY_S)
 
 
+def _documents(
+    topic: str, records: Mapping[str, bytes], problems: list[ReferenceProblem]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The records' JSON documents by key, in key order; a record that is not a JSON object
+    with its key as ``id`` is a problem, skipped."""
+    for key in sorted(records):
+        doc = _document(topic, key, records[key], problems)
+        if doc is not None:
+            yield key, doc
+
+
 def _document(
     topic: str, key: str, raw: bytes, problems: list[ReferenceProblem]
 ) -> dict[str, Any] | None:
@@ -340,10 +351,7 @@ def _agencies(
     topic: str, records: Mapping[str, bytes], problems: list[ReferenceProblem]
 ) -> dict[str, Agency]:
     found: dict[str, Agency] = {}
-    for key in sorted(records):
-        doc = _document(topic, key, records[key], problems)
-        if doc is None:
-            continue
+    for key, doc in _documents(topic, records, problems):
         result = _check([doc], [], [])
         if result.catalog is None:
             _issues(topic, key, result.issues, problems)
@@ -367,10 +375,7 @@ def _entries(
     problems: list[ReferenceProblem],
 ) -> list[CatalogEntry]:
     parsed: list[CatalogEntry] = []
-    for key in sorted(records):
-        doc = _document(topic, key, records[key], problems)
-        if doc is None:
-            continue
+    for key, doc in _documents(topic, records, problems):
         known = [agency_document(agencies[a]) for a in sorted(_providers(doc)) if a in agencies]
         result = _check(known, [doc], [])
         if result.catalog is None:
@@ -392,10 +397,7 @@ def _grants(
     topic: str, records: Mapping[str, bytes], catalog: Catalog, problems: list[ReferenceProblem]
 ) -> list[Grant]:
     found: list[Grant] = []
-    for key in sorted(records):
-        doc = _document(topic, key, records[key], problems)
-        if doc is None:
-            continue
+    for key, doc in _documents(topic, records, problems):
         result = _check([], [], [doc])
         # Checked alone, every grant names an unknown entry; any other issue is its own.
         own = [i for i in result.issues if i.code != "grant_unknown_entry"]
@@ -444,10 +446,7 @@ def _subscriptions(
     """Every agency's subscriptions; registered agencies without a valid record are legacy."""
     found: list[Subscription] = []
     modern: set[str] = set()
-    for key in sorted(records):
-        doc = _document(topic, key, records[key], problems)
-        if doc is None:
-            continue
+    for key, doc in _documents(topic, records, problems):
         try:
             legacy, subscriptions = _subscription_record(key, doc)
         except (KeyError, TypeError, ValueError) as exc:

@@ -52,21 +52,16 @@ def create_app(
     # auto-creates topics (auto.create.topics.enable=false). One replica, so one in sync
     # suffices (a cluster's brokers default to min.insync.replicas=2: docs/reliability.md).
     heartbeat_config = {"min.insync.replicas": "1"}
-    pings = app.topic(
-        ping_topic,
-        value_type=bytes,
-        value_serializer="raw",
-        internal=True,
-        partitions=1,
-        config=heartbeat_config,
-    )
-    acks = app.topic(
-        ack_topic,
-        value_type=bytes,
-        value_serializer="raw",
-        internal=True,
-        partitions=1,
-        config=heartbeat_config,
+    pings, acks = (
+        app.topic(
+            name,
+            value_type=bytes,
+            value_serializer="raw",
+            internal=True,
+            partitions=1,
+            config=heartbeat_config,
+        )
+        for name in (ping_topic, ack_topic)
     )
 
     @app.task  # type: ignore[untyped-decorator]

@@ -76,6 +76,11 @@ class RestartPolicy:
     def delay(self, recent_deaths: int) -> float:
         return float(min(self.backoff_max_s, self.backoff_s * 2 ** max(0, recent_deaths - 1)))
 
+    def recent(self, times: list[float], now: float) -> list[float]:
+        """``times`` still within ``window_s`` of ``now``, and ``now`` added: the restarts or
+        deaths that count against a limit."""
+        return [t for t in times if now - t < self.window_s] + [now]
+
 
 class BrokerWatch:
     """Whether the workers' broker answers, asked every :data:`WATCH_EVERY_S`; and whether
@@ -262,7 +267,7 @@ def _schedule(
         slot.restart_at = now
         log.warning("the broker answers again: restarting worker %d", slot.index)
     elif code == EXIT_RESTART:  # Step 2c
-        slot.quick = [t for t in slot.quick if now - t < policy.window_s] + [now]
+        slot.quick = policy.recent(slot.quick, now)
         if len(slot.quick) > policy.max_quick_restarts:  # Step 4
             log.error(
                 "worker %d restarted %d times in %.0fs: giving up",
@@ -274,7 +279,7 @@ def _schedule(
         slot.restart_at = now
         log.warning("worker %d exited with %s; restarting it now", slot.index, code)
     else:  # Step 2d
-        slot.deaths = [t for t in slot.deaths if now - t < policy.window_s] + [now]
+        slot.deaths = policy.recent(slot.deaths, now)
         if len(slot.deaths) > policy.max_restarts:  # Step 4
             log.error(
                 "worker %d died %d times in %.0fs (last exit %s): giving up",

@@ -65,6 +65,7 @@ from bench.faults.checker import (
 )
 from bench.faults.record import AUDIT, OPEN, RECEIPTS, View, draft, feed_stream, read_view, reads_of
 from bench.faults.run import SETUP, Workers
+from bench.kill_plan import change_event
 from bench.pipeline import worker_commands
 from bench.runs import create_topics
 from bench.scenario import Scenario, new_scenario, residents
@@ -149,23 +150,15 @@ class Hostile:
 
 def _record(scenario: Scenario, change: Draft, n: int, **override: Any) -> dict[str, Any]:
     """A ChangeEvent record of ``change`` as the provider's publisher would write it."""
-    record: dict[str, Any] = {
-        "event_id": str(uuid.uuid4()),
-        "entry": scenario.entry,
-        "provider": scenario.provider,
-        "subject_key": change.subject_key,
-        "subject_kind": "resident_id",
-        "operation": "update",
-        "authoritative": True,
-        "items": [{"name": k, "before": None, "after": v} for k, v in change.items.items()],
-        "source_system": SOURCE_SYSTEM,
-        "event_time": datetime.now(UTC),
-        "source_sequence": int(time.time() * 1_000_000) + n,
-        "trace_id": None,
-        "legal_basis": None,
-    }
-    record.update(override)
-    return record
+    record = change_event(
+        scenario.entry,
+        scenario.provider,
+        change.subject_key,
+        change.items,
+        sequence=int(time.time() * 1_000_000) + n,
+        source_system=SOURCE_SYSTEM,
+    )
+    return {**record, **override}
 
 
 def hostile_messages(

@@ -20,7 +20,7 @@ from base.errors import GovbusError, SignatureError
 from base.settings import Settings
 from consumers.reader import read_labelled
 from govbus.cli.broker_cmd import bootstrap_for
-from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, fail, failed
+from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit, emit_json, fail, failed
 from schemas.audit import AuditReport, Head, heads_document, of_entries, signing, verify
 from schemas.topics import TopicKind, topic_name
 from topology.connection import connected
@@ -88,10 +88,7 @@ def register(app: typer.Typer) -> None:
         except (SignatureError, OSError) as exc:
             fail(str(exc), as_json=as_json, kind="SignatureError")
         payload = {"private": str(private), "public": str(public), "algorithm": "ed25519"}
-        if as_json:
-            emit_json(payload)
-        else:
-            console.print(f"key pair: {private} (0600), {public}", markup=False)
+        emit(as_json, payload, f"key pair: {private} (0600), {public}")
 
     @audit.command("verify")
     def verify_cmd(

@@ -25,6 +25,15 @@ def emit_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str) + "\n")
 
 
+def emit(as_json: bool, payload: Any, line: str) -> None:
+    """Report one result: its JSON document with ``--json``, else one line of plain text
+    (printed as written: no rich markup)."""
+    if as_json:
+        emit_json(payload)
+    else:
+        console.print(line, markup=False)
+
+
 def fail(
     message: str, *, as_json: bool = False, code: int = EXIT_FAILURE, **extra: Any
 ) -> NoReturn:

@@ -48,6 +48,7 @@ from govbus.cli.output import (
     EXIT_FAILURE,
     EXIT_USAGE,
     console,
+    emit,
     emit_json,
     err_console,
     fail,
@@ -381,10 +382,7 @@ def _grant_commands(grant: typer.Typer) -> None:
                     valid_until=until,
                 )
             )
-        if as_json:
-            emit_json({"grant": grant_json(done)})
-        else:
-            console.print(f"granted: {_grant_line(done)}", markup=False)
+        emit(as_json, {"grant": grant_json(done)}, f"granted: {_grant_line(done)}")
 
     @grant.command("revoke")
     def grant_revoke(
@@ -396,10 +394,7 @@ def _grant_commands(grant: typer.Typer) -> None:
         """Revoke a grant; delivery stops from the processors' next event."""
         with reported(as_json):
             done = reference_service(bootstrap, namespace, as_json).revoke_grant(grant_id)
-        if as_json:
-            emit_json({"grant": grant_json(done)})
-        else:
-            console.print(f"revoked: {_grant_line(done)}", markup=False)
+        emit(as_json, {"grant": grant_json(done)}, f"revoked: {_grant_line(done)}")
 
     @grant.command("list")
     def grant_list(

@@ -25,7 +25,7 @@ from govbus.cli.common import (
     reported,
 )
 from govbus.cli.group import command_group
-from govbus.cli.output import console, emit_json
+from govbus.cli.output import console, emit, emit_json
 from storage.subscriptions import SubscriptionRow, SubscriptionStore
 from storage.workflows import WorkflowStore
 from topology.workflows.clock import SystemClock
@@ -79,10 +79,7 @@ def register(app: typer.Typer) -> None:
             row = _flows(bootstrap, namespace, as_json).subscribe(
                 OPERATOR, entry_id, purpose, agency=agency_id
             )
-        if as_json:
-            emit_json({"subscription": subscription_json(row)})
-        else:
-            console.print(f"已订阅 subscribed: {_line(row)}", markup=False)
+        emit(as_json, {"subscription": subscription_json(row)}, f"已订阅 subscribed: {_line(row)}")
 
     @group.command("cancel")
     def cancel(
@@ -95,10 +92,7 @@ def register(app: typer.Typer) -> None:
         """Cancel a subscription; delivery stops from the processors' next event."""
         with reported(as_json):
             row = _flows(bootstrap, namespace, as_json).cancel(OPERATOR, subscription_id, reason)
-        if as_json:
-            emit_json({"subscription": subscription_json(row)})
-        else:
-            console.print(f"已取消 cancelled: {_line(row)}", markup=False)
+        emit(as_json, {"subscription": subscription_json(row)}, f"已取消 cancelled: {_line(row)}")
 
     @group.command("list")
     def list_(

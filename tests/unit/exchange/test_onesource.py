@@ -12,6 +12,7 @@ from exchange.onesource import (
     SEEN_EVENTS_LIMIT,
     AuthoritativeRecord,
     ChangeEvent,
+    Decision,
     DecisionKind,
     ItemChange,
     Operation,
@@ -43,13 +44,14 @@ def _change(
     return ItemChange(event_id, provider, SUBJECT, "name", value, operation)
 
 
+def _said(decision: Decision) -> tuple[DecisionKind, str, str]:
+    """What a decision says: its kind, reason code and article."""
+    return decision.kind, decision.reason_code, decision.article
+
+
 def test_accept_new_value_from_the_source_gm_22_s_21() -> None:
     decision = decide(SOURCE, _record("张三"), _change("张叁"))
-    assert (decision.kind, decision.reason_code, decision.article) == (
-        DecisionKind.ACCEPT,
-        "authoritative_source",
-        "GM 22; S 21",
-    )
+    assert _said(decision) == (DecisionKind.ACCEPT, "authoritative_source", "GM 22; S 21")
     assert decision.new_state is not None
     assert decision.new_state.value == "张叁"
     assert decision.new_state.event_id == "e1"
@@ -72,11 +74,7 @@ def test_source_delete_is_accepted_then_duplicate_gm_22() -> None:
 
 def test_replayed_event_id_is_duplicate_gm_22() -> None:
     decision = decide(SOURCE, _record(event_id="e7"), _change("李四", event_id="e7"))
-    assert (decision.kind, decision.reason_code, decision.article) == (
-        DecisionKind.DUPLICATE,
-        "event_seen",
-        "GM 22",
-    )
+    assert _said(decision) == (DecisionKind.DUPLICATE, "event_seen", "GM 22")
     assert decision.new_state is None
 
 
@@ -90,40 +88,24 @@ def test_same_value_again_from_the_source_is_duplicate_gm_22() -> None:
 def test_write_by_a_non_source_is_stopped_gm_22_s_20(operation: Operation) -> None:
     for current in (None, _record()):
         decision = decide(SOURCE, current, _change("王五", provider=OTHER, operation=operation))
-        assert (decision.kind, decision.reason_code, decision.article) == (
-            DecisionKind.STOPPED,
-            "not_the_source",
-            "GM 22; S 20",
-        )
+        assert _said(decision) == (DecisionKind.STOPPED, "not_the_source", "GM 22; S 20")
         assert decision.new_state is None
 
 
 def test_item_outside_the_catalog_is_stopped_s_20() -> None:
     decision = decide(None, None, _change())
-    assert (decision.kind, decision.reason_code, decision.article) == (
-        DecisionKind.STOPPED,
-        "item_not_in_catalog",
-        "S 20",
-    )
+    assert _said(decision) == (DecisionKind.STOPPED, "item_not_in_catalog", "S 20")
 
 
 def test_matching_report_is_a_confirmation_s_20() -> None:
     decision = decide(SOURCE, _record("张三"), _change("张三", OTHER, Operation.REPORT))
-    assert (decision.kind, decision.reason_code, decision.article) == (
-        DecisionKind.CONFIRMATION,
-        "multi_source_verified",
-        "S 20",
-    )
+    assert _said(decision) == (DecisionKind.CONFIRMATION, "multi_source_verified", "S 20")
     assert decision.new_state is None and decision.conflict is None
 
 
 def test_differing_report_is_a_conflict_never_propagated_gm_19() -> None:
     decision = decide(SOURCE, _record("张三"), _change("张山", OTHER, Operation.REPORT))
-    assert (decision.kind, decision.reason_code, decision.article) == (
-        DecisionKind.CONFLICT,
-        "value_differs",
-        "GM 19",
-    )
+    assert _said(decision) == (DecisionKind.CONFLICT, "value_differs", "GM 19")
     assert decision.new_state is None
     conflict = decision.conflict
     assert conflict is not None
