@@ -26,9 +26,17 @@ from bench.broker import BenchBroker
 from bench.measure import Progress
 from bench.peers import PEERS, available, peer_launcher
 from bench.pipeline import Setup, govbus_launcher
+from bench.plan_step import plan_rate
 from bench.raw import run_raw
 from bench.runs import Running, Workload, create_topics, rss_mib
-from bench.scenario import CONSUMERS, PARTIAL_GRANTS, SUBJECTS, make_events, new_scenario
+from bench.scenario import (
+    CONSUMERS,
+    PARTIAL_GRANTS,
+    SUBJECTS,
+    Scenario,
+    make_events,
+    new_scenario,
+)
 from bench.verify import count_committed
 from schemas.topics import TopicKind, topic_name
 
@@ -321,6 +329,7 @@ def run_bench(
             report["latency"]["points_repartition"] = bench.latency(first, max_eps, submit=True)
     if options.profile is not None:
         report["profile"] = bench.profile(options.profile)
+    report["records_written"] = records_written(report)
     report["ratios"] = ratios(report)
     report["assessment"] = assess(report)
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -346,6 +355,7 @@ def _header(broker: BenchBroker, options: Options) -> dict[str, Any]:
             "open_feed": "desensitised (GM 9)",
             "subjects": SUBJECTS,
             "feed_records_per_event": options.consumers + 1,
+            **records_per_event(options.consumers, options.seed),
         },
         "goals": GOALS,
     }
@@ -418,6 +428,41 @@ def _eps(section: Any) -> float | None:
     if isinstance(section, dict) and "events_per_s" in section:
         return float(section["events_per_s"])
     return None
+
+
+#: Events planned to count the records the processor writes per event.
+RECORD_COUNT_EVENTS = 200
+
+
+def records_per_event(consumers: int, seed: int) -> dict[str, float]:
+    """The records govbus writes per event of the scenario, audit on and off: counted by
+    planning events with the processor's own plan step (``bench.plan_step``), no broker."""
+    scenario = Scenario("records", consumers)
+    on = plan_rate(scenario, RECORD_COUNT_EVENTS, seed, audit=True)
+    off = plan_rate(scenario, RECORD_COUNT_EVENTS, seed, audit=False)
+    return {
+        "records_per_event": on["records_per_event"],
+        "records_per_event_audit_off": off["records_per_event"],
+    }
+
+
+def records_written(report: dict[str, Any]) -> dict[str, float | None]:
+    """govbus's records written per second beside raw produce's records per second of the
+    same run (issue 17 item 6): events/s x records per event, and raw's produce rate (one
+    record per event). The ceiling of a fan-out pipeline is raw produce, not raw events."""
+    per_event = report["scenario"].get("records_per_event")
+    gov = _eps(report.get("govbus"))
+    off = _eps(report.get("variants", {}).get("audit_off"))
+    raw = report.get("raw", {}).get("produce_events_per_s")
+    gov_rps = round(gov * per_event) if gov and per_event else None
+    off_per_event = report["scenario"].get("records_per_event_audit_off")
+    return {
+        "records_per_event": per_event,
+        "govbus_records_per_s": gov_rps,
+        "audit_off_records_per_s": round(off * off_per_event) if off and off_per_event else None,
+        "raw_produce_records_per_s": raw,
+        "govbus_to_raw_produce": ratio(gov_rps, raw),
+    }
 
 
 def ratios(report: dict[str, Any]) -> dict[str, float | None]:

@@ -78,6 +78,9 @@ def plot_latency(report: dict[str, Any], path: Path) -> Path | None:
 
 def print_report(report: dict[str, Any], console: Console) -> None:
     console.print(_throughput_table(report))
+    records = _records_table(report)
+    if records is not None:
+        console.print(records)
     points = report.get("latency", {}).get("points", [])
     if points:
         console.print(_latency_table(points))
@@ -168,6 +171,40 @@ def _scaling_rows(main: Table, report: dict[str, Any], ratios: dict[str, Any]) -
             _num(row["peak_rss_mib"], 1),
             f"{_ratio(ratios.get(f'scaling_{n}_to_1'))} of 1 partition",
         )
+
+
+def _records_table(report: dict[str, Any]) -> Table | None:
+    """Records written per second: govbus (events/s x records per event) beside raw produce
+    in the same run (issue 17 item 6)."""
+    rec = report.get("records_written") or {}
+    if not rec.get("govbus_records_per_s") and not rec.get("raw_produce_records_per_s"):
+        return None
+    table = Table(title="Records written per second (same run)")
+    for column in ("system", "records/event", "records/s", "govbus / this"):
+        table.add_column(column)
+    scenario = report.get("scenario", {})
+    if rec.get("raw_produce_records_per_s"):
+        table.add_row(
+            "raw confluent-kafka produce",
+            "1",
+            _num(rec["raw_produce_records_per_s"]),
+            _ratio(rec.get("govbus_to_raw_produce")),
+        )
+    if rec.get("govbus_records_per_s"):
+        table.add_row(
+            "govbus (EOS, audit on)",
+            _num(rec.get("records_per_event"), 1),
+            _num(rec["govbus_records_per_s"]),
+            "1.000x",
+        )
+    if rec.get("audit_off_records_per_s"):
+        table.add_row(
+            "govbus audit off",
+            _num(scenario.get("records_per_event_audit_off"), 1),
+            _num(rec["audit_off_records_per_s"]),
+            "-",
+        )
+    return table
 
 
 def _latency_table(points: list[dict[str, Any]]) -> Table:

@@ -26,6 +26,7 @@ from base.errors import SchemaError, UnknownSchemaError
 from schemas.codec import (
     SchemaVersion,
     decode_with,
+    encode_built,
     encode_with,
     load_version,
     read_fingerprint,
@@ -133,6 +134,11 @@ class SchemaRegistry:
         if version is None:
             return encode_with(self.current(record_name), record)
         return encode_with(self.version(record_name, version), record)
+
+    def encode_built(self, record_name: str, record: Mapping[str, Any]) -> bytes:
+        """Encode with the current version, without the pre-encode guard: only for a record
+        the bus built itself from typed values (:func:`schemas.codec.encode_built`)."""
+        return encode_built(self.current(record_name), record)
 
     def tail_setter(
         self, record_name: str, names: Sequence[str]

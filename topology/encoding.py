@@ -5,6 +5,12 @@ its items and masking) without a grant; every recipient shares those bytes, and 
 grants that entitle a recipient's items (ids, purposes, the items each covers) are set
 on them per attribution (:class:`schemas.tail.TailWriter`: the same bytes as a full
 encode), not encoded again (G 14, G 17; S 22, S 29).
+
+The records the processor builds itself (feed records, receipts, the canonical stream,
+conflicts, audit records) are written by :attr:`Encoder.built`, without the pre-encode
+type guard (:func:`schemas.codec.encode_built`): their values come from a decoded
+message, derived ids and the processor's aware clock (checked once per message by
+:mod:`topology.plan`). :attr:`Encoder.encode` keeps the guard for everything else.
 """
 
 from __future__ import annotations
@@ -35,7 +41,10 @@ class Encoder:
 
     def __init__(self, registry: SchemaRegistry | None = None) -> None:
         self.registry = registry or default_registry()
+        #: Guarded: records that carry values from outside (dead letters).
         self.encode: Callable[[str, Mapping[str, Any]], bytes] = self.registry.encode
+        #: Unguarded: records the processor built from typed values (module docstring).
+        self.built: Callable[[str, Mapping[str, Any]], bytes] = self.registry.encode_built
         self._grant_tail = self.registry.tail_writer("FeedRecord", FEED_GRANT_FIELDS)
         self._tail_of: Callable[[Attribution], bytes] = functools.lru_cache(TAIL_CACHE_SIZE)(
             self._encode_tail
@@ -47,7 +56,7 @@ class Encoder:
 
     def feed(self, record: Mapping[str, Any]) -> FeedPayloads:
         """One delivery's feed record (built with no grant), encoded once."""
-        return FeedPayloads(self.encode("FeedRecord", record), self._grant_tail, self._tail_of)
+        return FeedPayloads(self.built("FeedRecord", record), self._grant_tail, self._tail_of)
 
 
 class FeedPayloads:

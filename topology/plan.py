@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from base.errors import SchemaError
+from base.errors import EncodingError, SchemaError
 from base.settings import DEFAULT_DEAD_LETTER_VALUE_BYTES, DEFAULT_MAX_FUTURE_SKEW_S
 from exchange.catalog import Catalog
 from exchange.gate import GateResult, IncomingEvent, decide, reject
@@ -283,6 +283,10 @@ class _Draft:
     def __init__(
         self, msg: Input, head: ChainHead, encoder: Encoder, options: PlanOptions, now: datetime
     ) -> None:
+        if now.utcoffset() is None:  # the records are encoded unguarded (topology.encoding)
+            raise EncodingError(
+                f"the plan's time must be timezone-aware, got {now!r}", code="naive_time"
+            )
         self.msg = msg
         self.position = msg.position
         self.head = head
@@ -316,7 +320,7 @@ class _Draft:
         """Step 5: seal ``record`` into the chain after the current head."""
         if not self.audit_on:
             return
-        message, self.head = seal_next(self.encoder.encode, record, self.chain, self.head)
+        message, self.head = seal_next(self.encoder.built, record, self.chain, self.head)
         self.write(routes.AUDIT, message, key.encode())
 
     def dead_letter(self, event: IncomingEvent | None, code: str, text: str, stage: str) -> None:
@@ -350,7 +354,7 @@ class _Draft:
         topic = routes.receipts(catalog, event.sender)
         if topic is not None:
             receipt = records.receipt(event, result, self.now)
-            self.write(topic, self.encoder.encode("Receipt", receipt), event.event_id.encode())
+            self.write(topic, self.encoder.built("Receipt", receipt), event.event_id.encode())
         if result.rejected:
             self.audit_outcome(event, result, subject=result.canonical_subject)
 
@@ -394,7 +398,7 @@ class _Draft:
         for c in result.conflicts:
             conflict = records.conflict(event.entry, c, self.now)
             self.write(
-                routes.CONFLICTS, self.encoder.encode("Conflict", conflict), routes.conflict_key(c)
+                routes.CONFLICTS, self.encoder.built("Conflict", conflict), routes.conflict_key(c)
             )
             self.conflicts.append(event.entry)
         deliveries: list[dict[str, Any]] = []
@@ -438,7 +442,7 @@ class _Draft:
             "items": [i for i in raw["items"] if i["name"] in result.accepted],
         }
         self.write(
-            routes.accepted(event.entry), self.encoder.encode("ChangeEvent", canonical), subject.key
+            routes.accepted(event.entry), self.encoder.built("ChangeEvent", canonical), subject.key
         )
         self._fan_out(event, raw, result, deliveries)
         return Staged(str(subject), merged), raw["event_time"]

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 
 from bench.__main__ import main as bench_main
-from bench.harness import GOALS, assess, ratios
+from bench.harness import GOALS, assess, ratios, records_written
 from bench.report import print_report
 from bench.scenario import CONSUMERS
 
@@ -105,9 +105,16 @@ def test_bench_runs_end_to_end_and_derives_ratios_from_its_measurements(
     # The report is a pure function of its measured numbers.
     assert ratios(report) == r
     assert assess(report) == report["assessment"]
+    # Records written per second beside raw produce's (issue 17 item 6), same run.
+    rec = report["records_written"]
+    assert rec == records_written(report)
+    assert report["scenario"]["records_per_event"] == len(CONSUMERS) + 5
+    assert rec["govbus_records_per_s"] == round(gov["events_per_s"] * (len(CONSUMERS) + 5))
+    assert rec["raw_produce_records_per_s"] == report["raw"]["produce_events_per_s"]
     out = StringIO()
     print_report(report, Console(file=out, width=160))
     assert "govbus" in out.getvalue() and "quix-streams" in out.getvalue()
+    assert "Records written per second" in out.getvalue()
 
 
 @pytest.mark.broker

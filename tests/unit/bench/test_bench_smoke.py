@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 
 from bench.broker import GIVEN, bench_broker
-from bench.harness import assess, combine, ratios
+from bench.harness import assess, combine, ratios, records_per_event, records_written
 from bench.runs import percentile
 from bench.scenario import ITEMS, Scenario, make_events
 
@@ -120,3 +120,31 @@ def test_more_consumers_are_granted_every_item_and_fewer_keep_the_first_ones() -
     assert {c: grants[c] for c in five.consumers} == five.grants()
     assert all(grants[c] == every for c in fifty.consumers[5:])
     assert two.consumers == five.consumers[:2] and set(two.grants()) == set(two.consumers)
+
+
+def test_records_per_event_are_counted_by_the_plan_step_K_plus_5() -> None:
+    """Decision v5: a receipt, one audit record, the changelog, the canonical stream and
+    K + 1 feed records per event (one less without audit)."""
+    assert records_per_event(5, seed=7) == {
+        "records_per_event": 10,
+        "records_per_event_audit_off": 9,
+    }
+    assert records_per_event(12, seed=7)["records_per_event"] == 17
+
+
+def test_records_written_set_govbus_beside_raw_produce_and_miss_nothing_invented() -> None:
+    report: dict[str, Any] = {
+        "scenario": {"records_per_event": 10, "records_per_event_audit_off": 9},
+        "govbus": {"events_per_s": 400.0},
+        "variants": {"audit_off": {"events_per_s": 500.0}},
+        "raw": {"produce_events_per_s": 40_000.0},
+    }
+    assert records_written(report) == {
+        "records_per_event": 10,
+        "govbus_records_per_s": 4_000,
+        "audit_off_records_per_s": 4_500,
+        "raw_produce_records_per_s": 40_000.0,
+        "govbus_to_raw_produce": 0.1,
+    }
+    del report["raw"]
+    assert records_written(report)["govbus_to_raw_produce"] is None

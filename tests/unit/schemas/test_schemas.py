@@ -319,6 +319,20 @@ def test_record_that_does_not_fit_names_the_field(
     assert repr(field) in str(err.value)
 
 
+@pytest.mark.parametrize("record", RECORDS)
+def test_the_unguarded_encode_gives_the_same_bytes(record: str) -> None:
+    registry = default_registry()
+    assert registry.encode_built(record, SAMPLES[record]) == encode(record, SAMPLES[record])
+
+
+def test_the_unguarded_encode_still_names_what_the_writer_refuses() -> None:
+    bad = {**SAMPLES["ChangeEvent"], "items": [{"name": "住址", "before": 1, "after": None}]}
+    with pytest.raises(EncodingError) as err:
+        default_registry().encode_built("ChangeEvent", bad)
+    assert err.value.code == "record_does_not_fit"
+    assert err.value.field == "items[0].before"
+
+
 def test_missing_required_field_is_named() -> None:
     record = {k: v for k, v in SAMPLES["Conflict"].items() if k != "article"}
     with pytest.raises(EncodingError) as err:

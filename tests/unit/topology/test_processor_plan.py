@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from base.errors import EncodingError
 from exchange.catalog_loader import load_catalog
 from exchange.onesource import AuthoritativeRecord
 from schemas import decode, encode
@@ -437,6 +438,40 @@ def test_the_plan_depends_on_its_arguments_only() -> None:
     assert a == b
     moved = Partition(partition=2).send(event)
     assert {w.value for w in moved.writes} != {w.value for w in a.writes}
+
+
+def test_the_records_built_unguarded_pass_the_guard_and_encode_to_the_same_bytes() -> None:
+    """The processor writes what it builds without the pre-encode guard (topology.encoding):
+    every Avro record of an accepted, fanned-out, conflicting event passes the guarded
+    encode and gives the same bytes."""
+    registry = ENCODER.registry
+    p = Partition()
+    plans = [
+        p.send(change_event(BASIC, "city-psb", {"name": "张三", "gender": "男"})),
+        p.send(change_event(BASIC, "city-amr", {"name": "王五"}, authoritative=False)),
+    ]
+    avro = [w.value for plan in plans for w in plan.writes if w.value[:2] == b"\xc3\x01"]
+    names = {registry.writer_of(v).record_name for v in avro}
+    assert {"FeedRecord", "Receipt", "ChangeEvent", "Decision", "Conflict"} <= names
+    for value in avro:
+        name = registry.writer_of(value).record_name
+        assert registry.encode(name, registry.decode(name, value)) == value
+
+
+def test_a_naive_time_is_refused_before_anything_is_encoded() -> None:
+    msg = Input(topic_name(TopicKind.INGEST, BASIC), 1, 0, SUBJECT.encode(), b"")
+    reference = Partition().reference
+    with pytest.raises(EncodingError) as err:
+        plan_message(
+            msg,
+            {},
+            (0, None),
+            reference,
+            NOW.replace(tzinfo=None),
+            encoder=ENCODER,
+            options=OPTIONS,
+        )
+    assert err.value.code == "naive_time"
 
 
 def test_a_dead_letter_keeps_at_most_the_bound_with_size_and_digest() -> None:
