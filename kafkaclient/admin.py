@@ -22,6 +22,7 @@ from confluent_kafka.cimpl import NewPartitions, NewTopic
 from base.errors import GovbusError, KafkaError, KafkaTimeoutError
 from kafkaclient.base import CONNECTION_DEFAULTS, ClientBase, merge_config, with_credentials
 from kafkaclient.quorum import quorum_leader
+from kafkaclient.retry import transient
 from schemas.topics import MIN_INSYNC, Replication, TopicDef
 
 #: Topic creation on one node answers in well under a second; allow for a cold controller.
@@ -289,10 +290,16 @@ class Admin(ClientBase[AdminClient]):
         return created
 
     def end_offsets(
-        self, partitions: Sequence[tuple[str, int]], timeout_s: float = ADMIN_TIMEOUT_S
+        self,
+        partitions: Sequence[tuple[str, int]],
+        timeout_s: float = ADMIN_TIMEOUT_S,
+        *,
+        failed: dict[tuple[str, int], KafkaError] | None = None,
     ) -> dict[tuple[str, int], int]:
         """The high watermark of each partition, in one ListOffsets request per leader
-        (``Consumer.watermarks`` asks once per partition)."""
+        (``Consumer.watermarks`` asks once per partition). With ``failed``, a partition
+        whose answer is a transient error (no leader yet, NOT_LEADER_FOR_PARTITION, a
+        timeout) is put there with its error instead of failing the whole call."""
         if not partitions:
             return {}
         wanted = {confluent_kafka.TopicPartition(t, p): LATEST for t, p in partitions}
@@ -303,7 +310,13 @@ class Admin(ClientBase[AdminClient]):
         )
         ends: dict[tuple[str, int], int] = {}
         for tp, fut in futures.items():
-            info = self.result(fut, f"end offset of {tp.topic}/{tp.partition}", timeout_s)
+            try:
+                info = self.result(fut, f"end offset of {tp.topic}/{tp.partition}", timeout_s)
+            except KafkaError as exc:
+                if failed is None or not transient(exc):
+                    raise
+                failed[(tp.topic, tp.partition)] = exc
+                continue
             ends[(tp.topic, tp.partition)] = int(info.offset)
         return ends
 
