@@ -121,6 +121,19 @@ def creation_chunks(
     return chunks
 
 
+#: librdkafka's answer to ListOffsets for a partition that has no leader yet ("Failed to
+#: query partition leaders: No leaders found"), a moment after the topic was created.
+NO_LEADERS_CODE = "_NOENT"
+
+
+def _no_leader_yet(exc: KafkaError) -> KafkaError:
+    """``exc``; a ListOffsets partition without a leader yet as the retriable
+    ``LEADER_NOT_AVAILABLE`` it is."""
+    if exc.code != NO_LEADERS_CODE:
+        return exc
+    return KafkaError(f"{exc} (no leader yet)", code="LEADER_NOT_AVAILABLE", retriable=True)
+
+
 class Admin(ClientBase[AdminClient]):
     """A lazily created ``AdminClient``."""
 
@@ -299,7 +312,8 @@ class Admin(ClientBase[AdminClient]):
         """The high watermark of each partition, in one ListOffsets request per leader
         (``Consumer.watermarks`` asks once per partition). With ``failed``, a partition
         whose answer is a transient error (no leader yet, NOT_LEADER_FOR_PARTITION, a
-        timeout) is put there with its error instead of failing the whole call."""
+        timeout) is put there with its error instead of failing the whole call. A partition
+        without a leader yet is such an error (LEADER_NOT_AVAILABLE), with ``failed`` or not."""
         if not partitions:
             return {}
         wanted = {confluent_kafka.TopicPartition(t, p): LATEST for t, p in partitions}
@@ -313,9 +327,10 @@ class Admin(ClientBase[AdminClient]):
             try:
                 info = self.result(fut, f"end offset of {tp.topic}/{tp.partition}", timeout_s)
             except KafkaError as exc:
-                if failed is None or not transient(exc):
-                    raise
-                failed[(tp.topic, tp.partition)] = exc
+                error = _no_leader_yet(exc)
+                if failed is None or not transient(error):
+                    raise error from exc
+                failed[(tp.topic, tp.partition)] = error
                 continue
             ends[(tp.topic, tp.partition)] = int(info.offset)
         return ends

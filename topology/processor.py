@@ -382,6 +382,10 @@ class Processor:
             )
             self._subscribed = topics
 
+    def restored(self, topic: str, partition: int) -> bool:
+        """Whether the state of ``partition`` of ingest ``topic`` is restored here."""
+        return self._state.owns(topic, partition)
+
     # Step 2: state follows the assignment.
     def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         lazy = [tp for tp in partitions if tp.topic in self._lazy_topics]
