@@ -286,9 +286,16 @@ class Processor:
     # -- lifecycle -------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         # Step 1: fence earlier incarnations; abort what they left open.
+        began = time.monotonic()
         if self.config.exactly_once:
             self._producer.init_transactions()
         self._refresh_reference()
+        log.info(
+            "worker %d started in %.2f s (transactions and topics), %d topic(s) created",
+            self.config.worker,
+            time.monotonic() - began,
+            len(self.created_topics),
+        )
         try:
             while not stop.is_set():
                 self.step()
@@ -388,6 +395,7 @@ class Processor:
 
     # Step 2: state follows the assignment.
     def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        log.info("worker %d assigned %d partition(s)", self.config.worker, len(partitions))
         lazy = [tp for tp in partitions if tp.topic in self._lazy_topics]
         self._unrestored.update((tp.topic, tp.partition) for tp in lazy)
         eager = [tp for tp in partitions if tp.topic not in self._lazy_topics]
