@@ -12,9 +12,9 @@ the point's partitions, its open-file limit raised by :mod:`operations.broker.li
 2. a worker starts as ``govbus run`` starts one (:mod:`topology.run`): the processor and
    beside it the repartition stage, reference data read from the state topics; if a loop
    ends by an error it is started again, as the supervisor would, and counted;
-3. when the processor has restored every ingest partition (ready: from the worker's start,
-   which makes the changelog topics and the topics of withdrawn entries), the broker is
-   counted:
+3. when the processor has restored every partition of a published entry (ready: from the
+   worker's start; the import made every topic it needs, changelogs included, and a
+   withdrawn entry gets none: :mod:`topology.topics`), the broker is counted:
    partitions (the admin client's topic list), open file descriptors
    (``/proc/<pid>/fd``), memory maps (``/proc/<pid>/maps``), RSS, and heap used as
    ``jcmd <pid> GC.heap_info`` reports it, before and after a full collection
@@ -198,7 +198,8 @@ def measure(entries: int, agencies: int, settings: Settings) -> dict[str, Any]:
                 ProcessorConfig(bootstrap, group_id=f"govbus-capacity-{run}", extra_config=admin)
             )
             worker = Worker(config, bootstrap, admin)
-            total = entries * POLICIES[TopicKind.INGEST].partitions
+            # Ready: the published entries' partitions restored (withdrawn ones lazily).
+            total = int(point["published"]) * POLICIES[TopicKind.INGEST].partitions
             began = time.monotonic()
             worker.thread.start()
             try:

@@ -22,6 +22,7 @@ from confluent_kafka.cimpl import NewPartitions, NewTopic
 from base.errors import GovbusError, KafkaError, KafkaTimeoutError
 from kafkaclient.base import CONNECTION_DEFAULTS, ClientBase, merge_config, with_credentials
 from kafkaclient.quorum import quorum_leader
+from kafkaclient.retry import transient
 from schemas.topics import MIN_INSYNC, Replication, TopicDef
 
 #: Topic creation on one node answers in well under a second; allow for a cold controller.
@@ -118,6 +119,19 @@ def creation_chunks(
         chunks[-1].append(topic)
         used += cost
     return chunks
+
+
+#: librdkafka's answer to ListOffsets for a partition that has no leader yet ("Failed to
+#: query partition leaders: No leaders found"), a moment after the topic was created.
+NO_LEADERS_CODE = "_NOENT"
+
+
+def _no_leader_yet(exc: KafkaError) -> KafkaError:
+    """``exc``; a ListOffsets partition without a leader yet as the retriable
+    ``LEADER_NOT_AVAILABLE`` it is."""
+    if exc.code != NO_LEADERS_CODE:
+        return exc
+    return KafkaError(f"{exc} (no leader yet)", code="LEADER_NOT_AVAILABLE", retriable=True)
 
 
 class Admin(ClientBase[AdminClient]):
@@ -289,10 +303,17 @@ class Admin(ClientBase[AdminClient]):
         return created
 
     def end_offsets(
-        self, partitions: Sequence[tuple[str, int]], timeout_s: float = ADMIN_TIMEOUT_S
+        self,
+        partitions: Sequence[tuple[str, int]],
+        timeout_s: float = ADMIN_TIMEOUT_S,
+        *,
+        failed: dict[tuple[str, int], KafkaError] | None = None,
     ) -> dict[tuple[str, int], int]:
         """The high watermark of each partition, in one ListOffsets request per leader
-        (``Consumer.watermarks`` asks once per partition)."""
+        (``Consumer.watermarks`` asks once per partition). With ``failed``, a partition
+        whose answer is a transient error (no leader yet, NOT_LEADER_FOR_PARTITION, a
+        timeout) is put there with its error instead of failing the whole call. A partition
+        without a leader yet is such an error (LEADER_NOT_AVAILABLE), with ``failed`` or not."""
         if not partitions:
             return {}
         wanted = {confluent_kafka.TopicPartition(t, p): LATEST for t, p in partitions}
@@ -303,7 +324,14 @@ class Admin(ClientBase[AdminClient]):
         )
         ends: dict[tuple[str, int], int] = {}
         for tp, fut in futures.items():
-            info = self.result(fut, f"end offset of {tp.topic}/{tp.partition}", timeout_s)
+            try:
+                info = self.result(fut, f"end offset of {tp.topic}/{tp.partition}", timeout_s)
+            except KafkaError as exc:
+                error = _no_leader_yet(exc)
+                if failed is None or not transient(error):
+                    raise error from exc
+                failed[(tp.topic, tp.partition)] = error
+                continue
             ends[(tp.topic, tp.partition)] = int(info.offset)
         return ends
 

@@ -14,9 +14,13 @@ Commit protocol (exactly once; ``ProcessorConfig.exactly_once``):
    nothing a crashed worker wrote half-way ever becomes visible.
 2. Assignment: for each ingest partition assigned, restore its one-source state and the
    head of its audit hash chain from its changelog partition (read_committed) before
-   processing any message from it. Rebalancing is incremental (cooperative-sticky): a
-   worker is told only of the partitions it gains or loses, restores only those, and
-   keeps processing the partitions it keeps while others move.
+   processing any message from it: a published entry's partitions when they are assigned
+   (all in one restore), the partitions of an entry that is not published (withdrawn, or
+   a draft whose topics exist) when their first message arrives, so such entries cost a
+   start nothing while a late submission to them is still answered. Rebalancing is
+   incremental (cooperative-sticky): a worker is told only of the partitions it gains or
+   loses, restores only those, and keeps processing the partitions it keeps while others
+   move.
 3. Batch: ``consume(n)``; refresh the reference data (catalog, agencies, grants,
    subscriptions) up to the current end of the state topics, so a grant or subscription
    added or revoked before an event was published applies to that event. Note each
@@ -90,18 +94,10 @@ from base.errors import ConfigError, GovbusError, TransactionError
 from base.settings import DEFAULT_DEAD_LETTER_VALUE_BYTES, DEFAULT_MAX_FUTURE_SKEW_S
 from exchange.catalog import Catalog
 from exchange.onesource import AuthoritativeRecord
-from kafkaclient import Admin, Consumer, Message, Producer, TopicPartition, TopicSpec, coordinates
+from kafkaclient import Admin, Consumer, Message, Producer, TopicPartition, coordinates
 from monitoring.metrics import ProcessorMetrics
 from schemas import SchemaRegistry
-from schemas.topics import (
-    MAX_EVENT_BYTES,
-    MAX_MESSAGE_BYTES,
-    MAX_OUTPUT_BYTES,
-    POLICIES,
-    TopicKind,
-    bus_topics,
-    topic_name,
-)
+from schemas.topics import MAX_EVENT_BYTES, MAX_OUTPUT_BYTES, TopicKind, topic_name
 from topology.encoding import Encoder
 from topology.metering import Meter
 from topology.plan import Input, Plan, PlanOptions, Reference, plan_message, plan_quarantine
@@ -114,6 +110,7 @@ from topology.state import (
     changelog_topic,
     encode_head,
 )
+from topology.topics import ensure_catalog_topics, published_entries
 
 log = logging.getLogger("govbus.processor")
 
@@ -251,6 +248,13 @@ class Processor:
         self._snapshot: ReferenceSnapshot | None = None
         self._planned_with: Reference | None = None
         self._subscribed: tuple[str, ...] = ()
+        #: The ingest topics consumed, and those of them restored on a first message.
+        self._served: tuple[str, ...] = ()
+        self._lazy_topics: frozenset[str] = frozenset()
+        #: Assigned partitions of lazy topics not restored yet (step 2).
+        self._unrestored: set[PartitionKey] = set()
+        #: Topics this loop had to create (a bus whose catalog import made them: none).
+        self.created_topics: list[str] = []
         #: Partitions restored since start: each gained partition once (step 2).
         self.restored_partitions = 0
         self._txn = _Transaction()
@@ -282,9 +286,16 @@ class Processor:
     # -- lifecycle -------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         # Step 1: fence earlier incarnations; abort what they left open.
+        began = time.monotonic()
         if self.config.exactly_once:
             self._producer.init_transactions()
         self._refresh_reference()
+        log.info(
+            "worker %d started in %.2f s (transactions and topics), %d topic(s) created",
+            self.config.worker,
+            time.monotonic() - began,
+            len(self.created_topics),
+        )
         try:
             while not stop.is_set():
                 self.step()
@@ -349,22 +360,25 @@ class Processor:
 
     def _ensure_topics(self, catalog: Catalog) -> None:
         """Every topic a plan can route to exists before a message is planned with this
-        catalog (topology.routes), and a changelog partition per ingest partition."""
-        entries = [e.id for e in catalog.entries]
-        defs = bus_topics(entries, [a.id for a in catalog.agencies])
-        self._admin.ensure_topics([TopicSpec.of(d) for d in defs])
-        existing = self._admin.topics()
-        wanted = {}
-        for entry in entries:
-            ingest = topic_name(TopicKind.INGEST, entry)
-            count = max(existing.get(ingest, 0), POLICIES[TopicKind.INGEST].partitions)
-            wanted[changelog_topic(ingest)] = count
-        self._admin.ensure_topics([topic_def_changelog(t, n) for t, n in wanted.items()])
-        self._admin.grow_partitions(wanted)
+        catalog (topology.routes), and a changelog partition per ingest partition. The
+        catalog import made them (topology.topics): one metadata request finds them; a bus
+        imported by an older version gets the missing ones here. Published entries are
+        consumed and restored at assignment; an entry that is not published gets no
+        topics, and is consumed (restored lazily, step 2) only when its topics exist."""
+        ensured = ensure_catalog_topics(
+            self._admin, published_entries(catalog), [a.id for a in catalog.agencies]
+        )
+        self.created_topics += ensured.created
+        published = set(published_entries(catalog))
+        served = {topic_name(TopicKind.INGEST, e.id): e.id in published for e in catalog.entries}
+        present = {t: eager for t, eager in served.items() if t in ensured.topics}
+        self._served = tuple(sorted(present))
+        self._lazy_topics = frozenset(t for t, eager in present.items() if not eager)
 
     def _input_topics(self, catalog: Catalog) -> tuple[str, ...]:
-        """What this loop consumes: the catalog's ingest topics."""
-        return tuple(sorted(topic_name(TopicKind.INGEST, e.id) for e in catalog.entries))
+        """What this loop consumes: the ingest topics of the catalog's entries that have
+        them (:meth:`_ensure_topics`)."""
+        return self._served
 
     def _subscribe(self, catalog: Catalog) -> None:
         topics = self._input_topics(catalog)
@@ -375,14 +389,34 @@ class Processor:
             )
             self._subscribed = topics
 
+    def restored(self, topic: str, partition: int) -> bool:
+        """Whether the state of ``partition`` of ingest ``topic`` is restored here."""
+        return self._state.owns(topic, partition)
+
     # Step 2: state follows the assignment.
     def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        log.info("worker %d assigned %d partition(s)", self.config.worker, len(partitions))
+        lazy = [tp for tp in partitions if tp.topic in self._lazy_topics]
+        self._unrestored.update((tp.topic, tp.partition) for tp in lazy)
+        eager = [tp for tp in partitions if tp.topic not in self._lazy_topics]
+        if eager:
+            self._restoring(eager)
+
+    def _restoring(self, partitions: list[TopicPartition]) -> None:
+        """Restore ``partitions``, telling the watchdog (topology.watchdog) it may last."""
         self.restoring = True
         try:
             self._restore(partitions)
         finally:
             self.restoring = False
             self.progress_at = time.monotonic()
+
+    def _restore_first_messages(self, keys: Set[PartitionKey]) -> None:
+        """Step 2 for the partitions of ``keys`` that wait for their first message."""
+        pending = sorted(k for k in keys if k in self._unrestored)
+        if pending:
+            self._restoring([TopicPartition(t, p) for t, p in pending])
+            self._unrestored.difference_update(pending)
 
     def _restore(self, partitions: list[TopicPartition]) -> None:
         began = time.monotonic()
@@ -398,6 +432,7 @@ class Processor:
 
     def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
+        self._unrestored -= revoked
         # Step 11: commit what is done; a transaction in doubt is aborted instead.
         if self._txn.in_doubt:
             self._abort_open("partitions revoked while a message was in doubt", revoked)
@@ -522,6 +557,8 @@ class Processor:
         for msg in msgs:
             topic, partition, offset = coordinates(msg)
             self._batch_next.setdefault((topic, partition), offset)
+        # Step 2: the partitions restored on their first message.
+        self._restore_first_messages(set(self._batch_next))
         for msg in msgs:
             topic, partition, offset = coordinates(msg)
             incarnation = self._state.incarnation(topic, partition)
@@ -606,12 +643,3 @@ def _headers(msg: Message) -> tuple[tuple[str, bytes], ...]:
     raw = msg.headers() or ()
     pairs = raw.items() if isinstance(raw, dict) else raw
     return tuple((k, v.encode() if isinstance(v, str) else (v or b"")) for k, v in pairs)
-
-
-def topic_def_changelog(changelog: str, partitions: int) -> TopicSpec:
-    return TopicSpec(
-        changelog,
-        partitions,
-        None,
-        {"cleanup.policy": "compact", "max.message.bytes": str(MAX_MESSAGE_BYTES)},
-    )

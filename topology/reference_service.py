@@ -38,13 +38,14 @@ from exchange.catalog_loader import (
 )
 from exchange.grants import Grant, check_grant
 from exchange.profiles import Profile
-from kafkaclient import Admin, TopicSpec
+from kafkaclient import Admin
 from operations.access import RESERVED_PREFIX, AccessControl
 from producers.reference import ReferenceWriter
 from schemas.state import agency_document, entry_document
 from schemas.topics import bus_topics
 from storage.reference import AgencyRow, ReferenceStore
 from storage.subscriptions import SubscriptionStore
+from topology.topics import ensure_catalog_topics
 
 #: Articles cited when a grant is refused because the entry's sharing type needs none / allows none.
 UNCONDITIONAL_ARTICLE = "G 15 ¶1; S 25 ¶1"
@@ -136,11 +137,10 @@ class ReferenceService:
         )
 
     def _bus_topics(self, entries: Sequence[str], agencies: Sequence[str]) -> tuple[str, ...]:
-        defs = bus_topics(entries, agencies)
-        created = Admin(self.bootstrap, extra_config=self.extra_config).ensure_topics(
-            [TopicSpec.of(d) for d in defs]
-        )
-        return tuple(sorted(created))
+        """The topics of ``entries`` and ``agencies``, the entries' changelogs included
+        (topology.topics): made here, so a worker's start only finds them."""
+        with Admin(self.bootstrap, extra_config=self.extra_config) as admin:
+            return ensure_catalog_topics(admin, entries, agencies).created
 
     # -- catalogs ---------------------------------------------------------------------------
     def import_catalog(self, result: CheckResult, *, held: Collection[str] = ()) -> ImportReport:

@@ -19,7 +19,9 @@ For one submission (:func:`plan_submission`):
    names an event to answer, so no receipt (the processor does the same).
 3. Entry: an entry the catalog does not have, or whose ingest topic does not exist, is
    dead-lettered there too (``unknown_entry``, stage ``validate``), and the sender gets a
-   ``rejected`` receipt when it is a registered agency.
+   ``rejected`` receipt when it is a registered agency. An entry that has no topics
+   because it is not in force (a draft; withdrawn before it had topics) is answered with
+   the gate's reason instead (``entry_not_published``, ``entry_withdrawn``).
 4. Partition: the canonical subject of the event (:func:`exchange.admission.check_subject`)
    when it is valid, else the message key, else the subject key as sent;
    :func:`schemas.partitioning.partition_for` of its bytes among the ingest topic's
@@ -38,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from base.errors import SchemaError
-from exchange.admission import check_subject
+from exchange.admission import Refusal, check_entry, check_subject
 from exchange.catalog import Catalog
 from exchange.gate import IncomingEvent, reject
 from exchange.identity import Subject
@@ -80,8 +82,13 @@ def plan_submission(
     ingest = _ingest_topic(event.entry)
     count = routing.partitions.get(ingest) if ingest else None
     if entry is None or ingest is None or count is None:  # Step 3.
-        text = f"the catalog has no entry {event.entry!r}: nothing to submit it to"
-        why = (ReasonCode.UNKNOWN_ENTRY, text, ROUTE)
+        refusal = check_entry(routing.catalog, event.entry, now)
+        if entry is not None and isinstance(refusal, Refusal):
+            # Not published: it has no topics (topology.topics); the gate's answer.
+            why = (refusal.reason, refusal.message, ROUTE)
+        else:
+            text = f"the catalog has no entry {event.entry!r}: nothing to submit it to"
+            why = (ReasonCode.UNKNOWN_ENTRY, text, ROUTE)
         return _rejected(msg, sender, event, why, now, encoder, options, routing.catalog)
     # Step 4.
     subject = check_subject(entry, event.subject_kind, event.subject_key, now)

@@ -21,12 +21,13 @@ import threading
 from datetime import datetime
 
 from exchange.catalog import Catalog
-from kafkaclient import TopicPartition, TopicSpec
-from schemas.topics import TopicKind, bus_topics, topic_name
+from kafkaclient import TopicPartition
+from schemas.topics import TopicKind, topic_name
 from topology.plan import Input, Plan, Reference
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import ReferenceSource
 from topology.repartition import Routing, plan_submission, plan_submission_quarantine
+from topology.topics import ensure_catalog_topics, published_entries
 
 log = logging.getLogger("govbus.repartition")
 
@@ -61,14 +62,15 @@ class Repartitioner(Processor):
         return tuple(sorted(topic_name(TopicKind.SUBMIT, a.id) for a in catalog.agencies))
 
     def _ensure_topics(self, catalog: Catalog) -> None:
-        """Every topic a plan can route to, and the partition counts of the ingest topics."""
-        defs = bus_topics([e.id for e in catalog.entries], [a.id for a in catalog.agencies])
-        self._admin.ensure_topics([TopicSpec.of(d) for d in defs])
-        # A topic created a moment ago may not be listed yet: it has its policy's count.
-        existing = self._admin.topics()
-        self._partitions = {
-            d.name: existing.get(d.name) or d.partitions for d in defs if d.kind is TopicKind.INGEST
-        }
+        """Every topic a plan can route to (the catalog import made them: one metadata
+        request finds them, topology.topics), and the partition counts of the ingest topics
+        that exist: an entry without one is answered here (topology.repartition, step 3)."""
+        ensured = ensure_catalog_topics(
+            self._admin, published_entries(catalog), [a.id for a in catalog.agencies]
+        )
+        self.created_topics += ensured.created
+        ingest = (topic_name(TopicKind.INGEST, e.id) for e in catalog.entries)
+        self._partitions = {t: ensured.topics[t] for t in ingest if t in ensured.topics}
 
     def _restore(self, partitions: list[TopicPartition]) -> None:
         log.info("repartitioning %s", ", ".join(f"{t.topic}/{t.partition}" for t in partitions))

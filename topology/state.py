@@ -24,6 +24,7 @@ state, :meth:`rollback` forgets them (the transaction was aborted).
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -31,14 +32,26 @@ from typing import Any
 
 from base.errors import GovbusError, KafkaError, KafkaTimeoutError
 from exchange.onesource import AuthoritativeRecord, SourceOrder
-from kafkaclient import OFFSET_BEGINNING, Admin, Consumer, TopicPartition, coordinates
+from kafkaclient import (
+    OFFSET_BEGINNING,
+    Admin,
+    Backoff,
+    Consumer,
+    TopicPartition,
+    coordinates,
+    transient,
+)
 from schemas.topics import TopicKind, entry_of, topic_name
 
 #: Restoring a partition of ~10^6 subjects reads ~100 MB; allow minutes, not forever.
 RESTORE_TIMEOUT_S = 300.0
 RESTORE_BATCH = 1000
-#: A freshly created topic reaches every client's metadata within seconds.
-WATERMARK_TIMEOUT_S = 30.0
+#: A freshly created partition has a leader within seconds; on a loaded broker that has
+#: just made thousands of partitions, up to a minute and more (bench.capacity).
+WATERMARK_TIMEOUT_S = 120.0
+WATERMARK_BACKOFF = Backoff(first_s=0.2, max_s=5.0)
+
+log = logging.getLogger("govbus.state")
 
 PartitionKey = tuple[str, int]
 Records = dict[str, AuthoritativeRecord]
@@ -116,18 +129,49 @@ def decode_records(subject: str, data: bytes) -> Records:
 def _end_offsets(
     bootstrap: str, extra: Mapping[str, Any], partitions: list[tuple[str, int]]
 ) -> dict[tuple[str, int], int]:
-    """The high watermark of each changelog partition, in one request per leader. A topic
-    created moments ago may not be in a client's metadata yet (UNKNOWN_TOPIC_OR_PART): each
-    retry asks with a new client, which loads fresh metadata, until WATERMARK_TIMEOUT_S."""
+    """The high watermark of each changelog partition, in one request per leader.
+
+    A partition created moments ago may have no leader yet, or a client's metadata may not
+    know it yet (UNKNOWN_TOPIC_OR_PART, LEADER_NOT_AVAILABLE, NOT_LEADER_FOR_PARTITION):
+    the partitions that failed so are asked again, alone, with bounded backoff and a new
+    client each time (fresh metadata), until WATERMARK_TIMEOUT_S. Then a retriable
+    :class:`KafkaTimeoutError` names them (the worker is restarted, not crashed); an error
+    no wait cures (credentials, ACLs) is raised at once."""
     deadline = time.monotonic() + WATERMARK_TIMEOUT_S
+    delays = WATERMARK_BACKOFF.delays()
+    ends: dict[tuple[str, int], int] = {}
+    remaining = list(partitions)
     while True:
+        failed: dict[tuple[str, int], KafkaError] = {}
         try:
             with Admin(bootstrap, extra_config=extra) as admin:
-                return admin.end_offsets(partitions, timeout_s=10.0)
-        except KafkaError:
-            if time.monotonic() > deadline:
+                ends.update(admin.end_offsets(remaining, timeout_s=10.0, failed=failed))
+        except KafkaError as exc:
+            if not transient(exc):
                 raise
-            time.sleep(0.5)
+            failed = dict.fromkeys(remaining, exc)
+        if not failed:
+            return ends
+        remaining = list(failed)
+        (topic, partition), error = next(iter(failed.items()))
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise KafkaTimeoutError(
+                f"end offsets of {len(failed)} changelog partition(s) still failing after "
+                f"{WATERMARK_TIMEOUT_S:.0f}s, {topic}/{partition} with: {error}",
+                code=error.code,
+                retriable=True,
+            ) from error
+        wait = min(next(delays), left)
+        log.info(
+            "end offsets of %d changelog partition(s) not known yet (%s/%d: %s); again in %.2f s",
+            len(failed),
+            topic,
+            partition,
+            error.code,
+            wait,
+        )
+        time.sleep(wait)
 
 
 class _Loaded:

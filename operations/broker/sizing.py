@@ -5,9 +5,10 @@ Pure functions. The partition count follows from how topics are made, not from a
 - per catalog entry (:func:`schemas.topics.bus_topics`, ``per="entry"``): ingest, accepted,
   dlq and open topics, and the processor's one-source changelog
   ``govbus.state.onesource.<entry>`` with as many partitions as the ingest topic
-  (``topology.processor.Processor._ensure_topics``). The processor makes them for every
-  entry of the catalog it reads, withdrawn ones included; ``govbus catalog import`` makes
-  them for published entries first.
+  (:mod:`topology.topics`). ``govbus catalog import`` makes them for published entries;
+  an entry withdrawn later keeps them (its data is retained), so N counts every entry
+  that was ever published. (Measured points before issue 19 item 2 had the processor make
+  them for withdrawn entries as well.)
 - per agency (``per="agency"``): submission, submission dead letters, receipts and feed.
 - once: the topics of no entry or agency (conflicts, resolutions, audit), the four state
   topics (:func:`schemas.state.state_topics`), ``govbus.audit.workflows`` when ``govbus

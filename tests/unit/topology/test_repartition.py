@@ -103,6 +103,18 @@ def test_an_unknown_entry_is_dead_lettered_and_the_sender_told(entry: str) -> No
     assert str(receipt["event_id"]) == ev["event_id"]
 
 
+def test_an_entry_withdrawn_without_topics_is_answered_with_the_gates_reason() -> None:
+    """Issue 19 item 2: an entry not published gets no topics (topology.topics); a
+    submission to it is answered here as the gate would answer it (S 27 ¶2)."""
+    withdrawn = "amr.company.annual_report_2019"
+    ev = {**change_event(withdrawn, "city-amr", {"annual_report_2019_submitted": "true"})}
+    routing = Routing(CATALOG, {})
+    msg = Input(topic_name(TopicKind.SUBMIT, "city-amr"), 0, 0, None, encode("ChangeEvent", ev))
+    plan = plan_submission(msg, routing, NOW, encoder=ENCODER, options=OPTIONS)
+    [receipt] = written_to(plan, topic_name(TopicKind.RECEIPTS, "city-amr"), "Receipt")
+    assert (receipt["outcome"], receipt["reason_code"]) == ("rejected", "entry_withdrawn")
+
+
 def test_an_unregistered_sender_gets_its_dead_letter_only() -> None:
     plan = submit("city-nobody", encode("ChangeEvent", event("city-nobody", entry="x.y")))
     assert [w.topic for w in plan.writes] == ["govbus.dlq.submit.city-nobody"]
