@@ -10,7 +10,7 @@ gracefully leaves its groups (LeaveGroup), and the others take its partitions at
 back without a rebalance, but a static member never sends LeaveGroup and the admin call
 that removes one (RemoveMembersFromConsumerGroup) is not in confluent-kafka's Python
 client: a static worker stopped for good holds its partitions until its session times
-out (10 s with 200 entries: bench/README.md, "Workers joining and leaving").
+out (10 s; measured: bench/README.md, "Workers joining and leaving").
 
 Worker protocol:
 

@@ -79,9 +79,9 @@ def test_a_joining_worker_moves_only_its_share(
 def test_a_worker_stopped_gracefully_hands_over_its_partitions_at_once(
     bootstrap: str, kafka_config: dict[str, str]
 ) -> None:
-    """Fails with static membership (``Membership.STATIC``: the first worker still holds
-    18 of 27 at the end of the wait): the stopped worker's partitions would wait out its
-    45 s session before the first worker could take them."""
+    """Fails with static membership (``Membership.STATIC``: at the end of the wait the first
+    worker has restored 18 partitions, not 18 + 9): the stopped worker's partitions would
+    wait out its 45 s session before the first worker could take them."""
     names = Names()
     loaded = names.load()
     group = f"govbus-test-{uuid.uuid4().hex}"
