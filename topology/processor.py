@@ -158,7 +158,7 @@ class ProcessorConfig:
     #: How much of a value a dead letter keeps (base.settings.dead_letter_value_bytes).
     dead_letter_value_bytes: int = DEFAULT_DEAD_LETTER_VALUE_BYTES
     extra_config: Mapping[str, Any] = field(default_factory=dict)
-    #: Consumer-only settings (static membership, session timeout).
+    #: Consumer-only settings (session timeout, static membership if asked).
     consumer_config: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -1,10 +1,19 @@
 """One processor worker: ``python -m topology.run``, started and restarted by
 :func:`topology.supervisor.supervise` (``govbus run``, one worker or several).
 
-Each worker is a process with its own transactional id (``<group>-worker-<i>``) and static
-group membership (``group.instance.id``), so a worker restarted after a crash takes its
-partitions back at once instead of waiting for its old session to time out, and its
-``init_transactions`` aborts whatever the crashed incarnation left open.
+Each worker is a process with its own transactional id (``<group>-worker-<i>``), so its
+``init_transactions`` aborts whatever a crashed incarnation left open. Its consumers are
+static members of their groups by default (``group.instance.id``, KIP-345;
+:data:`Membership`, ``--membership``): a worker restarted after a crash, by the supervisor
+or its watchdog, takes its partitions back without a rebalance. A static member never
+sends LeaveGroup, and the admin call that removes one (RemoveMembersFromConsumerGroup) is
+not in confluent-kafka's Python client, so a worker stopped for good holds its partitions
+until its session times out (10 s). Dynamic members (``--membership dynamic``) leave their
+groups on a graceful stop and the others take the partitions at once (cooperative-sticky:
+they keep processing theirs meanwhile), but a worker restarted after a crash waits for its
+old session to end. Measured both ways: bench/README.md, "Workers joining and leaving";
+static stays the default because the fault suite (docs/reliability.md) proved it, and the
+dynamic mode's one worker-killed-for-good run paused every partition for 64 s, unexplained.
 
 Worker protocol:
 
@@ -43,6 +52,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from functools import partial
 from pathlib import Path
 from types import FrameType
@@ -72,8 +82,20 @@ from topology.reference import ReferenceSource, StaticReference
 from topology.repartitioner import Repartitioner, repartition_config, run_beside
 from topology.watchdog import watching
 
-#: A restarted static member must rejoin before this; a vanished one is dropped after it.
+#: A vanished member (a crash) is dropped after this; a restarted static one must rejoin
+#: before it.
 SESSION_TIMEOUT_MS = 10000
+
+
+class Membership(StrEnum):
+    """How a worker's consumers belong to their groups (module docstring)."""
+
+    #: Leaves on a graceful stop; after a crash its partitions wait the session timeout.
+    DYNAMIC = "dynamic"
+    #: ``group.instance.id``: back without a rebalance after a crash; never leaves.
+    STATIC = "static"
+
+
 #: Exit codes of a worker, read by the supervisor.
 EXIT_CLEAN = 0
 #: A person must fix what the worker reported (a setting, the catalog, credentials, an ACL):
@@ -103,15 +125,14 @@ def build_processor(
     return Processor(config, _reference(config, catalog, namespace), metrics)
 
 
-def worker_config(config: ProcessorConfig) -> ProcessorConfig:
-    """``config`` as one static member of its group (the worker number names it)."""
-    return replace(
-        config,
-        consumer_config={
-            "group.instance.id": f"{config.group_id}-worker-{config.worker}",
-            "session.timeout.ms": SESSION_TIMEOUT_MS,
-        },
-    )
+def worker_config(
+    config: ProcessorConfig, membership: Membership = Membership.STATIC
+) -> ProcessorConfig:
+    """``config`` as one member of its group; a static one is named by the worker number."""
+    consumer: dict[str, Any] = {"session.timeout.ms": SESSION_TIMEOUT_MS}
+    if membership is Membership.STATIC:
+        consumer["group.instance.id"] = f"{config.group_id}-worker-{config.worker}"
+    return replace(config, consumer_config=consumer)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -125,6 +146,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--no-audit", action="store_true")
     p.add_argument("--at-least-once", action="store_true")
+    p.add_argument(
+        "--membership",
+        type=Membership,
+        choices=list(Membership),
+        default=Membership.STATIC,
+        help="static (default): group.instance.id; dynamic: leave the groups on a graceful stop",
+    )
     p.add_argument("--metrics-port", type=int, default=0)
     p.add_argument("--metrics-host", default="127.0.0.1", help="0.0.0.0 inside a container")
     p.add_argument(
@@ -282,7 +310,8 @@ def _prepare(
             max_future_skew_s=settings.max_future_skew_s,
             dead_letter_value_bytes=settings.dead_letter_value_bytes,
             extra_config=dict(connection.config),
-        )
+        ),
+        args.membership,
     )
     return connection, config, _reference(config, args.catalog, args.namespace), metrics
 

@@ -11,9 +11,11 @@ unreachable and answers again (a restart of a one-node broker, say), every worke
 lived through it is restarted: librdkafka's clients come back from a broker restart in
 states that can take a minute to clear (the group coordinator unknown, a transactional
 ``send_offsets_to_transaction`` waiting its whole timeout, a static member fenced), while
-a fresh worker takes its partitions back at once (static membership) and its
-``init_transactions`` aborts what the old one left open, so a restart is both quick and
-safe (exactly once: tests/test_exactly_once.py kills workers outright).
+a fresh worker rejoins at once (a static member, the default, takes its partitions back
+without a rebalance; a dynamic one leaves its group on the way out:
+:class:`topology.run.Membership`) and its ``init_transactions`` aborts what the old one
+left open, so a restart is both quick and safe (exactly once: tests/test_exactly_once.py
+kills workers outright).
 """
 
 from __future__ import annotations
@@ -150,10 +152,11 @@ def supervise(
           more than ``max_quick_restarts`` within ``window_s`` is step 4.
        d. otherwise: restarted after the policy's backoff.
 
-       Why a restart is safe: the new process has the same static member id, so it takes
-       the dead one's partitions back without a rebalance of the others, and its
+       Why a restart is safe: the new process has the same transactional ids, so its
        ``init_transactions`` fences the dead one and aborts what it left open; uncommitted
-       input is read again (exactly once, tests/test_exactly_once.py).
+       input is read again (exactly once, tests/test_exactly_once.py). The dead one's
+       partitions come back to it without a rebalance (static membership, the default),
+       or go to the others once its session ends (dynamic: :class:`topology.run.Membership`).
     3. Watch the broker. When it answers after being lost, restart every worker that
        lived through the loss: ask it to stop, kill it after ``RESTART_GRACE_S``, start it
        again at once (the module docstring says why).

@@ -21,8 +21,9 @@ The protocol:
    thread's stack to its log and exits with ``EXIT_RESTART``). The limit is below the
    consumers' ``max.poll.interval.ms``, so the worker leaves before the group gives its
    partitions away; its successor, with the same transactional ids, fences the stuck
-   transaction in ``init_transactions`` before it reads, and takes its partitions back
-   (static membership). Nothing is processed twice, and the stall ends within the limit.
+   transaction in ``init_transactions`` before it reads, and its partitions go to the
+   others once its session ends, or back to it (static membership). Nothing is processed
+   twice, and the stall ends within the limit.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from operations.broker.local import LocalBroker
 from schemas import decode
 from schemas.topics import TopicKind, topic_name
 from topology.ownership import check_input
-from topology.run import worker_connection
+from topology.run import Membership, worker_connection
 from topology.supervisor import supervise
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON for scripts.")
@@ -75,6 +75,13 @@ def _run_command(app: typer.Typer) -> None:
         batch_size: int = typer.Option(500, help="Messages per consume() call."),
         metrics_port: int = typer.Option(0, help="Serve /metrics on HOST:PORT (one worker)."),
         metrics_host: str = typer.Option("127.0.0.1", help="Address for /metrics."),
+        membership: Membership = typer.Option(
+            Membership.STATIC,
+            help="static (group.instance.id): a crashed or restarted worker takes its "
+            "partitions back without a rebalance, but one stopped for good holds them for "
+            "the session timeout; dynamic: a worker stopped gracefully hands them over at "
+            "once, and one restarted after a crash waits the session timeout.",
+        ),
     ) -> None:
         """Run the gate and fan-out processors until SIGTERM or Ctrl-C.
 
@@ -110,6 +117,8 @@ def _run_command(app: typer.Typer) -> None:
             str(commit_interval),
             "--batch-size",
             str(batch_size),
+            "--membership",
+            membership.value,
         ]
         if catalog is not None:
             argv += ["--catalog", str(catalog)]

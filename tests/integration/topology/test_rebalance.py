@@ -1,22 +1,31 @@
 """Workers come and go without stopping the bus (issue 19 item 3): rebalancing is
 incremental (KIP-429, cooperative-sticky), so a worker that joins takes only its share and
-the first worker keeps, without restoring them again, the partitions it keeps."""
+the first worker keeps, without restoring them again, the partitions it keeps; a worker
+stopped gracefully leaves its group, so the others take its partitions at once instead of
+after its session timeout (dynamic membership, topology.run)."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from contextlib import ExitStack
+from dataclasses import replace
 
 from schemas.topics import POLICIES, TopicKind, topic_name
 from tests.support.processor import PERSON, PERSON_KEY, running
 from tests.support.scenario import Names, event, publish_events, read_topic
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import StaticReference
+from topology.run import Membership, worker_config
 from topology.topics import published_entries
 
 WAIT_S = 90.0
 SETTLED_S = 5.0
+#: Longer than the hand-over may take: a member that does not leave (a static one, KIP-345)
+#: keeps its partitions this long after it stops.
+LONG_SESSION_MS = 45_000
+#: The hand-over is waited for at most this long, well within LONG_SESSION_MS.
+HANDOVER_S = 30.0
 
 
 def _settled(check: object, what: str) -> None:
@@ -62,6 +71,52 @@ def test_a_joining_worker_moves_only_its_share(
         publish_events(
             bootstrap,
             [(PERSON_KEY, event(basic, psb, PERSON, {"name": "张三"}))],
+            config=kafka_config,
+        )
+        receipts = topic_name(TopicKind.RECEIPTS, psb)
+        seen = read_topic(bootstrap, receipts, config=kafka_config, until=1, record="Receipt")
+        assert [r["outcome"] for r in seen] == ["accepted"]
+
+
+def test_a_worker_stopped_gracefully_hands_over_its_partitions_at_once(
+    bootstrap: str, kafka_config: dict[str, str]
+) -> None:
+    """Dynamic members (``govbus run --membership dynamic``). Fails with static membership
+    (the default, ``Membership.STATIC``: at the end of the wait the first worker has
+    restored 18 partitions, not 18 + 9): the stopped worker's partitions would wait out its
+    45 s session before the first worker could take them."""
+    names = Names()
+    loaded = names.load()
+    group = f"govbus-test-{uuid.uuid4().hex}"
+    total = len(loaded.catalog.entries) * POLICIES[TopicKind.INGEST].partitions
+
+    def processor(worker: int) -> Processor:
+        config = worker_config(
+            ProcessorConfig(
+                bootstrap, group_id=group, worker=worker, extra_config=dict(kafka_config)
+            ),
+            Membership.DYNAMIC,
+        )
+        consumer = {**config.consumer_config, "session.timeout.ms": LONG_SESSION_MS}
+        reference = StaticReference(loaded.catalog, loaded.grants)
+        return Processor(replace(config, consumer_config=consumer), reference)
+
+    with running(processor(0)) as first:
+        _settled(lambda: first.restored_partitions == total, "the first worker holds all")
+        with running(processor(1)) as second:
+            _settled(lambda: second.restored_partitions > 0, "the second worker has its share")
+        share = second.restored_partitions
+        assert 0 < share < total
+        # The second worker has stopped (its consumer closed): the first takes its share back.
+        deadline = time.monotonic() + HANDOVER_S
+        while first.restored_partitions < total + share and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert first.restored_partitions == total + share
+        # And answers an event of any partition.
+        basic, psb = names.entry("psb.person.basic"), names.agency("city-psb")
+        publish_events(
+            bootstrap,
+            [(PERSON_KEY, event(basic, psb, PERSON, {"name": "李四"}))],
             config=kafka_config,
         )
         receipts = topic_name(TopicKind.RECEIPTS, psb)

@@ -25,7 +25,7 @@ from topology.plan import Input, Plan, PlanOptions, plan_message
 from topology.processor import ProcessorConfig
 from topology.repartition import Routing, plan_submission, plan_submission_quarantine
 from topology.repartitioner import repartition_config, repartition_group
-from topology.run import worker_config
+from topology.run import SESSION_TIMEOUT_MS, Membership, worker_config
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 PERSON = "11010519491231002X"
@@ -198,7 +198,8 @@ def test_the_stage_runs_in_its_own_group_with_its_own_ids_beside_the_processors(
     """Its own group (offsets of the submission topics) and transactional id (fencing),
     under the processors' ``govbus-`` prefix (their ACLs); no audit chain of its own."""
     processors = worker_config(
-        ProcessorConfig("127.0.0.1:9", group_id="govbus-processor", worker=2, batch_size=9)
+        ProcessorConfig("127.0.0.1:9", group_id="govbus-processor", worker=2, batch_size=9),
+        Membership.STATIC,
     )
     stage = repartition_config(processors)
     assert stage.group_id == repartition_group("govbus-processor") == "govbus-processor-repartition"
@@ -206,3 +207,16 @@ def test_the_stage_runs_in_its_own_group_with_its_own_ids_beside_the_processors(
     assert stage.consumer_config["group.instance.id"] == "govbus-processor-repartition-worker-2"
     assert stage.audit is False
     assert (stage.bootstrap, stage.batch_size, stage.exactly_once) == ("127.0.0.1:9", 9, True)
+
+
+def test_workers_are_static_members_unless_asked_to_be_dynamic() -> None:
+    """A dynamic member leaves its groups on a graceful stop (LeaveGroup); a static one
+    (``group.instance.id``, the default) never does, so its partitions wait for its session
+    to end, and come back to it without a rebalance when it restarts in time."""
+    config = ProcessorConfig("127.0.0.1:9", group_id="govbus-processor", worker=1)
+    dynamic = worker_config(config, Membership.DYNAMIC)
+    assert "group.instance.id" not in dynamic.consumer_config
+    assert "group.instance.id" not in repartition_config(dynamic).consumer_config
+    static = worker_config(config)
+    assert static.consumer_config["group.instance.id"] == "govbus-processor-worker-1"
+    assert dynamic.consumer_config["session.timeout.ms"] == SESSION_TIMEOUT_MS
