@@ -47,7 +47,7 @@ from bench.faults.run import (
 from bench.pipeline import worker_commands
 from bench.runs import create_topics
 from bench.scenario import Scenario, new_scenario
-from kafkaclient import Admin
+from kafkaclient import Admin, retrying
 from kafkaclient.groups import committed_offsets, partition_offsets
 from schemas.topics import TopicKind, bus_topics, topic_name
 from topology.repartitioner import repartition_group
@@ -61,6 +61,8 @@ CALIBRATION_OFFER = 5_000.0
 #: batches in flight are no trend), and at least :data:`LAG_FLOOR_MIN` offsets.
 LAG_FLOOR_S = 5.0
 LAG_FLOOR_MIN = 100
+#: How long one lag sample may keep asking the broker.
+LAG_DEADLINE_S = 120.0
 
 
 def rss_kib(pid: int) -> int:
@@ -97,8 +99,19 @@ class Lag:
         return sum(processor), sum(stage)
 
     def per_partition(self) -> tuple[list[int], list[int]]:
-        committed = committed_offsets(self.admin, [self.group, self.stage])
-        ends = partition_offsets(self.admin, [*self.ingest, *self.submit])
+        """Per partition; an answer timed out (a loaded machine) is asked again, for up to
+        :data:`LAG_DEADLINE_S`."""
+        deadline = time.monotonic() + LAG_DEADLINE_S
+        committed = retrying(
+            lambda: committed_offsets(self.admin, [self.group, self.stage]),
+            "the groups' committed offsets",
+            deadline,
+        )
+        ends = retrying(
+            lambda: partition_offsets(self.admin, [*self.ingest, *self.submit]),
+            "the end offsets",
+            deadline,
+        )
 
         def lag(group: str, partitions: list[tuple[str, int]]) -> list[int]:
             done = committed.get(group, {})
@@ -114,7 +127,11 @@ class Lag:
         return sum(stage) == 0 and all(n <= 1 for n in processor)
 
     def committed(self) -> int:
-        done = committed_offsets(self.admin, [self.group]).get(self.group, {})
+        done = retrying(
+            lambda: committed_offsets(self.admin, [self.group]),
+            "the processor group's committed offsets",
+            time.monotonic() + LAG_DEADLINE_S,
+        ).get(self.group, {})
         return sum(done.get(tp, 0) for tp in self.ingest)
 
     @property
