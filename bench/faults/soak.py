@@ -251,6 +251,7 @@ def run_soak(
     finally:
         load.halt()
         workers.stop()
+        admin.close()  # else its threads outlive the broker and hold the process at exit
     reads = reads_of(scenario, {t: v for t, (v, _) in views.items()})
     uncommitted = reads_of(scenario, {t: u for t, (_, u) in views.items()})
     history = History(tuple(sends), tuple(reads), tuple(uncommitted), streams_of(scenario))
