@@ -35,12 +35,14 @@ CREDENTIALS_ENV = "GOVBUS_CREDENTIALS_FILE"
 @dataclass(frozen=True)
 class BenchBroker:
     """``bootstrap``; ``config``: librdkafka client settings without ``bootstrap.servers``;
-    ``env``: the environment of worker processes; ``kind``: given or local."""
+    ``env``: the environment of worker processes; ``kind``: given or local; ``pid``: the
+    broker's process when this run started it (the soak counts its open files)."""
 
     bootstrap: str
     kind: str = GIVEN
     config: Mapping[str, str] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    pid: int | None = None
 
     def __repr__(self) -> str:
         return f"BenchBroker({self.bootstrap!r}, {self.kind!r}, config={redact(self.config)})"
@@ -74,6 +76,6 @@ def bench_broker(address: str = "") -> Iterator[BenchBroker]:
             # As the workers see it: the credentials file over the settings' [kafka].
             config = {**settings.kafka, **admin}
             env = {**os.environ, CREDENTIALS_ENV: str(status.admin_credentials)}
-            yield BenchBroker(bootstrap, LOCAL, config, env)
+            yield BenchBroker(bootstrap, LOCAL, config, env, status.pid)
         finally:
             local.stop()

@@ -213,18 +213,36 @@ def read_from_beginning(  # noqa: PLR0913 - the read's knobs, all keyword-only
     batch: int = BATCH_SIZE,
     poll_s: float = 0.2,
 ) -> Iterator[list[confluent_kafka.Message]]:
-    """Every partition of ``topics`` read from its beginning, batch by batch.
+    """Every partition of ``topics`` read from its beginning, batch by batch, at least up
+    to the end offsets the partitions had when the read began.
 
-    The read ends once ``enough()`` holds (the caller's test of what it has taken from the
-    batches so far) and nothing new came for ``settle_s`` (to catch extras), or at
-    ``timeout_s``. assign(), not subscribe(): no group join, reading starts at once.
+    Read protocol:
+
+    1. Each partition's end offset, asked of its leader now, as the consumer's
+       ``isolation.level`` sees it: ``read_committed`` (the default) gets the last stable
+       offset, so a transaction still open is not waited for.
+    2. Assign every partition from its beginning (assign(), not subscribe(): no group join,
+       reading starts at once) and consume; a partition is read to its end once the
+       consumer's position reaches that offset (aborted records and control markers are
+       skipped but advance the position).
+    3. The read ends once every partition is read to its end, ``enough()`` holds (the
+       caller's test of what it has taken from the batches so far) and nothing new came
+       for ``settle_s`` (to catch extras written since step 1); or at ``timeout_s``. A
+       consumer slow to fetch (a loaded machine, a leader just elected) is waited for:
+       a quiet second no longer reads a topic as empty.
     """
     with Consumer(bootstrap, group_id, extra_config=config) as consumer:
+        partitions = [
+            (topic, p) for topic in topics for p in sorted(consumer.topic(topic).partitions)
+        ]
+        # Step 1
+        ends = {tp: consumer.watermarks(*tp)[1] for tp in partitions}
+        pending = {tp for tp, end in ends.items() if end > 0}
+        # Step 2
         consumer.assign(
             [
                 confluent_kafka.TopicPartition(topic, p, confluent_kafka.OFFSET_BEGINNING)
-                for topic in topics
-                for p in sorted(consumer.topic(topic).partitions)
+                for topic, p in partitions
             ]
         )
         deadline = time.monotonic() + timeout_s
@@ -234,5 +252,15 @@ def read_from_beginning(  # noqa: PLR0913 - the read's knobs, all keyword-only
             if got:
                 quiet_since = time.monotonic()
                 yield got
-            elif enough() and time.monotonic() - quiet_since >= settle_s:
+            if pending:
+                at = consumer.position(
+                    [confluent_kafka.TopicPartition(t, p) for t, p in sorted(pending)]
+                )
+                pending -= {
+                    (tp.topic, tp.partition)
+                    for tp in at
+                    if tp.offset >= ends[(tp.topic, tp.partition)]
+                }
+            # Step 3
+            elif not got and enough() and time.monotonic() - quiet_since >= settle_s:
                 return

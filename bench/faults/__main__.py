@@ -20,10 +20,12 @@ from bench.faults.run import (
     FAULTS,
     LONG,
     SHORT,
+    SOAK,
     Result,
     new_run_dir,
     run_scenario,
 )
+from bench.faults.soak import run_soak
 from operations.broker.cluster import LocalCluster
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -53,9 +55,13 @@ def table(results: Sequence[Result]) -> str:
     ]
     for r in results:
         c = r.anomalies.counts()
-        resumed = ", ".join(
-            ("never" if s is None else f"{s:.1f}") + (f" ({k})" if k != r.plan.fault else "")
-            for k, s in r.resumed_s
+        resumed = (
+            "—"
+            if r.soak
+            else ", ".join(
+                ("never" if s is None else f"{s:.1f}") + (f" ({k})" if k != r.plan.fault else "")
+                for k, s in r.resumed_s
+            )
         )
         rows.append(
             f"| {r.plan.fault} | {r.plan.runs} | {r.events} ({r.acknowledged}) | {c['lost']} "
@@ -76,12 +82,23 @@ def _work_dir(keep: Path | None) -> Iterator[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__)
-    p.add_argument("--fault", action="append", choices=FAULTS, help="default: every fault")
+    p.add_argument(
+        "--fault",
+        action="append",
+        choices=(*FAULTS, SOAK),
+        help=f"default: every fault but {SOAK} (half load for --minutes, no fault)",
+    )
     form = p.add_mutually_exclusive_group()
     form.add_argument("--short", action="store_true", help="the CI form (default)")
     form.add_argument("--long", action="store_true", help="more faults, more load")
     p.add_argument("--runs", type=int, help="faults per scenario (overrides the form)")
-    p.add_argument("--rate", type=float, help="events per second (overrides the form)")
+    p.add_argument(
+        "--rate",
+        type=float,
+        help="events per second (overrides the form; the long soak's default: half the "
+        "maximum, measured at its start)",
+    )
+    p.add_argument("--minutes", type=float, help="the soak's length (overrides the form)")
     p.add_argument("--gap", type=float, help="seconds of load between faults (overrides the form)")
     p.add_argument("--bootstrap", default="", help="worker-kill's broker (default: a local one)")
     p.add_argument("--json", type=Path, help="write the results here too")
@@ -100,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs=args.runs if args.runs else plan.runs,
             rate=args.rate if args.rate else plan.rate,
             gap_s=args.gap if args.gap else plan.gap_s,
+            minutes=args.minutes if args.minutes else plan.minutes,
         )
         for plan in chosen
     ]
@@ -109,7 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if single:
             with bench_broker(args.bootstrap) as broker:
                 for plan in single:
-                    results.append(run_scenario(broker, plan, new_run_dir(work), say=print))
+                    run = run_soak if plan.fault == SOAK else run_scenario
+                    results.append(run(broker, plan, new_run_dir(work), say=print))
                     print(json.dumps(results[-1].describe(), ensure_ascii=False))
         multi = [plan for plan in chosen if plan.fault in CLUSTER_FAULTS]
         if multi:

@@ -95,6 +95,10 @@ class Load:
             for s in self.sends
         ]
 
+    def set_rate(self, rate: float) -> None:
+        """Publish at ``rate`` per second from now on (0: pause), from the next send."""
+        self.rate = rate
+
     def halt(self) -> None:
         """Stop publishing (after a failure elsewhere); nothing is returned or raised."""
         self._stop.set()
@@ -123,9 +127,15 @@ class Load:
             options=options,
         ) as publisher:
             began = time.monotonic()
-            n = 0
+            n = paced_from = 0
+            pace = self.rate
             while not self._stop.is_set():
-                due = began + n / self.rate
+                if self.rate != pace:  # set_rate: a new schedule from here
+                    pace, began, paced_from = self.rate, time.monotonic(), n
+                if pace <= 0:
+                    publisher.poll(0.05)
+                    continue
+                due = began + (n - paced_from) / pace
                 wait = due - time.monotonic()
                 if wait > 0:  # never a negative timeout: librdkafka waits forever on one
                     publisher.poll(min(0.05, wait))

@@ -29,6 +29,7 @@ from typing import Any
 
 from bench.broker import BenchBroker
 from bench.faults.checker import Anomalies, History, aborted_positions, check, resume_after
+from bench.faults.leaks import Soak
 from bench.faults.record import (
     AUDIT,
     OPEN,
@@ -55,6 +56,9 @@ WORKER_KILL, BROKER_KILL, BROKER_PAUSE, ROLLING_RESTART = (
     "broker-pause",
     "rolling-restart",
 )
+#: No fault: half load for a long while, memory, open files and lag sampled
+#: (:mod:`bench.faults.soak`); not among the faults run by default.
+SOAK = "soak"
 #: The broker faults in turn in one stream (CI's short form: one cluster, one drain).
 CLUSTER_CYCLE = "cluster-cycle"
 FAULTS = (WORKER_KILL, BROKER_KILL, BROKER_PAUSE, ROLLING_RESTART, CLUSTER_CYCLE)
@@ -86,6 +90,8 @@ class Plan:
     gap_s: float = 6.0
     down_s: float = 5.0
     pause_s: float = 15.0
+    #: The soak's length (``soak`` only; there ``rate`` 0: half the maximum, measured).
+    minutes: float = 0.0
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -95,6 +101,7 @@ class Plan:
             "gap_s": self.gap_s,
             "down_s": self.down_s,
             "pause_s": self.pause_s,
+            "minutes": self.minutes,
         }
 
 
@@ -108,6 +115,7 @@ SHORT = {
     # coordinator's node restarts (#5456, #5511), and a run once stalled over 600 s after
     # it (docs/reliability.md); `--fault rolling-restart` and the long form run it.
     CLUSTER_CYCLE: Plan(CLUSTER_CYCLE, runs=2, rate=5.0, gap_s=3.0, pause_s=15.0),
+    SOAK: Plan(SOAK, runs=1, rate=10.0, minutes=1.5),
 }
 LONG = {
     # 100 events/s for 21 gaps of 48 s: 20 kills in a stream of about 100,000 events.
@@ -116,6 +124,8 @@ LONG = {
     BROKER_PAUSE: Plan(BROKER_PAUSE, runs=3, rate=30.0, gap_s=15.0, pause_s=30.0),
     ROLLING_RESTART: Plan(ROLLING_RESTART, runs=3, rate=30.0, gap_s=10.0),
     CLUSTER_CYCLE: Plan(CLUSTER_CYCLE, runs=6, rate=30.0, gap_s=10.0, pause_s=30.0),
+    # 30 minutes at half the maximum measured at the run's start (issue 18).
+    SOAK: Plan(SOAK, runs=1, rate=0.0, minutes=30.0),
 }
 
 
@@ -134,6 +144,8 @@ class Result:
     aborted_records: int
     worker_restarts: int
     seconds: float
+    #: The soak's time series and judgement (the ``soak`` scenario only).
+    soak: Soak | None = None
 
     @property
     def ok(self) -> bool:
@@ -142,6 +154,7 @@ class Result:
             and self.audit_chains_ok
             and all(r is not None for _, r in self.resumed_s)
             and self.acknowledged > 0
+            and (self.soak is None or self.soak.ok)
         )
 
     def describe(self) -> dict[str, Any]:
@@ -158,6 +171,7 @@ class Result:
             "worker_restarts_asked": self.worker_restarts,
             "seconds": round(self.seconds, 1),
             "ok": self.ok,
+            **({"soak": self.soak.describe()} if self.soak is not None else {}),
         }
 
 
@@ -223,7 +237,7 @@ def _watch(workers: Workers, seconds: float) -> None:
         time.sleep(0.2)
 
 
-def _until(what: str, probe: Callable[[], object], timeout_s: float = WAIT_S) -> None:
+def until(what: str, probe: Callable[[], object], timeout_s: float = WAIT_S) -> None:
     deadline = time.monotonic() + timeout_s
     while not probe():
         if time.monotonic() > deadline:
@@ -279,7 +293,7 @@ class Faults:
         at = time.time()
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
-            _until(f"node {node} stopped", lambda: cluster.node_pids()[node] is None, 120.0)
+            until(f"node {node} stopped", lambda: cluster.node_pids()[node] is None, 120.0)
         cluster.start()
         self._in_sync()
         _watch(self.workers, self.plan.gap_s)
@@ -291,7 +305,7 @@ class Faults:
             health = self.admin.partition_health()
             return health.brokers == 3 and health.under_replicated == 0
 
-        _until("every partition in sync", synced)
+        until("every partition in sync", synced)
 
 
 def run_scenario(
@@ -323,7 +337,7 @@ def run_scenario(
     try:
         load.start()
         said(f"load at {plan.rate:.0f}/s; waiting for the first output")
-        _until("the first output", lambda: _count(broker, scenario.open_topic) > 0)
+        until("the first output", lambda: count_committed(broker, scenario.open_topic) > 0)
         said("first output")
         for run in range(plan.runs):
             _watch(workers, plan.gap_s)
@@ -333,8 +347,8 @@ def run_scenario(
         sends = load.stop()
         acknowledged = sum(s.acknowledged for s in sends)
         said(f"{len(sends)} sent, {acknowledged} acknowledged; draining")
-        streams = _streams(scenario)
-        views = _drain(broker, scenario, acknowledged, workers, said)
+        streams = streams_of(scenario)
+        views = drain_and_read(broker, scenario, acknowledged, workers, said)
         said("drained and read")
     finally:
         load.halt()
@@ -352,22 +366,22 @@ def run_scenario(
         acknowledged=acknowledged,
         anomalies=anomalies,
         resumed_s=resumed,
-        audit_chains_ok=_chains_ok(scenario, views[topic_name(TopicKind.AUDIT)][0]),
+        audit_chains_ok=chains_ok(scenario, views[topic_name(TopicKind.AUDIT)][0]),
         aborted_records=len(aborted_positions(uncommitted)),
         worker_restarts=workers.restarts,
         seconds=time.monotonic() - began,
     )
 
 
-def _streams(scenario: Scenario) -> tuple[str, ...]:
+def streams_of(scenario: Scenario) -> tuple[str, ...]:
     return (*(feed_stream(t) for t in scenario.feed_topics), OPEN, RECEIPTS, AUDIT)
 
 
-def _count(broker: BenchBroker, topic: str) -> int:
+def count_committed(broker: BenchBroker, topic: str) -> int:
     return len(read_view(broker.bootstrap, broker.config, topic, committed=True).records)
 
 
-def _drain(
+def drain_and_read(
     broker: BenchBroker,
     scenario: Scenario,
     acknowledged: int,
@@ -380,7 +394,7 @@ def _drain(
 
     def drained() -> bool:
         workers.check_alive()
-        count = _count(broker, scenario.open_topic)
+        count = count_committed(broker, scenario.open_topic)
         if count != progress["count"]:
             progress.update(count=count, since=time.monotonic())
         elif not progress["dumped"] and time.monotonic() - progress["since"] > STALL_DUMP_S:
@@ -395,8 +409,13 @@ def _drain(
                 say(line)
         return count >= acknowledged
 
-    _until("every acknowledged event in the open feed", drained, DRAIN_WAIT_S)
+    until("every acknowledged event in the open feed", drained, DRAIN_WAIT_S)
     say("every acknowledged event in the open feed; reading every output")
+    return read_outputs(broker, scenario)
+
+
+def read_outputs(broker: BenchBroker, scenario: Scenario) -> dict[str, tuple[View, View]]:
+    """Each output topic (and the submission topic) in both views."""
     topics = [
         *scenario.output_topics,
         topic_name(TopicKind.RECEIPTS, scenario.provider),
@@ -412,7 +431,7 @@ def _drain(
     }
 
 
-def _chains_ok(scenario: Scenario, audit: View) -> bool:
+def chains_ok(scenario: Scenario, audit: View) -> bool:
     """The audit chains of the scenario's ingest partitions verify (S 42)."""
     prefix = scenario.ingest_topic + "/"
     raw = [(f"{p.partition}/{p.offset}", v) for p, _, v in audit.records]

@@ -20,6 +20,7 @@ from kafkaclient import (
     Producer,
     TopicPartition,
     TopicSpec,
+    read_from_beginning,
 )
 
 #: Reads on a loaded 2-core machine.
@@ -166,3 +167,68 @@ def test_missing_credentials_are_named(bootstrap: str) -> None:
     assert caught.value.code == "no_credentials"
     assert "GOVBUS_CREDENTIALS_FILE" in str(caught.value)
     assert time.monotonic() - began < VERDICT_S
+
+
+def test_read_from_beginning_reads_to_the_end_offsets_taken_at_its_start(
+    bootstrap: str, kafka_config: dict[str, str], topic_name: str
+) -> None:
+    """A consumer whose first fetch comes later than ``settle_s`` (here 0: any delay) still
+    reads every record written before the read began: it reads up to the end offsets,
+    not until a quiet moment."""
+    values = [f"r{i}".encode() for i in range(5)]
+    _fill(bootstrap, kafka_config, topic_name, values)
+    got = [
+        m.value()
+        for batch in read_from_beginning(
+            bootstrap,
+            [topic_name],
+            group_id=f"read-{uuid.uuid4().hex}",
+            config=kafka_config,
+            settle_s=0.0,
+            timeout_s=WAIT_S,
+            poll_s=0.001,
+        )
+        for m in batch
+    ]
+    assert got == values
+
+
+def test_read_from_beginning_read_committed_stops_at_the_last_stable_offset(
+    bootstrap: str, kafka_config: dict[str, str], topic_name: str
+) -> None:
+    """read_committed: the committed records only, and the read ends by itself at the
+    end offsets although the partition ends with an aborted transaction's records and
+    a control marker (which the position skips), and another transaction is still open."""
+    Admin(bootstrap, extra_config=kafka_config).ensure_topics([TopicSpec(topic_name)])
+    producer = Producer(
+        bootstrap, extra_config=kafka_config, transactional_id=f"txn-{uuid.uuid4().hex}"
+    )
+    producer.init_transactions()
+    producer.begin_transaction()
+    for i in range(3):
+        producer.produce(topic_name, f"committed-{i}".encode())
+    producer.commit_transaction()
+    producer.begin_transaction()
+    producer.produce(topic_name, b"aborted")
+    producer.abort_transaction()
+    producer.begin_transaction()
+    producer.produce(topic_name, b"open")
+    producer.flush()
+    began = time.monotonic()
+    got = [
+        m.value()
+        for batch in read_from_beginning(
+            bootstrap,
+            [topic_name],
+            group_id=f"read-{uuid.uuid4().hex}",
+            config=kafka_config,
+            settle_s=0.0,
+            timeout_s=WAIT_S,
+            poll_s=0.001,
+        )
+        for m in batch
+    ]
+    assert got == [f"committed-{i}".encode() for i in range(3)]
+    assert time.monotonic() - began < WAIT_S  # ended at the end offsets, not by giving up
+    producer.abort_transaction()
+    producer.close()

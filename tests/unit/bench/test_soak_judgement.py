@@ -1,0 +1,110 @@
+"""The soak's judgement (bench.faults.leaks): growth between the window after the warm-up
+and the last window, bounded lag, the verdict over a series."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.faults.leaks import (
+    FD_SLACK,
+    RSS_JUDGED_S,
+    Growth,
+    Sample,
+    Soak,
+    growth,
+    lag_bound,
+    windows,
+)
+
+
+def test_windows_skip_the_warmup_and_take_the_last_tenth() -> None:
+    first, last = windows(180)
+    assert first == range(36, 54)
+    assert last == range(162, 180)
+
+
+def test_windows_of_a_short_series_hold_one_sample_each() -> None:
+    assert windows(1) == (range(0, 1), range(0, 1))
+    assert windows(3) == (range(1, 2), range(2, 3))
+    with pytest.raises(ValueError, match="no samples"):
+        windows(0)
+
+
+def test_growth_compares_medians_not_single_samples() -> None:
+    # A warm-up doubling the memory, then flat at 100 with one spike in each window.
+    series = [50.0] * 20 + [100.0] * 80
+    series[25] = 500.0
+    series[95] = 500.0
+    g = growth(series)
+    assert g == Growth(100.0, 100.0)
+    assert g.ratio == 0.0
+
+
+def test_growth_of_a_steady_leak_is_seen() -> None:
+    series = [100.0 + n for n in range(100)]  # one unit per sample
+    g = growth(series)
+    assert g.baseline == pytest.approx(124.5)
+    assert g.last == pytest.approx(194.5)
+    assert g.ratio == pytest.approx(70 / 124.5)
+    assert g.difference == pytest.approx(70.0)
+
+
+def test_growth_of_a_zero_baseline_is_zero() -> None:
+    assert Growth(0.0, 5.0).ratio == 0.0
+
+
+def test_lag_within_twice_the_first_half_is_bounded() -> None:
+    lags = [5000, 5000, 10, 40, 20, 30, 35, 60, 10, 80]  # the warm-up (its backlog) left out
+    bound = lag_bound(lags, floor=0)
+    assert (bound.first, bound.second, bound.bound) == (40, 80, 80)
+    assert bound.ok
+
+
+def test_lag_growing_beyond_the_bound_is_not_bounded() -> None:
+    lags = [0, 10, 20, 30, 40, 50, 100, 200, 400, 800]
+    bound = lag_bound(lags, floor=100)
+    assert bound.first == 40
+    assert bound.second == 800
+    assert not bound.ok
+
+
+def test_lag_under_the_floor_is_bounded_whatever_the_first_half() -> None:
+    bound = lag_bound([0, 0, 0, 0, 3, 90], floor=100)
+    assert (bound.first, bound.bound) == (0, 100)
+    assert bound.ok
+
+
+def _sample(n: int, rss: int, fds: int, lag: int = 3, pids: tuple[int, ...] = (1, 2)) -> Sample:
+    return Sample(n * 10.0, n * 100, pids, (rss, rss), (fds, fds), 300, lag, 0)
+
+
+def _soak(samples: list[Sample], final_lag: int = 3) -> Soak:
+    return Soak(50.0, "given", tuple(samples), final_lag, 250, 3, ((1.0, 1.0, 1.0),) * 2)
+
+
+def test_a_flat_long_soak_passes_and_describes_its_series() -> None:
+    soak = _soak([_sample(n, 80_000 + n % 3, 45) for n in range(181)])
+    assert soak.seconds == 1800.0 >= RSS_JUDGED_S
+    assert soak.rss_judged and soak.ok
+    described = soak.describe()
+    assert len(described["samples"]) == 181  # type: ignore[arg-type]
+    assert described["judged"]["ok"] is True  # type: ignore[index]
+
+
+def test_memory_growing_over_five_percent_fails_a_long_soak_only() -> None:
+    leaking = [_sample(n, 80_000 + 50 * n, 45) for n in range(181)]
+    assert not _soak(leaking).ok
+    assert _soak(leaking[:9]).ok  # 80 s: memory not judged
+
+
+def test_one_more_open_file_at_the_end_fails() -> None:
+    samples = [_sample(n, 80_000, 45 if n < 150 else 46 + FD_SLACK) for n in range(181)]
+    assert not _soak(samples).ok
+
+
+def test_a_restarted_worker_or_a_lag_not_at_rest_fails() -> None:
+    flat = [_sample(n, 80_000, 45) for n in range(20)]
+    restarted = [*flat[:10], *(_sample(n, 80_000, 45, pids=(1, 9)) for n in range(10, 20))]
+    assert _soak(flat).ok
+    assert not _soak(restarted).ok
+    assert not _soak(flat, final_lag=4).ok
