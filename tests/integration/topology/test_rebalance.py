@@ -82,9 +82,8 @@ def test_a_worker_stopped_gracefully_hands_over_its_partitions_at_once(
     bootstrap: str, kafka_config: dict[str, str]
 ) -> None:
     """Dynamic members (``govbus run --membership dynamic``). Fails with static membership
-    (the default, ``Membership.STATIC``: at the end of the wait the first worker has
-    restored only its first share again, not the stopped worker's too): the stopped worker's partitions would wait out its
-    45 s session before the first worker could take them."""
+    (the default, ``Membership.STATIC``): the stopped worker's partitions would wait out
+    its 45 s session before the first worker could take them back."""
     names = Names()
     loaded = names.load()
     group = f"govbus-test-{uuid.uuid4().hex}"
