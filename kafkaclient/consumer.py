@@ -220,7 +220,8 @@ def read_from_beginning(  # noqa: PLR0913 - the read's knobs, all keyword-only
 
     1. Each partition's end offset, asked of its leader now, as the consumer's
        ``isolation.level`` sees it: ``read_committed`` (the default) gets the last stable
-       offset, so a transaction still open is not waited for.
+       offset, so a transaction still open is not waited for. A retriable answer (a topic
+       just made, whose leader is not elected yet) is asked again until ``timeout_s``.
     2. Assign every partition from its beginning (assign(), not subscribe(): no group join,
        reading starts at once) and consume; a partition is read to its end once the
        consumer's position reaches that offset (aborted records and control markers are
@@ -236,7 +237,8 @@ def read_from_beginning(  # noqa: PLR0913 - the read's knobs, all keyword-only
             (topic, p) for topic in topics for p in sorted(consumer.topic(topic).partitions)
         ]
         # Step 1
-        ends = {tp: consumer.watermarks(*tp)[1] for tp in partitions}
+        deadline = time.monotonic() + timeout_s
+        ends = {tp: _end_offset(consumer, tp, deadline) for tp in partitions}
         pending = {tp for tp, end in ends.items() if end > 0}
         # Step 2
         consumer.assign(
@@ -245,7 +247,6 @@ def read_from_beginning(  # noqa: PLR0913 - the read's knobs, all keyword-only
                 for topic, p in partitions
             ]
         )
-        deadline = time.monotonic() + timeout_s
         quiet_since = time.monotonic()
         while time.monotonic() < deadline:
             got = consumer.consume(batch, timeout_s=poll_s)
@@ -264,3 +265,19 @@ def read_from_beginning(  # noqa: PLR0913 - the read's knobs, all keyword-only
             # Step 3
             elif not got and enough() and time.monotonic() - quiet_since >= settle_s:
                 return
+
+
+#: Pause between two asks of an end offset that got a retriable answer.
+END_OFFSET_BACKOFF_S = 0.2
+
+
+def _end_offset(consumer: Consumer, tp: tuple[str, int], deadline: float) -> int:
+    """``tp``'s end offset (:meth:`Consumer.watermarks`), asked again while the answer is
+    retriable and ``deadline`` (monotonic seconds) is ahead."""
+    while True:
+        try:
+            return consumer.watermarks(*tp)[1]
+        except KafkaError as exc:
+            if not exc.retriable or time.monotonic() >= deadline:
+                raise
+        time.sleep(END_OFFSET_BACKOFF_S)
