@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bench.broker import BenchBroker
 from bench.faults.checker import Anomalies, History, aborted_positions, check, resume_after
@@ -319,13 +319,7 @@ def run_scenario(
     """Run ``plan`` on ``broker`` (``cluster``: the same broker as a local cluster, for
     the broker faults); check what was sent against what was read."""
     began = time.monotonic()
-    scenario = new_scenario()
-    create_topics(broker, scenario, PARTITIONS)
-    catalog = scenario.write_catalog(work_dir)
-    group = f"faults-{scenario.suffix}"
-    commands = worker_commands(broker.bootstrap, catalog, SETUP, group)
-    workers = Workers(commands, broker.env, work_dir)
-    admin = Admin(broker.bootstrap, extra_config=dict(broker.config))
+    scenario, catalog, _group, workers, admin = rig(broker, work_dir)
     load = Load(broker.bootstrap, broker.config, scenario, catalog, plan.rate, PARTITIONS)
     faults = Faults(plan, workers, admin, scenario.ingest_topic, cluster)
     fault_times: list[tuple[str, float]] = []
@@ -371,6 +365,30 @@ def run_scenario(
         worker_restarts=workers.restarts,
         seconds=time.monotonic() - began,
     )
+
+
+class Rig(NamedTuple):
+    """What every fault run sets up before its load: a new scenario (its topics made, its
+    catalog written), its workers' group, the workers (not started) and an admin client."""
+
+    scenario: Scenario
+    catalog: Path
+    group: str
+    workers: Workers
+    admin: Admin
+
+
+def rig(broker: BenchBroker, work_dir: Path) -> Rig:
+    """Set up a fault run on ``broker`` (:class:`Rig`)."""
+    scenario = new_scenario()
+    create_topics(broker, scenario, PARTITIONS)
+    catalog = scenario.write_catalog(work_dir)
+    group = f"faults-{scenario.suffix}"
+    workers = Workers(
+        worker_commands(broker.bootstrap, catalog, SETUP, group), broker.env, work_dir
+    )
+    admin = Admin(broker.bootstrap, extra_config=dict(broker.config))
+    return Rig(scenario, catalog, group, workers, admin)
 
 
 def streams_of(scenario: Scenario) -> tuple[str, ...]:

@@ -34,19 +34,17 @@ from bench.faults.record import Load, reads_of
 from bench.faults.run import (
     DRAIN_WAIT_S,
     PARTITIONS,
-    SETUP,
     WAIT_S,
     Plan,
     Result,
     Workers,
     chains_ok,
     read_outputs,
+    rig,
     streams_of,
     until,
 )
-from bench.pipeline import worker_commands
-from bench.runs import create_topics
-from bench.scenario import Scenario, new_scenario
+from bench.scenario import Scenario
 from kafkaclient import Admin, retrying
 from kafkaclient.groups import committed_offsets, partition_offsets
 from schemas.topics import TopicKind, bus_topics, topic_name
@@ -200,13 +198,7 @@ def run_soak(
         say(f"soak +{time.monotonic() - began:.0f}s: {what}")
 
     # Step 1
-    scenario = new_scenario()
-    create_topics(broker, scenario, PARTITIONS)
-    catalog = scenario.write_catalog(work_dir)
-    group = f"faults-{scenario.suffix}"
-    commands = worker_commands(broker.bootstrap, catalog, SETUP, group)
-    workers = Workers(commands, broker.env, work_dir)
-    admin = Admin(broker.bootstrap, extra_config=dict(broker.config))
+    scenario, catalog, group, workers, admin = rig(broker, work_dir)
     lag = Lag(admin, scenario, group)
     load = Load(broker.bootstrap, broker.config, scenario, catalog, 0.0, PARTITIONS)
     samples: list[Sample] = []
