@@ -110,7 +110,7 @@ from topology.state import (
     changelog_topic,
     encode_head,
 )
-from topology.topics import ensure_catalog_topics, published_entries
+from topology.topics import ensure_catalog_topics, entries_in_force
 
 log = logging.getLogger("govbus.processor")
 
@@ -362,15 +362,14 @@ class Processor:
         """Every topic a plan can route to exists before a message is planned with this
         catalog (topology.routes), and a changelog partition per ingest partition. The
         catalog import made them (topology.topics): one metadata request finds them; a bus
-        imported by an older version gets the missing ones here. Published entries are
-        consumed and restored at assignment; an entry that is not published gets no
-        topics, and is consumed (restored lazily, step 2) only when its topics exist."""
-        ensured = ensure_catalog_topics(
-            self._admin, published_entries(catalog), [a.id for a in catalog.agencies]
-        )
+        imported by an older version gets the missing ones here. Entries in force are
+        consumed and restored at assignment; an entry not in force gets no topics, and is
+        consumed (restored lazily, step 2) only when its topics exist."""
+        current = entries_in_force(catalog, datetime.now(UTC))
+        ensured = ensure_catalog_topics(self._admin, current, [a.id for a in catalog.agencies])
         self.created_topics += ensured.created
-        published = set(published_entries(catalog))
-        served = {topic_name(TopicKind.INGEST, e.id): e.id in published for e in catalog.entries}
+        eager = set(current)
+        served = {topic_name(TopicKind.INGEST, e.id): e.id in eager for e in catalog.entries}
         present = {t: eager for t, eager in served.items() if t in ensured.topics}
         self._served = tuple(sorted(present))
         self._lazy_topics = frozenset(t for t, eager in present.items() if not eager)

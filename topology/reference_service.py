@@ -143,9 +143,12 @@ class ReferenceService:
             return ensure_catalog_topics(admin, entries, agencies).created
 
     # -- catalogs ---------------------------------------------------------------------------
-    def import_catalog(self, result: CheckResult, *, held: Collection[str] = ()) -> ImportReport:
+    def import_catalog(
+        self, result: CheckResult, *, held: Collection[str] = (), at: datetime | None = None
+    ) -> ImportReport:
         """Store a valid catalog (agencies, entries, grants), create the topics of every
-        published entry and every agency (GM 14, S 18), publish the whole store. Entries
+        entry in force at ``at`` (now if not given: published, or withdrawn with the stop
+        still ahead) and of every agency (GM 14, S 18), publish the whole store. Entries
         whose ids are ``held`` are left as they are stored (their change is reviewed:
         :func:`changed_published`, :mod:`topology.workflows.catalog`).
 
@@ -175,6 +178,8 @@ class ReferenceService:
                 raise error
         kept = tuple(e for e in catalog.entries if e.id not in held)
         published = tuple(e.id for e in kept if e.lifecycle.state is LifecycleState.PUBLISHED)
+        moment = at or datetime.now(UTC)
+        current = [e.id for e in kept if in_force(e, moment)]
         # Step 1: the topics (idempotent, in requests the controller accepts). A failure
         # here leaves the SQL store as it was: the store is never ahead of the topics.
         # The state topics first: a broker makes partitions in the order they were asked
@@ -183,7 +188,7 @@ class ReferenceService:
         # UNKNOWN_TOPIC_OR_PART at 200 entries on a loaded 2-core machine, bench.capacity).
         with self._writer() as writer:
             created = tuple(writer.ensure_topics())
-            created += self._bus_topics(published, [a.id for a in catalog.agencies])
+            created += self._bus_topics(current, [a.id for a in catalog.agencies])
             # Step 2: the SQL store, in one transaction.
             self.store.import_catalog(replace(catalog, entries=kept), result.grants)
             # Step 3: the whole store to the state topics. A failure here is resumed by

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 
 from exchange.catalog import Catalog
 from kafkaclient import TopicPartition
@@ -27,7 +27,7 @@ from topology.plan import Input, Plan, Reference
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import ReferenceSource
 from topology.repartition import Routing, plan_submission, plan_submission_quarantine
-from topology.topics import ensure_catalog_topics, published_entries
+from topology.topics import ensure_catalog_topics, entries_in_force
 
 log = logging.getLogger("govbus.repartition")
 
@@ -65,9 +65,8 @@ class Repartitioner(Processor):
         """Every topic a plan can route to (the catalog import made them: one metadata
         request finds them, topology.topics), and the partition counts of the ingest topics
         that exist: an entry without one is answered here (topology.repartition, step 3)."""
-        ensured = ensure_catalog_topics(
-            self._admin, published_entries(catalog), [a.id for a in catalog.agencies]
-        )
+        current = entries_in_force(catalog, datetime.now(UTC))
+        ensured = ensure_catalog_topics(self._admin, current, [a.id for a in catalog.agencies])
         self.created_topics += ensured.created
         ingest = (topic_name(TopicKind.INGEST, e.id) for e in catalog.entries)
         self._partitions = {t: ensured.topics[t] for t in ingest if t in ensured.topics}

@@ -1,13 +1,14 @@
 """The topics a catalog needs: made when the catalog is imported or changed, only checked
 when a worker starts (issue 19 items 1-2).
 
-An entry gets its topics when it is published (GM 14, S 18): ingest, accepted, dlq, open
+An entry gets its topics while it is in force (GM 14, S 18; :func:`exchange.catalog.in_force`:
+published, or withdrawn with the stop still ahead, S 27 ¶2): ingest, accepted, dlq, open
 (:func:`schemas.topics.bus_topics`) and the processor's one-source changelog
 ``govbus.state.onesource.<entry>``, with as many partitions as its ingest topic
-(:mod:`topology.state`). Every agency gets its own topics. Entries that are not published
-(drafts, entries under review, withdrawn entries) get none: a withdrawn entry keeps the
-topics it had (its data is retained), and the processor still consumes an ingest topic
-that exists so that every submission forwarded there is answered, but restores its
+(:mod:`topology.state`). Every agency gets its own topics. Entries not in force (drafts,
+entries under review, withdrawn entries whose stop has come) get none: a withdrawn entry
+keeps the topics it had (its data is retained), and the processor still consumes an ingest
+topic that exists so that every submission forwarded there is answered, but restores its
 partitions only when a message arrives (:class:`topology.processor.Processor`).
 
 Ensuring (:func:`ensure_catalog_topics`), what the import does and what a worker's start
@@ -23,8 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from exchange.catalog import Catalog, LifecycleState
+from exchange.catalog import Catalog, LifecycleState, in_force
 from kafkaclient import Admin, TopicSpec
 from schemas.topics import MAX_MESSAGE_BYTES, POLICIES, TopicKind, bus_topics, topic_name
 from topology.state import changelog_topic
@@ -40,8 +42,14 @@ class Ensured:
 
 
 def published_entries(catalog: Catalog) -> list[str]:
-    """Ids of the entries that have topics made for them: the published ones."""
+    """Ids of the published entries (a subset of :func:`entries_in_force` at any time)."""
     return [e.id for e in catalog.entries if e.lifecycle.state is LifecycleState.PUBLISHED]
+
+
+def entries_in_force(catalog: Catalog, at: datetime) -> list[str]:
+    """Ids of the entries that have topics made for them and are restored eagerly: those
+    in force at ``at`` (published, or withdrawn with the stop still ahead, S 27 ¶2)."""
+    return [e.id for e in catalog.entries if in_force(e, at)]
 
 
 def changelog_spec(changelog: str, partitions: int) -> TopicSpec:

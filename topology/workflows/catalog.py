@@ -293,7 +293,7 @@ def import_catalog(changes: CatalogChanges, result: CheckResult, actor: Actor) -
     for proposal in proposals:
         changes.plan(actor, proposal)
     # Step 3
-    report = changes.reference.import_catalog(result, held={e.id for e in changed})
+    report = changes.reference.import_catalog(result, held={e.id for e in changed}, at=now)
     # Step 4
     opened = tuple(changes.open(actor, p) for p in proposals)
     return CatalogImport(report, opened)

@@ -92,6 +92,52 @@ def test_a_start_on_an_imported_catalog_creates_no_topics(
         assert (receipt["outcome"], receipt["reason_code"]) == ("rejected", "entry_withdrawn")
 
 
+def test_an_entry_whose_withdrawal_is_still_ahead_gets_its_topics_s_27(
+    bootstrap: str, kafka_config: dict[str, str], tmp_path: Path
+) -> None:
+    """A withdrawal is filed in advance (S 27 ¶2): until its effective day the entry is in
+    force, so a catalog imported with it withdrawn still makes its topics, and a worker
+    accepts and delivers its events."""
+    url = f"sqlite:///{tmp_path / 'govbus.db'}"
+    migrate.upgrade(url)
+    names = Names()
+    checked = check_catalog_text(names.catalog_text())
+    assert checked.catalog is not None
+    basic = names.entry("psb.person.basic")
+    ahead = Lifecycle(
+        LifecycleState.WITHDRAWN,
+        Withdrawal("merged into another entry", date(2026, 1, 1), date(2099, 1, 1)),
+    )
+    entries = tuple(
+        replace(e, lifecycle=ahead) if e.id == basic else e for e in checked.catalog.entries
+    )
+    catalog = replace(checked.catalog, entries=entries)
+    checked = replace(checked, catalog=catalog)
+    service = ReferenceService(
+        ReferenceStore(make_engine(url)),
+        bootstrap,
+        namespace=f"test-{uuid.uuid4().hex[:10]}",
+        extra_config=kafka_config,
+    )
+    report = service.import_catalog(checked)
+    ingest = topic_name(TopicKind.INGEST, basic)
+    assert basic not in report.published_entries
+    assert {ingest, changelog_topic(ingest)} <= set(report.topics_created)
+    loaded = LoadedCatalog(catalog, checked.grants)
+    psb = names.agency("city-psb")
+    person = "11010519491231002X"
+    with running_processor(bootstrap, kafka_config, loaded) as processor:
+        _ready(processor, loaded)
+        assert processor.created_topics == []
+        publish_events(
+            bootstrap,
+            [(f"resident_id:{person}", event(basic, psb, person, {"name": "张三"}))],
+            config=kafka_config,
+        )
+        (receipt,) = _receipts(bootstrap, kafka_config, psb, 1)
+        assert receipt["outcome"] == "accepted"
+
+
 def test_a_withdrawn_entrys_partitions_are_restored_only_on_a_message(
     bootstrap: str, kafka_config: dict[str, str]
 ) -> None:
