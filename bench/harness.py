@@ -40,11 +40,12 @@ from bench.scenario import (
 from bench.verify import count_committed
 from schemas.topics import TopicKind, topic_name
 
-#: The project's goals (issue 9): design targets, not test thresholds.
+#: The project's goals (issues 9 and 17): design targets, not test thresholds.
 GOALS = {
     "govbus_to_raw_min": 0.25,
     "govbus_to_peer_min": 1.5,
-    "p99_ms_at_half_load_max": 50.0,
+    "p99_ms_at_half_load_max": 100.0,
+    "p99_9_ms_at_half_load_max": 250.0,
     "audit_cost_max": 0.10,
 }
 DEFAULT_INTERVAL = Setup().commit_interval_s
@@ -505,8 +506,14 @@ def assess(report: dict[str, Any]) -> dict[str, Any]:
     for point in half:
         key = f"p99_ms_at_half_load_commit_{point['commit_interval_s']}s"
         out[key] = _goal(point["p99_ms"], GOALS["p99_ms_at_half_load_max"], False)
+        if point.get("p99_9_ms") is not None:
+            key = f"p99_9_ms_at_half_load_commit_{point['commit_interval_s']}s"
+            out[key] = _goal(point["p99_9_ms"], GOALS["p99_9_ms_at_half_load_max"], False)
     if "audit_cost" in r:
-        out["audit_cost"] = _goal(r["audit_cost"], GOALS["audit_cost_max"], False)
+        cost = r["audit_cost"]
+        out["audit_cost"] = _goal(cost, GOALS["audit_cost_max"], False)
+        if cost is not None and cost < 0:
+            out["audit_cost"]["met"] = None  # audit off slower than on: noise, not a result
     return out
 
 

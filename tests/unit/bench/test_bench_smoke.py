@@ -99,6 +99,19 @@ def test_ratios_are_missing_not_invented_when_a_measurement_is_missing() -> None
     assert assess(report)["govbus_to_quix-streams"]["met"] is None
 
 
+def test_the_latency_goals_are_issue_17s_and_a_negative_audit_cost_meets_nothing() -> None:
+    """p99 <= 100 ms and p99.9 <= 250 ms at half load (issue 17 item 1); an audit-off run
+    slower than audit on is noise, not an audit that costs nothing (item 3)."""
+    point = {"load_fraction": 0.5, "commit_interval_s": 0.05, "p99_ms": 90.0, "p99_9_ms": 300.0}
+    report: dict[str, Any] = {"ratios": {"audit_cost": -0.2}, "latency": {"points": [point]}}
+    out = assess(report)
+    assert out["p99_ms_at_half_load_commit_0.05s"] == {"measured": 90.0, "goal": 100.0, "met": True}
+    assert out["p99_9_ms_at_half_load_commit_0.05s"]["met"] is False
+    assert out["audit_cost"]["met"] is None
+    report["ratios"]["audit_cost"] = 0.08
+    assert assess(report)["audit_cost"]["met"] is True
+
+
 def test_rounds_combine_to_the_median_rate_and_the_highest_memory() -> None:
     rounds: list[dict[str, Any]] = [
         {"events_per_s": 900.0, "peak_rss_mib": 80.0, "feed_records": {"t": 5}},
