@@ -72,7 +72,9 @@ class Repartitioner(Processor):
         self._partitions = {t: ensured.topics[t] for t in ingest if t in ensured.topics}
 
     def _restore(self, partitions: list[TopicPartition]) -> None:
-        log.info("repartitioning %s", ", ".join(f"{t.topic}/{t.partition}" for t in partitions))
+        topics = len({t.topic for t in partitions})
+        log.info("repartitioning %d partition(s) of %d topic(s)", len(partitions), topics)
+        log.debug("repartitioning %s", ", ".join(f"{t.topic}/{t.partition}" for t in partitions))
 
     def _plan(self, inp: Input, reference: Reference, now: datetime) -> Plan:
         routing = Routing(reference.catalog, self._partitions)
