@@ -5,11 +5,14 @@ broker (or ``--bootstrap``), what the processor does for a lone event when it co
 soon as its input is drained: ``begin_transaction``, one ``produce``,
 ``send_offsets_to_transaction``, ``commit_transaction``, then the next at once. Each
 block uses a new transactional producer (through :class:`kafkaclient.Producer`) with one
-``retry.backoff.ms`` of ``--backoffs``; the blocks alternate, so the machine's load falls
-on every setting alike. It reports, per setting, the milliseconds of
-``send_offsets_to_transaction`` and of the whole transaction (p50/p99/max): the
-coordinator refuses AddOffsetsToTxn with CONCURRENT_TRANSACTIONS while it writes the
-previous commit's markers, and librdkafka retries after ``retry.backoff.ms``.
+``retry.backoff.ms`` of ``--backoffs`` (or, with ``--configs
+"linger.ms=5;linger.ms=0,socket.nagle.disable=true"``, each ``;``-separated set of
+librdkafka settings over the transactional producer's defaults); the blocks alternate, so
+the machine's load falls on every setting alike. It reports, per setting, the
+milliseconds of ``send_offsets_to_transaction``, of ``commit_transaction`` and of the
+whole transaction (p50/p99/max): the coordinator refuses AddOffsetsToTxn with
+CONCURRENT_TRANSACTIONS while it writes the previous commit's markers, and librdkafka
+retries after ``retry.backoff.ms``.
 """
 
 from __future__ import annotations
@@ -42,16 +45,17 @@ def run(bootstrap: str, config: dict[str, Any], args: argparse.Namespace) -> dic
     )
     consumer = Consumer(bootstrap, f"txn-bench-{suffix}", extra_config=config)
     consumer.assign([TopicPartition(topic_in, 0, 0)])
-    backoffs = [int(b) for b in args.backoffs.split(",")]
-    offsets: dict[int, list[float]] = {b: [] for b in backoffs}
-    whole: dict[int, list[float]] = {b: [] for b in backoffs}
+    settings = _settings(args)
+    offsets: dict[str, list[float]] = {label: [] for label in settings}
+    commits: dict[str, list[float]] = {label: [] for label in settings}
+    whole: dict[str, list[float]] = {label: [] for label in settings}
     offset = 0
     for block in range(args.blocks):
-        for backoff in backoffs:
+        for n, (label, extra) in enumerate(settings.items()):
             producer = Producer(
                 bootstrap,
-                extra_config={**config, "retry.backoff.ms": backoff},
-                transactional_id=f"txn-bench-{suffix}-{block}-{backoff}",
+                extra_config={**config, **extra},
+                transactional_id=f"txn-bench-{suffix}-{block}-{n}",
             )
             producer.init_transactions()
             for _ in range(args.txns):
@@ -63,16 +67,28 @@ def run(bootstrap: str, config: dict[str, Any], args: argparse.Namespace) -> dic
                 producer.send_offsets_to_transaction(
                     [TopicPartition(topic_in, 0, offset)], consumer.group_metadata()
                 )
-                offsets[backoff].append(time.perf_counter() - sent)
+                ending = time.perf_counter()
+                offsets[label].append(ending - sent)
                 producer.commit_transaction()
-                whole[backoff].append(time.perf_counter() - began)
+                ended = time.perf_counter()
+                commits[label].append(ended - ending)
+                whole[label].append(ended - began)
             producer.close()
     consumer.close()
     return {
         "txns_per_setting": args.txns * args.blocks,
-        "send_offsets_ms": {str(b): _stats(v) for b, v in offsets.items()},
-        "transaction_ms": {str(b): _stats(v) for b, v in whole.items()},
+        "send_offsets_ms": {k: _stats(v) for k, v in offsets.items()},
+        "commit_ms": {k: _stats(v) for k, v in commits.items()},
+        "transaction_ms": {k: _stats(v) for k, v in whole.items()},
     }
+
+
+def _settings(args: argparse.Namespace) -> dict[str, dict[str, str]]:
+    """Label -> librdkafka settings of each producer setting compared."""
+    if args.configs:
+        sets = [s.strip() for s in args.configs.split(";")]
+        return {s: dict(kv.split("=", 1) for kv in s.split(",") if kv) for s in sets}
+    return {b: {"retry.backoff.ms": b} for b in args.backoffs.split(",")}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -80,6 +96,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--txns", type=int, default=60, help="transactions per block (60)")
     p.add_argument("--blocks", type=int, default=3, help="blocks per setting (3)")
     p.add_argument("--backoffs", default="100,10", help="retry.backoff.ms settings (100,10)")
+    p.add_argument(
+        "--configs",
+        default="",
+        help="';'-separated sets of k=v,k=v producer settings (instead of --backoffs)",
+    )
     p.add_argument("--bootstrap", default="")
     args = p.parse_args(argv)
     with bench_broker(args.bootstrap) as broker:

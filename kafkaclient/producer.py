@@ -33,9 +33,12 @@ QUEUE_FULL_POLL_S = 0.1
 #: (100 ms by default, doubling with each retry up to ``retry.backoff.max.ms``, 1 s), so a
 #: commit waited 100 ms or more where the markers take a few ms (AddPartitionsToTxn has its own
 #: fixed 20 ms retry for this error; the Java client's is 20 ms too). 10 ms: the retry
-#: comes soon after the markers are written; every other retry backs off from 10 ms,
-#: still doubling up to the same 1 s maximum.
-TRANSACTIONAL_DEFAULTS: Mapping[str, Any] = {"retry.backoff.ms": 10}
+#: comes soon after the markers are written. ``retry.backoff.max.ms`` 50 (librdkafka: 1 s):
+#: when the markers take longer (a busy broker), the doubling retries (10, 20, 40, 80,
+#: 160 ms ...) overshot the markers' end by up to as long again; capped, a retry comes at
+#: most 50 ms after it (bench/README.md, 2026-12-07: a lone transaction's p99 540-824 ->
+#: 115-200 ms). Every other retry of a transactional producer backs off from 10 to 50 ms.
+TRANSACTIONAL_DEFAULTS: Mapping[str, Any] = {"retry.backoff.ms": 10, "retry.backoff.max.ms": 50}
 
 DeliveryCallback = Callable[[Exception | None, confluent_kafka.Message], None]
 Headers = Sequence[tuple[str, bytes]]

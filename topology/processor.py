@@ -113,6 +113,9 @@ from topology.state import (
 from topology.topics import ensure_catalog_topics, entries_in_force
 
 log = logging.getLogger("govbus.processor")
+#: One DEBUG line per step that read or committed something: where the loop's time went
+#: (``GOVBUS_LOG_LEVEL=DEBUG``; bench/README.md, 2026-12-07, the latency tail).
+timing_log = logging.getLogger("govbus.processor.timing")
 
 #: Upper bound of one consume() wait; keeps shutdown and commit timing responsive.
 POLL_TIMEOUT_S = 0.1
@@ -263,6 +266,9 @@ class Processor:
         #: Messages that failed (step 8), by (topic, partition, offset).
         self._failures: dict[tuple[str, int, int], _Failure] = {}
         self.processed = 0
+        #: The last commit's phases in s (heads, send_offsets, commit_transaction): the
+        #: timing log's.
+        self._commit_times = (0.0, 0.0, 0.0)
         #: When the last step began, and whether a restore is under way (the worker's
         #: liveness watchdog reads both: topology.watchdog).
         self.progress_at = time.monotonic()
@@ -312,15 +318,17 @@ class Processor:
 
     def step(self) -> int:
         """One batch (steps 3-10); returns the number of messages read."""
-        self.progress_at = time.monotonic()
+        t0 = self.progress_at = time.monotonic()
         # Wait for the first message only, then take what is already there: consume(n, t)
         # would otherwise hold a partial batch for the whole timeout.
         msgs = self._consumer.consume(1, timeout_s=POLL_TIMEOUT_S)
+        t1 = time.monotonic()
         if msgs and self.config.batch_size > 1:
             msgs += self._consumer.consume(self.config.batch_size - 1, timeout_s=0)
+        t2 = time.monotonic()
         self._refresh_reference()
+        began = time.monotonic()
         if msgs:
-            began = time.monotonic()
             self._begin()
             try:
                 self._process_batch(msgs)
@@ -333,10 +341,22 @@ class Processor:
         # Step 6: commit when drained (nothing was waiting behind this batch), or when the
         # transaction has been open for commit_interval_s under load.
         drained = len(msgs) < self.config.batch_size
-        if self._txn.open and (
-            drained or time.monotonic() - self._txn.started >= self.config.commit_interval_s
-        ):
+        t4 = time.monotonic()
+        committing = self._txn.open and (
+            drained or t4 - self._txn.started >= self.config.commit_interval_s
+        )
+        if committing:
             self._commit()
+        if (msgs or committing) and timing_log.isEnabledFor(logging.DEBUG):
+            phases = (t1 - t0, t2 - t1, began - t2, t4 - began, time.monotonic() - t4)
+            heads, offsets, end = self._commit_times if committing else (0.0, 0.0, 0.0)
+            timing_log.debug(
+                "%s n=%d wait=%.1f drain=%.1f refresh=%.1f process=%.1f commit=%.1f "
+                "(heads=%.1f send_offsets=%.1f end=%.1f) ms",
+                self.config.group_id,
+                len(msgs),
+                *(1000 * x for x in (*phases, heads, offsets, end)),
+            )
         return len(msgs)
 
     # -- reference data -----------------------------------------------------------------
@@ -457,6 +477,8 @@ class Processor:
         if not self._txn.open:
             return True
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._txn.next.items()]
+        t0 = time.monotonic()
+        t1 = t2 = t0
         try:
             # Step 6a: the audit chains' new heads go to the changelog in this transaction,
             # so a worker that restores the partition continues the chain where the
@@ -470,10 +492,12 @@ class Processor:
                 )
             if self.config.exactly_once:
                 # Step 6: outputs, changelog and input offsets in one atomic commit.
+                t1 = time.monotonic()
                 if offsets:
                     self._producer.send_offsets_to_transaction(
                         offsets, self._consumer.group_metadata()
                     )
+                t2 = time.monotonic()
                 self._producer.commit_transaction()
             else:
                 self._producer.flush()
@@ -482,6 +506,8 @@ class Processor:
         except TransactionError as exc:
             self._abort(exc, leaving)
             return False
+        t3 = time.monotonic()
+        self._commit_times = (t1 - t0, t2 - t1, t3 - t2)
         self._state.commit()
         self._meter.committed(datetime.now(UTC))
         done = self._txn.next

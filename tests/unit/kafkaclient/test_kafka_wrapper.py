@@ -38,11 +38,15 @@ def test_config_precedence() -> None:
 
 
 def test_transactional_producers_retry_concurrent_transactions_soon() -> None:
-    """A transactional producer retries after 10 ms (CONCURRENT_TRANSACTIONS between back
-    to back transactions), a plain one keeps librdkafka's default; extra config wins."""
+    """A transactional producer retries after 10 ms, and never more than 50 ms later
+    (CONCURRENT_TRANSACTIONS between back to back transactions), a plain one keeps
+    librdkafka's defaults; extra config wins."""
     txn = Producer("127.0.0.1:1", transactional_id="t")
     assert txn.config["retry.backoff.ms"] == 10
-    assert "retry.backoff.ms" not in Producer("127.0.0.1:1").config
+    assert txn.config["retry.backoff.max.ms"] == 50
+    plain = Producer("127.0.0.1:1").config
+    assert "retry.backoff.ms" not in plain
+    assert "retry.backoff.max.ms" not in plain
     tuned = Producer("127.0.0.1:1", extra_config={"retry.backoff.ms": 50}, transactional_id="t")
     assert tuned.config["retry.backoff.ms"] == 50
 
