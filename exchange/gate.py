@@ -51,7 +51,15 @@ from exchange.onesource import (
     decide_event,
 )
 from exchange.outcomes import DESCRIPTIONS, OUTCOME_OF, Outcome, ReasonCode
-from exchange.policy import OPEN_FEED, AcceptedChange, Delivery, Recipient, plan_fanout
+from exchange.policy import (
+    OPEN_FEED,
+    AcceptedChange,
+    Delivery,
+    Recipient,
+    RosterSource,
+    deliveries_for,
+    plan_fanout,
+)
 from exchange.subscriptions import SubscriptionIndex
 
 
@@ -173,6 +181,30 @@ def _provider_refused(event: IncomingEvent, catalog: Catalog) -> GateResult | No
     return None
 
 
+def fanout_recipients(catalog: Catalog, provider: str) -> list[Recipient]:
+    """Who may receive a change ``provider`` sent (step 6): every registered agency but the
+    provider, then the open feed."""
+    recipients: list[Recipient] = [a for a in catalog.agencies if a.id != provider]
+    recipients.append(OPEN_FEED)
+    return recipients
+
+
+def _fan_out(
+    accepted: AcceptedChange,
+    provider: str,
+    catalog: Catalog,
+    grants: Sequence[Grant],
+    subscriptions: SubscriptionIndex | None,
+    rosters: RosterSource | None,
+) -> tuple[Delivery, ...]:
+    """Step 6: the deliveries of ``accepted``, under the roster kept for its entry or,
+    without ``rosters``, one decided for this change (the same deliveries)."""
+    if rosters is not None:
+        return tuple(deliveries_for(accepted, rosters(accepted.entry, provider, accepted.at)))
+    recipients = fanout_recipients(catalog, provider)
+    return tuple(plan_fanout(accepted, recipients, grants, subscriptions=subscriptions))
+
+
 def decide(  # noqa: PLR0913 - the gate's inputs, one each
     event: IncomingEvent,
     topic_entry: str,
@@ -183,12 +215,16 @@ def decide(  # noqa: PLR0913 - the gate's inputs, one each
     *,
     max_future_skew: timedelta | None = None,
     subscriptions: SubscriptionIndex | None = None,
+    rosters: RosterSource | None = None,
 ) -> GateResult:
     """Decide one event at ``at`` (see the module docstring for the steps).
 
     ``max_future_skew``: how far past ``at`` an ``event_time`` may lie (the providers'
     clocks are not ours); None checks nothing (callers that replay history).
     ``subscriptions``: who receives unconditional entries (:func:`exchange.policy.plan_fanout`).
+    ``rosters``: who receives an entry's changes and what, kept while it holds
+    (:class:`exchange.policy.RosterSource`), built from the same ``catalog``, ``grants`` and
+    ``subscriptions``; None decides it for every change (the same deliveries).
     """
     # Step 1: the entry.
     if event.entry != topic_entry:
@@ -244,10 +280,8 @@ def decide(  # noqa: PLR0913 - the gate's inputs, one each
     # Step 6: fan-out of what was accepted, by policy.
     deliveries: tuple[Delivery, ...] = ()
     if decided.accepted:
-        recipients: list[Recipient] = [a for a in catalog.agencies if a.id != event.provider]
-        recipients.append(OPEN_FEED)
         accepted = AcceptedChange(entry, str(subject), decided.accepted, event.event_id, at)
-        deliveries = tuple(plan_fanout(accepted, recipients, grants, subscriptions=subscriptions))
+        deliveries = _fan_out(accepted, event.provider, catalog, grants, subscriptions, rosters)
     return GateResult(
         outcome=OUTCOME_OF[decided.outcome],
         reason_code=code,

@@ -31,6 +31,7 @@ __all__ = [
     "attribution",
     "check_grant",
     "entitlement",
+    "grant_uses",
     "is_active",
 ]
 
@@ -160,9 +161,12 @@ def attribution(
     """
     if entry.share_type is not ShareType.CONDITIONAL:
         return ()
-    carried = frozenset(items)
-    uses = (
-        GrantUse(g.id, g.purpose, tuple(sorted(g.items & carried)))
-        for g in active_grants(entry, agency, grants, at)
-    )
+    return grant_uses(active_grants(entry, agency, grants, at), frozenset(items))
+
+
+def grant_uses(active: Iterable[Grant], carried: frozenset[str]) -> tuple[GrantUse, ...]:
+    """Of the ``active`` grants (one agency's, for one conditional entry, active at the
+    delivery's time), those covering any of the ``carried`` items, each with the items it
+    covers, sorted by grant id (:func:`attribution`)."""
+    uses = (GrantUse(g.id, g.purpose, tuple(sorted(g.items & carried))) for g in active)
     return tuple(sorted((u for u in uses if u.items), key=lambda u: u.grant_id))

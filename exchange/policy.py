@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 from base.errors import PolicyError
 from exchange.catalog import (
@@ -36,8 +36,9 @@ from exchange.catalog import (
     Sensitivity,
     ShareType,
     in_force,
+    start_of_day,
 )
-from exchange.grants import Grant, GrantUse, attribution, entitlement
+from exchange.grants import Grant, GrantUse, active_grants, entitlement, grant_uses
 from exchange.identity import mask_subject
 from exchange.masking import ConsumerKind, MaskingRules, apply_rule, default_masking_rules
 from exchange.subscriptions import SubscriptionIndex
@@ -108,16 +109,18 @@ def open_items(entry: CatalogEntry, at: datetime) -> frozenset[str] | None:
     return entry.item_names if in_force(entry, at) else None
 
 
-def _class_for(
-    change: AcceptedChange,
+def _allowed_for(
+    entry: CatalogEntry,
     recipient: Recipient,
     grants: Mapping[str, list[Grant]],
     rules: MaskingRules,
     subscriptions: SubscriptionIndex | None,
-) -> GrantClassKey | None:
-    entry = change.entry
+    at: datetime,
+) -> tuple[frozenset[str], str] | None:
+    """What ``recipient`` may receive of ``entry`` at ``at``, and under which masking
+    profile; None for nothing. It does not depend on the change's items."""
     if isinstance(recipient, OpenFeed):
-        allowed = open_items(entry, change.at)
+        allowed = open_items(entry, at)
         consumer = ConsumerKind.OPEN
     elif (
         subscriptions is not None
@@ -126,24 +129,133 @@ def _class_for(
     ):
         return None  # G 15 ¶1, S 25 ¶1: unconditional data goes to who subscribed
     else:
-        allowed = entitlement(entry, recipient, grants.get(recipient.id, ()), change.at)
+        allowed = entitlement(entry, recipient, grants.get(recipient.id, ()), at)
         consumer = ConsumerKind.SHARE
     if allowed is None:
         return None
-    items = allowed & change.values.keys()
     profile = rules.profile_for(consumer, entry.sensitivity)
-    if not items or profile is None:
+    if profile is None:
         return None
-    return GrantClassKey(entry.id, frozenset(items), profile)
+    return allowed, profile
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A recipient who may receive items of a roster's entry: which, under which masking
+    profile, and (an agency of a conditional entry) its grants active for the entry."""
+
+    recipient: Recipient
+    allowed: frozenset[str]
+    profile: str
+    active: tuple[Grant, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """Who may receive ``entry``'s data and what, the same at every moment of
+    ``[valid_from, valid_until)`` (None: unbounded), for one list of recipients, grants,
+    subscriptions and masking rules (:func:`fanout_roster`). ``members`` keep the order of
+    the recipients given. It holds no change: :func:`deliveries_for` applies it to one."""
+
+    entry: CatalogEntry
+    members: tuple[Member, ...]
+    rules: MaskingRules
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    #: Memo of :meth:`uses` (the same answer every time; not part of the value).
+    _uses: dict[tuple[str, frozenset[str]], tuple[GrantUse, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def uses(self, member: Member, carried: frozenset[str]) -> tuple[GrantUse, ...]:
+        """The grants under which ``member`` receives the ``carried`` items
+        (:func:`exchange.grants.grant_uses` of its active grants; G 17, S 29)."""
+        key = (member.recipient.id, carried)
+        uses = self._uses.get(key)
+        if uses is None:
+            uses = self._uses[key] = grant_uses(member.active, carried)
+        return uses
+
+    def covers(self, at: datetime) -> bool:
+        """Whether the roster holds at ``at`` (grants and the entry's withdrawal unchanged)."""
+        return (self.valid_from is None or self.valid_from <= at) and (
+            self.valid_until is None or at < self.valid_until
+        )
+
+
+class RosterSource(Protocol):
+    """The roster of ``entry`` for a change sent by ``provider`` at ``at``: its recipients
+    are the registered agencies but the provider, and the open feed (exchange.gate, step 6);
+    its grants, subscriptions and rules the caller's reference data (topology.fanout keeps
+    them per reference, one roster per entry and provider while it covers the time)."""
+
+    def __call__(self, entry: CatalogEntry, provider: str, at: datetime) -> Roster: ...
+
+
+def _window(
+    entry: CatalogEntry, grants: Iterable[Grant], at: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """The longest interval around ``at`` on which no grant of ``entry`` starts, ends or
+    is revoked and the entry's withdrawal does not take effect (``in_force``,
+    ``is_active``: each changes at one instant and holds until the next)."""
+    moments: list[datetime] = []
+    for grant in grants:
+        moments.append(grant.valid_from)
+        moments.extend(m for m in (grant.valid_until, grant.revoked_at) if m is not None)
+    withdrawal = entry.lifecycle.withdrawal
+    if withdrawal is not None:
+        moments.append(start_of_day(withdrawal.effective_on))
+    return (
+        max((m for m in moments if m <= at), default=None),
+        min((m for m in moments if m > at), default=None),
+    )
+
+
+def fanout_roster(
+    entry: CatalogEntry,
+    recipients: Iterable[Recipient],
+    grants: Iterable[Grant] = (),
+    rules: MaskingRules | None = None,
+    *,
+    subscriptions: SubscriptionIndex | None = None,
+    at: datetime,
+) -> Roster:
+    """The roster of ``entry`` at ``at``: each recipient's entitlement (grants checked,
+    :func:`exchange.grants.entitlement`) and masking profile, decided once for every change
+    of the entry while the roster :meth:`~Roster.covers` the change's time.
+
+    Raises :class:`GrantError` for a grant that does not fit its entry.
+    """
+    rules = rules or default_masking_rules()
+    by_consumer: dict[str, list[Grant]] = {}
+    for grant in grants:
+        if grant.entry_id == entry.id:
+            by_consumer.setdefault(grant.consumer, []).append(grant)
+    members: list[Member] = []
+    seen: set[tuple[bool, str]] = set()
+    for recipient in recipients:
+        identity = (isinstance(recipient, OpenFeed), recipient.id)
+        if identity in seen:
+            continue
+        seen.add(identity)
+        decided = _allowed_for(entry, recipient, by_consumer, rules, subscriptions, at)
+        if decided is None:
+            continue
+        active: tuple[Grant, ...] = ()
+        if not isinstance(recipient, OpenFeed) and entry.share_type is ShareType.CONDITIONAL:
+            active = active_grants(entry, recipient, by_consumer.get(recipient.id, ()), at)
+        members.append(Member(recipient, decided[0], decided[1], active))
+    valid_from, valid_until = _window(entry, (g for gs in by_consumer.values() for g in gs), at)
+    return Roster(entry, tuple(members), rules, valid_from, valid_until)
 
 
 def _deliver(
     change: AcceptedChange,
     key: GrantClassKey,
-    recipients: tuple[Recipient, ...],
-    rules: MaskingRules,
-    grants: Mapping[str, list[Grant]],
+    members: list[Member],
+    roster: Roster,
 ) -> Delivery:
+    rules = roster.rules
     entry = change.entry
     values: dict[str, ItemValue] = {}
     applied: list[tuple[str, str]] = []
@@ -159,11 +271,8 @@ def _deliver(
     subject_rule = rules.subject_rule(key.profile, entry.key_kind)
     # A canonical subject "resident_id:<number>" keeps its kind; the rule masks the number.
     subject = mask_subject(change.subject, lambda number: apply_rule(subject_rule, number))
-    by_agency = {
-        r.id: attribution(entry, r, grants.get(r.id, ()), values, change.at)
-        for r in recipients
-        if not isinstance(r, OpenFeed)
-    }
+    carried = frozenset(values)
+    by_agency = {m.recipient.id: roster.uses(m, carried) for m in members if m.active}
     return Delivery(
         key=key,
         event_id=change.event_id,
@@ -172,9 +281,56 @@ def _deliver(
         values=values,
         rules_applied=tuple(applied),
         subject_rule=subject_rule.name if subject_rule.changes else None,
-        recipients=recipients,
+        recipients=tuple(m.recipient for m in members),
         grants={agency: uses for agency, uses in by_agency.items() if uses},
     )
+
+
+def _check_items(change: AcceptedChange) -> None:
+    unknown = sorted(change.values.keys() - change.entry.item_names)
+    if unknown:
+        raise PolicyError(
+            f"change {change.event_id} carries items not in entry {change.entry.id}:"
+            f" {', '.join(unknown)}",
+            code="item_not_in_entry",
+            article="S 20",
+        )
+
+
+def deliveries_for(change: AcceptedChange, roster: Roster) -> list[Delivery]:
+    """One delivery per grant class of ``change`` under ``roster`` (of the change's entry,
+    covering the change's time), each listing its recipients in the roster's order.
+
+    Raises :class:`PolicyError` when the change carries an item its entry does not
+    have (S 20), or when the roster is of another entry or does not cover ``change.at``.
+    """
+    _check_items(change)
+    if roster.entry is not change.entry and roster.entry != change.entry:
+        raise PolicyError(
+            f"the roster of entry {roster.entry.id} cannot fan out a change of {change.entry.id}",
+            code="roster_mismatch",
+        )
+    if not roster.covers(change.at):
+        raise PolicyError(
+            f"the roster of entry {roster.entry.id} does not hold at {change.at.isoformat()}",
+            code="roster_mismatch",
+        )
+    carried = change.values.keys()
+    keys: dict[tuple[frozenset[str], str], GrantClassKey | None] = {}
+    classes: dict[GrantClassKey, list[Member]] = {}
+    for member in roster.members:
+        decided = (member.allowed, member.profile)
+        if decided in keys:
+            key = keys[decided]
+        else:
+            items = member.allowed & carried
+            key = (
+                GrantClassKey(change.entry.id, frozenset(items), member.profile) if items else None
+            )
+            keys[decided] = key
+        if key is not None:
+            classes.setdefault(key, []).append(member)
+    return [_deliver(change, key, members, roster) for key, members in classes.items()]
 
 
 def plan_fanout(
@@ -194,30 +350,8 @@ def plan_fanout(
     have (S 20: nothing beyond the catalog), and :class:`GrantError` for a grant that
     does not fit its entry.
     """
-    rules = rules or default_masking_rules()
-    unknown = sorted(change.values.keys() - change.entry.item_names)
-    if unknown:
-        raise PolicyError(
-            f"change {change.event_id} carries items not in entry {change.entry.id}:"
-            f" {', '.join(unknown)}",
-            code="item_not_in_entry",
-            article="S 20",
-        )
-    by_consumer: dict[str, list[Grant]] = {}
-    for grant in grants:
-        if grant.entry_id == change.entry.id:
-            by_consumer.setdefault(grant.consumer, []).append(grant)
-    classes: dict[GrantClassKey, list[Recipient]] = {}
-    seen: set[tuple[bool, str]] = set()
-    for recipient in recipients:
-        identity = (isinstance(recipient, OpenFeed), recipient.id)
-        if identity in seen:
-            continue
-        seen.add(identity)
-        key = _class_for(change, recipient, by_consumer, rules, subscriptions)
-        if key is not None:
-            classes.setdefault(key, []).append(recipient)
-    return [
-        _deliver(change, key, tuple(members), rules, by_consumer)
-        for key, members in classes.items()
-    ]
+    _check_items(change)
+    roster = fanout_roster(
+        change.entry, recipients, grants, rules, subscriptions=subscriptions, at=change.at
+    )
+    return deliveries_for(change, roster)

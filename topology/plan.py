@@ -55,6 +55,7 @@ from exchange.subscriptions import SubscriptionIndex, SubscriptionState
 from schemas.topics import MAX_EVENT_BYTES, PROVIDER_HEADER, entry_of
 from topology import records, routes
 from topology.encoding import NO_GRANT, Encoder
+from topology.fanout import RosterMemo
 from topology.sealing import chain_name, seal_next
 from topology.state import ChainHead, changelog_topic, encode_records
 
@@ -175,6 +176,12 @@ class Reference:
     grant_index: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     #: Who receives unconditional entries (G 15 ¶1, S 25 ¶1); None: every agency.
     subscriptions: SubscriptionIndex | None = None
+    #: The fan-out rosters of these catalog, grants and subscriptions (topology.fanout).
+    rosters: RosterMemo = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        memo = RosterMemo(self.catalog, self.grants, self.subscriptions)
+        object.__setattr__(self, "rosters", memo)  # frozen: set once, here
 
     @classmethod
     def at(
@@ -243,6 +250,7 @@ def plan_message(  # noqa: PLR0913 - the plan step's inputs: message, state, ref
             now,
             max_future_skew=options.max_future_skew,
             subscriptions=reference.subscriptions,
+            rosters=reference.rosters,
         )
     if result.rejected:
         draft.dead_letter(event, result.reason_code, result.reason_text, VALIDATE)
@@ -469,11 +477,12 @@ class _Draft:
                 )
             )
             key = delivery.subject.encode()
+            listing = records.Listing(delivery) if self.audit_on else None
             for recipient in delivery.recipients:
                 topic = routes.delivery(recipient, event.entry)
                 grants = delivery.grants_of(recipient)
                 self.write(topic, payloads.under(grants), key)
                 rid = records.recipient_id(recipient)
-                if self.audit_on:
-                    deliveries.append(records.delivered(rid, topic, delivery, grants))
+                if listing is not None:
+                    deliveries.append(listing.of(rid, topic, grants))
                 self.deliveries.append((event.entry, rid))

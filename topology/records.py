@@ -200,14 +200,30 @@ def delivered(
 ) -> dict[str, Any]:
     """One entry of a Decision's ``deliveries`` (Avro ``Delivery``): what ``recipient``
     received on ``topic`` of ``delivery``, under ``grants``."""
-    return {
-        "recipient": recipient,
-        "topic": topic,
-        "items": list(delivery.items),
-        "masked_items": [{"name": n, "rule": r} for n, r in delivery.rules_applied],
-        "subject_rule": delivery.subject_rule,
-        "grants": _grant_list(grants),
-    }
+    return Listing(delivery).of(recipient, topic, grants)
+
+
+class Listing:
+    """The entries of a Decision's ``deliveries`` for one delivery's recipients: its items
+    and masking built once and shared by every recipient's entry (the same record)."""
+
+    __slots__ = ("_items", "_masked", "_subject_rule")
+
+    def __init__(self, delivery: Delivery) -> None:
+        self._items = list(delivery.items)
+        self._masked = [{"name": n, "rule": r} for n, r in delivery.rules_applied]
+        self._subject_rule = delivery.subject_rule
+
+    def of(self, recipient: str, topic: str, grants: tuple[GrantUse, ...]) -> dict[str, Any]:
+        """What ``recipient`` received on ``topic``, under ``grants`` (:func:`delivered`)."""
+        return {
+            "recipient": recipient,
+            "topic": topic,
+            "items": self._items,
+            "masked_items": self._masked,
+            "subject_rule": self._subject_rule,
+            "grants": _grant_list(grants),
+        }
 
 
 class FeedFields(TypedDict):
