@@ -43,6 +43,7 @@ import itertools
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -484,7 +485,8 @@ def measure(args: argparse.Namespace, broker: BenchBroker, work: Path) -> dict[s
 
 def partial_say(began: float) -> Callable[[str], None]:
     def say(what: str) -> None:
-        print(f"+{time.monotonic() - began:.0f}s {what}", file=sys.stderr, flush=True)
+        wall = datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]
+        print(f"+{time.monotonic() - began:.0f}s {wall} {what}", file=sys.stderr, flush=True)
 
     return say
 
@@ -498,6 +500,7 @@ def main() -> None:
     p.add_argument("--membership", default="", help="passed to topology.run if given")
     p.add_argument("--bootstrap", default="")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--logs", type=Path, default=None, help="keep the worker logs here")
     args = p.parse_args()
     report: dict[str, Any] = {"machine": machine()}
     with tempfile.TemporaryDirectory(prefix="govbus-rebalance-") as tmp:
@@ -508,6 +511,9 @@ def main() -> None:
             log = Path(tmp) / f"worker-{n}.log"
             errors = [ln for ln in log.read_text(errors="replace").splitlines() if "rror" in ln]
             report[f"worker{n}_error_lines"] = errors[-5:]
+            if args.logs is not None:
+                args.logs.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(log, args.logs / log.name)
     for event in report["events"]:
         print(json.dumps(event, ensure_ascii=False), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
