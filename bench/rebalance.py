@@ -72,6 +72,7 @@ from schemas import decode
 from schemas.partitioning import partition_for
 from schemas.topics import POLICIES, TopicKind, bus_topics, topic_name
 from topology.demo import DEMO_CATALOG
+from topology.processor import HEARTBEAT_INTERVAL_MS
 from topology.run import EXIT_RESTART
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -471,6 +472,10 @@ def measure(args: argparse.Namespace, broker: BenchBroker, work: Path) -> dict[s
         "send_interval_per_partition_s": round(total / args.rate, 2),
         "hold_s": args.hold,
         "membership": args.membership or "default",
+        # The workers' consumers: the processor's default unless the settings override it.
+        "heartbeat_interval_ms": int(
+            broker.config.get("heartbeat.interval.ms", HEARTBEAT_INTERVAL_MS)
+        ),
         "broker": broker.kind,
         "topics_created_s": round(topics_s, 1),
         "sent": len(sent),
