@@ -43,6 +43,7 @@ import itertools
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -71,6 +72,7 @@ from schemas import decode
 from schemas.partitioning import partition_for
 from schemas.topics import POLICIES, TopicKind, bus_topics, topic_name
 from topology.demo import DEMO_CATALOG
+from topology.processor import HEARTBEAT_INTERVAL_MS
 from topology.run import EXIT_RESTART
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -470,6 +472,10 @@ def measure(args: argparse.Namespace, broker: BenchBroker, work: Path) -> dict[s
         "send_interval_per_partition_s": round(total / args.rate, 2),
         "hold_s": args.hold,
         "membership": args.membership or "default",
+        # The workers' consumers: the processor's default unless the settings override it.
+        "heartbeat_interval_ms": int(
+            broker.config.get("heartbeat.interval.ms", HEARTBEAT_INTERVAL_MS)
+        ),
         "broker": broker.kind,
         "topics_created_s": round(topics_s, 1),
         "sent": len(sent),
@@ -484,7 +490,8 @@ def measure(args: argparse.Namespace, broker: BenchBroker, work: Path) -> dict[s
 
 def partial_say(began: float) -> Callable[[str], None]:
     def say(what: str) -> None:
-        print(f"+{time.monotonic() - began:.0f}s {what}", file=sys.stderr, flush=True)
+        wall = datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]
+        print(f"+{time.monotonic() - began:.0f}s {wall} {what}", file=sys.stderr, flush=True)
 
     return say
 
@@ -498,6 +505,7 @@ def main() -> None:
     p.add_argument("--membership", default="", help="passed to topology.run if given")
     p.add_argument("--bootstrap", default="")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--logs", type=Path, default=None, help="keep the worker logs here")
     args = p.parse_args()
     report: dict[str, Any] = {"machine": machine()}
     with tempfile.TemporaryDirectory(prefix="govbus-rebalance-") as tmp:
@@ -508,6 +516,9 @@ def main() -> None:
             log = Path(tmp) / f"worker-{n}.log"
             errors = [ln for ln in log.read_text(errors="replace").splitlines() if "rror" in ln]
             report[f"worker{n}_error_lines"] = errors[-5:]
+            if args.logs is not None:
+                args.logs.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(log, args.logs / log.name)
     for event in report["events"]:
         print(json.dumps(event, ensure_ascii=False), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)

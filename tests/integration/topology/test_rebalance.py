@@ -6,14 +6,17 @@ after its session timeout (dynamic membership, topology.run)."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import replace
 
+from kafkaclient import Producer
+from schemas import encode
 from schemas.topics import POLICIES, TopicKind, topic_name
 from tests.support.processor import PERSON, PERSON_KEY, running
-from tests.support.scenario import Names, event, publish_events, read_topic
+from tests.support.scenario import Names, event, publish_events, read_topic, resident_id
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import StaticReference
 from topology.run import Membership, worker_config
@@ -26,6 +29,8 @@ SETTLED_S = 5.0
 LONG_SESSION_MS = 45_000
 #: The hand-over is waited for at most this long, well within LONG_SESSION_MS.
 HANDOVER_S = 30.0
+#: Events published while a worker joins: one every this many seconds.
+STREAM_EVERY_S = 0.1
 
 
 def _settled(check: object, what: str) -> None:
@@ -121,3 +126,67 @@ def test_a_worker_stopped_gracefully_hands_over_its_partitions_at_once(
         receipts = topic_name(TopicKind.RECEIPTS, psb)
         seen = read_topic(bootstrap, receipts, config=kafka_config, until=1, record="Receipt")
         assert [r["outcome"] for r in seen] == ["accepted"]
+
+
+def test_events_published_while_a_worker_joins_are_answered_exactly_once(
+    bootstrap: str, kafka_config: dict[str, str]
+) -> None:
+    """Events keep coming while the second worker joins: the first worker's transactions
+    that the rebalance cuts short (a commit of the old generation fails with
+    ILLEGAL_GENERATION and is aborted, step 7) are read again, so every event has exactly
+    one receipt, whichever worker answered it; the first worker restores nothing again."""
+    names = Names()
+    loaded = names.load()
+    group = f"govbus-test-{uuid.uuid4().hex}"
+    total = len(published_entries(loaded.catalog)) * POLICIES[TopicKind.INGEST].partitions
+    basic, psb = names.entry("psb.person.basic"), names.agency("city-psb")
+    ingest = topic_name(TopicKind.INGEST, basic)
+    sent: list[str] = []
+    stop = threading.Event()
+
+    def stream() -> None:
+        with Producer(bootstrap, extra_config=kafka_config) as producer:
+            n = 0
+            while not stop.is_set():
+                person = resident_id(n)
+                change = event(basic, psb, person, {"name": f"张{n}"})
+                producer.produce(
+                    ingest, encode("ChangeEvent", change), key=f"resident_id:{person}".encode()
+                )
+                producer.flush()
+                sent.append(str(change["event_id"]))
+                n += 1
+                stop.wait(STREAM_EVERY_S)
+
+    def processor(worker: int) -> Processor:
+        config = ProcessorConfig(
+            bootstrap, group_id=group, worker=worker, extra_config=dict(kafka_config)
+        )
+        return Processor(config, StaticReference(loaded.catalog, loaded.grants))
+
+    publisher = threading.Thread(target=stream, daemon=True)
+    with ExitStack() as stack:
+        first = stack.enter_context(running(processor(0)))
+        _settled(lambda: first.restored_partitions == total, "the first worker holds all")
+        publisher.start()
+        try:
+            answered_alone = first.processed
+            second = stack.enter_context(running(processor(1)))
+            _settled(lambda: second.restored_partitions > 0, "the second worker has its share")
+        finally:
+            stop.set()
+            publisher.join()
+        assert first.restored_partitions == total
+        assert 0 < second.restored_partitions < total
+        receipts = read_topic(
+            bootstrap,
+            topic_name(TopicKind.RECEIPTS, psb),
+            config=kafka_config,
+            until=len(sent),
+            record="Receipt",
+            settle_s=2.0,
+        )
+        # The first worker kept answering while the second started and joined.
+        assert first.processed > answered_alone
+    answered = [str(r["event_id"]) for r in receipts]
+    assert sorted(answered) == sorted(sent)
