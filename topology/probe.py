@@ -5,7 +5,10 @@ Off unless ``GOVBUS_MEMORY_PROBE`` names a directory. Then the worker writes, ev
 
 - ``rss_kib``: the process's resident memory (``VmRSS``);
 - ``py_blocks``: the memory blocks the Python allocator holds (``sys.getallocatedblocks``:
-  Python objects, cheap to ask); ``gc_objects``: the objects the collector tracks;
+  Python objects, cheap to ask). Never ``gc.get_objects()`` from this thread: it hands out
+  a tuple another thread is still building (``tuple(generator)``), whose resize then fails
+  with ``SystemError: Objects/tupleobject.c: bad argument to internal function`` (it ended
+  a worker of the soak's test);
 - ``traced_kib``: the Python heap traced by ``tracemalloc`` when it runs
   (``PYTHONTRACEMALLOC=1``), else None;
 - librdkafka's statistics (``statistics.interval.ms``, every client of the worker), summed
@@ -18,7 +21,6 @@ points at librdkafka fetching ahead of a lag.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import sys
@@ -87,7 +89,6 @@ class MemoryProbe:
             "t": round(time.time(), 1),
             "rss_kib": _rss_kib(),
             "py_blocks": sys.getallocatedblocks(),
-            "gc_objects": len(gc.get_objects()),
             "traced_kib": traced,
             **totals,
             "clients": clients,

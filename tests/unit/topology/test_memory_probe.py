@@ -52,8 +52,9 @@ def test_the_probe_is_off_unless_asked_and_writes_lines(tmp_path: Path) -> None:
     config["stats_cb"](json.dumps(_stats("producer", {}, msg_cnt=3, msg_size=300)))
     line = probe.line()
     assert line["fetchq_size"] == 2048 and line["producer_msg_size"] == 300
-    assert line["rss_kib"] > 0 and line["py_blocks"] > 0 and line["gc_objects"] > 0
+    assert line["rss_kib"] > 0 and line["py_blocks"] > 0
     assert set(line["clients"]) == {"c-consumer", "c-producer"}
+    assert "gc_objects" not in line  # gc.get_objects() breaks other threads' tuples
 
 
 def test_the_probes_thread_appends_a_line_until_stopped(
