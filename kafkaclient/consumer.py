@@ -59,6 +59,12 @@ class Consumer(ClientBase[confluent_kafka.Consumer]):
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
         "enable.partition.eof": False,
+        # The prefetch queue's bound (librdkafka's default: 64 MiB), which librdkafka 2.x
+        # applies to each assigned partition's queue, not to the consumer (#4137, #5140):
+        # a consumer fetches ahead up to it, so a backlog becomes resident memory (the
+        # soak: docs/reliability.md). 2 MiB a partition (plus one fetch overshooting it) is
+        # thousands of records ahead of the batch; fetch.max.bytes follows it down.
+        "queued.max.messages.kbytes": 2048,
     }
     KIND = "consumer"
     SERVES_CALLBACKS = False

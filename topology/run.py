@@ -80,6 +80,7 @@ from kafkaclient.convert import fenced
 from monitoring.metrics import ProcessorMetrics
 from operations.access import PROCESSOR_ID_PREFIX
 from topology.connection import connected
+from topology.probe import memory_probe
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import ReferenceSource, StaticReference
 from topology.repartitioner import Repartitioner, repartition_config, run_beside
@@ -249,6 +250,10 @@ def run_worker(argv: Sequence[str] | None = None) -> int:
     try:
         # Step 1: settings and the fixed catalog.
         connection, config, reference, metrics = _prepare(args)
+        probe = memory_probe(args.worker, os.environ)
+        if probe is not None:
+            config = replace(config, extra_config={**config.extra_config, **probe.client_config()})
+            probe.start(stop)
         # Step 2: the broker answers, and accepts our credentials.
         if not await_broker(connection, stop):
             return EXIT_CLEAN

@@ -56,7 +56,7 @@ def table(results: Sequence[Result]) -> str:
     for r in results:
         c = r.anomalies.counts()
         resumed = (
-            "—"
+            f"— ({r.soak.verdict})"
             if r.soak
             else ", ".join(
                 ("never" if s is None else f"{s:.1f}") + (f" ({k})" if k != r.plan.fault else "")

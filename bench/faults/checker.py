@@ -173,6 +173,23 @@ def check(history: History) -> Anomalies:
     )
 
 
+def merged(parts: Iterable[Anomalies]) -> Anomalies:
+    """The anomalies of histories checked apart, as one. :func:`check` of each topic's
+    reads alone (with the sends and the topic's streams) finds what it finds over them all,
+    provided the submission topic and the receipts (:data:`SUBMITTED`, :data:`REANSWERED`)
+    are checked together: only that check looks across topics. The soak checks its
+    topics so, one at a time, to hold one topic's records, not every one."""
+    found = list(parts)
+    return Anomalies(
+        lost=tuple(a for p in found for a in p.lost),
+        duplicated=tuple(a for p in found for a in p.duplicated),
+        reordered=tuple(a for p in found for a in p.reordered),
+        aborted_reads=tuple(a for p in found for a in p.aborted_reads),
+        unexpected=tuple(a for p in found for a in p.unexpected),
+        resubmitted=tuple(a for p in found for a in p.resubmitted),
+    )
+
+
 def reorderings(reads: Iterable[Read], sends: Mapping[str, Send]) -> list[Reordering]:
     """Reads that come, in their stream's partition, after a later send of their subject."""
     out: list[Reordering] = []

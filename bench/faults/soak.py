@@ -24,13 +24,22 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from bench.broker import BenchBroker
-from bench.faults.checker import History, aborted_positions, check
+from bench.faults.checker import (
+    Anomalies,
+    History,
+    Read,
+    Send,
+    aborted_positions,
+    check,
+    merged,
+)
 from bench.faults.leaks import Sample, Soak
-from bench.faults.record import Load, reads_of
+from bench.faults.record import AUDIT, OPEN, RECEIPTS, Load, feed_stream, read_view, reads_of
 from bench.faults.run import (
     DRAIN_WAIT_S,
     PARTITIONS,
@@ -39,17 +48,21 @@ from bench.faults.run import (
     Result,
     Workers,
     chains_ok,
-    read_outputs,
     rig,
-    streams_of,
     until,
 )
-from bench.scenario import Scenario
+from bench.scenario import SUBJECTS, Scenario
+from exchange.onesource import SEEN_EVENTS_LIMIT
 from kafkaclient import Admin, retrying
 from kafkaclient.groups import committed_offsets, partition_offsets
 from schemas.topics import TopicKind, bus_topics, topic_name
+from topology.probe import PROBE_ENV
 from topology.repartitioner import repartition_group
 
+#: The events after which the workers' state holds all it will: every subject's records
+#: remember its last :data:`~exchange.onesource.SEEN_EVENTS_LIMIT` event ids (the soak's
+#: warm-up lasts at least until they were sent, :class:`~bench.faults.leaks.Soak`).
+WARMUP_EVENTS = SUBJECTS * SEEN_EVENTS_LIMIT
 #: Seconds between samples.
 SAMPLE_S = 10.0
 #: The backlog that measures the maximum (step 2), and the rate it is offered at.
@@ -162,6 +175,52 @@ def measure_maximum(load: Load, workers: Workers, lag: Lag, say: Callable[[str],
     return maximum
 
 
+def topic_groups(scenario: Scenario) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """The output topics in the groups :func:`~bench.faults.checker.merged` checks apart,
+    each with the streams that must hold every acknowledged event once: each feed, the open
+    feed, the audit stream; the receipts with the submission topic (the one check across
+    topics: a duplicate answer against the copies submitted)."""
+    return [
+        *(((t,), (feed_stream(t),)) for t in scenario.feed_topics),
+        ((scenario.open_topic,), (OPEN,)),
+        ((topic_name(TopicKind.AUDIT),), (AUDIT,)),
+        (
+            (
+                topic_name(TopicKind.RECEIPTS, scenario.provider),
+                topic_name(TopicKind.SUBMIT, scenario.provider),
+            ),
+            (RECEIPTS,),
+        ),
+    ]
+
+
+def check_by_topic(
+    broker: BenchBroker, scenario: Scenario, sends: Sequence[Send]
+) -> tuple[Anomalies, int, bool]:
+    """Step 4's reads and checks, one group of topics at a time (:func:`topic_groups`): a
+    view is turned into its reads as soon as it is read, so the bench holds one view's
+    records at a time, not every record of the run. (The anomalies; the aborted records
+    seen uncommitted; whether the audit chains verify.)"""
+    found: list[Anomalies] = []
+    aborted = 0
+    audit_ok = False
+    for topics, streams in topic_groups(scenario):
+        reads: list[Read] = []
+        uncommitted: list[Read] = []
+        for t in topics:
+            view = read_view(broker.bootstrap, broker.config, t, committed=True)
+            if t == topic_name(TopicKind.AUDIT):
+                audit_ok = chains_ok(scenario, view)
+            reads += reads_of(scenario, {t: view})
+            del view
+            unseen = read_view(broker.bootstrap, broker.config, t, committed=False)
+            uncommitted += reads_of(scenario, {t: unseen})
+            del unseen
+        found.append(check(History(tuple(sends), tuple(reads), tuple(uncommitted), streams)))
+        aborted += len(aborted_positions(uncommitted))
+    return merged(found), aborted, audit_ok
+
+
 def _at_rest(workers: Workers, lag: Lag) -> bool:
     workers.check_alive()
     return lag.rested()
@@ -179,6 +238,7 @@ def _sample(at_s: float, load: Load, workers: Workers, lag: Lag, broker_pid: int
         broker_fds=open_files(broker_pid) if broker_pid is not None else None,
         lag=processor,
         repartition_lag=stage,
+        load1=os.getloadavg()[0],
     )
 
 
@@ -199,6 +259,8 @@ def run_soak(
 
     # Step 1
     scenario, catalog, group, workers, admin = rig(broker, work_dir)
+    # The workers' memory probe (topology.probe): where their resident memory goes.
+    workers.env = {**workers.env, PROBE_ENV: str(work_dir / "memory-probe")}
     lag = Lag(admin, scenario, group)
     load = Load(broker.bootstrap, broker.config, scenario, catalog, 0.0, PARTITIONS)
     samples: list[Sample] = []
@@ -229,7 +291,18 @@ def run_soak(
                 time.sleep(0.2)
         loads.append(os.getloadavg())
         floor = max(LAG_FLOOR_MIN, int(rate * LAG_FLOOR_S))
-        series = Soak(rate, source, tuple(samples), -1, floor, lag.at_rest, (loads[0], loads[1]))
+        cores = os.cpu_count() or 1
+        series = Soak(
+            rate,
+            source,
+            tuple(samples),
+            -1,
+            floor,
+            lag.at_rest,
+            (loads[0], loads[1]),
+            cores,
+            warmup_sent=WARMUP_EVENTS,
+        )
         (work_dir / "soak-series.json").write_text(json.dumps(series.describe(), indent=1))
         # Step 4
         sends = load.stop()
@@ -237,25 +310,22 @@ def run_soak(
         said(f"{len(sends)} sent, {acknowledged} acknowledged; draining")
         until("the lag back at rest", lambda: _at_rest(workers, lag), DRAIN_WAIT_S)
         final = sum(lag.now())
-        said(f"lag at rest ({final}); reading every output")
-        views = read_outputs(broker, scenario)
-        said("read")
+        said(f"lag at rest ({final}); reading and checking every output, topic by topic")
+        anomalies, aborted, audit_ok = check_by_topic(broker, scenario, sends)
+        said("read and checked")
     finally:
         load.halt()
         workers.stop()
         admin.close()  # else its threads outlive the broker and hold the process at exit
-    reads = reads_of(scenario, {t: v for t, (v, _) in views.items()})
-    uncommitted = reads_of(scenario, {t: u for t, (_, u) in views.items()})
-    history = History(tuple(sends), tuple(reads), tuple(uncommitted), streams_of(scenario))
     return Result(
         plan=plan,
         events=len(sends),
         acknowledged=acknowledged,
-        anomalies=check(history),
+        anomalies=anomalies,
         resumed_s=(),
-        audit_chains_ok=chains_ok(scenario, views[topic_name(TopicKind.AUDIT)][0]),
-        aborted_records=len(aborted_positions(uncommitted)),
+        audit_chains_ok=audit_ok,
+        aborted_records=aborted,
         worker_restarts=workers.restarts,
         seconds=time.monotonic() - began,
-        soak=Soak(rate, source, tuple(samples), final, floor, lag.at_rest, (loads[0], loads[1])),
+        soak=replace(series, final_lag=final),
     )

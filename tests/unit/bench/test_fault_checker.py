@@ -14,6 +14,7 @@ from bench.faults.checker import (
     Send,
     aborted_positions,
     check,
+    merged,
     resume_after,
 )
 
@@ -156,3 +157,46 @@ def test_resume_is_the_slowest_partitions_first_output_after_the_fault() -> None
     assert resume_after(history, FEED, 10.0, [0]) == 2.5
     assert resume_after(history, FEED, 10.0, [0, 1, 2]) is None
     assert resume_after(history, "open", 10.0, [0]) is None
+
+
+def test_topics_checked_apart_and_merged_find_what_one_check_finds() -> None:
+    # Two feeds (a loss and a reordering in one, an aborted read in the other), the
+    # submission topic and the receipts (a duplicate answer): checked whole and by topic.
+    other = "other"
+    feed = (_read("e2", 0), _read("e1", 1))  # e3 lost, e1 read after e2
+    uncommitted_other = (
+        Read(other, "e1", Position("govbus.other", 0, 0)),
+        Read(other, "e1", Position("govbus.other", 0, 1)),
+    )
+    other_reads = (uncommitted_other[0], Read(other, "e2", Position("govbus.other", 0, 2)))
+    submitted = (_on(SUBMITTED, "e1", 0), _on(SUBMITTED, "e2", 1), _on(SUBMITTED, "e2", 2))
+    answers = (_on(REANSWERED, "e1", 7), _on(REANSWERED, "e2", 8))
+    whole = check(
+        History(
+            SENDS,
+            (*feed, *other_reads, *submitted, *answers),
+            (*feed, *uncommitted_other, *submitted, *answers),
+            (FEED, other),
+        )
+    )
+    parts = merged(
+        [
+            check(History(SENDS, feed, feed, (FEED,))),
+            check(History(SENDS, other_reads, uncommitted_other, (other,))),
+            check(History(SENDS, (*submitted, *answers), (*submitted, *answers), ())),
+        ]
+    )
+    assert (
+        whole.counts()
+        == parts.counts()
+        == {
+            "lost": 2,
+            "duplicated": 1,
+            "reordered": 1,
+            "aborted_reads": 1,
+            "unexpected": 0,
+        }
+    )
+    assert sorted(map(str, whole.lost)) == sorted(map(str, parts.lost))
+    assert whole.resubmitted == parts.resubmitted == ("e2",)
+    assert merged([]) == Anomalies()

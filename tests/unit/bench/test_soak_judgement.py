@@ -3,6 +3,8 @@ and the last window, bounded lag, the verdict over a series."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bench.faults.leaks import (
@@ -108,3 +110,72 @@ def test_a_restarted_worker_or_a_lag_not_at_rest_fails() -> None:
     assert _soak(flat).ok
     assert not _soak(restarted).ok
     assert not _soak(flat, final_lag=4).ok
+
+
+def _kept(n: int, rss: int, lag: int = 3, load1: float | None = 1.0) -> Sample:
+    """A sample of a publisher keeping 50 events/s, on a machine at ``load1``."""
+    return Sample(n * 10.0, n * 500, (1, 2), (rss, rss), (45, 45), 300, lag, 0, load1)
+
+
+def _judged(samples: list[Sample]) -> Soak:
+    return Soak(50.0, "given", tuple(samples), 3, 250, 3, ((1.0, 1.0, 1.0),) * 2, cores=2)
+
+
+def test_the_warmup_ends_at_a_reported_sample() -> None:
+    soak = _judged([_kept(n, 80_000) for n in range(181)])
+    assert soak.warmup_index == 36
+    judged = soak.describe()["judged"]
+    assert judged["warmup_ends_at_sample"] == 36  # type: ignore[index]
+    assert judged["warmup_ends_at_s"] == 360.0  # type: ignore[index]
+    assert soak.verdict == "ok"
+
+
+def test_a_saturated_machine_makes_a_failure_inconclusive() -> None:
+    growing = [_kept(n, 80_000, lag=10 * n) for n in range(181)]  # the lag without bound
+    assert _judged(growing).verdict == "not ok"
+    overloaded = [_kept(n, 80_000, lag=10 * n, load1=9.0 if n > 150 else 1.0) for n in range(181)]
+    soak = _judged(overloaded)
+    assert soak.saturation().overloaded and not soak.saturation().publisher_behind
+    assert soak.verdict == "inconclusive: machine saturated"
+    assert not soak.ok
+    assert soak.describe()["judged"]["machine_saturated"] is True  # type: ignore[index]
+
+
+def test_a_publisher_behind_its_rate_is_a_saturated_machine() -> None:
+    behind = [
+        Sample(n * 10.0, n * 400, (1, 2), (80_000 + 50 * n,) * 2, (45, 45), 300, 3, 0, 1.0)
+        for n in range(181)
+    ]
+    soak = _judged(behind)
+    assert soak.saturation().sent_rate == pytest.approx(40.0)
+    assert soak.saturation().publisher_behind
+    assert soak.verdict == "inconclusive: machine saturated"
+
+
+def test_saturation_never_excuses_open_files_and_never_spoils_a_pass() -> None:
+    files = [
+        Sample(n * 10.0, n * 500, (1, 2), (80_000,) * 2, (45, 45 + n // 150), 300, 3, 0, 9.0)
+        for n in range(181)
+    ]
+    assert _judged(files).verdict == "not ok"
+    flat = [_kept(n, 80_000, load1=9.0) for n in range(181)]
+    assert _judged(flat).saturation().saturated
+    assert _judged(flat).verdict == "ok"
+
+
+def test_a_warmup_counted_in_events_sent_moves_the_baseline_later() -> None:
+    # The state fills until 60,000 events were sent (sample 120 at 500 per sample): the
+    # memory climbs until then, flat after; judged from the 20 % it would fail.
+    samples = [_kept(n, 80_000 + 100 * min(n, 120)) for n in range(181)]
+    by_time = _judged(samples)
+    assert by_time.warmup_index == 36 and by_time.verdict == "not ok"
+    by_events = replace(by_time, warmup_sent=60_000)
+    assert by_events.warmup_index == 120
+    assert by_events.rss()[0] == Growth(92_000.0, 92_000.0)
+    assert by_events.verdict == "ok"
+    # A soak too short for its warm-up: its memory is not judged (said so), and its
+    # baseline never moves into the last window.
+    endless = replace(by_time, warmup_sent=10**9)
+    assert endless.warmup_index == 181 - 18
+    assert not endless.warmed_up and not endless.rss_judged
+    assert endless.describe()["judged"]["rss_judged"] is False  # type: ignore[index]

@@ -55,3 +55,12 @@ def test_secrets_are_redacted_in_config() -> None:
     p = Producer("127.0.0.1:1", extra_config={"sasl.password": "hunter2"})
     assert p.config["sasl.password"] == "***"
     assert "hunter2" not in repr(p.config)
+
+
+def test_a_consumer_prefetches_at_most_2_mib_a_partition_and_librdkafka_accepts_it() -> None:
+    consumer = Consumer("127.0.0.1:1", "g")
+    assert consumer.config["queued.max.messages.kbytes"] == 2048
+    consumer.client  # librdkafka checks the configuration here (fetch.max.bytes follows)
+    consumer.close()
+    wider = Consumer("127.0.0.1:1", "g", extra_config={"queued.max.messages.kbytes": 65536})
+    assert wider.config["queued.max.messages.kbytes"] == 65536
