@@ -39,8 +39,13 @@ check: lint typecheck contracts
 
 ## The whole suite: static checks, then every test on the real broker and databases.
 ## The cluster fault test needs the session's cluster: `make test-cluster` runs it.
+## Two pytest-xdist workers, each with a session broker of its own (tests/conftest.py); a
+## file's tests stay on one worker (its module fixtures are made once). PYTEST_XDIST= runs
+## it in one process. --durations: every log names its slowest tests.
+PYTEST_XDIST ?= -n 2 --dist loadfile
 test: broker-jars check
-	$(VENV)/bin/pytest --ignore=$(CLUSTER_ONLY_TESTS) $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(PYTEST_XDIST) --durations=25 --ignore=$(CLUSTER_ONLY_TESTS) \
+		$(PYTEST_ARGS)
 
 ## tests/unit/: no broker, no database server (under 60 s).
 test-unit: install
@@ -60,7 +65,7 @@ CLUSTER_TESTS ?= tests/integration/topology/test_exactly_once.py \
 	tests/integration/topology/test_bus_end_to_end.py \
 	$(CLUSTER_ONLY_TESTS)
 test-cluster: broker-jars
-	GOVBUS_TEST_CLUSTER=3 $(VENV)/bin/pytest $(CLUSTER_TESTS) $(PYTEST_ARGS)
+	GOVBUS_TEST_CLUSTER=3 $(VENV)/bin/pytest --durations=25 $(CLUSTER_TESTS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

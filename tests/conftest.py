@@ -1,5 +1,9 @@
 """Shared fixtures: one real Kafka broker per test session, unique names, databases.
 
+``make test`` runs two pytest-xdist workers: each is a session of its own, so each starts
+its own broker (no topic, group or database is shared between them; every name a test
+makes is unique anyway), and a file's tests stay on one worker (``--dist loadfile``).
+
 Broker, in order: ``GOVBUS_BOOTSTRAP`` from the environment (with ``GOVBUS_CREDENTIALS_FILE``
 when it asks for credentials); ``GOVBUS_TEST_CLUSTER=3``: the project's local cluster of
 three KRaft nodes (:mod:`operations.broker.cluster`, every topic on three replicas, two in
