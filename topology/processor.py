@@ -394,8 +394,8 @@ class Processor:
         current = entries_in_force(catalog, datetime.now(UTC))
         ensured = ensure_catalog_topics(self._admin, current, [a.id for a in catalog.agencies])
         self.created_topics += ensured.created
-        eager = set(current)
-        served = {topic_name(TopicKind.INGEST, e.id): e.id in eager for e in catalog.entries}
+        now_in_force = set(current)
+        served = {topic_name(TopicKind.INGEST, e.id): e.id in now_in_force for e in catalog.entries}
         present = {t: eager for t, eager in served.items() if t in ensured.topics}
         self._served = tuple(sorted(present))
         self._lazy_topics = frozenset(t for t, eager in present.items() if not eager)
