@@ -17,7 +17,7 @@ import pytest
 
 from base.errors import KafkaTimeoutError
 from exchange.catalog import Lifecycle, LifecycleState, Withdrawal
-from exchange.catalog_loader import LoadedCatalog, check_catalog_text
+from exchange.catalog_loader import CheckResult, LoadedCatalog, check_catalog_text
 from kafkaclient import Admin, transient
 from schemas import encode
 from schemas.topics import POLICIES, TopicKind, topic_name
@@ -28,7 +28,7 @@ from tests.support.processor import running_processor
 from tests.support.scenario import Names, Reader, event, publish, publish_events
 from topology import state as state_module
 from topology.processor import Processor
-from topology.reference_service import ReferenceService
+from topology.reference_service import ImportReport, ReferenceService
 from topology.state import OneSourceState, changelog_topic
 from topology.topics import ensure_catalog_topics, published_entries
 
@@ -54,21 +54,32 @@ def _receipts(bootstrap: str, config: dict[str, str], agency: str, n: int) -> li
     return Reader(bootstrap, config).records(topic, "Receipt", until=n)
 
 
-def test_a_start_on_an_imported_catalog_creates_no_topics(
-    bootstrap: str, kafka_config: dict[str, str], tmp_path: Path
-) -> None:
+def _store(tmp_path: Path) -> str:
+    """A migrated SQLite store of its own."""
     url = f"sqlite:///{tmp_path / 'govbus.db'}"
     migrate.upgrade(url)
-    names = Names()
-    checked = check_catalog_text(names.catalog_text())
-    assert checked.catalog is not None
+    return url
+
+
+def _import(url: str, bootstrap: str, config: dict[str, str], checked: CheckResult) -> ImportReport:
+    """``govbus catalog import``'s reference step, into the store at ``url``."""
     service = ReferenceService(
         ReferenceStore(make_engine(url)),
         bootstrap,
         namespace=f"test-{uuid.uuid4().hex[:10]}",
-        extra_config=kafka_config,
+        extra_config=config,
     )
-    report = service.import_catalog(checked)
+    return service.import_catalog(checked)
+
+
+def test_a_start_on_an_imported_catalog_creates_no_topics(
+    bootstrap: str, kafka_config: dict[str, str], tmp_path: Path
+) -> None:
+    url = _store(tmp_path)
+    names = Names()
+    checked = check_catalog_text(names.catalog_text())
+    assert checked.catalog is not None
+    report = _import(url, bootstrap, kafka_config, checked)
     basic = names.entry("psb.person.basic")
     assert changelog_topic(topic_name(TopicKind.INGEST, basic)) in report.topics_created
     loaded = LoadedCatalog(checked.catalog, checked.grants)
@@ -98,8 +109,7 @@ def test_an_entry_whose_withdrawal_is_still_ahead_gets_its_topics_s_27(
     """A withdrawal is filed in advance (S 27 ¶2): until its effective day the entry is in
     force, so a catalog imported with it withdrawn still makes its topics, and a worker
     accepts and delivers its events."""
-    url = f"sqlite:///{tmp_path / 'govbus.db'}"
-    migrate.upgrade(url)
+    url = _store(tmp_path)
     names = Names()
     checked = check_catalog_text(names.catalog_text())
     assert checked.catalog is not None
@@ -113,13 +123,7 @@ def test_an_entry_whose_withdrawal_is_still_ahead_gets_its_topics_s_27(
     )
     catalog = replace(checked.catalog, entries=entries)
     checked = replace(checked, catalog=catalog)
-    service = ReferenceService(
-        ReferenceStore(make_engine(url)),
-        bootstrap,
-        namespace=f"test-{uuid.uuid4().hex[:10]}",
-        extra_config=kafka_config,
-    )
-    report = service.import_catalog(checked)
+    report = _import(url, bootstrap, kafka_config, checked)
     ingest = topic_name(TopicKind.INGEST, basic)
     assert basic not in report.published_entries
     assert {ingest, changelog_topic(ingest)} <= set(report.topics_created)
