@@ -51,8 +51,9 @@ SUPERVISE_POLL_S = 0.25
 #: One "does the broker answer?" question, and how often it is asked.
 BROKER_PING_S = 1.0
 WATCH_EVERY_S = 0.5
-#: Unreachable for this long (several questions in a row) is a loss, not a slow answer.
-LOST_AFTER_S = 3.0
+#: No answer for this long (from the last answer to the next: three questions in a row
+#: unanswered) is a loss, not a slow answer.
+LOST_AFTER_S = 3.5
 
 log = logging.getLogger("govbus.run")
 
@@ -86,37 +87,52 @@ class RestartPolicy:
 
 class BrokerWatch:
     """Whether the workers' broker answers, asked every :data:`WATCH_EVERY_S`; and whether
-    it just came back after being lost (unreachable for :data:`LOST_AFTER_S`)."""
+    it just came back after being lost.
 
-    def __init__(self, connection: Connection | None) -> None:
-        self._admin = (
-            None
-            if connection is None
-            else Admin(connection.bootstrap, extra_config=connection.config)
-        )
+    A loss is :data:`LOST_AFTER_S` or more between the last answer before a failed question
+    and the first answer after it. Counting from the last answer (not from the first failed
+    question, which comes up to a question's timeout after the broker went away) finds
+    every outage at least that long, a quick restart of a one-node broker included, while
+    one or two slow answers on a loaded machine are not a loss."""
+
+    def __init__(
+        self, ping: Callable[[float], bool] | None, close: Callable[[], None] | None = None
+    ) -> None:
+        #: One question, with its timeout in s: True when the broker answered.
+        self._ping = ping
+        self._close = close
         self.answers = True
-        self._asked = 0.0
-        self._unreachable_since: float | None = None
+        self._asked: float | None = None
+        self._answered_at: float | None = None
+        #: When the broker was last known to answer before the failed questions.
+        self._lost_since: float | None = None
+
+    @classmethod
+    def of(cls, connection: Connection | None) -> BrokerWatch:
+        """A watch of ``connection``'s broker (none: a watch that never asks)."""
+        if connection is None:
+            return cls(None)
+        admin = Admin(connection.bootstrap, extra_config=connection.config)
+        return cls(lambda timeout_s: admin.ping(timeout_s=timeout_s), admin.close)
 
     def look(self, now: float) -> bool:
         """Ask again when due; True once, when the broker answers after a loss."""
-        if self._admin is None or now - self._asked < WATCH_EVERY_S:
+        if self._ping is None or (self._asked is not None and now - self._asked < WATCH_EVERY_S):
             return False
         self._asked = now
-        self.answers = self._admin.ping(timeout_s=BROKER_PING_S)
+        self.answers = self._ping(BROKER_PING_S)
         if not self.answers:
-            if self._unreachable_since is None:
-                self._unreachable_since = now
+            if self._lost_since is None:
+                self._lost_since = self._answered_at if self._answered_at is not None else now
             return False
-        lost = self._unreachable_since is not None and now - self._unreachable_since >= (
-            LOST_AFTER_S
-        )
-        self._unreachable_since = None
+        lost = self._lost_since is not None and now - self._lost_since >= LOST_AFTER_S
+        self._lost_since = None
+        self._answered_at = now
         return lost
 
     def close(self) -> None:
-        if self._admin is not None:
-            self._admin.close()
+        if self._close is not None:
+            self._close()
 
 
 @dataclass
@@ -174,7 +190,7 @@ def supervise(
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    watch = BrokerWatch(_connection(argv))
+    watch = BrokerWatch.of(_connection(argv))
     # Step 1: every worker, each under its fixed identity.
     slots = [_Slot(i, subprocess.Popen(command(i, argv))) for i in range(workers)]
     failed: int | None = None

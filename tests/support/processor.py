@@ -77,17 +77,26 @@ def running_processor(
 @contextmanager
 def running(processor: Processor, repartitioner: Processor | None = None) -> Iterator[Processor]:
     """``processor`` (and ``repartitioner`` beside it) in a thread of its own while the
-    block runs; stopped after it."""
+    block runs; stopped after it. A loop that ended by an error fails the test with that
+    error (a test waiting for outputs would otherwise only see them missing)."""
     stop = threading.Event()
-    if repartitioner is None:
-        thread = threading.Thread(target=processor.run, args=(stop,), daemon=True)
-    else:
-        thread = threading.Thread(
-            target=run_beside, args=(processor, repartitioner, stop), daemon=True
-        )
+    errors: list[BaseException] = []
+
+    def loop() -> None:
+        try:
+            if repartitioner is None:
+                processor.run(stop)
+            else:
+                run_beside(processor, repartitioner, stop)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the test's thread below
+            errors.append(exc)
+
+    thread = threading.Thread(target=loop, name="processor", daemon=True)
     thread.start()
     try:
         yield processor
     finally:
         stop.set()
         thread.join(timeout=PROCESSOR_STOP_S)
+        if errors:
+            raise AssertionError(f"the processor stopped by an error: {errors[0]!r}") from errors[0]

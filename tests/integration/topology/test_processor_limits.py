@@ -135,7 +135,8 @@ def test_every_input_is_answered_whatever_its_size_G10(bus: Bus) -> None:
     assert results == [None] * len(sent)
 
     dead = bus.read(TopicKind.DLQ, "psb.person.basic", "DeadLetter", until=4)
-    assert len(dead) == 4  # one each: the stranger, the two too large, the unstorable
+    # One each: the stranger, the two too large, the unstorable.
+    assert len(dead) == 4, [(d["reason_code"], d["stage"], d["event_id"]) for d in dead]
     by_id = {str(d["event_id"]): d for d in dead if d["event_id"] is not None}
     # The stranger's event fits whole in its dead letter; no receipt topic is its own.
     d = by_id[stranger[3]]

@@ -46,6 +46,8 @@ START_S = 120.0
 #: Generous: the aim (issue 14) is 10 s; a loaded CI machine may take longer.
 RESUME_BOUND_S = 90.0
 PING_EVERY_S = 0.1
+#: The tail of ``govbus run``'s log a failure shows.
+RUN_LOG_SHOWN = 30_000
 
 
 class Own:
@@ -186,6 +188,8 @@ def test_one_worker_resumes_by_itself_after_a_broker_restart(
                     run.wait(timeout=60)
                 except subprocess.TimeoutExpired:
                     run.kill()
+            # Shown by pytest only when the test fails: what the worker and supervisor said.
+            print(log_path.read_text(errors="replace")[-RUN_LOG_SHOWN:])
     text = log_path.read_text(errors="replace")
     assert "Traceback" not in text, text[-3000:]
 
