@@ -37,7 +37,7 @@ from typing import Any
 from confluent_kafka import OFFSET_END
 
 from bench.broker import BenchBroker, bench_broker
-from bench.measure import DRAIN_TIMEOUT_S, new_producer
+from bench.measure import DRAIN_TIMEOUT_S
 from bench.pipeline import Setup, govbus_launcher
 from bench.runs import Running, Workload, percentile
 from kafkaclient import Consumer, TopicPartition
@@ -137,7 +137,7 @@ def trace(broker: BenchBroker, args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(2.0)  # the watchers' first fetches
         count = int(args.rate * args.seconds)
         events = run.events(count)
-        producer = new_producer(bootstrap, config)
+        producer = run.publisher  # connected: it published the warm-up
         sent: dict[str, float] = {}
         start = time.perf_counter()
         for i, (key, value, event_id) in enumerate(

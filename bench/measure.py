@@ -132,13 +132,10 @@ def new_producer(bootstrap: str, config: Mapping[str, str]) -> confluent_kafka.P
     return raw_producer(bootstrap, config)
 
 
-def send_burst(
-    bootstrap: str, topic: str, events: Events, config: Mapping[str, str]
-) -> threading.Thread:
-    """Produce ``events`` in a background thread as fast as possible (started)."""
-    thread = threading.Thread(
-        target=lambda: produce_all(new_producer(bootstrap, config), topic, events), daemon=True
-    )
+def send_burst(producer: confluent_kafka.Producer, topic: str, events: Events) -> threading.Thread:
+    """Produce ``events`` with ``producer`` in a background thread as fast as it takes them
+    (started)."""
+    thread = threading.Thread(target=lambda: produce_all(producer, topic, events), daemon=True)
     thread.start()
     return thread
 
@@ -154,10 +151,12 @@ class Paced:
 
 
 def send_paced(
-    bootstrap: str, topic: str, events: Events, rate: float, config: Mapping[str, str]
+    producer: confluent_kafka.Producer, topic: str, events: Events, rate: float
 ) -> Paced:
-    """Produce ``events`` at ``rate`` per second in a background thread (started)."""
-    producer = new_producer(bootstrap, config)
+    """Produce ``events`` with ``producer`` at ``rate`` per second in a background thread
+    (started). The producer should be connected already (it has delivered before): a new
+    one holds its first events until it has logged in and got its producer id, which is the
+    publisher's start, not the pipeline's latency."""
     paced = Paced(threading.Thread(daemon=True))
 
     def run() -> None:

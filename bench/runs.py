@@ -24,6 +24,7 @@ from bench.measure import (
     FeedWatcher,
     Progress,
     Workers,
+    new_producer,
     send_burst,
     send_paced,
 )
@@ -105,6 +106,10 @@ class Running:
         self.warmup = workload.warmup
         self.sent = 0
         self.input_topic = self.scenario.input_topic(workload.submit)
+        #: The agency's publisher: one long-lived client for the warm-up and every
+        #: measurement, as an agency system runs it (connected and with its producer id
+        #: before the first timed event).
+        self.publisher = new_producer(self.bootstrap, broker.config)
         create_topics(broker, self.scenario, workload.partitions)
         self.workers = Workers(launcher(self.scenario, work_dir), log_dir=work_dir, env=broker.env)
         try:
@@ -139,7 +144,7 @@ class Running:
         target = self.watcher.seen + len(events)
         budget = READY_TIMEOUT_S if self.sent == 0 else DRAIN_TIMEOUT_S
         started = time.perf_counter()
-        sender = send_burst(self.bootstrap, self.input_topic, events, self.broker.config)
+        sender = send_burst(self.publisher, self.input_topic, events)
         while True:
             self.workers.check_alive()
             done = self.watcher.wait_count(target, 1.0, progress)
@@ -162,7 +167,7 @@ class Running:
         """Publish ``count`` events at ``rate``/s; send-to-readable latency percentiles."""
         events = self.events(count)
         target = self.watcher.seen + count
-        paced = send_paced(self.bootstrap, self.input_topic, events, rate, self.broker.config)
+        paced = send_paced(self.publisher, self.input_topic, events, rate)
         seconds: list[float] = []
         last_progress = time.perf_counter()
         while self.watcher.seen < target:
