@@ -103,9 +103,10 @@ class BrokerWatch:
         self._close = close
         self.answers = True
         self._asked: float | None = None
+        #: When the broker last answered (before its first answer: the first question).
         self._answered_at: float | None = None
-        #: When the broker was last known to answer before the failed questions.
-        self._lost_since: float | None = None
+        #: A question went unanswered since then.
+        self._missed = False
 
     @classmethod
     def of(cls, connection: Connection | None) -> BrokerWatch:
@@ -120,13 +121,14 @@ class BrokerWatch:
         if self._ping is None or (self._asked is not None and now - self._asked < WATCH_EVERY_S):
             return False
         self._asked = now
+        if self._answered_at is None:
+            self._answered_at = now
         self.answers = self._ping(BROKER_PING_S)
         if not self.answers:
-            if self._lost_since is None:
-                self._lost_since = self._answered_at if self._answered_at is not None else now
+            self._missed = True
             return False
-        lost = self._lost_since is not None and now - self._lost_since >= LOST_AFTER_S
-        self._lost_since = None
+        lost = self._missed and now - self._answered_at >= LOST_AFTER_S
+        self._missed = False
         self._answered_at = now
         return lost
 
