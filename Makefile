@@ -47,9 +47,10 @@ test: broker-jars check
 	$(VENV)/bin/pytest $(PYTEST_XDIST) --durations=25 --ignore=$(CLUSTER_ONLY_TESTS) \
 		$(PYTEST_ARGS)
 
-## tests/unit/: no broker, no database server (under 60 s).
+## tests/unit/: no broker, no database server (under 60 s). On the two pytest-xdist workers
+## of `make test` too; PYTEST_XDIST= runs it in one process (about 55 s on 2 cores).
 test-unit: install
-	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(PYTEST_XDIST) tests/unit $(PYTEST_ARGS)
 
 ## tests/integration/: the real broker, PostgreSQL (when configured), tools.
 test-integration: broker-jars

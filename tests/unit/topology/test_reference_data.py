@@ -1,8 +1,8 @@
-"""Reference data from the SQL store to the processors through compacted state topics
-(G 14, G 15, S 22, S 25, GM 9, GM 13, GM 22).
+"""Reference data's state-topic documents round-trip through the catalog loader, and a
+view without a broker fails in time (G 14, G 15, S 22, S 25, GM 9, GM 13, GM 22).
 
-Each test imports a copy of the demo catalog whose agency and entry ids carry a unique
-suffix, into its own SQLite file and its own state-topic namespace, on the real broker.
+The flow through the SQL store and the real broker is tested in
+tests/integration/topology/test_reference_data.py.
 """
 
 from __future__ import annotations
@@ -28,6 +28,18 @@ _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), m
     lambda s: s.strip() == s and s.strip() != ""
 )
 
+
+def _demo_documents() -> dict[str, list[dict[str, object]]]:
+    catalog = load_catalog(DEMO).catalog
+    assert catalog is not None
+    return {
+        "agencies": [agency_document(a) for a in catalog.agencies],
+        "entries": [entry_document(e) for e in catalog.entries],
+    }
+
+
+# The demo catalog's agencies and entries, as the grants' documents are checked against them.
+_DEMO_DOCUMENTS = _demo_documents()
 
 _moment = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
@@ -64,7 +76,6 @@ def test_grant_documents_round_trip(
     basis: str,
 ) -> None:
     """What the writer puts on the grants topic is what the reader gets back (G 15, S 22)."""
-    catalog = load_catalog(DEMO).catalog
     grant = Grant(
         "g-1",
         "city-hc",
@@ -82,8 +93,7 @@ def test_grant_documents_round_trip(
         {
             "version": 1,
             "name": "n",
-            "agencies": [agency_document(a) for a in catalog.agencies],
-            "entries": [entry_document(e) for e in catalog.entries],
+            **_DEMO_DOCUMENTS,
             "grants": [doc],
         }
     )
@@ -131,5 +141,5 @@ def test_state_topic_names_and_namespace() -> None:
 def test_view_without_a_broker_raises_a_govbus_error_in_time() -> None:
     started = time.monotonic()
     with ReferenceView("127.0.0.1:1", namespace="nobroker") as view, pytest.raises(KafkaError):
-        view.refresh(timeout_s=2.0)
+        view.refresh(timeout_s=0.5)
     assert view.snapshot.version == 0 and time.monotonic() - started < 10
