@@ -60,10 +60,10 @@ def optional_value(value: str | bytes | None) -> bytes:
     if value is None:
         return _NULL_BRANCH
     data = value.encode("utf-8") if isinstance(value, str) else value
-    return _STRING_BRANCH + _long(len(data)) + data
+    return _STRING_BRANCH + avro_long(len(data)) + data
 
 
-def _long(n: int) -> bytes:
+def avro_long(n: int) -> bytes:
     """Avro ``long``: zig-zag, then base-128 varint, least significant group first."""
     z = (n << 1) ^ (n >> 63)
     out = bytearray()

@@ -6,6 +6,11 @@ grants that entitle a recipient's items (ids, purposes, the items each covers) a
 on them per attribution (:class:`schemas.tail.TailWriter`: the same bytes as a full
 encode), not encoded again (G 14, G 17; S 22, S 29).
 
+An accepted change's audit record lists its deliveries (Decision v5): each delivery's
+items and masking are encoded once for all its recipients and each attribution's grants
+once, and the list is spliced into the record (:mod:`schemas.listing`, the same bytes as a
+full encode; :meth:`Encoder.listing`, :meth:`Encoder.decision_with`).
+
 The records the processor builds itself (feed records, receipts, the canonical stream,
 conflicts, audit records) are written by :attr:`Encoder.built`, without the pre-encode
 type guard (:func:`schemas.codec.encode_built`): their values come from a decoded
@@ -16,12 +21,14 @@ message, derived ids and the processor's aware clock (checked once per message b
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from exchange.grants import GrantUse
+from exchange.policy import Delivery
 from schemas import SchemaRegistry, default_registry
-from schemas.audit import check_schema
+from schemas.audit import RECORD, check_schema
+from schemas.listing import DeliveriesWriter
 from schemas.tail import TailWriter
 from topology.records import grant_fields
 
@@ -50,13 +57,56 @@ class Encoder:
             self._encode_tail
         )
         check_schema(self.registry)  # audit records are sealed by appending their hash
+        self._deliveries = DeliveriesWriter(self.registry.current(RECORD).definition)
+        self._grants_of: Callable[[Attribution], bytes] = functools.lru_cache(TAIL_CACHE_SIZE)(
+            self._encode_grants
+        )
 
     def _encode_tail(self, grants: Attribution) -> bytes:
         return self._grant_tail.encode_tail(grant_fields(grants))
 
+    def _encode_grants(self, grants: Attribution) -> bytes:
+        return self._deliveries.grants([(g.grant_id, g.purpose, g.items) for g in grants])
+
     def feed(self, record: Mapping[str, Any]) -> FeedPayloads:
         """One delivery's feed record (built with no grant), encoded once."""
         return FeedPayloads(self.built("FeedRecord", record), self._grant_tail, self._tail_of)
+
+    def listing(self, delivery: Delivery) -> Listing:
+        """The entries of ``delivery``'s recipients in their Decision's ``deliveries``."""
+        shared = self._deliveries.shared(
+            delivery.items, delivery.rules_applied, delivery.subject_rule
+        )
+        return Listing(self._deliveries, shared, self._grants_of)
+
+    def decision_with(self, entries: Sequence[bytes]) -> Callable[[str, Mapping[str, Any]], bytes]:
+        """An encode for a Decision (built with ``deliveries`` empty) listing ``entries``
+        (each from :meth:`Listing.of`); with none, :attr:`built`."""
+        if not entries:
+            return self.built
+
+        def encode(name: str, record: Mapping[str, Any]) -> bytes:
+            return self._deliveries.encode(functools.partial(self.built, name), record, entries)
+
+        return encode
+
+
+class Listing:
+    """One delivery's entries in its Decision's ``deliveries``, encoded: the items and
+    masking once, each attribution's grants once per encoder."""
+
+    __slots__ = ("_grants_of", "_shared", "_writer")
+
+    def __init__(
+        self, writer: DeliveriesWriter, shared: bytes, grants_of: Callable[[Attribution], bytes]
+    ) -> None:
+        self._writer = writer
+        self._shared = shared
+        self._grants_of = grants_of
+
+    def of(self, recipient: str, topic: str, grants: Attribution) -> bytes:
+        """What ``recipient`` received on ``topic``, under ``grants``."""
+        return self._writer.entry(recipient, topic, self._shared, self._grants_of(grants))
 
 
 class FeedPayloads:

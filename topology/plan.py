@@ -324,11 +324,13 @@ class _Draft:
     ) -> None:
         self.writes.append(Write(topic, value, key, partition))
 
-    def audit(self, key: str, record: dict[str, Any]) -> None:
-        """Step 5: seal ``record`` into the chain after the current head."""
+    def audit(self, key: str, record: dict[str, Any], entries: Sequence[bytes] = ()) -> None:
+        """Step 5: seal ``record`` into the chain after the current head, ``entries`` (of
+        :meth:`topology.encoding.Encoder.listing`) as its deliveries."""
         if not self.audit_on:
             return
-        message, self.head = seal_next(self.encoder.built, record, self.chain, self.head)
+        encode = self.encoder.decision_with(entries)
+        message, self.head = seal_next(encode, record, self.chain, self.head)
         self.write(routes.AUDIT, message, key.encode())
 
     def dead_letter(self, event: IncomingEvent | None, code: str, text: str, stage: str) -> None:
@@ -373,7 +375,7 @@ class _Draft:
         *,
         subject: str | None,
         items: tuple[str, ...] = (),
-        deliveries: list[dict[str, Any]] | None = None,
+        deliveries: Sequence[bytes] = (),
     ) -> None:
         """Step 5 for the gate's judgement of ``event``: its Decision record (the accepted
         ``items`` and their ``deliveries`` for an accepted change)."""
@@ -390,8 +392,8 @@ class _Draft:
                 at=self.now,
                 items=items,
                 position=self.position,
-                deliveries=deliveries or [],
             ),
+            deliveries,
         )
 
     def decided(
@@ -409,7 +411,7 @@ class _Draft:
                 routes.CONFLICTS, self.encoder.built("Conflict", conflict), routes.conflict_key(c)
             )
             self.conflicts.append(event.entry)
-        deliveries: list[dict[str, Any]] = []
+        deliveries: list[bytes] = []
         state, event_time = self._apply(event, raw, result, states, deliveries)
         # The event's one audit record, its deliveries listed (Decision v5).
         self.audit_outcome(
@@ -427,7 +429,7 @@ class _Draft:
         raw: dict[str, Any],
         result: GateResult,
         states: Mapping[str, AuthoritativeRecord],
-        deliveries: list[dict[str, Any]],
+        deliveries: list[bytes],
     ) -> tuple[Staged | None, datetime | None]:
         """The changelog, the canonical stream and the fan-out of what was decided; the
         state to stage and the accepted change's event time."""
@@ -460,7 +462,7 @@ class _Draft:
         event: IncomingEvent,
         raw: dict[str, Any],
         result: GateResult,
-        deliveries: list[dict[str, Any]],
+        deliveries: list[bytes],
     ) -> None:
         """Every delivery to each recipient, under the grants that entitle exactly the items
         it carries (``Delivery.grants_of``; G 17, S 29), listed in ``deliveries`` for the
@@ -477,7 +479,7 @@ class _Draft:
                 )
             )
             key = delivery.subject.encode()
-            listing = records.Listing(delivery) if self.audit_on else None
+            listing = self.encoder.listing(delivery) if self.audit_on else None
             for recipient in delivery.recipients:
                 topic = routes.delivery(recipient, event.entry)
                 grants = delivery.grants_of(recipient)

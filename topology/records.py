@@ -149,7 +149,7 @@ def conflict(entry: str, c: Conflict, at: datetime) -> dict[str, Any]:
 class DecisionFields(TypedDict):
     """What an audit record (Avro ``Decision`` v5) says: one per input event (two for a
     rejected one: its dead letter and its outcome); an accepted change's record lists
-    every delivery it caused (:func:`delivered`)."""
+    every delivery it caused (:meth:`topology.encoding.Encoder.listing`)."""
 
     kind: str
     event_id: str | None
@@ -163,8 +163,6 @@ class DecisionFields(TypedDict):
     position: str
     #: The items accepted (kind accepted).
     items: NotRequired[tuple[str, ...]]
-    #: The deliveries of an accepted change, each built by :func:`delivered`.
-    deliveries: NotRequired[list[dict[str, Any]]]
 
 
 def decision(**f: Unpack[DecisionFields]) -> dict[str, Any]:
@@ -186,44 +184,13 @@ def decision(**f: Unpack[DecisionFields]) -> dict[str, Any]:
         "grants": [],
         "items_delivered": list(f.get("items", ())),
         "masked_items": [],
-        "deliveries": f.get("deliveries", []),
+        "deliveries": [],  # listed by the encoder (topology.encoding, schemas.listing)
         "occurred_at": f["at"],
         "chain": None,
         "seq": None,
         "prev_hash": None,
         "record_hash": None,
     }
-
-
-def delivered(
-    recipient: str, topic: str, delivery: Delivery, grants: tuple[GrantUse, ...]
-) -> dict[str, Any]:
-    """One entry of a Decision's ``deliveries`` (Avro ``Delivery``): what ``recipient``
-    received on ``topic`` of ``delivery``, under ``grants``."""
-    return Listing(delivery).of(recipient, topic, grants)
-
-
-class Listing:
-    """The entries of a Decision's ``deliveries`` for one delivery's recipients: its items
-    and masking built once and shared by every recipient's entry (the same record)."""
-
-    __slots__ = ("_items", "_masked", "_subject_rule")
-
-    def __init__(self, delivery: Delivery) -> None:
-        self._items = list(delivery.items)
-        self._masked = [{"name": n, "rule": r} for n, r in delivery.rules_applied]
-        self._subject_rule = delivery.subject_rule
-
-    def of(self, recipient: str, topic: str, grants: tuple[GrantUse, ...]) -> dict[str, Any]:
-        """What ``recipient`` received on ``topic``, under ``grants`` (:func:`delivered`)."""
-        return {
-            "recipient": recipient,
-            "topic": topic,
-            "items": self._items,
-            "masked_items": self._masked,
-            "subject_rule": self._subject_rule,
-            "grants": _grant_list(grants),
-        }
 
 
 class FeedFields(TypedDict):
