@@ -25,8 +25,8 @@ from govbus.http.catalog_models import (
     WithdrawalRequest,
 )
 from govbus.http.deps import CASE_ERRORS, ERRORS, CurrentActor, Flows, action
-from govbus.http.models import ReasonRequest, Transitions
-from govbus.http.routing import CaseId, CaseRoutes, Limit, Offset, page_of, transitions_out
+from govbus.http.models import ReasonRequest
+from govbus.http.routing import CaseId, CaseRoutes, CaseView, Limit, Offset, page_of
 
 router = APIRouter()
 CHANGES = "/v1/catalog/changes"
@@ -82,14 +82,11 @@ def list_changes(
     return Changes(changes=[_change(c) for c in found])
 
 
-@changes.read("/{case_id}", "查看目录变更 (one change)")
-def get_change(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Change:
-    return _change(flows.catalog.get(actor, case_id))
-
-
-@changes.read("/{case_id}/transitions", "目录变更办理记录 (who did what, when, why)")
-def change_transitions(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Transitions:
-    return transitions_out(flows.catalog.history(actor, case_id))
+changes.reads(
+    CaseView(lambda flows: flows.catalog, lambda _flows, c: _change(c), Change),
+    ("get_change", "查看目录变更 (one change)"),
+    ("change_transitions", "目录变更办理记录 (who did what, when, why)"),
+)
 
 
 @changes.step("review", Action.REVIEW, "审核通过 (the bureau passes the change; J 9 ¶4 consent)")
@@ -163,14 +160,11 @@ def list_obligations(
     return Obligations(obligations=[_obligation(flows, o) for o in found])
 
 
-@obligations.read("/{case_id}", "查看目录更新义务 (one obligation)")
-def get_obligation(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Obligation:
-    return _obligation(flows, flows.obligations.get(actor, case_id))
-
-
-@obligations.read("/{case_id}/transitions", "目录更新义务办理记录 (who did what, when, why)")
-def obligation_transitions(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Transitions:
-    return transitions_out(flows.obligations.history(actor, case_id))
+obligations.reads(
+    CaseView(lambda flows: flows.obligations, _obligation, Obligation),
+    ("get_obligation", "查看目录更新义务 (one obligation)"),
+    ("obligation_transitions", "目录更新义务办理记录 (who did what, when, why)"),
+)
 
 
 @obligations.step("fulfil", Action.FULFIL, "报告已更新 (the agency reports the update done)")

@@ -29,9 +29,8 @@ from govbus.http.models import (
     RefuseRequest,
     TokenRequest,
     TokenResponse,
-    Transitions,
 )
-from govbus.http.routing import CaseId, CaseRoutes, Limit, Offset, page_of, transitions_out
+from govbus.http.routing import CaseId, CaseRoutes, CaseView, Limit, Offset, page_of
 
 router = APIRouter()
 APPS = "/v1/applications"
@@ -124,14 +123,11 @@ def list_applications(
     return Applications(applications=[_out(flows, a) for a in found])
 
 
-@cases.read("/{case_id}", "查看共享申请 (one application)")
-def get_application(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Application:
-    return _out(flows, flows.applications.get(actor, case_id))
-
-
-@cases.read("/{case_id}/transitions", "办理记录 (who did what, when, why)")
-def transitions(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Transitions:
-    return transitions_out(flows.applications.history(actor, case_id))
+cases.reads(
+    CaseView(lambda flows: flows.applications, _out, Application),
+    ("get_application", "查看共享申请 (one application)"),
+    ("transitions", "办理记录 (who did what, when, why)"),
+)
 
 
 def _ruling(body: OutcomeRequest) -> sa.Ruling:
