@@ -25,7 +25,6 @@ from govbus.http.models import (
     ApproveRequest,
     Me,
     OutcomeRequest,
-    ReasonRequest,
     RefuseRequest,
     TokenRequest,
     TokenResponse,
@@ -41,6 +40,10 @@ def _out(flows: Flows, app: sa.ShareApplication) -> Application:
     doc = sa.to_document(app)
     doc["overdue"] = app.overdue or app.is_overdue(flows.clock.now())
     return Application.model_validate(doc)
+
+
+#: How the routes show an application.
+APPLICATION = CaseView(lambda flows: flows.applications, _out, Application)
 
 
 # -- accounts -------------------------------------------------------------------------------
@@ -124,7 +127,7 @@ def list_applications(
 
 
 cases.reads(
-    CaseView(lambda flows: flows.applications, _out, Application),
+    APPLICATION,
     ("get_application", "查看共享申请 (one application)"),
     ("transitions", "办理记录 (who did what, when, why)"),
 )
@@ -157,16 +160,13 @@ def refuse(case_id: CaseId, body: RefuseRequest, actor: CurrentActor, flows: Flo
     return _out(flows, app)
 
 
-@cases.step("withdraw", Action.WITHDRAW, "撤回申请 (the applicant withdraws)")
-def withdraw(
-    case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flows
-) -> Application:
-    return _out(flows, flows.applications.withdraw(actor, case_id, reason=body.reason))
-
-
-@cases.step("dispute", Action.DISPUTE, "提请协调 (dispute: the bureau coordinates, G 15 ¶3, S 28)")
-def dispute(case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flows) -> Application:
-    return _out(flows, flows.applications.dispute(actor, case_id, reason=body.reason))
+cases.reason_steps(
+    APPLICATION,
+    ("withdraw", Action.WITHDRAW, "撤回申请 (the applicant withdraws)"),
+    ("dispute", Action.DISPUTE, "提请协调 (dispute: the bureau coordinates, G 15 ¶3, S 28)"),
+    ("refer", Action.REFER, "报市政府决定 (the bureau refers the dispute, S 28)"),
+    ("revoke", Action.REVOKE, "撤销共享权限 (the provider revokes the grant)"),
+)
 
 
 @cases.step("settle", Action.SETTLE, "协调处理结果 (the bureau settles the dispute)")
@@ -174,16 +174,6 @@ def settle(case_id: CaseId, body: OutcomeRequest, actor: CurrentActor, flows: Fl
     return _out(flows, flows.applications.settle(actor, case_id, _ruling(body)))
 
 
-@cases.step("refer", Action.REFER, "报市政府决定 (the bureau refers the dispute, S 28)")
-def refer(case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flows) -> Application:
-    return _out(flows, flows.applications.refer(actor, case_id, reason=body.reason))
-
-
 @cases.step("decide", Action.DECIDE, "市政府决定 (the city government decides, S 28)")
 def decide(case_id: CaseId, body: OutcomeRequest, actor: CurrentActor, flows: Flows) -> Application:
     return _out(flows, flows.applications.decide(actor, case_id, _ruling(body)))
-
-
-@cases.step("revoke", Action.REVOKE, "撤销共享权限 (the provider revokes the grant)")
-def revoke(case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flows) -> Application:
-    return _out(flows, flows.applications.revoke(actor, case_id, reason=body.reason))

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from exchange.workflows.roles import Action, Actor
 from govbus.http.deps import CASE_ERRORS, ERRORS, CurrentActor, Flows, action
-from govbus.http.models import ID_PATTERN, TransitionOut, Transitions
+from govbus.http.models import ID_PATTERN, ReasonRequest, TransitionOut, Transitions
 from storage.workflows import TransitionRow
 from topology.workflows.casework import Case, Casework
 from topology.workflows.context import Workflows
@@ -108,14 +108,33 @@ class CaseRoutes:
         ) -> Transitions:
             return transitions_out(view.cases(flows).history(actor, case_id))
 
-    def step(self, path: str, name: Action, summary: str) -> Callable[[F], F]:
-        """``POST base/{case_id}/path``: one step of a case, taken as ``name``."""
+    def reason_steps(self, view: CaseView[T], *steps: tuple[str, Action, str]) -> None:
+        """Steps whose body is only a reason (:class:`ReasonRequest`), each given as (path,
+        action, summary): ``POST base/{case_id}/path`` takes the step by the method of that
+        name on ``view``'s service and answers the case as ``view`` shows it."""
+        for path, name, summary in steps:
+            self._reason_step(view, path, name, summary)
+
+    def _reason_step(self, view: CaseView[T], path: str, name: Action, summary: str) -> None:
+        case_path = self.case_id
+
+        @self.step(path, name, summary, name=path, response_model=view.model)
+        def take_step(
+            case_id: str = case_path, *, body: ReasonRequest, actor: CurrentActor, flows: Flows
+        ) -> Any:
+            step = getattr(view.cases(flows), path)
+            return view.out(flows, step(actor, case_id, reason=body.reason))
+
+    def step(self, path: str, name: Action, summary: str, /, **route: Any) -> Callable[[F], F]:
+        """``POST base/{case_id}/path``: one step of a case, taken as ``name``; ``route``:
+        more arguments of ``APIRouter.post``."""
         return self.router.post(
             f"{self.base}/{{case_id}}/{path}",
             tags=[self.tag],
             summary=summary,
             responses=CASE_ERRORS,
             openapi_extra=action(name),
+            **route,
         )
 
 
