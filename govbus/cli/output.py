@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,6 +16,7 @@ from base.errors import PERSON_ERRORS, GovbusError
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+T = TypeVar("T")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -32,6 +34,22 @@ def emit(as_json: bool, payload: Any, line: str) -> None:
         emit_json(payload)
     else:
         console.print(line, markup=False)
+
+
+def emit_rows(
+    as_json: bool,
+    key: str,
+    rows: Sequence[T],
+    document: Callable[[T], Any],
+    line: Callable[[T], str],
+) -> None:
+    """Report a list: ``{key: [document(row), ...]}`` with ``--json``, else one plain-text
+    ``line`` a row (printed as written: no rich markup)."""
+    if as_json:
+        emit_json({key: [document(r) for r in rows]})
+        return
+    for row in rows:
+        console.print(line(row), markup=False)
 
 
 def fail(
