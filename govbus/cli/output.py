@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any, NoReturn, TypeVar
 
 import typer
@@ -62,6 +63,11 @@ def fail(
         # One line, as written: no wrapping at the terminal's width, no markup in it.
         err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+def iso(moment: date | None) -> str | None:
+    """A date or datetime in ``--json`` output: ISO 8601, or None."""
+    return None if moment is None else moment.isoformat()
 
 
 def plain(value: Any) -> Any:

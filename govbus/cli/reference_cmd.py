@@ -53,6 +53,7 @@ from govbus.cli.output import (
     emit_rows,
     err_console,
     fail,
+    iso,
 )
 from schemas.state import grant_document
 from storage.reference import AgencyRow, ReferenceStore
@@ -97,7 +98,7 @@ def agency_json(row: AgencyRow) -> dict[str, Any]:
         "name_zh": row.name_zh,
         "kind": row.kind,
         "created_at": row.created_at.isoformat(),
-        "revoked_at": None if row.revoked_at is None else row.revoked_at.isoformat(),
+        "revoked_at": iso(row.revoked_at),
     }
 
 

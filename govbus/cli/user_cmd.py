@@ -18,7 +18,7 @@ from base.settings import Settings
 from exchange.workflows.roles import USER_ROLES
 from govbus.cli.common import JSON_OPT, database
 from govbus.cli.group import command_group
-from govbus.cli.output import EXIT_USAGE, console, emit_json, emit_rows, fail
+from govbus.cli.output import EXIT_USAGE, console, emit_json, emit_rows, fail, iso
 from storage.accounts import AccountStore, UserRow
 from storage.workflows import WorkflowStore
 from topology.workflows.accounts import AccountService
@@ -58,7 +58,7 @@ def user_json(row: UserRow) -> dict[str, object]:
         "agency": row.agency_id,
         "display_name": row.display_name,
         "created_at": row.created_at.isoformat(),
-        "disabled_at": None if row.disabled_at is None else row.disabled_at.isoformat(),
+        "disabled_at": iso(row.disabled_at),
     }
 
 
