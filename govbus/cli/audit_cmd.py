@@ -17,13 +17,11 @@ import typer
 from rich.table import Table
 
 from base.errors import GovbusError, SignatureError
-from base.settings import Settings
 from consumers.reader import read_labelled
-from govbus.cli.broker_cmd import bootstrap_for
+from govbus.cli.broker_cmd import connected_settings
 from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit, emit_json, fail, failed
 from schemas.audit import AuditReport, Head, heads_document, of_entries, signing, verify
 from schemas.topics import TopicKind, topic_name
-from topology.connection import connected
 
 
 def _expected(path: Path | None, trust: Path | None, as_json: bool) -> dict[str, Head] | None:
@@ -108,19 +106,11 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         """Recompute every audit record's hash and follow each chain's links."""
-        settings = Settings.load()
-        address = bootstrap or bootstrap_for(settings)
-        if not address:
-            fail(
-                "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
-                as_json=as_json,
-            )
+        settings = connected_settings(bootstrap, as_json, code=EXIT_FAILURE)
         expected = _expected(expect, trust, as_json)
         topic = topic_name(TopicKind.AUDIT)
         try:
-            messages = read_labelled(
-                address, topic, extra_config=connected(settings, address).kafka
-            )
+            messages = read_labelled(settings.bootstrap, topic, extra_config=settings.kafka)
         except GovbusError as exc:
             failed(exc, as_json=as_json)
         report = verify(messages, include=of_entries(entry) if entry else None, expected=expected)

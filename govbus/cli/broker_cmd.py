@@ -35,18 +35,23 @@ def bootstrap_for(settings: Settings) -> str:
     return connected(settings).bootstrap
 
 
-def connected_settings(given: str, as_json: bool) -> Settings:
-    """The settings as they connect (:func:`topology.connection.connected`) to
-    ``--bootstrap`` when given, else to the configured or the running local broker; a usage
-    error naming the ways to give a broker when there is none."""
-    settings = connected(Settings.load(), given)
+def require_broker(settings: Settings, as_json: bool, *, code: int = EXIT_USAGE) -> Settings:
+    """``settings`` when they name a broker, else a failure (exit ``code``, a usage error
+    unless told) naming the ways to give one."""
     if not settings.bootstrap:
         fail(
             "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
             as_json=as_json,
-            code=EXIT_USAGE,
+            code=code,
         )
     return settings
+
+
+def connected_settings(given: str, as_json: bool, *, code: int = EXIT_USAGE) -> Settings:
+    """The settings as they connect (:func:`topology.connection.connected`) to
+    ``--bootstrap`` when given, else to the configured or the running local broker;
+    :func:`require_broker` when there is none."""
+    return require_broker(connected(Settings.load(), given), as_json, code=code)
 
 
 def resolve_bootstrap(given: str, as_json: bool) -> str:

@@ -28,7 +28,7 @@ from exchange.profiles import (
 from exchange.workdays import HOLIDAYS_DIR_ENV, holiday_dirs_from_env, load_work_calendar
 from govbus.cli.common import JSON_OPT
 from govbus.cli.group import command_group
-from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, fail
+from govbus.cli.output import EXIT_FAILURE, EXIT_USAGE, console, emit_json, fail, iso
 
 PROFILES_DIR_OPT = typer.Option(
     None,
@@ -67,15 +67,11 @@ def _parse_start(text: str, as_json: bool) -> datetime | date:
     return moment
 
 
-def _iso(day: date | None) -> str | None:
-    return None if day is None else day.isoformat()
-
-
 def _period_json(due: PeriodDue) -> dict[str, Any]:
     return {
         **period_to_dict(due.period),
-        "due_date": _iso(due.due_date),
-        "due_by": None if due.due_by is None else due.due_by.isoformat(),
+        "due_date": iso(due.due_date),
+        "due_by": iso(due.due_by),
     }
 
 
@@ -87,12 +83,12 @@ def deadline_json(profile_id: str, result: Deadline) -> dict[str, Any]:
         "amount": binding.amount,
         "unit": binding.unit.value,
         "starts_from": binding.starts_from.value,
-        "due_date": _iso(result.due_date),
-        "due_by": None if result.due_by is None else result.due_by.isoformat(),
+        "due_date": iso(result.due_date),
+        "due_by": iso(result.due_by),
         "basis": result.basis,
         "periods": [_period_json(p) for p in result.periods],
         "note": " ".join(result.notes) or None,
-        "sla_due_date": _iso(result.sla_due_date),
+        "sla_due_date": iso(result.sla_due_date),
     }
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,6 +17,7 @@ from base.errors import PERSON_ERRORS, GovbusError
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+T = TypeVar("T")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -34,6 +37,22 @@ def emit(as_json: bool, payload: Any, line: str) -> None:
         console.print(line, markup=False)
 
 
+def emit_rows(
+    as_json: bool,
+    key: str,
+    rows: Sequence[T],
+    document: Callable[[T], Any],
+    line: Callable[[T], str],
+) -> None:
+    """Report a list: ``{key: [document(row), ...]}`` with ``--json``, else one plain-text
+    ``line`` a row (printed as written: no rich markup)."""
+    if as_json:
+        emit_json({key: [document(r) for r in rows]})
+        return
+    for row in rows:
+        console.print(line(row), markup=False)
+
+
 def fail(
     message: str, *, as_json: bool = False, code: int = EXIT_FAILURE, **extra: Any
 ) -> NoReturn:
@@ -44,6 +63,11 @@ def fail(
         # One line, as written: no wrapping at the terminal's width, no markup in it.
         err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+def iso(moment: date | None) -> str | None:
+    """A date or datetime in ``--json`` output: ISO 8601, or None."""
+    return None if moment is None else moment.isoformat()
 
 
 def plain(value: Any) -> Any:

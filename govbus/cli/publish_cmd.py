@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from base.errors import GovbusError, KafkaTimeoutError
 from base.settings import Settings
 from exchange.catalog_loader import load_catalog
+from govbus.cli.broker_cmd import require_broker
 from govbus.cli.output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, console, emit_json, fail
 from producers import AgencyPublisher, PublisherOptions, PublishResult, PublishStatus
 from producers.rows import InputFileError, Row, format_of, read_rows
@@ -230,14 +231,8 @@ def register(app: typer.Typer) -> None:
             topic = topic_name(TopicKind.SUBMIT, agency)
         except (InputFileError, GovbusError) as exc:
             fail(str(exc), as_json=as_json, code=EXIT_USAGE, kind=type(exc).__name__)
-        settings = connected(settings, bootstrap)
+        settings = require_broker(connected(settings, bootstrap), as_json)
         address = settings.bootstrap
-        if not address:
-            fail(
-                "no broker: pass --bootstrap, set GOVBUS_BOOTSTRAP or run `govbus broker start`",
-                as_json=as_json,
-                code=EXIT_USAGE,
-            )
         summary = Summary(agency, entry, topic)
         show_progress = sys.stdout.isatty() and not as_json
         try:

@@ -50,8 +50,10 @@ from govbus.cli.output import (
     console,
     emit,
     emit_json,
+    emit_rows,
     err_console,
     fail,
+    iso,
 )
 from schemas.state import grant_document
 from storage.reference import AgencyRow, ReferenceStore
@@ -96,8 +98,13 @@ def agency_json(row: AgencyRow) -> dict[str, Any]:
         "name_zh": row.name_zh,
         "kind": row.kind,
         "created_at": row.created_at.isoformat(),
-        "revoked_at": None if row.revoked_at is None else row.revoked_at.isoformat(),
+        "revoked_at": iso(row.revoked_at),
     }
+
+
+def _agency_line(row: AgencyRow) -> str:
+    revoked = f"  revoked {row.revoked_at.isoformat()}" if row.revoked_at else ""
+    return f"{row.id:<24} {row.kind:<26} {row.name_zh or row.name}{revoked}"
 
 
 def grant_json(grant: Grant, at: datetime | None = None) -> dict[str, Any]:
@@ -302,12 +309,7 @@ def _agency_commands(agency: typer.Typer) -> None:
             rows = ReferenceStore(database(Settings.load())).list_agencies(
                 include_revoked=include_revoked
             )
-        if as_json:
-            emit_json({"agencies": [agency_json(r) for r in rows]})
-            return
-        for r in rows:
-            revoked = f"  revoked {r.revoked_at.isoformat()}" if r.revoked_at else ""
-            console.print(f"{r.id:<24} {r.kind:<26} {r.name_zh or r.name}{revoked}", markup=False)
+        emit_rows(as_json, "agencies", rows, agency_json, _agency_line)
 
     @agency.command("revoke")
     def agency_revoke(
@@ -407,10 +409,6 @@ def _grant_commands(grant: typer.Typer) -> None:
             rows = ReferenceStore(database(Settings.load())).list_grants(
                 agency_id=agency_id or None, entry_id=entry_id or None
             )
+        now = datetime.now(UTC)
         grants = [r.grant() for r in rows]
-        if as_json:
-            now = datetime.now(UTC)
-            emit_json({"grants": [grant_json(g, now) for g in grants]})
-            return
-        for g in grants:
-            console.print(_grant_line(g), markup=False)
+        emit_rows(as_json, "grants", grants, lambda g: grant_json(g, now), _grant_line)

@@ -25,7 +25,7 @@ from govbus.cli.common import (
     reported,
 )
 from govbus.cli.group import command_group
-from govbus.cli.output import console, emit, emit_json
+from govbus.cli.output import emit, emit_rows, iso
 from storage.subscriptions import SubscriptionRow, SubscriptionStore
 from storage.workflows import WorkflowStore
 from topology.workflows.clock import SystemClock
@@ -48,7 +48,7 @@ def subscription_json(row: SubscriptionRow) -> dict[str, Any]:
         "state": state_of(row),
         "subscribed_at": row.subscribed_at.isoformat(),
         "subscribed_by": row.subscribed_by,
-        "cancelled_at": None if row.cancelled_at is None else row.cancelled_at.isoformat(),
+        "cancelled_at": iso(row.cancelled_at),
         "cancelled_by": row.cancelled_by,
         "cancel_reason": row.cancel_reason,
     }
@@ -105,8 +105,4 @@ def register(app: typer.Typer) -> None:
             rows = SubscriptionStore(database(Settings.load())).list_subscriptions(
                 agency_id or None, include_cancelled=include_cancelled
             )
-        if as_json:
-            emit_json({"subscriptions": [subscription_json(r) for r in rows]})
-            return
-        for row in rows:
-            console.print(_line(row), markup=False)
+        emit_rows(as_json, "subscriptions", rows, subscription_json, _line)

@@ -18,7 +18,7 @@ from base.settings import Settings
 from exchange.workflows.roles import USER_ROLES
 from govbus.cli.common import JSON_OPT, database
 from govbus.cli.group import command_group
-from govbus.cli.output import EXIT_USAGE, console, emit_json, fail
+from govbus.cli.output import EXIT_USAGE, console, emit_json, emit_rows, fail, iso
 from storage.accounts import AccountStore, UserRow
 from storage.workflows import WorkflowStore
 from topology.workflows.accounts import AccountService
@@ -58,8 +58,13 @@ def user_json(row: UserRow) -> dict[str, object]:
         "agency": row.agency_id,
         "display_name": row.display_name,
         "created_at": row.created_at.isoformat(),
-        "disabled_at": None if row.disabled_at is None else row.disabled_at.isoformat(),
+        "disabled_at": iso(row.disabled_at),
     }
+
+
+def _user_line(row: UserRow) -> str:
+    state = "disabled" if row.disabled_at else "active"
+    return f"{row.id:<24} {row.role:<11} {row.agency_id or '-':<24} {state}"
 
 
 def register(app: typer.Typer) -> None:
@@ -106,12 +111,7 @@ def _list_command(user: typer.Typer) -> None:
             rows = _accounts().accounts.list_users()
         except GovbusError as exc:
             fail(str(exc), as_json=as_json)
-        if as_json:
-            emit_json({"users": [user_json(r) for r in rows]})
-            return
-        for r in rows:
-            state = "disabled" if r.disabled_at else "active"
-            console.print(f"{r.id:<24} {r.role:<11} {r.agency_id or '-':<24} {state}", markup=False)
+        emit_rows(as_json, "users", rows, user_json, _user_line)
 
 
 def _disable_command(user: typer.Typer) -> None:

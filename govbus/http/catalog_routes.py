@@ -25,8 +25,7 @@ from govbus.http.catalog_models import (
     WithdrawalRequest,
 )
 from govbus.http.deps import CASE_ERRORS, ERRORS, CurrentActor, Flows, action
-from govbus.http.models import ReasonRequest, Transitions
-from govbus.http.routing import CaseId, CaseRoutes, Limit, Offset, page_of, transitions_out
+from govbus.http.routing import CaseId, CaseRoutes, CaseView, Limit, Offset, page_of
 
 router = APIRouter()
 CHANGES = "/v1/catalog/changes"
@@ -37,6 +36,10 @@ obligations = CaseRoutes(router, OBLIGATIONS, "catalog")
 
 def _change(change: cc.CatalogChange) -> Change:
     return Change.model_validate(cc.to_document(change))
+
+
+#: How the routes show a change.
+CHANGE = CaseView(lambda flows: flows.catalog, lambda _flows, c: _change(c), Change)
 
 
 def _obligation(flows: Flows, ob: co.CatalogObligation) -> Obligation:
@@ -82,24 +85,19 @@ def list_changes(
     return Changes(changes=[_change(c) for c in found])
 
 
-@changes.read("/{case_id}", "查看目录变更 (one change)")
-def get_change(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Change:
-    return _change(flows.catalog.get(actor, case_id))
+changes.reads(
+    CHANGE,
+    ("get_change", "查看目录变更 (one change)"),
+    ("change_transitions", "目录变更办理记录 (who did what, when, why)"),
+)
 
 
-@changes.read("/{case_id}/transitions", "目录变更办理记录 (who did what, when, why)")
-def change_transitions(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Transitions:
-    return transitions_out(flows.catalog.history(actor, case_id))
-
-
-@changes.step("review", Action.REVIEW, "审核通过 (the bureau passes the change; J 9 ¶4 consent)")
-def review(case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flows) -> Change:
-    return _change(flows.catalog.review(actor, case_id, reason=body.reason))
-
-
-@changes.step("ratify", Action.RATIFY, "审定 (the city government approves, G 11, GM 14)")
-def ratify(case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flows) -> Change:
-    return _change(flows.catalog.ratify(actor, case_id, reason=body.reason))
+changes.reason_steps(
+    CHANGE,
+    ("review", Action.REVIEW, "审核通过 (the bureau passes the change; J 9 ¶4 consent)"),
+    ("ratify", Action.RATIFY, "审定 (the city government approves, G 11, GM 14)"),
+    ("cancel", Action.CANCEL, "撤回报送 (the agency drops its change)"),
+)
 
 
 @changes.step("return", Action.RETURN, "退回修改 (the pending reviewer returns it, with reasons)")
@@ -113,11 +111,6 @@ def return_change(
 def resubmit(case_id: CaseId, body: ChangeRequest, actor: CurrentActor, flows: Flows) -> Change:
     change = flows.catalog.resubmit(actor, case_id, body.entry.document(), reason=body.reason)
     return _change(change)
-
-
-@changes.step("cancel", Action.CANCEL, "撤回报送 (the agency drops its change)")
-def cancel(case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flows) -> Change:
-    return _change(flows.catalog.cancel(actor, case_id, reason=body.reason))
 
 
 # -- update obligations -------------------------------------------------------------------------
@@ -163,14 +156,11 @@ def list_obligations(
     return Obligations(obligations=[_obligation(flows, o) for o in found])
 
 
-@obligations.read("/{case_id}", "查看目录更新义务 (one obligation)")
-def get_obligation(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Obligation:
-    return _obligation(flows, flows.obligations.get(actor, case_id))
-
-
-@obligations.read("/{case_id}/transitions", "目录更新义务办理记录 (who did what, when, why)")
-def obligation_transitions(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Transitions:
-    return transitions_out(flows.obligations.history(actor, case_id))
+obligations.reads(
+    CaseView(lambda flows: flows.obligations, _obligation, Obligation),
+    ("get_obligation", "查看目录更新义务 (one obligation)"),
+    ("obligation_transitions", "目录更新义务办理记录 (who did what, when, why)"),
+)
 
 
 @obligations.step("fulfil", Action.FULFIL, "报告已更新 (the agency reports the update done)")

@@ -25,13 +25,11 @@ from govbus.http.models import (
     ApproveRequest,
     Me,
     OutcomeRequest,
-    ReasonRequest,
     RefuseRequest,
     TokenRequest,
     TokenResponse,
-    Transitions,
 )
-from govbus.http.routing import CaseId, CaseRoutes, Limit, Offset, page_of, transitions_out
+from govbus.http.routing import CaseId, CaseRoutes, CaseView, Limit, Offset, page_of
 
 router = APIRouter()
 APPS = "/v1/applications"
@@ -42,6 +40,10 @@ def _out(flows: Flows, app: sa.ShareApplication) -> Application:
     doc = sa.to_document(app)
     doc["overdue"] = app.overdue or app.is_overdue(flows.clock.now())
     return Application.model_validate(doc)
+
+
+#: How the routes show an application.
+APPLICATION = CaseView(lambda flows: flows.applications, _out, Application)
 
 
 # -- accounts -------------------------------------------------------------------------------
@@ -124,14 +126,11 @@ def list_applications(
     return Applications(applications=[_out(flows, a) for a in found])
 
 
-@cases.read("/{case_id}", "查看共享申请 (one application)")
-def get_application(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Application:
-    return _out(flows, flows.applications.get(actor, case_id))
-
-
-@cases.read("/{case_id}/transitions", "办理记录 (who did what, when, why)")
-def transitions(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Transitions:
-    return transitions_out(flows.applications.history(actor, case_id))
+cases.reads(
+    APPLICATION,
+    ("get_application", "查看共享申请 (one application)"),
+    ("transitions", "办理记录 (who did what, when, why)"),
+)
 
 
 def _ruling(body: OutcomeRequest) -> sa.Ruling:
@@ -161,16 +160,13 @@ def refuse(case_id: CaseId, body: RefuseRequest, actor: CurrentActor, flows: Flo
     return _out(flows, app)
 
 
-@cases.step("withdraw", Action.WITHDRAW, "撤回申请 (the applicant withdraws)")
-def withdraw(
-    case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flows
-) -> Application:
-    return _out(flows, flows.applications.withdraw(actor, case_id, reason=body.reason))
-
-
-@cases.step("dispute", Action.DISPUTE, "提请协调 (dispute: the bureau coordinates, G 15 ¶3, S 28)")
-def dispute(case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flows) -> Application:
-    return _out(flows, flows.applications.dispute(actor, case_id, reason=body.reason))
+cases.reason_steps(
+    APPLICATION,
+    ("withdraw", Action.WITHDRAW, "撤回申请 (the applicant withdraws)"),
+    ("dispute", Action.DISPUTE, "提请协调 (dispute: the bureau coordinates, G 15 ¶3, S 28)"),
+    ("refer", Action.REFER, "报市政府决定 (the bureau refers the dispute, S 28)"),
+    ("revoke", Action.REVOKE, "撤销共享权限 (the provider revokes the grant)"),
+)
 
 
 @cases.step("settle", Action.SETTLE, "协调处理结果 (the bureau settles the dispute)")
@@ -178,16 +174,6 @@ def settle(case_id: CaseId, body: OutcomeRequest, actor: CurrentActor, flows: Fl
     return _out(flows, flows.applications.settle(actor, case_id, _ruling(body)))
 
 
-@cases.step("refer", Action.REFER, "报市政府决定 (the bureau refers the dispute, S 28)")
-def refer(case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flows) -> Application:
-    return _out(flows, flows.applications.refer(actor, case_id, reason=body.reason))
-
-
 @cases.step("decide", Action.DECIDE, "市政府决定 (the city government decides, S 28)")
 def decide(case_id: CaseId, body: OutcomeRequest, actor: CurrentActor, flows: Flows) -> Application:
     return _out(flows, flows.applications.decide(actor, case_id, _ruling(body)))
-
-
-@cases.step("revoke", Action.REVOKE, "撤销共享权限 (the provider revokes the grant)")
-def revoke(case_id: CaseId, body: ReasonRequest, actor: CurrentActor, flows: Flows) -> Application:
-    return _out(flows, flows.applications.revoke(actor, case_id, reason=body.reason))

@@ -13,15 +13,16 @@ from pydantic import BaseModel, Field
 
 from exchange.workflows.roles import Action
 from govbus.http.deps import CASE_ERRORS, CurrentActor, Flows
-from govbus.http.models import ID_PATTERN, Strict, Text, Transitions
-from govbus.http.routing import CaseRoutes, transitions_out
+from govbus.http.models import ID_PATTERN, Strict, Text
+from govbus.http.routing import CaseRoutes, CaseView
 from storage.subscriptions import SubscriptionRow
 from topology.workflows.subscriptions import state_of
 
 router = APIRouter()
 #: ``case_id``: the walk of the permission table fills every id path parameter by that name.
-CaseId = Annotated[str, Path(pattern=ID_PATTERN, description="Subscription id.")]
-subscriptions = CaseRoutes(router, "/v1/subscriptions", "subscriptions")
+SUBSCRIPTION_ID = Path(pattern=ID_PATTERN, description="Subscription id.")
+CaseId = Annotated[str, SUBSCRIPTION_ID]
+subscriptions = CaseRoutes(router, "/v1/subscriptions", "subscriptions", SUBSCRIPTION_ID)
 
 
 class SubscribeRequest(Strict):
@@ -82,14 +83,13 @@ def list_subscriptions(
     return SubscriptionList(subscriptions=[subscription_out(r) for r in found])
 
 
-@subscriptions.read("/{case_id}", "查看订阅 (one subscription)")
-def get_subscription(case_id: CaseId, actor: CurrentActor, flows: Flows) -> SubscriptionOut:
-    return subscription_out(flows.subscriptions.get(actor, case_id))
-
-
-@subscriptions.read("/{case_id}/transitions", "订阅记录 (who subscribed or cancelled, when, why)")
-def subscription_transitions(case_id: CaseId, actor: CurrentActor, flows: Flows) -> Transitions:
-    return transitions_out(flows.subscriptions.history(actor, case_id))
+subscriptions.reads(
+    CaseView(
+        lambda flows: flows.subscriptions, lambda _flows, r: subscription_out(r), SubscriptionOut
+    ),
+    ("get_subscription", "查看订阅 (one subscription)"),
+    ("subscription_transitions", "订阅记录 (who subscribed or cancelled, when, why)"),
+)
 
 
 @subscriptions.step(
