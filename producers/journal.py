@@ -23,7 +23,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,15 +48,8 @@ class Ack:
     source_sequence: int
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "entry": self.entry,
-            "topic": self.topic,
-            "partition": self.partition,
-            "offset": self.offset,
-            "source_system": self.source_system,
-            "source_sequence": self.source_sequence,
-        }
+        """The journal line: every field by its name (read back by ``Ack(**line)``)."""
+        return asdict(self)
 
 
 class Journal:

@@ -20,7 +20,8 @@ from __future__ import annotations
 import datetime
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from types import UnionType
 from typing import Any
 
 Misfit = tuple[str, str]
@@ -286,32 +287,35 @@ def _compile_record(schema: Mapping[str, Any]) -> Guard | None:
 
 
 def _compile_sequence(inner: Guard | None) -> Guard | None:
-    if inner is None:
-        return None
-
-    def guard(value: Any) -> Misfit | None:
-        if not isinstance(value, list | tuple):
-            return None
-        for index, item in enumerate(value):
-            found = inner(item)
-            if found is not None:
-                return join(f"[{index}]", found[0]), found[1]
-        return None
-
-    return guard
+    return _compile_each(inner, list | tuple, enumerate, "[{}]")
 
 
 def _compile_map(inner: Guard | None) -> Guard | None:
+    return _compile_each(inner, Mapping, _map_items, "[{!r}]")
+
+
+def _map_items(value: Mapping[Any, Any]) -> Iterable[tuple[Any, Any]]:
+    return value.items()
+
+
+def _compile_each(
+    inner: Guard | None,
+    kind: type[Any] | UnionType,
+    entries: Callable[[Any], Iterable[tuple[Any, Any]]],
+    label: str,
+) -> Guard | None:
+    """A guard checking each of the ``entries`` (key, item) of a ``kind`` value (an array
+    or a map) with ``inner``; a misfit's place is its key formatted by ``label``."""
     if inner is None:
         return None
 
     def guard(value: Any) -> Misfit | None:
-        if not isinstance(value, Mapping):
+        if not isinstance(value, kind):
             return None
-        for key, item in value.items():
+        for key, item in entries(value):
             found = inner(item)
             if found is not None:
-                return join(f"[{key!r}]", found[0]), found[1]
+                return join(label.format(key), found[0]), found[1]
         return None
 
     return guard

@@ -86,14 +86,13 @@ import time
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from confluent_kafka import KafkaException
 
 from base.errors import ConfigError, GovbusError, TransactionError
 from base.settings import DEFAULT_DEAD_LETTER_VALUE_BYTES, DEFAULT_MAX_FUTURE_SKEW_S
 from exchange.catalog import Catalog
-from exchange.onesource import AuthoritativeRecord
 from kafkaclient import Admin, Consumer, Message, Producer, TopicPartition, coordinates
 from monitoring.metrics import ProcessorMetrics
 from schemas import SchemaRegistry
@@ -105,7 +104,6 @@ from topology.records import MAX_DEAD_LETTER_VALUE_BYTES
 from topology.reference import ReferenceSnapshot, ReferenceSource
 from topology.state import (
     AUDIT_HEAD_KEY,
-    ChainHead,
     OneSourceState,
     changelog_topic,
     encode_head,
@@ -132,22 +130,6 @@ HEARTBEAT_INTERVAL_MS = 1000
 TRANSACTION_TIMEOUT_MS = 60000
 
 PartitionKey = tuple[str, int]
-
-
-class PlanStep(Protocol):
-    """The planning step's signature (:func:`topology.plan.plan_message`)."""
-
-    def __call__(  # noqa: PLR0913 - plan_message's signature
-        self,
-        msg: Input,
-        states: Mapping[str, AuthoritativeRecord],
-        head: ChainHead,
-        reference: Reference,
-        now: datetime,
-        *,
-        encoder: Encoder,
-        options: PlanOptions,
-    ) -> Plan: ...
 
 
 @dataclass(frozen=True)
@@ -228,15 +210,12 @@ class Processor:
         reference: ReferenceSource,
         metrics: ProcessorMetrics | None = None,
         registry: SchemaRegistry | None = None,
-        *,
-        plan_step: PlanStep = plan_message,
     ) -> None:
         self.config = config
         self._reference = reference
         self._meter = Meter(metrics)
         self._encoder = Encoder(registry)
         self._options = config.plan_options
-        self._plan_step = plan_step
         extra = dict(config.extra_config)
         self._producer = self._new_producer()
         self._consumer = Consumer(
@@ -645,7 +624,7 @@ class Processor:
         hint = inp.subject_hint
         states = {} if hint is None else self._state.get(inp.topic, inp.partition, hint)
         head = self._state.chain_head(inp.topic, inp.partition)
-        return self._plan_step(
+        return plan_message(
             inp, states, head, reference, now, encoder=self._encoder, options=self._options
         )
 

@@ -3,8 +3,9 @@ an unexpected error aborts the open transaction, never commits it; the batch is 
 a message that fails again is quarantined (dead-lettered with the exception and its
 bytes) and the partition moves on; a shutdown while a message is in doubt aborts.
 
-The failures are injected through the processor's planning step (a constructor
-parameter), not by mocking Kafka: the injected step returns the real plan, whose records
+The failures are injected through the processor's planning step (step 4,
+``Processor._plan``, overridden as the repartitioner overrides it), not by mocking Kafka:
+the overriding step returns the real plan, whose records
 the loop starts producing into the real transaction before the failure strikes, so a
 commit of the half-done transaction would show as duplicates. Every input must be
 answered once (G 13 timely and accurate data; S 42 the audit chains stay intact).
@@ -18,6 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -29,7 +31,7 @@ from schemas import encode
 from schemas.audit import verify
 from schemas.topics import TopicKind, topic_name
 from tests.support.scenario import Names, event, publish_events, read_topic, resident_id
-from topology.plan import Input, Plan, Write, plan_message
+from topology.plan import Input, Plan, Reference, Write
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import StaticReference
 
@@ -54,16 +56,15 @@ class Breaks:
 
 @dataclass
 class FailingStep:
-    """The real planning step, failing for marked messages ``times`` times each (None:
-    always) half-way through writing their records."""
+    """The real plans of marked messages, failing ``times`` times each (None: always)
+    half-way through writing their records."""
 
     times: int | None
     error: type[BaseException] = RuntimeError
     calls: Counter[str] = field(default_factory=Counter)
 
-    def __call__(self, msg: Input, *rest: Any, **options: Any) -> Plan:
-        """topology.processor.PlanStep: plan_message's arguments, passed on as given."""
-        plan = plan_message(msg, *rest, **options)
+    def __call__(self, msg: Input, plan: Plan) -> Plan:
+        """``plan`` (the real plan of ``msg``), or, for a marked message, one that fails."""
         if FAIL.encode() not in msg.value:
             return plan
         self.calls[msg.position] += 1
@@ -72,6 +73,17 @@ class FailingStep:
         failure = self.error(f"injected failure #{self.calls[msg.position]} at {msg.position}")
         writes: Any = Breaks(plan.writes, len(plan.writes) // 2, failure)
         return dataclasses.replace(plan, writes=writes)
+
+
+class FailingProcessor(Processor):
+    """The processor, its planning step (:meth:`Processor._plan`) failing as ``step`` says."""
+
+    def __init__(self, *args: Any, step: FailingStep, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failing = step
+
+    def _plan(self, inp: Input, reference: Reference, now: datetime) -> Plan:
+        return self.failing(inp, super()._plan(inp, reference, now))
 
 
 @dataclass
@@ -101,7 +113,7 @@ class Bus:
 
     def start(self, step: FailingStep | None = None) -> Worker:
         registry = CollectorRegistry()
-        processor = Processor(
+        args = (
             ProcessorConfig(
                 self.bootstrap,
                 group_id=self.group,
@@ -110,8 +122,8 @@ class Bus:
             ),
             StaticReference(self.loaded.catalog, self.loaded.grants),
             ProcessorMetrics.create(registry),
-            plan_step=plan_message if step is None else step,
         )
+        processor = Processor(*args) if step is None else FailingProcessor(*args, step=step)
         stop, died = threading.Event(), []
 
         def run() -> None:
