@@ -15,8 +15,8 @@ from dataclasses import replace
 from kafkaclient import Producer
 from schemas import encode
 from schemas.topics import POLICIES, TopicKind, topic_name
-from tests.support.processor import PERSON, PERSON_KEY, running
-from tests.support.scenario import Names, event, publish_events, read_topic, resident_id
+from tests.support.processor import publish_names, running
+from tests.support.scenario import Names, event, read_topic, resident_id
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import StaticReference
 from topology.run import Membership, worker_config
@@ -48,6 +48,14 @@ def _settled(check: object, what: str) -> None:
     raise AssertionError(f"not settled within {WAIT_S} s: {what}")
 
 
+def _answered(bootstrap: str, kafka_config: dict[str, str], names: Names, name: str) -> None:
+    """An event of the person's name change is accepted, whichever worker holds it."""
+    publish_names(bootstrap, kafka_config, names, name)
+    receipts = topic_name(TopicKind.RECEIPTS, names.agency("city-psb"))
+    seen = read_topic(bootstrap, receipts, config=kafka_config, until=1, record="Receipt")
+    assert [r["outcome"] for r in seen] == ["accepted"]
+
+
 def test_a_joining_worker_moves_only_its_share(
     bootstrap: str, kafka_config: dict[str, str]
 ) -> None:
@@ -72,15 +80,7 @@ def test_a_joining_worker_moves_only_its_share(
         assert first.restored_partitions == total
         assert 0 < second.restored_partitions < total
         # Both keep deciding: an event reaches its receipt whichever worker holds it.
-        basic, psb = names.entry("psb.person.basic"), names.agency("city-psb")
-        publish_events(
-            bootstrap,
-            [(PERSON_KEY, event(basic, psb, PERSON, {"name": "张三"}))],
-            config=kafka_config,
-        )
-        receipts = topic_name(TopicKind.RECEIPTS, psb)
-        seen = read_topic(bootstrap, receipts, config=kafka_config, until=1, record="Receipt")
-        assert [r["outcome"] for r in seen] == ["accepted"]
+        _answered(bootstrap, kafka_config, names, "张三")
 
 
 def test_a_worker_stopped_gracefully_hands_over_its_partitions_at_once(
@@ -117,15 +117,7 @@ def test_a_worker_stopped_gracefully_hands_over_its_partitions_at_once(
             time.sleep(0.2)
         assert first.restored_partitions == total + share
         # And answers an event of any partition.
-        basic, psb = names.entry("psb.person.basic"), names.agency("city-psb")
-        publish_events(
-            bootstrap,
-            [(PERSON_KEY, event(basic, psb, PERSON, {"name": "李四"}))],
-            config=kafka_config,
-        )
-        receipts = topic_name(TopicKind.RECEIPTS, psb)
-        seen = read_topic(bootstrap, receipts, config=kafka_config, until=1, record="Receipt")
-        assert [r["outcome"] for r in seen] == ["accepted"]
+        _answered(bootstrap, kafka_config, names, "李四")
 
 
 def test_events_published_while_a_worker_joins_are_answered_exactly_once(
