@@ -50,7 +50,7 @@ from typing import Any
 
 from base.settings import Settings
 from bench.ready import catalog_of
-from bench.results_file import write_results
+from bench.report import write_results
 from exchange.catalog import Agency, AgencyKind, Catalog, LifecycleState
 from exchange.catalog_loader import CheckResult
 from kafkaclient.admin import Admin

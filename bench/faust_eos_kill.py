@@ -53,7 +53,7 @@ from base.settings import Settings
 from bench.broker import BenchBroker, bench_broker
 from bench.faust_gate import SINK_MODES, ensure_bus_topics
 from bench.kill_plan import PROVIDERS, Plan, plan, replay
-from bench.results_file import write_results
+from bench.report import write_results
 from exchange.catalog_loader import LoadedCatalog, check_catalog_text
 from exchange.gate import GateResult
 from exchange.grants import is_active

@@ -43,7 +43,7 @@ from rich.table import Table
 from base.settings import Settings
 from bench.broker import BenchBroker, bench_broker
 from bench.raw import raw_producer
-from bench.results_file import write_results
+from bench.report import write_results
 from exchange.catalog import Catalog
 from exchange.catalog_loader import load_catalog
 from kafkaclient import Admin, TopicSpec

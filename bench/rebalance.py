@@ -63,7 +63,7 @@ import yaml
 from bench.background import Background, Publishing
 from bench.broker import BenchBroker, bench_broker
 from bench.capacity import machine
-from bench.results_file import write_results
+from bench.report import write_results
 from bench.runs import percentile
 from bench.scenario import DISTRICTS, GIVEN, STREETS, SURNAMES, residents
 from exchange.catalog_loader import load_catalog
