@@ -45,12 +45,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from base.settings import Settings
 from bench.ready import catalog_of
+from bench.report import write_results
 from exchange.catalog import Agency, AgencyKind, Catalog, LifecycleState
 from exchange.catalog_loader import CheckResult
 from kafkaclient.admin import Admin
@@ -293,10 +293,7 @@ def main() -> None:
             report["points"].append(point)
             print(json.dumps(point, ensure_ascii=False), flush=True)
     report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = args.out / f"capacity-{stamp}.json"
-    path.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    path = write_results(args.out, "capacity", report)
     print(f"results: {path}", flush=True)
 
 

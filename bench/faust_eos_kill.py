@@ -29,7 +29,6 @@ The JSON goes to ``bench/results/faust-eos-kill-<UTC time>.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -54,6 +53,7 @@ from base.settings import Settings
 from bench.broker import BenchBroker, bench_broker
 from bench.faust_gate import SINK_MODES, ensure_bus_topics
 from bench.kill_plan import PROVIDERS, Plan, plan, replay
+from bench.report import write_results
 from exchange.catalog_loader import LoadedCatalog, check_catalog_text
 from exchange.gate import GateResult
 from exchange.grants import is_active
@@ -526,10 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with bench_broker(args.bootstrap) as broker:
         report = run(args, broker)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = args.out / f"faust-eos-kill-{stamp}.json"
-    path.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    path = write_results(args.out, "faust-eos-kill", report)
     print(f"{'PASSED' if report['passed'] else 'FAILED'}: mode={args.mode} kills={args.kills}")
     for label, t in report["topics"].items():
         print(f"  {label:<14} " + "  ".join(f"{k}={v}" for k, v in t.items()))

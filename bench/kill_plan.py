@@ -44,20 +44,22 @@ def change_event(  # noqa: PLR0913 - the record's subject, what changes, and who
     number: str,
     items: Mapping[str, str | None],
     *,
+    operation: str = "update",
     authoritative: bool = True,
     sequence: int = 1,
     source_system: str = "kill-test",
 ) -> dict[str, Any]:
     """A ChangeEvent record (a new event id, now) setting the ``items`` of resident
     ``number``, ``sequence``-th of its source system (a source's later change has a higher
-    sequence; GM 22). The bench's one builder of what an agency's publisher sends."""
+    sequence; GM 22). The bench's one builder of what an agency's publisher sends, and the
+    broker tests' (tests.support.scenario.event)."""
     return {
         "event_id": str(uuid.uuid4()),
         "entry": entry,
         "provider": provider,
         "subject_key": number,
         "subject_kind": "resident_id",
-        "operation": "update",
+        "operation": operation,
         "authoritative": authoritative,
         "items": [{"name": k, "before": None, "after": v} for k, v in items.items()],
         "source_system": source_system,

@@ -23,7 +23,6 @@ to raw. Results go to ``bench/results/publisher-<UTC time>.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -44,6 +43,7 @@ from rich.table import Table
 from base.settings import Settings
 from bench.broker import BenchBroker, bench_broker
 from bench.raw import raw_producer
+from bench.report import write_results
 from exchange.catalog import Catalog
 from exchange.catalog_loader import load_catalog
 from kafkaclient import Admin, TopicSpec
@@ -250,10 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     console = Console()
     console.print(table)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = args.out / f"publisher-{stamp}.json"
-    path.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    path = write_results(args.out, "publisher", report)
     console.print(f"broker: {report['broker']}; result written to {path}")
     return 0
 

@@ -60,8 +60,10 @@ from typing import Any
 
 import yaml
 
+from bench.background import Background, Publishing
 from bench.broker import BenchBroker, bench_broker
 from bench.capacity import machine
+from bench.report import write_results
 from bench.runs import percentile
 from bench.scenario import DISTRICTS, GIVEN, STREETS, SURNAMES, residents
 from exchange.catalog_loader import load_catalog
@@ -122,7 +124,7 @@ class Sent:
 
 
 @dataclass
-class Load:
+class Load(Publishing):
     """Publishes ``rate`` changes per second, round robin over every (entry, partition),
     in a thread until :meth:`stop`."""
 
@@ -136,16 +138,8 @@ class Load:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        if self.error is not None:
-            raise self.error
+        self._join_or_raise()
 
     def halt(self) -> None:
         """Stop publishing after a failure elsewhere; nothing is raised."""
@@ -154,12 +148,6 @@ class Load:
     def _delivered(self, result: PublishResult) -> None:
         if result.status is not PublishStatus.DELIVERED:
             self.failed += 1
-
-    def _run(self) -> None:
-        try:
-            self._publish()
-        except Exception as exc:  # noqa: BLE001 - the thread's failure, raised by stop()
-            self.error = exc
 
     def _publish(self) -> None:
         rng = random.Random(19)
@@ -198,7 +186,7 @@ class Load:
 
 
 @dataclass
-class Receipts:
+class Receipts(Background):
     """Every committed receipt of the provider as it comes: event id -> record time (s)."""
 
     broker: BenchBroker
@@ -206,14 +194,8 @@ class Receipts:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._join()
 
     def _run(self) -> None:
         for batch in read_from_beginning(
@@ -521,10 +503,7 @@ def main() -> None:
                 shutil.copyfile(log, args.logs / log.name)
     for event in report["events"]:
         print(json.dumps(event, ensure_ascii=False), flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = args.out / f"rebalance-{stamp}.json"
-    path.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    path = write_results(args.out, "rebalance", report)
     print(f"results: {path}", flush=True)
 
 

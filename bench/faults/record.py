@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.background import Publishing
 from bench.faults.checker import REANSWERED, SUBMITTED, Position, Read, Send
 from bench.scenario import DISTRICTS, GIVEN, STREETS, SURNAMES, Scenario, residents
 from exchange.catalog_loader import load_catalog
@@ -54,7 +55,7 @@ def draft(n: int, people: Sequence[str], rng: random.Random) -> Draft:
 
 
 @dataclass
-class Load:
+class Load(Publishing):
     """Publishes changes at ``rate`` per second through the provider's
     :class:`~producers.publisher.AgencyPublisher` (acks=all, idempotent, to its submission
     topic) in a thread until :meth:`stop`; records every send and its delivery report."""
@@ -72,17 +73,9 @@ class Load:
     _thread: threading.Thread | None = None
     error: Exception | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
     def stop(self) -> list[Send]:
         """Stop publishing, wait for every delivery report; the sends, acknowledged or not."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        if self.error is not None:
-            raise self.error
+        self._join_or_raise()
         return [
             Send(
                 s.index,
@@ -101,18 +94,10 @@ class Load:
 
     def halt(self) -> None:
         """Stop publishing (after a failure elsewhere); nothing is returned or raised."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._join()
 
     def _delivered(self, result: PublishResult) -> None:
         self._status[result.event_id] = result.status
-
-    def _run(self) -> None:
-        try:
-            self._publish()
-        except Exception as exc:  # noqa: BLE001 - the thread's failure, raised by stop()
-            self.error = exc
 
     def _publish(self) -> None:
         rng = random.Random(self.seed)

@@ -11,7 +11,7 @@ from typing import Any
 
 from exchange.catalog_loader import LoadedCatalog
 from schemas.topics import TopicKind, topic_name
-from tests.support.scenario import Names, Reader
+from tests.support.scenario import Names, Reader, event, publish_events
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import StaticReference
 from topology.repartitioner import Repartitioner, repartition_config, run_beside
@@ -24,6 +24,17 @@ PROCESSOR_STOP_S = 60.0
 PERSON_KEY = f"resident_id:{PERSON}"
 
 
+def publish_names(bootstrap: str, config: Mapping[str, str], names: Names, *values: str) -> None:
+    """One name change of :data:`PERSON` per value, in order, from ``city-psb`` to
+    ``psb.person.basic`` (of the ``names`` copy of the demo catalog)."""
+    basic, psb = names.entry("psb.person.basic"), names.agency("city-psb")
+    publish_events(
+        bootstrap,
+        [(PERSON_KEY, event(basic, psb, PERSON, {"name": value})) for value in values],
+        config=config,
+    )
+
+
 @dataclass
 class Bus:
     """A running processor on a fresh copy of the demo catalog (the ``bus`` fixture)."""
@@ -33,6 +44,10 @@ class Bus:
     names: Names
     loaded: LoadedCatalog
     processor: Processor
+
+    def publish_names(self, *values: str) -> None:
+        """:func:`publish_names` on this bus, as the administrator."""
+        publish_names(self.bootstrap, self.config, self.names, *values)
 
     def records(self, topic: str, record: str, until: int | None = None) -> list[dict[str, Any]]:
         """The committed records of ``topic``, decoded as ``record``, as the administrator."""

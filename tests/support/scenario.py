@@ -9,10 +9,10 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
+from bench.kill_plan import change_event
 from exchange.catalog_loader import LoadedCatalog, check_catalog_text
 from kafkaclient import Producer, read_from_beginning
 from schemas import decode, encode
@@ -65,21 +65,16 @@ def event(
 ) -> dict[str, Any]:
     """A ChangeEvent record (a new event id, the next source sequence) about a person
     (``subject_kind`` resident_id; override it for another kind of subject)."""
-    return {
-        "event_id": str(uuid.uuid4()),
-        "entry": entry,
-        "provider": provider,
-        "subject_key": subject_key,
-        "subject_kind": "resident_id",
-        "operation": operation,
-        "authoritative": authoritative,
-        "items": [{"name": k, "before": None, "after": v} for k, v in items.items()],
-        "source_system": "test",
-        "event_time": datetime.now(UTC),
-        "source_sequence": next(SEQUENCES),
-        "trace_id": None,
-        "legal_basis": None,
-    }
+    return change_event(
+        entry,
+        provider,
+        subject_key,
+        items,
+        operation=operation,
+        authoritative=authoritative,
+        sequence=next(SEQUENCES),
+        source_system="test",
+    )
 
 
 def publish(

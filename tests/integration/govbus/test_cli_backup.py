@@ -7,17 +7,11 @@ from pathlib import Path
 
 from govbus.cli.main import app
 from tests.support.cli import invoke_json, runner
-from tests.support.processor import PERSON, PERSON_KEY, Bus
-from tests.support.scenario import event, publish_events
+from tests.support.processor import Bus
 
 
 def test_backup_then_check_and_refusals(bus: Bus, tmp_path: Path) -> None:
-    basic, psb = bus.names.entry("psb.person.basic"), bus.names.agency("city-psb")
-    publish_events(
-        bus.bootstrap,
-        [(PERSON_KEY, event(basic, psb, PERSON, {"name": "张三"}))],
-        config=bus.config,
-    )
+    bus.publish_names("张三")
     assert bus.receipts("city-psb", until=1)  # decided: the audit stream holds it
     env = {
         "GOVBUS_BOOTSTRAP": bus.bootstrap,

@@ -22,6 +22,7 @@ from kafkaclient import (
     TopicSpec,
     read_from_beginning,
 )
+from tests.support.transactions import send_in_transaction, transactional_producer
 
 #: Reads on a loaded 2-core machine.
 WAIT_S = 30.0
@@ -34,6 +35,24 @@ def _fill(bootstrap: str, config: dict[str, str], topic: str, values: list[bytes
     with Producer(bootstrap, extra_config=config) as producer:
         for value in values:
             producer.produce(topic, value, partition=0)
+
+
+def _read_to_the_end(bootstrap: str, config: dict[str, str], topic: str) -> list[bytes | None]:
+    """Every value of ``topic`` read by :func:`read_from_beginning` (a new group, no settle
+    time: it ends at the end offsets taken at its start)."""
+    return [
+        m.value()
+        for batch in read_from_beginning(
+            bootstrap,
+            [topic],
+            group_id=f"read-{uuid.uuid4().hex}",
+            config=config,
+            settle_s=0.0,
+            timeout_s=WAIT_S,
+            poll_s=0.001,
+        )
+        for m in batch
+    ]
 
 
 def _read(consumer: Consumer, want: int) -> list[bytes]:
@@ -177,19 +196,7 @@ def test_read_from_beginning_reads_to_the_end_offsets_taken_at_its_start(
     not until a quiet moment."""
     values = [f"r{i}".encode() for i in range(5)]
     _fill(bootstrap, kafka_config, topic_name, values)
-    got = [
-        m.value()
-        for batch in read_from_beginning(
-            bootstrap,
-            [topic_name],
-            group_id=f"read-{uuid.uuid4().hex}",
-            config=kafka_config,
-            settle_s=0.0,
-            timeout_s=WAIT_S,
-            poll_s=0.001,
-        )
-        for m in batch
-    ]
+    got = _read_to_the_end(bootstrap, kafka_config, topic_name)
     assert got == values
 
 
@@ -200,34 +207,14 @@ def test_read_from_beginning_read_committed_stops_at_the_last_stable_offset(
     end offsets although the partition ends with an aborted transaction's records and
     a control marker (which the position skips), and another transaction is still open."""
     Admin(bootstrap, extra_config=kafka_config).ensure_topics([TopicSpec(topic_name)])
-    producer = Producer(
-        bootstrap, extra_config=kafka_config, transactional_id=f"txn-{uuid.uuid4().hex}"
-    )
-    producer.init_transactions()
-    producer.begin_transaction()
-    for i in range(3):
-        producer.produce(topic_name, f"committed-{i}".encode())
-    producer.commit_transaction()
-    producer.begin_transaction()
-    producer.produce(topic_name, b"aborted")
-    producer.abort_transaction()
+    producer = transactional_producer(bootstrap, kafka_config)
+    send_in_transaction(producer, topic_name, [f"committed-{i}".encode() for i in range(3)])
+    send_in_transaction(producer, topic_name, [b"aborted"], commit=False)
     producer.begin_transaction()
     producer.produce(topic_name, b"open")
     producer.flush()
     began = time.monotonic()
-    got = [
-        m.value()
-        for batch in read_from_beginning(
-            bootstrap,
-            [topic_name],
-            group_id=f"read-{uuid.uuid4().hex}",
-            config=kafka_config,
-            settle_s=0.0,
-            timeout_s=WAIT_S,
-            poll_s=0.001,
-        )
-        for m in batch
-    ]
+    got = _read_to_the_end(bootstrap, kafka_config, topic_name)
     assert got == [f"committed-{i}".encode() for i in range(3)]
     assert time.monotonic() - began < WAIT_S  # ended at the end offsets, not by giving up
     producer.abort_transaction()

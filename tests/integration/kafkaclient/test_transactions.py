@@ -14,6 +14,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from kafkaclient import Admin, Consumer, Producer, TopicPartition, TopicSpec
+from tests.support.transactions import send_in_transaction, transactional_producer
 
 #: librdkafka setting -> aiokafka keyword argument, for the administrator's SASL PLAIN login.
 _AIOKAFKA_ARGS = {
@@ -55,21 +56,12 @@ def test_confluent_transactions_read_committed(
     bootstrap: str, kafka_config: dict[str, str], topic_name: str, group_id: str
 ) -> None:
     Admin(bootstrap, extra_config=kafka_config).ensure_topics([TopicSpec(topic_name)])
-    producer = Producer(
-        bootstrap, extra_config=kafka_config, transactional_id=f"txn-{uuid.uuid4().hex}"
+    producer = transactional_producer(bootstrap, kafka_config)
+    send_in_transaction(producer, topic_name, [f"committed-{i}".encode() for i in range(5)])
+    send_in_transaction(
+        producer, topic_name, [f"aborted-{i}".encode() for i in range(5)], commit=False
     )
-    producer.init_transactions()
-    producer.begin_transaction()
-    for i in range(5):
-        producer.produce(topic_name, f"committed-{i}".encode())
-    producer.commit_transaction()
-    producer.begin_transaction()
-    for i in range(5):
-        producer.produce(topic_name, f"aborted-{i}".encode())
-    producer.abort_transaction()
-    producer.begin_transaction()
-    producer.produce(topic_name, b"committed-last")
-    producer.commit_transaction()
+    send_in_transaction(producer, topic_name, [b"committed-last"])
     producer.close()
     got = _read_all(bootstrap, kafka_config, topic_name, 6, group_id)
     assert got == [f"committed-{i}".encode() for i in range(5)] + [b"committed-last"]
@@ -84,8 +76,7 @@ def test_confluent_offsets_committed_inside_transaction(
     with Producer(bootstrap, extra_config=kafka_config) as plain:
         for i in range(10):
             plain.produce(source, str(i).encode())
-    txp = Producer(bootstrap, extra_config=kafka_config, transactional_id=f"txn-{uuid.uuid4().hex}")
-    txp.init_transactions()
+    txp = transactional_producer(bootstrap, kafka_config)
     with Consumer(bootstrap, group_id, extra_config=kafka_config) as consumer:
         consumer.subscribe([source])
         batch = []

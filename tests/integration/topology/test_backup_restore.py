@@ -25,8 +25,8 @@ from storage import migrate
 from storage.engine import make_engine
 from storage.reference import ReferenceStore
 from tests.support.broker import RedactedConfig
-from tests.support.processor import PERSON, PERSON_KEY, Bus, running_processor
-from tests.support.scenario import event, publish_events, read_topic
+from tests.support.processor import Bus, publish_names, running_processor
+from tests.support.scenario import read_topic
 from topology import backup
 from topology.reference_service import ReferenceService
 
@@ -86,12 +86,7 @@ def test_backup_checks_out_and_a_restore_brings_the_bus_back(
     ReferenceService(_store(source_url), bus.bootstrap, extra_config=bus.config).import_catalog(
         checked
     )
-    basic, psb = bus.names.entry("psb.person.basic"), bus.names.agency("city-psb")
-    publish_events(
-        bus.bootstrap,
-        [(PERSON_KEY, event(basic, psb, PERSON, {"name": n})) for n in ("张三", "张叁")],
-        config=bus.config,
-    )
+    bus.publish_names("张三", "张叁")
     assert len(bus.receipts("city-psb", until=2)) == 2
     audit_topic = topic_name(TopicKind.AUDIT)
     live = verify(read_labelled(bus.bootstrap, audit_topic, extra_config=bus.config))
@@ -123,10 +118,8 @@ def test_backup_checks_out_and_a_restore_brings_the_bus_back(
     # The restored bus works: a processor there continues the restored chains (their
     # heads come back with the changelogs) and the one-source state (GM 22).
     with running_processor(bootstrap, config, bus.loaded):
-        publish_events(
-            bootstrap, [(PERSON_KEY, event(basic, psb, PERSON, {"name": "李四"}))], config=config
-        )
-        receipts = topic_name(TopicKind.RECEIPTS, psb)
+        publish_names(bootstrap, config, bus.names, "李四")
+        receipts = topic_name(TopicKind.RECEIPTS, bus.names.agency("city-psb"))
         (receipt,) = read_topic(bootstrap, receipts, config=config, until=1, record="Receipt")
         assert receipt["outcome"] == "accepted"
     continued = verify(read_labelled(bootstrap, audit_topic, extra_config=config))
@@ -137,12 +130,7 @@ def test_backup_checks_out_and_a_restore_brings_the_bus_back(
 
 
 def test_a_changed_backup_is_refused_and_the_changed_record_named(bus: Bus, tmp_path: Path) -> None:
-    basic, psb = bus.names.entry("psb.person.basic"), bus.names.agency("city-psb")
-    publish_events(
-        bus.bootstrap,
-        [(PERSON_KEY, event(basic, psb, PERSON, {"name": "张三"}))],
-        config=bus.config,
-    )
+    bus.publish_names("张三")
     assert bus.receipts("city-psb", until=1)
     url = f"sqlite:///{tmp_path / 'source.db'}"
     _store(url)

@@ -10,13 +10,14 @@ import threading
 import time
 import uuid
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+from exchange.catalog_loader import LoadedCatalog
 from kafkaclient import Producer
 from schemas import encode
 from schemas.topics import POLICIES, TopicKind, topic_name
-from tests.support.processor import PERSON, PERSON_KEY, running
-from tests.support.scenario import Names, event, publish_events, read_topic, resident_id
+from tests.support.processor import publish_names, running
+from tests.support.scenario import Names, event, read_topic, resident_id
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import StaticReference
 from topology.run import Membership, worker_config
@@ -48,39 +49,63 @@ def _settled(check: object, what: str) -> None:
     raise AssertionError(f"not settled within {WAIT_S} s: {what}")
 
 
+def _answered(bootstrap: str, kafka_config: dict[str, str], names: Names, name: str) -> None:
+    """An event of the person's name change is accepted, whichever worker holds it."""
+    publish_names(bootstrap, kafka_config, names, name)
+    receipts = topic_name(TopicKind.RECEIPTS, names.agency("city-psb"))
+    seen = read_topic(bootstrap, receipts, config=kafka_config, until=1, record="Receipt")
+    assert [r["outcome"] for r in seen] == ["accepted"]
+
+
+@dataclass(frozen=True)
+class _Workers:
+    """One test's workers: a fresh copy of the demo catalog, a consumer group of their own,
+    and how many ingest partitions they share (a withdrawn entry has no topics to consume,
+    topology.topics)."""
+
+    bootstrap: str
+    kafka_config: dict[str, str]
+    names: Names
+    loaded: LoadedCatalog
+    group: str
+    total: int
+
+    @classmethod
+    def new(cls, bootstrap: str, kafka_config: dict[str, str]) -> _Workers:
+        names = Names()
+        loaded = names.load()
+        total = len(published_entries(loaded.catalog)) * POLICIES[TopicKind.INGEST].partitions
+        group = f"govbus-test-{uuid.uuid4().hex}"
+        return cls(bootstrap, kafka_config, names, loaded, group, total)
+
+    def config(self, worker: int) -> ProcessorConfig:
+        return ProcessorConfig(
+            self.bootstrap, group_id=self.group, worker=worker, extra_config=dict(self.kafka_config)
+        )
+
+    def reference(self) -> StaticReference:
+        return StaticReference(self.loaded.catalog, self.loaded.grants)
+
+    def processor(self, worker: int) -> Processor:
+        """Worker ``worker`` with the project's defaults (static membership)."""
+        return Processor(self.config(worker), self.reference())
+
+
 def test_a_joining_worker_moves_only_its_share(
     bootstrap: str, kafka_config: dict[str, str]
 ) -> None:
-    names = Names()
-    loaded = names.load()
-    group = f"govbus-test-{uuid.uuid4().hex}"
-    # A withdrawn entry has no topics to consume (topology.topics).
-    total = len(published_entries(loaded.catalog)) * POLICIES[TopicKind.INGEST].partitions
-
-    def processor(worker: int) -> Processor:
-        config = ProcessorConfig(
-            bootstrap, group_id=group, worker=worker, extra_config=dict(kafka_config)
-        )
-        return Processor(config, StaticReference(loaded.catalog, loaded.grants))
-
+    workers = _Workers.new(bootstrap, kafka_config)
+    total = workers.total
     with ExitStack() as stack:
-        first = stack.enter_context(running(processor(0)))
+        first = stack.enter_context(running(workers.processor(0)))
         _settled(lambda: first.restored_partitions == total, "the first worker holds all")
-        second = stack.enter_context(running(processor(1)))
+        second = stack.enter_context(running(workers.processor(1)))
         _settled(lambda: second.restored_partitions > 0, "the second worker has its share")
         # Eager rebalancing would have revoked all and restored the kept ones again.
         assert first.restored_partitions == total
         assert 0 < second.restored_partitions < total
         # Both keep deciding: an event reaches its receipt whichever worker holds it.
-        basic, psb = names.entry("psb.person.basic"), names.agency("city-psb")
-        publish_events(
-            bootstrap,
-            [(PERSON_KEY, event(basic, psb, PERSON, {"name": "张三"}))],
-            config=kafka_config,
-        )
-        receipts = topic_name(TopicKind.RECEIPTS, psb)
-        seen = read_topic(bootstrap, receipts, config=kafka_config, until=1, record="Receipt")
-        assert [r["outcome"] for r in seen] == ["accepted"]
+        _answered(bootstrap, kafka_config, workers.names, "张三")
 
 
 def test_a_worker_stopped_gracefully_hands_over_its_partitions_at_once(
@@ -89,21 +114,13 @@ def test_a_worker_stopped_gracefully_hands_over_its_partitions_at_once(
     """Dynamic members (``govbus run --membership dynamic``). Fails with static membership
     (the default, ``Membership.STATIC``): the stopped worker's partitions would wait out
     its 45 s session before the first worker could take them back."""
-    names = Names()
-    loaded = names.load()
-    group = f"govbus-test-{uuid.uuid4().hex}"
-    total = len(published_entries(loaded.catalog)) * POLICIES[TopicKind.INGEST].partitions
+    workers = _Workers.new(bootstrap, kafka_config)
+    total = workers.total
 
     def processor(worker: int) -> Processor:
-        config = worker_config(
-            ProcessorConfig(
-                bootstrap, group_id=group, worker=worker, extra_config=dict(kafka_config)
-            ),
-            Membership.DYNAMIC,
-        )
+        config = worker_config(workers.config(worker), Membership.DYNAMIC)
         consumer = {**config.consumer_config, "session.timeout.ms": LONG_SESSION_MS}
-        reference = StaticReference(loaded.catalog, loaded.grants)
-        return Processor(replace(config, consumer_config=consumer), reference)
+        return Processor(replace(config, consumer_config=consumer), workers.reference())
 
     with running(processor(0)) as first:
         _settled(lambda: first.restored_partitions == total, "the first worker holds all")
@@ -117,15 +134,7 @@ def test_a_worker_stopped_gracefully_hands_over_its_partitions_at_once(
             time.sleep(0.2)
         assert first.restored_partitions == total + share
         # And answers an event of any partition.
-        basic, psb = names.entry("psb.person.basic"), names.agency("city-psb")
-        publish_events(
-            bootstrap,
-            [(PERSON_KEY, event(basic, psb, PERSON, {"name": "李四"}))],
-            config=kafka_config,
-        )
-        receipts = topic_name(TopicKind.RECEIPTS, psb)
-        seen = read_topic(bootstrap, receipts, config=kafka_config, until=1, record="Receipt")
-        assert [r["outcome"] for r in seen] == ["accepted"]
+        _answered(bootstrap, kafka_config, workers.names, "李四")
 
 
 def test_events_published_while_a_worker_joins_are_answered_exactly_once(
@@ -135,11 +144,9 @@ def test_events_published_while_a_worker_joins_are_answered_exactly_once(
     that the rebalance cuts short (a commit of the old generation fails with
     ILLEGAL_GENERATION and is aborted, step 7) are read again, so every event has exactly
     one receipt, whichever worker answered it; the first worker restores nothing again."""
-    names = Names()
-    loaded = names.load()
-    group = f"govbus-test-{uuid.uuid4().hex}"
-    total = len(published_entries(loaded.catalog)) * POLICIES[TopicKind.INGEST].partitions
-    basic, psb = names.entry("psb.person.basic"), names.agency("city-psb")
+    workers = _Workers.new(bootstrap, kafka_config)
+    total = workers.total
+    basic, psb = workers.names.entry("psb.person.basic"), workers.names.agency("city-psb")
     ingest = topic_name(TopicKind.INGEST, basic)
     sent: list[str] = []
     stop = threading.Event()
@@ -158,20 +165,14 @@ def test_events_published_while_a_worker_joins_are_answered_exactly_once(
                 n += 1
                 stop.wait(STREAM_EVERY_S)
 
-    def processor(worker: int) -> Processor:
-        config = ProcessorConfig(
-            bootstrap, group_id=group, worker=worker, extra_config=dict(kafka_config)
-        )
-        return Processor(config, StaticReference(loaded.catalog, loaded.grants))
-
     publisher = threading.Thread(target=stream, daemon=True)
     with ExitStack() as stack:
-        first = stack.enter_context(running(processor(0)))
+        first = stack.enter_context(running(workers.processor(0)))
         _settled(lambda: first.restored_partitions == total, "the first worker holds all")
         publisher.start()
         try:
             answered_alone = first.processed
-            second = stack.enter_context(running(processor(1)))
+            second = stack.enter_context(running(workers.processor(1)))
             _settled(lambda: second.restored_partitions > 0, "the second worker has its share")
         finally:
             stop.set()

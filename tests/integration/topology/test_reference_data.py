@@ -47,6 +47,29 @@ class Env:
     def entry(self, base: str) -> str:
         return Names(self.suffix).entry(base)
 
+    def terms(
+        self,
+        entry_id: str,
+        items: list[str],
+        *,
+        consumer: str | None = None,
+        granted_by: str | None = None,
+        valid_from: datetime | None = None,
+        valid_until: datetime | None = None,
+    ) -> GrantTerms:
+        """Terms of a grant of ``items`` of ``entry_id`` to 市卫健委 (or ``consumer``) whose
+        purpose and basis do not matter to the test."""
+        return GrantTerms(
+            consumer=consumer or self.agency("hc"),
+            entry_id=entry_id,
+            items=items,
+            purpose="p",
+            basis="b",
+            granted_by=granted_by,
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
+
     def contact_and(self, snap: ReferenceSnapshot, consumer: str) -> tuple[CatalogEntry, Agency]:
         """The demo's contact entry (conditional, G 14) and the agency ``consumer`` in
         ``snap``."""
@@ -276,15 +299,7 @@ def test_grant_on_an_unconditional_entry_is_refused(env: Env) -> None:
     """G 15 ¶1, S 25 ¶1: unconditional data is taken directly; no grant exists for it."""
     _imported(env)
     with pytest.raises(GrantError) as caught:
-        env.service.add_grant(
-            GrantTerms(
-                consumer=env.agency("hc"),
-                entry_id=env.entry("psb.person.basic"),
-                items=["name"],
-                purpose="p",
-                basis="b",
-            )
-        )
+        env.service.add_grant(env.terms(env.entry("psb.person.basic"), ["name"]))
     assert caught.value.code == "grant_on_unconditional" and "G 15" in caught.value.article
     hc_grants = env.service.store.list_grants(agency_id=env.agency("hc"))
     assert [g.id for g in hc_grants] == ["grant-2024-0002"]  # the demo's, nothing new
@@ -296,15 +311,7 @@ def test_grant_on_a_not_shared_entry_is_refused(env: Env) -> None:
     entry = env.service.entry(env.entry("psb.person.watchlist"))
     assert entry.share_type is ShareType.NOT_SHARED
     with pytest.raises(GrantError) as caught:
-        env.service.add_grant(
-            GrantTerms(
-                consumer=env.agency("hc"),
-                entry_id=entry.id,
-                items=["watch_category"],
-                purpose="p",
-                basis="b",
-            )
-        )
+        env.service.add_grant(env.terms(entry.id, ["watch_category"]))
     assert caught.value.code == "grant_on_not_shared" and caught.value.article == "GM 9; S 22"
 
 
@@ -318,25 +325,12 @@ def test_grant_checked_against_its_entry_before_anything_is_written(env: Env) ->
     ):
         with pytest.raises(GrantError) as caught:
             env.service.add_grant(
-                GrantTerms(
-                    consumer=env.agency("hc"),
-                    entry_id=env.entry("psb.person.contact"),
-                    items=items,
-                    purpose="p",
-                    basis="b",
-                    granted_by=granted_by,
-                )
+                env.terms(env.entry("psb.person.contact"), items, granted_by=granted_by)
             )
         assert caught.value.code == code
     with pytest.raises(GrantError, match="not a registered agency"):
         env.service.add_grant(
-            GrantTerms(
-                consumer="nobody",
-                entry_id=env.entry("psb.person.contact"),
-                items=["phone"],
-                purpose="p",
-                basis="b",
-            )
+            env.terms(env.entry("psb.person.contact"), ["phone"], consumer="nobody")
         )
     assert env.view.refresh(REFRESH_S) is before
 
@@ -345,12 +339,9 @@ def test_a_grant_period_in_legal_time(env: Env) -> None:
     _imported(env)
     start = datetime.combine(date(2026, 5, 1), datetime.min.time(), tzinfo=LEGAL_TZ)
     grant = env.service.add_grant(
-        GrantTerms(
-            consumer=env.agency("hc"),
-            entry_id=env.entry("psb.person.contact"),
-            items=["phone"],
-            purpose="p",
-            basis="b",
+        env.terms(
+            env.entry("psb.person.contact"),
+            ["phone"],
             valid_from=start,
             valid_until=start + timedelta(days=30),
         )

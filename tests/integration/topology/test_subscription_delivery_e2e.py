@@ -8,52 +8,39 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import update
 
 from exchange.workflows.roles import OPERATOR
 from storage.tables import agencies
-from tests.support.workflow import (
-    WorkflowEnv,
-    feed_of,
-    running_bus,
-    send_accepted,
-    workflow_env,
-)
+from tests.support.workflow import OpenWorkflows, WorkflowEnv, feed_of, running_bus, send_accepted
 
 
 @pytest.fixture
-def running(
-    database_url: str, bootstrap: str, kafka_config: dict[str, str], tmp_path: Path
-) -> Iterator[WorkflowEnv]:
+def running(open_workflows: OpenWorkflows, tmp_path: Path) -> Iterator[WorkflowEnv]:
     """The demo catalog imported after migration 0004 (no agency is legacy) except 市大数据局,
     marked legacy as the migration marks every agency registered before it; a `govbus run`
     reading the namespace."""
-    with workflow_env(database_url, bootstrap, kafka_config) as env:
-        reference = env.flows.subscriptions.reference
-        with reference.store.engine.begin() as conn:
-            conn.execute(
-                update(agencies)
-                .where(agencies.c.id == env.agency("city-bdb"))
-                .values(legacy_unconditional=True)
-            )
-        reference.publish_all()
-        with running_bus(env, tmp_path):
-            yield env
+    env = open_workflows("guiyang-2021")
+    reference = env.flows.subscriptions.reference
+    with reference.store.engine.begin() as conn:
+        conn.execute(
+            update(agencies)
+            .where(agencies.c.id == env.agency("city-bdb"))
+            .values(legacy_unconditional=True)
+        )
+    reference.publish_all()
+    with running_bus(env, tmp_path):
+        yield env
 
 
 def _send(env: WorkflowEnv, name: str) -> str:
     return send_accepted(env, "psb.person.basic", {"name": name})
 
 
-def _feed(env: WorkflowEnv, agency: str) -> list[dict[str, Any]]:
-    return feed_of(env, agency)
-
-
 def _events(env: WorkflowEnv, agency: str) -> list[str]:
-    return [str(r["event_id"]) for r in _feed(env, agency)]
+    return [str(r["event_id"]) for r in feed_of(env, agency)]
 
 
 def test_subscribing_delivers_from_the_next_event_and_cancelling_stops_it_G15_S25(
@@ -73,7 +60,7 @@ def test_subscribing_delivers_from_the_next_event_and_cancelling_stops_it_G15_S2
     assert cancelled.status_code == 200, cancelled.text
     after = _send(env, "张三")
     # 市卫健委 subscribed: it receives the event after its subscription, not the others.
-    hc = _feed(env, "city-hc")
+    hc = feed_of(env, "city-hc")
     assert [str(r["event_id"]) for r in hc] == [subscribed]
     assert {i["name"]: i["value"] for i in hc[0]["items"]} == {"name": "张二"}
     # 市民政局 and 市市场监管局 never subscribed: nothing, though the entry is unconditional.

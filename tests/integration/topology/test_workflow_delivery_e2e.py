@@ -10,37 +10,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from govbus.http.app import create_app
-from tests.support.workflow import (
-    WorkflowEnv,
-    feed_of,
-    running_bus,
-    send_accepted,
-    workflow_env,
-)
+from tests.support.workflow import OpenWorkflows, WorkflowEnv, feed_of, running_bus, send_accepted
 
 
 @pytest.fixture
-def running(
-    database_url: str, bootstrap: str, kafka_config: dict[str, str], tmp_path: Path
-) -> Iterator[WorkflowEnv]:
+def running(open_workflows: OpenWorkflows, tmp_path: Path) -> Iterator[WorkflowEnv]:
     """The demo catalog imported by the workflows' store, a `govbus run` reading its
     namespace."""
-    with workflow_env(database_url, bootstrap, kafka_config) as env, running_bus(env, tmp_path):
+    env = open_workflows("guiyang-2021")
+    with running_bus(env, tmp_path):
         yield env
 
 
 def _send(env: WorkflowEnv, phone: str) -> str:
     return send_accepted(env, "psb.person.contact", {"phone": phone})
-
-
-def _feed(env: WorkflowEnv, agency: str) -> list[dict[str, Any]]:
-    return feed_of(env, agency)
 
 
 def test_an_approval_through_the_api_delivers_from_the_next_event_and_a_revocation_stops_it(
@@ -59,7 +47,7 @@ def test_an_approval_through_the_api_delivers_from_the_next_event_and_a_revocati
     )
     assert revoked.status_code == 200 and revoked.json()["state"] == "revoked"
     after = _send(env, "13800000003")
-    feed = _feed(env, "city-hc")
+    feed = feed_of(env, "city-hc")
     assert [str(r["event_id"]) for r in feed] == [granted], (before, after)
     assert feed[0]["grant_id"] == grant_id and feed[0]["purpose"] == "流行病学调查"
     assert [i["name"] for i in feed[0]["items"]] == ["phone"]
@@ -108,7 +96,7 @@ def test_shenyang_silence_is_consent_at_the_deadline_guiyang_silence_only_overdu
     finally:
         shenyang.close()
     delivered = _send(env, "13800000009")
-    hc = _feed(env, "city-hc")
+    hc = feed_of(env, "city-hc")
     assert [str(r["event_id"]) for r in hc] == [delivered]
     assert hc[0]["grant_id"] == deemed["grant_id"]
-    assert _feed(env, "city-amr") == []
+    assert feed_of(env, "city-amr") == []

@@ -18,7 +18,6 @@ from exchange.catalog import (
     LEGAL_TZ,
     Agency,
     AgencyKind,
-    ItemValue,
     Lifecycle,
     LifecycleState,
     OpenType,
@@ -38,21 +37,13 @@ from exchange.policy import (
     plan_fanout,
 )
 from exchange.subscriptions import SubscriptionIndex
-from tests.support.catalog import demo_entry
+from tests.support.catalog import PERSON, PERSON_VALUES, demo_entry
 from tests.support.scenario import DEMO
 
 CATALOG = load_catalog(DEMO).catalog
 BASE = demo_entry("psb.person.basic")
 NAMES = sorted(BASE.item_names)
 CONSUMERS = ["city-mca", "city-hc", "city-amr", "a0", "a1"]
-PERSON = "52010219900101123X"
-VALUES: dict[str, ItemValue] = {
-    "id_number": PERSON,
-    "name": "欧阳修文",
-    "gender": "男",
-    "birth_date": date(1990, 1, 1),
-    "marital_status": "已婚",
-}
 T0 = datetime(2025, 1, 10, 9, 30, tzinfo=LEGAL_TZ)
 RECIPIENTS: list[Recipient] = [
     *CATALOG.agencies,
@@ -141,7 +132,7 @@ def test_a_roster_gives_the_deliveries_decided_for_each_change_while_it_covers(
     roster = fanout_roster(entry, RECIPIENTS, grants, subscriptions=index, at=built)
     assert roster.covers(built)
     for at, items in changes:
-        change = AcceptedChange(entry, PERSON, {n: VALUES[n] for n in items}, "ev", at)
+        change = AcceptedChange(entry, PERSON, {n: PERSON_VALUES[n] for n in items}, "ev", at)
         alone = plan_fanout(change, RECIPIENTS, grants, subscriptions=index)
         if roster.covers(at):
             assert deliveries_for(change, roster) == alone
@@ -156,7 +147,7 @@ def test_a_roster_gives_the_deliveries_decided_for_each_change_while_it_covers(
 def _receivers(entry_at: datetime, roster_at: datetime, grants: list[Grant]) -> set[str]:
     entry = replace(BASE, share_type=ShareType.CONDITIONAL)
     roster = fanout_roster(entry, RECIPIENTS, grants, at=roster_at)
-    change = AcceptedChange(entry, PERSON, VALUES, "ev", entry_at)
+    change = AcceptedChange(entry, PERSON, PERSON_VALUES, "ev", entry_at)
     return {r.id for d in deliveries_for(change, roster) for r in d.recipients if r != OPEN_FEED}
 
 

@@ -35,7 +35,7 @@ from exchange.masking import (
     parse_masking_rules,
 )
 from exchange.policy import OPEN_FEED, AcceptedChange, OpenFeed, Recipient, plan_fanout
-from tests.support.catalog import demo_entry
+from tests.support.catalog import PERSON, PERSON_VALUES, demo_entry
 from tests.support.scenario import DEMO
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -54,18 +54,6 @@ RULES = default_masking_rules()
 
 
 AT = datetime(2025, 1, 10, 9, 30, tzinfo=LEGAL_TZ)
-
-
-PERSON = "52010219900101123X"
-
-
-PERSON_VALUES: dict[str, ItemValue] = {
-    "id_number": PERSON,
-    "name": "欧阳修文",
-    "gender": "男",
-    "birth_date": date(1990, 1, 1),
-    "marital_status": "已婚",
-}
 
 
 def _rule(tag: ItemTag) -> MaskRule:

@@ -19,6 +19,13 @@ def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, 
     return result.exit_code, json.loads(result.stdout)
 
 
+def _deadline(profile: str, obligation: str, start: str, *more: str) -> tuple[int, dict[str, Any]]:
+    """``govbus deadline --json`` for ``obligation`` of ``profile`` from ``start``."""
+    return _run(
+        "deadline", "--profile", profile, "--obligation", obligation, "--from", start, *more
+    )
+
+
 def test_id_check_valid_json_is_exactly_four_fields() -> None:
     code, data = _run("id", "check", " 11010519491231002x ")
     assert code == 0
@@ -83,12 +90,7 @@ DEADLINE_KEYS = {
 
 def test_deadline_single_period_across_spring_festival() -> None:
     """G17 15: 10 wd from acceptance on 2025-01-24 ends 2025-02-13 (1.26, 2.8 working)."""
-    code, data = _run(
-        "deadline",
-        "--profile", "guiyang-2017",
-        "--obligation", "share_reply",
-        "--from", "2025-01-24T09:30:00+08:00",
-    )  # fmt: skip
+    code, data = _deadline("guiyang-2017", "share_reply", "2025-01-24T09:30:00+08:00")
     assert code == 0
     assert set(data) == DEADLINE_KEYS
     assert data["amount"] == 10 and data["unit"] == "working_days"
@@ -100,12 +102,7 @@ def test_deadline_single_period_across_spring_festival() -> None:
 
 def test_deadline_two_texts_earliest_binds_and_both_cited() -> None:
     """D2: G 13 (15 days) and GM 15 (10 wd); from 2025-01-24 G 13 binds on 2.8."""
-    code, data = _run(
-        "deadline",
-        "--profile", "guiyang-2021",
-        "--obligation", "catalog_update_law_change",
-        "--from", "2025-01-24T02:00:00Z",
-    )  # fmt: skip
+    code, data = _deadline("guiyang-2021", "catalog_update_law_change", "2025-01-24T02:00:00Z")
     assert code == 0
     assert (data["amount"], data["unit"], data["due_date"]) == (15, "calendar_days", "2025-02-08")
     assert data["basis"] == "G 13 ¶2; GM 15 ¶2"
@@ -116,18 +113,12 @@ def test_deadline_two_texts_earliest_binds_and_both_cited() -> None:
 
 def test_deadline_utc_trigger_is_converted_to_shanghai() -> None:
     """23:30 UTC on 1.19 is 1.20 in Shanghai: G 15's 10 days end 1.30 -> 2.5."""
-    code, data = _run(
-        "deadline", "--profile", "guiyang-2021", "--obligation", "share_reply",
-        "--from", "2025-01-19T23:30:00+00:00",
-    )  # fmt: skip
+    code, data = _deadline("guiyang-2021", "share_reply", "2025-01-19T23:30:00+00:00")
     assert (code, data["due_date"]) == (0, "2025-02-05")
 
 
 def test_deadline_promptly_has_null_date_and_a_note() -> None:
-    code, data = _run(
-        "deadline", "--profile", "jinan-2024", "--obligation", "error_report_reply",
-        "--from", "2025-03-03", "--sla", "2",
-    )  # fmt: skip
+    code, data = _deadline("jinan-2024", "error_report_reply", "2025-03-03", "--sla", "2")
     assert code == 0
     assert (data["due_date"], data["due_by"], data["unit"]) == (None, None, "promptly")
     assert data["amount"] is None and data["basis"] == "J 12 ¶2"
@@ -136,10 +127,7 @@ def test_deadline_promptly_has_null_date_and_a_note() -> None:
 
 
 def test_deadline_case_narrows_periods() -> None:
-    code, data = _run(
-        "deadline", "--profile", "guiyang-2021", "--obligation", "complaint_reply",
-        "--from", "2026-02-24", "--case", "gm_breach",
-    )  # fmt: skip
+    code, data = _deadline("guiyang-2021", "complaint_reply", "2026-02-24", "--case", "gm_breach")
     assert (code, data["due_date"], data["basis"]) == (0, "2026-03-02", "GM 31 ¶2; G 29")
 
 
