@@ -9,13 +9,15 @@ each message names its writer schema without an external registry. The body is p
 Avro binary. Everything per schema (parsing, fingerprint, 10-byte header, guard) is
 done once in :func:`load_version`; :func:`encode_with` and :func:`decode_with` only
 write and read. :func:`encode_built` writes without the pre-encode guard, for records the
-bus builds itself from values that are already typed (see there).
+bus builds itself from values that are already typed (see there). Both write with the
+version's compiled writer (:mod:`schemas.writer`, the same bytes) where it takes the
+record, and with fastavro otherwise.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
@@ -25,6 +27,7 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from base.errors import EncodingError, SchemaError
 from schemas.fit import Guard, compile_guard, find_misfit
+from schemas.writer import Unfit, compile_writer
 
 MARKER = b"\xc3\x01"
 FINGERPRINT_SIZE = 8
@@ -51,6 +54,8 @@ class SchemaVersion:
     definition: Any = field(repr=False, compare=False)
     parsed: Any = field(repr=False, compare=False)
     guard: Guard | None = field(repr=False, compare=False)
+    #: The compiled writer of the body (schemas.writer); None: fastavro writes every record.
+    compiled: Callable[[Any], bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -94,6 +99,7 @@ def load_version(record_name: str, version: int, source: bytes) -> SchemaVersion
         definition=definition,
         parsed=parsed,
         guard=compile_guard(definition),
+        compiled=compile_writer(definition),
     )
 
 
@@ -130,6 +136,11 @@ def encode_built(version: SchemaVersion, record: Mapping[str, Any]) -> bytes:
     guard exists for (``schemas.fit``) cannot occur there. fastavro's writer still refuses
     every other misfit, and a refusal still names the field.
     """
+    if version.compiled is not None:
+        try:
+            return version.header + version.compiled(record)
+        except Unfit:
+            pass  # fastavro writes it, or names the misfit
     out = BytesIO()
     out.write(version.header)
     try:
