@@ -20,10 +20,9 @@ from exchange.catalog import LifecycleState, start_of_day
 from exchange.workflows import catalog_obligation as co
 from exchange.workflows.cases import Act, Transition
 from exchange.workflows.roles import SYSTEM, Action, Actor, authorize
-from exchange.workflows.timing import reminder_at
 from storage.workflows import CaseChange, CaseRow, TimerRow, TransitionRow
 from topology.workflows import casework
-from topology.workflows.applications import DEADLINE, REMINDER, last_day
+from topology.workflows.applications import DEADLINE, REMINDER, reply_timers
 from topology.workflows.casework import CaseKind, Casework
 
 
@@ -153,11 +152,7 @@ class CatalogObligations(Casework[co.CatalogObligation]):
     def _create(
         self, ob: co.CatalogObligation, transition: Transition[co.State], now: datetime
     ) -> None:
-        timers = []
-        if ob.due_by is not None:
-            remind = reminder_at(last_day(ob.due_by), self.deployment.calendar)
-            if remind > now:
-                timers.append(TimerRow(ob.id, REMINDER, remind, now))
-            timers.append(TimerRow(ob.id, DEADLINE, ob.due_by, now))
+        calendar = self.deployment.calendar
+        timers = [] if ob.due_by is None else reply_timers(ob.id, ob.due_by, calendar, now)
         self.store.create(case_row(ob, now), transition_row(ob, transition), timers)
         self.notify(ob.id)
