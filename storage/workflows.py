@@ -150,18 +150,8 @@ class WorkflowStore(Store):
         moment = _in(transition.at)
         try:
             with self.engine.begin() as conn:
-                if lease is not None:
-                    held = conn.execute(
-                        update(timers)
-                        .where(
-                            timers.c.id == lease.timer_id,
-                            timers.c.lease_owner == lease.owner,
-                            timers.c.done_at.is_(None),
-                        )
-                        .values(done_at=moment, outcome=lease.outcome)
-                    )
-                    if held.rowcount != 1:
-                        raise _GuardFailed
+                if lease is not None and not _finish_leased(conn, lease, moment):
+                    raise _GuardFailed
                 done = conn.execute(
                     update(cases)
                     .where(cases.c.id == case.id, cases.c.version == change.expected_version)
@@ -292,16 +282,7 @@ class WorkflowStore(Store):
     def finish_timer(self, timer_id: int, owner: str, now: datetime, outcome: str) -> bool:
         """A timer whose action changed no case (nothing to do any more): done."""
         with self._tx("finish timer") as conn:
-            done = conn.execute(
-                update(timers)
-                .where(
-                    timers.c.id == timer_id,
-                    timers.c.lease_owner == owner,
-                    timers.c.done_at.is_(None),
-                )
-                .values(done_at=_in(now), outcome=outcome)
-            )
-        return done.rowcount == 1
+            return _finish_leased(conn, Lease(timer_id, owner, outcome), _in(now))
 
     def fail_timer(self, timer_id: int, owner: str, error: str, retry_at: datetime) -> None:
         """Step 4: keep the row, leased until ``retry_at``, with its error."""
@@ -369,6 +350,21 @@ def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
         timers.c.due_at <= moment,
         or_(timers.c.lease_until.is_(None), timers.c.lease_until < moment),
     )
+
+
+def _finish_leased(conn: Connection, lease: Lease, moment: datetime | None) -> bool:
+    """Mark the timer of ``lease`` done at ``moment`` with the lease's outcome, if it is
+    still leased to the lease's owner and not done; whether it was."""
+    done = conn.execute(
+        update(timers)
+        .where(
+            timers.c.id == lease.timer_id,
+            timers.c.lease_owner == lease.owner,
+            timers.c.done_at.is_(None),
+        )
+        .values(done_at=moment, outcome=lease.outcome)
+    )
+    return done.rowcount == 1
 
 
 # -- row mapping ------------------------------------------------------------------------------
