@@ -181,9 +181,7 @@ class WorkflowStore(Store):
         return True
 
     def get(self, case_id: str) -> CaseRow | None:
-        with self._tx("read case") as conn:
-            r = conn.execute(select(cases).where(cases.c.id == case_id)).mappings().first()
-        return None if r is None else _case(r)
+        return self._first("read case", select(cases).where(cases.c.id == case_id), _case)
 
     def list_cases(self, q: CaseQuery) -> list[CaseRow]:
         """Cases, newest first, as ``q`` selects them."""
@@ -198,15 +196,12 @@ class WorkflowStore(Store):
             query = query.where(cases.c.state.in_(list(q.states)))
         if q.overdue is not None:
             query = query.where(cases.c.overdue.is_(q.overdue))
-        with self._tx("list cases") as conn:
-            rows = conn.execute(query.limit(q.limit).offset(q.offset)).mappings()
-            return [_case(r) for r in rows]
+        return self._all("list cases", query.limit(q.limit).offset(q.offset), _case)
 
     def all_cases(self, kind: str) -> list[CaseRow]:
         """Every case of ``kind`` (for metrics and reports)."""
-        with self._tx("list cases") as conn:
-            query = select(cases).where(cases.c.kind == kind).order_by(cases.c.id)
-            return [_case(r) for r in conn.execute(query).mappings()]
+        query = select(cases).where(cases.c.kind == kind).order_by(cases.c.id)
+        return self._all("list cases", query, _case)
 
     # -- transitions -----------------------------------------------------------------------
     def record(self, transition: TransitionRow) -> None:
@@ -223,8 +218,7 @@ class WorkflowStore(Store):
             )
             .order_by(transitions.c.id)
         )
-        with self._tx("read transitions") as conn:
-            return [_transition(r) for r in conn.execute(query).mappings()]
+        return self._all("read transitions", query, _transition)
 
     def unsealed(self, limit: int) -> list[TransitionRow]:
         """Transitions not yet in the audit chain, oldest first."""
@@ -234,8 +228,7 @@ class WorkflowStore(Store):
             .order_by(transitions.c.id)
             .limit(limit)
         )
-        with self._tx("read transitions") as conn:
-            return [_transition(r) for r in conn.execute(query).mappings()]
+        return self._all("read transitions", query, _transition)
 
     def mark_sealed(self, sealed: Sequence[tuple[int, int, str]]) -> None:
         """(transition id, audit seq, audit hash hex) of transitions now in the chain."""
@@ -266,8 +259,7 @@ class WorkflowStore(Store):
         query = select(timers).where(*_due(now)).order_by(timers.c.due_at, timers.c.id).limit(limit)
         if case_id is not None:
             query = query.where(timers.c.case_id == case_id)
-        with self._tx("read due timers") as conn:
-            return [_timer(r) for r in conn.execute(query).mappings()]
+        return self._all("read due timers", query, _timer)
 
     def take_timer(self, timer_id: int, owner: str, now: datetime, until: datetime) -> bool:
         """Step 2: lease one due row; True for exactly one of several callers."""
@@ -300,8 +292,7 @@ class WorkflowStore(Store):
 
     def timers_of(self, case_id: str) -> list[TimerRow]:
         query = select(timers).where(timers.c.case_id == case_id).order_by(timers.c.id)
-        with self._tx("read timers") as conn:
-            return [_timer(r) for r in conn.execute(query).mappings()]
+        return self._all("read timers", query, _timer)
 
     # -- leases ---------------------------------------------------------------------------------
     def acquire_lease(self, name: str, owner: str, now: datetime, until: datetime) -> bool:
