@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from base.errors import NotFound, StateError
 from exchange.profiles import Profile
 from exchange.workflows.cases import Act, Transition
-from exchange.workflows.roles import Action, Actor, Scope, authorize, scope_of
+from exchange.workflows.roles import Action, Actor, authorize, authorize_list
 from storage.workflows import CaseChange, CaseQuery, CaseRow, TransitionRow, WorkflowStore
 from topology.reference_service import ReferenceService
 from topology.workflows.deployment import Deployment
@@ -145,9 +145,7 @@ class Casework(Generic[C]):
         limit: int = 100,
         offset: int = 0,
     ) -> list[C]:
-        own = actor.agency or ""
-        authorize(actor, Action.LIST, applicant=own, provider=own)
-        party = None if scope_of(actor.role, Action.LIST) is Scope.ANY else actor.agency
+        party = authorize_list(actor)
         rows = self.store.list_cases(
             CaseQuery(self.case.kind, party, states, overdue, limit=limit, offset=offset)
         )

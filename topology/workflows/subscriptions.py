@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 from base.errors import NotFound, StateError
 from exchange.subscriptions import ARTICLE, check_subscription
-from exchange.workflows.roles import Action, Actor, Scope, authorize, scope_of
+from exchange.workflows.roles import Action, Actor, authorize, authorize_list
 from storage.subscriptions import SubscriptionRow, SubscriptionStore
 from storage.workflows import TransitionRow, WorkflowStore
 from topology.reference_service import ReferenceService
@@ -76,9 +76,7 @@ class Subscriptions:
 
     def list(self, actor: Actor, *, include_cancelled: bool = False) -> list[SubscriptionRow]:
         """Every subscription (bureau, government, auditor), or the agency's own."""
-        own = actor.agency or ""
-        authorize(actor, Action.LIST, applicant=own, provider=own)
-        agency = None if scope_of(actor.role, Action.LIST) is Scope.ANY else own
+        agency = authorize_list(actor)
         return self.store.list_subscriptions(agency, include_cancelled=include_cancelled)
 
     # -- steps ----------------------------------------------------------------------------
