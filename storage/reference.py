@@ -199,6 +199,11 @@ class ReferenceStore(Store):
         query = select(agencies).where(agencies.c.id == agency_id)
         return self._first("read agency", query, self._agency)
 
+    def registered_agency(self, agency_id: str) -> AgencyRow | None:
+        """The agency while it is registered (not revoked); None otherwise."""
+        query = select(agencies).where(agencies.c.id == agency_id, agencies.c.revoked_at.is_(None))
+        return self._first("read agency", query, self._agency)
+
     def list_agencies(self, *, include_revoked: bool = False) -> list[AgencyRow]:
         query = select(agencies).order_by(agencies.c.id)
         if not include_revoked:

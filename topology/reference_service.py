@@ -406,8 +406,7 @@ class ReferenceService:
     def _grantable(self, terms: GrantTerms) -> CatalogEntry:
         """The entry of ``terms``, when a grant can name it and its consumer."""
         entry = self.entry(terms.entry_id)
-        consumer_row = self.store.get_agency(terms.consumer)
-        if consumer_row is None or consumer_row.revoked_at is not None:
+        if self.store.registered_agency(terms.consumer) is None:
             raise GrantError(
                 f"consumer {terms.consumer} is not a registered agency",
                 code="grant_unknown_agency",

@@ -71,8 +71,7 @@ class CatalogObligations(Casework[co.CatalogObligation]):
     def record(self, actor: Actor, notice: co.Notice) -> co.CatalogObligation:
         """The day an update obligation arose, for an agency (and one of its entries)."""
         authorize(actor, Action.RECORD_OBLIGATION, applicant=notice.agency)
-        agency = self.reference.store.get_agency(notice.agency)
-        if agency is None or agency.revoked_at is not None:
+        if self.reference.store.registered_agency(notice.agency) is None:
             raise NotFound(f"no registered agency {notice.agency}", code="unknown_agency")
         if notice.entry_id is not None:
             entry = self.reference.find_entry(notice.entry_id)

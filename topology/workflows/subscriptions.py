@@ -89,8 +89,8 @@ class Subscriptions:
         authorize(actor, Action.SUBSCRIBE, applicant=subscriber)
         # Step 2.
         now = self.clock.now()
-        agency_row = self.reference.store.get_agency(subscriber)
-        if agency_row is None or agency_row.revoked_at is not None:
+        agency_row = self.reference.store.registered_agency(subscriber)
+        if agency_row is None:
             raise NotFound(f"no agency {subscriber} is registered", code="unknown_agency")
         entry = self.reference.find_entry(entry_id)
         if entry is None:
