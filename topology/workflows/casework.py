@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from base.errors import NotFound, StateError
 from exchange.profiles import Profile
-from exchange.workflows.cases import Act, Transition
+from exchange.workflows.cases import Act, Transition, Versioned
 from exchange.workflows.roles import Action, Actor, authorize, authorize_list
 from storage.workflows import CaseChange, CaseQuery, CaseRow, TransitionRow, WorkflowStore
 from topology.reference_service import ReferenceService
@@ -26,17 +25,12 @@ from topology.workflows.deployment import Deployment
 C = TypeVar("C", bound="Case")
 
 
-class Case(Protocol):
-    """What every case has (exchange.workflows: the applications, changes, obligations)."""
+class Case(Versioned, Protocol):
+    """What every case has (:class:`exchange.workflows.cases.Versioned`: the applications,
+    changes, obligations), and the profile it is counted under."""
 
     @property
-    def id(self) -> str: ...
-    @property
     def profile(self) -> str: ...
-    @property
-    def state(self) -> Enum: ...
-    @property
-    def version(self) -> int: ...
 
 
 def case_row(
