@@ -50,14 +50,10 @@ class AccountStore(Store):
             insert_transition(conn, transition)
 
     def get_user(self, user_id: str) -> UserRow | None:
-        with self._tx("read user") as conn:
-            r = conn.execute(select(users).where(users.c.id == user_id)).mappings().first()
-        return None if r is None else _user(r)
+        return self._first("read user", select(users).where(users.c.id == user_id), _user)
 
     def list_users(self) -> list[UserRow]:
-        with self._tx("list users") as conn:
-            query = select(users).order_by(users.c.id)
-            return [_user(r) for r in conn.execute(query).mappings()]
+        return self._all("list users", select(users).order_by(users.c.id), _user)
 
     def set_password_hash(self, user_id: str, password_hash: str) -> None:
         """Replace a hash (argon2 rehash on login when the parameters changed)."""

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, RowMapping, Select, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
 from base.errors import DuplicateError, StorageError
+
+R = TypeVar("R")
 
 #: A SQLite writer waits this long for a lock held by another process before failing.
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -76,6 +78,17 @@ class Store:
 
     def _tx(self, what: str) -> AbstractContextManager[Connection]:
         return transaction(self.engine, what, duplicates=self.duplicates)
+
+    def _first(self, what: str, query: Select[Any], row: Callable[[RowMapping], R]) -> R | None:
+        """The first row ``query`` selects, as ``row`` makes it; None when there is none."""
+        with self._tx(what) as conn:
+            found = conn.execute(query).mappings().first()
+        return None if found is None else row(found)
+
+    def _all(self, what: str, query: Select[Any], row: Callable[[RowMapping], R]) -> list[R]:
+        """Every row ``query`` selects, in its order, as ``row`` makes it."""
+        with self._tx(what) as conn:
+            return [row(m) for m in conn.execute(query).mappings()]
 
 
 def unique_violation(exc: IntegrityError) -> bool:

@@ -196,16 +196,19 @@ class ReferenceStore(Store):
             conn.execute(update(agencies).where(agencies.c.id == agency.id).values(**values))
 
     def get_agency(self, agency_id: str) -> AgencyRow | None:
-        with self._tx("read agency") as conn:
-            r = conn.execute(select(agencies).where(agencies.c.id == agency_id)).mappings().first()
-        return None if r is None else self._agency(r)
+        query = select(agencies).where(agencies.c.id == agency_id)
+        return self._first("read agency", query, self._agency)
+
+    def registered_agency(self, agency_id: str) -> AgencyRow | None:
+        """The agency while it is registered (not revoked); None otherwise."""
+        query = select(agencies).where(agencies.c.id == agency_id, agencies.c.revoked_at.is_(None))
+        return self._first("read agency", query, self._agency)
 
     def list_agencies(self, *, include_revoked: bool = False) -> list[AgencyRow]:
         query = select(agencies).order_by(agencies.c.id)
         if not include_revoked:
             query = query.where(agencies.c.revoked_at.is_(None))
-        with self._tx("list agencies") as conn:
-            return [self._agency(r) for r in conn.execute(query).mappings()]
+        return self._all("list agencies", query, self._agency)
 
     def revoke_agency(self, agency_id: str, at: datetime | None = None) -> bool:
         """Mark the agency revoked (at ``at``, default now); False when it already was."""
@@ -265,18 +268,12 @@ class ReferenceStore(Store):
         )
 
     def get_entry(self, entry_id: str) -> EntryRow | None:
-        with self._tx("read entry") as conn:
-            r = (
-                conn.execute(select(catalog_entries).where(catalog_entries.c.id == entry_id))
-                .mappings()
-                .first()
-            )
-        return None if r is None else self._entry(r)
+        query = select(catalog_entries).where(catalog_entries.c.id == entry_id)
+        return self._first("read entry", query, self._entry)
 
     def list_entries(self) -> list[EntryRow]:
-        with self._tx("list entries") as conn:
-            rows = conn.execute(select(catalog_entries).order_by(catalog_entries.c.id))
-            return [self._entry(r) for r in rows.mappings()]
+        query = select(catalog_entries).order_by(catalog_entries.c.id)
+        return self._all("list entries", query, self._entry)
 
     # -- grants ----------------------------------------------------------------------
     def add_grant(self, grant: Grant) -> GrantRow:
@@ -303,9 +300,7 @@ class ReferenceStore(Store):
             conn.execute(update(grants).where(grants.c.id == row.id).values(**_grant_values(row)))
 
     def get_grant(self, grant_id: str) -> GrantRow | None:
-        with self._tx("read grant") as conn:
-            r = conn.execute(select(grants).where(grants.c.id == grant_id)).mappings().first()
-        return None if r is None else self._grant(r)
+        return self._first("read grant", select(grants).where(grants.c.id == grant_id), self._grant)
 
     def list_grants(
         self, *, agency_id: str | None = None, entry_id: str | None = None
@@ -316,8 +311,7 @@ class ReferenceStore(Store):
             query = query.where(grants.c.agency_id == agency_id)
         if entry_id is not None:
             query = query.where(grants.c.entry_id == entry_id)
-        with self._tx("list grants") as conn:
-            return [self._grant(r) for r in conn.execute(query).mappings()]
+        return self._all("list grants", query, self._grant)
 
     # -- whole catalogs --------------------------------------------------------------
     def import_catalog(self, catalog: Catalog, catalog_grants: Sequence[Grant] = ()) -> None:
@@ -372,15 +366,13 @@ class ReferenceStore(Store):
             )
             .order_by(grants.c.agency_id, grants.c.entry_id)
         )
-        with self._tx("list grants") as conn:
-            return [self._grant(r) for r in conn.execute(query).mappings()]
+        return self._all("list grants", query, self._grant)
 
     def grants_for(self, agency_id: str, entry_id: str) -> list[GrantRow]:
         query = select(grants).where(
             and_(grants.c.agency_id == agency_id, grants.c.entry_id == entry_id)
         )
-        with self._tx("list grants") as conn:
-            return [self._grant(r) for r in conn.execute(query).mappings()]
+        return self._all("list grants", query, self._grant)
 
     # -- row mapping ----------------------------------------------------------------
     @staticmethod

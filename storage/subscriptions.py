@@ -110,13 +110,8 @@ class SubscriptionStore(Store):
         return True
 
     def get(self, subscription_id: str) -> SubscriptionRow | None:
-        with self._tx("read subscription") as conn:
-            found = (
-                conn.execute(select(subscriptions).where(subscriptions.c.id == subscription_id))
-                .mappings()
-                .first()
-            )
-        return None if found is None else _row(found)
+        query = select(subscriptions).where(subscriptions.c.id == subscription_id)
+        return self._first("read subscription", query, _row)
 
     def list_subscriptions(
         self, agency_id: str | None = None, *, include_cancelled: bool = False
@@ -126,8 +121,7 @@ class SubscriptionStore(Store):
             query = query.where(subscriptions.c.agency_id == agency_id)
         if not include_cancelled:
             query = query.where(subscriptions.c.cancelled_at.is_(None))
-        with self._tx("list subscriptions") as conn:
-            return [_row(m) for m in conn.execute(query).mappings()]
+        return self._all("list subscriptions", query, _row)
 
     def of_agency(self, agency_id: str) -> AgencySubscriptions:
         """The agency's legacy flag and active subscriptions (not registered: no legacy)."""

@@ -150,18 +150,8 @@ class WorkflowStore(Store):
         moment = _in(transition.at)
         try:
             with self.engine.begin() as conn:
-                if lease is not None:
-                    held = conn.execute(
-                        update(timers)
-                        .where(
-                            timers.c.id == lease.timer_id,
-                            timers.c.lease_owner == lease.owner,
-                            timers.c.done_at.is_(None),
-                        )
-                        .values(done_at=moment, outcome=lease.outcome)
-                    )
-                    if held.rowcount != 1:
-                        raise _GuardFailed
+                if lease is not None and not _finish_leased(conn, lease, moment):
+                    raise _GuardFailed
                 done = conn.execute(
                     update(cases)
                     .where(cases.c.id == case.id, cases.c.version == change.expected_version)
@@ -191,9 +181,7 @@ class WorkflowStore(Store):
         return True
 
     def get(self, case_id: str) -> CaseRow | None:
-        with self._tx("read case") as conn:
-            r = conn.execute(select(cases).where(cases.c.id == case_id)).mappings().first()
-        return None if r is None else _case(r)
+        return self._first("read case", select(cases).where(cases.c.id == case_id), _case)
 
     def list_cases(self, q: CaseQuery) -> list[CaseRow]:
         """Cases, newest first, as ``q`` selects them."""
@@ -208,15 +196,12 @@ class WorkflowStore(Store):
             query = query.where(cases.c.state.in_(list(q.states)))
         if q.overdue is not None:
             query = query.where(cases.c.overdue.is_(q.overdue))
-        with self._tx("list cases") as conn:
-            rows = conn.execute(query.limit(q.limit).offset(q.offset)).mappings()
-            return [_case(r) for r in rows]
+        return self._all("list cases", query.limit(q.limit).offset(q.offset), _case)
 
     def all_cases(self, kind: str) -> list[CaseRow]:
         """Every case of ``kind`` (for metrics and reports)."""
-        with self._tx("list cases") as conn:
-            query = select(cases).where(cases.c.kind == kind).order_by(cases.c.id)
-            return [_case(r) for r in conn.execute(query).mappings()]
+        query = select(cases).where(cases.c.kind == kind).order_by(cases.c.id)
+        return self._all("list cases", query, _case)
 
     # -- transitions -----------------------------------------------------------------------
     def record(self, transition: TransitionRow) -> None:
@@ -233,8 +218,7 @@ class WorkflowStore(Store):
             )
             .order_by(transitions.c.id)
         )
-        with self._tx("read transitions") as conn:
-            return [_transition(r) for r in conn.execute(query).mappings()]
+        return self._all("read transitions", query, _transition)
 
     def unsealed(self, limit: int) -> list[TransitionRow]:
         """Transitions not yet in the audit chain, oldest first."""
@@ -244,8 +228,7 @@ class WorkflowStore(Store):
             .order_by(transitions.c.id)
             .limit(limit)
         )
-        with self._tx("read transitions") as conn:
-            return [_transition(r) for r in conn.execute(query).mappings()]
+        return self._all("read transitions", query, _transition)
 
     def mark_sealed(self, sealed: Sequence[tuple[int, int, str]]) -> None:
         """(transition id, audit seq, audit hash hex) of transitions now in the chain."""
@@ -276,8 +259,7 @@ class WorkflowStore(Store):
         query = select(timers).where(*_due(now)).order_by(timers.c.due_at, timers.c.id).limit(limit)
         if case_id is not None:
             query = query.where(timers.c.case_id == case_id)
-        with self._tx("read due timers") as conn:
-            return [_timer(r) for r in conn.execute(query).mappings()]
+        return self._all("read due timers", query, _timer)
 
     def take_timer(self, timer_id: int, owner: str, now: datetime, until: datetime) -> bool:
         """Step 2: lease one due row; True for exactly one of several callers."""
@@ -292,16 +274,7 @@ class WorkflowStore(Store):
     def finish_timer(self, timer_id: int, owner: str, now: datetime, outcome: str) -> bool:
         """A timer whose action changed no case (nothing to do any more): done."""
         with self._tx("finish timer") as conn:
-            done = conn.execute(
-                update(timers)
-                .where(
-                    timers.c.id == timer_id,
-                    timers.c.lease_owner == owner,
-                    timers.c.done_at.is_(None),
-                )
-                .values(done_at=_in(now), outcome=outcome)
-            )
-        return done.rowcount == 1
+            return _finish_leased(conn, Lease(timer_id, owner, outcome), _in(now))
 
     def fail_timer(self, timer_id: int, owner: str, error: str, retry_at: datetime) -> None:
         """Step 4: keep the row, leased until ``retry_at``, with its error."""
@@ -319,8 +292,7 @@ class WorkflowStore(Store):
 
     def timers_of(self, case_id: str) -> list[TimerRow]:
         query = select(timers).where(timers.c.case_id == case_id).order_by(timers.c.id)
-        with self._tx("read timers") as conn:
-            return [_timer(r) for r in conn.execute(query).mappings()]
+        return self._all("read timers", query, _timer)
 
     # -- leases ---------------------------------------------------------------------------------
     def acquire_lease(self, name: str, owner: str, now: datetime, until: datetime) -> bool:
@@ -369,6 +341,21 @@ def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
         timers.c.due_at <= moment,
         or_(timers.c.lease_until.is_(None), timers.c.lease_until < moment),
     )
+
+
+def _finish_leased(conn: Connection, lease: Lease, moment: datetime | None) -> bool:
+    """Mark the timer of ``lease`` done at ``moment`` with the lease's outcome, if it is
+    still leased to the lease's owner and not done; whether it was."""
+    done = conn.execute(
+        update(timers)
+        .where(
+            timers.c.id == lease.timer_id,
+            timers.c.lease_owner == lease.owner,
+            timers.c.done_at.is_(None),
+        )
+        .values(done_at=moment, outcome=lease.outcome)
+    )
+    return done.rowcount == 1
 
 
 # -- row mapping ------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from exchange.catalog import (
 )
 from exchange.catalog_loader import (
     AllowedTypes,
+    CatalogIssue,
     CheckResult,
     admission,
     admission_issues,
@@ -162,12 +163,7 @@ class ReferenceService:
         """
         catalog = result.catalog
         if catalog is None:
-            first = result.issues[0] if result.issues else None
-            raise CatalogError(
-                first.message if first else "the catalog is not valid",
-                code=first.code if first else "invalid_catalog",
-                article=first.article if first else "",
-            )
+            raise _refused(result.issues, "the catalog is not valid", "invalid_catalog")
         if self.profile is not None:
             allowed = admission(self.profile)
             refused = [i for e in catalog.entries for i in admission_issues(e, allowed)]
@@ -222,7 +218,7 @@ class ReferenceService:
         """``document`` as a valid entry of this bus's catalog: the rules of every city,
         ``profile``'s admission, registered providers, one number one source against the
         other stored entries (GM 22). The first problem is raised as :class:`CatalogError`."""
-        agencies = [a.agency() for a in self.store.list_agencies()]
+        agencies = self._agencies()
         allowed = admission(profile) if profile is not None else AllowedTypes()
         result = check_catalog_data(
             {
@@ -234,12 +230,7 @@ class ReferenceService:
             allowed,
         )
         if result.catalog is None or len(result.catalog.entries) != 1:
-            first = result.issues[0] if result.issues else None
-            raise CatalogError(
-                first.message if first else "not a catalog entry",
-                code=first.code if first else "invalid_entry",
-                article=first.article if first else "",
-            )
+            raise _refused(result.issues, "not a catalog entry", "invalid_entry")
         entry = result.catalog.entries[0]
         try:
             bus_topics([entry.id], [])
@@ -255,6 +246,10 @@ class ReferenceService:
             raise conflicts[0].to_error()
         return entry
 
+    def _agencies(self) -> list[Agency]:
+        """The registered agencies, as the loader reads entries against them."""
+        return [a.agency() for a in self.store.list_agencies()]
+
     def _stored_entries(self, agencies: Sequence[Agency]) -> list[CatalogEntry]:
         """The stored entries in force or not; one the loader no longer reads is left out."""
         found = []
@@ -268,7 +263,7 @@ class ReferenceService:
     def find_entry(self, entry_id: str) -> CatalogEntry | None:
         """The stored entry, or None."""
         row = self.store.get_entry(entry_id)
-        agencies = [a.agency() for a in self.store.list_agencies()]
+        agencies = self._agencies()
         return None if row is None else row.entry(agencies, READ_BACK)
 
     def publish_entry(self, entry: CatalogEntry) -> tuple[str, ...]:
@@ -381,7 +376,7 @@ class ReferenceService:
             raise GrantError(
                 f"no catalog entry {entry_id}", code="grant_unknown_entry", article="G 15"
             )
-        return row.entry([a.agency() for a in self.store.list_agencies()])
+        return row.entry(self._agencies())
 
     def add_grant(self, terms: GrantTerms) -> Grant:
         """Record and publish a provider's grant (G 14, G 15 ¶2, S 22, S 25 ¶3).
@@ -411,8 +406,7 @@ class ReferenceService:
     def _grantable(self, terms: GrantTerms) -> CatalogEntry:
         """The entry of ``terms``, when a grant can name it and its consumer."""
         entry = self.entry(terms.entry_id)
-        consumer_row = self.store.get_agency(terms.consumer)
-        if consumer_row is None or consumer_row.revoked_at is not None:
+        if self.store.registered_agency(terms.consumer) is None:
             raise GrantError(
                 f"consumer {terms.consumer} is not a registered agency",
                 code="grant_unknown_agency",
@@ -463,6 +457,15 @@ class ReferenceService:
         with self._writer() as writer:
             writer.ensure_topics()
             publish_store(writer, self.store)
+
+
+def _refused(issues: Sequence[CatalogIssue], message: str, code: str) -> CatalogError:
+    """The first of ``issues`` as a :class:`CatalogError`, its message as it stands; with
+    no issue, ``message`` and ``code``."""
+    if not issues:
+        return CatalogError(message, code=code, article="")
+    first = issues[0]
+    return CatalogError(first.message, code=first.code, article=first.article)
 
 
 def publish_store(writer: ReferenceWriter, store: ReferenceStore) -> PublishCounts:

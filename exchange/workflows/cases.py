@@ -1,5 +1,6 @@
 """What every workflow machine shares: who acts and when (:class:`Act`), the recorded state
-change (:class:`Transition`), and the check of free text a party gives (:func:`text`).
+change (:class:`Transition`), the check that a step may be taken in the case's state
+(:func:`require_state`), and the check of free text a party gives (:func:`text`).
 
 A step of any machine takes the case, what the profile says, and an :class:`Act`; it
 returns the new case and one :class:`Transition` (who, when, what, why, on which article),
@@ -14,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from base.errors import WorkflowError
+from base.errors import StateError, WorkflowError
 from exchange.workflows.roles import Action, Actor
 
 #: The longest free text (a reason, a purpose, a legal basis) a step takes.
@@ -46,10 +47,12 @@ class Transition(Generic[S]):
 
 
 class Versioned(Protocol):
-    """A case of any machine: a frozen dataclass with a state and a version."""
+    """A case of any machine: a frozen dataclass with an id, a state and a version."""
 
     __dataclass_fields__: ClassVar[dict[str, Any]]
 
+    @property
+    def id(self) -> str: ...
     @property
     def state(self) -> StrEnum: ...
     @property
@@ -75,6 +78,17 @@ def advance(
     )
 
 
+def require_state(case: Versioned, noun: str, action: Action, allowed: frozenset[S]) -> None:
+    """A :class:`StateError` (``illegal_transition``) unless ``case`` (called ``noun`` in the
+    message: "application", "change", ...) is in one of the ``allowed`` states."""
+    if case.state not in allowed:
+        names = ", ".join(sorted(s.value for s in allowed))
+        raise StateError(
+            f"{noun} {case.id} is {case.state.value}: cannot {action.value} (only when {names})",
+            code="illegal_transition",
+        )
+
+
 def iso(value: datetime | None) -> str | None:
     """A stored document's time: ISO 8601, or None."""
     return None if value is None else value.isoformat()
@@ -98,4 +112,4 @@ def text(value: str, what: str, article: str, *, required: bool = True) -> str:
     return stripped
 
 
-__all__ = ["MAX_TEXT", "Act", "Transition", "text"]
+__all__ = ["MAX_TEXT", "Act", "Transition", "require_state", "text"]

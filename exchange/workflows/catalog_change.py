@@ -46,7 +46,7 @@ from base.errors import StateError, WorkflowError
 from exchange.catalog import CatalogEntry, LifecycleState, in_force
 from exchange.deadlines import legal_date
 from exchange.profiles import CatalogLifecycle, LifecycleStep, Profile
-from exchange.workflows.cases import Act, Transition, advance, text
+from exchange.workflows.cases import Act, Transition, advance, iso, moment, require_state, text
 from exchange.workflows.roles import Action, Role
 
 KIND = "catalog_change"
@@ -287,13 +287,7 @@ def _first_state(reviews: tuple[LifecycleStep, ...]) -> State:
 
 
 def _require_state(change: CatalogChange, action: Action, allowed: frozenset[State]) -> None:
-    if change.state not in allowed:
-        names = ", ".join(sorted(s.value for s in allowed))
-        raise StateError(
-            f"change {change.id} is {change.state.value}: cannot {action.value} "
-            f"(only when {names})",
-            code="illegal_transition",
-        )
+    require_state(change, "change", action, allowed)
 
 
 def _require_pending(change: CatalogChange, step: LifecycleStep, action: Action) -> None:
@@ -480,7 +474,7 @@ def to_document(change: CatalogChange) -> dict[str, Any]:
             "step": returned.step.value,
             "reasons": returned.reasons,
         },
-        "published_at": None if change.published_at is None else change.published_at.isoformat(),
+        "published_at": iso(change.published_at),
         "version": change.version,
     }
 
@@ -488,7 +482,6 @@ def to_document(change: CatalogChange) -> dict[str, Any]:
 def from_document(doc: Mapping[str, Any]) -> CatalogChange:
     """The case from its stored document (:func:`to_document`)."""
     f, r = doc.get("filing"), doc.get("returned")
-    published = doc.get("published_at")
     return CatalogChange(
         id=str(doc["id"]),
         profile=str(doc["profile"]),
@@ -516,7 +509,7 @@ def from_document(doc: Mapping[str, Any]) -> CatalogChange:
             LifecycleStep(r["step"]),
             str(r["reasons"]),
         ),
-        published_at=None if published is None else datetime.fromisoformat(str(published)),
+        published_at=moment(doc.get("published_at")),
         version=int(doc.get("version") or 1),
     )
 

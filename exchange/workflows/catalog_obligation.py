@@ -28,11 +28,11 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from base.errors import StateError, WorkflowError
+from base.errors import WorkflowError
 from exchange.deadlines import compute_deadline, end_of_day, legal_date
 from exchange.profiles import Profile, StartEvent
 from exchange.workdays import WorkCalendar
-from exchange.workflows.cases import Act, Transition, advance, iso, moment, text
+from exchange.workflows.cases import Act, Transition, advance, iso, moment, require_state, text
 from exchange.workflows.roles import Action
 
 KIND = "catalog_obligation"
@@ -184,11 +184,7 @@ def open_maintenance(agency: str, year: int, *, case_id: str, profile: Profile, 
 
 def fulfil(ob: CatalogObligation, act: Act, *, reason: str) -> Step:
     """The agency reports the update done, stating what it updated."""
-    if ob.state is not State.OPEN:
-        raise StateError(
-            f"obligation {ob.id} is {ob.state.value}: cannot fulfil (only when open)",
-            code="illegal_transition",
-        )
+    require_state(ob, "obligation", Action.FULFIL, frozenset({State.OPEN}))
     why = text(reason, "reason", ob.due_basis)
     new = replace(
         ob,

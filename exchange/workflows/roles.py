@@ -229,6 +229,14 @@ def authorize(actor: Actor, action: Action, *, applicant: str = "", provider: st
         )
 
 
+def authorize_list(actor: Actor) -> str | None:
+    """Raise :class:`PermissionDenied` unless ``actor`` may list; the agency whose own
+    cases it may list, or None when it may list every one."""
+    own = actor.agency or ""
+    authorize(actor, Action.LIST, applicant=own, provider=own)
+    return None if scope_of(actor.role, Action.LIST) is Scope.ANY else own
+
+
 __all__ = [
     "OPERATOR",
     "PERMISSIONS",
@@ -240,6 +248,7 @@ __all__ = [
     "Scope",
     "allowed",
     "authorize",
+    "authorize_list",
     "authorize_role",
     "scope_of",
 ]

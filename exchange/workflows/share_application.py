@@ -45,7 +45,7 @@ from exchange.profiles import (
     StartEvent,
 )
 from exchange.workdays import WorkCalendar
-from exchange.workflows.cases import Act, Transition, advance, iso, moment, text
+from exchange.workflows.cases import Act, Transition, advance, iso, moment, require_state, text
 from exchange.workflows.roles import Action
 from exchange.workflows.timing import reply_deadline
 
@@ -180,12 +180,7 @@ Step = tuple[ShareApplication, Transition[State]]
 
 # -- helpers ------------------------------------------------------------------------------
 def _require_state(app: ShareApplication, action: Action, allowed: frozenset[State]) -> None:
-    if app.state not in allowed:
-        names = ", ".join(sorted(s.value for s in allowed))
-        raise StateError(
-            f"application {app.id} is {app.state.value}: cannot {action.value} (only when {names})",
-            code="illegal_transition",
-        )
+    require_state(app, "application", action, allowed)
 
 
 def _rules(profile: Profile) -> ShareApplicationRules:

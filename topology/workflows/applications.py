@@ -88,10 +88,7 @@ def timers_for(
     add: list[TimerRow] = []
     cancel: list[str] = []
     if new.state in sa.AWAITING and new.due_by is not None and not new.overdue:
-        remind = reminder_at(last_day(new.due_by), calendar)
-        if remind > now:
-            add.append(TimerRow(new.id, REMINDER, remind, now))
-        add.append(TimerRow(new.id, DEADLINE, new.due_by, now))
+        add += reply_timers(new.id, new.due_by, calendar, now)
     if old is not None and old.state in sa.AWAITING and new.state not in sa.AWAITING:
         cancel += list(REPLY_TIMERS)
     granted_changed = old is None or old.grant_id != new.grant_id or old.state != new.state
@@ -111,6 +108,17 @@ def timers_for(
 def last_day(due_by: datetime) -> date:
     """The last day of a deadline given as ``due_by`` (00:00 legal time of the next day)."""
     return (due_by.astimezone(LEGAL_TIMEZONE) - timedelta(days=1)).date()
+
+
+def reply_timers(
+    case_id: str, due_by: datetime, calendar: WorkCalendar, now: datetime
+) -> list[TimerRow]:
+    """The timers of a case to be answered by ``due_by`` (an application, an obligation):
+    a reminder one working day before its last day, unless that time has passed, and the
+    deadline itself."""
+    remind = reminder_at(last_day(due_by), calendar)
+    reminder = [TimerRow(case_id, REMINDER, remind, now)] if remind > now else []
+    return [*reminder, TimerRow(case_id, DEADLINE, due_by, now)]
 
 
 class ShareApplications(Casework[sa.ShareApplication]):

@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from base.errors import NotFound, StateError
 from exchange.profiles import Profile
-from exchange.workflows.cases import Act, Transition
-from exchange.workflows.roles import Action, Actor, Scope, authorize, scope_of
+from exchange.workflows.cases import Act, Transition, Versioned
+from exchange.workflows.roles import Action, Actor, authorize, authorize_list
 from storage.workflows import CaseChange, CaseQuery, CaseRow, TransitionRow, WorkflowStore
 from topology.reference_service import ReferenceService
 from topology.workflows.deployment import Deployment
@@ -26,17 +25,12 @@ from topology.workflows.deployment import Deployment
 C = TypeVar("C", bound="Case")
 
 
-class Case(Protocol):
-    """What every case has (exchange.workflows: the applications, changes, obligations)."""
+class Case(Versioned, Protocol):
+    """What every case has (:class:`exchange.workflows.cases.Versioned`: the applications,
+    changes, obligations), and the profile it is counted under."""
 
     @property
-    def id(self) -> str: ...
-    @property
     def profile(self) -> str: ...
-    @property
-    def state(self) -> Enum: ...
-    @property
-    def version(self) -> int: ...
 
 
 def case_row(
@@ -145,9 +139,7 @@ class Casework(Generic[C]):
         limit: int = 100,
         offset: int = 0,
     ) -> list[C]:
-        own = actor.agency or ""
-        authorize(actor, Action.LIST, applicant=own, provider=own)
-        party = None if scope_of(actor.role, Action.LIST) is Scope.ANY else actor.agency
+        party = authorize_list(actor)
         rows = self.store.list_cases(
             CaseQuery(self.case.kind, party, states, overdue, limit=limit, offset=offset)
         )

@@ -20,10 +20,9 @@ from exchange.catalog import LifecycleState, start_of_day
 from exchange.workflows import catalog_obligation as co
 from exchange.workflows.cases import Act, Transition
 from exchange.workflows.roles import SYSTEM, Action, Actor, authorize
-from exchange.workflows.timing import reminder_at
 from storage.workflows import CaseChange, CaseRow, TimerRow, TransitionRow
 from topology.workflows import casework
-from topology.workflows.applications import DEADLINE, REMINDER, last_day
+from topology.workflows.applications import DEADLINE, REMINDER, reply_timers
 from topology.workflows.casework import CaseKind, Casework
 
 
@@ -72,8 +71,7 @@ class CatalogObligations(Casework[co.CatalogObligation]):
     def record(self, actor: Actor, notice: co.Notice) -> co.CatalogObligation:
         """The day an update obligation arose, for an agency (and one of its entries)."""
         authorize(actor, Action.RECORD_OBLIGATION, applicant=notice.agency)
-        agency = self.reference.store.get_agency(notice.agency)
-        if agency is None or agency.revoked_at is not None:
+        if self.reference.store.registered_agency(notice.agency) is None:
             raise NotFound(f"no registered agency {notice.agency}", code="unknown_agency")
         if notice.entry_id is not None:
             entry = self.reference.find_entry(notice.entry_id)
@@ -153,11 +151,7 @@ class CatalogObligations(Casework[co.CatalogObligation]):
     def _create(
         self, ob: co.CatalogObligation, transition: Transition[co.State], now: datetime
     ) -> None:
-        timers = []
-        if ob.due_by is not None:
-            remind = reminder_at(last_day(ob.due_by), self.deployment.calendar)
-            if remind > now:
-                timers.append(TimerRow(ob.id, REMINDER, remind, now))
-            timers.append(TimerRow(ob.id, DEADLINE, ob.due_by, now))
+        calendar = self.deployment.calendar
+        timers = [] if ob.due_by is None else reply_timers(ob.id, ob.due_by, calendar, now)
         self.store.create(case_row(ob, now), transition_row(ob, transition), timers)
         self.notify(ob.id)

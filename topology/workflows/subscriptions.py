@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 from base.errors import NotFound, StateError
 from exchange.subscriptions import ARTICLE, check_subscription
-from exchange.workflows.roles import Action, Actor, Scope, authorize, scope_of
+from exchange.workflows.roles import Action, Actor, authorize, authorize_list
 from storage.subscriptions import SubscriptionRow, SubscriptionStore
 from storage.workflows import TransitionRow, WorkflowStore
 from topology.reference_service import ReferenceService
@@ -76,9 +76,7 @@ class Subscriptions:
 
     def list(self, actor: Actor, *, include_cancelled: bool = False) -> list[SubscriptionRow]:
         """Every subscription (bureau, government, auditor), or the agency's own."""
-        own = actor.agency or ""
-        authorize(actor, Action.LIST, applicant=own, provider=own)
-        agency = None if scope_of(actor.role, Action.LIST) is Scope.ANY else own
+        agency = authorize_list(actor)
         return self.store.list_subscriptions(agency, include_cancelled=include_cancelled)
 
     # -- steps ----------------------------------------------------------------------------
@@ -91,8 +89,8 @@ class Subscriptions:
         authorize(actor, Action.SUBSCRIBE, applicant=subscriber)
         # Step 2.
         now = self.clock.now()
-        agency_row = self.reference.store.get_agency(subscriber)
-        if agency_row is None or agency_row.revoked_at is not None:
+        agency_row = self.reference.store.registered_agency(subscriber)
+        if agency_row is None:
             raise NotFound(f"no agency {subscriber} is registered", code="unknown_agency")
         entry = self.reference.find_entry(entry_id)
         if entry is None:
