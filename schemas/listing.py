@@ -9,10 +9,12 @@ agency's grants repeat from event to event. So the list is written here, by hand
 
 1. A delivery's shared part (``items``, ``masked_items``, ``subject_rule``) is encoded
    once (:meth:`DeliveriesWriter.shared`); a recipient's ``grants`` once per attribution
-   (:meth:`DeliveriesWriter.grants`, which the caller keeps).
-2. An entry is ``recipient`` and ``topic`` (Avro strings: length, UTF-8 bytes), the shared
-   part, then the grants (:meth:`DeliveriesWriter.entry`): the Delivery record's fields in
-   order, as Avro writes a record.
+   (:meth:`DeliveriesWriter.grants`); the caller keeps both, as they repeat from event to
+   event.
+2. An entry is ``recipient`` and ``topic`` (Avro strings: length, UTF-8 bytes;
+   :meth:`DeliveriesWriter.head`, kept by the caller too), the shared part, then the grants
+   (:meth:`DeliveriesWriter.entry`): the Delivery record's fields in order, as Avro writes
+   a record.
 3. The record is encoded by fastavro with ``deliveries`` empty. Avro writes an array as a
    block count, its items and a 0 after the last block, so an empty one is the byte 0, and
    the fields after it (``occurred_at``, ``chain``, ``seq``, ``prev_hash``,
@@ -36,6 +38,7 @@ from fastavro import parse_schema, schemaless_writer
 
 from base.errors import EncodingError, SchemaError
 from schemas.tail import avro_long, optional_value
+from schemas.writer import Unfit, compile_writer
 
 FIELD = "deliveries"
 _STRINGS = {"type": "array", "items": "string"}
@@ -93,14 +96,14 @@ class DeliveriesWriter:
                 "schemas.listing writes; change DELIVERY_SHAPE with the schema",
                 code="bad_tail",
             )
-        self._after = parse_schema(
-            {
-                "type": "record",
-                "name": f"{definition.get('name')}AfterDeliveries",
-                "namespace": definition.get("namespace"),
-                "fields": fields[at + 1 :],
-            }
-        )
+        after = {
+            "type": "record",
+            "name": f"{definition.get('name')}AfterDeliveries",
+            "namespace": definition.get("namespace"),
+            "fields": fields[at + 1 :],
+        }
+        self._after = parse_schema(after)
+        self._after_compiled = compile_writer(after)
         self._after_names = tuple(f["name"] for f in fields[at + 1 :])
 
     # Step 1
@@ -123,9 +126,14 @@ class DeliveriesWriter:
 
     # Step 2
     @staticmethod
-    def entry(recipient: str, topic: str, shared: bytes, grants: bytes) -> bytes:
+    def head(recipient: str, topic: str) -> bytes:
+        """The start of a Delivery: its ``recipient`` and ``topic`` (a caller keeps them)."""
+        return text(recipient) + text(topic)
+
+    @classmethod
+    def entry(cls, recipient: str, topic: str, shared: bytes, grants: bytes) -> bytes:
         """One Delivery: what ``recipient`` received on ``topic``."""
-        return text(recipient) + text(topic) + shared + grants
+        return cls.head(recipient, topic) + shared + grants
 
     # Step 3
     def splice(self, encoded: bytes, record: Mapping[str, Any], entries: Sequence[bytes]) -> bytes:
@@ -149,8 +157,14 @@ class DeliveriesWriter:
         return self.splice(encode({**record, FIELD: []}), record, entries)
 
     def _after_fields(self, record: Mapping[str, Any]) -> bytes:
+        values = {n: record.get(n) for n in self._after_names}
+        if self._after_compiled is not None:
+            try:
+                return self._after_compiled(values)
+            except Unfit:
+                pass  # fastavro writes it, or refuses it as the full encode would
         out = BytesIO()
-        schemaless_writer(out, self._after, {n: record.get(n) for n in self._after_names})
+        schemaless_writer(out, self._after, values)
         return out.getvalue()
 
 

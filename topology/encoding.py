@@ -61,6 +61,10 @@ class Encoder:
         self._grants_of: Callable[[Attribution], bytes] = functools.lru_cache(TAIL_CACHE_SIZE)(
             self._encode_grants
         )
+        # A grant class's items and masking, and a recipient's topic, repeat from event to
+        # event as an agency's attribution does: each is encoded once per encoder.
+        self._shared_of = functools.lru_cache(TAIL_CACHE_SIZE)(self._deliveries.shared)
+        self._head_of = functools.lru_cache(TAIL_CACHE_SIZE)(self._deliveries.head)
 
     def _encode_tail(self, grants: Attribution) -> bytes:
         return self._grant_tail.encode_tail(grant_fields(grants))
@@ -74,10 +78,8 @@ class Encoder:
 
     def listing(self, delivery: Delivery) -> Listing:
         """The entries of ``delivery``'s recipients in their Decision's ``deliveries``."""
-        shared = self._deliveries.shared(
-            delivery.items, delivery.rules_applied, delivery.subject_rule
-        )
-        return Listing(self._deliveries, shared, self._grants_of)
+        shared = self._shared_of(delivery.items, delivery.rules_applied, delivery.subject_rule)
+        return Listing(shared, self._head_of, self._grants_of)
 
     def decision_with(self, entries: Sequence[bytes]) -> Callable[[str, Mapping[str, Any]], bytes]:
         """An encode for a Decision (built with ``deliveries`` empty) listing ``entries``
@@ -95,18 +97,22 @@ class Listing:
     """One delivery's entries in its Decision's ``deliveries``, encoded: the items and
     masking once, each attribution's grants once per encoder."""
 
-    __slots__ = ("_grants_of", "_shared", "_writer")
+    __slots__ = ("_grants_of", "_head_of", "_shared")
 
     def __init__(
-        self, writer: DeliveriesWriter, shared: bytes, grants_of: Callable[[Attribution], bytes]
+        self,
+        shared: bytes,
+        head_of: Callable[[str, str], bytes],
+        grants_of: Callable[[Attribution], bytes],
     ) -> None:
-        self._writer = writer
         self._shared = shared
+        self._head_of = head_of
         self._grants_of = grants_of
 
     def of(self, recipient: str, topic: str, grants: Attribution) -> bytes:
-        """What ``recipient`` received on ``topic``, under ``grants``."""
-        return self._writer.entry(recipient, topic, self._shared, self._grants_of(grants))
+        """What ``recipient`` received on ``topic``, under ``grants`` (a Delivery's fields
+        in order: schemas.listing)."""
+        return self._head_of(recipient, topic) + self._shared + self._grants_of(grants)
 
 
 class FeedPayloads:
