@@ -37,7 +37,7 @@ from typing import Any
 from fastavro import parse_schema, schemaless_writer
 
 from base.errors import EncodingError, SchemaError
-from schemas.tail import avro_long, optional_value
+from schemas.tail import avro_long, fields_record, optional_value
 from schemas.writer import Unfit, compile_writer
 
 FIELD = "deliveries"
@@ -96,12 +96,7 @@ class DeliveriesWriter:
                 "schemas.listing writes; change DELIVERY_SHAPE with the schema",
                 code="bad_tail",
             )
-        after = {
-            "type": "record",
-            "name": f"{definition.get('name')}AfterDeliveries",
-            "namespace": definition.get("namespace"),
-            "fields": fields[at + 1 :],
-        }
+        after = fields_record(definition, "AfterDeliveries", fields[at + 1 :])
         self._after = parse_schema(after)
         self._after_compiled = compile_writer(after)
         self._after_names = tuple(f["name"] for f in fields[at + 1 :])

@@ -74,6 +74,19 @@ def avro_long(n: int) -> bytes:
     return bytes(out)
 
 
+def fields_record(
+    definition: Mapping[str, Any], suffix: str, fields: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """A record of some of ``definition``'s fields, in the same namespace: the encoding of
+    a run of a record's fields is the encoding of such a record."""
+    return {
+        "type": "record",
+        "name": f"{definition.get('name')}{suffix}",
+        "namespace": definition.get("namespace"),
+        "fields": list(fields),
+    }
+
+
 class TailWriter:
     """Sets a record's last fields, of any type, on a message written with their defaults.
 
@@ -96,13 +109,7 @@ class TailWriter:
                 " default",
                 code="bad_tail",
             )
-        tail = {
-            "type": "record",
-            "name": f"{definition.get('name')}Tail",
-            "namespace": definition.get("namespace"),
-            "fields": last,
-        }
-        self._schema = parse_schema(tail)
+        self._schema = parse_schema(fields_record(definition, "Tail", last))
         self._names = tuple(names)
         self._defaults = {f["name"]: f["default"] for f in last}
         self.default_tail = self._body(self._defaults)
