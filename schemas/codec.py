@@ -37,6 +37,10 @@ NAMESPACE = "govbus.v1"
 PREVIEW_CHARS = 200  # how much of a third-party error message to quote
 
 
+#: Compiled writers by writer-schema fingerprint (one schema, one writer).
+_COMPILED: dict[bytes, Callable[[Any], bytes] | None] = {}
+
+
 @dataclass(frozen=True)
 class SchemaVersion:
     """One released version of one record schema, ready to write and read.
@@ -54,8 +58,17 @@ class SchemaVersion:
     definition: Any = field(repr=False, compare=False)
     parsed: Any = field(repr=False, compare=False)
     guard: Guard | None = field(repr=False, compare=False)
-    #: The compiled writer of the body (schemas.writer); None: fastavro writes every record.
-    compiled: Callable[[Any], bytes] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def compiled(self) -> Callable[[Any], bytes] | None:
+        """The compiled writer of the body (:mod:`schemas.writer`), made on the version's
+        first write (a registry loads every released version; most are only read); None:
+        fastavro writes every record."""
+        try:
+            return _COMPILED[self.fingerprint]
+        except KeyError:
+            writer = _COMPILED[self.fingerprint] = compile_writer(self.definition)
+            return writer
 
     @property
     def label(self) -> str:
@@ -99,7 +112,6 @@ def load_version(record_name: str, version: int, source: bytes) -> SchemaVersion
         definition=definition,
         parsed=parsed,
         guard=compile_guard(definition),
-        compiled=compile_writer(definition),
     )
 
 
@@ -136,9 +148,10 @@ def encode_built(version: SchemaVersion, record: Mapping[str, Any]) -> bytes:
     guard exists for (``schemas.fit``) cannot occur there. fastavro's writer still refuses
     every other misfit, and a refusal still names the field.
     """
-    if version.compiled is not None:
+    compiled = version.compiled
+    if compiled is not None:
         try:
-            return version.header + version.compiled(record)
+            return version.header + compiled(record)
         except Unfit:
             pass  # fastavro writes it, or names the misfit
     out = BytesIO()
