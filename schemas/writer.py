@@ -1,12 +1,12 @@
 """A compiled Avro writer for the records the bus builds itself: fastavro's bytes, faster.
 
 The processor encodes four to fifty records per event (receipt, canonical change, a feed
-record per grant class, the audit record), and fastavro's generic writer spent 46-73 µs on
-each (bench/README.md, "the hot path's encodes"): it resolves the schema's types, unions
-and logical types again for every record. :func:`compile_writer` resolves them once, into
-Python source with every field's write inlined (one function per named record, compiled
-once per schema version, as :mod:`dataclasses` compiles its methods), for the types our
-schemas use:
+record per grant class, the audit record), and fastavro's generic writer resolves the
+schema's types, unions and logical types again for every record (a FeedRecord of four
+items: 36-47 µs; bench/README.md, "a compiled Avro writer for the records the bus
+builds"). :func:`compile_writer` resolves them once, into Python source with every
+field's write inlined (one function per named record, compiled on a schema version's first
+write, as :mod:`dataclasses` compiles its methods), for the types our schemas use:
 
 * ``null``, ``boolean``, ``int``, ``long``, ``string``, ``bytes``, ``enum``, ``array``,
   ``map``, ``record`` (fields in order; a missing field with a default written as its
@@ -33,16 +33,17 @@ from itertools import count
 from typing import Any
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_INT = (-(2**31), 2**31 - 1)
-_LONG = (-(2**63), 2**63 - 1)
 
 
 class Unfit(Exception):
-    """The value is not one the compiled writer takes exactly: write it with fastavro."""
+    """The value is not one the compiled writer takes exactly: write it with fastavro.
+    (A signal inside :mod:`schemas`, never raised to a caller of the codec, so not a
+    :class:`~base.errors.GovbusError`.)"""
 
 
 class Unsupported(Exception):
-    """The schema uses a type the compiled writer does not write."""
+    """The schema uses a type the compiled writer does not write (inside
+    :func:`compile_writer` only)."""
 
 
 def compile_writer(definition: Mapping[str, Any]) -> Callable[[Any], bytes] | None:
