@@ -32,6 +32,8 @@ from datetime import UTC, datetime
 from itertools import count
 from typing import Any
 
+from schemas.tail import avro_long
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -69,22 +71,18 @@ def compile_writer(definition: Mapping[str, Any]) -> Callable[[Any], bytes] | No
     return encode
 
 
-def _long(out: bytearray, n: int) -> None:
-    """Avro ``long`` (and ``int``): zig-zag, then base-128 varint."""
-    z = (n << 1) ^ (n >> 63)
-    while z > 0x7F:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    out.append(z)
-
-
 _MISSING = object()
 #: Each statement list below writes the value in the variable ``v`` (the placeholder {v}).
-_SIZED = ["n = len({v})", "if n < 64: out.append(n << 1)", "else: _long(out, n)", "out += {v}"]
+_SIZED = [
+    "n = len({v})",
+    "if n < 64: out.append(n << 1)",
+    "else: out += avro_long(n)",
+    "out += {v}",
+]
 _INTEGER = [
     "if type({v}) is not int or not {low} <= {v} <= {high}: raise Unfit",
     "if 0 <= {v} < 64: out.append({v} << 1)",
-    "else: _long(out, {v})",
+    "else: out += avro_long({v})",
 ]
 _PRIMITIVE = {
     "null": ["if {v} is not None: raise Unfit"],
@@ -121,7 +119,7 @@ class _Source:
         self.lines: list[str] = []
         self.constants: dict[str, Any] = {
             "Unfit": Unfit,
-            "_long": _long,
+            "avro_long": avro_long,
             "_EPOCH": _EPOCH,
             "_MISSING": _MISSING,
             "datetime": datetime,
@@ -195,7 +193,7 @@ class _Source:
             f"def {function}(out, v):",
             f"    i = {index}.get(v) if type(v) is str else None",
             "    if i is None: raise Unfit",
-            "    _long(out, i)",
+            "    out += avro_long(i)",
             "",
         ]
         return [f"{function}(out, {v})"]
@@ -213,7 +211,7 @@ class _Source:
             loop = [f"    for {k}, {e} in {v}.items():"]
             loop += ["        " + line for line in self.statements("string", k, namespace)]
             loop += ["        " + line for line in self.statements(avro["values"], e, namespace)]
-        return [check, f"if {v}:", f"    _long(out, len({v}))", *loop, "out.append(0)"]
+        return [check, f"if {v}:", f"    out += avro_long(len({v}))", *loop, "out.append(0)"]
 
 
 def _full_name(avro: Mapping[str, Any], namespace: str) -> str:
