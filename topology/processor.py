@@ -71,6 +71,9 @@ Failure semantics: no message is lost, and no single message stops a worker.
     partitions are revoked and when the worker stops cleanly; one in doubt (an interrupt
     or an error escaped while a message was being processed) is aborted, never
     committed, and so is any transaction still open when the loop ends by an exception.
+    A clean stop then leaves the group (:meth:`kafkaclient.Consumer.leave`: a static
+    member too), so its partitions move to the other workers at once; a crashed worker
+    does not leave, and a static one takes its partitions back when it restarts.
 
 Consumers of feeds, receipts and audit read committed. With ``exactly_once=False`` the
 same loop runs without transactions (at-least-once: flush, then commit offsets), for the
@@ -290,8 +293,10 @@ class Processor:
         try:
             while not stop.is_set():
                 self.step()
-            # Step 11: a clean stop commits what is done (nothing is in doubt here).
+            # Step 11: a clean stop commits what is done (nothing is in doubt here), then
+            # leaves the group, so the other workers take its partitions at once.
             self._commit()
+            self._consumer.leave()
         finally:
             # Step 11: an exception ended the loop: whatever is open is in doubt.
             self._abort_open("the processing loop ended by an exception")

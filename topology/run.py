@@ -5,14 +5,14 @@ Each worker is a process with its own transactional id (``<group>-worker-<i>``),
 ``init_transactions`` aborts whatever a crashed incarnation left open. Its consumers are
 static members of their groups by default (``group.instance.id``, KIP-345;
 :data:`Membership`, ``--membership``): a worker restarted after a crash, by the supervisor
-or its watchdog, takes its partitions back without a rebalance. A static member never
-sends LeaveGroup, and the admin call that removes one (RemoveMembersFromConsumerGroup) is
-not in confluent-kafka's Python client, so a worker stopped for good holds its partitions
-until its session times out (10 s). Dynamic members (``--membership dynamic``) leave their
-groups on a graceful stop and the others take the partitions at once (cooperative-sticky:
-they keep processing theirs meanwhile), but a worker restarted after a crash waits for its
-old session to end. Measured both ways: bench/README.md, "Workers joining and leaving";
-static stays the default because the fault suite (docs/reliability.md) proved it. A worker
+or its watchdog, takes its partitions back without a rebalance. On a graceful stop every
+worker leaves its groups (it unsubscribes before it closes: librdkafka sends no LeaveGroup
+for a static member that only closes, KIP-345; :meth:`kafkaclient.Consumer.leave`), and
+the others take its partitions at once (cooperative-sticky: they keep processing theirs
+meanwhile). Dynamic members (``--membership dynamic``) differ after a crash only: a
+worker restarted then waits for its old session to end. Measured both ways:
+bench/README.md, "Workers joining and leaving"; static stays the default because the fault
+suite (docs/reliability.md) proved it. A worker
 killed for good with a transaction open (either mode) stalls the worker that takes its
 partitions until the broker aborts that transaction (``TRANSACTION_TIMEOUT_MS``): the
 restore reads their changelogs read_committed up to the high watermark (measured 2026-12-07:
@@ -96,7 +96,7 @@ class Membership(StrEnum):
 
     #: Leaves on a graceful stop; after a crash its partitions wait the session timeout.
     DYNAMIC = "dynamic"
-    #: ``group.instance.id``: back without a rebalance after a crash; never leaves.
+    #: ``group.instance.id``: back without a rebalance after a crash; leaves on a clean stop.
     STATIC = "static"
 
 

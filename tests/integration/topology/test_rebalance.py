@@ -2,7 +2,8 @@
 incremental (KIP-429, cooperative-sticky), so a worker that joins takes only its share and
 the first worker keeps, without restoring them again, the partitions it keeps; a worker
 stopped gracefully leaves its group, so the others take its partitions at once instead of
-after its session timeout (dynamic membership, topology.run)."""
+after its session timeout (static members too: they unsubscribe before they close,
+kafkaclient.Consumer.leave; topology.run)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+
+import pytest
 
 from exchange.catalog_loader import LoadedCatalog
 from kafkaclient import Producer
@@ -108,17 +111,19 @@ def test_a_joining_worker_moves_only_its_share(
         _answered(bootstrap, kafka_config, workers.names, "张三")
 
 
+@pytest.mark.parametrize("membership", list(Membership))
 def test_a_worker_stopped_gracefully_hands_over_its_partitions_at_once(
-    bootstrap: str, kafka_config: dict[str, str]
+    bootstrap: str, kafka_config: dict[str, str], membership: Membership
 ) -> None:
-    """Dynamic members (``govbus run --membership dynamic``). Fails with static membership
-    (the default, ``Membership.STATIC``): the stopped worker's partitions would wait out
-    its 45 s session before the first worker could take them back."""
+    """Both memberships (``govbus run --membership``). A static member that only closed
+    would not leave (KIP-345): its partitions would wait out its 45 s session before the
+    first worker could take them back (this test failed so with ``Membership.STATIC``
+    before :meth:`kafkaclient.Consumer.leave`)."""
     workers = _Workers.new(bootstrap, kafka_config)
     total = workers.total
 
     def processor(worker: int) -> Processor:
-        config = worker_config(workers.config(worker), Membership.DYNAMIC)
+        config = worker_config(workers.config(worker), membership)
         consumer = {**config.consumer_config, "session.timeout.ms": LONG_SESSION_MS}
         return Processor(replace(config, consumer_config=consumer), workers.reference())
 
