@@ -56,7 +56,13 @@ from exchange.catalog_loader import CheckResult
 from kafkaclient.admin import Admin
 from operations.broker.limits import current_nofile
 from operations.broker.local import LocalBroker
-from operations.broker.sizing import broker_size, partitions, partitions_per_entry
+from operations.broker.sizing import (
+    broker_size,
+    fixed_partitions,
+    partitions,
+    partitions_per_agency,
+    partitions_per_entry,
+)
 from schemas.topics import POLICIES, TopicKind
 from storage import migrate
 from storage.engine import make_engine
@@ -168,12 +174,14 @@ def broker_counts(pid: int) -> dict[str, Any]:
 def measure(entries: int, agencies: int, settings: Settings) -> dict[str, Any]:
     run = uuid.uuid4().hex[:6]
     city = city_of(entries, agencies, run)
-    expected = partitions(entries, agencies)
+    published = sum(1 for e in city.entries if e.lifecycle.state is LifecycleState.PUBLISHED)
+    # Only entries ever published have topics (topology.topics): N is the published ones.
+    expected = partitions(published, len(city.agencies))
     size = broker_size(expected)
     point: dict[str, Any] = {
         "entries": entries,
         "agencies": len(city.agencies),
-        "published": sum(1 for e in city.entries if e.lifecycle.state is LifecycleState.PUBLISHED),
+        "published": published,
         "model_partitions": expected,
         "broker_heap": size.heap,
     }
@@ -273,6 +281,8 @@ def machine() -> dict[str, Any]:
         "vm_max_map_count": int(Path("/proc/sys/vm/max_map_count").read_text()),
         "heap_tool": "jcmd GC.heap_info" if shutil.which("jcmd") else None,
         "partitions_per_entry": partitions_per_entry(),
+        "partitions_per_agency": partitions_per_agency(),
+        "fixed_partitions": fixed_partitions(),
     }
 
 

@@ -54,6 +54,7 @@ from bench.broker import BenchBroker, bench_broker
 from bench.faust_gate import SINK_MODES, ensure_bus_topics
 from bench.kill_plan import PROVIDERS, Plan, plan, replay
 from bench.report import write_results
+from bench.scenario import of_entry
 from exchange.catalog_loader import LoadedCatalog, check_catalog_text
 from exchange.gate import GateResult
 from exchange.grants import is_active
@@ -226,10 +227,11 @@ def committed(bootstrap: str, group: str, topic: str, config: Mapping[str, str])
 
 
 def read_all(
-    bootstrap: str, topic: str, record: str, config: Mapping[str, str]
+    bootstrap: str, topic: str, record: str, config: Mapping[str, str], *, entry: str
 ) -> tuple[list[dict[str, Any]], bool]:
-    """Every committed record of ``topic`` (read_committed) and whether the read reached
-    the high watermark of every partition (False: an open transaction held it back)."""
+    """Every committed record of ``topic`` (read_committed; of a topic every entry shares,
+    ``entry``'s: :func:`bench.scenario.of_entry`) and whether the read reached the high
+    watermark of every partition (False: an open transaction held it back)."""
     out: list[dict[str, Any]] = []
     with Consumer(bootstrap, f"bench-read-{uuid.uuid4().hex}", extra_config=config) as consumer:
         parts = _partitions(consumer, topic)
@@ -238,7 +240,8 @@ def read_all(
         deadline = time.monotonic() + READ_TIMEOUT_S
         while time.monotonic() < deadline:
             for msg in consumer.consume(500, timeout_s=0.2):
-                out.append(decode(record, msg.value() or b""))
+                if of_entry(msg, entry):
+                    out.append(decode(record, msg.value() or b""))
             positions = consumer.position([TopicPartition(topic, p) for p in parts])
             if all(tp.offset >= high[tp.partition] or high[tp.partition] == 0 for tp in positions):
                 return out, True
@@ -386,11 +389,12 @@ def collect(broker: BenchBroker, names: Names) -> tuple[dict[str, Counter[str]],
             f"feed.{a}": [(topic_name(TopicKind.FEED, names.agency(a)), "FeedRecord", "event_id")]
             for a in CONSUMERS
         },
-        "open": [(topic_name(TopicKind.OPEN, basic), "FeedRecord", "event_id")],
-        "accepted": [(topic_name(TopicKind.ACCEPTED, basic), "ChangeEvent", "event_id")],
+        # Shared by every entry: read for this run's entry (its header on each record).
+        "open": [(topic_name(TopicKind.OPEN), "FeedRecord", "event_id")],
+        "accepted": [(topic_name(TopicKind.ACCEPTED), "ChangeEvent", "event_id")],
         "conflicts": [(topic_name(TopicKind.CONFLICTS), "Conflict", "reported_event_id")],
         "audit": [(topic_name(TopicKind.AUDIT), "Decision", "event_id")],
-        "dlq": [(topic_name(TopicKind.DLQ, basic), "DeadLetter", "event_id")],
+        "dlq": [(topic_name(TopicKind.DLQ), "DeadLetter", "event_id")],
     }
     got: dict[str, Counter[str]] = {}
     extra: dict[str, Any] = {
@@ -402,12 +406,12 @@ def collect(broker: BenchBroker, names: Names) -> tuple[dict[str, Counter[str]],
     for label, topics in sources.items():
         got[label] = Counter()
         for topic, record, id_field in topics:
-            rows, complete = read_all(broker.bootstrap, topic, record, broker.config)
+            rows, complete = read_all(broker.bootstrap, topic, record, broker.config, entry=basic)
             if not complete:
                 extra["incomplete_reads"].append(topic)
             for row in rows:
                 if row.get("entry", basic) != basic:
-                    continue  # conflicts and audit are shared by every test entry
+                    continue  # conflicts and audit are shared by every entry, no header
                 got[label][str(row[id_field])] += 1
                 if label == "receipts":
                     extra["receipt_outcomes"][row["outcome"]] += 1

@@ -85,7 +85,8 @@ TABLE_NAME = "onesource"
 #: Ingest topics have this many partitions (schemas.topics); the table must match.
 INGEST_PARTITIONS = 3
 
-Output = tuple[str, bytes | None, bytes]
+#: topic, key, value, headers (a shared topic's entry header; topology.routes).
+Output = tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]
 #: The processor's defaults: the same limits, audit records sealed into the same chains.
 OPTIONS = PlanOptions()
 NO_HEAD: ChainHead = (0, None)
@@ -156,7 +157,7 @@ def gate_event(ref: _Reference, table: GateTable, msg: Input) -> list[Output]:
         table[head_key] = encode_head(plan.head)
     changelog = changelog_topic(msg.topic)
     return [
-        (w.topic, w.key, w.value)
+        (w.topic, w.key, w.value, None if w.headers is None else list(w.headers))
         for w in plan.writes
         if w.topic != changelog and w.topic in ref.known_topics
     ]
@@ -244,8 +245,8 @@ def _faust_gate(app: faust.App, ref: _Reference, table: GateTable, source: faust
     @app.agent(source)
     async def gate(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            for topic, key, value in gate_event(ref, table, _input(event)):
-                await sink(topic).send(key=key, value=value)
+            for topic, key, value, headers in gate_event(ref, table, _input(event)):
+                await sink(topic).send(key=key, value=value, headers=headers)
 
 
 def _source_txn_gate(
@@ -267,10 +268,10 @@ def _source_txn_gate(
             tid = f"{app.conf.id}-{app.assignor.group_for_topic(msg.topic)}-{msg.partition}"
             # Step 3: one lock over decide, send, table write and ack.
             async with lock:
-                for topic, key, value in gate_event(ref, table, _input(event)):
+                for topic, key, value, headers in gate_event(ref, table, _input(event)):
                     unsent.append(
                         await app.producer.send(
-                            topic, key, value, None, None, None, transactional_id=tid
+                            topic, key, value, None, None, headers, transactional_id=tid
                         )
                     )
                 event.ack()

@@ -28,7 +28,7 @@ from bench.peers import PEERS, available, peer_launcher
 from bench.pipeline import Setup, govbus_launcher
 from bench.plan_step import plan_rate
 from bench.raw import run_raw
-from bench.runs import Running, Workload, create_topics, rss_mib
+from bench.runs import Launcher, Running, Workload, create_topics, rss_mib
 from bench.scenario import (
     CONSUMERS,
     PARTIAL_GRANTS,
@@ -38,7 +38,8 @@ from bench.scenario import (
     new_scenario,
 )
 from bench.verify import count_committed
-from schemas.topics import TopicKind, topic_name
+from kafkaclient import TopicSpec
+from schemas.topics import POLICIES, TopicKind
 
 #: The project's goals (issues 9 and 17): design targets, not test thresholds.
 GOALS = {
@@ -50,6 +51,8 @@ GOALS = {
 }
 DEFAULT_INTERVAL = Setup().commit_interval_s
 SECTIONS = ("raw", "govbus", "peers", "variants", "scaling", "latency")
+#: The raw section's warm-up topic, one per run (a scenario's suffix after it).
+RAW_WARMUP_PREFIX = "bench.raw.warmup."
 VARIANTS = ("audit_off", "repartition", "at_least_once")
 
 
@@ -188,7 +191,7 @@ class Bench:
 
     @contextmanager
     def running(
-        self, launcher: Any, label: str, partitions: int, *, submit: bool = False
+        self, launcher: Launcher, label: str, partitions: int, *, submit: bool = False
     ) -> Iterator[Running]:
         self.t.step(f"{label}: starting", self.o.warmup)
         with Running(
@@ -205,10 +208,12 @@ class Bench:
     def raw(self) -> dict[str, Any]:
         self.t.step("raw confluent-kafka", self.o.events + self.o.warmup)
         scenario = new_scenario(self.o.consumers)
-        create_topics(self.broker, scenario, self.o.partitions)
+        # The warm-up topic: one of the scenario's own, made as its ingest topic is.
+        warm = f"{RAW_WARMUP_PREFIX}{scenario.suffix}"
+        ingest = POLICIES[TopicKind.INGEST]
+        extra = [TopicSpec(warm, self.o.partitions, config=ingest.config)]
+        create_topics(self.broker, scenario, self.o.partitions, extra)
         events = make_events(scenario, self.o.events + self.o.warmup, self.o.seed)
-        # The warm-up topic: the scenario's canonical stream (same partitions, unused here).
-        warm = topic_name(TopicKind.ACCEPTED, scenario.entry)
         result = run_raw(
             self.bootstrap,
             scenario.ingest_topic,
@@ -232,9 +237,7 @@ class Bench:
             measured = run.throughput(self.o.events, self.t.on_events)
         out = {**setup.describe(), **measured.describe(), **rss_mib(run.peak_rss)}
         if verify:
-            out["feed_records"] = count_committed(
-                self.bootstrap, run.scenario.output_topics, run.sent, config=self.broker.config
-            )
+            out["feed_records"] = feed_records(self.broker, run)
         return out
 
     def warm_broker(self) -> None:
@@ -281,9 +284,7 @@ class Bench:
             **rss_mib(run.peak_rss),
         }
         if verify:
-            out["feed_records"] = count_committed(
-                self.bootstrap, run.scenario.output_topics, run.sent, config=self.broker.config
-            )
+            out["feed_records"] = feed_records(self.broker, run)
         return out
 
     def profile(self, path: Path) -> dict[str, Any]:
@@ -295,6 +296,14 @@ class Bench:
             "events_per_s_under_profiler": measured.describe()["events_per_s"],
             "file": str(path),
         }
+
+
+def feed_records(broker: BenchBroker, run: Running) -> dict[str, int]:
+    """Each feed of ``run``'s pipeline: how many of its scenario's records it holds
+    (committed; of the bus's open feed, shared by every entry, those of its entry)."""
+    return count_committed(
+        broker.bootstrap, run.outputs, run.sent, config=broker.config, entry=run.scenario.entry
+    )
 
 
 def run_bench(

@@ -13,7 +13,8 @@ be seen from outside the worker, all in wall-clock seconds (``time.time()``):
   the stage's open transaction);
 - ``ingest_committed``: readable read_committed (the stage's transaction committed);
 - ``feed_produced``: the processor's ``produce()`` of the open-feed record (its
-  CreateTime: the processor has consumed and planned the event by then);
+  CreateTime: the processor has consumed and planned the event by then); the open feed is
+  one topic for every entry, read for the scenario's entry;
 - ``feed_written``: readable in the open feed read_uncommitted;
 - ``feed_committed``: readable read_committed: the bench's end point.
 
@@ -40,6 +41,7 @@ from bench.broker import BenchBroker, bench_broker
 from bench.measure import DRAIN_TIMEOUT_S
 from bench.pipeline import Setup, govbus_launcher
 from bench.runs import Running, Workload, percentile
+from bench.scenario import of_entry
 from kafkaclient import Consumer, TopicPartition
 from schemas import decode
 
@@ -57,21 +59,25 @@ WATCH_FETCH_WAIT_MS = 5
 
 
 class StageWatcher(threading.Thread):
-    """Reads ``topic`` from its end; for each event id, the wall time it was first seen
-    (``seen``) and its record's CreateTime (``created``)."""
+    """Reads ``topic`` from its end; for each event id of ``entry``'s records (all of a
+    topic of the scenario's own; of a topic every entry shares, those of its entry,
+    :func:`bench.scenario.of_entry`), the wall time it was first seen (``seen``) and its
+    record's CreateTime (``created``)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the watched topic and how it is read, keyword-only
         self,
         bootstrap: str,
         topic: str,
         schema: str,
         config: Mapping[str, str],
         *,
+        entry: str,
         committed: bool,
         stop: threading.Event,
     ) -> None:
         super().__init__(daemon=True)
         self.schema = schema
+        self.entry = entry
         self.stop = stop
         self.seen: dict[str, float] = {}
         self.created: dict[str, float] = {}
@@ -93,7 +99,7 @@ class StageWatcher(threading.Thread):
             if batch:
                 batch += self._consumer.consume(1000, timeout_s=0)
             now = time.time()
-            for msg in batch:
+            for msg in (m for m in batch if of_entry(m, self.entry)):
                 event_id = str(decode(self.schema, msg.value() or b"")["event_id"])
                 self.seen.setdefault(event_id, now)
                 self.created.setdefault(event_id, msg.timestamp()[1] / 1000)
@@ -115,22 +121,24 @@ def trace(broker: BenchBroker, args: argparse.Namespace) -> dict[str, Any]:
     ):
         scenario = run.scenario
         stop = threading.Event()
+
+        def watch(topic: str, schema: str, *, committed: bool) -> StageWatcher:
+            return StageWatcher(
+                bootstrap,
+                topic,
+                schema,
+                config,
+                entry=scenario.entry,
+                committed=committed,
+                stop=stop,
+            )
+
         w = {
-            "submit": StageWatcher(
-                bootstrap, scenario.submit_topic, "ChangeEvent", config, committed=False, stop=stop
-            ),
-            "ingest_written": StageWatcher(
-                bootstrap, scenario.ingest_topic, "ChangeEvent", config, committed=False, stop=stop
-            ),
-            "ingest_committed": StageWatcher(
-                bootstrap, scenario.ingest_topic, "ChangeEvent", config, committed=True, stop=stop
-            ),
-            "feed_written": StageWatcher(
-                bootstrap, scenario.open_topic, "FeedRecord", config, committed=False, stop=stop
-            ),
-            "feed_committed": StageWatcher(
-                bootstrap, scenario.open_topic, "FeedRecord", config, committed=True, stop=stop
-            ),
+            "submit": watch(scenario.submit_topic, "ChangeEvent", committed=False),
+            "ingest_written": watch(scenario.ingest_topic, "ChangeEvent", committed=False),
+            "ingest_committed": watch(scenario.ingest_topic, "ChangeEvent", committed=True),
+            "feed_written": watch(scenario.open_topic, "FeedRecord", committed=False),
+            "feed_committed": watch(scenario.open_topic, "FeedRecord", committed=True),
         }
         for watcher in w.values():
             watcher.start()

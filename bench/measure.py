@@ -1,9 +1,10 @@
 """Measuring tools: the feed watcher, the senders, worker processes and their memory.
 
 * :class:`FeedWatcher` reads one output topic ``read_committed`` from the start (partitions
-  assigned, no group). The processor writes every output of an event in one transaction,
-  so the event's record on the *last* feed of its fan-out (the open feed) being readable
-  means all its feed records are committed.
+  assigned, no group), keeping one entry's records of a topic every entry shares (the
+  bus's open feed, :func:`bench.scenario.of_entry`). The processor writes every output of
+  an event in one transaction, so the event's record on the *last* feed of its fan-out
+  (the open feed) being readable means all its feed records are committed.
 * :func:`send_burst` produces pre-encoded events as fast as the producer takes them;
   :func:`send_paced` at a fixed rate, noting each event's send time.
 * :class:`Workers` runs worker processes (their credentials in their environment, see
@@ -29,7 +30,7 @@ import confluent_kafka
 import psutil
 
 from bench.raw import produce_all, raw_producer
-from bench.scenario import Events
+from bench.scenario import Events, of_entry
 from kafkaclient import OFFSET_BEGINNING, Consumer, TopicPartition
 from schemas import decode
 
@@ -55,10 +56,17 @@ METADATA_WAIT_S = 30.0
 
 
 class FeedWatcher:
-    """Reads ``topic`` read_committed from the beginning and counts (or times) records."""
+    """Reads ``topic`` read_committed from the beginning and counts (or times) ``entry``'s
+    records in it (of a topic every entry shares; of another topic, all of them).
 
-    def __init__(self, bootstrap: str, topic: str, config: Mapping[str, str]) -> None:
+    A shared topic's earlier records (other measurements') are read and skipped by the
+    first wait, the warm-up's, before anything is timed."""
+
+    def __init__(
+        self, bootstrap: str, topic: str, config: Mapping[str, str], *, entry: str | None
+    ) -> None:
         self.topic = topic
+        self.entry = entry
         self.seen = 0
         self._consumer = Consumer(
             bootstrap,
@@ -78,13 +86,14 @@ class FeedWatcher:
         self._consumer.close()
 
     def _batch(self, timeout_s: float) -> list[Any]:
-        """Whatever is readable now: wait up to ``timeout_s`` for the first record only,
-        then drain without waiting (``consume(n, t)`` would hold a partial batch until
-        ``t`` ran out, delaying what it already has)."""
+        """``entry``'s records of whatever is readable now: wait up to ``timeout_s`` for
+        the first record only, then drain without waiting (``consume(n, t)`` would hold a
+        partial batch until ``t`` ran out, delaying what it already has)."""
         first = self._consumer.consume(1, timeout_s=timeout_s)
         if not first:
             return []
-        return first + self._consumer.consume(WATCH_BATCH, timeout_s=0)
+        batch = first + self._consumer.consume(WATCH_BATCH, timeout_s=0)
+        return [msg for msg in batch if of_entry(msg, self.entry)]
 
     def wait_count(
         self, target: int, timeout_s: float, progress: Progress | None = None

@@ -5,8 +5,10 @@ Per ingest record: decode the ChangeEvent (Avro single-object), check the subjec
 mask the open-feed copy with the ``desensitised`` profile (:mod:`exchange.masking`), and
 fan out the same feed payloads govbus delivers: three agencies with every item, two with
 their granted subsets, the open feed masked; five agency topics and the open topic, in that
-order. Each distinct payload is encoded once (FeedRecord). No one-source state, no
-receipts, no audit, no changelog: that is what govbus does on top.
+order. The open topic is the scenario's own (``Scenario.peer_open_topic``), not the bus's
+open feed that every entry shares: a peer is not govbus. Each distinct payload is encoded
+once (FeedRecord). No one-source state, no receipts, no audit, no changelog: that is what
+govbus does on top.
 
 The job's settings come from a JSON file written by :func:`write_spec`, so peer processes
 need nothing else.
@@ -39,7 +41,7 @@ def write_spec(scenario: Scenario, path: Path) -> Path:
             {"topic": topic, "items": list(grants[agency])}
             for agency, topic in zip(scenario.consumers, scenario.feed_topics, strict=True)
         ],
-        "open": scenario.open_topic,
+        "open": scenario.peer_open_topic,
     }
     path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
     return path

@@ -1,5 +1,7 @@
 """Launchers for the framework peers (quix-streams, faust-streaming): one process each,
-exactly once, running :mod:`bench.peer_job` on the scenario's topics."""
+exactly once, running :mod:`bench.peer_job` on the scenario's topics: its ingest topic
+and agency feeds, and an open feed of the scenario's own (``Scenario.peer_open_topic``;
+the peers write none of the topics the bus shares between entries)."""
 
 from __future__ import annotations
 
@@ -49,4 +51,4 @@ def peer_launcher(peer: str, bootstrap: str, commit_interval_s: float) -> Launch
             ]
         ]
 
-    return launch
+    return Launcher(launch, peer=True)

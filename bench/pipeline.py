@@ -76,4 +76,4 @@ def govbus_launcher(bootstrap: str, setup: Setup, profile: Path | None = None) -
         group = f"bench-{scenario.suffix}"
         return worker_commands(bootstrap, catalog, setup, group, profile)
 
-    return launch
+    return Launcher(launch)

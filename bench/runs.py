@@ -1,5 +1,6 @@
 """One measured deployment: worker processes on a fresh scenario, warmed up, with a
-watcher on the open feed (the last feed of every event's fan-out).
+watcher on the open feed (the last feed of every event's fan-out): the bus's, shared by
+every entry, read for the scenario's entry; a peer's, a topic of the scenario's own.
 
 A *throughput* measurement publishes ``count`` events at once and times from the first
 send to the moment the last event's open-feed record is readable (``read_committed``).
@@ -30,23 +31,48 @@ from bench.measure import (
 )
 from bench.scenario import CONSUMERS, Events, Scenario, make_events, new_scenario
 from kafkaclient import Admin, TopicSpec
-from schemas.topics import TopicKind, bus_topics
+from schemas.topics import POLICIES, TopicKind, bus_topics
 
 MIB = 1024 * 1024
 #: Given a fresh scenario and a directory for files: the worker commands to run.
-Launcher = Callable[[Scenario, Path], list[list[str]]]
+Commands = Callable[[Scenario, Path], list[list[str]]]
 
 
-def create_topics(broker: BenchBroker, scenario: Scenario, partitions: int) -> None:
+@dataclass(frozen=True)
+class Launcher:
+    """A pipeline measured on fresh scenarios: its worker ``commands``, and whether it is a
+    framework ``peer`` (bench.peers) rather than govbus. A peer writes its open feed to a
+    topic of the scenario's own (``Scenario.peer_open_topic``), made with the scenario's
+    topics, not to the bus's open feed that every entry shares."""
+
+    commands: Commands
+    peer: bool = False
+
+    def outputs(self, scenario: Scenario) -> tuple[str, ...]:
+        """Every feed the pipeline writes an event of ``scenario`` to, the open feed last."""
+        return scenario.peer_output_topics if self.peer else scenario.output_topics
+
+    def own_topics(self, scenario: Scenario) -> list[TopicSpec]:
+        """Topics the pipeline writes beside the bus's: a peer's open feed, with the
+        partitions and settings of the bus's open feed."""
+        if not self.peer:
+            return []
+        policy = POLICIES[TopicKind.OPEN]
+        return [TopicSpec(scenario.peer_open_topic, policy.partitions, config=policy.config)]
+
+
+def create_topics(
+    broker: BenchBroker, scenario: Scenario, partitions: int, extra: Sequence[TopicSpec] = ()
+) -> None:
     """The scenario's bus topics (settings of schemas.topics), its ingest topic with
-    ``partitions`` partitions."""
+    ``partitions`` partitions, and the bench's ``extra`` topics of it."""
     specs = [
         TopicSpec(
             d.name, partitions if d.kind is TopicKind.INGEST else d.partitions, config=d.config
         )
         for d in bus_topics([scenario.entry], [scenario.provider, *scenario.consumers])
     ]
-    Admin(broker.bootstrap, extra_config=broker.config).ensure_topics(specs)
+    Admin(broker.bootstrap, extra_config=broker.config).ensure_topics([*specs, *extra])
 
 
 @dataclass(frozen=True)
@@ -106,14 +132,22 @@ class Running:
         self.warmup = workload.warmup
         self.sent = 0
         self.input_topic = self.scenario.input_topic(workload.submit)
+        #: Every feed the pipeline writes an event to, the open feed (the watched one) last.
+        self.outputs = launcher.outputs(self.scenario)
         #: The agency's publisher: one long-lived client for the warm-up and every
         #: measurement, as an agency system runs it (connected and with its producer id
         #: before the first timed event).
         self.publisher = new_producer(self.bootstrap, broker.config)
-        create_topics(broker, self.scenario, workload.partitions)
-        self.workers = Workers(launcher(self.scenario, work_dir), log_dir=work_dir, env=broker.env)
+        create_topics(
+            broker, self.scenario, workload.partitions, launcher.own_topics(self.scenario)
+        )
+        self.workers = Workers(
+            launcher.commands(self.scenario, work_dir), log_dir=work_dir, env=broker.env
+        )
         try:
-            self.watcher = FeedWatcher(self.bootstrap, self.scenario.open_topic, broker.config)
+            self.watcher = FeedWatcher(
+                self.bootstrap, self.outputs[-1], broker.config, entry=self.scenario.entry
+            )
         except BaseException:
             self.workers.stop()
             raise

@@ -14,7 +14,10 @@ Every accepted change fans out to **five agency feeds and the open feed**:
 
 Each change carries all five items with fresh ``phone`` and ``household_address``
 values, so every recipient always has something to receive. Names are made unique per
-run (a suffix) so each measurement has its own topics.
+run (a suffix) so each measurement has its own topics, except the bus's topics that every
+entry shares (:data:`SHARED_TOPICS`: the canonical stream, the dead letters, the open
+feed): a measurement's records there are those whose entry header names its entry, and
+its readers keep only those (:func:`of_entry`).
 """
 
 from __future__ import annotations
@@ -24,13 +27,16 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from exchange.catalog_loader import check_catalog_text
 from schemas import encode
-from schemas.topics import TopicKind, topic_name
+from schemas.topics import TopicKind, header_entry, topic_name
+
+if TYPE_CHECKING:
+    import confluent_kafka
 
 #: Distinct residents the changes are spread over (state the gate keeps per subject).
 SUBJECTS = 2_000
@@ -53,6 +59,25 @@ STREETS = ("中华北路", "遵义路", "花溪大道", "北京路", "泉城路"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰"
 EVENT_EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+#: The bus's topics every entry shares, each record in them with its entry's header
+#: (schemas.topics.ENTRY_HEADER): other measurements' records are there too.
+SHARED_TOPICS = frozenset(
+    topic_name(kind) for kind in (TopicKind.ACCEPTED, TopicKind.DLQ, TopicKind.OPEN)
+)
+#: The framework peers' open feed (bench.peers): a topic of the scenario's own, named for
+#: its entry, as the bus's open feed is made (schemas.topics). The peers are not govbus:
+#: they write none of the topics the bus shares.
+PEER_OPEN_TOPIC = "bench.peer.open.{entry}"
+
+
+def of_entry(msg: confluent_kafka.Message, entry: str | None) -> bool:
+    """Whether the consumed ``msg`` is one of ``entry``'s records: in a topic of
+    :data:`SHARED_TOPICS`, its entry header names ``entry``; in any other topic (one of a
+    scenario's own), always; with ``entry`` None, always."""
+    if entry is None or msg.topic() not in SHARED_TOPICS:
+        return True
+    headers = msg.headers() or []
+    return header_entry(headers.items() if isinstance(headers, dict) else headers) == entry
 
 
 def gb11643_check(body17: str) -> str:
@@ -103,7 +128,14 @@ class Scenario:
 
     @property
     def open_topic(self) -> str:
-        return topic_name(TopicKind.OPEN, self.entry)
+        """The bus's open feed: one topic for every entry (:data:`SHARED_TOPICS`), the
+        scenario's records in it those of its entry (:func:`of_entry`)."""
+        return topic_name(TopicKind.OPEN)
+
+    @property
+    def peer_open_topic(self) -> str:
+        """The peers' open feed of this scenario (:data:`PEER_OPEN_TOPIC`)."""
+        return PEER_OPEN_TOPIC.format(entry=self.entry)
 
     @property
     def feed_topics(self) -> tuple[str, ...]:
@@ -111,8 +143,15 @@ class Scenario:
 
     @property
     def output_topics(self) -> tuple[str, ...]:
-        """Every feed an accepted change reaches: five agency feeds, then the open feed."""
+        """Every feed an accepted change reaches on the bus: five agency feeds, then the
+        open feed (shared: read it with :func:`of_entry`)."""
         return (*self.feed_topics, self.open_topic)
+
+    @property
+    def peer_output_topics(self) -> tuple[str, ...]:
+        """Every feed a peer's job writes an event to: the five agency feeds, then the
+        peers' open feed."""
+        return (*self.feed_topics, self.peer_open_topic)
 
     def grants(self) -> dict[str, tuple[str, ...]]:
         """Consumer agency id -> granted items."""

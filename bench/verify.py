@@ -1,10 +1,15 @@
-"""Count the committed records of output topics: every feed must hold every event once."""
+"""Count the committed records of output topics: every feed must hold every event once.
+
+In a topic the bus shares between entries (:data:`bench.scenario.SHARED_TOPICS`) only the
+measured scenario's records count (:func:`bench.scenario.of_entry`): other measurements
+on the same broker wrote there too."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
 
+from bench.scenario import of_entry
 from kafkaclient import read_from_beginning
 
 #: Stop reading when nothing new came for this long once every topic has the expected
@@ -16,10 +21,15 @@ BATCH = 10_000
 
 
 def count_committed(
-    bootstrap: str, topics: Sequence[str], expected: int, *, config: Mapping[str, str]
+    bootstrap: str,
+    topics: Sequence[str],
+    expected: int,
+    *,
+    config: Mapping[str, str],
+    entry: str | None,
 ) -> dict[str, int]:
-    """Records per topic readable ``read_committed``, all topics read at once; ``config``:
-    client settings (credentials)."""
+    """Records per topic readable ``read_committed``, all topics read at once; of a topic
+    every entry shares, ``entry``'s only; ``config``: client settings (credentials)."""
     counts = dict.fromkeys(topics, 0)
     for batch in read_from_beginning(
         bootstrap,
@@ -33,5 +43,6 @@ def count_committed(
         poll_s=0.05,
     ):
         for msg in batch:
-            counts[msg.topic() or ""] += 1
+            if of_entry(msg, entry):
+                counts[msg.topic() or ""] += 1
     return counts

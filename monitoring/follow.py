@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kafkaclient import Consumer, TopicPartition, coordinates
+from kafkaclient import Consumer, Message, TopicPartition, coordinates
 
 #: Records per consume() call and the wait for one call.
 BATCH = 500
@@ -22,6 +22,8 @@ POLL_S = 0.2
 ROUND_BUDGET_S = 10.0
 
 TP = tuple[str, int]
+#: A record's headers: (name, value) pairs in their order; a value may be None.
+Headers = tuple[tuple[str, str | bytes | None], ...]
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Record:
     timestamp_ms: int
     key: bytes | None
     value: bytes | None
+    headers: Headers = ()
 
 
 class Follower:
@@ -68,7 +71,9 @@ class Follower:
                 topic, partition, offset = coordinates(msg)
                 self._next[(topic, partition)] = offset + 1
                 _, ts = msg.timestamp()
-                yield Record(topic, partition, offset, int(ts), msg.key(), msg.value())
+                yield Record(
+                    topic, partition, offset, int(ts), msg.key(), msg.value(), _headers(msg)
+                )
             # Positions move past transaction markers too: that is how the end is reached.
             for tp in self._consumer.position([TopicPartition(t, p) for t, p in pending]):
                 key = (tp.topic, tp.partition)
@@ -89,3 +94,10 @@ class Follower:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def _headers(msg: Message) -> Headers:
+    """A consumed message's headers (librdkafka: a list of pairs, or None)."""
+    raw = msg.headers() or ()
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    return tuple((name, value) for name, value in pairs)

@@ -5,10 +5,18 @@ A round: the catalog (entries, agencies) names the bus topics to watch; the last
 high-watermark and earliest offsets of their partitions (a last stable offset held behind
 the high watermark is an open, perhaps hanging, transaction: :mod:`monitoring.transactions`);
 consumer groups, their committed offsets and lag (:mod:`monitoring.lag`); new records of
-the accepted topics (last change per entry and provider), of govbus.conflicts and
-govbus.conflicts.resolved (open cases, GM 19) and of the dead-letter topics; the brokers'
-health (brokers, active controller, under-replicated, offline and under-min-ISR
-partitions). Nothing joins a group or commits.
+govbus.accepted (last change per entry and provider), of govbus.conflicts and
+govbus.conflicts.resolved (open cases, GM 19) and of govbus.dlq (dead letters per entry and
+reason); the brokers' health (brokers, active controller, under-replicated, offline and
+under-min-ISR partitions). Nothing joins a group or commits.
+
+govbus.accepted and govbus.dlq are shared by every entry: a record belongs to the entry its
+:data:`~schemas.topics.ENTRY_HEADER` names, else (a record written without it) to the entry
+its decoded value names (a ChangeEvent's ``entry``, a DeadLetter's ingest ``source_topic``).
+Changes count for the catalog's entries in force only; a change of another entry is not
+decoded when its header names it. Dead letters are counted for every entry and reported for
+the catalog's (an entry added later shows its earlier dead letters, as a topic of its own
+read from the start did).
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,17 +35,18 @@ from kafkaclient import Admin
 from kafkaclient.groups import RecordProbe, partition_offsets
 from monitoring.burrow import MIN_SAMPLES, WINDOW_SIZE, Windows
 from monitoring.exporter import MonitorMetrics
-from monitoring.follow import Follower, Record
+from monitoring.follow import TP, Follower, Record
 from monitoring.lag import LagReader, Watched
 from monitoring.snapshot import ClusterRow, Snapshot
 from monitoring.tracking import DeadLetters, LastChanges, OpenCases
 from monitoring.transactions import OpenTransactions
 from schemas import decode
-from schemas.topics import POLICIES, TopicKind, bus_topics, name_part
+from schemas.topics import POLICIES, TopicKind, bus_topics, entry_of, header_entry, name_part
 
 log = logging.getLogger("govbus.monitor")
 
-#: Accepted records read per partition when the monitor starts (the newest ones).
+#: Records of govbus.accepted read per partition when the monitor starts (the newest ones,
+#: every entry's: the topic is shared, so a busy entry leaves less of a quiet one's history).
 LOOKBACK_RECORDS = 1000
 #: Default seconds between rounds (Prometheus scrapes every 15 s by default).
 INTERVAL_S = 15.0
@@ -168,19 +177,15 @@ class Monitor:
         earliest: Mapping[tuple[str, int], int],
         now: float,
     ) -> list[str]:
-        live = {e.id for e in catalog.entries if in_force(e, _dt(now))}
+        live = frozenset(e.id for e in catalog.entries if in_force(e, _dt(now)))
         for entry in live:
-            self._changes.watch(entry, {}, now)
-        starts: dict[tuple[str, int], int] = {}
+            self._changes.watch(entry, now)
+        starts: dict[TP, int] = {}
         for w in watched.values():
             tps = [(w.topic, p) for p in range(w.partitions) if (w.topic, p) in ends]
-            if w.kind is TopicKind.ACCEPTED and w.part in live:
-                first = {
-                    tp: (max(earliest.get(tp, 0), ends[tp] - self.config.lookback), earliest[tp])
-                    for tp in tps
-                    if tp not in self._follower.followed and tp in earliest
-                }
-                self._changes.watch(str(w.part), first, now)
+            if w.kind is TopicKind.ACCEPTED:
+                first = self._lookback(tps, ends, earliest)
+                self._changes.follow(first)
                 starts.update({tp: s for tp, (s, _) in first.items()})
             elif w.kind in (TopicKind.CONFLICTS, TopicKind.RESOLVED, TopicKind.DLQ):
                 starts.update({tp: earliest.get(tp, 0) for tp in tps})
@@ -191,29 +196,60 @@ class Monitor:
             if source is None:
                 continue
             try:
-                self._take(source, record)
+                self._take(source, record, live)
             except GovbusError as exc:
                 problems.append(f"{record.topic}/{record.partition}/{record.offset}: {exc}")
         return problems
 
-    def _take(self, w: Watched, record: Record) -> None:
+    def _lookback(
+        self, tps: list[TP], ends: Mapping[TP, int], earliest: Mapping[TP, int]
+    ) -> dict[TP, tuple[int, int]]:
+        """Accepted partitions not followed yet -> (start, earliest offset): each starts
+        ``lookback`` records before its end (the topic is shared: records of every entry)."""
+        return {
+            tp: (max(earliest[tp], ends[tp] - self.config.lookback), earliest[tp])
+            for tp in tps
+            if tp not in self._follower.followed and tp in earliest
+        }
+
+    def _take(self, w: Watched, record: Record, live: frozenset[str]) -> None:
         value = record.value or b""
         if w.kind is TopicKind.ACCEPTED:
-            event = decode("ChangeEvent", value)
-            self._changes.add(
-                str(w.part),
-                (record.topic, record.partition),
-                str(event["provider"]),
-                record.timestamp_ms / 1000.0,
-            )
+            self._accepted(record, live)
         elif w.kind is TopicKind.CONFLICTS:
             conflict = decode("Conflict", value)
             self._cases.add(conflict, conflict["detected_at"].timestamp())
         elif w.kind is TopicKind.RESOLVED:
             self._cases.resolve(decode("ConflictResolution", value))
         elif w.kind is TopicKind.DLQ:
-            dead = decode("DeadLetter", value)
-            self._dead.add(str(w.part), str(dead["reason_code"]))
+            self._dead.add(*dead_letter_of(record))
+
+    def _accepted(self, record: Record, live: frozenset[str]) -> None:
+        """A record of govbus.accepted: a change of its entry when the entry is watched."""
+        at_s = record.timestamp_ms / 1000.0
+        self._changes.seen((record.topic, record.partition), at_s)
+        change = change_of(record, live)
+        if change is not None:
+            self._changes.add(*change, at_s)
+
+
+def change_of(record: Record, live: Set[str]) -> tuple[str, str] | None:
+    """(entry, provider) of a record of govbus.accepted when its entry is in ``live``, else
+    None; another entry's record named by its header is not decoded."""
+    entry = header_entry(record.headers)
+    if entry is not None and entry not in live:
+        return None
+    event = decode("ChangeEvent", record.value or b"")
+    entry = entry or str(event["entry"])
+    return (entry, str(event["provider"])) if entry in live else None
+
+
+def dead_letter_of(record: Record) -> tuple[str, str]:
+    """(entry, reason code) of a record of govbus.dlq: the entry its header names, else the
+    entry of the ingest topic the dead letter came from."""
+    dead = decode("DeadLetter", record.value or b"")
+    entry = header_entry(record.headers) or entry_of(str(dead["source_topic"]))
+    return entry, str(dead["reason_code"])
 
 
 def _dt(seconds: float) -> datetime:

@@ -26,38 +26,52 @@ def _dt(seconds: float) -> datetime:
 
 @dataclass
 class _Window:
-    """Where following an accepted-topic partition began and the first record seen."""
+    """Where following a partition of the accepted topic began and the first record seen."""
 
     truncated: bool  # began after the earliest retained record
     first_s: float | None = None
 
 
 class LastChanges:
-    """Last accepted change per (entry, provider), from the accepted topics.
+    """Last accepted change per (entry, provider), from the accepted topic, which every
+    entry shares (its records name their entry).
 
-    A partition is followed from at most ``lookback`` records before its end. When a
+    Each partition is followed from at most ``lookback`` records before its end, so what
+    is read is shared by every entry: a busy entry leaves less of a quiet one. When a
     provider has no record in what was read, its silence counts from ``observed_since``:
-    the first record read of a partition whose earlier records were skipped (the latest
-    moment from which an update would have been seen), else the earliest record of the
-    topic, else the moment the monitor began watching the entry.
+
+    * no record of the entry was read at all: the moment the monitor began watching the
+      entry (never early: the entry may be new, or its records lie before what was read);
+    * else the latest of the entry's first record read and, over the partitions whose
+      earlier records were skipped, the first record read there, any entry's (from then
+      on every update would have been seen, whichever partition its subject hashes to);
+      a skipped partition with nothing read yet: the moment watching began.
     """
 
     def __init__(self) -> None:
         self._last: dict[tuple[str, str], float] = {}
         self._watching_since: dict[str, float] = {}
-        self._windows: dict[str, dict[TP, _Window]] = {}
+        self._first: dict[str, float] = {}
+        self._windows: dict[TP, _Window] = {}
 
-    def watch(self, entry: str, starts: Mapping[TP, tuple[int, int]], now: float) -> None:
-        """Begin watching ``entry``: partition -> (start offset, earliest offset)."""
+    def watch(self, entry: str, now: float) -> None:
+        """Begin watching ``entry`` (known entries keep their moment)."""
         self._watching_since.setdefault(entry, now)
-        windows = self._windows.setdefault(entry, {})
-        for tp, (start, earliest) in starts.items():
-            windows.setdefault(tp, _Window(truncated=start > earliest))
 
-    def add(self, entry: str, tp: TP, provider: str, at_s: float) -> None:
-        window = self._windows.get(entry, {}).get(tp)
+    def follow(self, starts: Mapping[TP, tuple[int, int]]) -> None:
+        """Partitions of the accepted topic followed: partition -> (start, earliest offset)."""
+        for tp, (start, earliest) in starts.items():
+            self._windows.setdefault(tp, _Window(truncated=start > earliest))
+
+    def seen(self, tp: TP, at_s: float) -> None:
+        """A record of ``tp`` was read, whichever entry it belongs to."""
+        window = self._windows.get(tp)
         if window is not None and window.first_s is None:
             window.first_s = at_s
+
+    def add(self, entry: str, provider: str, at_s: float) -> None:
+        """A change of a watched ``entry`` by ``provider`` at ``at_s``."""
+        self._first[entry] = min(self._first.get(entry, at_s), at_s)
         key = (entry, provider)
         self._last[key] = max(self._last.get(key, at_s), at_s)
 
@@ -66,14 +80,11 @@ class LastChanges:
 
     def observed_since(self, entry: str, now: float) -> float:
         since = self._watching_since.get(entry, now)
-        windows = list(self._windows.get(entry, {}).values())
-        cut = [w for w in windows if w.truncated]
-        if any(w.first_s is None for w in cut):
+        first = self._first.get(entry)
+        cut = [w.first_s for w in self._windows.values() if w.truncated]
+        if first is None or None in cut:
             return since
-        if cut:
-            return max(w.first_s for w in cut if w.first_s is not None)
-        firsts = [w.first_s for w in windows if w.first_s is not None]
-        return min(firsts) if firsts else since
+        return max([first, *(s for s in cut if s is not None)])
 
     def rows(self, catalog: Catalog, now: float) -> tuple[EntryRow, ...]:
         out = []
@@ -160,7 +171,8 @@ class OpenCases:
 
 
 class DeadLetters:
-    """Dead letters per (entry, reason), counted from the dead-letter topics."""
+    """Dead letters per (entry, reason), counted from the dead-letter topic (shared by every
+    entry); rows keep the entries asked for."""
 
     def __init__(self) -> None:
         self._counts: dict[tuple[str, str], int] = {}

@@ -97,16 +97,21 @@ def processor_rules() -> list[AclRule]:
     rules += [AclRule("topic", onesource, "prefixed", op) for op in ("write", "alter")]
     for kind in (
         TopicKind.INGEST,  # the repartition stage: the only writer of ingest topics
-        TopicKind.ACCEPTED,
-        TopicKind.DLQ,
-        TopicKind.OPEN,
+        TopicKind.SUBMIT_DLQ,  # and of the submissions it cannot route
         TopicKind.FEED,
         TopicKind.RECEIPTS,
     ):
         rules.append(AclRule("topic", _prefix(kind), "prefixed", "write"))
     # Literal, not prefixed: govbus.conflicts.resolved (GM 19) is written by administration,
-    # so the processors cannot close the conflicts they raise.
-    for kind in (TopicKind.CONFLICTS, TopicKind.AUDIT):
+    # so the processors cannot close the conflicts they raise; the topics every entry
+    # shares are one name each.
+    for kind in (
+        TopicKind.CONFLICTS,
+        TopicKind.AUDIT,
+        TopicKind.ACCEPTED,
+        TopicKind.DLQ,
+        TopicKind.OPEN,
+    ):
         rules.append(AclRule("topic", topic_name(kind), "literal", "write"))
     rules.append(AclRule("group", PROCESSOR_ID_PREFIX, "prefixed", "read"))
     rules += [

@@ -14,17 +14,25 @@ is first for every reader.
 |-----------|-------------------------------|----------------------|----------------------|
 | submit    | govbus.submit.<agency>        | canonical subject    | forever              |
 | ingest    | govbus.ingest.<entry>         | canonical subject    | forever              |
-| accepted  | govbus.accepted.<entry>       | canonical subject    | forever              |
+| accepted  | govbus.accepted               | canonical subject    | forever              |
 | receipts  | govbus.receipts.<agency>      | event id             | 7 days               |
-| dlq       | govbus.dlq.<entry>            | event id or none     | forever              |
+| dlq       | govbus.dlq                    | event id or none     | forever              |
 | dlq.submit| govbus.dlq.submit.<agency>    | event id or none     | forever              |
 | conflicts | govbus.conflicts              | subject + data item  | forever              |
 | resolved  | govbus.conflicts.resolved     | conflict id          | forever              |
 | feed      | govbus.feed.<agency>          | canonical subject    | 14 days              |
-| open      | govbus.open.<entry>           | canonical subject    | forever (override)   |
+| open      | govbus.open                   | canonical subject    | forever (override)   |
 | audit     | govbus.audit                  | subject or event     | forever              |
 | workflows | govbus.audit.workflows        | case or account id   | forever              |
 | state     | govbus.state.<name>           | entity id            | compacted            |
+
+The canonical stream, the dead letters and the open feed are one topic each for every
+entry, not one per entry (issue 19 item 4: an entry costs its ingest and changelog
+partitions only, 6 instead of 11). No agency reads them (agencies read their own feed and
+receipts); every record in them carries the header :data:`ENTRY_HEADER` naming its catalog
+entry, so a reader takes one entry's records without decoding the others. An entry keeps
+topics of its own where isolation needs them: ``govbus.ingest.<entry>`` (only the bus
+writes it, and its partitions are the unit of the one-source state).
 
 An agency writes only its own submission topic ``govbus.submit.<agency>`` (its principal's
 literal ACL); the bus's repartition stage (:mod:`topology.repartition`) moves each
@@ -75,6 +83,9 @@ MAX_MESSAGE_BYTES = 2_097_152
 #: The header the repartition stage puts on every ingest record: the id of the agency whose
 #: submission topic it arrived on (authenticated by the broker), UTF-8.
 PROVIDER_HEADER = "govbus.provider"
+#: The header on every record of the topics shared by all entries (accepted, dlq, open): the
+#: catalog entry it belongs to, UTF-8.
+ENTRY_HEADER = "govbus.entry"
 
 
 class TopicKind(StrEnum):
@@ -152,14 +163,14 @@ POLICIES: Mapping[TopicKind, TopicPolicy] = {
     TopicKind.INGEST: TopicPolicy(TopicKind.INGEST, 3, _INGEST_CONFIG, "entry"),
     TopicKind.ACCEPTED: TopicPolicy(
         TopicKind.ACCEPTED,
-        3,
+        6,
         {"retention.ms": FOREVER, "retention.bytes": "-1", **_DURABLE},
-        "entry",
+        None,
     ),
     TopicKind.RECEIPTS: TopicPolicy(
         TopicKind.RECEIPTS, 1, {"retention.ms": str(7 * DAY_MS), **_DURABLE}, "agency"
     ),
-    TopicKind.DLQ: TopicPolicy(TopicKind.DLQ, 1, {"retention.ms": FOREVER, **_DURABLE}, "entry"),
+    TopicKind.DLQ: TopicPolicy(TopicKind.DLQ, 3, {"retention.ms": FOREVER, **_DURABLE}, None),
     TopicKind.SUBMIT_DLQ: TopicPolicy(
         TopicKind.SUBMIT_DLQ, 1, {"retention.ms": FOREVER, **_DURABLE}, "agency"
     ),
@@ -172,7 +183,7 @@ POLICIES: Mapping[TopicKind, TopicPolicy] = {
     TopicKind.FEED: TopicPolicy(
         TopicKind.FEED, 3, {"retention.ms": str(14 * DAY_MS), **_DURABLE}, "agency"
     ),
-    TopicKind.OPEN: TopicPolicy(TopicKind.OPEN, 1, {"retention.ms": FOREVER, **_DURABLE}, "entry"),
+    TopicKind.OPEN: TopicPolicy(TopicKind.OPEN, 3, {"retention.ms": FOREVER, **_DURABLE}, None),
     TopicKind.AUDIT: TopicPolicy(
         TopicKind.AUDIT, 3, {"retention.ms": FOREVER, "retention.bytes": "-1", **_DURABLE}, None
     ),
@@ -186,6 +197,31 @@ POLICIES: Mapping[TopicKind, TopicPolicy] = {
         TopicKind.STATE, 1, {"cleanup.policy": "compact", **_DURABLE}, "name"
     ),
 }
+
+
+#: The bus's topics that every entry shares (one each), in :func:`bus_topics`' order.
+SHARED_BUS_KINDS = (
+    TopicKind.CONFLICTS,
+    TopicKind.RESOLVED,
+    TopicKind.AUDIT,
+    TopicKind.ACCEPTED,
+    TopicKind.DLQ,
+    TopicKind.OPEN,
+)
+
+
+def entry_headers(entry: str) -> tuple[tuple[str, bytes]]:
+    """The headers of a record of ``entry`` in a shared topic (:data:`ENTRY_HEADER`)."""
+    return ((ENTRY_HEADER, entry.encode()),)
+
+
+def header_entry(headers: Iterable[tuple[str, bytes | str | None]] | None) -> str | None:
+    """The entry an :data:`ENTRY_HEADER` names (the last one), None when there is none."""
+    found = None
+    for name, value in headers or ():
+        if name == ENTRY_HEADER and value is not None:
+            found = value.decode() if isinstance(value, bytes) else value
+    return found
 
 
 def topic_name(kind: TopicKind, part: str | None = None) -> str:
@@ -234,10 +270,8 @@ def topic_def(
 
 def bus_topics(entries: Iterable[str], agencies: Iterable[str]) -> list[TopicDef]:
     """Every topic the bus needs for these catalog entries and agencies, in a stable order."""
-    defs = [topic_def(k) for k in (TopicKind.CONFLICTS, TopicKind.RESOLVED, TopicKind.AUDIT)]
-    for entry in sorted(set(entries)):
-        kinds = (TopicKind.INGEST, TopicKind.ACCEPTED, TopicKind.DLQ, TopicKind.OPEN)
-        defs += [topic_def(k, entry) for k in kinds]
+    defs = [topic_def(k) for k in SHARED_BUS_KINDS]
+    defs += [topic_def(TopicKind.INGEST, entry) for entry in sorted(set(entries))]
     for agency in sorted(set(agencies)):
         kinds = (TopicKind.SUBMIT, TopicKind.SUBMIT_DLQ, TopicKind.RECEIPTS, TopicKind.FEED)
         defs += [topic_def(k, agency) for k in kinds]

@@ -480,15 +480,23 @@ class _Story:
     def _received(self) -> None:
         """Per recipient: what it received of this run and why. ``recipient``, ``entry``,
         ``items`` keep the wire names (JSON); ``*_zh`` fields are what people read."""
-        recipients = [(a, topic_name(TopicKind.FEED, a)) for a in (MCA, HC, AMR, BDB, PSB)]
-        recipients += [(f"open:{e}", topic_name(TopicKind.OPEN, e)) for e in (BASIC, COMPANY)]
-        for who, topic in recipients:
+        recipients: list[tuple[str, str, str | None]] = [
+            (a, topic_name(TopicKind.FEED, a), None) for a in (MCA, HC, AMR, BDB, PSB)
+        ]
+        # The open feed is one topic for every entry; each record names its entry.
+        opened = topic_name(TopicKind.OPEN)
+        recipients += [(f"open:{e}", opened, e) for e in (BASIC, COMPANY)]
+        for who, topic, entry in recipients:
             label = (
                 f"开放数据：{self.names.entry(who[5:])}"
                 if who.startswith("open:")
                 else self.names.agency(who)
             )
-            mine = [r for r in self._read(topic, "FeedRecord") if str(r["event_id"]) in self.mine]
+            mine = [
+                r
+                for r in self._read(topic, "FeedRecord")
+                if str(r["event_id"]) in self.mine and entry in (None, r["entry"])
+            ]
             for r in mine:
                 self.report.received.append({**self._row(who, r), "recipient_zh": label})
             if not mine:

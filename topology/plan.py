@@ -320,9 +320,14 @@ class _Draft:
         return Plan(tuple(self.writes), self.head, state, tally)
 
     def write(
-        self, topic: str, value: bytes, key: bytes | None = None, partition: int | None = None
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        partition: int | None = None,
+        headers: tuple[tuple[str, bytes], ...] | None = None,
     ) -> None:
-        self.writes.append(Write(topic, value, key, partition))
+        self.writes.append(Write(topic, value, key, partition, headers))
 
     def audit(self, key: str, record: dict[str, Any], entries: Sequence[bytes] = ()) -> None:
         """Step 5: seal ``record`` into the chain after the current head, ``entries`` (of
@@ -339,9 +344,10 @@ class _Draft:
         event_id = event.event_id if event else None
         record = dead_letter_of(msg, event_id, (code, text, stage), self.now, self.value_bound)
         self.write(
-            routes.dead_letters(entry),
+            routes.DEAD_LETTERS,
             self.encoder.encode("DeadLetter", record),
             event_id.encode() if event_id else None,
+            headers=routes.headers_of(entry),
         )
         self.audit(
             event_id or self.position,
@@ -452,7 +458,10 @@ class _Draft:
             "items": [i for i in raw["items"] if i["name"] in result.accepted],
         }
         self.write(
-            routes.accepted(event.entry), self.encoder.built("ChangeEvent", canonical), subject.key
+            routes.ACCEPTED,
+            self.encoder.built("ChangeEvent", canonical),
+            subject.key,
+            headers=routes.headers_of(event.entry),
         )
         self._fan_out(event, raw, result, deliveries)
         return Staged(str(subject), merged), raw["event_time"]
@@ -481,9 +490,11 @@ class _Draft:
             key = delivery.subject.encode()
             listing = self.encoder.listing(delivery) if self.audit_on else None
             for recipient in delivery.recipients:
-                topic = routes.delivery(recipient, event.entry)
+                topic = routes.delivery(recipient)
                 grants = delivery.grants_of(recipient)
-                self.write(topic, payloads.under(grants), key)
+                shared = topic is routes.OPEN
+                headers = routes.headers_of(event.entry) if shared else None
+                self.write(topic, payloads.under(grants), key, headers=headers)
                 rid = records.recipient_id(recipient)
                 if listing is not None:
                     deliveries.append(listing.of(rid, topic, grants))

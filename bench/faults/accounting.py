@@ -7,7 +7,8 @@ A hostile message is identified in a dead letter by its bytes: the digest of its
 of its value (the SHA-256 a cut value carries, else the digest of the bytes kept), so the
 generator makes every hostile (key, value) pair unique. Its *answer* is what
 :class:`Expect` names: a dead letter (on the sender's submission dlq when the repartition
-stage cannot read or route it, on the entry's dlq when the gate refuses it), a receipt to
+stage cannot read or route it, among the entry's dead letters when the gate refuses it:
+those of the dlq every entry shares that carry the entry's header), a receipt to
 the sender when the event could be read (its event id), or both. Counted per message:
 
 - *unanswered*: acknowledged, and neither a dead letter nor a receipt came;
@@ -29,7 +30,8 @@ from typing import Any
 
 #: Receipt outcomes that answer a hostile event (anything but being taken in).
 REFUSING = frozenset({"rejected", "stale", "stopped", "duplicate"})
-#: Where a dead letter is expected: the sender's submission dlq, the entry's dlq.
+#: Where a dead letter is expected: the sender's submission dlq, the entry's dead letters
+#: (its records of the shared dlq, govbus.dlq).
 SUBMIT_DLQ, ENTRY_DLQ = "submit-dlq", "entry-dlq"
 
 

@@ -21,9 +21,11 @@ The run, on one broker, with one catalog and the same two workers:
 
 Categories (:data:`CATEGORIES`) and the answer the bus gives each (:data:`EXPECT`): the
 repartition stage dead-letters what it cannot read or route on the sender's submission
-dlq; the gate answers the rest with a dead letter on the entry's dlq and a ``rejected``
-receipt, and a stale replay (an older source sequence of a subject the bus already has)
-with a ``stale`` receipt and no dead letter.
+dlq; the gate answers the rest with a dead letter of the entry (on the dlq every entry
+shares, with the entry's header) and a ``rejected`` receipt, and a stale replay (an older
+source sequence of a subject the bus already has) with a ``stale`` receipt and no dead
+letter. Of the topics every entry shares (the open feed, that dlq) only the scenario's
+entry's records are read (:func:`bench.scenario.of_entry`).
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ from schemas.topics import MAX_EVENT_BYTES, TopicKind, topic_name
 
 PARTITIONS = 3
 SOURCE_SYSTEM = "户籍管理系统"
+#: The gate's dead letters: one topic for every entry, each letter with its entry's header.
+DLQ = topic_name(TopicKind.DLQ)
 #: Waiting for every answer, after the last send of a phase.
 WAIT_S = 600.0
 
@@ -492,8 +496,9 @@ def run_hostile(
     )
 
 
-def _count(broker: BenchBroker, topic: str) -> View:
-    return read_view(broker.bootstrap, broker.config, topic, committed=True)
+def _count(broker: BenchBroker, scenario: Scenario, topic: str) -> View:
+    """The scenario's committed records of ``topic``."""
+    return read_view(broker.bootstrap, broker.config, topic, entry=scenario.entry, committed=True)
 
 
 def _wait_open(
@@ -504,7 +509,7 @@ def _wait_open(
     deadline = time.monotonic() + WAIT_S
     while True:
         workers.check_alive()
-        view = _count(broker, scenario.open_topic)
+        view = _count(broker, scenario, scenario.open_topic)
         times = {str(decode("FeedRecord", v)["event_id"]): at for _, at, v in view.records}
         if wanted <= times.keys():
             return max(times[i] for i in wanted)
@@ -516,18 +521,19 @@ def _wait_open(
 def _wait_answers(
     broker: BenchBroker, scenario: Scenario, sender: Sender, workers: Workers
 ) -> None:
-    """Wait until both dlqs and the receipts hold as many records as expected."""
+    """Wait until both dlqs and the receipts hold as many of the scenario's records as
+    expected."""
     acked = [h for h in sender.hostile if h.acknowledged]
     want = {
         _submit_dlq(scenario): sum(h.expect.dead_letter == SUBMIT_DLQ for h in acked),
-        _entry_dlq(scenario): sum(h.expect.dead_letter == ENTRY_DLQ for h in acked),
+        DLQ: sum(h.expect.dead_letter == ENTRY_DLQ for h in acked),
         topic_name(TopicKind.RECEIPTS, scenario.provider): sum(h.expect.receipt for h in acked)
         + sum(s.acknowledged for s in sender.sends),
     }
     deadline = time.monotonic() + WAIT_S
     while True:
         workers.check_alive()
-        have = {t: len(_count(broker, t).records) for t in want}
+        have = {t: len(_count(broker, scenario, t).records) for t in want}
         if all(have[t] >= n for t, n in want.items()):
             return
         if time.monotonic() > deadline:
@@ -539,22 +545,21 @@ def _submit_dlq(scenario: Scenario) -> str:
     return topic_name(TopicKind.SUBMIT_DLQ, scenario.provider)
 
 
-def _entry_dlq(scenario: Scenario) -> str:
-    return topic_name(TopicKind.DLQ, scenario.entry)
-
-
 def _read_all(broker: BenchBroker, scenario: Scenario) -> dict[str, tuple[View, View]]:
+    """Every topic the run reads, in both views; of a topic every entry shares, the
+    scenario's records."""
     topics = [
         *scenario.output_topics,
         topic_name(TopicKind.RECEIPTS, scenario.provider),
         topic_name(TopicKind.AUDIT),
         _submit_dlq(scenario),
-        _entry_dlq(scenario),
+        DLQ,
     ]
+    entry = scenario.entry
     return {
         t: (
-            read_view(broker.bootstrap, broker.config, t, committed=True),
-            read_view(broker.bootstrap, broker.config, t, committed=False),
+            read_view(broker.bootstrap, broker.config, t, entry=entry, committed=True),
+            read_view(broker.bootstrap, broker.config, t, entry=entry, committed=False),
         )
         for t in topics
     }
@@ -562,13 +567,13 @@ def _read_all(broker: BenchBroker, scenario: Scenario) -> dict[str, tuple[View, 
 
 def _outputs(scenario: Scenario, views: Mapping[str, View]) -> dict[str, View]:
     """The views :func:`bench.faults.record.reads_of` knows (not the dlqs)."""
-    dlqs = {_submit_dlq(scenario), _entry_dlq(scenario)}
+    dlqs = {_submit_dlq(scenario), DLQ}
     return {t: v for t, v in views.items() if t not in dlqs}
 
 
 def _letters(scenario: Scenario, views: Mapping[str, View]) -> list[Any]:
     out = []
-    for topic, where in ((_submit_dlq(scenario), SUBMIT_DLQ), (_entry_dlq(scenario), ENTRY_DLQ)):
+    for topic, where in ((_submit_dlq(scenario), SUBMIT_DLQ), (DLQ, ENTRY_DLQ)):
         for _, _, value in views[topic].records:
             out.append(letter_read(where, decode("DeadLetter", value)))
     return out

@@ -1,5 +1,7 @@
 """Recording a fault run: every send through the project's publisher, every read of the
-output streams in both views (``read_committed``, ``read_uncommitted``)."""
+output streams in both views (``read_committed``, ``read_uncommitted``). Of a topic the
+bus shares between entries (the open feed, the dead letters) a read keeps the scenario's
+entry's records (:func:`bench.scenario.of_entry`): other runs on the broker write there."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any
 
 from bench.background import Publishing
 from bench.faults.checker import REANSWERED, SUBMITTED, Position, Read, Send
-from bench.scenario import DISTRICTS, GIVEN, STREETS, SURNAMES, Scenario, residents
+from bench.scenario import DISTRICTS, GIVEN, STREETS, SURNAMES, Scenario, of_entry, residents
 from exchange.catalog_loader import load_catalog
 from kafkaclient import read_from_beginning
 from producers.model import Draft, PublisherOptions, PublishResult, PublishStatus
@@ -150,11 +152,12 @@ def read_view(
     config: Mapping[str, str],
     topic: str,
     *,
+    entry: str | None,
     committed: bool,
     until: int = 0,
 ) -> View:
-    """Every record of ``topic`` in one view, read until ``until`` records came and
-    nothing more for ``SETTLE_S``."""
+    """Every record of ``topic`` in one view (of a topic every entry shares, ``entry``'s),
+    read until ``until`` of them came and nothing more for ``SETTLE_S``."""
     isolation = "read_committed" if committed else "read_uncommitted"
     out: list[tuple[Position, float, bytes]] = []
     for batch in read_from_beginning(
@@ -167,15 +170,16 @@ def read_view(
         timeout_s=READ_TIMEOUT_S,
         batch=1000,
     ):
-        for msg in batch:
+        for msg in (m for m in batch if of_entry(m, entry)):
             position = Position(topic, msg.partition() or 0, msg.offset() or 0)
             out.append((position, msg.timestamp()[1] / 1000, msg.value() or b""))
     return View(topic, tuple(out))
 
 
 def reads_of(scenario: Scenario, views: Mapping[str, View]) -> list[Read]:
-    """The history's reads in ``views`` (topic -> view): feed and open-feed records by
-    event id, receipts, and the audit stream's decision records of the scenario's entry."""
+    """The history's reads in ``views`` (topic -> view, read for the scenario's entry):
+    feed and open-feed records by event id, receipts, and the audit stream's decision
+    records of the scenario's entry."""
     out: list[Read] = []
     for topic, view in views.items():
         for position, at, value in view.records:

@@ -331,7 +331,7 @@ def run_scenario(
     try:
         load.start()
         said(f"load at {plan.rate:.0f}/s; waiting for the first output")
-        until("the first output", lambda: count_committed(broker, scenario.open_topic) > 0)
+        until("the first output", lambda: open_feed_count(broker, scenario) > 0)
         said("first output")
         for run in range(plan.runs):
             _watch(workers, plan.gap_s)
@@ -395,8 +395,12 @@ def streams_of(scenario: Scenario) -> tuple[str, ...]:
     return (*(feed_stream(t) for t in scenario.feed_topics), OPEN, RECEIPTS, AUDIT)
 
 
-def count_committed(broker: BenchBroker, topic: str) -> int:
-    return len(read_view(broker.bootstrap, broker.config, topic, committed=True).records)
+def open_feed_count(broker: BenchBroker, scenario: Scenario) -> int:
+    """The scenario's committed records in the open feed (shared by every entry)."""
+    view = read_view(
+        broker.bootstrap, broker.config, scenario.open_topic, entry=scenario.entry, committed=True
+    )
+    return len(view.records)
 
 
 def drain_and_read(
@@ -412,7 +416,7 @@ def drain_and_read(
 
     def drained() -> bool:
         workers.check_alive()
-        count = count_committed(broker, scenario.open_topic)
+        count = open_feed_count(broker, scenario)
         if count != progress["count"]:
             progress.update(count=count, since=time.monotonic())
         elif not progress["dumped"] and time.monotonic() - progress["since"] > STALL_DUMP_S:
@@ -433,7 +437,8 @@ def drain_and_read(
 
 
 def read_outputs(broker: BenchBroker, scenario: Scenario) -> dict[str, tuple[View, View]]:
-    """Each output topic (and the submission topic) in both views."""
+    """Each output topic (and the submission topic) in both views, the scenario's records
+    of the open feed every entry shares."""
     topics = [
         *scenario.output_topics,
         topic_name(TopicKind.RECEIPTS, scenario.provider),
@@ -442,8 +447,8 @@ def read_outputs(broker: BenchBroker, scenario: Scenario) -> dict[str, tuple[Vie
     ]
     return {
         t: (
-            read_view(broker.bootstrap, broker.config, t, committed=True),
-            read_view(broker.bootstrap, broker.config, t, committed=False),
+            read_view(broker.bootstrap, broker.config, t, entry=scenario.entry, committed=True),
+            read_view(broker.bootstrap, broker.config, t, entry=scenario.entry, committed=False),
         )
         for t in topics
     }

@@ -204,16 +204,17 @@ def check_by_topic(
     found: list[Anomalies] = []
     aborted = 0
     audit_ok = False
+    entry = scenario.entry  # its records of the open feed every entry shares
     for topics, streams in topic_groups(scenario):
         reads: list[Read] = []
         uncommitted: list[Read] = []
         for t in topics:
-            view = read_view(broker.bootstrap, broker.config, t, committed=True)
+            view = read_view(broker.bootstrap, broker.config, t, entry=entry, committed=True)
             if t == topic_name(TopicKind.AUDIT):
                 audit_ok = chains_ok(scenario, view)
             reads += reads_of(scenario, {t: view})
             del view
-            unseen = read_view(broker.bootstrap, broker.config, t, committed=False)
+            unseen = read_view(broker.bootstrap, broker.config, t, entry=entry, committed=False)
             uncommitted += reads_of(scenario, {t: unseen})
             del unseen
         found.append(check(History(tuple(sends), tuple(reads), tuple(uncommitted), streams)))

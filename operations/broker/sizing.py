@@ -2,15 +2,17 @@
 
 Pure functions. The partition count follows from how topics are made, not from a guess:
 
-- per catalog entry (:func:`schemas.topics.bus_topics`, ``per="entry"``): ingest, accepted,
-  dlq and open topics, and the processor's one-source changelog
-  ``govbus.state.onesource.<entry>`` with as many partitions as the ingest topic
-  (:mod:`topology.topics`). ``govbus catalog import`` makes them for published entries;
+- per catalog entry (:func:`schemas.topics.bus_topics`, ``per="entry"``): the ingest
+  topic, and the processor's one-source changelog ``govbus.state.onesource.<entry>`` with
+  as many partitions as the ingest topic (:mod:`topology.topics`). The canonical stream,
+  dead letters and open feed are shared by every entry (one topic each, counted once).
+  ``govbus catalog import`` makes them for published entries;
   an entry withdrawn later keeps them (its data is retained), so N counts every entry
   that was ever published. (Measured points before issue 19 item 2 had the processor make
   them for withdrawn entries as well.)
 - per agency (``per="agency"``): submission, submission dead letters, receipts and feed.
-- once: the topics of no entry or agency (conflicts, resolutions, audit), the four state
+- once: the topics of no entry or agency (conflicts, resolutions, audit, the canonical
+  stream, dead letters and open feed), the four state
   topics (:func:`schemas.state.state_topics`), ``govbus.audit.workflows`` when ``govbus
   serve`` runs, and Kafka's own ``__consumer_offsets`` and ``__transaction_state`` (50
   partitions each, Kafka's defaults, which the bus's broker configuration keeps) made at

@@ -29,6 +29,9 @@ DELIVERY = "delivery"
 OPEN_DELIVERY = "open_delivery"
 #: The recipient id of the open feed (``exchange.policy.OpenFeed``).
 OPEN = "open"
+#: Where the open feed of an entry was written when those records were: one topic per
+#: entry (``govbus.open`` is shared by every entry since issue 19 item 4).
+LEGACY_OPEN_TOPIC = "govbus.open.{entry}"
 #: Joins several grants' ids or purposes in the fields readers of FeedRecord v1 and
 #: Decision v1-v3 know (``grant_id``, ``purpose``; :func:`topology.records.grant_fields`).
 LEGACY_JOIN = "; "
@@ -73,7 +76,7 @@ def deliveries_of(decision: Mapping[str, Any]) -> tuple[AuditedDelivery, ...]:
         return ()
     recipient = decision.get("recipient") or OPEN
     topic = (
-        topic_name(TopicKind.OPEN, decision["entry"])
+        LEGACY_OPEN_TOPIC.format(entry=decision["entry"])
         if kind == OPEN_DELIVERY
         else topic_name(TopicKind.FEED, recipient)
     )

@@ -49,9 +49,19 @@ class Bus:
         """:func:`publish_names` on this bus, as the administrator."""
         publish_names(self.bootstrap, self.config, self.names, *values)
 
-    def records(self, topic: str, record: str, until: int | None = None) -> list[dict[str, Any]]:
-        """The committed records of ``topic``, decoded as ``record``, as the administrator."""
-        return Reader(self.bootstrap, self.config).records(topic, record, until=until)
+    def records(
+        self, topic: str, record: str, until: int | None = None, *, entry: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The committed records of ``topic`` (of ``entry``, in a topic every entry shares),
+        decoded as ``record``, as the administrator."""
+        return Reader(self.bootstrap, self.config).records(topic, record, until=until, entry=entry)
+
+    def of_entry(
+        self, kind: TopicKind, entry: str, record: str, until: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The records of ``entry`` (a full id) in the topic of ``kind`` every entry shares
+        (accepted, dlq, open)."""
+        return self.records(topic_name(kind), record, until, entry=entry)
 
     def feed(self, agency: str, until: int | None = None) -> list[dict[str, Any]]:
         topic = topic_name(TopicKind.FEED, self.names.agency(agency))

@@ -16,7 +16,7 @@ from bench.kill_plan import change_event
 from exchange.catalog_loader import LoadedCatalog, check_catalog_text
 from kafkaclient import Producer, read_from_beginning
 from schemas import decode, encode
-from schemas.topics import TopicKind, topic_name
+from schemas.topics import TopicKind, header_entry, topic_name
 
 #: Source sequences of the events built here: growing, as a source system's (exchange.onesource
 #: judges a change not newer than the authoritative record stale).
@@ -118,6 +118,7 @@ def read_topic(
     record: str,
     settle_s: float = 0.5,
     timeout_s: float = READ_TIMEOUT_S,
+    entry: str | None = None,
 ) -> list[dict[str, Any]]: ...
 
 
@@ -131,6 +132,7 @@ def read_topic(
     record: None = None,
     settle_s: float = 0.5,
     timeout_s: float = READ_TIMEOUT_S,
+    entry: str | None = None,
 ) -> list[RawRecord]: ...
 
 
@@ -143,16 +145,20 @@ def read_topic(  # noqa: PLR0913 - the read's knobs, all keyword-only with defau
     record: str | None = None,
     settle_s: float = 0.5,
     timeout_s: float = READ_TIMEOUT_S,
+    entry: str | None = None,
 ) -> list[dict[str, Any]] | list[RawRecord]:
     """Every committed record of ``topic`` (decoded when ``record`` names its schema),
-    within ``READ_TIMEOUT_S``.
+    within ``READ_TIMEOUT_S``; of a topic shared by every entry (accepted, dlq, open),
+    ``entry`` keeps the records whose ENTRY_HEADER names it.
 
     Reads until ``until`` records arrived (then ``settle_s`` more, to catch extras), or, when
     ``until`` is None, until ``settle_s`` passes without a new record. The processor commits
     each event's receipt, audit and feed records in one transaction, so once a receipt is
     read the absence of a feed record is conclusive.
     """
-    raw = _read_raw(bootstrap, topic, config, until=until, settle_s=settle_s, timeout_s=timeout_s)
+    raw = _read_raw(
+        bootstrap, topic, config, until=until, settle_s=settle_s, timeout_s=timeout_s, entry=entry
+    )
     return raw if record is None else [decode(record, value) for _, value in raw]
 
 
@@ -180,7 +186,7 @@ def wait_receipt(
     raise AssertionError(f"no receipt for {event_id} in {timeout_s} s")
 
 
-def _read_raw(
+def _read_raw(  # noqa: PLR0913 - read_topic's knobs, passed on
     bootstrap: str,
     topic: str,
     config: Mapping[str, str],
@@ -188,6 +194,7 @@ def _read_raw(
     until: int | None,
     settle_s: float,
     timeout_s: float,
+    entry: str | None = None,
 ) -> list[RawRecord]:
     out: list[RawRecord] = []
     for batch in read_from_beginning(
@@ -199,8 +206,18 @@ def _read_raw(
         settle_s=settle_s,
         timeout_s=timeout_s,
     ):
-        out.extend((msg.key(), msg.value() or b"") for msg in batch)
+        out.extend(
+            (msg.key(), msg.value() or b"")
+            for msg in batch
+            if entry is None or header_entry(_header_pairs(msg)) == entry
+        )
     return out
+
+
+def _header_pairs(msg: Any) -> list[tuple[str, bytes | str | None]]:
+    """A consumed message's headers as pairs (confluent-kafka may give a dict)."""
+    raw = msg.headers() or ()
+    return list(raw.items() if isinstance(raw, dict) else raw)
 
 
 @dataclass(frozen=True)
@@ -210,9 +227,14 @@ class Reader:
     bootstrap: str
     config: Mapping[str, str]
 
-    def records(self, topic: str, record: str, *, until: int | None = None) -> list[dict[str, Any]]:
-        """The committed records of ``topic``, decoded as ``record``."""
-        return read_topic(self.bootstrap, topic, config=self.config, until=until, record=record)
+    def records(
+        self, topic: str, record: str, *, until: int | None = None, entry: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The committed records of ``topic`` (of ``entry``, in a shared topic), decoded as
+        ``record``."""
+        return read_topic(
+            self.bootstrap, topic, config=self.config, until=until, record=record, entry=entry
+        )
 
 
 def resident_id(n: int, region: str = "110105") -> str:

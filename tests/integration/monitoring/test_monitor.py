@@ -26,7 +26,7 @@ from monitoring.exporter import MonitorMetrics
 from monitoring.monitor import Monitor, MonitorConfig
 from monitoring.snapshot import LagRow, Snapshot
 from schemas import encode
-from schemas.topics import TopicKind, bus_topics, topic_name
+from schemas.topics import TopicKind, bus_topics, entry_headers, topic_name
 from tests.support.scenario import Names, event
 
 DAY = 86400.0
@@ -44,11 +44,17 @@ class Scene:
     def ms_ago(self, seconds: float) -> int:
         return round((self.now - seconds) * 1000)
 
-    def produce(self, topic: str, records: list[tuple[int, int, bytes]]) -> None:
-        """(partition, timestamp ms, value) records, acknowledged, in order."""
+    def produce(
+        self, topic: str, records: list[tuple[int, int, bytes]], *, entry: str | None = None
+    ) -> None:
+        """(partition, timestamp ms, value) records, acknowledged, in order; with ``entry``,
+        each carries its header (as the processor writes the topics shared by every entry)."""
+        headers = entry_headers(entry) if entry is not None else None
         with Producer(self.bootstrap, extra_config=self.config) as producer:
             for partition, ts, value in records:
-                producer.produce(topic, value, b"k", partition=partition, timestamp_ms=ts)
+                producer.produce(
+                    topic, value, b"k", headers=headers, partition=partition, timestamp_ms=ts
+                )
                 producer.poll(0)
 
     def commit(self, group: str, topic: str, offsets: dict[int, int]) -> None:
@@ -67,8 +73,8 @@ class Scene:
     def feed(self, agency: str) -> str:
         return topic_name(TopicKind.FEED, self.names.agency(agency))
 
-    def accepted(self, entry: str) -> str:
-        return topic_name(TopicKind.ACCEPTED, self.names.entry(entry))
+    def partitions(self, topic: str) -> int:
+        return Admin(self.bootstrap, extra_config=self.config).topics()[topic]
 
 
 @pytest.fixture
@@ -218,28 +224,33 @@ def test_update_cycle_overdue_figures(scene: Scene) -> None:
     amr, psb, mca = n.agency("city-amr"), n.agency("city-psb"), n.agency("city-mca")
     reg, biz = n.entry("amr.company.registration"), n.entry("amr.individual.business")
     basic, contact = n.entry("psb.person.basic"), n.entry("psb.person.contact")
+    withdrawn = n.entry("amr.company.annual_report_2019")
+    # govbus.accepted is shared by every entry (and every test of the session); the monitor
+    # reads the last 2 records (the lookback) of each partition. Two old changes of the
+    # withdrawn entry, which is not watched, end every partition first: what is read is
+    # this test's, and every partition's first record read is older than 2 days.
+    accepted = topic_name(TopicKind.ACCEPTED)
+    partitions = scene.partitions(accepted)
+    assert partitions >= 4
     scene.produce(
-        scene.accepted("amr.company.registration"),
-        [
-            (1, scene.ms_ago(5 * DAY), _accepted(reg, amr)),
-            (0, scene.ms_ago(3 * DAY), _accepted(reg, amr)),
-        ],
+        accepted,
+        [(p, scene.ms_ago(6 * DAY), _accepted(withdrawn, amr)) for p in range(partitions)] * 2,
+        entry=withdrawn,
     )
-    scene.produce(
-        scene.accepted("amr.individual.business"),
-        [
-            (2, scene.ms_ago(3 * DAY), _accepted(biz, amr)),
-        ],
-    )
+    # 市市场监管局's older registration change carries no entry header: its event names it.
+    scene.produce(accepted, [(1, scene.ms_ago(5 * DAY), _accepted(reg, amr))])
+    scene.produce(accepted, [(3, scene.ms_ago(3 * DAY), _accepted(reg, amr))], entry=reg)
+    scene.produce(accepted, [(2, scene.ms_ago(3 * DAY), _accepted(biz, amr))], entry=biz)
     # psb.person.basic: 市民政局 (marital status) wrote first, then 市公安局 twice; with a
-    # lookback of 2 records only the two psb records are read.
+    # lookback of 2 records only the two psb records of partition 0 are read.
     scene.produce(
-        scene.accepted("psb.person.basic"),
+        accepted,
         [
             (0, scene.ms_ago(5 * DAY), _accepted(basic, mca)),
             (0, scene.ms_ago(2 * DAY), _accepted(basic, psb)),
             (0, scene.ms_ago(1 * DAY), _accepted(basic, psb)),
         ],
+        entry=basic,
     )
     registry = CollectorRegistry()
     mon = scene.monitor(MonitorMetrics.create(registry), lookback=2)
@@ -281,7 +292,8 @@ def test_update_cycle_overdue_figures(scene: Scene) -> None:
 def test_open_conflicts_and_dead_letters(scene: Scene) -> None:
     """GM 19 coordination cases and their age; dead letters per entry and reason."""
     n = scene.names
-    basic = n.entry("psb.person.basic")
+    basic, contact = n.entry("psb.person.basic"), n.entry("psb.person.contact")
+    stranger = Names().entry("psb.person.basic")  # another catalog's
     hc, psb = n.agency("city-hc"), n.agency("city-psb")
 
     def conflict(subject: str, item: str, ago: float) -> tuple[int, int, bytes]:
@@ -310,10 +322,10 @@ def test_open_conflicts_and_dead_letters(scene: Scene) -> None:
         ],
     )
 
-    def dead(reason: str) -> tuple[int, int, bytes]:
+    def dead(reason: str, entry: str = basic, partition: int = 0) -> tuple[int, int, bytes]:
         record = {
             "event_id": None,
-            "source_topic": topic_name(TopicKind.INGEST, basic),
+            "source_topic": topic_name(TopicKind.INGEST, entry),
             "source_partition": 0,
             "source_offset": 0,
             "original_key": None,
@@ -323,12 +335,15 @@ def test_open_conflicts_and_dead_letters(scene: Scene) -> None:
             "stage": "decode",
             "failed_at": datetime.fromtimestamp(scene.now, UTC),
         }
-        return 0, scene.ms_ago(1), encode("DeadLetter", record)
+        return partition, scene.ms_ago(1), encode("DeadLetter", record)
 
-    scene.produce(
-        topic_name(TopicKind.DLQ, basic),
-        [dead("undecodable"), dead("undecodable"), dead("identity_checksum")],
-    )
+    # govbus.dlq is shared by every entry: each dead letter counts for the entry its header
+    # names, or, without the header, for the entry of its ingest topic.
+    dlq = topic_name(TopicKind.DLQ)
+    scene.produce(dlq, [dead("undecodable"), dead("identity_checksum", partition=1)], entry=basic)
+    scene.produce(dlq, [dead("undecodable", partition=2)])
+    scene.produce(dlq, [dead("undecodable", contact, partition=1)], entry=contact)
+    scene.produce(dlq, [dead("undecodable", stranger)], entry=stranger)
     mon = scene.monitor()
     try:
         snap = mon.refresh()
@@ -342,6 +357,11 @@ def test_open_conflicts_and_dead_letters(scene: Scene) -> None:
         ("undecodable", 2),
         ("identity_checksum", 1),
     }
+    assert {(d.reason, d.records) for d in snap.dead_letters if d.entry == contact} == {
+        ("undecodable", 1),
+    }
+    # Other catalogs' entries share the topic; only this catalog's are reported.
+    assert {d.entry for d in snap.dead_letters} <= {e.id for e in scene.catalog.entries}
 
 
 def test_cli_monitor_once_json(scene: Scene, tmp_path: Path) -> None:

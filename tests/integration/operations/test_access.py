@@ -423,11 +423,11 @@ def test_a_spoofed_provider_is_refused_and_the_sender_told_GM22(
         "GM 22",
     )
     admin = Reader(scenario.broker.bootstrap, scenario.broker.client_config)
-    letters = admin.records(topic_name(TopicKind.DLQ, basic), "DeadLetter", until=1)
+    letters = admin.records(topic_name(TopicKind.DLQ), "DeadLetter", entry=basic, until=1)
     assert [d["reason_code"] for d in letters] == ["provider_mismatch"]
     assert letters[0]["original_value"] == encode("ChangeEvent", spoof)
     assert letters[0]["source_topic"] == topic_name(TopicKind.INGEST, basic)
-    assert admin.records(topic_name(TopicKind.ACCEPTED, basic), "ChangeEvent") == []
+    assert admin.records(topic_name(TopicKind.ACCEPTED), "ChangeEvent", entry=basic) == []
 
 
 def test_a_non_providers_confirmation_and_report_are_decided_S20_GM19(

@@ -128,7 +128,9 @@ def test_kill_and_restart_five_times_exactly_once(
         feed_topic = topic_name(TopicKind.FEED, names.agency(agency))
         feed = reader.records(feed_topic, "FeedRecord", until=len(accepted))
         assert Counter(str(f["event_id"]) for f in feed) == accepted, agency
-    opened = reader.records(topic_name(TopicKind.OPEN, basic), "FeedRecord", until=len(accepted))
+    opened = reader.records(
+        topic_name(TopicKind.OPEN), "FeedRecord", until=len(accepted), entry=basic
+    )
     assert Counter(str(f["event_id"]) for f in opened) == accepted
 
     # Conflicts and audit: ids are derived from events, so a duplicate would show. A conflict

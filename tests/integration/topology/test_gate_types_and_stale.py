@@ -72,8 +72,8 @@ def test_bad_values_from_a_raw_producer_are_dead_lettered_never_delivered_gm_21(
     good = event(basic, psb, PERSON, {"name": "张三", "birth_date": "1949-12-31"})
     publish_events(bus.bootstrap, [(PERSON_KEY, good)], config=bus.config)
 
-    dead = bus.records(topic_name(TopicKind.DLQ, basic), "DeadLetter", until=3)
-    dead += bus.records(topic_name(TopicKind.DLQ, company), "DeadLetter", until=1)
+    dead = bus.of_entry(TopicKind.DLQ, basic, "DeadLetter", until=3)
+    dead += bus.of_entry(TopicKind.DLQ, company, "DeadLetter", until=1)
     assert len(dead) == 4
     for letter in dead:
         code, item, wanted = sent[bytes(letter["original_value"])]
@@ -89,9 +89,9 @@ def test_bad_values_from_a_raw_producer_are_dead_lettered_never_delivered_gm_21(
         good["event_id"]: ("accepted", "authoritative_source"),
     }
     # Only the good event travels: once, with its own values.
-    accepted = bus.records(topic_name(TopicKind.ACCEPTED, basic), "ChangeEvent", until=1)
+    accepted = bus.of_entry(TopicKind.ACCEPTED, basic, "ChangeEvent", until=1)
     assert [str(a["event_id"]) for a in accepted] == [good["event_id"]]
-    assert bus.records(topic_name(TopicKind.ACCEPTED, company), "ChangeEvent") == []
+    assert bus.of_entry(TopicKind.ACCEPTED, company, "ChangeEvent") == []
     [delivered] = bus.feed("city-hc", until=1)
     assert _items(delivered) == {"name": "张三", "birth_date": "1949-12-31"}
 
@@ -125,7 +125,7 @@ def test_an_older_change_after_a_newer_one_is_stale_the_feed_keeps_the_newer_gm_
     for agency in ("city-hc", "city-mca"):
         feed = bus.feed(agency, until=1)
         assert [_items(f) for f in feed] == [{"name": "张三"}], agency
-    accepted = bus.records(topic_name(TopicKind.ACCEPTED, basic), "ChangeEvent", until=1)
+    accepted = bus.of_entry(TopicKind.ACCEPTED, basic, "ChangeEvent", until=1)
     assert [str(a["event_id"]) for a in accepted] == [newer["event_id"]]
     # The audit topic is the session's: only this test's chains (its entry's ingest topic).
     ingest = topic_name(TopicKind.INGEST, basic) + "/"

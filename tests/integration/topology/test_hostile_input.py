@@ -77,7 +77,7 @@ def test_hostile_messages_are_all_answered_and_valid_events_delivered_once(bus: 
     publish(bus.bootstrap, sent, config=bus.config)
 
     # Every hostile message has its dead letter, with its original bytes and a reason.
-    dead = bus.records(topic_name(TopicKind.DLQ, entry), "DeadLetter", until=len(hostile))
+    dead = bus.of_entry(TopicKind.DLQ, entry, "DeadLetter", until=len(hostile))
     assert len(dead) == len(hostile)
     kept = Counter(bytes(d["original_value"]) for d in dead)
     assert kept == Counter(value for _, _, value, _ in hostile)

@@ -59,7 +59,7 @@ def test_each_decision_end_to_end(bus: Bus) -> None:
         assert {i["name"]: i["value"] for i in feed[0]["items"]} == {"name": "张三", "gender": "男"}
     assert bus.feed("city-psb") == []  # the provider is not sent its own data
     # The open feed carries it desensitised (GM 9: internal data opens only desensitised).
-    opened = bus.records(topic_name(TopicKind.OPEN, basic), "FeedRecord", until=1)
+    opened = bus.of_entry(TopicKind.OPEN, basic, "FeedRecord", until=1)
     assert len(opened) == 1
     items = {i["name"]: i for i in opened[0]["items"]}
     assert items["name"]["value"] == "张**" and items["name"]["masked"]
@@ -67,7 +67,7 @@ def test_each_decision_end_to_end(bus: Bus) -> None:
     assert opened[0]["canonical_subject"] != PERSON_KEY and PERSON not in str(opened[0])
     # The canonical stream holds the accepted change under the canonical key.
     accepted = read_topic(
-        bus.bootstrap, topic_name(TopicKind.ACCEPTED, basic), config=bus.config, until=1
+        bus.bootstrap, topic_name(TopicKind.ACCEPTED), config=bus.config, until=1, entry=basic
     )
     assert [k for k, _ in accepted] == [PERSON_KEY.encode()]
 
@@ -101,8 +101,8 @@ def test_conditional_grants_and_secret_data(bus: Bus) -> None:
     for agency in ("city-hc", "city-amr", "city-bdb"):
         assert bus.feed(agency) == [], agency
     # Not shared, not opened: secret data (GM 9; G 18 (一)) goes nowhere.
-    assert read_topic(bus.bootstrap, topic_name(TopicKind.OPEN, watch), config=bus.config) == []
-    assert read_topic(bus.bootstrap, topic_name(TopicKind.OPEN, contact), config=bus.config) == []
+    for entry in (watch, contact):
+        assert bus.of_entry(TopicKind.OPEN, entry, "FeedRecord") == [], entry
 
 
 def test_poison_message_goes_to_dlq_and_partition_moves_on(bus: Bus) -> None:
@@ -120,7 +120,7 @@ def test_poison_message_goes_to_dlq_and_partition_moves_on(bus: Bus) -> None:
         ],
         config=bus.config,
     )
-    dlq = bus.records(topic_name(TopicKind.DLQ, basic), "DeadLetter", until=2)
+    dlq = bus.of_entry(TopicKind.DLQ, basic, "DeadLetter", until=2)
     assert len(dlq) == 2
     dlq.sort(key=lambda d: d["stage"])  # two partitions: no order between them
     assert dlq[0]["original_value"] == poison and dlq[0]["stage"] == "decode"

@@ -29,7 +29,7 @@ from exchange.catalog_loader import LoadedCatalog
 from monitoring.metrics import ProcessorMetrics
 from schemas import encode
 from schemas.audit import verify
-from schemas.topics import TopicKind, topic_name
+from schemas.topics import SHARED_BUS_KINDS, TopicKind, topic_name
 from tests.support.scenario import Names, event, publish_events, read_topic, resident_id
 from topology.plan import Input, Plan, Reference, Write
 from topology.processor import Processor, ProcessorConfig
@@ -137,8 +137,14 @@ class Bus:
         return Worker(processor, thread, stop, died, registry)
 
     def read(self, kind: TopicKind, part: str | None, record: str, until: int) -> list[Any]:
-        topic = topic_name(kind, part)
-        return read_topic(self.bootstrap, topic, config=self.config, until=until, record=record)
+        """The records of ``kind`` for ``part``: its own topic, or its records in the topic
+        every entry shares (accepted, dlq)."""
+        shared = kind in SHARED_BUS_KINDS
+        topic = topic_name(kind) if shared else topic_name(kind, part)
+        entry = part if shared else None
+        return read_topic(
+            self.bootstrap, topic, config=self.config, until=until, record=record, entry=entry
+        )
 
     def receipts(self, agency: str, until: int) -> Counter[str]:
         found = self.read(TopicKind.RECEIPTS, self.names.agency(agency), "Receipt", until)

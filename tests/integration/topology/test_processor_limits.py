@@ -31,21 +31,24 @@ TOPICS_TIMEOUT_S = 60.0
 class Bus(processor.Bus):
     """The shared running processor, read patiently, written to as an agency client."""
 
-    def topic(self, kind: TopicKind, base: str) -> str:
-        part = (
-            self.names.agency(base)
-            if kind in (TopicKind.FEED, TopicKind.RECEIPTS)
-            else self.names.entry(base)
-        )
-        return topic_name(kind, part)
-
     def read(self, kind: TopicKind, base: str, record: str, until: int) -> list[Any]:
+        """The records of ``kind`` for ``base`` (an agency's own topic, or an entry's records
+        in the topic every entry shares)."""
         # Patient: a poison message costs two aborted transactions, and each abort makes the
         # producer fetch a new epoch from a transaction coordinator that a loaded machine
         # may still be loading.
-        topic = self.topic(kind, base)
+        if kind in (TopicKind.FEED, TopicKind.RECEIPTS):
+            topic, entry = topic_name(kind, self.names.agency(base)), None
+        else:
+            topic, entry = topic_name(kind), self.names.entry(base)
         return read_topic(
-            self.bootstrap, topic, config=self.config, until=until, record=record, timeout_s=180
+            self.bootstrap,
+            topic,
+            config=self.config,
+            until=until,
+            record=record,
+            timeout_s=180,
+            entry=entry,
         )
 
     def send(
@@ -107,8 +110,7 @@ def test_dead_letters_reach_topics_created_at_start_up(bus: Bus) -> None:
         config=bus.config,
     )
     for entry in entries:
-        dlq = topic_name(TopicKind.DLQ, entry)
-        [dead] = read_topic(bus.bootstrap, dlq, config=bus.config, until=1, record="DeadLetter")
+        [dead] = bus.of_entry(TopicKind.DLQ, entry, "DeadLetter", until=1)
         assert dead["original_value"] == b"\x00junk" and dead["stage"] == "decode"
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import confluent_kafka
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,6 +20,7 @@ from exchange.catalog_loader import load_catalog
 from exchange.gate import IncomingEvent, decide
 from exchange.policy import OpenFeed
 from schemas import decode
+from schemas.topics import POLICIES, TopicKind, entry_headers, topic_name
 
 # bench/ is a directory of the repository, not an installed package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
@@ -26,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from bench.broker import GIVEN, bench_broker
 from bench.harness import assess, combine, ratios, records_per_event, records_written
-from bench.runs import percentile
-from bench.scenario import ITEMS, Scenario, make_events
+from bench.peer_job import PeerJob, write_spec
+from bench.runs import Launcher, percentile
+from bench.scenario import ITEMS, SHARED_TOPICS, Scenario, make_events, of_entry
 
 
 def test_bench_scenario_fans_out_to_five_agencies_and_the_masked_open_feed(
@@ -161,3 +164,58 @@ def test_records_written_set_govbus_beside_raw_produce_and_miss_nothing_invented
     }
     del report["raw"]
     assert records_written(report)["govbus_to_raw_produce"] is None
+
+
+def _record(topic: str, entry: str | None = None) -> confluent_kafka.Message:
+    """A consumed record of ``topic``, with ``entry``'s header when one is given."""
+    headers: list[tuple[str, str | bytes | None]] | None = None
+    if entry is not None:
+        headers = list(entry_headers(entry))
+    return confluent_kafka.Message(topic=topic, value=b"", headers=headers)
+
+
+def test_a_reader_keeps_its_entrys_records_of_the_topics_every_entry_shares() -> None:
+    """Issue 19 item 4: the canonical stream, the dead letters and the open feed are one
+    topic each for every entry; of them a scenario's reader keeps the records whose entry
+    header names its entry, of any other topic (one of the scenario's own) every record."""
+    mine, other = Scenario("0123abcd"), Scenario("ffffeeee")
+    shared = (TopicKind.ACCEPTED, TopicKind.DLQ, TopicKind.OPEN)
+    assert {topic_name(k) for k in shared} == SHARED_TOPICS
+    assert mine.open_topic == other.open_topic == topic_name(TopicKind.OPEN)
+    for topic in SHARED_TOPICS:
+        assert of_entry(_record(topic, mine.entry), mine.entry)
+        assert not of_entry(_record(topic, other.entry), mine.entry)
+        assert not of_entry(_record(topic), mine.entry)  # no header: no entry's record
+        assert of_entry(_record(topic, other.entry), None)
+    for topic in (*mine.feed_topics, mine.ingest_topic, mine.peer_open_topic):
+        assert of_entry(_record(topic), mine.entry)
+
+
+def test_govbus_is_watched_on_the_shared_open_feed_and_a_peer_on_one_of_its_own(
+    tmp_path: Path,
+) -> None:
+    """A peer is not govbus: its job writes the open feed to a topic of the scenario's own
+    (made like the bus's open feed), and nothing to the topics the bus shares."""
+    scenario = Scenario("0123abcd")
+    govbus = Launcher(lambda _scenario, _dir: [])
+    peer = Launcher(lambda _scenario, _dir: [], peer=True)
+    assert govbus.outputs(scenario) == (*scenario.feed_topics, topic_name(TopicKind.OPEN))
+    assert govbus.own_topics(scenario) == []
+    assert peer.outputs(scenario) == (*scenario.feed_topics, scenario.peer_open_topic)
+    assert scenario.peer_open_topic == f"bench.peer.open.{scenario.entry}"
+    [own] = peer.own_topics(scenario)
+    policy = POLICIES[TopicKind.OPEN]
+    assert (own.name, own.partitions, own.config) == (
+        scenario.peer_open_topic,
+        policy.partitions,
+        policy.config,
+    )
+    job = PeerJob(write_spec(scenario, tmp_path / "spec.json"))
+    events = make_events(scenario, 3, seed=3)
+    written = {
+        topic
+        for key, value in zip(events.keys, events.values, strict=True)
+        for topic, _, _ in job(key, value)
+    }
+    assert written == set(peer.outputs(scenario))
+    assert not written & SHARED_TOPICS

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from bench.capacity import RESULTS, city_of
 from exchange.catalog import LifecycleState
-from operations.broker.sizing import broker_size, partitions
+from operations.broker.sizing import broker_size, partitions, partitions_per_entry
 
 
 @pytest.mark.parametrize(("entries", "agencies"), [(6, 20), (50, 100), (7, 3)])
@@ -29,20 +29,32 @@ def test_a_city_has_the_entries_and_agencies_asked_for(entries: int, agencies: i
 
 
 def _measured() -> list[dict[str, object]]:
+    """Every point measured, with the layout its file recorded (``machine``)."""
     points = []
     for path in sorted(RESULTS.glob("capacity-*.json")):
-        points += [p for p in json.loads(path.read_text())["points"] if "partitions" in p]
+        report = json.loads(path.read_text())
+        layout = {k: v for k, v in report["machine"].items() if k.endswith("partitions_per_entry")}
+        points += [
+            {**p, **layout, "file": path.name} for p in report["points"] if "partitions" in p
+        ]
     return points
 
 
 def test_the_partition_model_is_what_the_broker_held() -> None:
     """Every point bench.capacity measured (bench/results/capacity-*.json): the broker held
-    exactly the partitions operations.broker.sizing.partitions predicts."""
+    exactly the partitions the model of its day predicted (``model_partitions``), and a
+    point measured with today's layout (as many partitions per entry) is what
+    operations.broker.sizing.partitions predicts for its published entries (issue 19
+    item 4: shared accepted, dlq and open topics since 2026-12-07)."""
     points = _measured()
     assert points, "no capacity results committed"
+    current = [p for p in points if p["partitions_per_entry"] == partitions_per_entry()]
+    assert current, "no capacity point measured with today's topic layout"
     for point in points:
-        entries, agencies = int(str(point["entries"])), int(str(point["agencies"]))
-        assert point["partitions"] == partitions(entries, agencies), point
+        assert point["partitions"] == point["model_partitions"], point
+    for point in current:
+        published, agencies = int(str(point["published"])), int(str(point["agencies"]))
+        assert point["partitions"] == partitions(published, agencies), point
 
 
 def test_open_files_maps_and_live_heap_stay_within_the_model() -> None:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from base.errors import SchemaError
-from schemas.topics import POLICIES, TopicKind, agency_of, bus_topics, topic_name
+from schemas.topics import (
+    POLICIES,
+    SHARED_BUS_KINDS,
+    TopicKind,
+    agency_of,
+    bus_topics,
+    entry_headers,
+    header_entry,
+    topic_name,
+)
 
 
 def test_names_follow_the_architecture() -> None:
@@ -34,14 +43,29 @@ def test_bus_topics_cover_entries_and_agencies() -> None:
         "govbus.conflicts.resolved",
         "govbus.audit",
         "govbus.ingest.e1",
-        "govbus.accepted.e1",
-        "govbus.dlq.e1",
-        "govbus.open.e1",
+        "govbus.accepted",
+        "govbus.dlq",
+        "govbus.open",
         "govbus.receipts.a1",
         "govbus.feed.a1",
         "govbus.submit.a1",
         "govbus.dlq.submit.a1",
     }
+
+
+def test_an_entry_costs_its_ingest_topic_the_rest_is_shared() -> None:
+    """Issue 19 item 4: one more entry adds its ingest topic only; the canonical stream,
+    dead letters and open feed are one topic each, and their records name their entry."""
+    one = {d.name for d in bus_topics(["e1"], [])}
+    two = {d.name for d in bus_topics(["e1", "e2"], [])}
+    assert two - one == {"govbus.ingest.e2"}
+    for kind in (TopicKind.ACCEPTED, TopicKind.DLQ, TopicKind.OPEN):
+        assert kind in SHARED_BUS_KINDS and POLICIES[kind].per is None
+        with pytest.raises(SchemaError):
+            topic_name(kind, "e1")
+    assert header_entry(entry_headers("人口.基础")) == "人口.基础"
+    assert header_entry([("govbus.provider", b"a1")]) is None
+    assert header_entry(None) is None
 
 
 def test_submission_topics_take_what_ingest_topics_take() -> None:
