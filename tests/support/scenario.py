@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, overload
 
@@ -17,6 +18,7 @@ from exchange.catalog_loader import LoadedCatalog, check_catalog_text
 from kafkaclient import Producer, read_from_beginning
 from schemas import decode, encode
 from schemas.topics import TopicKind, header_entry, topic_name
+from topology.records import dead_letter
 
 #: Source sequences of the events built here: growing, as a source system's (exchange.onesource
 #: judges a change not newer than the authoritative record stale).
@@ -235,6 +237,24 @@ class Reader:
         return read_topic(
             self.bootstrap, topic, config=self.config, until=until, record=record, entry=entry
         )
+
+
+def dead_letter_value(source_topic: str, reason: str, at: datetime) -> bytes:
+    """An encoded DeadLetter of a one-byte undecodable input from ``source_topic``."""
+    record = dead_letter(
+        event_id=None,
+        topic=source_topic,
+        partition=0,
+        offset=0,
+        key=None,
+        value=b"\xff",
+        reason_code=reason,
+        reason_text=reason,
+        stage="decode",
+        at=at,
+        value_bound=1000,
+    )
+    return encode("DeadLetter", record)
 
 
 def resident_id(n: int, region: str = "110105") -> str:

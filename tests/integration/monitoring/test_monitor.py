@@ -27,7 +27,7 @@ from monitoring.monitor import Monitor, MonitorConfig
 from monitoring.snapshot import LagRow, Snapshot
 from schemas import encode
 from schemas.topics import TopicKind, bus_topics, entry_headers, topic_name
-from tests.support.scenario import Names, event
+from tests.support.scenario import Names, dead_letter_value, event
 
 DAY = 86400.0
 
@@ -323,19 +323,9 @@ def test_open_conflicts_and_dead_letters(scene: Scene) -> None:
     )
 
     def dead(reason: str, entry: str = basic, partition: int = 0) -> tuple[int, int, bytes]:
-        record = {
-            "event_id": None,
-            "source_topic": topic_name(TopicKind.INGEST, entry),
-            "source_partition": 0,
-            "source_offset": 0,
-            "original_key": None,
-            "original_value": b"\xff",
-            "reason_code": reason,
-            "reason_text": reason,
-            "stage": "decode",
-            "failed_at": datetime.fromtimestamp(scene.now, UTC),
-        }
-        return partition, scene.ms_ago(1), encode("DeadLetter", record)
+        at = datetime.fromtimestamp(scene.now, UTC)
+        value = dead_letter_value(topic_name(TopicKind.INGEST, entry), reason, at)
+        return partition, scene.ms_ago(1), value
 
     # govbus.dlq is shared by every entry: each dead letter counts for the entry its header
     # names, or, without the header, for the entry of its ingest topic.

@@ -14,7 +14,7 @@ from monitoring.monitor import change_of, dead_letter_of
 from monitoring.tracking import DeadLetters, LastChanges
 from schemas import encode
 from schemas.topics import TopicKind, entry_headers, topic_name
-from tests.support.scenario import event
+from tests.support.scenario import dead_letter_value, event
 
 ACCEPTED = topic_name(TopicKind.ACCEPTED)
 DLQ = topic_name(TopicKind.DLQ)
@@ -33,19 +33,8 @@ def _change(entry: str, provider: str) -> bytes:
 
 
 def _dead(source_entry: str, reason: str, *, source_topic: str | None = None) -> bytes:
-    record = {
-        "event_id": None,
-        "source_topic": source_topic or topic_name(TopicKind.INGEST, source_entry),
-        "source_partition": 0,
-        "source_offset": 0,
-        "original_key": None,
-        "original_value": b"\xff",
-        "reason_code": reason,
-        "reason_text": reason,
-        "stage": "decode",
-        "failed_at": datetime(2025, 1, 1, tzinfo=UTC),
-    }
-    return encode("DeadLetter", record)
+    topic = source_topic or topic_name(TopicKind.INGEST, source_entry)
+    return dead_letter_value(topic, reason, datetime(2025, 1, 1, tzinfo=UTC))
 
 
 def test_a_change_belongs_to_the_entry_its_header_names() -> None:
