@@ -76,8 +76,7 @@ def of_entry(msg: confluent_kafka.Message, entry: str | None) -> bool:
     scenario's own), always; with ``entry`` None, always."""
     if entry is None or msg.topic() not in SHARED_TOPICS:
         return True
-    headers = msg.headers() or []
-    return header_entry(headers.items() if isinstance(headers, dict) else headers) == entry
+    return header_entry(msg.headers()) == entry
 
 
 def gb11643_check(body17: str) -> str:

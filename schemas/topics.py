@@ -215,10 +215,15 @@ def entry_headers(entry: str) -> tuple[tuple[str, bytes]]:
     return ((ENTRY_HEADER, entry.encode()),)
 
 
-def header_entry(headers: Iterable[tuple[str, bytes | str | None]] | None) -> str | None:
-    """The entry an :data:`ENTRY_HEADER` names (the last one), None when there is none."""
+Headers = Iterable[tuple[str, bytes | str | None]] | Mapping[str, bytes | str | None]
+
+
+def header_entry(headers: Headers | None) -> str | None:
+    """The entry an :data:`ENTRY_HEADER` names (the last one), None when there is none.
+    ``headers``: pairs, or a mapping (confluent-kafka gives either)."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
     found = None
-    for name, value in headers or ():
+    for name, value in pairs:
         if name == ENTRY_HEADER and value is not None:
             found = value.decode() if isinstance(value, bytes) else value
     return found

@@ -492,7 +492,7 @@ class _Draft:
             for recipient in delivery.recipients:
                 topic = routes.delivery(recipient)
                 grants = delivery.grants_of(recipient)
-                shared = topic is routes.OPEN
+                shared = topic == routes.OPEN
                 headers = routes.headers_of(event.entry) if shared else None
                 self.write(topic, payloads.under(grants), key, headers=headers)
                 rid = records.recipient_id(recipient)

@@ -11,7 +11,7 @@
 | delivery          | govbus.feed.<agency> / govbus.open (header)   | the delivered subject  |
 
 The dead letters, the canonical stream and the open feed are shared by every entry, each
-record with the entry's :data:`schemas.topics.ENTRY_HEADER` (:func:`entry_headers`).
+record with the entry's :data:`schemas.topics.ENTRY_HEADER` (:data:`headers_of`).
 
 Every one of these topics exists before a message is planned: the processor creates the
 bus topics of each catalog it is given before it subscribes (topology.processor).

@@ -211,15 +211,9 @@ def _read_raw(  # noqa: PLR0913 - read_topic's knobs, passed on
         out.extend(
             (msg.key(), msg.value() or b"")
             for msg in batch
-            if entry is None or header_entry(_header_pairs(msg)) == entry
+            if entry is None or header_entry(msg.headers()) == entry
         )
     return out
-
-
-def _header_pairs(msg: Any) -> list[tuple[str, bytes | str | None]]:
-    """A consumed message's headers as pairs (confluent-kafka may give a dict)."""
-    raw = msg.headers() or ()
-    return list(raw.items() if isinstance(raw, dict) else raw)
 
 
 @dataclass(frozen=True)
