@@ -12,11 +12,11 @@ the others take its partitions at once (cooperative-sticky: they keep processing
 meanwhile). Dynamic members (``--membership dynamic``) differ after a crash only: a
 worker restarted then waits for its old session to end. Measured both ways:
 bench/README.md, "Workers joining and leaving"; static stays the default because the fault
-suite (docs/reliability.md) proved it. A worker
-killed for good with a transaction open (either mode) stalls the worker that takes its
-partitions until the broker aborts that transaction (``TRANSACTION_TIMEOUT_MS``): the
-restore reads their changelogs read_committed up to the high watermark (measured 2026-12-07:
-55.8 s, the 64 s of the dynamic run before).
+suite (docs/reliability.md) proved it. A worker killed for good with a transaction open
+(either mode) stalls the worker that takes its partitions until the broker aborts that
+transaction (``TRANSACTION_TIMEOUT_MS``): the restore reads their changelogs
+read_committed up to the high watermark (measured 2026-12-07: 55.8 s, the 64 s of the
+dynamic run before).
 
 Worker protocol:
 
