@@ -11,7 +11,7 @@ from typing import Any
 
 from exchange.catalog_loader import LoadedCatalog
 from schemas.topics import TopicKind, topic_name
-from tests.support.scenario import Names, Reader, event, publish_events
+from tests.support.scenario import Names, Reader, event, publish_events, topic_of
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import StaticReference
 from topology.repartitioner import Repartitioner, repartition_config, run_beside
@@ -61,7 +61,8 @@ class Bus:
     ) -> list[dict[str, Any]]:
         """The records of ``entry`` (a full id) in the topic of ``kind`` every entry shares
         (accepted, dlq, open)."""
-        return self.records(topic_name(kind), record, until, entry=entry)
+        topic, shared_by = topic_of(kind, entry)
+        return self.records(topic, record, until, entry=shared_by)
 
     def feed(self, agency: str, until: int | None = None) -> list[dict[str, Any]]:
         topic = topic_name(TopicKind.FEED, self.names.agency(agency))

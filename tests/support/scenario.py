@@ -17,7 +17,7 @@ from bench.kill_plan import change_event
 from exchange.catalog_loader import LoadedCatalog, check_catalog_text
 from kafkaclient import Producer, read_from_beginning
 from schemas import decode, encode
-from schemas.topics import TopicKind, header_entry, topic_name
+from schemas.topics import SHARED_BUS_KINDS, TopicKind, header_entry, topic_name
 from topology.records import dead_letter
 
 #: Source sequences of the events built here: growing, as a source system's (exchange.onesource
@@ -162,6 +162,15 @@ def read_topic(  # noqa: PLR0913 - the read's knobs, all keyword-only with defau
         bootstrap, topic, config, until=until, settle_s=settle_s, timeout_s=timeout_s, entry=entry
     )
     return raw if record is None else [decode(record, value) for _, value in raw]
+
+
+def topic_of(kind: TopicKind, part: str | None) -> tuple[str, str | None]:
+    """Where the records of ``kind`` for ``part`` (an entry, agency or no name) are, and
+    the entry header that picks them: a topic of ``part``'s own (no header to check), or
+    the topic every entry shares (accepted, dlq, open), read for ``part``'s records."""
+    if kind in SHARED_BUS_KINDS and part is not None:
+        return topic_name(kind), part
+    return topic_name(kind, part), None
 
 
 def wait_receipt(

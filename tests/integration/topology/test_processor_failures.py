@@ -29,8 +29,15 @@ from exchange.catalog_loader import LoadedCatalog
 from monitoring.metrics import ProcessorMetrics
 from schemas import encode
 from schemas.audit import verify
-from schemas.topics import SHARED_BUS_KINDS, TopicKind, topic_name
-from tests.support.scenario import Names, event, publish_events, read_topic, resident_id
+from schemas.topics import TopicKind, topic_name
+from tests.support.scenario import (
+    Names,
+    event,
+    publish_events,
+    read_topic,
+    resident_id,
+    topic_of,
+)
 from topology.plan import Input, Plan, Reference, Write
 from topology.processor import Processor, ProcessorConfig
 from topology.reference import StaticReference
@@ -139,9 +146,7 @@ class Bus:
     def read(self, kind: TopicKind, part: str | None, record: str, until: int) -> list[Any]:
         """The records of ``kind`` for ``part``: its own topic, or its records in the topic
         every entry shares (accepted, dlq)."""
-        shared = kind in SHARED_BUS_KINDS
-        topic = topic_name(kind) if shared else topic_name(kind, part)
-        entry = part if shared else None
+        topic, entry = topic_of(kind, part)
         return read_topic(
             self.bootstrap, topic, config=self.config, until=until, record=record, entry=entry
         )

@@ -22,7 +22,7 @@ from kafkaclient import Admin, Producer
 from schemas import encode
 from schemas.topics import MAX_EVENT_BYTES, TopicKind, topic_name
 from tests.support import processor
-from tests.support.scenario import Names, event, publish, read_topic, resident_id
+from tests.support.scenario import Names, event, publish, read_topic, resident_id, topic_of
 from topology.topics import published_entries
 
 TOPICS_TIMEOUT_S = 60.0
@@ -37,10 +37,8 @@ class Bus(processor.Bus):
         # Patient: a poison message costs two aborted transactions, and each abort makes the
         # producer fetch a new epoch from a transaction coordinator that a loaded machine
         # may still be loading.
-        if kind in (TopicKind.FEED, TopicKind.RECEIPTS):
-            topic, entry = topic_name(kind, self.names.agency(base)), None
-        else:
-            topic, entry = topic_name(kind), self.names.entry(base)
+        own = kind in (TopicKind.FEED, TopicKind.RECEIPTS)
+        topic, entry = topic_of(kind, self.names.agency(base) if own else self.names.entry(base))
         return read_topic(
             self.bootstrap,
             topic,

@@ -23,8 +23,8 @@ from exchange.onesource import AuthoritativeRecord
 from schemas import decode, encode
 from schemas.audit import verify
 from schemas.audit.trail import subject_trail
-from schemas.topics import SHARED_BUS_KINDS, TopicKind, header_entry, topic_name
-from tests.support.scenario import DEMO, event
+from schemas.topics import TopicKind, header_entry, topic_name
+from tests.support.scenario import DEMO, event, topic_of
 from topology.encoding import Encoder
 from topology.plan import Input, Plan, PlanOptions, Reference, plan_message, plan_quarantine
 from topology.state import ChainHead, decode_records
@@ -92,8 +92,7 @@ class Partition:
 def written(plan: Plan, kind: TopicKind, part: str | None = None) -> list[Any]:
     """The records the plan writes to one topic, decoded; for a topic every entry shares
     (accepted, dlq, open), those whose entry header names ``part``."""
-    shared = kind in SHARED_BUS_KINDS and part is not None
-    topic = topic_name(kind) if shared else topic_name(kind, part)
+    topic, entry = topic_of(kind, part)
     schema = {
         TopicKind.RECEIPTS: "Receipt",
         TopicKind.AUDIT: "Decision",
@@ -106,7 +105,7 @@ def written(plan: Plan, kind: TopicKind, part: str | None = None) -> list[Any]:
     return [
         decode(schema, w.value)
         for w in plan.writes
-        if w.topic == topic and (not shared or header_entry(w.headers) == part)
+        if w.topic == topic and (entry is None or header_entry(w.headers) == entry)
     ]
 
 
