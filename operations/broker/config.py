@@ -40,6 +40,9 @@ _FORBIDDEN_IN_PASSWORD = frozenset('"\\\n\r\t ')
 MIN_STATIC_PASSWORD = 16
 #: Replicas of every partition on a cluster of at least this many nodes (schemas.topics).
 CLUSTER_REPLICAS = 3
+#: The size of a segment's offset and time index files (``log.index.size.max.bytes``,
+#: Kafka's default 10 MiB; why, in :func:`server_properties`).
+INDEX_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,16 @@ def server_properties(layout: BrokerLayout) -> dict[str, str]:
         # Topics are created deliberately (govbus topics ensure), never by a typo.
         "auto.create.topics.enable": "false",
         "log.retention.hours": "-1",
+        # Each segment's offset and time index is a sparse file of this size, mapped into
+        # memory; Kafka's default is 10 MiB. A write to a page of it that is not cached
+        # reads the file around it into the page cache, as much as the device's
+        # read-ahead (8 MiB here), zero-filling the holes: with 10 MiB indexes the
+        # broker spent whole seconds of a core in that memset, stalling the transaction
+        # markers behind them (bench/README.md, "Why a rejoin stalled"). 256 KiB holds
+        # 32,768 offset entries (128 MiB of log at one entry per 4 KiB) and 21,845 time
+        # entries; a segment whose index is full rolls, so busy partitions roll every
+        # ~85 MiB instead of 1 GiB.
+        "log.index.size.max.bytes": str(INDEX_BYTES),
     }
     return props
 
