@@ -217,8 +217,12 @@ class OneSourceState:
         wanted = {(changelog_topic(t), p): (t, p) for t, p in partitions}
         loaded = _Loaded(list(wanted.values()))
         count = 0
+        began = time.monotonic()
         ends = _end_offsets(self._bootstrap, self._extra, list(wanted))
         ends = {k: e for k, e in ends.items() if e > 0}
+        asked = time.monotonic()
+        first = 0.0
+        polls = 0
         if ends:
             # A private, never-committing group: restore reads, it does not consume.
             with Consumer(
@@ -228,7 +232,9 @@ class OneSourceState:
                 deadline = time.monotonic() + RESTORE_TIMEOUT_S
                 pending = dict(ends)
                 while pending:
+                    polls += 1
                     for msg in consumer.consume(RESTORE_BATCH, timeout_s=0.2):
+                        first = first or time.monotonic()
                         topic, partition, _ = coordinates(msg)
                         subject = (msg.key() or b"").decode("utf-8")
                         loaded.take(wanted[(topic, partition)], subject, msg.value())
@@ -245,6 +251,19 @@ class OneSourceState:
                             f"restoring {t}/{p} did not reach offset {high} within "
                             f"{RESTORE_TIMEOUT_S}s ({len(pending)} partition(s) behind)"
                         )
+        if log.isEnabledFor(logging.DEBUG):
+            done = time.monotonic()
+            log.debug(
+                "restore of %d partition(s), %d with records: end offsets %.0f ms, first "
+                "record after %.0f ms, read %d record(s) in %.0f ms over %d poll(s)",
+                len(wanted),
+                len(ends),
+                (asked - began) * 1000,
+                ((first or done) - asked) * 1000,
+                count,
+                (done - asked) * 1000,
+                polls,
+            )
         for key, table in loaded.tables.items():
             self._committed[key] = table
             self._staged.pop(key, None)
