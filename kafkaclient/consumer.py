@@ -18,7 +18,7 @@ from kafkaclient.base import (
     merge_config,
     with_credentials,
 )
-from kafkaclient.convert import convert, converted
+from kafkaclient.convert import FATAL, convert, converted
 
 #: Default wait for one batch; short enough for a responsive shutdown.
 CONSUME_TIMEOUT_S = 1.0
@@ -113,9 +113,20 @@ class Consumer(ClientBase[confluent_kafka.Consumer]):
         wait for its session to time out. Unsubscribing first is a leave it does send, once
         the revocation is served (the ``on_revoke`` callback runs in this call): measured
         2026-12-07, the other member had the partitions 0.6 s after the call instead of
-        9.2 s after a close (bench/README.md, "Workers joining and leaving")."""
-        with converted("unsubscribe"):
-            self.client.unsubscribe()
+        9.2 s after a close (bench/README.md, "Workers joining and leaving").
+
+        A consumer in librdkafka's fatal state (a static member fenced by its successor
+        with the same ``group.instance.id``) is no longer a member: there is nothing to
+        leave, so this returns 0 at once, and the error that fenced it stays the one its
+        caller reports (a worker of a cluster fault run under load ended as a crash, on
+        "unsubscribe: ... Fatal error", instead of being restarted as a fenced one)."""
+        try:
+            with converted("unsubscribe"):
+                self.client.unsubscribe()
+        except KafkaError as exc:
+            if exc.code == FATAL:
+                return 0
+            raise
         dropped = 0
         deadline = time.monotonic() + timeout_s
         while self.client.assignment() and time.monotonic() < deadline:

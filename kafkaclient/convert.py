@@ -37,6 +37,8 @@ TRANSIENT_CODES = frozenset(
 #: Another instance took this client's place: a static member's ``group.instance.id`` or
 #: a transactional id. This instance must stop; a new one may start at once.
 FENCED_CODES = frozenset({"FENCED_INSTANCE_ID", "_FENCED", "PRODUCER_FENCED"})
+#: librdkafka's error for every call on a client in its fatal state.
+FATAL = "_FATAL"
 
 
 def convert(
@@ -97,4 +99,4 @@ def fenced(exc: errors.KafkaError) -> bool:
     fencing arrives as librdkafka's generic ``_FATAL`` error, named in its text only."""
     if exc.code in FENCED_CODES:
         return True
-    return exc.code == "_FATAL" and "fenced" in str(exc).lower()
+    return exc.code == FATAL and "fenced" in str(exc).lower()

@@ -72,8 +72,9 @@ Failure semantics: no message is lost, and no single message stops a worker.
     or an error escaped while a message was being processed) is aborted, never
     committed, and so is any transaction still open when the loop ends by an exception.
     A clean stop then leaves the group (:meth:`kafkaclient.Consumer.leave`: a static
-    member too), so its partitions move to the other workers at once; a crashed worker
-    does not leave, and a static one takes its partitions back when it restarts.
+    member too; one already fenced has nothing to leave), so its partitions move to the
+    other workers at once; a crashed worker does not leave, and a static one takes its
+    partitions back when it restarts.
 
 Consumers of feeds, receipts and audit read committed. With ``exactly_once=False`` the
 same loop runs without transactions (at-least-once: flush, then commit offsets), for the
